@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.api.serializers import (
+    LoginInputSerializer,
+    MeSerializer,
+    RefreshInputSerializer,
+    RegisterInputSerializer,
+    RegisterOutputSerializer,
+    TokenPairSerializer,
+)
+from accounts.services import tokens_issue, user_register
+from accounts.throttles import AuthIPThrottle, AuthUsernameThrottle
+
+INVALID_CREDENTIALS = "Invalid username or password."
+
+
+class _PublicApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request) -> str:
+        # Without authenticators DRF would turn 401 into 403; credentials errors here are 401.
+        return 'Bearer realm="api"'
+
+
+class RegisterApi(_PublicApi):
+    throttle_classes = [AuthIPThrottle, AuthUsernameThrottle]
+
+    @extend_schema(request=RegisterInputSerializer, responses={201: RegisterOutputSerializer}, tags=["auth"])
+    def post(self, request):
+        data = RegisterInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_register(**data.validated_data)
+        return Response(RegisterOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginApi(_PublicApi):
+    throttle_classes = [AuthIPThrottle, AuthUsernameThrottle]
+    extra_error_statuses = (401,)
+
+    @extend_schema(request=LoginInputSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
+    def post(self, request):
+        data = LoginInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, **data.validated_data)
+        if user is None:
+            # One message for unknown users, wrong passwords and inactive accounts.
+            raise AuthenticationFailed(INVALID_CREDENTIALS, code="invalid_credentials")
+        return Response(asdict(tokens_issue(user=user)))
+
+
+class RefreshApi(_PublicApi):
+    extra_error_statuses = (401,)
+
+    @extend_schema(request=RefreshInputSerializer, responses={200: RefreshInputSerializer}, tags=["auth"])
+    def post(self, request):
+        RefreshInputSerializer(data=request.data).is_valid(raise_exception=True)
+        serializer = TokenRefreshSerializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        return Response(serializer.validated_data)
+
+
+class LogoutApi(APIView):
+    """Blacklist the given refresh token; its access tokens expire on their own (short lifetime)."""
+
+    @extend_schema(request=RefreshInputSerializer, responses={205: None}, tags=["auth"])
+    def post(self, request):
+        data = RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            token = RefreshToken(data.validated_data["refresh"])
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        if str(token.get("user_id")) != str(request.user.pk):
+            raise InvalidToken("Token does not belong to the authenticated user.")
+        token.blacklist()
+        return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class MeApi(APIView):
+    @extend_schema(responses={200: MeSerializer}, tags=["auth"])
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)

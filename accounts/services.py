@@ -1,0 +1,34 @@
+"""Account writes and token issuance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from rest_framework_simplejwt.tokens import RefreshToken
+
+User = get_user_model()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenPair:
+    access: str
+    refresh: str
+    expires_in: int
+    token_type: str = "Bearer"  # noqa: S105 (a scheme name, not a secret)
+
+
+def user_register(*, username: str, email: str, password: str) -> User:
+    """Create an ordinary (never staff) user; validation happened in the API serializer."""
+    with transaction.atomic():
+        return User.objects.create_user(username=username, email=email, password=password)
+
+
+def tokens_issue(*, user: User) -> TokenPair:
+    refresh = RefreshToken.for_user(user)
+    lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    return TokenPair(
+        access=str(refresh.access_token), refresh=str(refresh), expires_in=int(lifetime.total_seconds())
+    )

@@ -1,0 +1,242 @@
+import time
+from datetime import timedelta
+
+import jwt
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+STRONG = "Tr4d1ng-dash-passphrase!"
+
+
+def register(client, **overrides):
+    payload = {"username": "alice", "email": "alice@example.com", "password": STRONG, **overrides}
+    return client.post("/api/auth/register", payload, format="json")
+
+
+def login(client, username, password=PASSWORD):
+    return client.post("/api/auth/login", {"username": username, "password": password}, format="json")
+
+
+def bearer(client, token):
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+class TestRegister:
+    def test_creates_user_and_returns_public_fields(self, api_client):
+        response = register(api_client)
+        assert response.status_code == 201
+        body = response.json()
+        assert set(body) == {"id", "username", "email", "date_joined"}
+        user = User.objects.get(username="alice")
+        assert user.check_password(STRONG)
+        assert user.password.startswith("bcrypt_sha256$")
+
+    def test_password_never_in_response(self, api_client):
+        response = register(api_client)
+        assert STRONG not in response.content.decode()
+
+    def test_privilege_fields_are_ignored(self, api_client):
+        response = register(api_client, is_staff=True, is_superuser=True)
+        assert response.status_code == 201
+        user = User.objects.get(username="alice")
+        assert not user.is_staff and not user.is_superuser
+
+    def test_duplicate_username_is_field_error(self, api_client):
+        UserFactory(username="alice")
+        response = register(api_client, email="other@example.com")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "validation_error"
+        assert "username" in response.json()["error"]["details"]
+
+    def test_duplicate_email_differing_only_in_case(self, api_client):
+        UserFactory(username="bob", email="alice@example.com")
+        response = register(api_client, email="ALICE@Example.COM")
+        assert response.status_code == 400
+        assert "email" in response.json()["error"]["details"]
+        assert User.objects.count() == 1
+
+    @pytest.mark.parametrize("password", ["short", "password123", "12345678901"])
+    def test_weak_password_rejected(self, api_client, password):
+        response = register(api_client, password=password)
+        assert response.status_code == 400
+        assert "password" in response.json()["error"]["details"]
+
+    def test_bad_email_rejected(self, api_client):
+        response = register(api_client, email="not-an-email")
+        assert response.status_code == 400
+        assert "email" in response.json()["error"]["details"]
+
+    def test_missing_fields_listed(self, api_client):
+        response = api_client.post("/api/auth/register", {}, format="json")
+        assert response.status_code == 400
+        assert set(response.json()["error"]["details"]) == {"username", "email", "password"}
+
+    def test_malformed_json_is_400(self, api_client):
+        response = api_client.post("/api/auth/register", "{not json", content_type="application/json")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "parse_error"
+
+    def test_100_byte_password_registers_and_logs_in(self, api_client):
+        long_password = "Zq9!" * 25
+        assert len(long_password.encode()) == 100
+        assert register(api_client, password=long_password).status_code == 201
+        assert login(api_client, "alice", long_password).status_code == 200
+        # bcrypt alone would accept any password sharing the first 72 bytes; bcrypt-SHA256 must not.
+        assert login(api_client, "alice", long_password[:72] + "x" * 28).status_code == 401
+
+
+class TestLogin:
+    def test_returns_token_pair(self, api_client, user):
+        response = login(api_client, user.username)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["token_type"] == "Bearer"
+        assert body["expires_in"] == settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
+        assert AccessToken(body["access"])["user_id"] == str(user.pk)
+
+    def test_email_any_case_works_as_username(self, api_client, user):
+        assert login(api_client, user.email.upper()).status_code == 200
+
+    def test_unknown_user_and_wrong_password_look_the_same(self, api_client, user):
+        unknown = login(api_client, "nobody")
+        wrong = login(api_client, user.username, "wrong-password")
+        assert unknown.status_code == wrong.status_code == 401
+        assert unknown.json() == wrong.json()
+        assert unknown.json()["error"]["code"] == "invalid_credentials"
+
+    def test_inactive_user_cannot_log_in(self, api_client):
+        inactive = UserFactory(is_active=False)
+        assert login(api_client, inactive.username).status_code == 401
+
+
+class TestTokens:
+    def test_me(self, api_client, user):
+        access = login(api_client, user.username).json()["access"]
+        response = bearer(api_client, access).get("/api/auth/me")
+        assert response.status_code == 200
+        assert response.json() == {
+            "id": user.pk,
+            "username": user.username,
+            "email": user.email,
+            "is_active": True,
+            "is_staff": False,
+            "date_joined": response.json()["date_joined"],
+        }
+
+    def test_trailing_slash_variant_works(self, auth_client):
+        assert auth_client.get("/api/auth/me/").status_code == 200
+
+    def test_unauthenticated_is_401_json(self, api_client):
+        response = api_client.get("/api/auth/me")
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "not_authenticated"
+
+    def test_refresh_rotates_and_blacklists_old(self, api_client, user):
+        refresh = login(api_client, user.username).json()["refresh"]
+        response = api_client.post("/api/auth/refresh", {"refresh": refresh}, format="json")
+        assert response.status_code == 200
+        assert set(response.json()) == {"access", "refresh"}
+        assert response.json()["refresh"] != refresh
+        again = api_client.post("/api/auth/refresh", {"refresh": refresh}, format="json")
+        assert again.status_code == 401
+
+    def test_logout_blacklists_refresh(self, api_client, user):
+        tokens = login(api_client, user.username).json()
+        response = bearer(api_client, tokens["access"]).post(
+            "/api/auth/logout", {"refresh": tokens["refresh"]}, format="json"
+        )
+        assert response.status_code == 205
+        api_client.credentials()
+        assert (
+            api_client.post("/api/auth/refresh", {"refresh": tokens["refresh"]}, format="json").status_code
+            == 401
+        )
+
+    def test_logout_cannot_revoke_another_users_token(self, api_client, user):
+        other = UserFactory()
+        their_refresh = str(RefreshToken.for_user(other))
+        access = str(RefreshToken.for_user(user).access_token)
+        response = bearer(api_client, access).post(
+            "/api/auth/logout", {"refresh": their_refresh}, format="json"
+        )
+        assert response.status_code == 401
+        assert (
+            api_client.post("/api/auth/refresh", {"refresh": their_refresh}, format="json").status_code == 200
+        )
+
+    def test_expired_access_token_is_401(self, api_client, user):
+        token = AccessToken.for_user(user)
+        token.set_exp(lifetime=-timedelta(seconds=1))
+        assert bearer(api_client, str(token)).get("/api/auth/me").status_code == 401
+
+    def test_tampered_token_is_401(self, api_client, user):
+        token = str(AccessToken.for_user(user))
+        header, payload, signature = token.split(".")
+        tampered = f"{header}.{payload}.{signature[:-4]}AAAA"
+        assert bearer(api_client, tampered).get("/api/auth/me").status_code == 401
+
+    def test_wrong_key_is_401(self, api_client, user):
+        claims = {"token_type": "access", "user_id": str(user.pk), "exp": int(time.time()) + 600, "jti": "x"}
+        forged = jwt.encode(claims, "some-other-key-that-is-long-enough-0123456789", algorithm="HS256")
+        assert bearer(api_client, forged).get("/api/auth/me").status_code == 401
+
+    def test_alg_none_is_401(self, api_client, user):
+        claims = {"token_type": "access", "user_id": str(user.pk), "exp": int(time.time()) + 600, "jti": "x"}
+        unsigned = jwt.encode(claims, key=None, algorithm="none")
+        assert bearer(api_client, unsigned).get("/api/auth/me").status_code == 401
+
+    def test_refresh_token_used_as_access_is_401(self, api_client, user):
+        refresh = str(RefreshToken.for_user(user))
+        assert bearer(api_client, refresh).get("/api/auth/me").status_code == 401
+
+    def test_token_of_deactivated_user_is_401(self, api_client, user):
+        access = str(AccessToken.for_user(user))
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        assert bearer(api_client, access).get("/api/auth/me").status_code == 401
+
+
+class TestThrottle:
+    def test_sixth_login_attempt_is_429_with_retry_after(self, api_client, user, settings):
+        settings.AUTH_THROTTLE_RATE = "5/minute"
+        for _ in range(5):
+            assert login(api_client, user.username, "wrong").status_code == 401
+        response = login(api_client, user.username, "wrong")
+        assert response.status_code == 429
+        assert int(response["Retry-After"]) > 0
+        assert response.json()["error"]["code"] == "throttled"
+
+    def test_per_username_limit_holds_across_ips(self, api_client, user, settings):
+        settings.AUTH_THROTTLE_RATE = "5/minute"
+        for i in range(5):
+            api_client.post(
+                "/api/auth/login",
+                {"username": user.username, "password": "x"},
+                format="json",
+                REMOTE_ADDR=f"10.0.0.{i + 1}",
+            )
+        response = api_client.post(
+            "/api/auth/login",
+            {"username": user.username, "password": PASSWORD},
+            format="json",
+            REMOTE_ADDR="10.0.0.99",
+        )
+        assert response.status_code == 429
+
+    def test_register_is_throttled_per_ip(self, api_client, settings):
+        settings.AUTH_THROTTLE_RATE = "2/minute"
+        for i in range(2):
+            register(api_client, username=f"u{i}", email=f"u{i}@example.com")
+        assert register(api_client, username="u9", email="u9@example.com").status_code == 429
+
+    def test_rate_comes_from_setting(self, api_client, user, settings):
+        settings.AUTH_THROTTLE_RATE = "1/minute"
+        login(api_client, user.username)
+        assert login(api_client, user.username).status_code == 429

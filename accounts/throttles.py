@@ -1,0 +1,45 @@
+"""Rate limits for the public auth endpoints, per client IP and per username, kept in the shared cache so they
+hold across gunicorn workers."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class _SettingRateThrottle(SimpleRateThrottle):
+    """Reads its rate from a Django setting at request time (so settings overrides apply)."""
+
+    rate_setting = "AUTH_THROTTLE_RATE"
+
+    def get_rate(self) -> str:
+        return getattr(settings, self.rate_setting)
+
+
+class AuthIPThrottle(_SettingRateThrottle):
+    scope = "auth_ip"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class AuthUsernameThrottle(_SettingRateThrottle):
+    scope = "auth_username"
+
+    def get_cache_key(self, request, view):
+        data = request.data if hasattr(request, "data") else {}
+        username = data.get("username") if isinstance(data, dict) else None
+        if not isinstance(username, str) or not username.strip():
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:254]}
+
+
+class GenerationThrottle(_SettingRateThrottle):
+    """Per-user limit for endpoints that start expensive work (sync, training, generation)."""
+
+    scope = "generation"
+    rate_setting = "GENERATION_THROTTLE_RATE"
+
+    def get_cache_key(self, request, view):
+        ident = request.user.pk if request.user and request.user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}

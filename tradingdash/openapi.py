@@ -1,0 +1,46 @@
+"""OpenAPI schema: every operation documents our error shape for the statuses it can return, so clients and
+schema-driven fuzzers know them."""
+
+from __future__ import annotations
+
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from rest_framework import serializers
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable snake_case error code.")
+    message = serializers.CharField(help_text="Human-readable explanation.")
+    details = serializers.DictField(required=False, help_text="Optional details, e.g. per-field errors.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+_DESCRIPTIONS = {
+    "400": "Invalid input.",
+    "401": "Missing, expired or invalid credentials.",
+    "403": "Authenticated but not allowed.",
+    "404": "Not found.",
+    "413": "Request body too large.",
+    "422": "Valid request that the available data cannot serve.",
+    "429": "Too many requests; see Retry-After.",
+    "503": "An upstream service is unavailable; see Retry-After.",
+}
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """Adds the JSON error responses (400/401/403/404/429 and any the view declares) to every operation."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        codes = {"400", "404", "429"}
+        if self.get_auth():
+            codes |= {"401", "403"}
+        codes |= {str(c) for c in getattr(self.view, "extra_error_statuses", ())}
+        for code in sorted(codes):
+            if code not in responses:
+                response = self._get_response_for_code(ErrorSerializer, code, direction=direction)
+                response["description"] = _DESCRIPTIONS.get(code, "Error.")
+                responses[code] = response
+        return responses

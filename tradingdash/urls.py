@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from tradingdash.health import health
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("admin/", admin.site.urls),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/auth/", include("accounts.api.urls")),
+]
+
+handler400 = "tradingdash.exceptions.bad_request"
+handler403 = "tradingdash.exceptions.permission_denied"
+handler404 = "tradingdash.exceptions.page_not_found"
+handler500 = "tradingdash.exceptions.server_error"
