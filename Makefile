@@ -1,0 +1,51 @@
+# tradingdash: the two fresh-machine commands are `make run` and `make test` (see README, Quick start).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_ENABLE_ONEDNN_OPTS ?= 0
+
+.PHONY: run test venv migrate demo lint format worker beat services bench check-compose
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.requirements: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --upgrade pip >/dev/null
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.requirements
+
+## run: set up and start the app on http://localhost:8000 (SQLite + local cache unless DATABASE_URL / REDIS_URL are set).
+## Without a network, market data comes from the synthetic provider, recorded as source "synthetic".
+run: venv
+	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py load_demo_data
+	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+## test: set up and run the whole suite against PostgreSQL and Redis (started if installed and not running).
+test: venv services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+services:
+	@bash .ci/services.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+worker: venv
+	$(BIN)/celery -A tradingdash worker -Q default,ml -l info
+
+beat: venv
+	$(BIN)/celery -A tradingdash beat -l info
+
+check-compose:
+	npx --yes dclint@3.1.0 docker-compose.yml
