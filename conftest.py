@@ -29,10 +29,9 @@ def staff_user(db):
 
 
 def _client_for(user) -> APIClient:
-    from accounts.services import tokens_issue
-
+    """Authenticated without a JWT, so tests can move the clock freely (JWT itself is tested in accounts)."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=user).access}")
+    client.force_authenticate(user)
     return client
 
 

@@ -73,8 +73,28 @@ def _code_and_message(exc: exceptions.APIException) -> tuple[str, str, Any]:
     return str(codes if isinstance(codes, str) else exc.default_code), str(detail), None
 
 
+def _from_domain(exc: Exception) -> exceptions.APIException | None:
+    """Our domain errors, raised by services and providers, as API errors (imported lazily: apps load later)."""
+    from market.providers.base import LookbackExceeded
+    from market.providers.errors import ProviderUnavailable, RateLimited, SymbolNotFound
+    from market.symbols import InvalidSymbol
+
+    if isinstance(exc, InvalidSymbol):
+        return exceptions.ValidationError({"symbol": [str(exc)]})
+    if isinstance(exc, LookbackExceeded):
+        return exceptions.ValidationError({"start": [str(exc)]})
+    if isinstance(exc, SymbolNotFound):
+        return exceptions.NotFound(str(exc), code="symbol_not_found")
+    if isinstance(exc, RateLimited):
+        return ServiceUnavailable(str(exc), code="rate_limited", retry_after=exc.retry_after)
+    if isinstance(exc, ProviderUnavailable):
+        return ServiceUnavailable(str(exc), code="provider_unavailable", retry_after=exc.retry_after)
+    return None
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF's handler, reshaped; unexpected exceptions become a logged 500 without internals."""
+    exc = _from_domain(exc) or exc
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

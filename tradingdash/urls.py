@@ -11,6 +11,7 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/auth/", include("accounts.api.urls")),
+    path("api/market/", include("market.api.urls")),
 ]
 
 handler400 = "tradingdash.exceptions.bad_request"

@@ -1,0 +1,75 @@
+"""Input fields shared by the market, predictions and signals APIs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from market.symbols import parse_symbol
+from market.timeframes import Timeframe
+
+TIMEFRAME_CHOICES = [*Timeframe.values, "1h", "1d", "1w"]
+_MIN_YEAR, _MAX_YEAR = 1900, 2100
+
+
+class TimeframeField(serializers.ChoiceField):
+    """One of 1m, 5m, 15m, 1H, 1D, 1W (1h, 1d and 1w accepted too)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=TIMEFRAME_CHOICES, **kwargs)
+
+    def to_internal_value(self, data) -> Timeframe:
+        return Timeframe.parse(super().to_internal_value(data))
+
+    def to_representation(self, value) -> str:
+        return str(Timeframe.parse(str(value)).value)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class InstantField(serializers.Field):
+    """A date (YYYY-MM-DD, read as exchange-local midnight) or an ISO 8601 datetime with a zone."""
+
+    default_error_messages = {
+        "invalid": "Use a date (YYYY-MM-DD) or an ISO 8601 datetime with a UTC offset.",
+        "naive": "A datetime needs a UTC offset, e.g. 2026-01-05T09:15:00+05:30.",
+        "range": f"Dates must lie between {_MIN_YEAR} and {_MAX_YEAR}.",
+    }
+
+    def __init__(self, *, end_of_day: bool = False, **kwargs):
+        self.end_of_day = end_of_day
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> datetime:
+        if not isinstance(data, str) or len(data) > 40:
+            self.fail("invalid")
+        try:
+            parsed_date = parse_date(data)
+            parsed = parse_datetime(data) if parsed_date is None else None
+        except ValueError:
+            self.fail("invalid")
+        if parsed_date is not None:
+            if not _MIN_YEAR <= parsed_date.year <= _MAX_YEAR:
+                self.fail("range")
+            day = parsed_date + timedelta(days=1) if self.end_of_day else parsed_date
+            return datetime.combine(day, time(), tzinfo=ZoneInfo(settings.EXCHANGE_TIME_ZONE))
+        if parsed is None:
+            self.fail("invalid")
+        if parsed.tzinfo is None:
+            self.fail("naive")
+        if not _MIN_YEAR <= parsed.year <= _MAX_YEAR:
+            self.fail("range")
+        return parsed
+
+    def to_representation(self, value):
+        return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+def symbol_from_path(raw: str) -> str:
+    """Validate a path symbol (raises InvalidSymbol → 400)."""
+    return parse_symbol(raw, default_suffix=settings.DEFAULT_SYMBOL_SUFFIX)

@@ -1,0 +1,11 @@
+from market.api import views
+from tradingdash.routing import api_path
+
+urlpatterns = [
+    *api_path("status", views.MarketStatusApi.as_view(), "market-status"),
+    *api_path("symbols", views.SymbolsApi.as_view(), "market-symbols"),
+    *api_path("multiple", views.MultipleApi.as_view(), "market-multiple"),
+    *api_path("quote/<str:symbol>", views.QuoteApi.as_view(), "market-quote"),
+    *api_path("historical/<str:symbol>", views.HistoricalApi.as_view(), "market-historical"),
+    *api_path("sync/<str:symbol>", views.SyncApi.as_view(), "market-sync"),
+]

@@ -1,0 +1,156 @@
+"""Reads of market data, shaped for the API. Hot paths build plain dicts from values_list."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+import structlog
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from market.caching import history_key, quote_key
+from market.models import Instrument, MarketData
+from market.providers.base import Provider
+from market.providers.errors import ProviderError, ProviderUnavailable
+from market.services import candles_ensure
+from market.sources import get_calendar, get_provider
+from market.timeframes import Timeframe
+
+logger = structlog.get_logger(__name__)
+
+
+def candles_history(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 500,
+    provider: Provider | None = None,
+) -> dict:
+    """The latest `limit` candles in [start, end), in time order; fetches a never-fetched range once first."""
+    key_parts = (symbol, timeframe.value, start and start.isoformat(), end and end.isoformat(), limit)
+    cached = cache.get(history_key(*key_parts))
+    if cached is not None:
+        return cached
+    ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider)
+    rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
+    if start is not None:
+        rows = rows.filter(timestamp__gte=start)
+    if end is not None:
+        rows = rows.filter(timestamp__lt=end)
+    values = list(
+        rows.order_by("-timestamp").values_list(
+            "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "source"
+        )[:limit]
+    )
+    values.reverse()
+    sources = sorted({row[6] for row in values})
+    payload = {
+        "symbol": symbol,
+        "timeframe": timeframe.value,
+        "source": ",".join(sources) if sources else None,
+        "count": len(values),
+        "stale": ensured.stale,
+        "candles": [
+            {"timestamp": ts.isoformat(), "open": o, "high": h, "low": lo, "close": c, "volume": v}
+            for ts, o, h, lo, c, v, _ in values
+        ],
+    }
+    if not ensured.stale:
+        # Keyed after the fetch: storing new candles bumped the symbol's version.
+        cache.set(history_key(*key_parts), payload, settings.MARKET_DATA_CACHE_TTL)
+    return payload
+
+
+def _quote_from_store(symbol: str) -> dict | None:
+    """The last stored daily close against the one before it, for when the provider is down."""
+    rows = list(
+        MarketData.objects.filter(symbol=symbol, timeframe=Timeframe.D1)
+        .order_by("-timestamp")
+        .values_list("timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "source")[
+            :2
+        ]
+    )
+    if not rows:
+        return None
+    ts, o, h, lo, c, v, source = rows[0]
+    previous = rows[1][4] if len(rows) > 1 else None
+    change = c - previous if previous is not None else None
+    return {
+        "symbol": symbol,
+        "price": c,
+        "change": change,
+        "change_percent": change / previous * 100 if change is not None and previous else None,
+        "open": o,
+        "high": h,
+        "low": lo,
+        "previous_close": previous,
+        "volume": v,
+        "timestamp": ts,
+        "currency": _currency(symbol),
+        "source": source,
+    }
+
+
+def _currency(symbol: str) -> str:
+    return Instrument.objects.filter(symbol=symbol).values_list("currency", flat=True).first() or "INR"
+
+
+def _serialize_quote(payload: dict) -> dict:
+    ts = payload["timestamp"]
+    return {**payload, "timestamp": ts.isoformat() if isinstance(ts, datetime) else ts}
+
+
+def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
+    """Latest quote: from the cache, else the provider (cached briefly while NSE is open, longer when closed),
+    else, when the provider is down, from stored daily candles marked stale."""
+    status = get_calendar().status(timezone.now())
+    cached = cache.get(quote_key(symbol))
+    if cached is not None:
+        return {**cached, "market_status": status.session, "cached": True}
+    provider = provider or get_provider()
+    try:
+        quote = _serialize_quote(asdict(provider.fetch_quote(symbol)))
+    except ProviderUnavailable as exc:
+        stored = _quote_from_store(symbol)
+        if stored is None:
+            raise
+        logger.warning("serving_stale_quote", symbol=symbol, error=str(exc))
+        return {**_serialize_quote(stored), "market_status": status.session, "cached": False, "stale": True}
+    quote["stale"] = False
+    ttl = settings.QUOTE_CACHE_TTL_OPEN if status.is_open else settings.MARKET_DATA_CACHE_TTL
+    cache.set(quote_key(symbol), quote, ttl)
+    return {**quote, "market_status": status.session, "cached": False}
+
+
+def quotes_multiple(*, symbols: list[str], provider: Provider | None = None) -> dict:
+    """Quotes for many symbols; one failing symbol is reported in `errors` and never fails the others."""
+    provider = provider or get_provider()
+    quotes, errors = [], {}
+    for symbol in symbols:
+        try:
+            quotes.append(quote_get(symbol=symbol, provider=provider))
+        except ProviderError as exc:
+            errors[symbol] = str(exc)
+    return {"quotes": quotes, "errors": errors}
+
+
+def market_status() -> dict:
+    status = get_calendar().status(timezone.now())
+    return {
+        "exchange": status.exchange,
+        "timezone": status.timezone,
+        "is_open": status.is_open,
+        "session": status.session,
+        "reason": status.reason,
+        "now": status.now.isoformat(),
+        "next_open": status.next_open.isoformat(),
+        "next_close": status.next_close.isoformat(),
+    }
+
+
+def instruments_list() -> list[dict]:
+    return list(Instrument.objects.values("symbol", "name", "exchange", "currency", "kind", "active"))

@@ -1,0 +1,70 @@
+"""Wiring of the pure market modules to settings and the database: which provider, which holidays."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+from django.conf import settings
+from django.core.cache import cache
+
+from market.calendar import ExchangeCalendar
+from market.models import Instrument, MarketHoliday
+from market.providers import build_provider
+from market.providers.base import Provider
+
+_HOLIDAYS_KEY = "market:holidays:{exchange}"
+_HOLIDAYS_TTL = 3600
+_providers: dict[str, Provider] = {}
+_lock = threading.Lock()
+
+
+def holidays_for(exchange: str = "NSE") -> dict[date, str]:
+    key = _HOLIDAYS_KEY.format(exchange=exchange)
+    holidays = cache.get(key)
+    if holidays is None:
+        holidays = dict(MarketHoliday.objects.filter(exchange=exchange).values_list("date", "description"))
+        cache.set(key, holidays, _HOLIDAYS_TTL)
+    return holidays
+
+
+def holidays_invalidate(exchange: str = "NSE") -> None:
+    cache.delete(_HOLIDAYS_KEY.format(exchange=exchange))
+
+
+def get_calendar(exchange: str = "NSE") -> ExchangeCalendar:
+    """The exchange calendar with the holidays staff maintain in admin."""
+    return ExchangeCalendar(holidays_for(exchange), tz=settings.EXCHANGE_TIME_ZONE, exchange=exchange)
+
+
+def _catalogue_symbols() -> set[str]:
+    return set(Instrument.objects.values_list("symbol", flat=True))
+
+
+def _build(name: str) -> Provider:
+    if name == "yfinance":
+        return build_provider(
+            "yfinance",
+            cache_dir=settings.DATA_DIR / "yfinance",
+            timeout=settings.YFINANCE_TIMEOUT,
+            auto_adjust=settings.YFINANCE_AUTO_ADJUST,
+            max_requests_per_minute=settings.YFINANCE_MAX_REQUESTS_PER_MINUTE,
+            calendar=get_calendar(),
+        )
+    if name == "synthetic":
+        return build_provider("synthetic", symbols=_catalogue_symbols, calendar=get_calendar())
+    if name == "csv":
+        return build_provider("csv", directory=settings.MARKET_DATA_CSV_DIR)
+    return build_provider(name)  # raises ValueError naming the known providers
+
+
+def get_provider(name: str | None = None) -> Provider:
+    """The configured provider (MARKET_DATA_PROVIDER), built once per process (it holds rate-limit state)."""
+    name = name or settings.MARKET_DATA_PROVIDER
+    if name == "synthetic":
+        # Cheap to build, and it must see the current catalogue and holidays.
+        return _build(name)
+    with _lock:
+        if name not in _providers:
+            _providers[name] = _build(name)
+        return _providers[name]

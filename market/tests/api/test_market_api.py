@@ -1,0 +1,264 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from market import sources
+from market.models import MarketData
+from market.providers.errors import ProviderUnavailable, SymbolNotFound
+from market.services import candles_upsert
+from market.tests.factories import FrameProvider, make_candles
+from market.timeframes import Timeframe
+
+pytestmark = pytest.mark.django_db
+# Monday 2026-06-01, 12:00 IST: NSE is open.
+OPEN_NOW = datetime(2026, 6, 1, 6, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(OPEN_NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def use_provider(monkeypatch):
+    """Make the API use the given provider (Yahoo's place at the boundary)."""
+
+    def install(provider):
+        monkeypatch.setattr(sources, "get_provider", lambda name=None: provider)
+        monkeypatch.setattr("market.selectors.get_provider", lambda name=None: provider)
+        monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+        return provider
+
+    return install
+
+
+class TestStatus:
+    @pytest.mark.parametrize(
+        ("instant", "session", "reason"),
+        [
+            (datetime(2026, 6, 1, 6, 30, tzinfo=UTC), "open", None),
+            (datetime(2026, 6, 1, 3, 33, tzinfo=UTC), "pre_open", "pre-open order entry"),
+            (datetime(2026, 6, 1, 11, 0, tzinfo=UTC), "closed", "after hours"),
+            (datetime(2026, 6, 6, 6, 0, tzinfo=UTC), "closed", "weekend"),
+            (datetime(2026, 11, 24, 6, 0, tzinfo=UTC), "closed", "Prakash Gurpurb Sri Guru Nanak Dev"),
+        ],
+    )
+    def test_session_at_fixed_instants(self, auth_client, instant, session, reason):
+        with time_machine.travel(instant, tick=False):
+            body = auth_client.get("/api/market/status").json()
+        assert body["session"] == session
+        assert body["is_open"] is (session == "open")
+        assert body["reason"] == reason
+        assert body["exchange"] == "NSE" and body["timezone"] == "Asia/Kolkata"
+
+    def test_next_open_after_friday_close_is_monday(self, auth_client):
+        with time_machine.travel(datetime(2026, 6, 5, 11, 0, tzinfo=UTC), tick=False):
+            body = auth_client.get("/api/market/status").json()
+        assert body["next_open"] == "2026-06-08T09:15:00+05:30"
+
+    def test_requires_authentication(self, api_client):
+        assert api_client.get("/api/market/status").status_code == 401
+
+
+def test_symbols_lists_the_seeded_catalogue(auth_client):
+    symbols = {row["symbol"] for row in auth_client.get("/api/market/symbols").json()["results"]}
+    assert {"RELIANCE.NS", "TCS.NS", "^NSEI", "^BSESN"} <= symbols
+
+
+class TestSymbolValidation:
+    @pytest.mark.parametrize(
+        "bad", ["..", "http:evil.com", "A" * 200, "RE LIANCE", "%00", "^^NSEI", "A.", "%E2%82%AC"]
+    )
+    def test_bad_symbols_are_400_before_any_provider_call(self, auth_client, use_provider, bad):
+        provider = use_provider(FrameProvider())
+        response = auth_client.get(f"/api/market/quote/{bad}")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "validation_error"
+        assert "symbol" in response.json()["error"]["details"]
+        assert provider.calls == []
+
+    @pytest.mark.parametrize("bad", ["..%2F..%2Fetc%2Fpasswd", "http:%2F%2Fevil.com"])
+    def test_slashes_never_reach_a_view(self, auth_client, use_provider, bad):
+        provider = use_provider(FrameProvider())
+        assert auth_client.get(f"/api/market/quote/{bad}").status_code == 404
+        assert provider.calls == []
+
+    def test_unknown_symbol_is_404(self, auth_client, frozen):
+        response = auth_client.get("/api/market/historical/NOSUCHCO")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "symbol_not_found"
+
+
+class TestQuote:
+    def test_quote_shape_and_cache(self, auth_client, frozen):
+        first = auth_client.get("/api/market/quote/reliance")
+        assert first.status_code == 200
+        body = first.json()
+        assert body["symbol"] == "RELIANCE.NS"
+        assert body["source"] == "synthetic"
+        assert body["market_status"] == "open"
+        assert body["cached"] is False and body["stale"] is False
+        assert body["change"] == pytest.approx(body["price"] - body["previous_close"])
+        second = auth_client.get("/api/market/quote/RELIANCE.NS").json()
+        assert second["cached"] is True
+        assert second["price"] == body["price"]
+
+    def test_provider_down_serves_stored_data_as_stale(self, auth_client, use_provider, frozen):
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=make_candles(3), source="yfinance")
+        use_provider(FrameProvider(fail=ProviderUnavailable("Yahoo timed out")))
+        body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["stale"] is True
+        assert body["source"] == "yfinance"
+
+    def test_provider_down_and_nothing_stored_is_503_with_retry_after(
+        self, auth_client, use_provider, frozen
+    ):
+        use_provider(FrameProvider(fail=ProviderUnavailable("Yahoo timed out", retry_after=42)))
+        response = auth_client.get("/api/market/quote/TCS")
+        assert response.status_code == 503
+        assert response["Retry-After"] == "42"
+        assert response.json()["error"] == {"code": "provider_unavailable", "message": "Yahoo timed out"}
+
+
+class TestHistorical:
+    def test_fetches_missing_range_once_then_serves_from_database(self, auth_client, frozen):
+        first = auth_client.get("/api/market/historical/TCS?timeframe=1d&start=2026-01-01")
+        assert first.status_code == 200
+        body = first.json()
+        assert body["timeframe"] == "1D" and body["source"] == "synthetic"
+        stamps = [c["timestamp"] for c in body["candles"]]
+        assert stamps == sorted(stamps) and body["count"] == len(stamps) > 90
+        stored = MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").count()
+        auth_client.get("/api/market/historical/TCS?timeframe=1D&start=2026-02-01")
+        assert MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").count() == stored
+
+    def test_limit_returns_latest_candles_in_time_order(self, auth_client, use_provider, frozen):
+        use_provider(FrameProvider({("TCS.NS", Timeframe.D1): make_candles(50)}))
+        body = auth_client.get("/api/market/historical/TCS?start=2024-01-01&end=2024-12-31&limit=10").json()
+        assert body["count"] == 10
+        assert body["candles"][-1]["timestamp"] == make_candles(50).index[-1].isoformat()
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "limit=5001",
+            "limit=0",
+            "limit=abc",
+            "timeframe=2D",
+            "start=2026-05-01&end=2026-04-01",
+            "start=not-a-date",
+            "start=0001-01-01",
+            "start=2026-01-01T00:00:00",
+            "timeframe=5m&start=2025-01-01",
+            "timeframe=1m&start=2026-04-01",
+        ],
+    )
+    def test_bad_queries_are_400(self, auth_client, query, frozen):
+        response = auth_client.get(f"/api/market/historical/TCS?{query}")
+        assert response.status_code == 400, response.json()
+        assert response.json()["error"]["code"] == "validation_error"
+
+    def test_lookback_error_names_the_limit(self, auth_client, frozen):
+        response = auth_client.get("/api/market/historical/TCS?timeframe=15m&start=2025-01-01")
+        assert "last 60 days" in str(response.json()["error"]["details"])
+
+    def test_provider_down_serves_stored_candles_as_stale(self, auth_client, use_provider, frozen):
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=make_candles(20), source="yfinance")
+        use_provider(FrameProvider(fail=ProviderUnavailable("Yahoo timed out")))
+        body = auth_client.get("/api/market/historical/TCS?start=2024-01-01").json()
+        assert body["stale"] is True and body["count"] == 20
+
+    def test_hot_path_query_count_is_pinned(self, auth_client, use_provider):
+        candles = make_candles(2500, start=datetime(2016, 1, 1, 18, 30, tzinfo=UTC))
+        use_provider(FrameProvider({("TCS.NS", Timeframe.D1): candles}))
+        now = candles.index[-1].to_pydatetime() + timedelta(hours=1)
+        with time_machine.travel(now, tick=False):
+            auth_client.get("/api/market/historical/TCS?start=2015-01-01&limit=5000")  # fetch and store once
+            with CaptureQueriesContext(connection) as queries:
+                response = auth_client.get("/api/market/historical/TCS?start=2015-06-01&limit=5000")
+        assert response.json()["count"] == 2500
+        # coverage + candles
+        assert len(queries) == 2, [q["sql"] for q in queries]
+
+    def test_cached_response_needs_no_candle_query(self, auth_client, frozen):
+        auth_client.get("/api/market/historical/TCS?start=2026-05-01")
+        with CaptureQueriesContext(connection) as queries:
+            auth_client.get("/api/market/historical/TCS?start=2026-05-01")
+        assert not any("market_marketdata" in q["sql"] for q in queries)
+
+    def test_sync_invalidates_cached_history(self, staff_client, frozen):
+        staff_client.get("/api/market/historical/TCS?start=2026-05-01")
+        MarketData.objects.filter(symbol="TCS.NS").delete()
+        staff_client.post("/api/market/sync/TCS", {"timeframe": "1D", "days": 10}, format="json")
+        body = staff_client.get("/api/market/historical/TCS?start=2026-05-01").json()
+        assert (
+            body["count"]
+            == MarketData.objects.filter(
+                symbol="TCS.NS", timestamp__gte=datetime(2026, 4, 30, 18, 30, tzinfo=UTC)
+            ).count()
+        )
+
+
+class TestSync:
+    def test_staff_sync_is_incremental_and_idempotent(self, staff_client, frozen):
+        first = staff_client.post("/api/market/sync/INFY", {"timeframe": "1D", "days": 30}, format="json")
+        assert first.status_code == 200
+        body = first.json()
+        assert body["symbol"] == "INFY.NS" and body["inserted"] > 15 and body["source"] == "synthetic"
+        second = staff_client.post("/api/market/sync/INFY", {"timeframe": "1D"}, format="json").json()
+        assert second["inserted"] == 0
+
+    def test_non_staff_get_403(self, auth_client):
+        response = auth_client.post("/api/market/sync/INFY", {"timeframe": "1D"}, format="json")
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "permission_denied"
+
+    def test_bad_body_is_400(self, staff_client):
+        response = staff_client.post("/api/market/sync/INFY", {"timeframe": "1D", "days": -3}, format="json")
+        assert response.status_code == 400
+
+
+class TestMultiple:
+    def test_one_bad_symbol_never_fails_the_others(self, auth_client, frozen):
+        body = auth_client.get("/api/market/multiple?symbols=TCS,NOSUCHCO,INFY.NS").json()
+        assert [q["symbol"] for q in body["quotes"]] == ["TCS.NS", "INFY.NS"]
+        assert set(body["errors"]) == {"NOSUCHCO.NS"}
+
+    def test_unreachable_symbol_reported_per_symbol(self, auth_client, use_provider, frozen):
+        class Flaky(FrameProvider):
+            def fetch_candles(self, symbol, timeframe, *, start=None, end=None):
+                if symbol == "SBIN.NS":
+                    raise ProviderUnavailable("timeout")
+                if symbol == "TCS.NS":
+                    return make_candles(5, start=OPEN_NOW - timedelta(days=6))
+                raise SymbolNotFound(symbol)
+
+        use_provider(Flaky())
+        body = auth_client.get("/api/market/multiple?symbols=TCS,SBIN").json()
+        assert [q["symbol"] for q in body["quotes"]] == ["TCS.NS"]
+        assert body["errors"] == {"SBIN.NS": "timeout"}
+
+    def test_more_than_50_symbols_is_400(self, auth_client):
+        symbols = ",".join(f"S{i}" for i in range(51))
+        assert auth_client.get(f"/api/market/multiple?symbols={symbols}").status_code == 400
+
+    def test_missing_symbols_is_400(self, auth_client):
+        assert auth_client.get("/api/market/multiple").status_code == 400
+
+
+class TestRedisDown:
+    def test_endpoints_answer_from_database_when_cache_is_down(self, auth_client, settings, frozen):
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "tradingdash.cache.ResilientRedisCache",
+                "LOCATION": "redis://127.0.0.1:1/0",
+                "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
+            }
+        }
+        assert auth_client.get("/api/market/quote/TCS").status_code == 200
+        assert auth_client.get("/api/market/historical/TCS?start=2026-05-01").status_code == 200
+        assert auth_client.get("/api/market/status").status_code == 200

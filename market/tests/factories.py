@@ -1,0 +1,88 @@
+from datetime import UTC, datetime, timedelta
+
+import factory
+import numpy as np
+import pandas as pd
+
+from market.models import Instrument, MarketData
+from market.providers.base import Provider, empty_candles
+from market.providers.errors import ProviderUnavailable, SymbolNotFound
+from market.timeframes import Timeframe
+
+
+class InstrumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Instrument
+        django_get_or_create = ("symbol",)
+
+    symbol = factory.Sequence(lambda n: f"TEST{n}.NS")
+    name = factory.LazyAttribute(lambda o: o.symbol)
+
+
+class MarketDataFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MarketData
+
+    symbol = "TCS.NS"
+    timeframe = Timeframe.D1.value
+    timestamp = factory.Sequence(lambda n: datetime(2020, 1, 1, 18, 30, tzinfo=UTC) + timedelta(days=n))
+    open_price = 100.0
+    high_price = 105.0
+    low_price = 95.0
+    close_price = 102.0
+    volume = 1000
+    source = "test"
+
+
+def make_candles(
+    n: int,
+    *,
+    start: datetime = datetime(2024, 1, 1, 18, 30, tzinfo=UTC),
+    step=timedelta(days=1),
+    base: float = 100.0,
+    seed: int = 1,
+) -> pd.DataFrame:
+    """A valid candle frame of n bars (random walk)."""
+    rng = np.random.default_rng(seed)
+    close = base * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.concatenate([[base], close[:-1]])
+    high = np.maximum(open_, close) * 1.01
+    low = np.minimum(open_, close) * 0.99
+    index = pd.DatetimeIndex([start + i * step for i in range(n)], name="timestamp").as_unit("us")
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": rng.integers(1000, 5000, n)},
+        index=index,
+    )
+
+
+class FrameProvider(Provider):
+    """A provider over in-memory frames: stands in for Yahoo at the boundary (what it returns, how it fails)."""
+
+    name = "frame"
+
+    def __init__(
+        self,
+        frames: dict[tuple[str, Timeframe], pd.DataFrame] | None = None,
+        *,
+        fail: Exception | None = None,
+    ):
+        self.frames = frames or {}
+        self.fail = fail
+        self.calls: list[tuple[str, Timeframe, datetime | None, datetime | None]] = []
+
+    def fetch_candles(self, symbol, timeframe, *, start=None, end=None):
+        self.calls.append((symbol, timeframe, start, end))
+        if self.fail is not None:
+            raise self.fail
+        if (symbol, timeframe) not in self.frames:
+            raise SymbolNotFound(symbol)
+        frame = self.frames[(symbol, timeframe)]
+        if start is not None:
+            frame = frame[frame.index >= start]
+        if end is not None:
+            frame = frame[frame.index < end]
+        return frame if len(frame) else empty_candles()
+
+
+def down_provider() -> FrameProvider:
+    return FrameProvider(fail=ProviderUnavailable("Yahoo Finance did not answer", retry_after=30))

@@ -1,0 +1,137 @@
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import IntegrityError, connection, transaction
+
+from market.models import CandleCoverage, MarketData
+from market.providers.errors import ProviderUnavailable
+from market.services import candles_sync, candles_upsert, holidays_load_csv
+from market.sources import get_calendar, get_provider
+from market.tests.factories import FrameProvider, MarketDataFactory, make_candles
+from market.timeframes import Timeframe
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def test_sync_twice_stores_each_candle_once():
+    provider = get_provider("synthetic")
+    with time_machine.travel(NOW, tick=False):
+        first = candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=400, provider=provider)
+        second = candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, provider=provider)
+    assert first.inserted > 250 and first.updated == 0
+    assert second.inserted == 0
+    assert MarketData.objects.filter(symbol="TCS.NS").count() == first.inserted
+    assert set(MarketData.objects.values_list("source", flat=True)) == {"synthetic"}
+
+
+def test_incremental_sync_fetches_from_last_candle_with_overlap():
+    candles = make_candles(30)
+    provider = FrameProvider({("TCS.NS", Timeframe.D1): candles})
+    candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles.iloc[:20], source="frame")
+    with time_machine.travel(candles.index[-1].to_pydatetime() + timedelta(days=1), tick=False):
+        result = candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, provider=provider)
+    _, _, start, _ = provider.calls[-1]
+    assert start == candles.index[19].to_pydatetime() - timedelta(days=3)
+    assert result.inserted == 10
+    assert result.updated == 4  # the overlap (3 days back, inclusive) re-writes the last stored bars
+    assert MarketData.objects.count() == 30
+
+
+def test_overlap_repairs_a_bar_that_was_still_forming():
+    candles = make_candles(10)
+    forming = candles.copy()
+    forming.iloc[-1, forming.columns.get_loc("close")] = forming["open"].iloc[-1]  # mid-session value
+    forming.iloc[-1, forming.columns.get_loc("high")] = forming[["open", "high"]].iloc[-1].max()
+    candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=forming, source="frame")
+    with time_machine.travel(candles.index[-1].to_pydatetime() + timedelta(days=1), tick=False):
+        candles_sync(
+            symbol="TCS.NS",
+            timeframe=Timeframe.D1,
+            provider=FrameProvider({("TCS.NS", Timeframe.D1): candles}),
+        )
+    stored = MarketData.objects.get(timestamp=candles.index[-1].to_pydatetime())
+    assert stored.close_price == pytest.approx(candles["close"].iloc[-1])
+
+
+def test_invalid_ohlcv_rows_are_rejected_not_stored():
+    candles = make_candles(5)
+    candles.iloc[1, candles.columns.get_loc("high")] = candles["low"].iloc[1] / 2  # high below low
+    candles.iloc[3, candles.columns.get_loc("volume")] = -1
+    result = candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="frame")
+    assert (result.inserted, result.rejected) == (3, 2)
+    assert MarketData.objects.count() == 3
+
+
+def test_database_refuses_an_invalid_candle_written_around_the_service():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MarketDataFactory(high_price=90.0)  # below open and close
+
+
+def test_upsert_updates_existing_rows_in_place():
+    candles = make_candles(5)
+    candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="frame")
+    changed = candles.copy()
+    changed["volume"] = 7
+    result = candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=changed, source="csv")
+    assert (result.inserted, result.updated) == (0, 5)
+    assert set(MarketData.objects.values_list("volume", "source")) == {(7, "csv")}
+
+
+def test_days_beyond_intraday_lookback_is_refused():
+    with pytest.raises(ValueError, match="last 60 days"):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.M5, days=90, provider=get_provider("synthetic"))
+
+
+def test_provider_failure_leaves_stored_data_untouched():
+    candles = make_candles(5)
+    candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="frame")
+    with pytest.raises(ProviderUnavailable):
+        candles_sync(
+            symbol="TCS.NS", timeframe=Timeframe.D1, provider=FrameProvider(fail=ProviderUnavailable())
+        )
+    assert MarketData.objects.count() == 5
+    assert not CandleCoverage.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_syncs_of_one_symbol_never_duplicate():
+    candles = make_candles(300)
+    provider = FrameProvider({("INFY.NS", Timeframe.D1): candles})
+    errors: list[Exception] = []
+    barrier = threading.Barrier(4)
+
+    def run():
+        try:
+            barrier.wait()
+            with time_machine.travel(candles.index[-1].to_pydatetime() + timedelta(days=1), tick=False):
+                candles_sync(symbol="INFY.NS", timeframe=Timeframe.D1, days=400, provider=provider)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert MarketData.objects.filter(symbol="INFY.NS").count() == 300
+
+
+def test_load_holidays_from_csv_is_idempotent_and_updates_calendar(tmp_path):
+    path = tmp_path / "nse_2027.csv"
+    path.write_text("date,description\n2027-01-26,Republic Day\n")
+    assert holidays_load_csv(path=path) == (1, 0)
+    assert holidays_load_csv(path=path) == (0, 1)
+    assert not get_calendar().is_trading_day(datetime(2027, 1, 26).date())
+
+
+def test_seeded_2026_holidays_are_the_published_list():
+    calendar = get_calendar()
+    assert not calendar.is_trading_day(datetime(2026, 11, 24).date())  # Guru Nanak Jayanti
+    assert not calendar.is_trading_day(datetime(2026, 1, 15).date())  # added later by the exchange
+    assert calendar.is_trading_day(datetime(2026, 11, 23).date())

@@ -1,0 +1,21 @@
+"""The beat schedule, in exchange time (CELERY_TIMEZONE = Asia/Kolkata). django-celery-beat copies these
+entries into its tables at start-up, where staff can see, pause and edit them in admin. Every entry expires,
+so a backlog after an outage never replays stale work."""
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE = {
+    # NSE trades 09:15-15:30 IST; the task itself skips holidays and the minutes outside the session.
+    "market-sync-intraday": {
+        "task": "market.sync_watchlist",
+        "schedule": crontab(minute="*/5", hour="9-15", day_of_week="mon-fri"),
+        "kwargs": {"timeframes": ["5m", "15m", "1H"], "only_when_open": True},
+        "options": {"expires": 240},
+    },
+    "market-sync-daily": {
+        "task": "market.sync_watchlist",
+        "schedule": crontab(minute=0, hour=16, day_of_week="mon-fri"),
+        "kwargs": {"timeframes": ["1D", "1W"]},
+        "options": {"expires": 3 * 3600},
+    },
+}
