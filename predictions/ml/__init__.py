@@ -1,0 +1,1 @@
+"""Forecasting models, one module per family. Importing this package never imports TensorFlow."""

@@ -1,0 +1,236 @@
+"""Replay the signal rules bar by bar, with no look-ahead, and measure the result.
+
+Rules of the replay:
+
+* the signal of bar t is computed on its close (from candles[:t+1] only); any order it triggers fills at the open
+  of bar t+1; the stop loss and target are those `evaluate` reports at bar t;
+* long and short: BUY opens a long, SELL a short (`allow_short=False` makes SELL only close longs, as in the
+  Indian cash segment, where delivery shorts are not possible);
+* a position leaves at its stop or target, checked against each bar's low/high from the entry bar on; when both
+  are touched in one bar the stop is assumed first (conservative); a bar that opens beyond a level fills at the
+  open; an opposite signal closes it at the next open (and reverses it when that side is allowed); a position
+  still open at the end is closed at the last close;
+* commission c = commission_bps / 10 000 is charged on each side as a fraction of equity, so a trade returns
+  (1 − c)² · (1 + side · (exit / entry − 1)) − 1; buy-and-hold pays the same two commissions;
+* equity starts at 1 and is marked to market at every close; Sharpe is the mean over the standard deviation of
+  those per-bar returns, times √(periods per year), with a zero risk-free rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from signals.config import DEFAULT_CONFIG, SignalConfig
+from signals.levels import compute_levels
+from signals.rules import evaluate_series
+
+# NSE's continuous session, 09:15-15:30 IST, for annualising intraday bars.
+_SESSION_MINUTES = 375
+_TRADING_DAYS = 252
+
+
+@dataclass(frozen=True, kw_only=True)
+class BacktestResult:
+    """Outcome of a replay. Trade `return_pct` is in percent; the other returns, the drawdown, the win rate and
+    the exposure are fractions (0.12 = 12%). Drawdown is a positive magnitude."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    trades: list[dict]
+    win_rate: float
+    total_return: float
+    buy_and_hold_return: float
+    max_drawdown: float
+    sharpe: float
+    exposure: float
+    periods_per_year: float
+    equity_curve: list[dict]
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class _Position:
+    """An open trade; side is +1 for long, -1 for short."""
+
+    side: int
+    entry_index: int
+    entry_price: float
+    stop_loss: float
+    price_target: float
+    equity_at_entry: float
+
+    def value(self, price: float) -> float:
+        """Equity if closed at `price`, before the exit commission."""
+        return self.equity_at_entry * (1.0 + self.side * (price / self.entry_price - 1.0))
+
+
+def run_backtest(
+    candles: pd.DataFrame,
+    *,
+    config: SignalConfig = DEFAULT_CONFIG,
+    commission_bps: float = 0.0,
+    start: datetime | date | str | None = None,
+    end: datetime | date | str | None = None,
+    max_curve_points: int = 500,
+    allow_short: bool = True,
+    periods_per_year: float | None = None,
+    predicted_returns: pd.Series | None = None,
+) -> BacktestResult:
+    """Trade the signals over the candles between `start` and `end`, inclusive. Earlier candles warm the
+    indicators up, and a signal on the bar before `start` may open a position at `start`'s open.
+    `periods_per_year` is inferred from the bar spacing when not given (252 for daily bars)."""
+    if not (math.isfinite(commission_bps) and 0 <= commission_bps < 10_000):
+        raise ValueError(f"commission_bps must be in [0, 10000), got {commission_bps!r}")
+    if max_curve_points < 2:
+        raise ValueError("max_curve_points must be at least 2")
+    if periods_per_year is not None and not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise ValueError(f"periods_per_year must be positive, got {periods_per_year!r}")
+    frame = evaluate_series(candles, config, predicted_returns)  # also validates the candles
+    index = candles.index
+    first = 0 if start is None else int(index.searchsorted(_utc(start), side="left"))
+    last = len(index) - 1 if end is None else int(index.searchsorted(_utc(end), side="right")) - 1
+    if first > last:
+        raise ValueError("no candles between start and end")
+    if periods_per_year is None:
+        periods_per_year = infer_periods_per_year(index)
+
+    side_of = {"BUY": 1, "SELL": -1}
+    signals = [side_of.get(signal, 0) for signal in frame["signal"].tolist()]
+    atr = frame["atr"].tolist()
+    # Plain float lists: fast to index in the bar loop, and plain floats in the trades.
+    opens, highs, lows, closes = (
+        candles[column].to_numpy(dtype=np.float64).tolist() for column in ("open", "high", "low", "close")
+    )
+    cost = commission_bps / 10_000
+
+    equity = 1.0
+    position: _Position | None = None
+    trades: list[dict] = []
+    curve = np.empty(last - first + 1)
+    bars_in_market = 0
+
+    def close(trade: _Position, i: int, price: float, reason: str) -> float:
+        """Record the trade and return the equity after the exit commission."""
+        trade_return = (1.0 - cost) ** 2 * (1.0 + trade.side * (price / trade.entry_price - 1.0)) - 1.0
+        trades.append(
+            {
+                "side": "LONG" if trade.side > 0 else "SHORT",
+                "entry_time": index[trade.entry_index],
+                "entry_price": trade.entry_price,
+                "exit_time": index[i],
+                "exit_price": price,
+                "exit_reason": reason,
+                "return_pct": trade_return * 100.0,
+                "stop_loss": trade.stop_loss,
+                "price_target": trade.price_target,
+            }
+        )
+        return trade.value(price) * (1.0 - cost)
+
+    for i in range(first, last + 1):
+        signal = signals[i - 1] if i > 0 else 0
+        if position is not None and signal == -position.side:
+            equity, position = close(position, i, opens[i], "signal"), None
+        if position is None and (signal > 0 or (signal < 0 and allow_short)):
+            levels = compute_levels(
+                candles.iloc[max(0, i - config.pivot_lookback) : i],
+                signal_type="BUY" if signal > 0 else "SELL",
+                entry=closes[i - 1],
+                atr=atr[i - 1],
+                config=config,
+            )
+            position = _Position(
+                side=signal,
+                entry_index=i,
+                entry_price=opens[i],
+                stop_loss=levels.stop_loss,
+                price_target=levels.price_target,
+                equity_at_entry=equity * (1.0 - cost),
+            )
+        if position is not None:
+            bars_in_market += 1
+            exit_price, reason = _intrabar_exit(position, opens[i], highs[i], lows[i])
+            if reason is not None:
+                equity, position = close(position, i, exit_price, reason), None
+        if position is not None and i == last:
+            equity, position = close(position, i, closes[i], "end"), None
+        curve[i - first] = equity if position is None else position.value(closes[i])
+
+    wins = sum(trade["return_pct"] > 0 for trade in trades)
+    return BacktestResult(
+        start=index[first],
+        end=index[last],
+        trades=trades,
+        win_rate=wins / len(trades) if trades else 0.0,
+        total_return=float(curve[-1] - 1.0),
+        buy_and_hold_return=(1.0 - cost) ** 2 * closes[last] / opens[first] - 1.0,
+        max_drawdown=_max_drawdown(curve),
+        sharpe=_sharpe(curve, periods_per_year),
+        exposure=bars_in_market / len(curve),
+        periods_per_year=periods_per_year,
+        equity_curve=_downsample(index[first : last + 1], curve, max_curve_points),
+    )
+
+
+def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
+    """Bars per year from the median bar spacing: 252 for daily, 52 weekly, 12 monthly, sessions × bars intraday."""
+    if len(index) < 2:
+        return float(_TRADING_DAYS)
+    spacing = pd.Series(index).diff().median()
+    if spacing >= pd.Timedelta(days=25):
+        return 12.0
+    if spacing >= pd.Timedelta(days=5):
+        return 52.0
+    if spacing >= pd.Timedelta(hours=20):
+        return float(_TRADING_DAYS)
+    return float(_TRADING_DAYS * math.ceil(_SESSION_MINUTES / (spacing / pd.Timedelta(minutes=1))))
+
+
+def _intrabar_exit(position: _Position, open_: float, high: float, low: float) -> tuple[float, str | None]:
+    """Exit price and reason if the bar touches the stop or the target; the stop wins a tie."""
+    if position.side > 0:
+        if low <= position.stop_loss:
+            return min(open_, position.stop_loss), "stop"
+        if high >= position.price_target:
+            return max(open_, position.price_target), "target"
+    else:
+        if high >= position.stop_loss:
+            return max(open_, position.stop_loss), "stop"
+        if low <= position.price_target:
+            return min(open_, position.price_target), "target"
+    return math.nan, None
+
+
+def _utc(moment: datetime | date | str) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _max_drawdown(curve: np.ndarray) -> float:
+    peaks = np.maximum.accumulate(np.concatenate([[1.0], curve]))[1:]
+    return float(np.max(1.0 - curve / peaks))
+
+
+def _sharpe(curve: np.ndarray, periods_per_year: float) -> float:
+    returns = np.diff(np.concatenate([[1.0], curve])) / np.concatenate([[1.0], curve[:-1]])
+    if len(returns) < 2:
+        return 0.0
+    deviation = float(np.std(returns, ddof=1))
+    if deviation == 0 or not math.isfinite(deviation):
+        return 0.0
+    return float(np.mean(returns) / deviation * math.sqrt(periods_per_year))
+
+
+def _downsample(index: pd.DatetimeIndex, curve: np.ndarray, max_points: int) -> list[dict]:
+    """At most `max_points` evenly spaced points, always keeping the first and the last."""
+    positions = np.arange(len(curve))
+    if len(curve) > max_points:
+        positions = np.unique(np.linspace(0, len(curve) - 1, max_points).round().astype(int))
+    return [{"timestamp": index[p], "equity": float(curve[p])} for p in positions.tolist()]
