@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
+import pandas as pd
 import structlog
 from django.conf import settings
 from django.core.cache import cache
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from market.caching import history_key, quote_key
 from market.models import Instrument, MarketData
-from market.providers.base import Provider
+from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError, ProviderUnavailable
 from market.services import candles_ensure
 from market.sources import get_calendar, get_provider
@@ -154,3 +155,27 @@ def market_status() -> dict:
 
 def instruments_list() -> list[dict]:
     return list(Instrument.objects.values("symbol", "name", "exchange", "currency", "kind", "active"))
+
+
+def candles_frame(
+    *, symbol: str, timeframe: Timeframe, end: datetime | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """Stored candles as a candle frame (the pure modules' input), the latest `limit` before `end`."""
+    rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
+    if end is not None:
+        rows = rows.filter(timestamp__lt=end)
+    rows = rows.order_by("-timestamp").values_list(
+        "timestamp", "open_price", "high_price", "low_price", "close_price", "volume"
+    )
+    values = list(rows[:limit] if limit else rows)
+    if not values:
+        return empty_candles()
+    values.reverse()
+    frame = pd.DataFrame(values, columns=["timestamp", *CANDLE_COLUMNS]).set_index("timestamp")
+    frame.index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("us")
+    frame["volume"] = frame["volume"].astype("int64")
+    return frame
+
+
+def candles_count(*, symbol: str, timeframe: Timeframe) -> int:
+    return MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value).count()

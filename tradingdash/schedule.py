@@ -18,4 +18,22 @@ BEAT_SCHEDULE = {
         "kwargs": {"timeframes": ["1D", "1W"]},
         "options": {"expires": 3 * 3600},
     },
+    # After the daily sync has landed.
+    "signals-daily": {
+        "task": "signals.generate_for_watchlist",
+        "schedule": crontab(minute=30, hour=16, day_of_week="mon-fri"),
+        "kwargs": {"timeframe": "1D"},
+        "options": {"expires": 3 * 3600},
+    },
+    "predictions-retrain-nightly": {
+        "task": "predictions.retrain_all",
+        "schedule": crontab(minute=0, hour=1),
+        "kwargs": {"timeframe": "1D", "horizon": 1},
+        "options": {"expires": 4 * 3600},
+    },
+    "predictions-score-hourly": {
+        "task": "predictions.score_predictions",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 3000},
+    },
 }

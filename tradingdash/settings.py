@@ -165,6 +165,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
     "PREPROCESSING_HOOKS": ["tradingdash.routing.drop_trailing_slash_aliases"],
+    "ENUM_NAME_OVERRIDES": {"SessionEnum": ["pre_open", "open", "closed"]},
 }
 
 CORS_ALLOWED_ORIGINS = env.list(
@@ -222,6 +223,8 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"predictions.train_models": {"queue": "ml"}, "predictions.retrain_all": {"queue": "ml"}}
+CELERY_TASK_STORE_EAGER_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -238,6 +241,17 @@ YFINANCE_AUTO_ADJUST = env.bool("YFINANCE_AUTO_ADJUST", default=False)
 MARKET_DATA_CACHE_TTL = env.int("MARKET_DATA_CACHE_TTL", default=300)
 QUOTE_CACHE_TTL_OPEN = env.int("QUOTE_CACHE_TTL_OPEN", default=15)
 MARKET_MULTIPLE_MAX_SYMBOLS = 50
+
+# --- Predictions
+PREDICTION_TRAINING_BARS = env.int("PREDICTION_TRAINING_BARS", default=2500)
+PREDICTION_CACHE_TTL = env.int("PREDICTION_CACHE_TTL", default=900)
+# Hyperparameter overrides per algorithm, e.g. {"lstm": {"epochs": 30}}
+PREDICTION_MODEL_PARAMS = env.json("PREDICTION_MODEL_PARAMS", default={})
+MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
+
+# --- Signals: overrides of signals.config.SignalConfig (weights, thresholds), e.g. {"buy_threshold": 0.25}
+SIGNAL_RULES = env.json("SIGNAL_RULES", default={})
+SIGNAL_CACHE_TTL = env.int("SIGNAL_CACHE_TTL", default=600)
 
 # --- Logging
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -28,3 +28,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 LOG_LEVEL = "WARNING"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Tiny models: the suite checks behaviour, bench/ measures the real configurations.
+PREDICTION_MODEL_PARAMS = {
+    "lstm": {"epochs": 2, "units": 8, "lookback": 10, "patience": 1},
+    "random_forest": {"n_estimators": 25, "n_jobs": 1},
+}
+PREDICTION_TRAINING_BARS = 600

@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from predictions.api.views import TaskStatusApi
 from tradingdash.health import health
+from tradingdash.routing import api_path
 
 urlpatterns = [
     path("health", health, name="health"),
@@ -12,6 +14,9 @@ urlpatterns = [
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/auth/", include("accounts.api.urls")),
     path("api/market/", include("market.api.urls")),
+    path("api/signals/", include("signals.api.urls")),
+    path("api/predictions/", include("predictions.api.urls")),
+    *api_path("api/tasks/<str:task_id>", TaskStatusApi.as_view(), "task-status"),
 ]
 
 handler400 = "tradingdash.exceptions.bad_request"

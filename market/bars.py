@@ -1,0 +1,60 @@
+"""Bar arithmetic on the exchange calendar: when a bar closes and which bar lies n bars ahead. Pure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pandas as pd
+
+from market.calendar import ExchangeCalendar
+from market.timeframes import Timeframe
+
+# Bars never run past this many days of closures (long holiday runs are at most a few days).
+_MAX_SCAN_DAYS = 60
+
+
+def bar_close(calendar: ExchangeCalendar, timeframe: Timeframe, opened_at: datetime) -> datetime:
+    """When the bar that opened at `opened_at` closes (daily and weekly bars close with the session)."""
+    local = opened_at.astimezone(calendar.tz)
+    if timeframe is Timeframe.D1:
+        return datetime.combine(local.date(), calendar.close, calendar.tz).astimezone(UTC)
+    if timeframe is Timeframe.W1:
+        last_day = local.date() + timedelta(days=4)
+        return datetime.combine(last_day, calendar.close, calendar.tz).astimezone(UTC)
+    session_close = datetime.combine(local.date(), calendar.close, calendar.tz)
+    return min(opened_at + timeframe.spec.bar, session_close).astimezone(UTC)
+
+
+def bars_ahead(calendar: ExchangeCalendar, timeframe: Timeframe, opened_at: datetime, n: int) -> datetime:
+    """Open time (UTC) of the bar `n` bars after the one that opened at `opened_at`, skipping closures."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    local = opened_at.astimezone(calendar.tz)
+    if timeframe is Timeframe.W1:
+        return (opened_at + timedelta(weeks=n)).astimezone(UTC)
+    if timeframe is Timeframe.D1:
+        day = local.date()
+        for _ in range(n):
+            day = calendar.next_trading_day(day)
+        return datetime.combine(day, time(), calendar.tz).astimezone(UTC)
+    remaining = n
+    day = local.date()
+    for _ in range(_MAX_SCAN_DAYS * max(1, n)):
+        later = [b for b in calendar.session_bars(day, timeframe.spec.bar) if b > opened_at]
+        if len(later) >= remaining:
+            return later[remaining - 1]
+        remaining -= len(later)
+        day += timedelta(days=1)
+    raise ValueError("no trading session found ahead")
+
+
+def closed_only(
+    candles: pd.DataFrame, calendar: ExchangeCalendar, timeframe: Timeframe, now: datetime
+) -> pd.DataFrame:
+    """Drop a last bar that is still forming at `now` (signals and predictions use closed candles only)."""
+    if candles.empty:
+        return candles
+    last_open = candles.index[-1].to_pydatetime()
+    if bar_close(calendar, timeframe, last_open) > now:
+        return candles.iloc[:-1]
+    return candles

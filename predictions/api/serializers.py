@@ -1,0 +1,123 @@
+from rest_framework import serializers
+
+from market.api.fields import TimeframeField
+from market.timeframes import Timeframe
+from predictions.features import MAX_HORIZON, MIN_HORIZON
+from predictions.models import Algorithm
+
+MODEL_CHOICES = [Algorithm.ENSEMBLE, Algorithm.LSTM, Algorithm.RANDOM_FOREST, Algorithm.SVR]
+TRAINABLE_CHOICES = [Algorithm.LSTM, Algorithm.RANDOM_FOREST, Algorithm.SVR]
+
+
+class ListQuerySerializer(serializers.Serializer):
+    timeframe = TimeframeField(default=Timeframe.D1)
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=20)
+
+
+class TimeframeQuerySerializer(serializers.Serializer):
+    timeframe = TimeframeField(default=Timeframe.D1)
+
+
+class GenerateInputSerializer(serializers.Serializer):
+    timeframe = TimeframeField(default=Timeframe.D1)
+    horizon = serializers.IntegerField(min_value=MIN_HORIZON, max_value=MAX_HORIZON, default=1)
+    model = serializers.ChoiceField(choices=MODEL_CHOICES, default=Algorithm.ENSEMBLE)
+
+
+class TrainInputSerializer(serializers.Serializer):
+    timeframe = TimeframeField(default=Timeframe.D1)
+    horizon = serializers.IntegerField(min_value=MIN_HORIZON, max_value=MAX_HORIZON, default=1)
+    algorithms = serializers.ListField(
+        child=serializers.ChoiceField(choices=TRAINABLE_CHOICES), min_length=1, max_length=3, required=False
+    )
+
+
+class PredictionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    horizon = serializers.IntegerField()
+    time_horizon = serializers.CharField()
+    model_used = serializers.CharField()
+    model_version = serializers.CharField()
+    predicted_price = serializers.FloatField()
+    confidence_score = serializers.FloatField(
+        allow_null=True, help_text="Walk-forward directional accuracy (0-1) of the model used."
+    )
+    lower_bound = serializers.FloatField(help_text="80% interval, from walk-forward residuals.")
+    upper_bound = serializers.FloatField()
+    base_price = serializers.FloatField()
+    base_timestamp = serializers.DateTimeField()
+    target_time = serializers.DateTimeField()
+    realized_price = serializers.FloatField(allow_null=True)
+    realized_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class PredictionListSerializer(serializers.Serializer):
+    results = PredictionSerializer(many=True)
+
+
+class TaskAcceptedSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    status_url = serializers.CharField()
+    status = serializers.CharField()
+
+
+class TaskStatusSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    name = serializers.CharField()
+    state = serializers.CharField()
+    progress = serializers.FloatField(allow_null=True)
+    stage = serializers.CharField(allow_null=True)
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class ModelMetricsSerializer(serializers.Serializer):
+    mae = serializers.FloatField(allow_null=True)
+    rmse = serializers.FloatField(allow_null=True)
+    mape = serializers.FloatField(allow_null=True)
+    directional_accuracy = serializers.FloatField(allow_null=True)
+    mae_vs_naive = serializers.FloatField(allow_null=True)
+    coverage_80 = serializers.FloatField(allow_null=True)
+    n_samples = serializers.IntegerField(allow_null=True)
+    folds = serializers.IntegerField(allow_null=True)
+
+
+class NaiveMetricsSerializer(serializers.Serializer):
+    mae = serializers.FloatField(allow_null=True)
+    rmse = serializers.FloatField(allow_null=True)
+
+
+class ModelVersionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    algorithm = serializers.CharField()
+    version = serializers.IntegerField()
+    horizon = serializers.IntegerField()
+    is_active = serializers.BooleanField()
+    trained_at = serializers.DateTimeField()
+    data_start = serializers.DateTimeField()
+    data_end = serializers.DateTimeField()
+    n_samples = serializers.IntegerField()
+    metrics = ModelMetricsSerializer()
+    naive = NaiveMetricsSerializer()
+    beats_naive = serializers.BooleanField()
+    description = serializers.CharField(allow_null=True)
+
+
+class ModelsOverviewSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    results = ModelVersionSerializer(many=True)
+
+
+class AccuracySerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    total = serializers.IntegerField()
+    scored = serializers.IntegerField()
+    hit_rate = serializers.FloatField(allow_null=True)
+    mae = serializers.FloatField(allow_null=True)
+    interval_coverage = serializers.FloatField(allow_null=True)

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from market.timeframes import Timeframe
+
+
+class Algorithm(models.TextChoices):
+    LSTM = "lstm", "LSTM (Keras)"
+    RANDOM_FOREST = "random_forest", "Random forest"
+    SVR = "svr", "Support vector regression"
+    NAIVE = "naive", "Naive (last close)"
+    ENSEMBLE = "ensemble", "Ensemble of the models that beat naive"
+
+
+TRAINABLE = [Algorithm.LSTM, Algorithm.RANDOM_FOREST, Algorithm.SVR]
+
+
+def artifact_path(instance: TrainedModel, filename: str) -> str:
+    symbol = instance.symbol.replace("^", "_")
+    return f"models/{symbol}/{instance.timeframe}/h{instance.horizon}/{filename}"
+
+
+class TrainedModel(models.Model):
+    """One trained version of a model for (symbol, timeframe, horizon, algorithm), with its walk-forward
+    metrics and its artifact. At most one version per key is active; older versions stay for audit."""
+
+    symbol = models.CharField(max_length=20)
+    timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    horizon = models.PositiveSmallIntegerField()
+    algorithm = models.CharField(max_length=20, choices=Algorithm.choices)
+    version = models.PositiveIntegerField()
+    trained_at = models.DateTimeField(auto_now_add=True)
+    data_start = models.DateTimeField()
+    data_end = models.DateTimeField()
+    n_samples = models.PositiveIntegerField()
+    features = models.JSONField(default=list)
+    hyperparameters = models.JSONField(default=dict)
+    metrics = models.JSONField(
+        default=dict, help_text="Walk-forward (out-of-sample) metrics, naive's beside."
+    )
+    fold_metrics = models.JSONField(default=list)
+    residual_quantiles = models.JSONField(default=dict)
+    artifact = models.FileField(upload_to=artifact_path, max_length=255)
+    artifact_sha256 = models.CharField(max_length=64)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-trained_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["symbol", "timeframe", "horizon", "algorithm", "version"],
+                name="predictions_model_version",
+            ),
+            models.UniqueConstraint(
+                fields=["symbol", "timeframe", "horizon", "algorithm"],
+                condition=Q(is_active=True),
+                name="predictions_one_active_model",
+            ),
+        ]
+        indexes = [models.Index(fields=["symbol", "timeframe", "horizon", "is_active"])]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.timeframe} h{self.horizon} {self.algorithm} v{self.version}"
+
+    @property
+    def mae(self) -> float | None:
+        return self.metrics.get("mae")
+
+    @property
+    def beats_naive(self) -> bool:
+        ratio = self.metrics.get("mae_vs_naive")
+        return ratio is not None and ratio < 1
+
+
+class Prediction(models.Model):
+    """A forecast of the close `horizon` bars after `base_timestamp` (the seed's fields plus its provenance,
+    its 80% interval and, once the target bar has closed, what actually happened)."""
+
+    symbol = models.CharField(max_length=20)
+    timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    horizon = models.PositiveSmallIntegerField()
+    time_horizon = models.CharField(max_length=20, help_text='Human form of the horizon, e.g. "1D x 5".')
+    model_used = models.CharField(max_length=20, help_text="lstm, random_forest, svr, ensemble or naive.")
+    model_version = models.CharField(max_length=200, help_text="The model versions behind this prediction.")
+    trained_models = models.ManyToManyField(TrainedModel, blank=True, related_name="predictions")
+    predicted_price = models.FloatField()
+    confidence_score = models.FloatField(
+        null=True,
+        help_text="Walk-forward directional accuracy of the model(s) used (0-1): how often, out of sample, the "
+        "predicted direction of the move was right.",
+    )
+    lower_bound = models.FloatField(help_text="Lower end of the 80% interval (walk-forward residuals).")
+    upper_bound = models.FloatField(help_text="Upper end of the 80% interval (walk-forward residuals).")
+    base_price = models.FloatField()
+    base_timestamp = models.DateTimeField()
+    target_time = models.DateTimeField(help_text="Open time of the bar whose close is predicted.")
+    realized_price = models.FloatField(null=True, blank=True)
+    realized_at = models.DateTimeField(null=True, blank=True)
+    error = models.FloatField(null=True, blank=True, help_text="predicted_price - realized_price")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["symbol", "timeframe", "-created_at"]),
+            models.Index(
+                fields=["target_time"], condition=Q(realized_price__isnull=True), name="predictions_unscored"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.time_horizon} → {self.predicted_price:.2f} ({self.model_used})"
+
+    @property
+    def within_interval(self) -> bool | None:
+        if self.realized_price is None:
+            return None
+        return self.lower_bound <= self.realized_price <= self.upper_bound
+
+
+class TaskRecord(models.Model):
+    """Who started a background task, so only they (or staff) can read its status; `key` finds an in-flight
+    duplicate (e.g. the same training twice)."""
+
+    task_id = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=100)
+    key = models.CharField(max_length=200, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.task_id}"

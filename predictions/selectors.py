@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from market.timeframes import Timeframe
+from predictions.models import Prediction, TrainedModel
+from predictions.services import predictions_cache_version
+
+PREDICTION_FIELDS = (
+    "id",
+    "symbol",
+    "timeframe",
+    "horizon",
+    "time_horizon",
+    "model_used",
+    "model_version",
+    "predicted_price",
+    "confidence_score",
+    "lower_bound",
+    "upper_bound",
+    "base_price",
+    "base_timestamp",
+    "target_time",
+    "realized_price",
+    "realized_at",
+    "error",
+    "created_at",
+)
+_DATES = ("base_timestamp", "target_time", "realized_at", "created_at")
+METRIC_KEYS = (
+    "mae",
+    "rmse",
+    "mape",
+    "directional_accuracy",
+    "mae_vs_naive",
+    "coverage_80",
+    "n_samples",
+    "folds",
+)
+
+
+def prediction_to_dict(row: dict) -> dict:
+    return {**row, **{k: row[k].isoformat() if row[k] is not None else None for k in _DATES}}
+
+
+def prediction_row(prediction: Prediction) -> dict:
+    return prediction_to_dict({field: getattr(prediction, field) for field in PREDICTION_FIELDS})
+
+
+def predictions_list(*, symbol: str, timeframe: Timeframe, limit: int = 20) -> dict:
+    """Newest first, with realized values where known; cached 15 minutes until a new prediction or model."""
+    key = f"predictions:list:{symbol}:{timeframe.value}:{limit}:{predictions_cache_version(symbol)}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    rows = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value).values(*PREDICTION_FIELDS)[
+        :limit
+    ]
+    payload = {"results": [prediction_to_dict(row) for row in rows]}
+    cache.set(key, payload, settings.PREDICTION_CACHE_TTL)
+    return payload
+
+
+def models_overview(*, symbol: str, timeframe: Timeframe) -> dict:
+    """Every stored version with its walk-forward metrics beside the naive baseline's on the same folds."""
+    rows = TrainedModel.objects.filter(symbol=symbol, timeframe=timeframe.value).order_by(
+        "horizon", "algorithm", "-version"
+    )
+    results = []
+    for model in rows:
+        metrics = model.metrics
+        results.append(
+            {
+                "id": model.pk,
+                "algorithm": model.algorithm,
+                "version": model.version,
+                "horizon": model.horizon,
+                "is_active": model.is_active,
+                "trained_at": model.trained_at.isoformat(),
+                "data_start": model.data_start.isoformat(),
+                "data_end": model.data_end.isoformat(),
+                "n_samples": model.n_samples,
+                "metrics": {k: metrics.get(k) for k in METRIC_KEYS},
+                "naive": {"mae": metrics.get("naive_mae"), "rmse": metrics.get("naive_rmse")},
+                "beats_naive": model.beats_naive,
+                "description": metrics.get("description"),
+            }
+        )
+    return {"symbol": symbol, "timeframe": timeframe.value, "results": results}
+
+
+def predictions_accuracy(*, symbol: str, timeframe: Timeframe) -> dict:
+    """How past predictions did once their target bar closed: direction hit rate, MAE, interval coverage."""
+    scored = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value, realized_price__isnull=False)
+    moved = scored.exclude(realized_price=F("base_price"))
+    summary = scored.aggregate(
+        count=Count("id"),
+        inside=Count(
+            "id", filter=Q(realized_price__gte=F("lower_bound"), realized_price__lte=F("upper_bound"))
+        ),
+    )
+    hits = moved.filter(
+        Q(predicted_price__gt=F("base_price"), realized_price__gt=F("base_price"))
+        | Q(predicted_price__lt=F("base_price"), realized_price__lt=F("base_price"))
+    ).count()
+    moved_count = moved.count()
+    errors = list(scored.values_list("error", flat=True))
+    count = summary["count"]
+    return {
+        "symbol": symbol,
+        "timeframe": timeframe.value,
+        "total": Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value).count(),
+        "scored": count,
+        "hit_rate": hits / moved_count if moved_count else None,
+        "mae": sum(abs(e) for e in errors) / count if count else None,
+        "interval_coverage": summary["inside"] / count if count else None,
+    }
+
+
+def prediction_latest_usable(*, symbol: str, timeframe: Timeframe) -> Prediction | None:
+    """The newest prediction whose target is still ahead (for the signals' prediction factor)."""
+    return (
+        Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value, target_time__gt=timezone.now())
+        .order_by("-created_at")
+        .first()
+    )

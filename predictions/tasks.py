@@ -1,0 +1,74 @@
+"""Training and scoring tasks. Training runs on the `ml` queue; models load inside the worker that uses them."""
+
+from __future__ import annotations
+
+import structlog
+from celery import shared_task
+
+from market.models import Instrument
+from market.providers.errors import ProviderUnavailable, RateLimited
+from market.timeframes import Timeframe
+from predictions.services import models_train, prediction_generate, predictions_score
+
+logger = structlog.get_logger(__name__)
+
+
+@shared_task(
+    name="predictions.train_models",
+    bind=True,
+    autoretry_for=(ProviderUnavailable, RateLimited),
+    retry_backoff=60,
+    max_retries=3,
+    acks_late=True,
+)
+def train_models(
+    self,
+    symbol: str,
+    timeframe: str,
+    horizon: int = 1,
+    algorithms: list[str] | None = None,
+    then_predict: str | None = None,
+    user_id: int | None = None,
+) -> dict:
+    """Train (and, with `then_predict`, predict with the resulting active model). Reports progress."""
+
+    def progress(fraction: float, stage: str) -> None:
+        if not self.request.called_directly:
+            self.update_state(state="PROGRESS", meta={"progress": round(fraction, 3), "stage": stage})
+
+    tf = Timeframe.parse(timeframe)
+    trained = models_train(
+        symbol=symbol, timeframe=tf, horizon=horizon, algorithms=algorithms, progress=progress
+    )
+    result = {
+        "models": [
+            {
+                "id": m.pk,
+                "algorithm": m.algorithm,
+                "version": m.version,
+                "promoted": m.promoted,
+                "mae_vs_naive": m.metrics.get("mae_vs_naive"),
+            }
+            for m in trained
+        ]
+    }
+    if then_predict:
+        prediction = prediction_generate(
+            symbol=symbol, timeframe=tf, horizon=horizon, model=then_predict, user_id=user_id
+        )
+        result["prediction_id"] = prediction.pk
+    return result
+
+
+@shared_task(name="predictions.retrain_all")
+def retrain_all(timeframe: str = "1D", horizon: int = 1) -> dict:
+    """Fan out one training per active instrument (nightly)."""
+    symbols = list(Instrument.objects.filter(active=True).values_list("symbol", flat=True))
+    for symbol in symbols:
+        train_models.apply_async(args=[symbol, timeframe, horizon], expires=6 * 3600)
+    return {"enqueued": len(symbols)}
+
+
+@shared_task(name="predictions.score_predictions")
+def score_predictions() -> dict:
+    return {"scored": predictions_score()}

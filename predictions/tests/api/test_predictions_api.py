@@ -1,0 +1,99 @@
+import pytest
+
+from accounts.tests.factories import UserFactory
+from conftest import _client_for
+from market.services import candles_sync
+from market.sources import get_provider
+from market.timeframes import Timeframe
+from predictions.models import Prediction, TaskRecord, TrainedModel
+from predictions.services import models_train
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def history(frozen):
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+
+
+def test_generate_with_active_model_is_201(auth_client, history):
+    models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["model_used"] == "svr" and body["symbol"] == "TCS.NS"
+    assert body["lower_bound"] <= body["predicted_price"] <= body["upper_bound"]
+    assert 0 <= body["confidence_score"] <= 1
+
+
+def test_generate_without_model_enqueues_training_then_prediction_202(auth_client, user, history):
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "random_forest"}, format="json")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status_url"].endswith(f"/api/tasks/{body['task_id']}")
+    status = auth_client.get(f"/api/tasks/{body['task_id']}").json()
+    assert status["state"] == "SUCCESS" and status["progress"] == 1.0
+    prediction = Prediction.objects.get(pk=status["result"]["prediction_id"])
+    assert prediction.requested_by == user
+    assert TrainedModel.objects.filter(algorithm="random_forest", is_active=True).exists()
+
+
+def test_task_status_only_for_owner_or_staff(auth_client, staff_client, history):
+    task_id = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()[
+        "task_id"
+    ]
+    stranger = _client_for(UserFactory())
+    assert stranger.get(f"/api/tasks/{task_id}").status_code == 404
+    assert staff_client.get(f"/api/tasks/{task_id}").status_code == 200
+    assert auth_client.get("/api/tasks/no-such-task").status_code == 404
+
+
+def test_insufficient_history_is_422_with_count(auth_client, frozen):
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=60, provider=get_provider("synthetic"))
+    response = auth_client.post("/api/predictions/generate/TCS", {}, format="json")
+    assert response.status_code == 422
+    details = response.json()["error"]["details"]
+    assert details["needed"] > details["available"]
+    assert not TaskRecord.objects.exists()
+
+
+def test_unknown_symbol_is_404(auth_client, frozen):
+    assert auth_client.post("/api/predictions/generate/NOSUCHCO", {}, format="json").status_code == 404
+
+
+@pytest.mark.parametrize("body", [{"horizon": 0}, {"horizon": 31}, {"model": "gpt"}, {"timeframe": "2D"}])
+def test_bad_generate_input_is_400(auth_client, body):
+    assert auth_client.post("/api/predictions/generate/TCS", body, format="json").status_code == 400
+
+
+def test_train_is_staff_only(auth_client, staff_client, history):
+    assert auth_client.post("/api/predictions/train/TCS", {}, format="json").status_code == 403
+    response = staff_client.post("/api/predictions/train/TCS", {"algorithms": ["svr"]}, format="json")
+    assert response.status_code == 202
+
+
+def test_list_models_and_accuracy(auth_client, history):
+    models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
+    auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    listing = auth_client.get("/api/predictions/TCS?timeframe=1D").json()
+    assert len(listing["results"]) == 1 and listing["results"][0]["realized_price"] is None
+    models = auth_client.get("/api/predictions/models/TCS").json()["results"]
+    svr = next(m for m in models if m["algorithm"] == "svr")
+    assert svr["is_active"] and svr["naive"]["mae"] > 0 and svr["metrics"]["mae_vs_naive"] is not None
+    accuracy = auth_client.get("/api/predictions/TCS/accuracy").json()
+    assert accuracy == {
+        "symbol": "TCS.NS",
+        "timeframe": "1D",
+        "total": 1,
+        "scored": 0,
+        "hit_rate": None,
+        "mae": None,
+        "interval_coverage": None,
+    }
+
+
+def test_list_is_cached_and_invalidated_by_a_new_prediction(auth_client, history):
+    models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
+    assert auth_client.get("/api/predictions/TCS").json()["results"] == []
+    auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert len(auth_client.get("/api/predictions/TCS").json()["results"]) == 1

@@ -1,0 +1,89 @@
+from rest_framework import serializers
+
+from market.api.fields import InstantField, TimeframeField
+from market.timeframes import Timeframe
+
+
+class SignalListQuerySerializer(serializers.Serializer):
+    timeframe = TimeframeField(default=Timeframe.D1)
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=20)
+
+
+class SignalGenerateInputSerializer(serializers.Serializer):
+    timeframe = TimeframeField(default=Timeframe.D1)
+
+
+class BacktestQuerySerializer(serializers.Serializer):
+    timeframe = TimeframeField(default=Timeframe.D1)
+    start = InstantField(required=False)
+    end = InstantField(required=False, end_of_day=True)
+    commission_bps = serializers.FloatField(min_value=0, max_value=1000, default=0)
+
+    def validate(self, attrs):
+        if attrs.get("start") and attrs.get("end") and attrs["start"] >= attrs["end"]:
+            raise serializers.ValidationError({"start": ["start must be before end."]})
+        return attrs
+
+
+class FactorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    score = serializers.FloatField()
+    weight = serializers.FloatField()
+    contribution = serializers.FloatField()
+    explanation = serializers.CharField()
+
+
+class SignalSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    signal_type = serializers.ChoiceField(choices=["BUY", "SELL", "HOLD"])
+    strength = serializers.FloatField()
+    score = serializers.FloatField()
+    entry_price = serializers.FloatField()
+    price_target = serializers.FloatField(allow_null=True)
+    stop_loss = serializers.FloatField(allow_null=True)
+    support_level = serializers.FloatField(allow_null=True)
+    resistance_level = serializers.FloatField(allow_null=True)
+    candle_timestamp = serializers.DateTimeField()
+    reasoning = serializers.CharField()
+    factors = FactorSerializer(many=True)
+    prediction_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class SignalListSerializer(serializers.Serializer):
+    results = SignalSerializer(many=True)
+
+
+class TradeSerializer(serializers.Serializer):
+    side = serializers.CharField()
+    entry_time = serializers.DateTimeField()
+    entry_price = serializers.FloatField()
+    exit_time = serializers.DateTimeField()
+    exit_price = serializers.FloatField()
+    exit_reason = serializers.CharField()
+    return_pct = serializers.FloatField()
+
+
+class EquityPointSerializer(serializers.Serializer):
+    timestamp = serializers.DateTimeField()
+    equity = serializers.FloatField()
+
+
+class BacktestSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    commission_bps = serializers.FloatField()
+    trades = TradeSerializer(many=True)
+    win_rate = serializers.FloatField(allow_null=True)
+    total_return = serializers.FloatField(allow_null=True)
+    buy_and_hold_return = serializers.FloatField(allow_null=True)
+    max_drawdown = serializers.FloatField(allow_null=True)
+    sharpe = serializers.FloatField(allow_null=True)
+    exposure = serializers.FloatField(allow_null=True)
+    periods_per_year = serializers.FloatField()
+    equity_curve = EquityPointSerializer(many=True)

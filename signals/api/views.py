@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.throttles import GenerationThrottle
+from market.api.fields import symbol_from_path
+from market.api.views import SYMBOL_PARAM
+from signals.api.serializers import (
+    BacktestQuerySerializer,
+    BacktestSerializer,
+    SignalGenerateInputSerializer,
+    SignalListQuerySerializer,
+    SignalListSerializer,
+    SignalSerializer,
+)
+from signals.selectors import SIGNAL_FIELDS, signal_to_dict, signals_list
+from signals.services import NotEnoughCandles, signal_backtest, signal_generate
+from tradingdash.exceptions import Unprocessable
+
+DATA_ERRORS = (404, 422, 503)
+
+
+def _unprocessable(exc: NotEnoughCandles) -> Unprocessable:
+    return Unprocessable(
+        str(exc), code="insufficient_history", details={"needed": exc.needed, "available": exc.available}
+    )
+
+
+class SignalListApi(APIView):
+    @extend_schema(
+        parameters=[SYMBOL_PARAM, SignalListQuerySerializer],
+        responses={200: SignalListSerializer},
+        tags=["signals"],
+    )
+    def get(self, request, symbol: str):
+        symbol = symbol_from_path(symbol)
+        query = SignalListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(signals_list(symbol=symbol, **query.validated_data))
+
+
+class SignalGenerateApi(APIView):
+    throttle_classes = [GenerationThrottle]
+    extra_error_statuses = DATA_ERRORS
+
+    @extend_schema(
+        parameters=[SYMBOL_PARAM],
+        request=SignalGenerateInputSerializer,
+        responses={201: SignalSerializer},
+        tags=["signals"],
+    )
+    def post(self, request, symbol: str):
+        symbol = symbol_from_path(symbol)
+        data = SignalGenerateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            signal = signal_generate(symbol=symbol, **data.validated_data)
+        except NotEnoughCandles as exc:
+            raise _unprocessable(exc) from exc
+        row = {field: getattr(signal, field) for field in SIGNAL_FIELDS}
+        return Response(signal_to_dict(row), status=status.HTTP_201_CREATED)
+
+
+class BacktestApi(APIView):
+    extra_error_statuses = DATA_ERRORS
+
+    @extend_schema(
+        parameters=[SYMBOL_PARAM, BacktestQuerySerializer],
+        responses={200: BacktestSerializer},
+        tags=["signals"],
+    )
+    def get(self, request, symbol: str):
+        symbol = symbol_from_path(symbol)
+        query = BacktestQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            return Response(signal_backtest(symbol=symbol, **query.validated_data))
+        except NotEnoughCandles as exc:
+            raise _unprocessable(exc) from exc

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+
+from market.timeframes import Timeframe
+from signals.models import TradingSignal
+from signals.services import signals_cache_version
+
+SIGNAL_FIELDS = (
+    "id",
+    "symbol",
+    "timeframe",
+    "signal_type",
+    "strength",
+    "score",
+    "entry_price",
+    "price_target",
+    "stop_loss",
+    "support_level",
+    "resistance_level",
+    "candle_timestamp",
+    "reasoning",
+    "factors",
+    "prediction_id",
+    "created_at",
+)
+
+
+def signal_to_dict(row: dict) -> dict:
+    return {
+        **row,
+        "candle_timestamp": row["candle_timestamp"].isoformat(),
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+def signals_list(*, symbol: str, timeframe: Timeframe, limit: int = 20) -> dict:
+    """Newest first, cached (10 minutes by default) until a new sync or signal for the symbol."""
+    key = f"signals:list:{symbol}:{timeframe.value}:{limit}:{signals_cache_version(symbol)}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    rows = TradingSignal.objects.filter(symbol=symbol, timeframe=timeframe.value).values(*SIGNAL_FIELDS)[
+        :limit
+    ]
+    payload = {"results": [signal_to_dict(row) for row in rows]}
+    cache.set(key, payload, settings.SIGNAL_CACHE_TTL)
+    return payload

@@ -1,0 +1,102 @@
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+from market.services import candles_sync
+from market.sources import get_provider
+from market.timeframes import Timeframe
+from signals.models import TradingSignal
+
+pytestmark = pytest.mark.django_db
+# Wednesday 2026-06-03, 12:00 IST: the session is open, so today's daily bar is still forming.
+NOW = datetime(2026, 6, 3, 6, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield NOW
+
+
+@pytest.fixture
+def history(frozen):
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+
+
+def test_generate_returns_201_with_levels_and_reasons(auth_client, history):
+    response = auth_client.post("/api/signals/generate/TCS", {"timeframe": "1D"}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["signal_type"] in {"BUY", "SELL", "HOLD"}
+    assert 0 <= body["strength"] <= 1
+    assert {f["name"] for f in body["factors"]} >= {"rsi", "macd", "bollinger", "trend", "volume"}
+    assert "RSI" in body["reasoning"]
+    if body["signal_type"] == "BUY":
+        assert body["stop_loss"] < body["entry_price"] < body["price_target"]
+    if body["signal_type"] == "SELL":
+        assert body["price_target"] < body["entry_price"] < body["stop_loss"]
+
+
+def test_signal_uses_only_closed_candles(auth_client, history):
+    body = auth_client.post("/api/signals/generate/TCS", {}, format="json").json()
+    # 12:00 IST on 3 June: the 3 June bar is forming, so the last closed bar is 2 June's (opens 1 June 18:30 UTC).
+    assert body["candle_timestamp"] == "2026-06-01T18:30:00+00:00"
+
+
+def test_not_enough_candles_is_422_with_needed(auth_client, frozen):
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=100, provider=get_provider("synthetic"))
+    # The coverage exists now, so generation will not fetch more.
+    response = auth_client.post("/api/signals/generate/TCS", {}, format="json")
+    assert response.status_code == 422
+    details = response.json()["error"]["details"]
+    assert details["needed"] == 210 and details["available"] < 210
+
+
+def test_unknown_symbol_is_404(auth_client, frozen):
+    assert auth_client.post("/api/signals/generate/NOSUCHCO", {}, format="json").status_code == 404
+
+
+def test_list_newest_first_and_invalidated_by_new_signal(auth_client, history):
+    assert auth_client.get("/api/signals/TCS").json()["results"] == []
+    auth_client.post("/api/signals/generate/TCS", {}, format="json")
+    auth_client.post("/api/signals/generate/TCS", {}, format="json")
+    results = auth_client.get("/api/signals/TCS?timeframe=1D&limit=5").json()["results"]
+    assert len(results) == 2
+    assert results[0]["id"] > results[1]["id"]
+
+
+def test_backtest_shape(auth_client, history):
+    response = auth_client.get("/api/signals/TCS/backtest?timeframe=1D&start=2025-01-01&commission_bps=10")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert {
+        "trades",
+        "win_rate",
+        "total_return",
+        "buy_and_hold_return",
+        "max_drawdown",
+        "sharpe",
+        "exposure",
+        "equity_curve",
+    } <= set(body)
+    assert len(body["equity_curve"]) <= 500
+    assert body["trades"] and all(
+        t["entry_time"] >= "2024-12-31T18:30:00+00:00" for t in body["trades"]
+    )  # 1 Jan IST
+
+
+@pytest.mark.parametrize("query", ["commission_bps=-1", "start=2026-01-01&end=2025-01-01", "timeframe=3D"])
+def test_backtest_bad_query_is_400(auth_client, query):
+    assert auth_client.get(f"/api/signals/TCS/backtest?{query}").status_code == 400
+
+
+def test_generation_task_covers_the_watchlist(frozen):
+    from market.models import Instrument
+    from signals.tasks import generate_for_watchlist
+
+    Instrument.objects.exclude(symbol="TCS.NS").update(active=False)
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+    result = generate_for_watchlist("1D")
+    assert [g["symbol"] for g in result["generated"]] == ["TCS.NS"]
+    assert TradingSignal.objects.count() == 1
