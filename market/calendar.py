@@ -1,0 +1,227 @@
+"""Exchange trading calendar (NSE by default): trading days, session hours and market status.
+
+Pure Python: holidays come in as a mapping (from the database, or from the exchange's CSV via
+`load_holidays_csv`). Weekdays missing from the mapping are trading days, so a year whose holiday list
+has not been loaded yet is treated as if every weekday traded. Special sessions (Muhurat trading on a
+holiday or weekend) are not modelled: the calendar only knows regular sessions.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+Session = Literal["pre_open", "open", "closed"]
+
+# No exchange closes for longer than this; a search running past it means a broken holiday table.
+_MAX_CLOSED_RUN = timedelta(days=31)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarketStatus:
+    """Where the exchange stands at `now`, with the next session boundaries (all in exchange time)."""
+
+    exchange: str
+    timezone: str
+    is_open: bool
+    session: Session
+    reason: str | None
+    now: datetime
+    next_open: datetime
+    next_close: datetime
+
+
+class ExchangeCalendar:
+    """Regular trading sessions of one exchange: Monday to Friday, minus the given holidays."""
+
+    def __init__(
+        self,
+        holidays: Mapping[date, str],
+        tz: str = "Asia/Kolkata",
+        pre_open: tuple[time, time] = (time(9, 0), time(9, 8)),
+        open: time = time(9, 15),
+        close: time = time(15, 30),
+        exchange: str = "NSE",
+    ):
+        if not pre_open[0] <= pre_open[1] <= open < close:
+            raise ValueError("Session times must satisfy pre-open start <= pre-open end <= open < close")
+        self.holidays: dict[date, str] = dict(holidays)
+        self.tz = ZoneInfo(tz)
+        self.pre_open = pre_open
+        self.open = open
+        self.close = close
+        self.exchange = exchange
+        self._holiday_array = np.array(sorted(self.holidays), dtype="datetime64[D]")
+
+    def __repr__(self) -> str:
+        return (
+            f"ExchangeCalendar(exchange={self.exchange!r}, tz={self.tz.key!r}, holidays={len(self.holidays)})"
+        )
+
+    # Days
+
+    def is_trading_day(self, d: date) -> bool:
+        """A weekday that is not an exchange holiday."""
+        return d.weekday() < 5 and d not in self.holidays
+
+    def trading_days(self, start: date, end: date) -> list[date]:
+        """Trading days from `start` to `end`, both inclusive, in order."""
+        return self.trading_days_array(start, end).tolist()
+
+    def trading_days_array(self, start: date, end: date) -> np.ndarray:
+        """`trading_days` as a numpy datetime64[D] array, for vectorised callers."""
+        if end < start:
+            return np.array([], dtype="datetime64[D]")
+        days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1)
+        return days[np.is_busday(days, holidays=self._holiday_array)]
+
+    def next_trading_day(self, d: date) -> date:
+        """The first trading day strictly after `d`."""
+        return self._step_to_trading_day(d, timedelta(days=1))
+
+    def previous_trading_day(self, d: date) -> date:
+        """The last trading day strictly before `d`."""
+        return self._step_to_trading_day(d, timedelta(days=-1))
+
+    # Sessions
+
+    def session_hours(self, day: date) -> tuple[datetime, datetime]:
+        """Open and close of the regular session on `day`, aware in exchange time."""
+        if not self.is_trading_day(day):
+            raise ValueError(f"{day} is not an {self.exchange} trading day")
+        return (datetime.combine(day, self.open, self.tz), datetime.combine(day, self.close, self.tz))
+
+    def session_bars(self, day: date, bar: timedelta) -> list[datetime]:
+        """UTC open times of the `bar`-long bars of the session on `day` (none on a closed day).
+
+        Bars start at the open and step by `bar` while they start before the close, so the last bar
+        may be cut short by the close (NSE's 1h bars: 09:15, 10:15, ... 15:15).
+        """
+        if bar <= timedelta(0):
+            raise ValueError("Bar length must be positive")
+        if not self.is_trading_day(day):
+            return []
+        opens_at, closes_at = self.session_hours(day)
+        count = -(-(closes_at - opens_at) // bar)  # ceiling division
+        start = opens_at.astimezone(UTC)
+        return [start + i * bar for i in range(count)]
+
+    def session_mask(self, index: pd.DatetimeIndex) -> np.ndarray:
+        """Boolean mask of the timestamps of an aware index that fall inside a regular session."""
+        if index.tz is None:
+            raise ValueError("session_mask needs a timezone-aware index")
+        local = index.tz_convert(self.tz)
+        days = local.normalize().tz_localize(None).values.astype("datetime64[D]")
+        on_trading_day = np.is_busday(days, holidays=self._holiday_array)
+        minutes = local.hour * 60 + local.minute
+        opens = self.open.hour * 60 + self.open.minute
+        closes = self.close.hour * 60 + self.close.minute
+        return np.asarray(on_trading_day & (minutes >= opens) & (minutes < closes))
+
+    # Status
+
+    def status(self, now: datetime) -> MarketStatus:
+        """Open/closed state at `now`, why it is closed, and the next open and close."""
+        local = self._to_local(now)
+        session: Session = "closed"
+        reason: str | None
+        day, clock = local.date(), local.timetz().replace(tzinfo=None)
+        if day in self.holidays:
+            reason = self.holidays[day]
+        elif day.weekday() >= 5:
+            reason = "weekend"
+        elif clock < self.pre_open[0]:
+            reason = "before market hours"
+        elif clock < self.pre_open[1]:
+            session, reason = "pre_open", "pre-open order entry"
+        elif clock < self.open:
+            session, reason = "pre_open", "pre-open order matching"
+        elif clock < self.close:
+            session, reason = "open", None
+        else:
+            reason = "after hours"
+        return MarketStatus(
+            exchange=self.exchange,
+            timezone=self.tz.key,
+            is_open=session == "open",
+            session=session,
+            reason=reason,
+            now=local,
+            next_open=self.next_open(local),
+            next_close=self.next_close(local),
+        )
+
+    def next_open(self, now: datetime) -> datetime:
+        """The first session open strictly after `now`, in exchange time."""
+        local = self._to_local(now)
+        day = local.date()
+        if self.is_trading_day(day) and local < datetime.combine(day, self.open, self.tz):
+            return datetime.combine(day, self.open, self.tz)
+        return datetime.combine(self.next_trading_day(day), self.open, self.tz)
+
+    def next_close(self, now: datetime) -> datetime:
+        """The close of the session in progress, else of the next session, in exchange time."""
+        local = self._to_local(now)
+        day = local.date()
+        if self.is_trading_day(day) and local < datetime.combine(day, self.close, self.tz):
+            return datetime.combine(day, self.close, self.tz)
+        return datetime.combine(self.next_trading_day(day), self.close, self.tz)
+
+    def _to_local(self, now: datetime) -> datetime:
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("Naive datetime given; pass a timezone-aware datetime")
+        return now.astimezone(self.tz)
+
+    def _step_to_trading_day(self, d: date, step: timedelta) -> date:
+        candidate = d
+        for _ in range(_MAX_CLOSED_RUN.days):
+            candidate += step
+            if self.is_trading_day(candidate):
+                return candidate
+        raise RuntimeError(f"No {self.exchange} trading day within {_MAX_CLOSED_RUN.days} days of {d}")
+
+
+def load_holidays_csv(path: str | Path) -> dict[date, str]:
+    """Read an exchange holiday list: a CSV with the header `date,description` and ISO dates."""
+    path = Path(path)
+    holidays: dict[date, str] = {}
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or [cell.strip().lower() for cell in header] != ["date", "description"]:
+            raise ValueError(f"{path.name} line 1: expected the header 'date,description', got {header!r}")
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != 2:
+                raise ValueError(f"{path.name} line {line}: expected 2 columns, got {len(row)}")
+            raw_date, description = row[0].strip(), row[1].strip()
+            try:
+                day = date.fromisoformat(raw_date)
+            except ValueError:
+                raise ValueError(f"{path.name} line {line}: invalid ISO date {raw_date!r}") from None
+            if not description:
+                raise ValueError(f"{path.name} line {line}: missing description for {day}")
+            if day in holidays:
+                raise ValueError(f"{path.name} line {line}: {day} is listed twice")
+            holidays[day] = description
+    return holidays
+
+
+def bundled_nse_holidays() -> dict[date, str]:
+    """All NSE holiday lists shipped in `market/data/nse_holidays_*.csv`, merged."""
+    holidays: dict[date, str] = {}
+    for path in sorted(BUNDLED_DATA_DIR.glob("nse_holidays_*.csv")):
+        holidays.update(load_holidays_csv(path))
+    return holidays

@@ -1,0 +1,29 @@
+"""Market data providers behind one interface (`market.providers.base.Provider`), built by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from market.providers.base import Provider
+
+PROVIDER_NAMES = ("yfinance", "synthetic", "csv")
+
+
+def build_provider(name: str, **kwargs: Any) -> Provider:
+    """Build the provider called `name` with its keyword arguments.
+
+    Imports lazily, so yfinance (and its HTTP stack) is loaded only by processes that use it.
+    """
+    if name == "yfinance":
+        from market.providers.yfinance import YFinanceProvider
+
+        return YFinanceProvider(**kwargs)
+    if name == "synthetic":
+        from market.providers.synthetic import SyntheticProvider
+
+        return SyntheticProvider(**kwargs)
+    if name == "csv":
+        from market.providers.csv import CsvProvider
+
+        return CsvProvider(**kwargs)
+    raise ValueError(f"Unknown market data provider {name!r}; use one of: {', '.join(PROVIDER_NAMES)}")

@@ -1,0 +1,301 @@
+"""Yahoo Finance through yfinance. The only module of the project that imports yfinance.
+
+How yfinance's outcomes become our errors:
+- Yahoo does not know the symbol (yfinance's timezone lookup finds nothing, or Yahoo answers 404) ->
+  SymbolNotFound. Every symbol Yahoo has any history for has an exchange timezone, so this is the
+  "no history at all" case.
+- Yahoo's chart answer carries an explicit error for the window ("No data found, symbol may be
+  delisted") -> SymbolNotFound; one about the intraday lookback -> LookbackExceeded.
+- Yahoo knows the symbol but has no bars in the window (a chart without quotes, or only empty rows)
+  -> an empty candle frame: a holiday or a window before the listing is not an error.
+- HTTP 429 -> RateLimited; network errors, timeouts, 5xx and unreadable bodies -> ProviderUnavailable.
+Both transient kinds are retried here with exponential backoff before they reach the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import structlog
+import yfinance as yf
+from yfinance.data import YfData
+from yfinance.exceptions import (
+    YFDataException,
+    YFInvalidPeriodError,
+    YFPricesMissingError,
+    YFRateLimitError,
+    YFTzMissingError,
+)
+
+from market.calendar import ExchangeCalendar, bundled_nse_holidays
+from market.providers.base import (
+    LookbackExceeded,
+    Provider,
+    empty_candles,
+    normalize_candles,
+    require_aware,
+    slice_candles,
+)
+from market.providers.errors import ProviderError, ProviderUnavailable, RateLimited, SymbolNotFound
+from market.timeframes import Timeframe
+
+logger = structlog.get_logger(__name__)
+
+# With no start, daily and weekly requests ask for everything since this (Yahoo's NSE history is younger).
+HISTORY_FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
+# Yahoo measures its intraday lookback on its own clock: stay a little inside the limit.
+_LOOKBACK_MARGIN = timedelta(minutes=5)
+
+
+class SlidingWindowLimiter:
+    """Thread-safe limit on how many calls start in any `window` seconds.
+
+    The history of calls is shared; each caller passes its own limit, so providers configured alike
+    share one budget.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._starts: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self, limit: int) -> float:
+        """Block until a call may start under `limit` calls per window; return the seconds waited."""
+        if limit < 1:
+            raise ValueError("The limit must allow at least one call per window")
+        waited = 0.0
+        # Waiting while holding the lock is deliberate: callers queue up instead of racing for the slot.
+        with self._lock:
+            while True:
+                now = self._clock()
+                while self._starts and self._starts[0] <= now - self.window:
+                    self._starts.popleft()
+                if len(self._starts) < limit:
+                    self._starts.append(now)
+                    return waited
+                # The oldest call that must leave the window before this one fits (never a zero-length wait).
+                delay = max(self._starts[-limit] + self.window - now, 1e-3)
+                self._sleep(delay)
+                waited += delay
+
+
+# One budget for every YFinanceProvider in the process: Yahoo limits us per client, not per instance.
+_shared_limiter = SlidingWindowLimiter()
+
+_configure_lock = threading.Lock()
+_configured_cache_dir: Path | None = None
+
+
+def _configure_yfinance(cache_dir: Path) -> None:
+    """Process-wide yfinance setup, done once: its cache location and exceptions instead of logged errors."""
+    global _configured_cache_dir
+    with _configure_lock:
+        if _configured_cache_dir is None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            yf.set_tz_cache_location(str(cache_dir))
+            # Replaces history(raise_errors=True), which yfinance 1.x deprecates.
+            yf.config.debug.hide_exceptions = False
+            _configured_cache_dir = cache_dir
+        elif _configured_cache_dir != cache_dir:
+            logger.warning(
+                "yfinance_cache_dir_ignored", requested=str(cache_dir), active=str(_configured_cache_dir)
+            )
+
+
+def _forget_cached_responses() -> None:
+    """Drop yfinance's in-process response cache.
+
+    yfinance memoises responses of past windows and timezone lookups (error pages included), so a
+    retry after a 5xx would otherwise be answered from memory with the same failure.
+    """
+    YfData.cache_get.cache_clear()
+
+
+class YFinanceProvider(Provider):
+    """Candles and quotes from Yahoo Finance, rate limited, retried and normalised to the candle frame."""
+
+    name = "yfinance"
+
+    def __init__(
+        self,
+        *,
+        session: Any = None,
+        timeout: float = 10,
+        auto_adjust: bool = False,
+        cache_dir: str | Path,
+        max_requests_per_minute: int = 60,
+        retries: int = 2,
+        backoff: float = 1.0,
+        calendar: ExchangeCalendar | None = None,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        limiter: SlidingWindowLimiter | None = None,
+    ):
+        """`session` (a requests or curl_cffi Session) replaces yfinance's process-wide session: yfinance
+        keeps one session for all tickers, so every provider in a process should pass the same one."""
+        if max_requests_per_minute < 1:
+            raise ValueError("max_requests_per_minute must be at least 1")
+        if retries < 0 or backoff < 0:
+            raise ValueError("retries and backoff cannot be negative")
+        _configure_yfinance(Path(cache_dir))
+        self.session = session
+        self.timeout = timeout
+        self.auto_adjust = auto_adjust
+        self.max_requests_per_minute = max_requests_per_minute
+        self.retries = retries
+        self.backoff = backoff
+        self.calendar = calendar or ExchangeCalendar(bundled_nse_holidays())
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._sleep = sleep
+        self.limiter = limiter or _shared_limiter
+
+    def fetch_candles(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
+        """Candles opening in [start, end). No start: as far back as Yahoo serves the timeframe.
+
+        Intraday requests beyond Yahoo's lookback raise LookbackExceeded before any request is sent;
+        1m windows go out in chunks of at most 7 days. The last bar may still be forming while the
+        market is open; fetching it again later returns its final values.
+        """
+        now = self._now()
+        spec = timeframe.spec
+        end = min(require_aware(end, "end"), now) if end is not None else now
+        earliest = now - spec.max_lookback if spec.max_lookback is not None else None
+        if start is None:
+            start = earliest if earliest is not None else HISTORY_FLOOR
+        require_aware(start, "start")
+        if earliest is not None:
+            if start < earliest:
+                raise LookbackExceeded(
+                    f"{timeframe.value} candles are available for the last {spec.max_lookback.days} days only"
+                )
+            start = max(start, earliest + _LOOKBACK_MARGIN)
+        if start >= end:
+            return empty_candles()
+
+        frames = [
+            self._fetch_window(symbol, timeframe, chunk_start, chunk_end)
+            for chunk_start, chunk_end in _chunks(start, end, spec.max_per_request)
+        ]
+        frames = [frame for frame in frames if not frame.empty]
+        if not frames:
+            return empty_candles()
+        candles = normalize_candles(pd.concat(frames))
+        if timeframe.is_intraday:
+            candles = candles[self.calendar.session_mask(candles.index)]
+        return slice_candles(candles, start, end)
+
+    def _now(self) -> datetime:
+        return require_aware(self._clock(), "clock()")
+
+    def _fetch_window(
+        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> pd.DataFrame:
+        """One chart request, retried on transient failures."""
+        for attempt in range(self.retries + 1):
+            self.limiter.acquire(self.max_requests_per_minute)
+            try:
+                return self._history(symbol, timeframe, start, end)
+            except ProviderUnavailable as error:
+                if attempt == self.retries:
+                    raise
+                delay = self.backoff * 2**attempt
+                logger.warning(
+                    "yfinance_retry",
+                    symbol=symbol,
+                    timeframe=timeframe.value,
+                    attempt=attempt + 1,
+                    delay=delay,
+                    error=str(error),
+                )
+                _forget_cached_responses()
+                self._sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _history(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime) -> pd.DataFrame:
+        ticker = yf.Ticker(symbol, session=self.session)
+        try:
+            return ticker.history(
+                interval=timeframe.spec.yf_interval,
+                start=start,
+                end=end,
+                auto_adjust=self.auto_adjust,
+                actions=False,
+                prepost=False,
+                repair=False,
+                keepna=False,
+                timeout=self.timeout,
+            )
+        except YFPricesMissingError as error:
+            return _no_prices(symbol, ticker, error)
+        except Exception as error:  # yfinance and its HTTP backends raise many types; each one is mapped
+            raise _translate(symbol, error) from error
+
+
+def _no_prices(symbol: str, ticker: yf.Ticker, error: YFPricesMissingError) -> pd.DataFrame:
+    """Decide what Yahoo's "no prices" means, once the symbol's timezone lookup has succeeded."""
+    reason = error.yahoo_reason
+    if reason is not None:
+        if "within the last" in reason:
+            raise LookbackExceeded(f"Yahoo Finance refused the window: {reason}") from error
+        raise SymbolNotFound(symbol, f"Yahoo Finance has no data for {symbol!r}: {reason}") from error
+    if "exchangeTimezoneName" not in ticker.get_history_metadata():
+        raise ProviderUnavailable("Yahoo Finance answered without a chart") from error
+    return empty_candles()
+
+
+def _translate(symbol: str, error: Exception) -> ProviderError:
+    """Our typed error for an exception raised inside yfinance."""
+    if isinstance(error, YFRateLimitError):
+        return RateLimited("Yahoo Finance rate limit reached")
+    if isinstance(error, YFTzMissingError):
+        return SymbolNotFound(symbol, f"Yahoo Finance does not know symbol {symbol!r}")
+    if isinstance(error, YFInvalidPeriodError):
+        return ProviderError(f"Yahoo Finance rejected the request: {error}")
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(status, int):
+        if status == 404:
+            return SymbolNotFound(symbol, f"Yahoo Finance does not know symbol {symbol!r}")
+        if status == 429:
+            return RateLimited("Yahoo Finance rate limit reached")
+        if status >= 500:
+            return ProviderUnavailable(f"Yahoo Finance failed with HTTP {status}")
+        return ProviderError(f"Yahoo Finance answered HTTP {status} for {symbol!r}")
+    if isinstance(error, json.JSONDecodeError | YFDataException):
+        return ProviderUnavailable(f"Yahoo Finance sent an unreadable response: {error}")
+    if isinstance(error, OSError):  # requests' and curl_cffi's network errors and timeouts are OSErrors
+        return ProviderUnavailable(f"Yahoo Finance is unreachable: {type(error).__name__}: {error}")
+    return ProviderError(f"yfinance failed for {symbol!r}: {type(error).__name__}: {error}")
+
+
+def _chunks(start: datetime, end: datetime, size: timedelta | None) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive windows of at most `size` (one window when size is None)."""
+    if size is None:
+        return [(start, end)]
+    windows = []
+    while start < end:
+        windows.append((start, min(start + size, end)))
+        start += size
+    return windows

@@ -1,0 +1,52 @@
+"""Ticker symbols as users type them, checked and turned into Yahoo-style symbols (RELIANCE -> RELIANCE.NS).
+
+Symbols reach file names (CSV provider), URLs (Yahoo) and cache keys, so anything outside a narrow
+alphabet is refused here, once, at the edge.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SYMBOL_RE = re.compile(r"^[A-Z0-9^.&-]{1,20}$")
+_SUFFIX_RE = re.compile(r"^(\.[A-Z]{1,4})?$")
+
+
+class InvalidSymbol(ValueError):
+    """The text is not an acceptable ticker symbol."""
+
+
+def parse_symbol(raw: str, default_suffix: str = ".NS") -> str:
+    """Normalise a user-typed symbol: strip, upper-case, validate, add the exchange suffix to bare names.
+
+    `RELIANCE` -> `RELIANCE.NS`; `TCS.BO`, `M&M.NS` and indices such as `^NSEI` pass through.
+    """
+    if not isinstance(raw, str):
+        raise InvalidSymbol(f"Symbol must be text, not {type(raw).__name__}")
+    if not _SUFFIX_RE.match(default_suffix):
+        raise ValueError(f"Invalid default suffix {default_suffix!r}; use e.g. '.NS', '.BO' or ''")
+    symbol = raw.strip().upper()
+    shown = _shorten(raw)
+    if not symbol:
+        raise InvalidSymbol("Symbol is empty")
+    if not _SYMBOL_RE.match(symbol):
+        raise InvalidSymbol(
+            f"Invalid symbol {shown}: use 1-20 letters, digits or the characters ^ . & - (e.g. RELIANCE, ^NSEI)"
+        )
+    if "^" in symbol[1:]:
+        raise InvalidSymbol(f"Invalid symbol {shown}: '^' may only start an index symbol (e.g. ^NSEI)")
+    body = symbol.removeprefix("^")
+    if not any(ch.isalnum() for ch in body):
+        raise InvalidSymbol(f"Invalid symbol {shown}: it needs at least one letter or digit")
+    if any(not part for part in body.split(".")):
+        raise InvalidSymbol(f"Invalid symbol {shown}: dots must separate a name and an exchange suffix")
+    if not symbol.startswith("^") and "." not in symbol:
+        symbol += default_suffix
+        if len(symbol) > 20:
+            raise InvalidSymbol(f"Invalid symbol {shown}: too long with the exchange suffix {default_suffix}")
+    return symbol
+
+
+def _shorten(raw: str, limit: int = 32) -> str:
+    text = raw if len(raw) <= limit else raw[:limit] + "…"
+    return repr(text)

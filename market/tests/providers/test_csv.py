@@ -1,0 +1,143 @@
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+import time_machine
+
+from market.providers.base import CANDLE_COLUMNS
+from market.providers.csv import CsvProvider
+from market.providers.errors import ProviderError, SymbolNotFound
+from market.symbols import InvalidSymbol
+from market.timeframes import Timeframe
+
+IST = ZoneInfo("Asia/Kolkata")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
+
+
+def ist(*args: int) -> datetime:
+    return datetime(*args, tzinfo=IST)
+
+
+@pytest.fixture
+def provider() -> CsvProvider:
+    return CsvProvider(directory=FIXTURES)
+
+
+def write(directory: Path, name: str, text: str) -> None:
+    (directory / name).write_text(text, encoding="utf-8")
+
+
+def test_reads_a_yfinance_daily_export(provider):
+    candles = provider.fetch_candles("RELIANCE.NS", Timeframe.D1)
+    raw = pd.read_csv(FIXTURES / "RELIANCE.NS_1D.csv")
+
+    assert list(candles.columns) == list(CANDLE_COLUMNS)  # Adj Close, Dividends, Stock Splits dropped
+    assert candles.dtypes.astype(str).tolist() == ["float64"] * 4 + ["int64"]
+    assert candles.index.name == "timestamp" and str(candles.index.tz) == "UTC"
+    assert candles.index[0] == datetime(2026, 10, 11, 18, 30, tzinfo=UTC)  # 2026-10-12 00:00:00+05:30
+    assert len(candles) == len(raw) == 9
+    assert candles["open"].tolist() == raw["Open"].tolist()
+    assert candles["close"].tolist() == raw["Close"].tolist()
+    assert candles["volume"].tolist() == raw["Volume"].tolist()
+
+
+def test_reads_an_intraday_export_with_a_datetime_column(provider):
+    candles = provider.fetch_candles("RELIANCE.NS", Timeframe.M5)
+    assert len(candles) == 12
+    assert candles.index[0] == datetime(2026, 11, 9, 3, 45, tzinfo=UTC)  # 09:15 IST
+    assert candles.index[-1] == datetime(2026, 11, 9, 4, 40, tzinfo=UTC)
+
+
+def test_reads_an_index_with_zero_volume(provider):
+    candles = provider.fetch_candles("^NSEI", Timeframe.D1)
+    assert len(candles) == 5
+    assert (candles["volume"] == 0).all()
+    assert candles["volume"].dtype == "int64"
+
+
+def test_filters_to_the_half_open_window(provider):
+    candles = provider.fetch_candles(
+        "RELIANCE.NS", Timeframe.D1, start=ist(2026, 10, 13), end=ist(2026, 10, 16)
+    )
+    assert list(candles.index.tz_convert(IST).day) == [13, 14, 15]
+
+
+def test_missing_symbol_is_not_found(provider):
+    with pytest.raises(SymbolNotFound) as caught:
+        provider.fetch_candles("INFY.NS", Timeframe.D1)
+    assert caught.value.symbol == "INFY.NS"
+
+
+def test_known_symbol_without_this_timeframe_is_empty(provider):
+    candles = provider.fetch_candles("RELIANCE.NS", Timeframe.M15)
+    assert candles.empty
+    assert list(candles.columns) == list(CANDLE_COLUMNS)
+
+
+@pytest.mark.parametrize("symbol", ["../RELIANCE.NS", "..", "sub/RELIANCE.NS", "..\\x", "A\x00", ""])
+def test_path_traversal_is_refused(provider, symbol):
+    with pytest.raises(InvalidSymbol):
+        provider.fetch_candles(symbol, Timeframe.D1)
+
+
+def test_symlink_leaving_the_directory_is_refused(tmp_path):
+    outside = tmp_path / "outside.csv"
+    outside.write_text("Date,Open,High,Low,Close,Volume\n", encoding="utf-8")
+    directory = tmp_path / "data"
+    directory.mkdir()
+    (directory / "EVIL.NS_1D.csv").symlink_to(outside)
+    with pytest.raises(InvalidSymbol):
+        CsvProvider(directory=directory).fetch_candles("EVIL.NS", Timeframe.D1)
+
+
+def test_timestamps_without_offset_are_exchange_local(tmp_path):
+    write(tmp_path, "TCS.NS_1D.csv", "Date,Open,High,Low,Close,Volume\n2026-11-02,3070,3090,3050,3080,1000\n")
+    candles = CsvProvider(directory=tmp_path).fetch_candles("TCS.NS", Timeframe.D1)
+    assert candles.index[0] == datetime(2026, 11, 1, 18, 30, tzinfo=UTC)
+
+
+def test_duplicates_keep_the_last_row_and_missing_prices_are_dropped(tmp_path):
+    write(
+        tmp_path,
+        "TCS.NS_1D.csv",
+        "Date,Open,High,Low,Close,Volume\n"
+        "2026-11-03 00:00:00+05:30,3070,3090,3050,3080,1000\n"
+        "2026-11-02 00:00:00+05:30,3000,3010,2990,3005,900\n"
+        "2026-11-03 00:00:00+05:30,3071,3091,3051,3081,1100\n"
+        "2026-11-04 00:00:00+05:30,,3091,3051,3081,1100\n"
+        "2026-11-05 00:00:00+05:30,3071,3091,3051,3081,\n",
+    )
+    candles = CsvProvider(directory=tmp_path).fetch_candles("TCS.NS", Timeframe.D1)
+    assert list(candles.index.tz_convert(IST).day) == [2, 3, 5]
+    assert candles["open"].tolist() == [3000, 3071, 3071]
+    assert candles["volume"].tolist() == [900, 1100, 0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("When,Open,High,Low,Close,Volume\n2026-11-02,1,1,1,1,1\n", "first column"),
+        ("Date,Open,High,Low,Volume\n2026-11-02 00:00:00+05:30,1,1,1,1\n", "close"),
+        (
+            "Date,Open,High,Low,Close,Volume\n2026-11-02 00:00:00+05:30,1,1,1,1,1\n2026-11-03,1,1,1,1,1\n",
+            "mix",
+        ),
+        ("Date,Open,High,Low,Close,Volume\nyesterday,1,1,1,1,1\n", "TCS.NS_1D.csv"),
+    ],
+)
+def test_malformed_files_raise_provider_error_naming_the_file(tmp_path, text, message):
+    write(tmp_path, "TCS.NS_1D.csv", text)
+    with pytest.raises(ProviderError, match=message):
+        CsvProvider(directory=tmp_path).fetch_candles("TCS.NS", Timeframe.D1)
+
+
+@time_machine.travel(datetime(2026, 11, 9, 12, 0, tzinfo=UTC), tick=False)
+def test_quote_from_the_file(provider):
+    quote = provider.fetch_quote("^NSEI")
+    assert quote.price == pytest.approx(25938.75)
+    assert quote.previous_close == pytest.approx(25775.94921875)
+    assert quote.change_percent == pytest.approx((25938.75 / 25775.94921875 - 1) * 100)
+    assert quote.volume == 0
+    assert (quote.source, quote.currency) == ("csv", "INR")

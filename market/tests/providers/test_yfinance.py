@@ -1,0 +1,320 @@
+"""YFinanceProvider driving the real yfinance against Yahoo played back from fixtures (no network)."""
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from market.providers.base import CANDLE_COLUMNS, LookbackExceeded
+from market.providers.errors import ProviderUnavailable, RateLimited, SymbolNotFound
+from market.tests.providers.fake_clock import FakeClock
+from market.tests.providers.fake_yahoo import FakeYahooSession, load_chart
+from market.timeframes import Timeframe
+
+pytestmark = pytest.mark.filterwarnings(
+    # yfinance 1.7 itself calls pandas APIs that pandas 3.1 deprecates.
+    "ignore::pandas.errors.Pandas4Warning",
+)
+
+IST = ZoneInfo("Asia/Kolkata")
+NOW = datetime(2026, 11, 11, 12, 0, tzinfo=UTC)  # Wednesday 17:30 IST, after the close
+
+DAILY = {("RELIANCE.NS", "1d"): "reliance_ns_1d_2026-10.json"}
+
+
+def ist(*args: int) -> datetime:
+    return datetime(*args, tzinfo=IST)
+
+
+def quote_of(name: str) -> dict:
+    return load_chart(name)["chart"]["result"][0]["indicators"]["quote"][0]
+
+
+def no_sleep(seconds: float) -> None:
+    raise AssertionError(f"unexpected sleep of {seconds}s")
+
+
+@pytest.fixture
+def make_provider(yfinance_module, yfinance_cache_dir, nse_calendar):
+    """Providers with a fixed clock, a private fake-clock limiter and no real sleeping."""
+    from yfinance.data import YfData
+
+    # yfinance memoises responses of past windows for the whole process; start every test afresh.
+    YfData.cache_get.cache_clear()
+
+    def make(session: FakeYahooSession, **options):
+        limiter_clock = FakeClock()
+        settings = {
+            "session": session,
+            "cache_dir": yfinance_cache_dir,
+            "calendar": nse_calendar,
+            "clock": lambda: NOW,
+            "sleep": no_sleep,
+            "limiter": yfinance_module.SlidingWindowLimiter(clock=limiter_clock, sleep=limiter_clock.sleep),
+        }
+        settings.update(options)
+        return yfinance_module.YFinanceProvider(**settings)
+
+    return make
+
+
+def test_daily_nse_candles_are_stamped_at_ist_midnight_in_utc(make_provider):
+    session = FakeYahooSession(DAILY)
+    candles = make_provider(session).fetch_candles(
+        "RELIANCE.NS", Timeframe.D1, start=ist(2026, 10, 12), end=ist(2026, 10, 24)
+    )
+
+    quote = quote_of("reliance_ns_1d_2026-10.json")
+    assert list(candles.columns) == list(CANDLE_COLUMNS)
+    assert candles.dtypes.astype(str).tolist() == ["float64"] * 4 + ["int64"]
+    assert candles.index.name == "timestamp"
+    assert str(candles.index.tz) == "UTC"
+    assert candles.index[0] == datetime(2026, 10, 11, 18, 30, tzinfo=UTC)  # 12 Oct 00:00 IST
+    assert (candles.index.hour == 18).all() and (candles.index.minute == 30).all()
+    assert candles.index.is_monotonic_increasing and candles.index.is_unique
+    assert date(2026, 10, 20) not in set(candles.index.tz_convert(IST).date)  # Dussehra
+    assert len(candles) == 9
+    assert candles["close"].tolist() == quote["close"]
+    assert candles["open"].tolist() == quote["open"]
+    assert candles["volume"].tolist() == quote["volume"]
+
+    (window,) = session.chart_windows()
+    assert window["interval"] == "1d"
+    assert window["period1"] == int(ist(2026, 10, 12).timestamp())
+    assert window["period2"] == int(ist(2026, 10, 24).timestamp())
+    assert window["includePrePost"] is False
+
+
+def test_quote_compares_last_close_with_previous_close(make_provider):
+    provider = make_provider(FakeYahooSession(DAILY), clock=lambda: ist(2026, 10, 24, 12, 0))
+    quote = provider.fetch_quote("RELIANCE.NS")
+
+    closes = quote_of("reliance_ns_1d_2026-10.json")["close"]
+    assert quote.price == closes[-1]
+    assert quote.previous_close == closes[-2]
+    assert quote.change == pytest.approx(closes[-1] - closes[-2])
+    assert quote.change_percent == pytest.approx((closes[-1] / closes[-2] - 1) * 100)
+    assert quote.timestamp == datetime(2026, 10, 22, 18, 30, tzinfo=UTC)
+    assert (quote.symbol, quote.currency, quote.source) == ("RELIANCE.NS", "INR", "yfinance")
+
+
+def test_intraday_keeps_only_regular_session_bars(make_provider):
+    name = "reliance_ns_5m_2026-11.json"
+    session = FakeYahooSession({("RELIANCE.NS", "5m"): name})
+    candles = make_provider(session).fetch_candles(
+        "RELIANCE.NS", Timeframe.M5, start=ist(2026, 11, 6), end=ist(2026, 11, 10)
+    )
+
+    raw_days = {
+        datetime.fromtimestamp(stamp, IST).date()
+        for stamp in load_chart(name)["chart"]["result"][0]["timestamp"]
+    }
+    assert date(2026, 11, 8) in raw_days  # Yahoo sends the Sunday Muhurat session...
+    local = candles.index.tz_convert(IST)
+    assert set(local.date) == {date(2026, 11, 6), date(2026, 11, 9)}  # ...which is not a regular session
+    assert len(candles) == 2 * 75
+    assert candles.index[0] == datetime(2026, 11, 6, 3, 45, tzinfo=UTC)
+    assert candles.index[-1] == datetime(2026, 11, 9, 9, 55, tzinfo=UTC)
+    minutes = local.hour * 60 + local.minute
+    assert minutes.min() == 9 * 60 + 15 and minutes.max() == 15 * 60 + 25
+    assert (minutes % 5 == 0).all()
+    assert session.chart_windows()[0]["interval"] == "5m"
+
+
+def test_unknown_symbol_raises_symbol_not_found(make_provider):
+    provider = make_provider(FakeYahooSession())
+    # yfinance resolves the timezone through its info endpoint twice per process, then reports it missing:
+    # both paths must end in SymbolNotFound.
+    for _ in range(3):
+        with pytest.raises(SymbolNotFound) as caught:
+            provider.fetch_candles("NOSUCH.NS", Timeframe.D1, start=ist(2026, 11, 2))
+        assert caught.value.symbol == "NOSUCH.NS"
+
+
+def test_chart_error_for_a_known_symbol_raises_symbol_not_found(make_provider):
+    session = FakeYahooSession(DAILY)
+    session.window_outcomes = [404, 404]
+    with pytest.raises(SymbolNotFound, match="symbol may be delisted"):
+        make_provider(session).fetch_candles("RELIANCE.NS", Timeframe.D1, start=ist(2026, 10, 12))
+
+
+def test_window_without_bars_is_an_empty_frame(make_provider):
+    candles = make_provider(FakeYahooSession(DAILY)).fetch_candles(
+        "RELIANCE.NS", Timeframe.D1, start=ist(2026, 10, 20), end=ist(2026, 10, 21)
+    )
+    assert candles.empty
+    assert list(candles.columns) == list(CANDLE_COLUMNS)
+    assert str(candles.index.tz) == "UTC"
+
+
+def test_http_429_raises_rate_limited_after_backing_off(make_provider):
+    session = FakeYahooSession(DAILY)
+    session.window_outcomes = [429] * 10
+    sleeps: list[float] = []
+    provider = make_provider(session, sleep=sleeps.append, retries=2, backoff=1.0)
+
+    with pytest.raises(RateLimited):
+        provider.fetch_candles("RELIANCE.NS", Timeframe.D1, start=ist(2026, 10, 12))
+    assert sleeps == [1.0, 2.0]
+
+
+def test_server_error_is_retried_then_succeeds(make_provider):
+    session = FakeYahooSession(DAILY)
+    session.window_outcomes = [503, 503]  # yfinance itself retries once with its other cookie strategy
+    sleeps: list[float] = []
+    provider = make_provider(session, sleep=sleeps.append, backoff=0.5)
+
+    candles = provider.fetch_candles(
+        "RELIANCE.NS", Timeframe.D1, start=ist(2026, 10, 12), end=ist(2026, 10, 24)
+    )
+    assert len(candles) == 9
+    assert sleeps == [0.5]
+
+
+def test_connection_error_raises_provider_unavailable(make_provider):
+    session = FakeYahooSession(DAILY)
+    session.down = True
+    sleeps: list[float] = []
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        make_provider(session, sleep=sleeps.append).fetch_candles(
+            "RELIANCE.NS", Timeframe.D1, start=ist(2026, 10, 12)
+        )
+    assert not isinstance(caught.value, RateLimited)
+    assert isinstance(caught.value.__cause__, requests.exceptions.ConnectionError)
+    assert sleeps == [1.0, 2.0]
+
+
+def test_rows_with_missing_prices_are_dropped(make_provider):
+    name = "tcs_ns_1d_2026-11_gaps.json"
+    provider = make_provider(
+        FakeYahooSession({("TCS.NS", "1d"): name}), clock=lambda: ist(2026, 11, 14, 12, 0)
+    )
+    candles = provider.fetch_candles("TCS.NS", Timeframe.D1, start=ist(2026, 11, 2), end=ist(2026, 11, 14))
+
+    days = list(candles.index.tz_convert(IST).date)
+    assert date(2026, 11, 6) not in days  # every field null
+    assert date(2026, 11, 11) not in days  # open null
+    assert len(candles) == 7
+    assert not candles.isna().any().any()
+    assert candles.loc[candles.index.tz_convert(IST).date == date(2026, 11, 12), "volume"].item() == 0
+
+
+def test_split_day_keeps_yahoo_raw_prices_without_adjusting(make_provider):
+    name = "reliance_ns_1d_2024-10_split.json"
+    session = FakeYahooSession({("RELIANCE.NS", "1d"): name})
+    candles = make_provider(session).fetch_candles(
+        "RELIANCE.NS", Timeframe.D1, start=ist(2024, 10, 21), end=ist(2024, 11, 1)
+    )
+
+    chart = load_chart(name)["chart"]["result"][0]
+    assert len(candles) == 9
+    assert list(candles.columns) == list(CANDLE_COLUMNS)
+    assert datetime(2024, 10, 27, 18, 30, tzinfo=UTC) in candles.index  # the split day itself
+    assert candles["close"].tolist() == chart["indicators"]["quote"][0]["close"]
+    assert candles["close"].iloc[0] != pytest.approx(chart["indicators"]["adjclose"][0]["adjclose"][0])
+
+
+def test_auto_adjust_uses_adjusted_closes(make_provider):
+    name = "reliance_ns_1d_2024-10_split.json"
+    provider = make_provider(FakeYahooSession({("RELIANCE.NS", "1d"): name}), auto_adjust=True)
+    candles = provider.fetch_candles(
+        "RELIANCE.NS", Timeframe.D1, start=ist(2024, 10, 21), end=ist(2024, 11, 1)
+    )
+
+    adjclose = load_chart(name)["chart"]["result"][0]["indicators"]["adjclose"][0]["adjclose"]
+    assert candles["close"].tolist() == pytest.approx(adjclose)
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "days", "message"),
+    [
+        (Timeframe.M1, 31, "1m candles are available for the last 30 days only"),
+        (Timeframe.M5, 61, "5m candles are available for the last 60 days only"),
+        (Timeframe.H1, 731, "1H candles are available for the last 730 days only"),
+    ],
+)
+def test_lookback_beyond_yahoo_limit_is_refused_before_any_request(make_provider, timeframe, days, message):
+    session = FakeYahooSession(DAILY)
+    with pytest.raises(LookbackExceeded, match=message):
+        make_provider(session).fetch_candles("RELIANCE.NS", timeframe, start=NOW - timedelta(days=days))
+    assert session.log == []
+
+
+def test_one_minute_windows_are_split_into_week_long_requests_and_paced(make_provider, yfinance_module):
+    session = FakeYahooSession({("RELIANCE.NS", "1m"): "reliance_ns_1m_2026-11.json"})
+    clock = FakeClock()
+    limiter = yfinance_module.SlidingWindowLimiter(clock=clock, sleep=clock.sleep)
+    provider = make_provider(session, limiter=limiter, max_requests_per_minute=2)
+
+    candles = provider.fetch_candles("RELIANCE.NS", Timeframe.M1, start=ist(2026, 10, 20))
+
+    windows = session.chart_windows()
+    spans = [timedelta(seconds=w["period2"] - w["period1"]) for w in windows]
+    assert len(windows) == 4  # 20 Oct 00:00 IST to 11 Nov 17:30 IST
+    assert all(span <= timedelta(days=7) for span in spans)
+    assert all(a["period2"] == b["period1"] for a, b in pairwise(windows))
+    assert clock.sleeps == [60.0]  # the third request waited for the first minute to pass
+    assert len(candles) == 3 * 20
+    assert set(candles.index.tz_convert(IST).date) == {
+        date(2026, 10, 26),
+        date(2026, 11, 2),
+        date(2026, 11, 9),
+    }
+
+
+def test_naive_window_is_rejected(make_provider):
+    with pytest.raises(ValueError, match="aware"):
+        make_provider(FakeYahooSession(DAILY)).fetch_candles(
+            "RELIANCE.NS", Timeframe.D1, start=datetime(2026, 10, 12)
+        )
+
+
+def test_providers_share_one_process_wide_limiter(yfinance_module, yfinance_cache_dir):
+    first = yfinance_module.YFinanceProvider(cache_dir=yfinance_cache_dir)
+    second = yfinance_module.YFinanceProvider(cache_dir=yfinance_cache_dir, max_requests_per_minute=10)
+    assert first.limiter is second.limiter
+
+
+class TestSlidingWindowLimiter:
+    def test_paces_calls_to_the_limit_per_window(self, yfinance_module):
+        clock = FakeClock()
+        limiter = yfinance_module.SlidingWindowLimiter(window=60.0, clock=clock, sleep=clock.sleep)
+        starts = []
+        for _ in range(7):
+            limiter.acquire(3)
+            starts.append(clock.now)
+        assert starts == [0, 0, 0, 60, 60, 60, 120]
+
+    def test_waits_only_as_long_as_the_oldest_call_needs(self, yfinance_module):
+        clock = FakeClock()
+        limiter = yfinance_module.SlidingWindowLimiter(window=60.0, clock=clock, sleep=clock.sleep)
+        limiter.acquire(2)
+        clock.now = 45.0
+        limiter.acquire(2)
+        assert limiter.acquire(2) == pytest.approx(15.0)  # the first call leaves the window at 60s
+        assert clock.now == pytest.approx(60.0)
+
+    def test_threads_share_the_budget(self, yfinance_module):
+        clock = FakeClock()
+        limiter = yfinance_module.SlidingWindowLimiter(window=60.0, clock=clock, sleep=clock.sleep)
+        waits: list[float] = []
+
+        def call() -> None:
+            waits.append(limiter.acquire(3))
+
+        threads = [threading.Thread(target=call) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # Three start at once; the fourth waits out the window; the last two then fit beside it.
+        assert sorted(waits) == [0, 0, 0, 0, 0, 60]
+        assert clock.sleeps == [60]
+
+    def test_limit_must_allow_a_call(self, yfinance_module):
+        with pytest.raises(ValueError):
+            yfinance_module.SlidingWindowLimiter().acquire(0)
