@@ -1,0 +1,39 @@
+import pytest
+from django.core.cache import caches
+from structlog.testing import capture_logs
+
+from tradingdash import cache as resilient
+
+DEAD = {
+    "BACKEND": "tradingdash.cache.ResilientRedisCache",
+    "LOCATION": "redis://127.0.0.1:1/0",
+    "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
+}
+
+
+@pytest.fixture
+def dead_cache(settings):
+    settings.CACHES = {"default": DEAD}
+    resilient._mark(False)
+    yield caches["default"]
+    resilient._mark(False)
+
+
+def test_failures_are_misses_and_logged_once_per_outage(dead_cache):
+    with capture_logs() as logs:
+        for _ in range(5):
+            assert dead_cache.get("k", "fallback") == "fallback"
+            assert dead_cache.set("k", 1) is False
+            assert dead_cache.get_many(["a", "b"]) == {}
+    assert [entry["event"] for entry in logs] == ["cache_unavailable"]
+    assert resilient.cache_is_down()
+
+
+def test_recovery_is_logged_once(dead_cache, settings):
+    dead_cache.get("k")
+    settings.CACHES = {"default": {**DEAD, "LOCATION": "redis://127.0.0.1:6379/15"}}
+    with capture_logs() as logs:
+        caches["default"].set("k", 1)
+        caches["default"].get("k")
+    assert [entry["event"] for entry in logs] == ["cache_recovered"]
+    assert not resilient.cache_is_down()
