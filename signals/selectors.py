@@ -38,12 +38,9 @@ def signal_to_dict(row: dict) -> dict:
 def signals_list(*, symbol: str, timeframe: Timeframe, limit: int = 20) -> dict:
     """Newest first, cached (10 minutes by default) until a new sync or signal for the symbol."""
     key = f"signals:list:{symbol}:{timeframe.value}:{limit}:{signals_cache_version(symbol)}"
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    rows = TradingSignal.objects.filter(symbol=symbol, timeframe=timeframe.value).values(*SIGNAL_FIELDS)[
-        :limit
-    ]
-    payload = {"results": [signal_to_dict(row) for row in rows]}
-    cache.set(key, payload, settings.SIGNAL_CACHE_TTL)
-    return payload
+
+    def build() -> dict:
+        rows = TradingSignal.objects.filter(symbol=symbol, timeframe=timeframe.value).values(*SIGNAL_FIELDS)
+        return {"results": [signal_to_dict(row) for row in rows[:limit]]}
+
+    return cache.get_or_set(key, build, settings.SIGNAL_CACHE_TTL)

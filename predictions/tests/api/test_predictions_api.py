@@ -97,3 +97,15 @@ def test_list_is_cached_and_invalidated_by_a_new_prediction(auth_client, history
     assert auth_client.get("/api/predictions/TCS").json()["results"] == []
     auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
     assert len(auth_client.get("/api/predictions/TCS").json()["results"]) == 1
+
+
+def test_list_cache_is_invalidated_when_a_model_is_activated(auth_client, history):
+    from predictions.services import model_activate
+
+    models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
+    auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert len(auth_client.get("/api/predictions/TCS").json()["results"]) == 1
+    Prediction.objects.all().delete()
+    assert len(auth_client.get("/api/predictions/TCS").json()["results"]) == 1  # cached
+    model_activate(trained=TrainedModel.objects.get(algorithm="svr"))
+    assert auth_client.get("/api/predictions/TCS").json()["results"] == []

@@ -100,3 +100,18 @@ def test_generation_task_covers_the_watchlist(frozen):
     result = generate_for_watchlist("1D")
     assert [g["symbol"] for g in result["generated"]] == ["TCS.NS"]
     assert TradingSignal.objects.count() == 1
+
+
+def test_list_is_served_from_cache_until_a_sync(auth_client, history):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    auth_client.post("/api/signals/generate/TCS", {}, format="json")
+    auth_client.get("/api/signals/TCS")
+    with CaptureQueriesContext(connection) as queries:
+        auth_client.get("/api/signals/TCS")
+    assert not any("signals_tradingsignal" in q["sql"] for q in queries)
+    TradingSignal.objects.all().delete()
+    assert len(auth_client.get("/api/signals/TCS").json()["results"]) == 1  # still cached
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=5, provider=get_provider("synthetic"))
+    assert auth_client.get("/api/signals/TCS").json()["results"] == []
