@@ -19,6 +19,7 @@ from market.providers.base import LookbackExceeded, Provider, validate_candles
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
 from market.sources import get_provider, holidays_invalidate
 from market.timeframes import Timeframe
+from tradingdash.metrics import CANDLES_SYNCED
 
 logger = structlog.get_logger(__name__)
 
@@ -119,6 +120,8 @@ def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, 
             update_fields=_UPDATE_FIELDS,
         )
     updated = min(existing, len(rows))
+    CANDLES_SYNCED.labels(source, timeframe.value, "inserted").inc(len(rows) - updated)
+    CANDLES_SYNCED.labels(source, timeframe.value, "updated").inc(updated)
     return UpsertResult(
         inserted=len(rows) - updated,
         updated=updated,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import date
+from importlib import import_module
 
 from django.conf import settings
 from django.core.cache import cache
@@ -55,7 +56,22 @@ def _build(name: str) -> Provider:
         return build_provider("synthetic", symbols=_catalogue_symbols, calendar=get_calendar())
     if name == "csv":
         return build_provider("csv", directory=settings.MARKET_DATA_CSV_DIR)
+    if ":" in name:
+        return _build_from_path(name)
     return build_provider(name)  # raises ValueError naming the known providers
+
+
+def _build_from_path(path: str) -> Provider:
+    """A provider that lives outside this project, named `package.module:factory` (a callable taking no
+    arguments that returns a Provider)."""
+    module_name, _, attribute = path.partition(":")
+    factory = getattr(import_module(module_name), attribute, None)
+    if not callable(factory):
+        raise ValueError(f"Market data provider {path!r}: {module_name} has no callable {attribute!r}")
+    provider = factory()
+    if not isinstance(provider, Provider):
+        raise TypeError(f"Market data provider {path!r} returned {type(provider).__name__}, not a Provider")
+    return provider
 
 
 def get_provider(name: str | None = None) -> Provider:

@@ -6,6 +6,8 @@ from dataclasses import asdict
 
 import structlog
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
 from django.utils import timezone
 
 from market.models import Instrument
@@ -17,18 +19,20 @@ from market.timeframes import Timeframe
 logger = structlog.get_logger(__name__)
 
 
-@shared_task(
-    name="market.sync_symbol",
-    autoretry_for=(ProviderUnavailable, RateLimited),
-    retry_backoff=30,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
-    acks_late=True,
-)
-def sync_symbol(symbol: str, timeframe: str, days: int | None = None) -> dict:
-    """Safe to run twice: the sync upserts."""
-    result = candles_sync(symbol=symbol, timeframe=Timeframe.parse(timeframe), days=days)
+@shared_task(name="market.sync_symbol", bind=True, max_retries=5, acks_late=True)
+def sync_symbol(self, symbol: str, timeframe: str, days: int | None = None) -> dict:
+    """Safe to run twice: the sync upserts. Provider outages and rate limits (only those) are retried, with
+    jittered backoff doubling from MARKET_SYNC_RETRY_BACKOFF seconds up to MARKET_SYNC_RETRY_BACKOFF_MAX."""
+    try:
+        result = candles_sync(symbol=symbol, timeframe=Timeframe.parse(timeframe), days=days)
+    except (ProviderUnavailable, RateLimited) as exc:
+        countdown = get_exponential_backoff_interval(
+            factor=settings.MARKET_SYNC_RETRY_BACKOFF,
+            retries=self.request.retries,
+            maximum=settings.MARKET_SYNC_RETRY_BACKOFF_MAX,
+            full_jitter=True,
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in asdict(result).items()}
 
 

@@ -30,6 +30,7 @@ from predictions.ml import registry
 from predictions.ml.ensemble_evaluation import ensemble_train
 from predictions.models import Algorithm, Prediction, TaskRecord, TrainedModel
 from tradingdash.exceptions import ServiceUnavailable
+from tradingdash.metrics import PREDICTIONS_MADE
 
 logger = structlog.get_logger(__name__)
 
@@ -237,6 +238,7 @@ def prediction_generate(
     )
     prediction.trained_models.add(trained)
     predictions_invalidate(symbol)
+    PREDICTIONS_MADE.labels(model, timeframe.value).inc()
     logger.info("prediction_made", symbol=symbol, model=prediction.model_version, horizon=horizon)
     return prediction
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
@@ -38,6 +38,10 @@ class NotEnoughCandles(Exception):
 
     def __str__(self) -> str:
         return f"Signals need at least {self.needed} closed candles; {self.available} are available."
+
+
+class EmptyRange(Exception):
+    """No stored candle lies between the requested start and end."""
 
 
 def signal_config() -> SignalConfig:
@@ -112,6 +116,16 @@ def signal_backtest(
     needed = required_bars(config) + 2
     if len(candles) < needed:
         raise NotEnoughCandles(needed=needed, available=len(candles))
+    if end is not None:
+        # The API's `end` is exclusive (a date means "through that day"); run_backtest's is inclusive.
+        end = end - timedelta(microseconds=1)
+    in_range = candles.index
+    if start is not None:
+        in_range = in_range[in_range >= start]
+    if end is not None:
+        in_range = in_range[in_range <= end]
+    if in_range.empty:
+        raise EmptyRange("No stored candles between start and end.")
     result = run_backtest(candles, config=config, commission_bps=commission_bps, start=start, end=end)
     payload = _jsonable(result.to_dict())
     payload.update({"symbol": symbol, "timeframe": timeframe.value, "commission_bps": commission_bps})

@@ -5,8 +5,11 @@ import os
 
 from celery import Celery
 
+from tradingdash.schedule import BEAT_SCHEDULE
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingdash.settings")
 
 app = Celery("tradingdash")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.beat_schedule = BEAT_SCHEDULE
 app.autodiscover_tasks()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -39,6 +39,14 @@ class Unprocessable(exceptions.APIException):
     def __init__(self, detail: str | None = None, code: str | None = None, details: dict | None = None):
         super().__init__(detail, code)
         self.details = details
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """The request body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (refused before it is read)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "request_too_large"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict:
@@ -99,6 +107,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        exc = exceptions.ParseError("Bad request.", code="bad_request")
     response = drf_exception_handler(exc, context)
     if response is None:
         request = context.get("request")
@@ -124,6 +136,9 @@ def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    # Django sends every SuspiciousOperation here, an oversized body (RequestDataTooBig) included.
+    if isinstance(exception, RequestDataTooBig):
+        return _json_error(413, PayloadTooLarge.default_code, str(PayloadTooLarge.default_detail))
     return _json_error(400, "bad_request", "Bad request.")
 
 

@@ -3,6 +3,7 @@ schema-driven fuzzers know them."""
 
 from __future__ import annotations
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 
@@ -29,8 +30,26 @@ _DESCRIPTIONS = {
 }
 
 
+_NO_NUL = "[^\\u0000]*"
+# One character that str.strip() keeps: Python's whitespace is wider than ECMA's \s (\x1c-\x1f, \x85).
+_NOT_STRIPPED = "[^\\s\\u0000\\u001c-\\u001f\\u0085]"
+
+
 class AutoSchema(SpectacularAutoSchema):
     """Adds the JSON error responses (400/401/403/404/429 and any the view declares) to every operation."""
+
+    def _insert_field_validators(self, field, schema):
+        """Also state what DRF's CharField refuses with a 400, or schema-driven clients will send it: NUL
+        characters, and text that is blank once stripped."""
+        super()._insert_field_validators(field, schema)
+        if schema.get("type") != "string" or {"pattern", "enum", "format"} & set(schema):
+            return
+        if not any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators):
+            return
+        if getattr(field, "trim_whitespace", False) and not getattr(field, "allow_blank", True):
+            schema["pattern"] = f"^{_NO_NUL}{_NOT_STRIPPED}{_NO_NUL}$"
+        else:
+            schema["pattern"] = f"^{_NO_NUL}$"
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

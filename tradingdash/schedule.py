@@ -1,6 +1,7 @@
 """The beat schedule, in exchange time (CELERY_TIMEZONE = Asia/Kolkata). django-celery-beat copies these
 entries into its tables at start-up, where staff can see, pause and edit them in admin. Every entry expires,
-so a backlog after an outage never replays stale work."""
+so a backlog after an outage never replays stale work; the option is `expire_seconds`, the one django-celery-beat
+reads (it silently drops `expires`)."""
 
 from celery.schedules import crontab
 
@@ -10,30 +11,30 @@ BEAT_SCHEDULE = {
         "task": "market.sync_watchlist",
         "schedule": crontab(minute="*/5", hour="9-15", day_of_week="mon-fri"),
         "kwargs": {"timeframes": ["5m", "15m", "1H"], "only_when_open": True},
-        "options": {"expires": 240},
+        "options": {"expire_seconds": 240},
     },
     "market-sync-daily": {
         "task": "market.sync_watchlist",
         "schedule": crontab(minute=0, hour=16, day_of_week="mon-fri"),
         "kwargs": {"timeframes": ["1D", "1W"]},
-        "options": {"expires": 3 * 3600},
+        "options": {"expire_seconds": 3 * 3600},
     },
     # After the daily sync has landed.
     "signals-daily": {
         "task": "signals.generate_for_watchlist",
         "schedule": crontab(minute=30, hour=16, day_of_week="mon-fri"),
         "kwargs": {"timeframe": "1D"},
-        "options": {"expires": 3 * 3600},
+        "options": {"expire_seconds": 3 * 3600},
     },
     "predictions-retrain-nightly": {
         "task": "predictions.retrain_all",
         "schedule": crontab(minute=0, hour=1),
         "kwargs": {"timeframe": "1D", "horizon": 1},
-        "options": {"expires": 4 * 3600},
+        "options": {"expire_seconds": 4 * 3600},
     },
     "predictions-score-hourly": {
         "task": "predictions.score_predictions",
         "schedule": crontab(minute=5),
-        "options": {"expires": 3000},
+        "options": {"expire_seconds": 3000},
     },
 }

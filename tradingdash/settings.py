@@ -3,6 +3,7 @@ for development and strict checks for production."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "django_prometheus",
     "django_celery_beat",
     "django_celery_results",
     "accounts",
@@ -46,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "tradingdash.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -55,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "tradingdash.urls"
@@ -84,6 +88,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DB_CONNECT_TIMEOUT", 5)
     )
+# django-prometheus' wrappers of the same engines count connections, queries, errors and query latency.
+_INSTRUMENTED_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _INSTRUMENTED_ENGINES.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker
@@ -146,11 +158,13 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tradingdash.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "tradingdash.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tradingdash.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=None) if env("NUM_PROXIES", default="") else None,
+    # Client IPs (throttles) come from REMOTE_ADDR unless trusted proxies are declared: with DRF's default
+    # (None) any client could pick its own address with a forged X-Forwarded-For.
+    "NUM_PROXIES": int(env("NUM_PROXIES", default="") or 0),
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -186,6 +200,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+# /metrics: open to staff and to these client addresses or networks (e.g. the Prometheus host, 10.0.0.0/8).
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"] if DEBUG else [])
+for _entry in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_entry!r} is not an address or network") from exc
 
 # --- I18N, static, media
 LANGUAGE_CODE = "en-us"
@@ -225,7 +246,20 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"predictions.train_models": {"queue": "ml"}, "predictions.retrain_all": {"queue": "ml"}}
 CELERY_TASK_STORE_EAGER_RESULT = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # kombu waits forever on a broker that stops answering without closing the connection (frozen, failing
+    # over, dropped by a firewall); bounded, a publish from a request fails in seconds (a 503), not never.
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
+    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
+}
+# Two retries instead of Celery's three: a broker that does not answer costs a request about 3 x 2 s at most.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = EXCHANGE_TIME_ZONE  # beat crontabs read in exchange time
@@ -241,6 +275,9 @@ YFINANCE_AUTO_ADJUST = env.bool("YFINANCE_AUTO_ADJUST", default=False)
 MARKET_DATA_CACHE_TTL = env.int("MARKET_DATA_CACHE_TTL", default=300)
 QUOTE_CACHE_TTL_OPEN = env.int("QUOTE_CACHE_TTL_OPEN", default=15)
 MARKET_MULTIPLE_MAX_SYMBOLS = 50
+# Retries of a scheduled sync after a provider outage or rate limit: jittered, doubling from this many seconds.
+MARKET_SYNC_RETRY_BACKOFF = env.int("MARKET_SYNC_RETRY_BACKOFF", default=30)
+MARKET_SYNC_RETRY_BACKOFF_MAX = env.int("MARKET_SYNC_RETRY_BACKOFF_MAX", default=600)
 
 # --- Predictions
 PREDICTION_TRAINING_BARS = env.int("PREDICTION_TRAINING_BARS", default=2500)

@@ -4,10 +4,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from predictions.api.views import TaskStatusApi
 from tradingdash.health import health
+from tradingdash.metrics_view import MetricsApi
 from tradingdash.routing import api_path
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("metrics", MetricsApi.as_view(), name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

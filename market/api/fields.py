@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from market.symbols import parse_symbol
+from market.symbols import InvalidSymbol, parse_symbol
 from market.timeframes import Timeframe
 
 TIMEFRAME_CHOICES = [*Timeframe.values, "1h", "1d", "1w"]
@@ -31,7 +31,24 @@ class TimeframeField(serializers.ChoiceField):
         return str(Timeframe.parse(str(value)).value)
 
 
-@extend_schema_field(OpenApiTypes.STR)
+class QuerySerializer(serializers.Serializer):
+    """Input from a query string. DRF reads `?limit=` as an empty HTML form field, i.e. "not given", and
+    silently applies the default; an API answers that the value is invalid instead."""
+
+    def to_internal_value(self, data):
+        blank = {name: ["This field may not be blank."] for name in self.fields if data.get(name) == ""}
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+        "description": "A date (exchange-local midnight) or an RFC 3339 datetime with a UTC offset, years "
+        f"{_MIN_YEAR}-{_MAX_YEAR}.",
+    }
+)
 class InstantField(serializers.Field):
     """A date (YYYY-MM-DD, read as exchange-local midnight) or an ISO 8601 datetime with a zone."""
 
@@ -70,6 +87,22 @@ class InstantField(serializers.Field):
         return value.isoformat() if isinstance(value, datetime | date) else value
 
 
+# Symbols as the API takes them: parse_symbol's rules, and each dot-separated part starts with a letter or digit,
+# no surrounding spaces, ASCII only; at most 20 characters, 17 for a bare name (it gets the .NS suffix).
+# The OpenAPI schema publishes this pattern; market/tests/api/test_symbol_schema.py keeps the two in step.
+_PART = "[A-Za-z0-9][A-Za-z0-9&-]*"
+SYMBOL_PATTERN = rf"^(?:\^{_PART}(?:\.{_PART})*|{_PART}(?:\.{_PART})+|[A-Za-z0-9][A-Za-z0-9&-]{{0,16}})$"
+SYMBOL_MAX_LENGTH = 20
+_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+
+
 def symbol_from_path(raw: str) -> str:
-    """Validate a path symbol (raises InvalidSymbol → 400)."""
-    return parse_symbol(raw, default_suffix=settings.DEFAULT_SYMBOL_SUFFIX)
+    """Validate a symbol from a URL (raises InvalidSymbol → 400). Stricter than parse_symbol, which also tidies
+    what people type: str.strip() and str.upper() would let spaces and some non-ASCII letters (the long s
+    upper-cases to S) through."""
+    symbol = parse_symbol(raw, default_suffix=settings.DEFAULT_SYMBOL_SUFFIX)
+    if not _SYMBOL_RE.fullmatch(raw):
+        raise InvalidSymbol(
+            f"Invalid symbol {raw[:32]!r}: each part starts with a letter or digit, without spaces (e.g. M&M, ^NSEI)"
+        )
+    return symbol

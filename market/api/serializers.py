@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from market.api.fields import InstantField, TimeframeField
+from market.api.fields import InstantField, QuerySerializer, TimeframeField
 from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
 
 
-class HistoricalQuerySerializer(serializers.Serializer):
+class HistoricalQuerySerializer(QuerySerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
     start = InstantField(required=False)
     end = InstantField(
@@ -28,8 +28,17 @@ class SyncInputSerializer(serializers.Serializer):
     timeframe = TimeframeField(default=Timeframe.D1)
     days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
 
+    def validate(self, attrs: dict) -> dict:
+        lookback, days = attrs["timeframe"].spec.max_lookback, attrs.get("days")
+        if days is not None and lookback is not None and days > lookback.days:
+            message = (
+                f"{attrs['timeframe'].value} candles are available for the last {lookback.days} days only"
+            )
+            raise serializers.ValidationError({"days": [message]})
+        return attrs
 
-class MultipleQuerySerializer(serializers.Serializer):
+
+class MultipleQuerySerializer(QuerySerializer):
     symbols = serializers.CharField(max_length=2000, help_text="Comma-separated symbols, at most 50.")
 
     def validate_symbols(self, value: str) -> list[str]:

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.throttles import GenerationThrottle
-from market.api.fields import symbol_from_path
+from market.api.fields import SYMBOL_MAX_LENGTH, SYMBOL_PATTERN, symbol_from_path
 from market.api.serializers import (
     HistoricalQuerySerializer,
     HistoricalSerializer,
@@ -24,7 +24,21 @@ from market.selectors import candles_history, instruments_list, market_status, q
 from market.services import candles_sync
 
 SYMBOL_PARAM = OpenApiParameter(
-    "symbol", str, OpenApiParameter.PATH, description="e.g. RELIANCE, RELIANCE.NS, ^NSEI (URL-encoded)"
+    "symbol",
+    {"type": "string", "pattern": SYMBOL_PATTERN, "minLength": 1, "maxLength": SYMBOL_MAX_LENGTH},
+    OpenApiParameter.PATH,
+    description="e.g. RELIANCE, RELIANCE.NS, ^NSEI (URL-encoded)",
+    examples=[OpenApiExample("NSE equity", value="TCS"), OpenApiExample("Index", value="^NSEI")],
+)
+# The canonical form of ?symbols=, at most 50 (MARKET_MULTIPLE_MAX_SYMBOLS); the API also takes spaces after
+# commas and longer dotted names.
+_SYMBOL_IN_LIST = r"\^?[A-Za-z0-9][A-Za-z0-9&-]{0,14}(?:\.[A-Za-z]{1,3})?"
+SYMBOLS_PARAM = OpenApiParameter(
+    "symbols",
+    {"type": "string", "pattern": rf"^{_SYMBOL_IN_LIST}(?:,{_SYMBOL_IN_LIST}){{0,49}}$", "maxLength": 2000},
+    OpenApiParameter.QUERY,
+    required=True,
+    description="Comma-separated symbols, at most 50, e.g. RELIANCE,TCS.NS,^NSEI.",
 )
 PROVIDER_ERRORS = (404, 503)
 
@@ -88,7 +102,7 @@ class SyncApi(APIView):
 
 
 class MultipleApi(APIView):
-    @extend_schema(parameters=[MultipleQuerySerializer], responses={200: MultipleSerializer}, tags=["market"])
+    @extend_schema(parameters=[SYMBOLS_PARAM], responses={200: MultipleSerializer}, tags=["market"])
     def get(self, request):
         query = MultipleQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from market.api.fields import TimeframeField
+from market.api.fields import QuerySerializer, TimeframeField
 from market.timeframes import Timeframe
 from predictions.features import MAX_HORIZON, MIN_HORIZON
 from predictions.models import Algorithm
@@ -9,12 +9,12 @@ MODEL_CHOICES = [Algorithm.ENSEMBLE, Algorithm.LSTM, Algorithm.RANDOM_FOREST, Al
 TRAINABLE_CHOICES = [Algorithm.LSTM, Algorithm.RANDOM_FOREST, Algorithm.SVR]
 
 
-class ListQuerySerializer(serializers.Serializer):
+class ListQuerySerializer(QuerySerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
     limit = serializers.IntegerField(min_value=1, max_value=500, default=20)
 
 
-class TimeframeQuerySerializer(serializers.Serializer):
+class TimeframeQuerySerializer(QuerySerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
 
 

@@ -1,10 +1,10 @@
 from rest_framework import serializers
 
-from market.api.fields import InstantField, TimeframeField
+from market.api.fields import InstantField, QuerySerializer, TimeframeField
 from market.timeframes import Timeframe
 
 
-class SignalListQuerySerializer(serializers.Serializer):
+class SignalListQuerySerializer(QuerySerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
     limit = serializers.IntegerField(min_value=1, max_value=500, default=20)
 
@@ -13,7 +13,7 @@ class SignalGenerateInputSerializer(serializers.Serializer):
     timeframe = TimeframeField(default=Timeframe.D1)
 
 
-class BacktestQuerySerializer(serializers.Serializer):
+class BacktestQuerySerializer(QuerySerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
     start = InstantField(required=False)
     end = InstantField(required=False, end_of_day=True)

@@ -17,7 +17,7 @@ from signals.api.serializers import (
     SignalSerializer,
 )
 from signals.selectors import SIGNAL_FIELDS, signal_to_dict, signals_list
-from signals.services import NotEnoughCandles, signal_backtest, signal_generate
+from signals.services import EmptyRange, NotEnoughCandles, signal_backtest, signal_generate
 from tradingdash.exceptions import Unprocessable
 
 DATA_ERRORS = (404, 422, 503)
@@ -80,3 +80,5 @@ class BacktestApi(APIView):
             return Response(signal_backtest(symbol=symbol, **query.validated_data))
         except NotEnoughCandles as exc:
             raise _unprocessable(exc) from exc
+        except EmptyRange as exc:
+            raise Unprocessable(str(exc), code="empty_range") from exc

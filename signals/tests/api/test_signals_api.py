@@ -115,3 +115,10 @@ def test_list_is_served_from_cache_until_a_sync(auth_client, history):
     assert len(auth_client.get("/api/signals/TCS").json()["results"]) == 1  # still cached
     candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=5, provider=get_provider("synthetic"))
     assert auth_client.get("/api/signals/TCS").json()["results"] == []
+
+
+def test_backtest_end_date_is_inclusive_of_that_day_only(auth_client, history):
+    body = auth_client.get("/api/signals/TCS/backtest?start=2025-01-01&end=2025-12-31").json()
+    # 31 Dec 2025 IST opens at 30 Dec 18:30 UTC; 1 Jan 2026's bar (31 Dec 18:30 UTC) must not be in the replay.
+    assert body["end"] == "2025-12-30T18:30:00+00:00"
+    assert all(t["exit_time"] <= "2025-12-30T18:30:00+00:00" for t in body["trades"])

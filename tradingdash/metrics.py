@@ -1,0 +1,29 @@
+"""Our own Prometheus metrics. django-prometheus adds the rest: requests, latency histograms, responses by
+status and database connections/queries (see the middleware and the DB engine in settings).
+
+Several processes (gunicorn workers, Celery workers): each process counts on its own, so a scrape of /metrics
+would see one worker only. Set PROMETHEUS_MULTIPROC_DIR (an environment variable, read when prometheus_client
+is imported) to an empty directory, emptied at every start, shared by all web and Celery processes of a host
+(a shared volume in docker-compose); /metrics then adds up every process's files, including the Celery
+workers' task failures and syncs. Only "live" gauges would need gunicorn's `child_exit` hook
+(`prometheus_client.multiprocess.mark_process_dead(worker.pid)`); we define none."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+CANDLES_SYNCED = Counter(
+    "tradingdash_candles_synced",
+    "Candles written by candle upserts, by data source, timeframe and outcome (inserted or updated).",
+    ["source", "timeframe", "outcome"],
+)
+PREDICTIONS_MADE = Counter(
+    "tradingdash_predictions_made",
+    "Predictions stored, by model family and timeframe.",
+    ["model", "timeframe"],
+)
+TASK_FAILURES = Counter(
+    "tradingdash_task_failures",
+    "Celery tasks that failed for good (after any retries), by task name.",
+    ["task"],
+)
