@@ -70,6 +70,14 @@ class TrainedModel(models.Model):
         return self.metrics.get("mae")
 
     @property
+    def needs_tensorflow(self) -> bool:
+        """Running it imports TensorFlow (an LSTM, or an ensemble with one): only ML workers may do that."""
+        if self.algorithm == Algorithm.LSTM:
+            return True
+        members = self.hyperparameters.get("members", []) if self.algorithm == Algorithm.ENSEMBLE else []
+        return any(member.get("algorithm") == Algorithm.LSTM for member in members)
+
+    @property
     def beats_naive(self) -> bool:
         ratio = self.metrics.get("mae_vs_naive")
         return ratio is not None and ratio < 1

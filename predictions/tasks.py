@@ -60,6 +60,17 @@ def train_models(
     return result
 
 
+@shared_task(name="predictions.generate_prediction", acks_late=True)
+def generate_prediction(
+    symbol: str, timeframe: str, horizon: int = 1, model: str = "ensemble", user_id: int | None = None
+) -> dict:
+    """Predict with the active model in a worker: the web process never loads TensorFlow models."""
+    prediction = prediction_generate(
+        symbol=symbol, timeframe=Timeframe.parse(timeframe), horizon=horizon, model=model, user_id=user_id
+    )
+    return {"prediction_id": prediction.pk}
+
+
 @shared_task(name="predictions.retrain_all")
 def retrain_all(timeframe: str = "1D", horizon: int = 1) -> dict:
     """Fan out one training per active instrument (nightly)."""

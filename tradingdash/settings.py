@@ -244,7 +244,11 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"predictions.train_models": {"queue": "ml"}, "predictions.retrain_all": {"queue": "ml"}}
+CELERY_TASK_ROUTES = {
+    "predictions.train_models": {"queue": "ml"},
+    "predictions.retrain_all": {"queue": "ml"},
+    "predictions.generate_prediction": {"queue": "ml"},
+}
 CELERY_TASK_STORE_EAGER_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),

@@ -35,7 +35,7 @@ from predictions.services import (
     task_enqueue,
     training_candles,
 )
-from predictions.tasks import train_models
+from predictions.tasks import generate_prediction, train_models
 from tradingdash.exceptions import Unprocessable
 
 DATA_ERRORS = (404, 422, 503)
@@ -93,8 +93,8 @@ class PredictionListApi(APIView):
 
 
 class PredictionGenerateApi(APIView):
-    """201 with the prediction when an active model exists; otherwise 202 after enqueuing training followed by
-    the prediction. Never trains inside the request."""
+    """201 with the prediction when an active scikit-learn model exists; 202 with a task when the prediction
+    needs training first, or an LSTM (TensorFlow runs only in ML workers). Never trains inside the request."""
 
     throttle_classes = [GenerationThrottle]
     extra_error_statuses = DATA_ERRORS
@@ -110,7 +110,8 @@ class PredictionGenerateApi(APIView):
         data = GenerateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         timeframe, horizon, model = (data.validated_data[k] for k in ("timeframe", "horizon", "model"))
-        if active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model) is None:
+        trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
+        if trained is None:
             algorithms = None if model == "ensemble" else [model]
             return _enqueue_training(
                 request,
@@ -120,6 +121,21 @@ class PredictionGenerateApi(APIView):
                 algorithms=algorithms,
                 then_predict=model,
             )
+        if trained.needs_tensorflow:
+            # TensorFlow (~700 MB) stays out of web workers: LSTM predictions run on the `ml` queue.
+            record, created = task_enqueue(
+                task=generate_prediction,
+                kwargs={
+                    "symbol": symbol,
+                    "timeframe": timeframe.value,
+                    "horizon": horizon,
+                    "model": model,
+                    "user_id": request.user.pk,
+                },
+                key=f"predict:{symbol}:{timeframe.value}:{horizon}:{model}:{request.user.pk}",
+                user_id=request.user.pk,
+            )
+            return _accepted(request, record, created)
         try:
             prediction = prediction_generate(
                 symbol=symbol, timeframe=timeframe, horizon=horizon, model=model, user_id=request.user.pk

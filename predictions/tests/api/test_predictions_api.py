@@ -109,3 +109,25 @@ def test_list_cache_is_invalidated_when_a_model_is_activated(auth_client, histor
     assert len(auth_client.get("/api/predictions/TCS").json()["results"]) == 1  # cached
     model_activate(trained=TrainedModel.objects.get(algorithm="svr"))
     assert auth_client.get("/api/predictions/TCS").json()["results"] == []
+
+
+def test_lstm_prediction_runs_in_a_worker_task_not_the_request(auth_client, history):
+    models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["lstm"])
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "lstm"}, format="json")
+    assert response.status_code == 202
+    status = auth_client.get(f"/api/tasks/{response.json()['task_id']}").json()
+    assert status["name"] == "predictions.generate_prediction" and status["state"] == "SUCCESS"
+    assert Prediction.objects.get(pk=status["result"]["prediction_id"]).model_used == "lstm"
+
+
+def test_only_tensorflow_models_are_flagged():
+    def model(algorithm, members=()):
+        return TrainedModel(
+            algorithm=algorithm, hyperparameters={"members": [{"algorithm": m} for m in members]}
+        )
+
+    assert model("lstm").needs_tensorflow
+    assert model("ensemble", ["svr", "lstm"]).needs_tensorflow
+    assert not model("ensemble", ["svr", "random_forest"]).needs_tensorflow
+    assert not model("ensemble").needs_tensorflow
+    assert not model("random_forest").needs_tensorflow

@@ -1,0 +1,34 @@
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+SCRIPT = """
+import sys
+import django
+django.setup()
+from django.urls import get_resolver
+from django.test import Client
+import tradingdash.wsgi  # noqa: F401
+get_resolver().url_patterns  # import every view module
+Client().get("/health")
+Client().get("/api/schema")
+assert "tensorflow" not in sys.modules, sorted(m for m in sys.modules if m.startswith("tensorflow"))[:5]
+assert "keras" not in sys.modules
+print("ok")
+"""
+
+
+def test_web_process_never_imports_tensorflow():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tradingdash.test_settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=settings.BASE_DIR,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
