@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import structlog
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -70,6 +70,7 @@ def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, 
     """Store candles, replacing stored bars with the same timestamp. Invalid OHLCV rows are logged, not stored.
     Safe to repeat and to run concurrently: the unique constraint makes every write an upsert."""
     valid, rejected = validate_candles(candles)
+    valid = valid[~valid.index.duplicated(keep="last")].sort_index()
     if len(rejected):
         logger.warning(
             "candles_rejected",
@@ -80,8 +81,80 @@ def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, 
         )
     if valid.empty:
         return UpsertResult(inserted=0, updated=0, rejected=len(rejected), first=None, last=None)
-    timestamps = [ts.to_pydatetime() for ts in valid.index]
-    now = timezone.now()
+    write = _upsert_copy if connection.vendor == "postgresql" else _upsert_orm
+    inserted, updated = write(
+        symbol=symbol, timeframe=timeframe, candles=valid, source=source, now=timezone.now()
+    )
+    CANDLES_SYNCED.labels(source, timeframe.value, "inserted").inc(inserted)
+    CANDLES_SYNCED.labels(source, timeframe.value, "updated").inc(updated)
+    return UpsertResult(
+        inserted=inserted,
+        updated=updated,
+        rejected=len(rejected),
+        first=valid.index[0].to_pydatetime(),
+        last=valid.index[-1].to_pydatetime(),
+    )
+
+
+def _candle_rows(candles: pd.DataFrame):
+    return zip(
+        candles.index.to_pydatetime(),
+        candles["open"].tolist(),
+        candles["high"].tolist(),
+        candles["low"].tolist(),
+        candles["close"].tolist(),
+        candles["volume"].tolist(),
+        strict=True,
+    )
+
+
+_STAGE_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS market_candle_stage (
+    "timestamp" timestamptz NOT NULL, open_price float8 NOT NULL, high_price float8 NOT NULL,
+    low_price float8 NOT NULL, close_price float8 NOT NULL, volume int8 NOT NULL
+) ON COMMIT DROP;
+TRUNCATE market_candle_stage
+"""
+_MERGE_SQL = """
+WITH written AS (
+    INSERT INTO market_marketdata
+        (symbol, timeframe, "timestamp", open_price, high_price, low_price, close_price, volume, source, updated_at)
+    SELECT %(symbol)s, %(timeframe)s, "timestamp", open_price, high_price, low_price, close_price, volume,
+           %(source)s, %(now)s
+    FROM market_candle_stage
+    ORDER BY "timestamp"  -- one lock order for concurrent writers
+    ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET
+        open_price = EXCLUDED.open_price, high_price = EXCLUDED.high_price, low_price = EXCLUDED.low_price,
+        close_price = EXCLUDED.close_price, volume = EXCLUDED.volume, source = EXCLUDED.source,
+        updated_at = EXCLUDED.updated_at
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
+"""
+
+
+def _upsert_copy(
+    *, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str, now: datetime
+) -> tuple[int, int]:
+    """PostgreSQL: binary COPY into a temporary table, then one INSERT ... ON CONFLICT. About ten times faster
+    than bulk_create for large batches (bench/README.md), and the counts are exact."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_STAGE_SQL)
+        with cursor.cursor.copy("COPY market_candle_stage FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["timestamptz", "float8", "float8", "float8", "float8", "int8"])
+            for row in _candle_rows(candles):
+                copy.write_row(row)
+        cursor.execute(
+            _MERGE_SQL, {"symbol": symbol, "timeframe": timeframe.value, "source": source, "now": now}
+        )
+        inserted, updated = cursor.fetchone()
+    return inserted, updated
+
+
+def _upsert_orm(
+    *, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str, now: datetime
+) -> tuple[int, int]:
+    """Any other database (SQLite in development): bulk_create with update_conflicts."""
     rows = [
         MarketData(
             symbol=symbol,
@@ -95,22 +168,13 @@ def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, 
             source=source,
             updated_at=now,
         )
-        for ts, o, h, lo, c, v in zip(
-            timestamps,
-            valid["open"].tolist(),
-            valid["high"].tolist(),
-            valid["low"].tolist(),
-            valid["close"].tolist(),
-            valid["volume"].tolist(),
-            strict=True,
-        )
+        for ts, o, h, lo, c, v in _candle_rows(candles)
     ]
     with transaction.atomic():
         existing = MarketData.objects.filter(
             symbol=symbol,
             timeframe=timeframe.value,
-            timestamp__gte=timestamps[0],
-            timestamp__lte=timestamps[-1],
+            timestamp__in=[row.timestamp for row in rows],
         ).count()
         MarketData.objects.bulk_create(
             rows,
@@ -119,16 +183,7 @@ def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, 
             unique_fields=["symbol", "timeframe", "timestamp"],
             update_fields=_UPDATE_FIELDS,
         )
-    updated = min(existing, len(rows))
-    CANDLES_SYNCED.labels(source, timeframe.value, "inserted").inc(len(rows) - updated)
-    CANDLES_SYNCED.labels(source, timeframe.value, "updated").inc(updated)
-    return UpsertResult(
-        inserted=len(rows) - updated,
-        updated=updated,
-        rejected=len(rejected),
-        first=timestamps[0],
-        last=timestamps[-1],
-    )
+    return len(rows) - existing, existing
 
 
 def _lookback_floor(timeframe: Timeframe, now: datetime) -> datetime | None:

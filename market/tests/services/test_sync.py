@@ -135,3 +135,27 @@ def test_seeded_2026_holidays_are_the_published_list():
     assert not calendar.is_trading_day(datetime(2026, 11, 24).date())  # Guru Nanak Jayanti
     assert not calendar.is_trading_day(datetime(2026, 1, 15).date())  # added later by the exchange
     assert calendar.is_trading_day(datetime(2026, 11, 23).date())
+
+
+@pytest.mark.parametrize("write", ["_upsert_copy", "_upsert_orm"])
+def test_both_write_paths_count_exactly_and_upsert(write):
+    """PostgreSQL uses COPY + ON CONFLICT, other databases bulk_create: same results, exact counts."""
+    from market import services
+
+    candles = make_candles(50)
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    upsert = getattr(services, write)
+    assert upsert(
+        symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles.iloc[:30], source="a", now=now
+    ) == (30, 0)
+    assert upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="b", now=now) == (20, 30)
+    assert MarketData.objects.count() == 50
+    assert set(MarketData.objects.values_list("source", flat=True)) == {"b"}
+
+
+def test_upsert_twice_in_one_transaction_reuses_the_staging_table():
+    candles = make_candles(10)
+    with transaction.atomic():
+        first = candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="frame")
+        second = candles_upsert(symbol="INFY.NS", timeframe=Timeframe.D1, candles=candles, source="frame")
+    assert (first.inserted, second.inserted) == (10, 10)
