@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 
-.PHONY: run test venv migrate demo lint format worker beat services bench check-compose
+.PHONY: run test venv lint format worker beat services bench e2e fuzz load audit check-compose
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -46,6 +46,23 @@ worker: venv
 
 beat: venv
 	$(BIN)/celery -A tradingdash beat -l info
+
+## e2e: real Celery worker + beat + gunicorn against PostgreSQL and a private Redis, including fault tests.
+e2e: venv services
+	$(BIN)/python -m pytest e2e
+
+bench: venv services
+	bash bench/run.sh
+
+fuzz: venv services
+	bash scripts/fuzz.sh
+
+load: venv services
+	bash load/run.sh
+
+audit: venv
+	$(BIN)/bandit -r accounts market predictions signals tradingdash -ll -x '*/tests/*' -q
+	$(BIN)/pip-audit -r requirements.txt
 
 check-compose:
 	npx --yes dclint@3.1.0 docker-compose.yml
