@@ -1,0 +1,1 @@
+"""End-to-end tests and their helpers (see e2e/conftest.py)."""
