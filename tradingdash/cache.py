@@ -1,10 +1,12 @@
 """A Redis cache that degrades gracefully: when Redis is down, reads miss and writes are dropped, and the
-outage is logged once (and its end once), not on every request."""
+outage is logged once (and its end once), not on every request. After a failure the cache skips Redis for a
+short cool-down, so a frozen Redis costs one socket timeout per cool-down rather than one per cache call."""
 
 from __future__ import annotations
 
 import functools
 import threading
+import time
 
 import structlog
 from django_redis.cache import RedisCache
@@ -17,6 +19,7 @@ logger = structlog.get_logger(__name__)
 _state_lock = threading.Lock()
 _MISS = object()
 _down = False
+COOLDOWN_SECONDS = 2.0
 
 
 def _mark(down: bool, error: Exception | None = None) -> None:
@@ -38,9 +41,12 @@ def _resilient(default=None):
     def decorate(method):
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
+            if time.monotonic() < self._skip_until:
+                return default
             try:
                 result = method(self, *args, **kwargs)
             except (ConnectionInterrupted, RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                self._skip_until = time.monotonic() + COOLDOWN_SECONDS
                 _mark(True, exc)
                 return default
             if _down:
@@ -57,6 +63,7 @@ class ResilientRedisCache(RedisCache):
 
     def __init__(self, server, params):
         super().__init__(server, params)
+        self._skip_until = 0.0
         # We handle exceptions ourselves (to log once); django-redis must raise them to us.
         self._ignore_exceptions = False
 

@@ -37,3 +37,16 @@ def test_recovery_is_logged_once(dead_cache, settings):
         caches["default"].get("k")
     assert [entry["event"] for entry in logs] == ["cache_recovered"]
     assert not resilient.cache_is_down()
+
+
+def test_after_a_failure_redis_is_skipped_for_a_cooldown(dead_cache, monkeypatch):
+    calls = []
+    original = dead_cache.client.get
+    monkeypatch.setattr(dead_cache.client, "get", lambda *a, **k: calls.append(1) or original(*a, **k))
+    dead_cache.get("k")
+    dead_cache.get("k")
+    dead_cache.get("k")
+    assert len(calls) == 1  # the first call timed out; the next ones did not wait on Redis
+    monkeypatch.setattr(resilient.time, "monotonic", lambda: float("inf"))
+    dead_cache.get("k")
+    assert len(calls) == 2  # after the cool-down it tries again
