@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import datetime
 
@@ -10,7 +11,6 @@ import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from market.caching import history_key, quote_key
@@ -23,12 +23,61 @@ from market.timeframes import Timeframe
 
 logger = structlog.get_logger(__name__)
 
-# datetime.isoformat() of the UTC timestamp: 2026-01-05T03:45:00+00:00, with .ffffff only when non-zero.
+# PostgreSQL renders the candles as JSON itself: decoding 2,500 rows into Python objects and encoding them again
+# costs several times the query (bench/README.md). The timestamp text equals datetime.isoformat() of the UTC value
+# (.ffffff only when non-zero); float8 and bigint print as Python's json does. Constant SQL; values are parameters.
 _PG_ISO_UTC = (
-    """to_char("market_marketdata"."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')"""
-    """ || CASE WHEN date_part('microseconds', "market_marketdata"."timestamp")::int %% 1000000 <> 0"""
-    """ THEN to_char("market_marketdata"."timestamp" AT TIME ZONE 'UTC', '.US') ELSE '' END || '+00:00'"""
+    """to_char(t."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')"""
+    """ || CASE WHEN date_part('microseconds', t."timestamp")::int %% 1000000 <> 0"""
+    """ THEN to_char(t."timestamp" AT TIME ZONE 'UTC', '.US') ELSE '' END || '+00:00'"""
 )
+_PG_HISTORY_SQL = f"""
+SELECT count(*),
+       coalesce(json_agg(json_build_object(
+           'timestamp', {_PG_ISO_UTC}, 'open', t.open_price, 'high', t.high_price, 'low', t.low_price,
+           'close', t.close_price, 'volume', t.volume) ORDER BY t."timestamp"), '[]'::json)::text,
+       string_agg(DISTINCT t.source, ',' ORDER BY t.source)
+FROM (
+    SELECT "timestamp", open_price, high_price, low_price, close_price, volume, source
+    FROM market_marketdata
+    WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
+      AND (%(start)s::timestamptz IS NULL OR "timestamp" >= %(start)s::timestamptz)
+      AND (%(end)s::timestamptz IS NULL OR "timestamp" < %(end)s::timestamptz)
+    ORDER BY "timestamp" DESC
+    LIMIT %(limit)s
+) AS t
+"""  # noqa: S608  # nosec B608
+
+
+def _history_candles_json(
+    *, symbol: str, timeframe: Timeframe, start: datetime | None, end: datetime | None, limit: int
+) -> tuple[int, str, str | None]:
+    """(count, JSON array of candle objects in time order, comma-joined sources)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _PG_HISTORY_SQL,
+                {"symbol": symbol, "timeframe": timeframe.value, "start": start, "end": end, "limit": limit},
+            )
+            count, candles, sources = cursor.fetchone()
+        return count, candles, sources
+    rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
+    if start is not None:
+        rows = rows.filter(timestamp__gte=start)
+    if end is not None:
+        rows = rows.filter(timestamp__lt=end)
+    values = list(
+        rows.order_by("-timestamp").values_list(
+            "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "source"
+        )[:limit]
+    )
+    values.reverse()
+    candles = [
+        {"timestamp": ts.isoformat(), "open": o, "high": h, "low": lo, "close": c, "volume": v}
+        for ts, o, h, lo, c, v, _ in values
+    ]
+    sources = ",".join(sorted({row[6] for row in values})) or None
+    return len(values), json.dumps(candles, allow_nan=False, separators=(",", ":")), sources
 
 
 def candles_history(
@@ -39,49 +88,32 @@ def candles_history(
     end: datetime | None = None,
     limit: int = 500,
     provider: Provider | None = None,
-) -> dict:
-    """The latest `limit` candles in [start, end), in time order; fetches a never-fetched range once first."""
+) -> bytes:
+    """The latest `limit` candles in [start, end), in time order, as the rendered JSON response body; fetches a
+    never-fetched range once first. The rendered bytes are cached: rendering 2,500 candles costs more than
+    reading them (bench/README.md)."""
     key_parts = (symbol, timeframe.value, start and start.isoformat(), end and end.isoformat(), limit)
     cached = cache.get(history_key(*key_parts))
     if cached is not None:
         return cached
     ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider)
-    rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
-    if start is not None:
-        rows = rows.filter(timestamp__gte=start)
-    if end is not None:
-        rows = rows.filter(timestamp__lt=end)
-    if connection.vendor == "postgresql":
-        # PostgreSQL formats the timestamps itself: parsing 2,500 timestamptz values in Python and calling
-        # isoformat() on each costs more than the rest of the query (bench/README.md). Constant SQL, no input.
-        rows = rows.annotate(iso=RawSQL(_PG_ISO_UTC, ()))  # noqa: S611  # nosec B611
-        stamp = "iso"
-    else:
-        stamp = "timestamp"
-    values = list(
-        rows.order_by("-timestamp").values_list(
-            stamp, "open_price", "high_price", "low_price", "close_price", "volume", "source"
-        )[:limit]
+    count, candles, sources = _history_candles_json(
+        symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit
     )
-    values.reverse()
-    if stamp == "timestamp":
-        values = [(ts.isoformat(), *rest) for ts, *rest in values]
-    sources = sorted({row[6] for row in values})
-    payload = {
+    meta = {
         "symbol": symbol,
         "timeframe": timeframe.value,
-        "source": ",".join(sources) if sources else None,
-        "count": len(values),
+        "source": sources,
+        "count": count,
         "stale": ensured.stale,
-        "candles": [
-            {"timestamp": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v}
-            for ts, o, h, lo, c, v, _ in values
-        ],
     }
+    body = (
+        json.dumps(meta, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"candles":' + candles + "}"
+    ).encode()
     if not ensured.stale:
         # Keyed after the fetch: storing new candles bumped the symbol's version.
-        cache.set(history_key(*key_parts), payload, settings.MARKET_DATA_CACHE_TTL)
-    return payload
+        cache.set(history_key(*key_parts), body, settings.MARKET_DATA_CACHE_TTL)
+    return body
 
 
 def _quote_from_store(symbol: str) -> dict | None:

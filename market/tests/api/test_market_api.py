@@ -262,3 +262,23 @@ class TestRedisDown:
         assert auth_client.get("/api/market/quote/TCS").status_code == 200
         assert auth_client.get("/api/market/historical/TCS?start=2026-05-01").status_code == 200
         assert auth_client.get("/api/market/status").status_code == 200
+
+
+def test_postgres_rendered_candles_equal_the_python_rendering(monkeypatch):
+    """The SQL (json_agg) path and the ORM path give the same JSON values, floats to the last bit."""
+    import json
+
+    from market.selectors import _history_candles_json
+
+    candles = make_candles(
+        40, start=datetime(2026, 1, 5, 3, 45, 0, 999, tzinfo=UTC), step=timedelta(minutes=15)
+    )
+    candles["close"] = candles["close"] * (1 + 1e-13)  # awkward floats
+    candles["high"] = candles[["high", "close"]].max(axis=1)
+    candles_upsert(symbol="TCS.NS", timeframe=Timeframe.M15, candles=candles, source="csv")
+    kwargs = {"symbol": "TCS.NS", "timeframe": Timeframe.M15, "start": None, "end": None, "limit": 25}
+    in_sql = _history_candles_json(**kwargs)
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    in_python = _history_candles_json(**kwargs)
+    assert in_sql[0] == in_python[0] == 25 and in_sql[2] == in_python[2] == "csv"
+    assert json.loads(in_sql[1]) == json.loads(in_python[1])
