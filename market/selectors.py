@@ -25,7 +25,9 @@ logger = structlog.get_logger(__name__)
 
 # PostgreSQL renders the candles as JSON itself: decoding 2,500 rows into Python objects and encoding them again
 # costs several times the query (bench/README.md). The timestamp text equals datetime.isoformat() of the UTC value
-# (.ffffff only when non-zero); float8 and bigint print as Python's json does. Constant SQL; values are parameters.
+# (.ffffff only when non-zero); float8 and bigint print as Python's json does (shortest round-trip digits; stored
+# prices are finite by validation). Plain string concatenation is twice as fast as json_build_object here.
+# Constant SQL; values are parameters.
 _PG_ISO_UTC = (
     """to_char(t."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')"""
     """ || CASE WHEN date_part('microseconds', t."timestamp")::int %% 1000000 <> 0"""
@@ -33,9 +35,10 @@ _PG_ISO_UTC = (
 )
 _PG_HISTORY_SQL = f"""
 SELECT count(*),
-       coalesce(json_agg(json_build_object(
-           'timestamp', {_PG_ISO_UTC}, 'open', t.open_price, 'high', t.high_price, 'low', t.low_price,
-           'close', t.close_price, 'volume', t.volume) ORDER BY t."timestamp"), '[]'::json)::text,
+       '[' || coalesce(string_agg(
+           '{{"timestamp":"' || {_PG_ISO_UTC} || '","open":' || t.open_price || ',"high":' || t.high_price
+           || ',"low":' || t.low_price || ',"close":' || t.close_price || ',"volume":' || t.volume || '}}',
+           ',' ORDER BY t."timestamp"), '') || ']',
        string_agg(DISTINCT t.source, ',' ORDER BY t.source)
 FROM (
     SELECT "timestamp", open_price, high_price, low_price, close_price, volume, source
