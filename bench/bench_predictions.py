@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.harness import Report, cli, daily_candles, finish, pct, sample, setup, timed
+from bench.harness import Report, cli, daily_candles, finish, sample, setup, timed
 
 SYMBOLS = ("RELIANCE.NS", "TCS.NS", "INFY.NS")
 TRAIN_BARS = 1250  # about 5 years of daily candles
@@ -70,29 +70,22 @@ def main() -> None:
             return registry.predict(f, candles, horizon=1, residual_quantiles=q)
 
         first_call = sample(call, repeat=1)[0]
-        times = sample(call, repeat=PREDICT_CALLS)
-        median = float(np.median(times))
-        report.add(
+        report.add_median(
             area="Predictions",
             name=f"`registry.predict` latency, loaded {algorithm} model",
-            value=f"{median:.2f} ms (median)",
-            target=f"≤ {PREDICT_TARGET_MS:g} ms",
-            passed=median <= PREDICT_TARGET_MS,
-            detail=f"p95 {pct(times, 95):.2f} ms over {PREDICT_CALLS} calls; first call after load {first_call:.1f} ms; "
+            times=sample(call, repeat=PREDICT_CALLS),
+            target_ms=PREDICT_TARGET_MS,
+            detail=f"first call after load {first_call:.1f} ms; "
             f"artifact {len(artifact) / 1024:,.1f} KiB loaded in {load_s * 1000:.0f} ms",
         )
 
     ten_years = daily_candles(first, FEATURE_BARS)
     compute_features(ten_years)
-    times = sample(lambda: compute_features(ten_years), repeat=100)
-    median = float(np.median(times))
-    report.add(
+    report.add_median(
         area="Predictions",
         name=f"`compute_features` on {FEATURE_BARS:,} daily candles (10 years)",
-        value=f"{median:.2f} ms (median)",
-        target=f"≤ {FEATURE_TARGET_MS:g} ms",
-        passed=median <= FEATURE_TARGET_MS,
-        detail=f"p95 {pct(times, 95):.2f} ms over 100 calls",
+        times=sample(lambda: compute_features(ten_years), repeat=100),
+        target_ms=FEATURE_TARGET_MS,
     )
 
     lines = [

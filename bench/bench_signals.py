@@ -9,8 +9,6 @@ Django test client with a JWT-authenticated user; their time is everything aroun
 
 from __future__ import annotations
 
-import numpy as np
-
 from bench.harness import (
     Report,
     cli,
@@ -43,27 +41,21 @@ def main() -> None:
     candles = daily_candles(SYMBOL, BARS)
 
     evaluate(candles)
-    times = sample(lambda: evaluate(candles), repeat=100)
-    median = float(np.median(times))
-    report.add(
+    report.add_median(
         area="Signals",
         name=f"`rules.evaluate`, {BARS:,} daily candles",
-        value=f"{median:.2f} ms (median)",
-        target=f"≤ {EVALUATE_TARGET_MS:g} ms",
-        passed=median <= EVALUATE_TARGET_MS,
-        detail=f"p95 {pct(times, 95):.2f} ms over 100 calls",
+        times=sample(lambda: evaluate(candles), repeat=100),
+        target_ms=EVALUATE_TARGET_MS,
     )
 
     result = run_backtest(candles)
-    times = sample(lambda: run_backtest(candles), repeat=20)
-    median = float(np.median(times))
-    report.add(
+    report.add_median(
         area="Signals",
         name=f"`backtest.run_backtest`, {BARS:,} daily candles",
-        value=f"{median:.1f} ms (median)",
-        target=f"≤ {BACKTEST_TARGET_MS:g} ms",
-        passed=median <= BACKTEST_TARGET_MS,
-        detail=f"p95 {pct(times, 95):.1f} ms over 20 calls; {len(result.trades)} trades",
+        times=sample(lambda: run_backtest(candles), repeat=20),
+        target_ms=BACKTEST_TARGET_MS,
+        digits=1,
+        detail=f"{len(result.trades)} trades",
     )
 
     stored = store_daily_candles(SYMBOL, bars=BARS)

@@ -196,6 +196,21 @@ class Report:
     def add(self, **kwargs: Any) -> None:
         self.figures.append(Figure(**kwargs))
 
+    def add_median(
+        self, *, area: str, name: str, times: list[float], target_ms: float, digits: int = 2, detail: str = ""
+    ) -> None:
+        """A latency figure: the median of `times` (ms) against `target_ms`, with p95 and the call count."""
+        median = float(np.median(times))
+        summary = f"p95 {pct(times, 95):.{digits}f} ms over {len(times)} calls"
+        self.add(
+            area=area,
+            name=name,
+            value=f"{median:.{digits}f} ms (median)",
+            target=f"≤ {target_ms:g} ms",
+            passed=median <= target_ms,
+            detail=f"{summary}; {detail}" if detail else summary,
+        )
+
 
 def verdict(passed: bool | None) -> str:
     return "—" if passed is None else "pass" if passed else "**FAIL**"

@@ -96,6 +96,16 @@ SYMBOL_MAX_LENGTH = 20
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
 
+def symbol_and_query(
+    request, raw_symbol: str, query_serializer: type[serializers.Serializer]
+) -> tuple[str, dict]:
+    """The validated path symbol and query string of a read endpoint (InvalidSymbol / ValidationError → 400)."""
+    symbol = symbol_from_path(raw_symbol)
+    query = query_serializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return symbol, query.validated_data
+
+
 def symbol_from_path(raw: str) -> str:
     """Validate a symbol from a URL (raises InvalidSymbol → 400). Stricter than parse_symbol, which also tidies
     what people type: str.strip() and str.upper() would let spaces and some non-ASCII letters (the long s

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.throttles import GenerationThrottle
-from market.api.fields import SYMBOL_MAX_LENGTH, SYMBOL_PATTERN, symbol_from_path
+from market.api.fields import SYMBOL_MAX_LENGTH, SYMBOL_PATTERN, symbol_and_query, symbol_from_path
 from market.api.serializers import (
     HistoricalQuerySerializer,
     HistoricalSerializer,
@@ -76,13 +76,9 @@ class HistoricalApi(APIView):
         tags=["market"],
     )
     def get(self, request, symbol: str):
-        symbol = symbol_from_path(symbol)
-        query = HistoricalQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        symbol, query = symbol_and_query(request, symbol, HistoricalQuerySerializer)
         # Already rendered (and cached as bytes): 2,500 candles are not re-serialized per request.
-        return HttpResponse(
-            candles_history(symbol=symbol, **query.validated_data), content_type="application/json"
-        )
+        return HttpResponse(candles_history(symbol=symbol, **query), content_type="application/json")
 
 
 class SyncApi(APIView):

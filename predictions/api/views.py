@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.throttles import GenerationThrottle
-from market.api.fields import symbol_from_path
+from market.api.fields import symbol_and_query, symbol_from_path
 from market.api.views import SYMBOL_PARAM
 from predictions.api.serializers import (
     AccuracySerializer,
@@ -86,10 +86,8 @@ class PredictionListApi(APIView):
         tags=["predictions"],
     )
     def get(self, request, symbol: str):
-        symbol = symbol_from_path(symbol)
-        query = ListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        return Response(predictions_list(symbol=symbol, **query.validated_data))
+        symbol, query = symbol_and_query(request, symbol, ListQuerySerializer)
+        return Response(predictions_list(symbol=symbol, **query))
 
 
 class PredictionGenerateApi(APIView):
@@ -176,10 +174,8 @@ class ModelsApi(APIView):
         tags=["predictions"],
     )
     def get(self, request, symbol: str):
-        symbol = symbol_from_path(symbol)
-        query = TimeframeQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        return Response(models_overview(symbol=symbol, **query.validated_data))
+        symbol, query = symbol_and_query(request, symbol, TimeframeQuerySerializer)
+        return Response(models_overview(symbol=symbol, **query))
 
 
 class AccuracyApi(APIView):
@@ -189,10 +185,8 @@ class AccuracyApi(APIView):
         tags=["predictions"],
     )
     def get(self, request, symbol: str):
-        symbol = symbol_from_path(symbol)
-        query = TimeframeQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        return Response(predictions_accuracy(symbol=symbol, **query.validated_data))
+        symbol, query = symbol_and_query(request, symbol, TimeframeQuerySerializer)
+        return Response(predictions_accuracy(symbol=symbol, **query))
 
 
 class TaskStatusApi(APIView):

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.throttles import GenerationThrottle
-from market.api.fields import symbol_from_path
+from market.api.fields import symbol_and_query, symbol_from_path
 from market.api.views import SYMBOL_PARAM
 from signals.api.serializers import (
     BacktestQuerySerializer,
@@ -36,10 +36,8 @@ class SignalListApi(APIView):
         tags=["signals"],
     )
     def get(self, request, symbol: str):
-        symbol = symbol_from_path(symbol)
-        query = SignalListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        return Response(signals_list(symbol=symbol, **query.validated_data))
+        symbol, query = symbol_and_query(request, symbol, SignalListQuerySerializer)
+        return Response(signals_list(symbol=symbol, **query))
 
 
 class SignalGenerateApi(APIView):
@@ -73,11 +71,9 @@ class BacktestApi(APIView):
         tags=["signals"],
     )
     def get(self, request, symbol: str):
-        symbol = symbol_from_path(symbol)
-        query = BacktestQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        symbol, query = symbol_and_query(request, symbol, BacktestQuerySerializer)
         try:
-            return Response(signal_backtest(symbol=symbol, **query.validated_data))
+            return Response(signal_backtest(symbol=symbol, **query))
         except NotEnoughCandles as exc:
             raise _unprocessable(exc) from exc
         except EmptyRange as exc:
