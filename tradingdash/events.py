@@ -1,0 +1,85 @@
+"""The few events one app announces and others react to, and the registry that connects them.
+
+The announcing app imports nothing of its listeners: `market` says that candles were stored, and apps that care
+(predictions' re-scoring, alerts, the live stream) subscribe in their AppConfig.ready. Handlers run in the
+announcer's process and transaction, so they must be cheap: enqueue a task with `transaction.on_commit`, never do
+the work inline.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import structlog
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandlesStored:
+    """Candles of one symbol and timeframe were inserted or changed (a partial bar completed counts as changed)."""
+
+    symbol: str
+    timeframe: str
+    first: datetime | None
+    last: datetime | None
+    inserted: int = 0
+    updated: int = 0
+    source: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuoteRefreshed:
+    """A fresh quote for one symbol was fetched (payload in the quote endpoint's shape)."""
+
+    symbol: str
+    quote: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignalCreated:
+    """A trading signal was generated and stored."""
+
+    signal_id: int
+    symbol: str
+    timeframe: str
+    signal_type: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictionStored:
+    """A prediction was created, or scored against its realized price (`scored`)."""
+
+    prediction_id: int
+    symbol: str
+    timeframe: str
+    user_id: int | None
+    scored: bool = False
+
+
+E = TypeVar("E")
+_handlers: dict[type, list[Callable[[Any], None]]] = defaultdict(list)
+
+
+def subscribe(event_type: type[E], handler: Callable[[E], None]) -> None:
+    """Register `handler` for `event_type`; registering the same handler twice keeps one (ready() may run twice)."""
+    if handler not in _handlers[event_type]:
+        _handlers[event_type].append(handler)
+
+
+def unsubscribe(event_type: type[E], handler: Callable[[E], None]) -> None:
+    if handler in _handlers[event_type]:
+        _handlers[event_type].remove(handler)
+
+
+def announce(event: object) -> None:
+    """Call every handler of the event's type. A failing handler is logged and never breaks the announcer."""
+    for handler in list(_handlers[type(event)]):
+        try:
+            handler(event)
+        except Exception:
+            logger.exception("event_handler_failed", event=type(event).__name__, handler=handler.__qualname__)
