@@ -8,9 +8,9 @@ from market.timeframes import Timeframe
 
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "name", "exchange", "kind", "currency", "active")
-    list_filter = ("active", "kind", "exchange")
-    search_fields = ("symbol", "name")
+    list_display = ("symbol", "name", "exchange", "kind", "series", "isin", "currency", "active")
+    list_filter = ("active", "kind", "exchange", "series")
+    search_fields = ("symbol", "name", "isin")
     actions = ["sync_now"]
 
     @admin.action(description="Sync now (daily candles)")

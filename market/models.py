@@ -19,6 +19,13 @@ class Instrument(models.Model):
     currency = models.CharField(max_length=3, default="INR")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.EQUITY)
     active = models.BooleanField(default=True, help_text="Included in the scheduled sync (the watchlist).")
+    isin = models.CharField(
+        max_length=12, unique=True, null=True, blank=True, help_text="Stable key of listed securities."
+    )
+    series = models.CharField(
+        max_length=4, blank=True, help_text="NSE series (EQ, BE, …); blank for indices."
+    )
+    listed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from market.caching import market_version_bump
 from market.calendar import load_holidays_csv
-from market.models import CandleCoverage, MarketData, MarketHoliday
+from market.listings import Listing
+from market.models import CandleCoverage, Instrument, MarketData, MarketHoliday
 from market.providers.base import LookbackExceeded, Provider, validate_candles
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
 from market.sources import get_provider, holidays_invalidate
@@ -344,3 +345,33 @@ def holidays_load_csv(*, path: Path | str, exchange: str = "NSE") -> tuple[int, 
             updated += not was_created
     holidays_invalidate(exchange)
     return created, updated
+
+
+def instrument_upsert_listing(*, listing: Listing, exchange: str = "NSE", activate: bool = False) -> str:
+    """Add or update one listed security, keyed by ISIN (a renamed symbol keeps its row); an instrument first
+    added by hand under the same symbol is adopted. Returns "created", "updated" or "unchanged"."""
+    fields = {
+        "symbol": listing.symbol,
+        "name": listing.name,
+        "series": listing.series,
+        "listed_on": listing.listed_on,
+        "exchange": exchange,
+        "kind": Instrument.Kind.EQUITY,
+    }
+    with transaction.atomic():
+        instrument = (
+            Instrument.objects.select_for_update().filter(isin=listing.isin).first()
+            or Instrument.objects.select_for_update().filter(symbol=listing.symbol, isin__isnull=True).first()
+        )
+        if instrument is None:
+            Instrument.objects.create(isin=listing.isin, active=activate, currency="INR", **fields)
+            return "created"
+        changed = {k: v for k, v in {**fields, "isin": listing.isin}.items() if getattr(instrument, k) != v}
+        if activate and not instrument.active:
+            changed["active"] = True
+        if not changed:
+            return "unchanged"
+        for key, value in changed.items():
+            setattr(instrument, key, value)
+        instrument.save(update_fields=[*changed, "updated_at"])
+        return "updated"
