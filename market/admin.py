@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
+from django.utils import timezone
 
-from market.models import CandleCoverage, Instrument, MarketData, MarketHoliday
+from market.models import CandleCoverage, DataIssue, Instrument, MarketData, MarketHoliday
 from market.sources import holidays_invalidate
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
@@ -67,3 +68,18 @@ class MarketHolidayAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
         holidays_invalidate(obj.exchange)
+
+
+@admin.register(DataIssue)
+class DataIssueAdmin(admin.ModelAdmin):
+    list_display = ("symbol", "timeframe", "kind", "start", "end", "unavailable", "resolved", "checked_at")
+    list_filter = ("resolved", "kind", "timeframe", "unavailable")
+    search_fields = ("symbol",)
+    date_hierarchy = "start"
+    readonly_fields = ("symbol", "timeframe", "kind", "start", "end", "details", "detected_at", "checked_at")
+    actions = ["mark_resolved"]
+
+    @admin.action(description="Mark resolved (checked by hand)", permissions=["change"])
+    def mark_resolved(self, request, queryset):
+        updated = queryset.filter(resolved=False).update(resolved=True, resolved_at=timezone.now())
+        self.message_user(request, f"{updated} issue(s) marked resolved", messages.SUCCESS)

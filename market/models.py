@@ -105,3 +105,41 @@ class MarketHoliday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exchange} {self.date}: {self.description}"
+
+
+class DataIssue(models.Model):
+    """A data-quality finding for one symbol and timeframe (market/quality.py), kept until a later check no
+    longer finds it; `unavailable` marks missing bars the provider could not supply when asked."""
+
+    class Kind(models.TextChoices):
+        MISSING = "missing", "Missing bars"
+        OUTSIDE_SESSION = "outside_session", "Bar outside the session"
+        DUPLICATE = "duplicate", "Duplicate bar time"
+        NON_MONOTONIC = "non_monotonic", "Bars out of order"
+        JUMP = "jump", "Jump without a corporate action"
+        ZERO_VOLUME = "zero_volume", "Run of zero volume"
+        STALE = "stale", "Stale last bar"
+
+    symbol = models.CharField(max_length=20)
+    timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    details = models.JSONField(default=dict, blank=True)
+    unavailable = models.BooleanField(default=False, help_text="The provider had nothing for it when asked.")
+    resolved = models.BooleanField(default=False)
+    detected_at = models.DateTimeField()
+    checked_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["symbol", "timeframe", "start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["symbol", "timeframe", "kind", "start"], name="market_dataissue_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["resolved", "symbol", "timeframe"], name="market_dataissue_open")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.timeframe} {self.kind} {self.start:%Y-%m-%d %H:%M}"

@@ -11,10 +11,11 @@ import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import Max
 from django.utils import timezone
 
 from market.caching import history_key, quote_key
-from market.models import Instrument, MarketData
+from market.models import DataIssue, Instrument, MarketData
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError, ProviderUnavailable
 from market.services import candles_ensure
@@ -232,3 +233,36 @@ def candles_frame(
 
 def candles_count(*, symbol: str, timeframe: Timeframe) -> int:
     return MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value).count()
+
+
+def quality_report(*, symbol: str, timeframe: Timeframe, include_resolved: bool = False) -> dict:
+    """The stored findings of the last quality checks of (symbol, timeframe), open ones first."""
+    rows = DataIssue.objects.filter(symbol=symbol, timeframe=timeframe.value)
+    checked_at = rows.aggregate(last=Max("checked_at"))["last"]
+    if not include_resolved:
+        rows = rows.filter(resolved=False)
+    issues = list(
+        rows.order_by("resolved", "start").values(
+            "id",
+            "kind",
+            "start",
+            "end",
+            "details",
+            "unavailable",
+            "resolved",
+            "detected_at",
+            "checked_at",
+            "resolved_at",
+        )
+    )
+    open_by_kind: dict[str, int] = {}
+    for issue in issues:
+        if not issue["resolved"]:
+            open_by_kind[issue["kind"]] = open_by_kind.get(issue["kind"], 0) + 1
+    return {
+        "symbol": symbol,
+        "timeframe": timeframe.value,
+        "checked_at": checked_at,
+        "open": open_by_kind,
+        "issues": issues,
+    }

@@ -15,10 +15,11 @@ from django.utils import timezone
 from market.caching import market_version_bump
 from market.calendar import load_holidays_csv
 from market.listings import Listing
-from market.models import CandleCoverage, Instrument, MarketData, MarketHoliday
-from market.providers.base import LookbackExceeded, Provider, validate_candles
+from market.models import CandleCoverage, DataIssue, Instrument, MarketData, MarketHoliday
+from market.providers.base import LookbackExceeded, Provider, empty_candles, validate_candles
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
-from market.sources import get_provider, holidays_invalidate
+from market.quality import check_candles
+from market.sources import get_calendar, get_provider, holidays_invalidate
 from market.timeframes import Timeframe
 from tradingdash.metrics import CANDLES_SYNCED
 
@@ -375,3 +376,114 @@ def instrument_upsert_listing(*, listing: Listing, exchange: str = "NSE", activa
             setattr(instrument, key, value)
         instrument.save(update_fields=[*changed, "updated_at"])
         return "updated"
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualityResult:
+    symbol: str
+    timeframe: str
+    open: int
+    new: int
+    resolved: int
+    refetched: int = 0
+    unavailable: int = 0
+
+
+def quality_check(*, symbol: str, timeframe: Timeframe, now: datetime | None = None) -> QualityResult:
+    """Check every stored candle of (symbol, timeframe) against its exchange calendar and record the findings:
+    new ones are added, ones still present keep their row, ones no longer found are marked resolved."""
+    now = now or timezone.now()
+    instrument = Instrument.objects.filter(symbol=symbol).first()
+    calendar = get_calendar(instrument.exchange if instrument else "NSE")
+    candles = _all_candles(symbol=symbol, timeframe=timeframe)
+    findings = check_candles(
+        candles,
+        calendar=calendar,
+        intraday_bar=timeframe.spec.bar if timeframe.is_intraday else None,
+        now=now,
+        expect_volume=not (instrument and instrument.kind == Instrument.Kind.INDEX)
+        and not symbol.startswith("^"),
+    )
+    if timeframe is Timeframe.W1:  # weekly bars are checked through the daily series they come from
+        findings = [f for f in findings if f.kind not in ("missing", "outside_session", "stale")]
+    existing = {
+        (row.kind, row.start): row
+        for row in DataIssue.objects.filter(symbol=symbol, timeframe=timeframe.value, resolved=False)
+    }
+    seen, new = set(), 0
+    with transaction.atomic():
+        for finding in findings:
+            key = (finding.kind, finding.start)
+            seen.add(key)
+            _, created = DataIssue.objects.update_or_create(
+                symbol=symbol,
+                timeframe=timeframe.value,
+                kind=finding.kind,
+                start=finding.start,
+                defaults={
+                    "end": finding.end,
+                    "details": finding.details,
+                    "resolved": False,
+                    "resolved_at": None,
+                    "checked_at": now,
+                },
+                create_defaults={
+                    "end": finding.end,
+                    "details": finding.details,
+                    "detected_at": now,
+                    "checked_at": now,
+                },
+            )
+            new += created
+        gone = [row.pk for key, row in existing.items() if key not in seen]
+        DataIssue.objects.filter(pk__in=gone).update(resolved=True, resolved_at=now, checked_at=now)
+    logger.info("quality_checked", symbol=symbol, timeframe=timeframe.value, open=len(findings), new=new)
+    return QualityResult(
+        symbol=symbol, timeframe=timeframe.value, open=len(findings), new=new, resolved=len(gone)
+    )
+
+
+def quality_repair(
+    *, symbol: str, timeframe: Timeframe, provider: Provider | None = None, now: datetime | None = None
+) -> QualityResult:
+    """Ask the provider again for every missing run it has not been asked for yet, then re-check; runs it still
+    cannot supply stay open, marked `unavailable` so the nightly repair does not ask for them again."""
+    provider = provider or get_provider()
+    now = now or timezone.now()
+    quality_check(symbol=symbol, timeframe=timeframe, now=now)
+    missing = DataIssue.objects.filter(
+        symbol=symbol,
+        timeframe=timeframe.value,
+        kind=DataIssue.Kind.MISSING,
+        resolved=False,
+        unavailable=False,
+    )
+    refetched = 0
+    floor = _lookback_floor(timeframe, now)
+    for issue in missing:
+        if floor is not None and issue.end < floor:
+            continue  # older than the provider serves: it can never be supplied
+        end = issue.end + (timeframe.spec.bar if timeframe.is_intraday else timedelta(days=1))
+        result = _fetch_and_store(
+            symbol=symbol, timeframe=timeframe, start=issue.start, end=end, provider=provider
+        )
+        refetched += result.inserted
+    result = quality_check(symbol=symbol, timeframe=timeframe, now=now)
+    unavailable = DataIssue.objects.filter(
+        symbol=symbol, timeframe=timeframe.value, kind=DataIssue.Kind.MISSING, resolved=False
+    ).update(unavailable=True)
+    return QualityResult(**{**result.__dict__, "refetched": refetched, "unavailable": unavailable})
+
+
+def _all_candles(*, symbol: str, timeframe: Timeframe) -> pd.DataFrame:
+    """Every stored candle in time order, as a candle frame (quality checks need all of them)."""
+    values = list(
+        MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
+        .order_by("timestamp")
+        .values_list("timestamp", "open_price", "high_price", "low_price", "close_price", "volume")
+    )
+    if not values:
+        return empty_candles()
+    frame = pd.DataFrame(values, columns=["timestamp", "open", "high", "low", "close", "volume"])
+    frame = frame.set_index(pd.DatetimeIndex(frame.pop("timestamp"), name="timestamp").tz_convert("UTC"))
+    return frame

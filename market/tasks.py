@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from market.models import Instrument
 from market.providers.errors import ProviderUnavailable, RateLimited
-from market.services import candles_sync
+from market.services import candles_sync, quality_repair
 from market.sources import get_calendar
 from market.timeframes import Timeframe
 
@@ -50,3 +50,24 @@ def sync_watchlist(timeframes: list[str] | None = None, only_when_open: bool = F
             sync_symbol.apply_async(args=[symbol, timeframe], expires=600)
     logger.info("sync_watchlist_enqueued", symbols=len(symbols), timeframes=timeframes)
     return {"enqueued": len(symbols) * len(timeframes), "symbols": symbols, "timeframes": timeframes}
+
+
+@shared_task(name="market.repair_symbol", bind=True, max_retries=3, acks_late=True)
+def repair_symbol(self, symbol: str, timeframe: str) -> dict:
+    """Check one symbol's candles and re-fetch the missing sessions the provider can supply. Idempotent."""
+    try:
+        result = quality_repair(symbol=symbol, timeframe=Timeframe.parse(timeframe))
+    except (ProviderUnavailable, RateLimited) as exc:
+        raise self.retry(exc=exc, countdown=settings.MARKET_SYNC_RETRY_BACKOFF) from exc
+    return asdict(result)
+
+
+@shared_task(name="market.repair_watchlist")
+def repair_watchlist(timeframes: list[str] | None = None) -> dict:
+    """Nightly: one check-and-repair task per active instrument and timeframe."""
+    timeframes = timeframes or [Timeframe.D1.value]
+    symbols = list(Instrument.objects.filter(active=True).values_list("symbol", flat=True))
+    for symbol in symbols:
+        for timeframe in timeframes:
+            repair_symbol.apply_async(args=[symbol, timeframe], expires=6 * 3600)
+    return {"enqueued": len(symbols) * len(timeframes)}

@@ -26,6 +26,13 @@ BEAT_SCHEDULE = {
         "kwargs": {"timeframe": "1D"},
         "options": {"expire_seconds": 3 * 3600},
     },
+    # Data quality: check every active symbol's daily candles and re-fetch missing sessions, before retraining.
+    "market-repair-nightly": {
+        "task": "market.repair_watchlist",
+        "schedule": crontab(minute=30, hour=23),
+        "kwargs": {"timeframes": ["1D"]},
+        "options": {"expire_seconds": 4 * 3600},
+    },
     "predictions-retrain-nightly": {
         "task": "predictions.retrain_all",
         "schedule": crontab(minute=0, hour=1),

@@ -136,3 +136,29 @@ class InstrumentSerializer(serializers.Serializer):
     currency = serializers.CharField()
     kind = serializers.CharField()
     active = serializers.BooleanField()
+
+
+class QualityQuerySerializer(QuerySerializer):
+    timeframe = TimeframeField(default=Timeframe.D1)
+    include_resolved = serializers.BooleanField(default=False)
+
+
+class DataIssueSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    details = serializers.DictField()
+    unavailable = serializers.BooleanField()
+    resolved = serializers.BooleanField()
+    detected_at = serializers.DateTimeField()
+    checked_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class QualityReportSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    checked_at = serializers.DateTimeField(allow_null=True, help_text="Last check; null if never checked.")
+    open = serializers.DictField(child=serializers.IntegerField(), help_text="Open findings by kind.")
+    issues = DataIssueSerializer(many=True)

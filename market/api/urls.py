@@ -8,4 +8,5 @@ urlpatterns = [
     *api_path("quote/<str:symbol>", views.QuoteApi.as_view(), "market-quote"),
     *api_path("historical/<str:symbol>", views.HistoricalApi.as_view(), "market-historical"),
     *api_path("sync/<str:symbol>", views.SyncApi.as_view(), "market-sync"),
+    *api_path("quality/<str:symbol>", views.QualityApi.as_view(), "market-quality"),
 ]

@@ -17,11 +17,20 @@ from market.api.serializers import (
     MarketStatusSerializer,
     MultipleQuerySerializer,
     MultipleSerializer,
+    QualityQuerySerializer,
+    QualityReportSerializer,
     QuoteSerializer,
     SyncInputSerializer,
     SyncResultSerializer,
 )
-from market.selectors import candles_history, instruments_list, market_status, quote_get, quotes_multiple
+from market.selectors import (
+    candles_history,
+    instruments_list,
+    market_status,
+    quality_report,
+    quote_get,
+    quotes_multiple,
+)
 from market.services import candles_sync
 
 SYMBOL_PARAM = OpenApiParameter(
@@ -107,3 +116,19 @@ class MultipleApi(APIView):
         query = MultipleQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(quotes_multiple(symbols=query.validated_data["symbols"]))
+
+
+class QualityApi(APIView):
+    """Staff only: the data-quality findings of a symbol's stored candles (checked nightly and by
+    `manage.py check_data_quality`)."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        parameters=[SYMBOL_PARAM, QualityQuerySerializer],
+        responses={200: QualityReportSerializer},
+        tags=["market"],
+    )
+    def get(self, request, symbol: str):
+        symbol, query = symbol_and_query(request, symbol, QualityQuerySerializer)
+        return Response(QualityReportSerializer(quality_report(symbol=symbol, **query)).data)

@@ -21,7 +21,11 @@ from conftest import _client_for
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("POST", "/api/auth/refresh")}
-STAFF_ONLY = {("POST", "/api/market/sync/{symbol}"), ("POST", "/api/predictions/train/{symbol}")}
+STAFF_ONLY = {
+    ("POST", "/api/market/sync/{symbol}"),
+    ("POST", "/api/predictions/train/{symbol}"),
+    ("GET", "/api/market/quality/{symbol}"),
+}
 # Values for path parameters: valid enough to reach the view's own checks.
 PATH_VALUES = {"symbol": "TCS", "task_id": "0123456789abcdef0123456789abcdef"}
 SLOW = 1.5  # seconds; every request here should take a fraction of that

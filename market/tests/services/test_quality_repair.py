@@ -1,0 +1,78 @@
+"""Quality check and repair on stored candles: findings stored, resolved when gone, gaps re-fetched, what the
+provider cannot supply marked; the staff API and the command."""
+
+from datetime import UTC, datetime
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.management import call_command
+
+from market.models import DataIssue, MarketData
+from market.providers.base import empty_candles
+from market.services import candles_sync, quality_check, quality_repair
+from market.sources import get_provider
+from market.tests.factories import FrameProvider
+from market.timeframes import Timeframe
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 11, 27, 14, 30, tzinfo=UTC)  # Friday 20:00 IST, after the close
+
+
+@pytest.fixture
+def stored_with_a_hole():
+    provider = get_provider("synthetic")
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=120, provider=provider)
+    hole = MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").order_by("timestamp")[30:33]
+    removed = [row.timestamp for row in hole]
+    MarketData.objects.filter(timestamp__in=removed, symbol="TCS.NS").delete()
+    return removed
+
+
+def test_check_records_the_gap_once_and_resolves_it_when_filled(stored_with_a_hole):
+    first = quality_check(symbol="TCS.NS", timeframe=Timeframe.D1, now=NOW)
+    again = quality_check(symbol="TCS.NS", timeframe=Timeframe.D1, now=NOW)
+    issue = DataIssue.objects.get(symbol="TCS.NS", kind="missing")
+    assert (first.new, again.new) == (1, 0)
+    assert (issue.start, issue.end, issue.details["bars"]) == (
+        stored_with_a_hole[0],
+        stored_with_a_hole[-1],
+        3,
+    )
+    result = quality_repair(
+        symbol="TCS.NS", timeframe=Timeframe.D1, provider=get_provider("synthetic"), now=NOW
+    )
+    assert result.refetched == 3 and result.unavailable == 0
+    issue.refresh_from_db()
+    assert issue.resolved and issue.resolved_at == NOW
+    assert MarketData.objects.filter(timestamp__in=stored_with_a_hole, symbol="TCS.NS").count() == 3
+
+
+def test_a_gap_the_provider_cannot_fill_is_marked_unavailable_and_not_asked_again(stored_with_a_hole):
+    nothing = FrameProvider({("TCS.NS", Timeframe.D1): empty_candles()})
+    result = quality_repair(symbol="TCS.NS", timeframe=Timeframe.D1, provider=nothing, now=NOW)
+    assert result.refetched == 0 and result.unavailable == 1
+    assert DataIssue.objects.get(kind="missing").unavailable
+    calls = len(nothing.calls)
+    quality_repair(symbol="TCS.NS", timeframe=Timeframe.D1, provider=nothing, now=NOW)
+    assert len(nothing.calls) == calls
+
+
+def test_quality_api_is_for_staff(stored_with_a_hole, auth_client, staff_client):
+    quality_check(symbol="TCS.NS", timeframe=Timeframe.D1, now=NOW)
+    assert auth_client.get("/api/market/quality/TCS").status_code == 403
+    body = staff_client.get("/api/market/quality/TCS?timeframe=1D").json()
+    assert body["open"] == {"missing": 1}
+    assert body["issues"][0]["kind"] == "missing" and body["issues"][0]["details"] == {"bars": 3}
+    assert staff_client.get("/api/market/quality/TCS?timeframe=2D").status_code == 400
+
+
+def test_command_checks_and_repairs(stored_with_a_hole):
+    out = StringIO()
+    with time_machine.travel(NOW, tick=False):
+        call_command(
+            "check_data_quality", "TCS", "--repair", "--provider", "synthetic", stdout=out, verbosity=0
+        )
+    assert "3 bars re-fetched" in out.getvalue()
+    assert not DataIssue.objects.filter(resolved=False, kind="missing").exists()
