@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from market.models import CandleCoverage, DataIssue, Instrument, MarketData, MarketHoliday
+from market.models import CandleCoverage, CorporateAction, DataIssue, Instrument, MarketData, MarketHoliday
 from market.sources import holidays_invalidate
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
@@ -83,3 +83,14 @@ class DataIssueAdmin(admin.ModelAdmin):
     def mark_resolved(self, request, queryset):
         updated = queryset.filter(resolved=False).update(resolved=True, resolved_at=timezone.now())
         self.message_user(request, f"{updated} issue(s) marked resolved", messages.SUCCESS)
+
+
+@admin.register(CorporateAction)
+class CorporateActionAdmin(admin.ModelAdmin):
+    """Staff enter what the provider misses (a demerger's price factor); provider-reported rows are kept as
+    reported, marked with their source."""
+
+    list_display = ("symbol", "ex_date", "kind", "ratio", "amount", "factor", "source", "note")
+    list_filter = ("kind", "source")
+    search_fields = ("symbol", "note")
+    date_hierarchy = "ex_date"

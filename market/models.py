@@ -143,3 +143,49 @@ class DataIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.timeframe} {self.kind} {self.start:%Y-%m-%d %H:%M}"
+
+
+class CorporateAction(models.Model):
+    """A split, bonus issue, dividend or other price adjustment of one instrument, effective from `ex_date`.
+
+    Candles are stored as traded; reads apply the factors of the actions after each bar (market/adjust.py).
+    `ratio` is new shares per old share (a 1:2 split or a 1:1 bonus is 2.0); `amount` is a cash dividend per
+    share; `factor` is a price multiplier for bars before `ex_date`, for events the provider misses (a demerger:
+    staff enter the exchange's cost-of-acquisition split, e.g. 0.955)."""
+
+    class Kind(models.TextChoices):
+        SPLIT = "split", "Split"
+        BONUS = "bonus", "Bonus issue"
+        DIVIDEND = "dividend", "Dividend"
+        ADJUSTMENT = "adjustment", "Other adjustment (demerger, rights…)"
+
+    symbol = models.CharField(max_length=20)
+    ex_date = models.DateField()
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    ratio = models.FloatField(null=True, blank=True, help_text="Split/bonus: new shares per old share.")
+    amount = models.FloatField(null=True, blank=True, help_text="Dividend per share, in the quote currency.")
+    factor = models.FloatField(
+        null=True, blank=True, help_text="Adjustment: price multiplier before ex_date."
+    )
+    source = models.CharField(
+        max_length=20, default="staff", help_text="Provider that reported it, or 'staff'."
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["symbol", "ex_date"]
+        constraints = [
+            models.UniqueConstraint(fields=["symbol", "ex_date", "kind"], name="market_action_unique"),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=["split", "bonus"], ratio__gt=0)
+                    | Q(kind="dividend", amount__gt=0)
+                    | Q(kind="adjustment", factor__gt=0, factor__lte=1)
+                ),
+                name="market_action_values_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.ex_date} {self.kind}"
