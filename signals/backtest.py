@@ -36,8 +36,8 @@ _TRADING_DAYS = 252
 
 @dataclass(frozen=True, kw_only=True)
 class BacktestResult:
-    """Outcome of a replay. Trade `return_pct` is in percent; the other returns, the drawdown, the win rate and
-    the exposure are fractions (0.12 = 12%). Drawdown is a positive magnitude."""
+    """Outcome of a replay. Every return (each trade's and the totals), the drawdown, the win rate and the
+    exposure are fractions (0.12 = 12%), one unit throughout. Drawdown is a positive magnitude."""
 
     start: pd.Timestamp
     end: pd.Timestamp
@@ -127,7 +127,7 @@ def run_backtest(
                 "exit_time": index[i],
                 "exit_price": price,
                 "exit_reason": reason,
-                "return_pct": trade_return * 100.0,
+                "return": trade_return,
                 "stop_loss": trade.stop_loss,
                 "price_target": trade.price_target,
             }
@@ -163,7 +163,7 @@ def run_backtest(
             equity, position = close(position, i, closes[i], "end"), None
         curve[i - first] = equity if position is None else position.value(closes[i])
 
-    wins = sum(trade["return_pct"] > 0 for trade in trades)
+    wins = sum(trade["return"] > 0 for trade in trades)
     return BacktestResult(
         start=index[first],
         end=index[last],

@@ -64,7 +64,8 @@ class TradeSerializer(serializers.Serializer):
     exit_time = serializers.DateTimeField()
     exit_price = serializers.FloatField()
     exit_reason = serializers.CharField()
-    return_pct = serializers.FloatField()
+    # `return` is a Python keyword, so the field goes into the class namespace by name.
+    vars()["return"] = serializers.FloatField(help_text="Fraction after both commissions (0.0693 = 6.93%).")
 
 
 class EquityPointSerializer(serializers.Serializer):

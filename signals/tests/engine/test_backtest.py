@@ -49,7 +49,7 @@ def test_one_winning_long_enters_at_the_next_open_and_exits_at_the_target():
             "exit_time": candles.index[len(prefix)],
             "exit_price": signal.price_target,
             "exit_reason": "target",
-            "return_pct": pytest.approx(expected_return * 100),
+            "return": pytest.approx(expected_return),
             "stop_loss": signal.stop_loss,
             "price_target": signal.price_target,
         }
@@ -69,7 +69,7 @@ def test_stop_is_assumed_first_when_a_bar_touches_both_levels():
     )
     [trade] = run_backtest(candles, config=RSI_ONLY, commission_bps=10).trades
     assert (trade["exit_reason"], trade["exit_price"]) == ("stop", signal.stop_loss)
-    assert trade["return_pct"] == pytest.approx(((1 - COST) ** 2 * signal.stop_loss / entry - 1) * 100)
+    assert trade["return"] == pytest.approx((1 - COST) ** 2 * signal.stop_loss / entry - 1)
 
 
 def test_a_gap_through_the_stop_fills_at_the_open():
@@ -79,7 +79,7 @@ def test_a_gap_through_the_stop_fills_at_the_open():
     [trade] = run_backtest(candles, config=RSI_ONLY).trades
     assert trade["exit_reason"] == "stop"
     assert trade["entry_price"] == trade["exit_price"] == stop - 5  # filled at the open, stopped at the open
-    assert trade["return_pct"] == 0.0
+    assert trade["return"] == 0.0
 
 
 def test_one_winning_short_exits_at_its_target():
@@ -95,7 +95,7 @@ def test_one_winning_short_exits_at_its_target():
         signal.price_target,
     )
     expected = (1 - COST) ** 2 * (2 - signal.price_target / entry) - 1
-    assert trade["return_pct"] == pytest.approx(expected * 100)
+    assert trade["return"] == pytest.approx(expected)
     assert expected > 0
 
 
@@ -133,9 +133,7 @@ def test_an_opposite_signal_exits_at_the_next_open_and_reverses():
         opens.iloc[t1 + 1],
         "signal",
     )
-    assert long["return_pct"] == pytest.approx(
-        ((1 - COST) ** 2 * opens.iloc[t1 + 1] / opens.iloc[t0 + 1] - 1) * 100
-    )
+    assert long["return"] == pytest.approx((1 - COST) ** 2 * opens.iloc[t1 + 1] / opens.iloc[t0 + 1] - 1)
     assert (short["side"], short["entry_time"], short["entry_price"]) == (
         "SHORT",
         index[t1 + 1],
@@ -143,7 +141,7 @@ def test_an_opposite_signal_exits_at_the_next_open_and_reverses():
     )
     assert (short["exit_time"], short["exit_reason"]) == (index[-1], "end")
     assert short["exit_price"] == candles["close"].iloc[-1]
-    growth = np.prod([1 + trade["return_pct"] / 100 for trade in result.trades])
+    growth = np.prod([1 + trade["return"] for trade in result.trades])
     assert result.total_return == pytest.approx(growth - 1)
     assert result.exposure == pytest.approx((len(candles) - t0 - 1) / len(candles))
 
@@ -193,7 +191,7 @@ def test_trades_use_the_levels_evaluate_reports_on_the_signal_bar():
 def test_summary_statistics_are_consistent_with_trades_and_curve():
     candles = random_walk(700, seed=41)
     result = run_backtest(candles, config=LOOSE, commission_bps=10, max_curve_points=10_000)
-    returns = [trade["return_pct"] / 100 for trade in result.trades]
+    returns = [trade["return"] for trade in result.trades]
     assert result.total_return == pytest.approx(np.prod([1 + r for r in returns]) - 1)
     assert result.win_rate == pytest.approx(sum(r > 0 for r in returns) / len(returns))
     first_open, last_close = candles["open"].iloc[0], candles["close"].iloc[-1]
