@@ -16,7 +16,7 @@ from django.utils import timezone
 from market.caching import history_key, quote_key
 from market.models import Instrument, MarketData
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
-from market.providers.errors import ProviderError, ProviderUnavailable
+from market.providers.errors import ProviderError, SymbolNotFound
 from market.services import candles_ensure
 from market.sources import get_calendar, get_provider
 from market.timeframes import Timeframe
@@ -168,7 +168,9 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
     provider = provider or get_provider()
     try:
         quote = _serialize_quote(asdict(provider.fetch_quote(symbol)))
-    except ProviderUnavailable as exc:
+    except SymbolNotFound:
+        raise
+    except ProviderError as exc:
         stored = _quote_from_store(symbol)
         if stored is None:
             raise

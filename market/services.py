@@ -369,7 +369,8 @@ def candles_ensure(
     freshness: timedelta = timedelta(minutes=5),
 ) -> EnsureResult:
     """Make sure the requested range is stored: fetch exactly the sub-ranges never fetched (once each) and
-    refresh a stale tail at most every `freshness`. Without `start`, the range is the default history.
+    refresh a stale tail at most every `freshness`. Without `start`: the default history when nothing was ever
+    fetched, else the tail of the latest fetched range.
 
     When the provider fails but candles are stored, they are served marked stale; when nothing is stored,
     the provider's error propagates (404 for an unknown symbol, 503 for any other failure)."""
@@ -381,7 +382,12 @@ def candles_ensure(
         .order_by("covered_from")
     )
     want_to = min(end, now) if end is not None else now
-    want_from = start if start is not None else want_to - timedelta(days=DEFAULT_DAYS[timeframe])
+    if start is not None:
+        want_from = start
+    elif intervals:
+        want_from = intervals[-1].covered_from  # no start: the latest fetched range and its tail
+    else:
+        want_from = want_to - timedelta(days=DEFAULT_DAYS[timeframe])  # never fetched: the default history
     floor = _lookback_floor(timeframe, now)
     if floor is not None:
         want_from = max(want_from, floor)

@@ -195,17 +195,22 @@ class YFinanceProvider(Provider):
         if start >= end:
             return empty_candles()
 
-        frames = [
-            self._fetch_window(symbol, timeframe, chunk_start, chunk_end)
-            for chunk_start, chunk_end in _chunks(start, end, spec.max_per_request)
-        ]
-        frames = [frame for frame in frames if not frame.empty]
-        if not frames:
-            return empty_candles()
-        candles = normalize_candles(pd.concat(frames))
-        if timeframe.is_intraday:
-            candles = candles[self.calendar.session_mask(candles.index)]
-        return slice_candles(candles, start, end)
+        try:
+            frames = [
+                self._fetch_window(symbol, timeframe, chunk_start, chunk_end)
+                for chunk_start, chunk_end in _chunks(start, end, spec.max_per_request)
+            ]
+            frames = [frame for frame in frames if not frame.empty]
+            if not frames:
+                return empty_candles()
+            candles = normalize_candles(pd.concat(frames))
+            if timeframe.is_intraday:
+                candles = candles[self.calendar.session_mask(candles.index)]
+            return slice_candles(candles, start, end)
+        except (ProviderError, LookbackExceeded):
+            raise
+        except Exception as error:  # whatever else yfinance's answer does to us is still the provider failing
+            raise ProviderError(f"yfinance failed for {symbol!r}: {type(error).__name__}: {error}") from error
 
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
