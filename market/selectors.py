@@ -96,10 +96,15 @@ def candles_history(
     never-fetched range once first. The rendered bytes are cached: rendering 2,500 candles costs more than
     reading them (bench/README.md)."""
     key_parts = (symbol, timeframe.value, start and start.isoformat(), end and end.isoformat(), limit)
-    cached = cache.get(history_key(*key_parts))
+    key = history_key(*key_parts)
+    cached = cache.get(key)
     if cached is not None:
         return cached
     ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider)
+    if ensured.fetched:
+        key = history_key(*key_parts)  # what we stored bumped the version
+    # The key is fixed before the read: a sync committing after this point bumps the version, so what we read
+    # is cached under the older version at worst, never old candles under the new one.
     count, candles, sources = _history_candles_json(
         symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit
     )
@@ -114,8 +119,7 @@ def candles_history(
         json.dumps(meta, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"candles":' + candles + "}"
     ).encode()
     if not ensured.stale:
-        # Keyed after the fetch: storing new candles bumped the symbol's version.
-        cache.set(history_key(*key_parts), body, settings.MARKET_DATA_CACHE_TTL)
+        cache.set(key, body, settings.MARKET_DATA_CACHE_TTL)
     return body
 
 

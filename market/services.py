@@ -269,6 +269,9 @@ def _fetch_and_store(
     )
     if result.inserted or result.updated:
         market_version_bump(symbol)
+        # Inside a caller's transaction, readers may cache what they read under this version before the
+        # candles are visible to them: bump once more when they are.
+        transaction.on_commit(lambda: market_version_bump(symbol))
     return result
 
 
