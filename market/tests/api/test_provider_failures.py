@@ -174,3 +174,48 @@ class TestCorruptCsv:
 
     def test_quote_names_file_and_line(self, auth_client, csv_dir, kind):
         _assert_503(auth_client.get("/api/market/quote/TCS"), f"TCS.NS_1D.csv, line {CORRUPT[kind][1]}")
+
+
+class TestRequestBudget:
+    """The Yahoo request budget never holds a web request past its deadline; tasks wait for it."""
+
+    @pytest.fixture
+    def busy_yahoo(self, install, yfinance_module, yfinance_cache_dir, nse_calendar):
+        from yfinance.data import YfData
+
+        YfData.cache_get.cache_clear()
+        clock = FakeClock()
+        limiter = yfinance_module.SlidingWindowLimiter(clock=clock, sleep=clock.sleep)
+        limiter.acquire(1)  # the minute's only request is spent
+        install(
+            yfinance_module.YFinanceProvider(
+                session=FakeYahooSession({("TCS.NS", "1d"): "tcs_ns_1d_2026-11_gaps.json"}),
+                cache_dir=yfinance_cache_dir,
+                calendar=nse_calendar,
+                clock=lambda: NOW,
+                max_requests_per_minute=1,
+                max_wait=2.0,
+                sleep=clock.sleep,
+                limiter=limiter,
+            )
+        )
+        return clock
+
+    def test_web_read_without_stored_data_is_503_at_once(self, auth_client, busy_yahoo):
+        response = auth_client.get("/api/market/historical/TCS?start=2026-11-01")
+        _assert_503(response, "budget")
+        assert response.json()["error"]["code"] == "rate_limited" and response["Retry-After"] == "60"
+        assert busy_yahoo.sleeps == []
+
+    def test_web_read_with_stored_data_is_stale_at_once(self, auth_client, busy_yahoo):
+        _store_some()
+        body = auth_client.get("/api/market/historical/TCS?start=2026-09-01").json()
+        assert body["stale"] is True and busy_yahoo.sleeps == []
+
+    def test_a_task_waits_for_the_budget(self, busy_yahoo):
+        from market.tasks import sync_symbol
+
+        result = sync_symbol.apply(args=["TCS.NS", "1D"], kwargs={"days": 10})
+        assert result.successful(), result.traceback
+        assert result.result["inserted"] > 0
+        assert busy_yahoo.sleeps == [60.0]
