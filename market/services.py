@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import structlog
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from market.caching import market_version_bump
@@ -64,6 +64,7 @@ class SyncResult:
     first: datetime | None
     last: datetime | None
     source: str
+    message: str | None = None
 
 
 def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str) -> UpsertResult:
@@ -306,6 +307,9 @@ def candles_sync(
     if floor is not None:
         start = max(start, floor)
     result = _fetch_and_store(symbol=symbol, timeframe=timeframe, start=start, end=now, provider=provider)
+    message = None
+    if not (result.inserted or result.updated or result.rejected):
+        message = _nothing_stored_reason(symbol=symbol, timeframe=timeframe, start=start, end=now)
     logger.info(
         "candles_synced",
         symbol=symbol,
@@ -323,7 +327,27 @@ def candles_sync(
         first=result.first,
         last=result.last,
         source=provider.name,
+        message=message,
     )
+
+
+def _nothing_stored_reason(*, symbol: str, timeframe: Timeframe, start: datetime, end: datetime) -> str:
+    """Why a sync stored nothing, with the earliest bar we know the provider has."""
+    earliest = (
+        _history_start(symbol, timeframe)
+        or (
+            MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value).aggregate(
+                first=Min("timestamp")
+            )["first"]
+        )
+    )
+    reason = (
+        f"the provider has no {timeframe.value} data in this window "
+        f"({start.isoformat(timespec='minutes')} to {end.isoformat(timespec='minutes')})"
+    )
+    if earliest is not None:
+        reason += f"; earliest available is {earliest.isoformat()}"
+    return reason
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -358,7 +382,8 @@ def _windows_to_fetch(
         ):
             continue  # the tail: no new bar can have closed in it yet, or it was refreshed moments ago
         # Re-fetch a little before the interval's end so a bar that was still forming gets its final values.
-        windows.append((gap_from - OVERLAP[timeframe], gap_to))
+        # (Never before what was asked for: reads store nothing older than their start.)
+        windows.append((max(gap_from - OVERLAP[timeframe], want_from), gap_to))
     return windows
 
 

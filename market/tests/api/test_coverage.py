@@ -135,3 +135,30 @@ def test_a_day_later_the_tail_gets_the_new_bar(auth_client, provider):
         body = _history(auth_client, "start=2026-05-02")
     assert MarketData.objects.count() == stored + 1
     assert body["candles"][-1]["timestamp"] == (LISTED + timedelta(days=len(CANDLES))).isoformat()
+
+
+def test_a_read_never_stores_bars_older_than_its_start(auth_client, provider):
+    _history(auth_client, "start=2026-05-01")
+    MarketData.objects.filter(timestamp__gte=datetime(2026, 5, 25, tzinfo=UTC)).delete()
+    with time_machine.travel(NOW + timedelta(days=2), tick=False):
+        _history(auth_client, "start=2026-06-01")  # the tail refresh would re-fetch from 3 days before
+    _, _, start, _ = provider.calls[-1]
+    assert start == datetime(2026, 5, 31, 18, 30, tzinfo=UTC)
+    assert not MarketData.objects.filter(
+        timestamp__gte=datetime(2026, 5, 25, tzinfo=UTC), timestamp__lt=start
+    ).exists()
+
+
+def test_a_sync_that_stores_nothing_says_why(staff_client, provider):
+    _history(staff_client, "start=2020-01-01&end=2023-01-31")  # learns where the history starts
+    provider.frames[("TCS.NS", Timeframe.D1)] = CANDLES[CANDLES.index < datetime(2024, 1, 1, tzinfo=UTC)]
+    response = staff_client.post("/api/market/sync/TCS", {"timeframe": "1D", "days": 10}, format="json")
+    body = response.json()
+    assert response.status_code == 200 and body["inserted"] == 0
+    assert body["message"].startswith("the provider has no 1D data in this window (2026-05-22T06:30")
+    assert body["message"].endswith(f"earliest available is {LISTED.isoformat()}")
+
+
+def test_a_sync_that_stores_bars_has_no_message(staff_client, provider):
+    body = staff_client.post("/api/market/sync/TCS", {"timeframe": "1D", "days": 10}, format="json").json()
+    assert body["inserted"] > 0 and body["message"] is None

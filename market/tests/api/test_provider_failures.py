@@ -219,3 +219,27 @@ class TestRequestBudget:
         assert result.successful(), result.traceback
         assert result.result["inserted"] > 0
         assert busy_yahoo.sleeps == [60.0]
+
+
+class TestQuoteWithoutLiveQuote:
+    def test_csv_without_recent_bars_answers_the_last_stored_bar_with_its_age(
+        self, auth_client, install, tmp_path
+    ):
+        (tmp_path / "TCS.NS_1D.csv").write_text(
+            "Date,Open,High,Low,Close,Volume\n2026-09-01,10,12,9,11,100\n2026-09-02,11,13,10,12,100\n"
+        )
+        install(CsvProvider(directory=tmp_path))
+        assert auth_client.get("/api/market/historical/TCS?start=2026-09-01").json()["count"] == 2
+        body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["stale"] is True and body["price"] == 12 and body["previous_close"] == 11
+        # The 2 September bar ended at midnight IST (18:30 UTC on the 2nd).
+        assert body["stale_seconds"] == int((NOW - datetime(2026, 9, 2, 18, 30, tzinfo=UTC)).total_seconds())
+
+    def test_unknown_csv_symbol_is_still_404(self, auth_client, install, tmp_path):
+        install(CsvProvider(directory=tmp_path))
+        assert auth_client.get("/api/market/quote/TCS").status_code == 404
+
+    def test_live_quote_has_no_age(self, auth_client):
+        with time_machine.travel(NOW, tick=False):
+            body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["stale"] is False and body["stale_seconds"] is None
