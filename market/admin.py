@@ -1,7 +1,16 @@
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.utils import timezone
 
-from market.models import CandleCoverage, CorporateAction, DataIssue, Instrument, MarketData, MarketHoliday
+from market.models import (
+    CandleSeries,
+    CorporateAction,
+    CoverageInterval,
+    DataIssue,
+    Instrument,
+    MarketData,
+    MarketHoliday,
+)
 from market.sources import holidays_invalidate
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
@@ -47,11 +56,49 @@ class MarketDataAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(CandleCoverage)
-class CandleCoverageAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "timeframe", "covered_from", "covered_to", "last_synced_at", "source")
-    list_filter = ("timeframe", "source")
+class CoverageIntervalInline(admin.TabularInline):
+    model = CoverageInterval
+    fields = ("covered_from", "covered_to", "last_synced_at", "source")
+    readonly_fields = fields
+    extra = 0
+    can_delete = True  # deleting an interval makes the next read fetch that range again
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CandleSeries)
+class CandleSeriesAdmin(admin.ModelAdmin):
+    """One row per symbol and timeframe, with its fetched intervals and where the provider's history starts."""
+
+    list_display = ("symbol", "timeframe", "history_starts_at", "interval_count")
+    list_filter = ("timeframe",)
     search_fields = ("symbol",)
+    inlines = [CoverageIntervalInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_interval_count=Count("intervals"))
+
+    @admin.display(description="intervals", ordering="_interval_count")
+    def interval_count(self, obj):
+        return obj._interval_count
+
+
+@admin.register(CoverageInterval)
+class CoverageIntervalAdmin(admin.ModelAdmin):
+    """Every fetched interval; delete one to have the next read fetch that range again."""
+
+    list_display = ("series", "covered_from", "covered_to", "last_synced_at", "source")
+    list_filter = ("series__timeframe", "source")
+    list_select_related = ("series",)
+    search_fields = ("series__symbol",)
+    ordering = ("series__symbol", "series__timeframe", "covered_from")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(MarketHoliday)

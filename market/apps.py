@@ -6,8 +6,10 @@ class MarketConfig(AppConfig):
     verbose_name = "Market"
 
     def ready(self) -> None:
-        from celery.signals import task_failure
+        from celery.signals import task_failure, task_postrun, task_prerun
 
-        from market.receivers import count_task_failure
+        from market.receivers import count_task_failure, task_patience_end, task_patience_start
 
         task_failure.connect(count_task_failure, dispatch_uid="tradingdash.count_task_failure")
+        task_prerun.connect(task_patience_start, dispatch_uid="market.task_patience_start")
+        task_postrun.connect(task_patience_end, dispatch_uid="market.task_patience_end")

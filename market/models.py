@@ -73,23 +73,47 @@ class MarketData(models.Model):
         return f"{self.symbol} {self.timeframe} {self.timestamp:%Y-%m-%d %H:%M}"
 
 
-class CandleCoverage(models.Model):
-    """Which span of a symbol's candles we have fetched, so reads know when to go to the provider."""
+class CandleSeries(models.Model):
+    """What we know about the provider's history of one symbol and timeframe; its row also serialises the
+    writers of the series' coverage intervals."""
 
     symbol = models.CharField(max_length=20)
     timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    history_starts_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The provider has nothing before this (its first bar); reads do not ask for earlier bars.",
+    )
+
+    class Meta:
+        verbose_name_plural = "candle series"
+        constraints = [models.UniqueConstraint(fields=["symbol", "timeframe"], name="market_series_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.timeframe}"
+
+
+class CoverageInterval(models.Model):
+    """A range [covered_from, covered_to) of a series we asked the provider for, so reads fetch only what was
+    never asked. A series' intervals are disjoint: ranges that touch or overlap are merged into one."""
+
+    series = models.ForeignKey(CandleSeries, on_delete=models.CASCADE, related_name="intervals")
     covered_from = models.DateTimeField()
     covered_to = models.DateTimeField()
-    last_synced_at = models.DateTimeField()
+    last_synced_at = models.DateTimeField(help_text="When the end of this interval was last fetched.")
     source = models.CharField(max_length=20)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["symbol", "timeframe"], name="market_coverage_unique")]
+        ordering = ["series", "covered_from"]
+        indexes = [models.Index(fields=["series", "covered_from"], name="market_interval_series_from")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(covered_from__lt=F("covered_to")), name="market_interval_not_empty"
+            )
+        ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.symbol} {self.timeframe}: {self.covered_from:%Y-%m-%d} → {self.covered_to:%Y-%m-%d %H:%M}"
-        )
+        return f"{self.series}: {self.covered_from:%Y-%m-%d %H:%M} → {self.covered_to:%Y-%m-%d %H:%M}"
 
 
 class MarketHoliday(models.Model):

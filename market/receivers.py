@@ -3,9 +3,21 @@ market's: market is the app every other app builds on, so it is loaded wherever 
 
 from __future__ import annotations
 
+from django.conf import settings
+
+from market.providers.patience import set_patience
 from tradingdash.metrics import TASK_FAILURES
 
 
 def count_task_failure(sender=None, **kwargs) -> None:
     """A task failed for good (a retried task ends up here only once its retries are exhausted)."""
     TASK_FAILURES.labels(getattr(sender, "name", None) or "unknown").inc()
+
+
+def task_patience_start(sender=None, **kwargs) -> None:
+    """Tasks may wait longer than web requests for the provider's request budget."""
+    set_patience(settings.YFINANCE_LIMITER_TASK_MAX_WAIT_SECONDS)
+
+
+def task_patience_end(sender=None, **kwargs) -> None:
+    set_patience(None)

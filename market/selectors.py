@@ -17,7 +17,7 @@ from django.utils import timezone
 from market.caching import history_key, quote_key
 from market.models import DataIssue, Instrument, MarketData
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
-from market.providers.errors import ProviderError, ProviderUnavailable
+from market.providers.errors import ProviderError
 from market.services import candles_ensure
 from market.sources import get_calendar, get_provider
 from market.timeframes import Timeframe
@@ -51,16 +51,25 @@ FROM (
     LIMIT %(limit)s
 ) AS t
 """  # noqa: S608  # nosec B608
+# The first `limit` bars from the start instead of the latest.
+_PG_HISTORY_FROM_START_SQL = _PG_HISTORY_SQL.replace('ORDER BY "timestamp" DESC', 'ORDER BY "timestamp" ASC')
 
 
 def _history_candles_json(
-    *, symbol: str, timeframe: Timeframe, start: datetime | None, end: datetime | None, limit: int
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    from_start: bool = False,
 ) -> tuple[int, str, str | None]:
-    """(count, JSON array of candle objects in time order, comma-joined sources)."""
+    """(count, JSON array of candle objects in time order, comma-joined sources): the latest `limit` candles,
+    or with `from_start` the first `limit`."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                _PG_HISTORY_SQL,
+                _PG_HISTORY_FROM_START_SQL if from_start else _PG_HISTORY_SQL,
                 {"symbol": symbol, "timeframe": timeframe.value, "start": start, "end": end, "limit": limit},
             )
             count, candles, sources = cursor.fetchone()
@@ -71,11 +80,12 @@ def _history_candles_json(
     if end is not None:
         rows = rows.filter(timestamp__lt=end)
     values = list(
-        rows.order_by("-timestamp").values_list(
+        rows.order_by("timestamp" if from_start else "-timestamp").values_list(
             "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "source"
         )[:limit]
     )
-    values.reverse()
+    if not from_start:
+        values.reverse()
     candles = [
         {"timestamp": ts.isoformat(), "open": o, "high": h, "low": lo, "close": c, "volume": v}
         for ts, o, h, lo, c, v, _ in values
@@ -91,18 +101,32 @@ def candles_history(
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = 500,
+    order: str = "desc",
     provider: Provider | None = None,
 ) -> bytes:
-    """The latest `limit` candles in [start, end), in time order, as the rendered JSON response body; fetches a
-    never-fetched range once first. The rendered bytes are cached: rendering 2,500 candles costs more than
-    reading them (bench/README.md)."""
-    key_parts = (symbol, timeframe.value, start and start.isoformat(), end and end.isoformat(), limit)
-    cached = cache.get(history_key(*key_parts))
+    """`limit` candles in [start, end), in time order, as the rendered JSON response body: the first ones from
+    `start` with order "asc", else the latest. Fetches a never-fetched range once first. The rendered bytes are
+    cached: rendering 2,500 candles costs more than reading them (bench/README.md)."""
+    from_start = start is not None and order == "asc"
+    key_parts = (
+        symbol,
+        timeframe.value,
+        start and start.isoformat(),
+        end and end.isoformat(),
+        limit,
+        from_start,
+    )
+    key = history_key(*key_parts)
+    cached = cache.get(key)
     if cached is not None:
         return cached
     ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider)
+    if ensured.fetched:
+        key = history_key(*key_parts)  # what we stored bumped the version
+    # The key is fixed before the read: a sync committing after this point bumps the version, so what we read
+    # is cached under the older version at worst, never old candles under the new one.
     count, candles, sources = _history_candles_json(
-        symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit
+        symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit, from_start=from_start
     )
     meta = {
         "symbol": symbol,
@@ -115,8 +139,7 @@ def candles_history(
         json.dumps(meta, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"candles":' + candles + "}"
     ).encode()
     if not ensured.stale:
-        # Keyed after the fetch: storing new candles bumped the symbol's version.
-        cache.set(history_key(*key_parts), body, settings.MARKET_DATA_CACHE_TTL)
+        cache.set(key, body, settings.MARKET_DATA_CACHE_TTL)
     return body
 
 
@@ -161,21 +184,31 @@ def _serialize_quote(payload: dict) -> dict:
 
 def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
     """Latest quote: from the cache, else the provider (cached briefly while NSE is open, longer when closed),
-    else, when the provider is down, from stored daily candles marked stale."""
-    status = get_calendar().status(timezone.now())
+    else, when the provider fails or has no live quote (e.g. CSV files without recent bars), from the last stored
+    daily candles, marked stale with `stale_seconds` (the time since that bar ended)."""
+    now = timezone.now()
+    status = get_calendar().status(now)
     cached = cache.get(quote_key(symbol))
     if cached is not None:
         return {**cached, "market_status": status.session, "cached": True}
     provider = provider or get_provider()
     try:
         quote = _serialize_quote(asdict(provider.fetch_quote(symbol)))
-    except ProviderUnavailable as exc:
+    except ProviderError as exc:
         stored = _quote_from_store(symbol)
         if stored is None:
             raise
         logger.warning("serving_stale_quote", symbol=symbol, error=str(exc))
-        return {**_serialize_quote(stored), "market_status": status.session, "cached": False, "stale": True}
+        bar_end = min(stored["timestamp"] + Timeframe.D1.spec.bar, now)
+        return {
+            **_serialize_quote(stored),
+            "market_status": status.session,
+            "cached": False,
+            "stale": True,
+            "stale_seconds": int((now - bar_end).total_seconds()),
+        }
     quote["stale"] = False
+    quote["stale_seconds"] = None
     ttl = settings.QUOTE_CACHE_TTL_OPEN if status.is_open else settings.MARKET_DATA_CACHE_TTL
     cache.set(quote_key(symbol), quote, ttl)
     return {**quote, "market_status": status.session, "cached": False}

@@ -9,15 +9,15 @@ from pathlib import Path
 import pandas as pd
 import structlog
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from market.caching import market_version_bump
 from market.calendar import load_holidays_csv
 from market.listings import Listing
-from market.models import CandleCoverage, DataIssue, Instrument, MarketData, MarketHoliday
+from market.models import CandleSeries, CoverageInterval, DataIssue, Instrument, MarketData, MarketHoliday
 from market.providers.base import LookbackExceeded, Provider, empty_candles, validate_candles
-from market.providers.errors import ProviderUnavailable, SymbolNotFound
+from market.providers.errors import ProviderError, SymbolNotFound
 from market.quality import check_candles
 from market.sources import get_calendar, get_provider, holidays_invalidate
 from market.timeframes import Timeframe
@@ -66,6 +66,7 @@ class SyncResult:
     first: datetime | None
     last: datetime | None
     source: str
+    message: str | None = None
 
 
 def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str) -> UpsertResult:
@@ -202,26 +203,63 @@ def check_lookback(*, timeframe: Timeframe, start: datetime | None, now: datetim
         raise LookbackExceeded(f"{timeframe.value} candles are available for the last {limit.days} days only")
 
 
-def _coverage_extend(
-    *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, source: str
+def history_gap(timeframe: Timeframe) -> timedelta:
+    """Stored or fetched bars further apart than this are not one run: no exchange closes this long (two
+    weeks, or three bars of the timeframe). Used to tell "before the provider's history" from a holiday."""
+    return max(timedelta(days=14), 3 * timeframe.spec.bar)
+
+
+def missing_ranges(
+    intervals: list[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The parts of [start, end) outside every interval, in time order."""
+    gaps: list[tuple[datetime, datetime]] = []
+    cursor = start
+    for covered_from, covered_to in sorted(intervals):
+        if covered_to <= cursor:
+            continue
+        if covered_from >= end:
+            break
+        if covered_from > cursor:
+            gaps.append((cursor, covered_from))
+        cursor = covered_to
+    if cursor < end:
+        gaps.append((cursor, end))
+    return gaps
+
+
+def _coverage_add(
+    *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, source: str, first: datetime | None
 ) -> None:
+    """Record that [start, end) was fetched (its first bar `first`, None when empty): merge it with the
+    intervals it touches or overlaps, and learn where the provider's history starts."""
+    now = timezone.now()
     with transaction.atomic():
-        coverage, created = CandleCoverage.objects.select_for_update().get_or_create(
-            symbol=symbol,
-            timeframe=timeframe.value,
-            defaults={
-                "covered_from": start,
-                "covered_to": end,
-                "last_synced_at": timezone.now(),
-                "source": source,
-            },
+        series, _ = CandleSeries.objects.select_for_update().get_or_create(
+            symbol=symbol, timeframe=timeframe.value
         )
-        if not created:
-            coverage.covered_from = min(coverage.covered_from, start)
-            coverage.covered_to = max(coverage.covered_to, end)
-            coverage.last_synced_at = timezone.now()
-            coverage.source = source
-            coverage.save(update_fields=["covered_from", "covered_to", "last_synced_at", "source"])
+        touching = list(series.intervals.filter(covered_from__lte=end, covered_to__gte=start))
+        latest = max(touching, key=lambda interval: interval.covered_to, default=None)
+        merged = CoverageInterval(
+            series=series,
+            covered_from=min([start, *(interval.covered_from for interval in touching)]),
+            covered_to=max(end, latest.covered_to) if latest else end,
+            last_synced_at=now if latest is None or end >= latest.covered_to else latest.last_synced_at,
+            source=source,
+        )
+        series.intervals.filter(pk__in=[interval.pk for interval in touching]).delete()
+        merged.save()
+        known = series.history_starts_at
+        if first is not None and (known is None or first < known):
+            # Nothing in [start, first) and nothing stored before it: the provider's history starts at first.
+            starts_here = first - start > history_gap(timeframe) and not (
+                MarketData.objects.filter(
+                    symbol=symbol, timeframe=timeframe.value, timestamp__lt=first
+                ).exists()
+            )
+            series.history_starts_at = first if starts_here else None
+            if series.history_starts_at != known:
+                series.save(update_fields=["history_starts_at"])
 
 
 def _fetch_and_store(
@@ -229,17 +267,31 @@ def _fetch_and_store(
 ) -> UpsertResult:
     candles = provider.fetch_candles(symbol, timeframe, start=start, end=end)
     result = candles_upsert(symbol=symbol, timeframe=timeframe, candles=candles, source=provider.name)
-    _coverage_extend(symbol=symbol, timeframe=timeframe, start=start, end=end, source=provider.name)
+    _coverage_add(
+        symbol=symbol, timeframe=timeframe, start=start, end=end, source=provider.name, first=result.first
+    )
     if result.inserted or result.updated:
         market_version_bump(symbol)
+        # Inside a caller's transaction, readers may cache what they read under this version before the
+        # candles are visible to them: bump once more when they are.
+        transaction.on_commit(lambda: market_version_bump(symbol))
     return result
+
+
+def _history_start(symbol: str, timeframe: Timeframe) -> datetime | None:
+    return (
+        CandleSeries.objects.filter(symbol=symbol, timeframe=timeframe.value)
+        .values_list("history_starts_at", flat=True)
+        .first()
+    )
 
 
 def candles_sync(
     *, symbol: str, timeframe: Timeframe, days: int | None = None, provider: Provider | None = None
 ) -> SyncResult:
     """Fetch candles since the last stored one (with a small overlap) or, with `days` or for a new symbol, the
-    last `days` days, and upsert them. Running it twice inserts nothing the second time."""
+    last `days` days, and upsert them. Running it twice inserts nothing the second time. An explicit `days`
+    asks the provider even before where its history was seen to start (staff may re-check it)."""
     provider = provider or get_provider()
     now = timezone.now()
     if days is not None:
@@ -250,10 +302,16 @@ def candles_sync(
             last=Max("timestamp")
         )["last"]
         start = last - OVERLAP[timeframe] if last else now - timedelta(days=DEFAULT_DAYS[timeframe])
+        history_start = _history_start(symbol, timeframe)
+        if history_start is not None:
+            start = max(start, history_start)
     floor = _lookback_floor(timeframe, now)
     if floor is not None:
         start = max(start, floor)
     result = _fetch_and_store(symbol=symbol, timeframe=timeframe, start=start, end=now, provider=provider)
+    message = None
+    if not (result.inserted or result.updated or result.rejected):
+        message = _nothing_stored_reason(symbol=symbol, timeframe=timeframe, start=start, end=now)
     logger.info(
         "candles_synced",
         symbol=symbol,
@@ -271,7 +329,27 @@ def candles_sync(
         first=result.first,
         last=result.last,
         source=provider.name,
+        message=message,
     )
+
+
+def _nothing_stored_reason(*, symbol: str, timeframe: Timeframe, start: datetime, end: datetime) -> str:
+    """Why a sync stored nothing, with the earliest bar we know the provider has."""
+    earliest = (
+        _history_start(symbol, timeframe)
+        or (
+            MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value).aggregate(
+                first=Min("timestamp")
+            )["first"]
+        )
+    )
+    reason = (
+        f"the provider has no {timeframe.value} data in this window "
+        f"({start.isoformat(timespec='minutes')} to {end.isoformat(timespec='minutes')})"
+    )
+    if earliest is not None:
+        reason += f"; earliest available is {earliest.isoformat()}"
+    return reason
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,6 +357,36 @@ class EnsureResult:
     fetched: bool
     stale: bool
     stale_reason: str | None = None
+
+
+def _windows_to_fetch(
+    *,
+    intervals: list[CoverageInterval],
+    timeframe: Timeframe,
+    want_from: datetime,
+    want_to: datetime,
+    now: datetime,
+    freshness: timedelta,
+) -> list[tuple[datetime, datetime]]:
+    """The never-fetched parts of [want_from, want_to). A gap right after an interval that reached the present
+    when it was fetched is the growing tail: refetched at most every `freshness`, and only once a bar fits."""
+    ends = {interval.covered_to: interval for interval in intervals}
+    windows = []
+    spans = [(interval.covered_from, interval.covered_to) for interval in intervals]
+    for gap_from, gap_to in missing_ranges(spans, want_from, want_to):
+        before = ends.get(gap_from)
+        if before is None:
+            windows.append((gap_from, gap_to))
+            continue
+        reached_present = before.covered_to >= before.last_synced_at - freshness
+        if reached_present and (
+            gap_to <= gap_from + timeframe.spec.bar or before.last_synced_at >= now - freshness
+        ):
+            continue  # the tail: no new bar can have closed in it yet, or it was refreshed moments ago
+        # Re-fetch a little before the interval's end so a bar that was still forming gets its final values.
+        # (Never before what was asked for: reads store nothing older than their start.)
+        windows.append((max(gap_from - OVERLAP[timeframe], want_from), gap_to))
+    return windows
 
 
 def candles_ensure(
@@ -290,29 +398,43 @@ def candles_ensure(
     provider: Provider | None = None,
     freshness: timedelta = timedelta(minutes=5),
 ) -> EnsureResult:
-    """Make sure the requested range is stored: fetch what was never fetched (once) and refresh a stale tail.
+    """Make sure the requested range is stored: fetch exactly the sub-ranges never fetched (once each) and
+    refresh a stale tail at most every `freshness`. Without `start`: the default history when nothing was ever
+    fetched, else the tail of the latest fetched range.
 
-    When the provider is down but candles are stored, they are served marked stale; when nothing is stored,
-    the provider's error propagates (404 for an unknown symbol, 503 for an outage)."""
+    When the provider fails but candles are stored, they are served marked stale; when nothing is stored,
+    the provider's error propagates (404 for an unknown symbol, 503 for any other failure)."""
     now = timezone.now()
     check_lookback(timeframe=timeframe, start=start, now=now)
-    coverage = CandleCoverage.objects.filter(symbol=symbol, timeframe=timeframe.value).first()
+    intervals = list(
+        CoverageInterval.objects.filter(series__symbol=symbol, series__timeframe=timeframe.value)
+        .select_related("series")
+        .order_by("covered_from")
+    )
     want_to = min(end, now) if end is not None else now
-    windows: list[tuple[datetime, datetime]] = []
-    if coverage is None:
-        want_from = start or now - timedelta(days=DEFAULT_DAYS[timeframe])
-        if want_from < want_to:
-            windows.append((want_from, want_to))
+    if start is not None:
+        want_from = start
+    elif intervals:
+        want_from = intervals[-1].covered_from  # no start: the latest fetched range and its tail
     else:
-        if start is not None and start < coverage.covered_from:
-            windows.append((start, coverage.covered_from))
-        tail_missing = want_to > coverage.covered_to + timeframe.spec.bar
-        if tail_missing and coverage.last_synced_at < now - freshness:
-            windows.append((coverage.covered_to - OVERLAP[timeframe], want_to))
+        want_from = want_to - timedelta(days=DEFAULT_DAYS[timeframe])  # never fetched: the default history
+    floor = _lookback_floor(timeframe, now)
+    if floor is not None:
+        want_from = max(want_from, floor)
+    history_start = intervals[0].series.history_starts_at if intervals else None
+    if history_start is not None:
+        want_from = max(want_from, history_start)
+    windows = _windows_to_fetch(
+        intervals=intervals,
+        timeframe=timeframe,
+        want_from=want_from,
+        want_to=want_to,
+        now=now,
+        freshness=freshness,
+    )
     if not windows:
         return EnsureResult(fetched=False, stale=False)
     provider = provider or get_provider()
-    floor = _lookback_floor(timeframe, now)
     try:
         for window_start, window_end in windows:
             if floor is not None:
@@ -321,15 +443,15 @@ def candles_ensure(
                 _fetch_and_store(
                     symbol=symbol, timeframe=timeframe, start=window_start, end=window_end, provider=provider
                 )
-    except ProviderUnavailable as exc:
+    except SymbolNotFound:
+        if not intervals:
+            raise
+        return EnsureResult(fetched=False, stale=False)
+    except ProviderError as exc:
         if not MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value).exists():
             raise
         logger.warning("serving_stale_candles", symbol=symbol, timeframe=timeframe.value, error=str(exc))
         return EnsureResult(fetched=False, stale=True, stale_reason=str(exc))
-    except SymbolNotFound:
-        if coverage is None:
-            raise
-        return EnsureResult(fetched=False, stale=False)
     return EnsureResult(fetched=True, stale=False)
 
 

@@ -50,6 +50,7 @@ def _build(name: str) -> Provider:
             timeout=settings.YFINANCE_TIMEOUT,
             auto_adjust=settings.YFINANCE_AUTO_ADJUST,
             max_requests_per_minute=settings.YFINANCE_MAX_REQUESTS_PER_MINUTE,
+            max_wait=settings.YFINANCE_LIMITER_MAX_WAIT_SECONDS,
             calendar=get_calendar(),
         )
     if name == "synthetic":

@@ -84,7 +84,7 @@ def _code_and_message(exc: exceptions.APIException) -> tuple[str, str, Any]:
 def _from_domain(exc: Exception) -> exceptions.APIException | None:
     """Our domain errors, raised by services and providers, as API errors (imported lazily: apps load later)."""
     from market.providers.base import LookbackExceeded
-    from market.providers.errors import ProviderUnavailable, RateLimited, SymbolNotFound
+    from market.providers.errors import ProviderError, ProviderUnavailable, RateLimited, SymbolNotFound
     from market.symbols import InvalidSymbol
 
     if isinstance(exc, InvalidSymbol):
@@ -97,6 +97,10 @@ def _from_domain(exc: Exception) -> exceptions.APIException | None:
         return ServiceUnavailable(str(exc), code="rate_limited", retry_after=exc.retry_after)
     if isinstance(exc, ProviderUnavailable):
         return ServiceUnavailable(str(exc), code="provider_unavailable", retry_after=exc.retry_after)
+    if isinstance(
+        exc, ProviderError
+    ):  # any other provider failure: the provider, not the request, is at fault
+        return ServiceUnavailable(str(exc), code="provider_error", retry_after=exc.retry_after)
     return None
 
 

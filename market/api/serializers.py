@@ -16,6 +16,12 @@ class HistoricalQuerySerializer(QuerySerializer):
         required=False, end_of_day=True, help_text="Inclusive for a date; exclusive for a datetime."
     )
     limit = serializers.IntegerField(min_value=1, max_value=5000, default=500)
+    order = serializers.ChoiceField(
+        choices=["asc", "desc"],
+        default="asc",
+        help_text="Which end of [start, end) `limit` keeps: with a start, `asc` gives the first bars from start, "
+        "`desc` the latest. Without a start, always the latest. Candles are listed in time order either way.",
+    )
 
     def validate(self, attrs: dict) -> dict:
         start, end = attrs.get("start"), attrs.get("end")
@@ -100,6 +106,9 @@ class QuoteSerializer(serializers.Serializer):
     source = serializers.CharField()
     cached = serializers.BooleanField()
     stale = serializers.BooleanField()
+    stale_seconds = serializers.IntegerField(
+        allow_null=True, help_text="With stale: seconds since the stored bar the price comes from ended."
+    )
 
 
 class MultipleSerializer(serializers.Serializer):
@@ -116,6 +125,7 @@ class SyncResultSerializer(serializers.Serializer):
     first = serializers.DateTimeField(allow_null=True)
     last = serializers.DateTimeField(allow_null=True)
     source = serializers.CharField()
+    message = serializers.CharField(allow_null=True, help_text="Why nothing was stored, when nothing was.")
 
 
 class MarketStatusSerializer(serializers.Serializer):

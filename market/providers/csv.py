@@ -8,13 +8,14 @@ Close and Volume are used; Dividends, Stock Splits, Adj Close and any other colu
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from market.providers.base import Provider, empty_candles, normalize_candles, slice_candles
-from market.providers.errors import ProviderError, SymbolNotFound
+from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles, normalize_candles, slice_candles
+from market.providers.errors import SymbolNotFound, UnreadableData
 from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
 
@@ -61,26 +62,68 @@ class CsvProvider(Provider):
         return path
 
     def _read(self, path: Path) -> pd.DataFrame:
+        """The file as a candle frame; anything unreadable is an UnreadableData naming the file and line."""
         try:
-            frame = pd.read_csv(path)
+            # Text first, blank lines kept: a row's position then gives its line number (header = line 1).
+            frame = pd.read_csv(path, dtype=str, skip_blank_lines=False)
+        except pd.errors.EmptyDataError as error:
+            raise UnreadableData("the file is empty", file=path.name) from error
+        except pd.errors.ParserError as error:
+            line = re.search(r"line (\d+)", str(error))
+            raise UnreadableData(
+                f"unreadable CSV ({error})", file=path.name, line=int(line.group(1)) if line else None
+            ) from error
         except (OSError, ValueError) as error:
-            raise ProviderError(f"{path.name}: unreadable CSV ({error})") from error
+            raise UnreadableData(f"unreadable CSV ({error})", file=path.name) from error
         time_column = next((column for column in TIME_COLUMNS if column in frame.columns), None)
         if time_column is None:
-            raise ProviderError(f"{path.name}: the first column must be one of {', '.join(TIME_COLUMNS)}")
+            raise UnreadableData(
+                f"the first column must be one of {', '.join(TIME_COLUMNS)}", file=path.name, line=1
+            )
+        frame = frame.dropna(how="all")
         if frame.empty:
-            return normalize_candles(frame)
+            return empty_candles()
+        for column in frame.columns:
+            if column.strip().lower() in CANDLE_COLUMNS:
+                numbers = pd.to_numeric(frame[column], errors="coerce")
+                bad = numbers.isna() & frame[column].notna()
+                if bad.any():
+                    row = bad.idxmax()
+                    raise UnreadableData(
+                        f"{column} {frame.at[row, column]!r} is not a number", file=path.name, line=row + 2
+                    )
+                frame[column] = numbers
         try:
             frame.index = self._timestamps(frame.pop(time_column))
             return normalize_candles(frame)
+        except _BadRow as error:
+            raise UnreadableData(error.message, file=path.name, line=error.row + 2) from error
         except ValueError as error:
-            raise ProviderError(f"{path.name}: {error}") from error
+            raise UnreadableData(str(error), file=path.name) from error
 
     def _timestamps(self, column: pd.Series) -> pd.DatetimeIndex:
         text = column.astype(str).str.strip()
         with_offset = text.str.contains(_OFFSET_PATTERN, regex=True)
-        if with_offset.all():
-            return pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="ISO8601"))
-        if not with_offset.any():
+        if not (with_offset.all() or not with_offset.any()):
+            row = (with_offset != with_offset.iloc[0]).idxmax()
+            raise _BadRow(row, "timestamps mix values with and without a UTC offset")
+        try:
+            if with_offset.all():
+                return pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="ISO8601"))
             return pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601")).tz_localize(self.tz)
-        raise ValueError("timestamps mix values with and without a UTC offset")
+        except (ValueError, TypeError) as error:
+            for row, value in text.items():
+                try:
+                    pd.Timestamp(value)
+                except ValueError:
+                    raise _BadRow(row, f"{value!r} is not a timestamp") from error
+            raise
+
+
+class _BadRow(ValueError):
+    """A value the file cannot hold, at a row position of the frame read from it."""
+
+    def __init__(self, row: int, message: str):
+        self.row = row
+        self.message = message
+        super().__init__(message)

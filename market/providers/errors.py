@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 class ProviderError(Exception):
-    """Base class for failures of a market data provider."""
+    """Base class for failures of a market data provider. Any one that is not SymbolNotFound maps to stored
+    data marked stale, or 503 with Retry-After when nothing is stored."""
+
+    retry_after: int = 60
 
 
 class SymbolNotFound(ProviderError):
@@ -28,3 +31,16 @@ class RateLimited(ProviderUnavailable):
 
     def __init__(self, message: str = "Market data provider rate limit reached", retry_after: int = 60):
         super().__init__(message, retry_after=retry_after)
+
+
+class UnreadableData(ProviderError):
+    """The provider's data could not be read (a corrupt file, an answer we do not understand); says where."""
+
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, retry_after: int = 300
+    ):
+        self.file = file
+        self.line = line
+        self.retry_after = retry_after
+        where = ", ".join(part for part in (file, f"line {line}" if line is not None else None) if part)
+        super().__init__(f"{where}: {message}" if where else message)

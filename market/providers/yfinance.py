@@ -15,6 +15,7 @@ Both transient kinds are retried here with exponential backoff before they reach
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -45,6 +46,7 @@ from market.providers.base import (
     slice_candles,
 )
 from market.providers.errors import ProviderError, ProviderUnavailable, RateLimited, SymbolNotFound
+from market.providers.patience import current_patience
 from market.timeframes import Timeframe
 
 logger = structlog.get_logger(__name__)
@@ -75,24 +77,45 @@ class SlidingWindowLimiter:
         self._starts: deque[float] = deque()
         self._lock = threading.Lock()
 
-    def acquire(self, limit: int) -> float:
-        """Block until a call may start under `limit` calls per window; return the seconds waited."""
+    def acquire(self, limit: int, *, max_wait: float | None = None) -> float:
+        """Block until a call may start under `limit` calls per window; return the seconds waited.
+
+        With `max_wait`, never block longer: raise RateLimited (with the seconds until a slot frees) as soon
+        as the wait would exceed it, whether for the budget or for the callers queued ahead."""
         if limit < 1:
             raise ValueError("The limit must allow at least one call per window")
-        waited = 0.0
         # Waiting while holding the lock is deliberate: callers queue up instead of racing for the slot.
-        with self._lock:
-            while True:
-                now = self._clock()
-                while self._starts and self._starts[0] <= now - self.window:
-                    self._starts.popleft()
-                if len(self._starts) < limit:
-                    self._starts.append(now)
-                    return waited
-                # The oldest call that must leave the window before this one fits (never a zero-length wait).
-                delay = max(self._starts[-limit] + self.window - now, 1e-3)
-                self._sleep(delay)
-                waited += delay
+        if not self._lock.acquire(timeout=-1 if max_wait is None else max_wait):
+            raise RateLimited(
+                f"Yahoo Finance request budget busy for more than {max_wait:g} s",
+                retry_after=self._retry_after(),
+            )
+        try:
+            return self._wait_for_slot(limit, max_wait)
+        finally:
+            self._lock.release()
+
+    def _wait_for_slot(self, limit: int, max_wait: float | None) -> float:
+        waited = 0.0
+        while True:
+            now = self._clock()
+            while self._starts and self._starts[0] <= now - self.window:
+                self._starts.popleft()
+            if len(self._starts) < limit:
+                self._starts.append(now)
+                return waited
+            # The oldest call that must leave the window before this one fits (never a zero-length wait).
+            delay = max(self._starts[-limit] + self.window - now, 1e-3)
+            if max_wait is not None and waited + delay > max_wait:
+                raise RateLimited(
+                    f"Yahoo Finance request budget ({limit} a minute) used up; next slot in {delay:.0f} s",
+                    retry_after=math.ceil(delay),
+                )
+            self._sleep(delay)
+            waited += delay
+
+    def _retry_after(self) -> int:
+        return math.ceil(self.window)
 
 
 # One budget for every YFinanceProvider in the process: Yahoo limits us per client, not per instance.
@@ -146,9 +169,12 @@ class YFinanceProvider(Provider):
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         limiter: SlidingWindowLimiter | None = None,
+        max_wait: float | None = None,
     ):
         """`session` (a requests or curl_cffi Session) replaces yfinance's process-wide session: yfinance
-        keeps one session for all tickers, so every provider in a process should pass the same one."""
+        keeps one session for all tickers, so every provider in a process should pass the same one.
+        `max_wait`: the longest a call waits for the request budget (None: as long as it takes) unless the
+        context says otherwise (market.providers.patience, set for Celery tasks)."""
         if max_requests_per_minute < 1:
             raise ValueError("max_requests_per_minute must be at least 1")
         if retries < 0 or backoff < 0:
@@ -164,6 +190,7 @@ class YFinanceProvider(Provider):
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sleep = sleep
         self.limiter = limiter or _shared_limiter
+        self.max_wait = max_wait
 
     def fetch_candles(
         self,
@@ -195,17 +222,22 @@ class YFinanceProvider(Provider):
         if start >= end:
             return empty_candles()
 
-        frames = [
-            self._fetch_window(symbol, timeframe, chunk_start, chunk_end)
-            for chunk_start, chunk_end in _chunks(start, end, spec.max_per_request)
-        ]
-        frames = [frame for frame in frames if not frame.empty]
-        if not frames:
-            return empty_candles()
-        candles = normalize_candles(pd.concat(frames))
-        if timeframe.is_intraday:
-            candles = candles[self.calendar.session_mask(candles.index)]
-        return slice_candles(candles, start, end)
+        try:
+            frames = [
+                self._fetch_window(symbol, timeframe, chunk_start, chunk_end)
+                for chunk_start, chunk_end in _chunks(start, end, spec.max_per_request)
+            ]
+            frames = [frame for frame in frames if not frame.empty]
+            if not frames:
+                return empty_candles()
+            candles = normalize_candles(pd.concat(frames))
+            if timeframe.is_intraday:
+                candles = candles[self.calendar.session_mask(candles.index)]
+            return slice_candles(candles, start, end)
+        except (ProviderError, LookbackExceeded):
+            raise
+        except Exception as error:  # whatever else yfinance's answer does to us is still the provider failing
+            raise ProviderError(f"yfinance failed for {symbol!r}: {type(error).__name__}: {error}") from error
 
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
@@ -215,7 +247,10 @@ class YFinanceProvider(Provider):
     ) -> pd.DataFrame:
         """One chart request, retried on transient failures."""
         for attempt in range(self.retries + 1):
-            self.limiter.acquire(self.max_requests_per_minute)
+            patience = current_patience()
+            self.limiter.acquire(
+                self.max_requests_per_minute, max_wait=self.max_wait if patience is None else patience
+            )
             try:
                 return self._history(symbol, timeframe, start, end)
             except ProviderUnavailable as error:

@@ -136,11 +136,27 @@ class TestHistorical:
         auth_client.get("/api/market/historical/TCS?timeframe=1D&start=2026-02-01")
         assert MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").count() == stored
 
-    def test_limit_returns_latest_candles_in_time_order(self, auth_client, use_provider, frozen):
+    def test_limit_with_order_desc_returns_latest_candles_in_time_order(
+        self, auth_client, use_provider, frozen
+    ):
         use_provider(FrameProvider({("TCS.NS", Timeframe.D1): make_candles(50)}))
-        body = auth_client.get("/api/market/historical/TCS?start=2024-01-01&end=2024-12-31&limit=10").json()
+        query = "start=2024-01-01&end=2024-12-31&limit=10&order=desc"
+        body = auth_client.get(f"/api/market/historical/TCS?{query}").json()
         assert body["count"] == 10
         assert body["candles"][-1]["timestamp"] == make_candles(50).index[-1].isoformat()
+
+    def test_limit_with_start_returns_the_first_candles_from_start(self, auth_client, use_provider, frozen):
+        use_provider(FrameProvider({("TCS.NS", Timeframe.D1): make_candles(50)}))
+        body = auth_client.get("/api/market/historical/TCS?start=1990-01-01&limit=3").json()
+        assert [c["timestamp"] for c in body["candles"]] == [
+            t.isoformat() for t in make_candles(50).index[:3]
+        ]
+
+    def test_without_start_limit_keeps_the_latest(self, auth_client, use_provider, frozen):
+        candles = make_candles(50, start=OPEN_NOW - timedelta(days=60))
+        use_provider(FrameProvider({("TCS.NS", Timeframe.D1): candles}))
+        body = auth_client.get("/api/market/historical/TCS?limit=3").json()
+        assert [c["timestamp"] for c in body["candles"]] == [t.isoformat() for t in candles.index[-3:]]
 
     @pytest.mark.parametrize(
         "query",
@@ -155,6 +171,7 @@ class TestHistorical:
             "start=2026-01-01T00:00:00",
             "timeframe=5m&start=2025-01-01",
             "timeframe=1m&start=2026-04-01",
+            "order=newest",
         ],
     )
     def test_bad_queries_are_400(self, auth_client, query, frozen):

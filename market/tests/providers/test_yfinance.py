@@ -315,6 +315,45 @@ class TestSlidingWindowLimiter:
         assert sorted(waits) == [0, 0, 0, 0, 0, 60]
         assert clock.sleeps == [60]
 
+    def test_past_the_deadline_raises_rate_limited_without_waiting(self, yfinance_module):
+        clock = FakeClock()
+        limiter = yfinance_module.SlidingWindowLimiter(window=60.0, clock=clock, sleep=clock.sleep)
+        limiter.acquire(1)
+        clock.now = 10.0
+        with pytest.raises(RateLimited) as raised:
+            limiter.acquire(1, max_wait=2.0)
+        assert raised.value.retry_after == 50
+        assert clock.sleeps == []
+
+    def test_waits_when_the_slot_frees_within_the_deadline(self, yfinance_module):
+        clock = FakeClock()
+        limiter = yfinance_module.SlidingWindowLimiter(window=60.0, clock=clock, sleep=clock.sleep)
+        limiter.acquire(1)
+        clock.now = 58.5
+        assert limiter.acquire(1, max_wait=2.0) == pytest.approx(1.5)
+
+    def test_a_caller_queued_behind_a_waiting_one_gives_up_at_the_deadline(self, yfinance_module):
+        release = threading.Event()
+        waiting = threading.Event()
+
+        def blocking_sleep(seconds: float) -> None:  # the first caller waits out the window until released
+            waiting.set()
+            release.wait(5)
+
+        clock = FakeClock()
+        limiter = yfinance_module.SlidingWindowLimiter(window=60.0, clock=clock, sleep=blocking_sleep)
+        limiter.acquire(1)
+        first = threading.Thread(target=lambda: limiter.acquire(1, max_wait=None))
+        first.start()
+        assert waiting.wait(5)
+        try:
+            with pytest.raises(RateLimited):
+                limiter.acquire(1, max_wait=0.05)
+        finally:
+            clock.now = 60.0
+            release.set()
+            first.join(5)
+
     def test_limit_must_allow_a_call(self, yfinance_module):
         with pytest.raises(ValueError):
             yfinance_module.SlidingWindowLimiter().acquire(0)

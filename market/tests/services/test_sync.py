@@ -5,7 +5,7 @@ import pytest
 import time_machine
 from django.db import IntegrityError, connection, transaction
 
-from market.models import CandleCoverage, MarketData
+from market.models import CoverageInterval, MarketData
 from market.providers.errors import ProviderUnavailable
 from market.services import candles_sync, candles_upsert, holidays_load_csv
 from market.sources import get_calendar, get_provider
@@ -93,7 +93,7 @@ def test_provider_failure_leaves_stored_data_untouched():
             symbol="TCS.NS", timeframe=Timeframe.D1, provider=FrameProvider(fail=ProviderUnavailable())
         )
     assert MarketData.objects.count() == 5
-    assert not CandleCoverage.objects.exists()
+    assert not CoverageInterval.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)

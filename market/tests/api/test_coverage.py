@@ -1,0 +1,164 @@
+"""Coverage is a set of fetched intervals: reads fetch exactly what was never fetched, and nothing else."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from market import sources
+from market.models import CandleSeries, CoverageInterval, MarketData
+from market.tests.factories import FrameProvider, make_candles
+from market.timeframes import Timeframe
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 6, 1, 6, 30, tzinfo=UTC)  # Monday, NSE open
+# Daily bars of TCS from 2023-01-01 to a day before NOW.
+LISTED = datetime(2023, 1, 1, 18, 30, tzinfo=UTC)
+CANDLES = make_candles((NOW - LISTED).days, start=LISTED)
+
+
+@pytest.fixture
+def provider(monkeypatch):
+    provider = FrameProvider({("TCS.NS", Timeframe.D1): CANDLES})
+    monkeypatch.setattr(sources, "get_provider", lambda name=None: provider)
+    monkeypatch.setattr("market.selectors.get_provider", lambda name=None: provider)
+    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+    with time_machine.travel(NOW, tick=False):
+        yield provider
+
+
+def _history(client, query: str) -> dict:
+    response = client.get(f"/api/market/historical/TCS?{query}")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _intervals() -> list[tuple[datetime, datetime]]:
+    return list(CoverageInterval.objects.order_by("covered_from").values_list("covered_from", "covered_to"))
+
+
+def _expected(start: datetime, end: datetime) -> int:
+    return int(((CANDLES.index >= start) & (CANDLES.index < end)).sum())
+
+
+JANUARY_2024 = _expected(
+    datetime(2023, 12, 31, 18, 30, tzinfo=UTC), datetime(2024, 1, 31, 18, 30, tzinfo=UTC)
+)
+
+
+def test_an_empty_old_range_does_not_hide_a_later_one(auth_client, provider):
+    assert _history(auth_client, "start=2018-01-01&end=2018-01-31")["count"] == 0
+    body = _history(auth_client, "start=2024-01-01&end=2024-01-31")
+    assert body["count"] == JANUARY_2024 and body["stale"] is False
+
+
+def test_two_separate_reads_leave_the_middle_fetchable(auth_client, provider):
+    _history(auth_client, "start=2024-01-01&end=2024-01-31")
+    _history(auth_client, "start=2025-01-01&end=2025-01-31")
+    assert len(_intervals()) == 2
+    calls = len(provider.calls)
+    body = _history(auth_client, "start=2024-06-01&end=2024-06-30")
+    assert len(provider.calls) == calls + 1
+    _, _, start, end = provider.calls[-1]
+    assert (start, end) == (
+        datetime(2024, 5, 31, 18, 30, tzinfo=UTC),
+        datetime(2024, 6, 30, 18, 30, tzinfo=UTC),
+    )
+    assert body["count"] == _expected(start, end) > 0
+
+
+def test_a_read_spanning_fetched_ranges_fetches_only_the_gaps(auth_client, provider):
+    _history(auth_client, "start=2024-01-01&end=2024-01-31")
+    _history(auth_client, "start=2024-03-01&end=2024-03-31")
+    calls = len(provider.calls)
+    body = _history(auth_client, "start=2023-12-01&end=2024-04-30&limit=5000")
+    fetched = [(start.astimezone(UTC), end.astimezone(UTC)) for _, _, start, end in provider.calls[calls:]]
+    assert [(s.date(), e.date()) for s, e in fetched] == [
+        (datetime(2023, 11, 30).date(), datetime(2023, 12, 31).date()),
+        (datetime(2024, 1, 28).date(), datetime(2024, 2, 29).date()),  # from 3 days before January's end
+        (datetime(2024, 3, 28).date(), datetime(2024, 4, 30).date()),
+    ]
+    assert _intervals() == [
+        (datetime(2023, 11, 30, 18, 30, tzinfo=UTC), datetime(2024, 4, 30, 18, 30, tzinfo=UTC))
+    ]
+    lo, hi = datetime(2023, 11, 30, 18, 30, tzinfo=UTC), datetime(2024, 4, 30, 18, 30, tzinfo=UTC)
+    assert body["count"] == _expected(lo, hi)
+
+
+def test_staff_sync_after_a_far_read_leaves_no_hole(staff_client, provider):
+    _history(staff_client, "start=2024-01-01&end=2024-01-31")
+    response = staff_client.post("/api/market/sync/TCS", {"timeframe": "1D", "days": 10}, format="json")
+    assert response.status_code == 200
+    body = _history(staff_client, "start=2025-01-01&end=2025-01-31")
+    assert body["count"] == _expected(
+        datetime(2024, 12, 31, 18, 30, tzinfo=UTC), datetime(2025, 1, 31, 18, 30, tzinfo=UTC)
+    )
+    assert body["count"] > 0
+
+
+def test_a_range_before_the_history_is_remembered_without_claiming_what_follows(auth_client, provider):
+    body = _history(auth_client, "start=2020-01-01&end=2023-01-31")
+    assert body["count"] == _expected(LISTED, datetime(2023, 1, 31, 18, 30, tzinfo=UTC)) > 0
+    assert CandleSeries.objects.get().history_starts_at == LISTED
+    calls = len(provider.calls)
+    assert _history(auth_client, "start=2010-01-01&end=2023-01-31")["count"] == body["count"]
+    assert len(provider.calls) == calls  # nothing before the first bar is asked again
+    later = _history(auth_client, "start=2024-01-01&end=2024-01-31")
+    assert later["count"] == JANUARY_2024 and len(provider.calls) == calls + 1
+
+
+def test_stale_tail_is_refreshed_at_most_every_five_minutes(auth_client, provider):
+    minutes = make_candles(24 * 60, start=NOW - timedelta(hours=12), step=timedelta(minutes=1))
+    provider.frames[("TCS.NS", Timeframe.M1)] = (
+        minutes  # bars up to NOW + 12 h: the provider serves [start, now)
+    )
+    _history(auth_client, "timeframe=1m&start=2026-05-31")
+    calls = len(provider.calls)
+    with time_machine.travel(NOW + timedelta(minutes=3), tick=False):
+        body = _history(auth_client, "timeframe=1m&start=2026-05-31&limit=5000")
+    assert len(provider.calls) == calls  # refreshed 3 minutes ago
+    assert body["candles"][-1]["timestamp"] == (NOW - timedelta(minutes=1)).isoformat()
+    with time_machine.travel(NOW + timedelta(minutes=6), tick=False):  # (another limit: not the cached body)
+        body = _history(auth_client, "timeframe=1m&start=2026-05-31&limit=4999")
+    assert len(provider.calls) == calls + 1
+    _, _, start, end = provider.calls[-1]
+    assert (start, end) == (NOW - timedelta(minutes=2), NOW + timedelta(minutes=6))
+    assert body["candles"][-1]["timestamp"] == (NOW + timedelta(minutes=5)).isoformat()
+    assert CoverageInterval.objects.filter(series__timeframe="1m").count() == 1
+
+
+def test_a_day_later_the_tail_gets_the_new_bar(auth_client, provider):
+    _history(auth_client, "start=2026-05-01")
+    stored = MarketData.objects.count()
+    provider.frames[("TCS.NS", Timeframe.D1)] = make_candles(len(CANDLES) + 1, start=LISTED)
+    with time_machine.travel(NOW + timedelta(days=1, minutes=1), tick=False):
+        body = _history(auth_client, "start=2026-05-02")
+    assert MarketData.objects.count() == stored + 1
+    assert body["candles"][-1]["timestamp"] == (LISTED + timedelta(days=len(CANDLES))).isoformat()
+
+
+def test_a_read_never_stores_bars_older_than_its_start(auth_client, provider):
+    _history(auth_client, "start=2026-05-01")
+    MarketData.objects.filter(timestamp__gte=datetime(2026, 5, 25, tzinfo=UTC)).delete()
+    with time_machine.travel(NOW + timedelta(days=2), tick=False):
+        _history(auth_client, "start=2026-06-01")  # the tail refresh would re-fetch from 3 days before
+    _, _, start, _ = provider.calls[-1]
+    assert start == datetime(2026, 5, 31, 18, 30, tzinfo=UTC)
+    assert not MarketData.objects.filter(
+        timestamp__gte=datetime(2026, 5, 25, tzinfo=UTC), timestamp__lt=start
+    ).exists()
+
+
+def test_a_sync_that_stores_nothing_says_why(staff_client, provider):
+    _history(staff_client, "start=2020-01-01&end=2023-01-31")  # learns where the history starts
+    provider.frames[("TCS.NS", Timeframe.D1)] = CANDLES[CANDLES.index < datetime(2024, 1, 1, tzinfo=UTC)]
+    response = staff_client.post("/api/market/sync/TCS", {"timeframe": "1D", "days": 10}, format="json")
+    body = response.json()
+    assert response.status_code == 200 and body["inserted"] == 0
+    assert body["message"].startswith("the provider has no 1D data in this window (2026-05-22T06:30")
+    assert body["message"].endswith(f"earliest available is {LISTED.isoformat()}")
+
+
+def test_a_sync_that_stores_bars_has_no_message(staff_client, provider):
+    body = staff_client.post("/api/market/sync/TCS", {"timeframe": "1D", "days": 10}, format="json").json()
+    assert body["inserted"] > 0 and body["message"] is None

@@ -1,0 +1,67 @@
+"""The migration to coverage intervals claims only what is stored."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("market", "0002_seed_catalogue_and_holidays")]
+AFTER = [("market", "0003_coverage_intervals")]
+T0 = datetime(2018, 1, 1, 18, 30, tzinfo=UTC)
+
+
+def _candle(MarketData, stamp, symbol="TCS.NS", timeframe="1D"):
+    return MarketData(
+        symbol=symbol,
+        timeframe=timeframe,
+        timestamp=stamp,
+        open_price=100,
+        high_price=101,
+        low_price=99,
+        close_price=100,
+        volume=1,
+        source="yfinance",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_old_spans_become_intervals_of_the_stored_candles_split_at_long_gaps():
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE)
+    old = executor.loader.project_state(BEFORE).apps
+    MarketData = old.get_model("market", "MarketData")
+    CandleCoverage = old.get_model("market", "CandleCoverage")
+    january_2018 = [T0 + timedelta(days=i) for i in range(20)]
+    january_2024 = [datetime(2024, 1, 1, 18, 30, tzinfo=UTC) + timedelta(days=i) for i in range(10)]
+    MarketData.objects.bulk_create(_candle(MarketData, stamp) for stamp in january_2018 + january_2024)
+    synced = datetime(2024, 1, 20, tzinfo=UTC)
+    for symbol in ("TCS.NS", "EMPTY.NS"):  # EMPTY.NS: a span claimed while nothing was stored
+        CandleCoverage.objects.create(
+            symbol=symbol,
+            timeframe="1D",
+            covered_from=datetime(2017, 12, 1, tzinfo=UTC),
+            covered_to=synced,
+            last_synced_at=synced,
+            source="yfinance",
+        )
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(AFTER)
+    new = executor.loader.project_state(AFTER).apps
+    CoverageInterval = new.get_model("market", "CoverageInterval")
+    intervals = list(
+        CoverageInterval.objects.order_by("series__symbol", "covered_from").values_list(
+            "series__symbol", "covered_from", "covered_to", "last_synced_at"
+        )
+    )
+    assert intervals == [
+        ("TCS.NS", january_2018[0], january_2018[-1] + timedelta(days=1), synced),
+        ("TCS.NS", january_2024[0], january_2024[-1] + timedelta(days=1), synced),
+    ]
+    assert new.get_model("market", "CandleSeries").objects.filter(symbol="EMPTY.NS").exists()
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
