@@ -2,12 +2,15 @@
 
 `{directory}/{SYMBOL}_{TIMEFRAME}.csv`, e.g. `RELIANCE.NS_1D.csv`, `^NSEI_1D.csv`, `TCS.NS_5m.csv`. The first
 column is `Date` or `Datetime` (or `timestamp`, our own export) with UTC offsets such as
-`2024-01-02 00:00:00+05:30`; timestamps without an offset are read as exchange-local time. Open, High, Low,
+`2024-01-02 00:00:00+05:30`; timestamps (or dates) without an offset are read as the time of the symbol's
+exchange (`tz`: one zone for every file, or a callable giving each symbol's zone, e.g. America/New_York for
+^GSPC). Open, High, Low,
 Close and Volume are used; Dividends, Stock Splits, Adj Close and any other column are ignored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -27,7 +30,7 @@ class CsvProvider(Provider):
 
     name = "csv"
 
-    def __init__(self, *, directory: str | Path, tz: str = "Asia/Kolkata"):
+    def __init__(self, *, directory: str | Path, tz: str | Callable[[str], str] = "Asia/Kolkata"):
         self.directory = Path(directory).resolve()
         self.tz = tz
 
@@ -49,7 +52,8 @@ class CsvProvider(Provider):
             if any(self._path(symbol, other).is_file() for other in Timeframe):
                 return empty_candles()
             raise SymbolNotFound(symbol, f"No CSV market data for symbol {symbol!r}")
-        return slice_candles(self._read(path), start, end)
+        tz = self.tz if isinstance(self.tz, str) else self.tz(symbol)
+        return slice_candles(self._read(path, tz), start, end)
 
     def _path(self, symbol: str, timeframe: Timeframe) -> Path:
         """The file for (symbol, timeframe), refusing any name that would leave the directory."""
@@ -60,7 +64,7 @@ class CsvProvider(Provider):
             raise InvalidSymbol(f"Invalid symbol {symbol[:32]!r} for a file name")
         return path
 
-    def _read(self, path: Path) -> pd.DataFrame:
+    def _read(self, path: Path, tz: str) -> pd.DataFrame:
         try:
             frame = pd.read_csv(path)
         except (OSError, ValueError) as error:
@@ -71,16 +75,17 @@ class CsvProvider(Provider):
         if frame.empty:
             return normalize_candles(frame)
         try:
-            frame.index = self._timestamps(frame.pop(time_column))
+            frame.index = self._timestamps(frame.pop(time_column), tz)
             return normalize_candles(frame)
         except ValueError as error:
             raise ProviderError(f"{path.name}: {error}") from error
 
-    def _timestamps(self, column: pd.Series) -> pd.DatetimeIndex:
+    @staticmethod
+    def _timestamps(column: pd.Series, tz: str) -> pd.DatetimeIndex:
         text = column.astype(str).str.strip()
         with_offset = text.str.contains(_OFFSET_PATTERN, regex=True)
         if with_offset.all():
             return pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="ISO8601"))
         if not with_offset.any():
-            return pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601")).tz_localize(self.tz)
+            return pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601")).tz_localize(tz)
         raise ValueError("timestamps mix values with and without a UTC offset")
