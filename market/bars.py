@@ -14,15 +14,16 @@ _MAX_SCAN_DAYS = 60
 
 
 def bar_close(calendar: ExchangeCalendar, timeframe: Timeframe, opened_at: datetime) -> datetime:
-    """When the bar that opened at `opened_at` closes (daily and weekly bars close with the session)."""
-    local = opened_at.astimezone(calendar.tz)
+    """When the bar that opened at `opened_at` closes, in UTC: an intraday bar after its length, cut short by
+    the session close; a daily bar with its session; a weekly bar with the last session of its week (early
+    closes included)."""
+    day = opened_at.astimezone(calendar.tz).date()
     if timeframe is Timeframe.D1:
-        return datetime.combine(local.date(), calendar.close, calendar.tz).astimezone(UTC)
+        return calendar.session_close(day).astimezone(UTC)
     if timeframe is Timeframe.W1:
-        last_day = local.date() + timedelta(days=4)
-        return datetime.combine(last_day, calendar.close, calendar.tz).astimezone(UTC)
-    session_close = datetime.combine(local.date(), calendar.close, calendar.tz)
-    return min(opened_at + timeframe.spec.bar, session_close).astimezone(UTC)
+        week = calendar.trading_days(day, day + timedelta(days=6))
+        return calendar.session_close(week[-1] if week else day + timedelta(days=4)).astimezone(UTC)
+    return min(opened_at + timeframe.spec.bar, calendar.session_close(day)).astimezone(UTC)
 
 
 def bars_ahead(calendar: ExchangeCalendar, timeframe: Timeframe, opened_at: datetime, n: int) -> datetime:

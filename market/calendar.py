@@ -1,14 +1,17 @@
-"""Exchange trading calendar (NSE by default): trading days, session hours and market status.
+"""Exchange trading calendars: trading days, session hours and market status, one calendar per exchange.
 
-Pure Python: holidays come in as a mapping (from the database, or from the exchange's CSV via
-`load_holidays_csv`). Weekdays missing from the mapping are trading days, so a year whose holiday list
-has not been loaded yet is treated as if every weekday traded. Special sessions (Muhurat trading on a
-holiday or weekend) are not modelled: the calendar only knows regular sessions.
+Pure Python: holidays come in as a mapping. NSE's (and BSE's, which publishes the same trading holidays and
+hours) come from the database, or from the exchange's CSV via `load_holidays_csv`; every other exchange's
+sessions, holidays and early closes come from the `exchange_calendars` library (`library_calendar`). Weekdays
+missing from the mapping are trading days, so a year whose holiday list has not been loaded yet is treated as
+if every weekday traded. Special sessions (Muhurat trading on a holiday or weekend) are not modelled: the
+calendar only knows regular sessions (with their early closes or late opens where the library lists them).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,6 +28,19 @@ Session = Literal["pre_open", "open", "closed"]
 
 # No exchange closes for longer than this; a search running past it means a broken holiday table.
 _MAX_CLOSED_RUN = timedelta(days=31)
+
+# Exchanges whose sessions come from the staff-edited holiday table and NSE's hours. BSE publishes the same
+# trading holidays and the same 09:15-15:30 IST session as NSE, so it shares them (with its own table rows).
+TABLE_EXCHANGES = ("NSE", "BSE")
+# Every other supported exchange: its ISO MIC code in the `exchange_calendars` library.
+LIBRARY_EXCHANGES = {"NYSE": "XNYS", "NASDAQ": "XNAS", "LSE": "XLON"}
+EXCHANGES = (*TABLE_EXCHANGES, *LIBRARY_EXCHANGES)
+# First session the library calendars are built from (Yahoo daily history starts around 1990).
+LIBRARY_START = "1990-01-01"
+
+
+class UnknownExchange(ValueError):
+    """No calendar is known for this exchange name."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,10 +68,16 @@ class ExchangeCalendar:
         open: time = time(9, 15),
         close: time = time(15, 30),
         exchange: str = "NSE",
+        special_opens: Mapping[date, time] | None = None,
+        special_closes: Mapping[date, time] | None = None,
     ):
+        """`special_opens`/`special_closes`: days whose session opens later or closes earlier than usual
+        (NYSE's 13:00 close the day after Thanksgiving)."""
         if not pre_open[0] <= pre_open[1] <= open < close:
             raise ValueError("Session times must satisfy pre-open start <= pre-open end <= open < close")
         self.holidays: dict[date, str] = dict(holidays)
+        self.special_opens: dict[date, time] = dict(special_opens or {})
+        self.special_closes: dict[date, time] = dict(special_closes or {})
         self.tz = ZoneInfo(tz)
         self.pre_open = pre_open
         self.open = open
@@ -99,7 +121,12 @@ class ExchangeCalendar:
         """Open and close of the regular session on `day`, aware in exchange time."""
         if not self.is_trading_day(day):
             raise ValueError(f"{day} is not an {self.exchange} trading day")
-        return (datetime.combine(day, self.open, self.tz), datetime.combine(day, self.close, self.tz))
+        opens_at = datetime.combine(day, self.special_opens.get(day, self.open), self.tz)
+        return (opens_at, datetime.combine(day, self.special_closes.get(day, self.close), self.tz))
+
+    def session_close(self, day: date) -> datetime:
+        """Close of the session on `day` (aware, exchange time); the regular close on a closed day."""
+        return datetime.combine(day, self.special_closes.get(day, self.close), self.tz)
 
     def session_bars(self, day: date, bar: timedelta) -> list[datetime]:
         """UTC open times of the `bar`-long bars of the session on `day` (none on a closed day).
@@ -123,9 +150,9 @@ class ExchangeCalendar:
         local = index.tz_convert(self.tz)
         days = local.normalize().tz_localize(None).values.astype("datetime64[D]")
         on_trading_day = np.is_busday(days, holidays=self._holiday_array)
-        minutes = local.hour * 60 + local.minute
-        opens = self.open.hour * 60 + self.open.minute
-        closes = self.close.hour * 60 + self.close.minute
+        minutes = np.asarray(local.hour * 60 + local.minute)
+        opens = _minutes_by_day(days, self.open, self.special_opens)
+        closes = _minutes_by_day(days, self.close, self.special_closes)
         return np.asarray(on_trading_day & (minutes >= opens) & (minutes < closes))
 
     # Status
@@ -136,6 +163,8 @@ class ExchangeCalendar:
         session: Session = "closed"
         reason: str | None
         day, clock = local.date(), local.timetz().replace(tzinfo=None)
+        opens_at = self.special_opens.get(day, self.open)
+        closes_at = self.special_closes.get(day, self.close)
         if day in self.holidays:
             reason = self.holidays[day]
         elif day.weekday() >= 5:
@@ -144,9 +173,9 @@ class ExchangeCalendar:
             reason = "before market hours"
         elif clock < self.pre_open[1]:
             session, reason = "pre_open", "pre-open order entry"
-        elif clock < self.open:
+        elif clock < opens_at:
             session, reason = "pre_open", "pre-open order matching"
-        elif clock < self.close:
+        elif clock < closes_at:
             session, reason = "open", None
         else:
             reason = "after hours"
@@ -165,17 +194,17 @@ class ExchangeCalendar:
         """The first session open strictly after `now`, in exchange time."""
         local = self._to_local(now)
         day = local.date()
-        if self.is_trading_day(day) and local < datetime.combine(day, self.open, self.tz):
-            return datetime.combine(day, self.open, self.tz)
-        return datetime.combine(self.next_trading_day(day), self.open, self.tz)
+        if self.is_trading_day(day) and local < self.session_hours(day)[0]:
+            return self.session_hours(day)[0]
+        return self.session_hours(self.next_trading_day(day))[0]
 
     def next_close(self, now: datetime) -> datetime:
         """The close of the session in progress, else of the next session, in exchange time."""
         local = self._to_local(now)
         day = local.date()
-        if self.is_trading_day(day) and local < datetime.combine(day, self.close, self.tz):
-            return datetime.combine(day, self.close, self.tz)
-        return datetime.combine(self.next_trading_day(day), self.close, self.tz)
+        if self.is_trading_day(day) and local < self.session_close(day):
+            return self.session_close(day)
+        return self.session_close(self.next_trading_day(day))
 
     def _to_local(self, now: datetime) -> datetime:
         if now.tzinfo is None or now.utcoffset() is None:
@@ -189,6 +218,59 @@ class ExchangeCalendar:
             if self.is_trading_day(candidate):
                 return candidate
         raise RuntimeError(f"No {self.exchange} trading day within {_MAX_CLOSED_RUN.days} days of {d}")
+
+
+def _minutes_by_day(days: np.ndarray, regular: time, special: Mapping[date, time]) -> np.ndarray:
+    """Minutes after midnight of each day's open or close: `regular`, or the day's entry in `special`."""
+    minutes = np.full(days.shape, regular.hour * 60 + regular.minute, dtype=np.int64)
+    if special:
+        special_days = np.array(list(special), dtype="datetime64[D]")
+        special_minutes = np.array([t.hour * 60 + t.minute for t in special.values()], dtype=np.int64)
+        order = np.argsort(special_days)
+        special_days, special_minutes = special_days[order], special_minutes[order]
+        position = np.clip(np.searchsorted(special_days, days), 0, len(special_days) - 1)
+        hit = special_days[position] == days
+        minutes[hit] = special_minutes[position[hit]]
+    return minutes
+
+
+@functools.cache
+def library_calendar(exchange: str) -> ExchangeCalendar:
+    """The calendar of an exchange kept by the `exchange_calendars` library (NYSE, NASDAQ, LSE): its time zone,
+    regular hours, holidays (weekdays without a session) and early closes / late opens. Built once per process
+    (about two seconds); the library is imported only here, so NSE-only processes never load it."""
+    code = LIBRARY_EXCHANGES.get(exchange)
+    if code is None:
+        raise UnknownExchange(f"Unknown exchange {exchange!r}; use one of {', '.join(EXCHANGES)}")
+    import exchange_calendars
+
+    library = exchange_calendars.get_calendar(code, start=LIBRARY_START)
+    tz = library.tz.key
+    opens = library.opens.dt.tz_convert(tz)
+    closes = library.closes.dt.tz_convert(tz)
+    regular_open = opens.dt.time.mode().iloc[0]
+    regular_close = closes.dt.time.mode().iloc[0]
+    sessions = {ts.date() for ts in library.sessions}
+    first, last = library.first_session.date(), library.last_session.date()
+    names = (
+        library.regular_holidays.holidays(first, last, return_name=True) if library.regular_holidays else {}
+    )
+    names = {ts.date(): name for ts, name in dict(names).items()}
+    holidays = {
+        day.date(): names.get(day.date(), "exchange holiday")
+        for day in pd.bdate_range(first, last)
+        if day.date() not in sessions
+    }
+    return ExchangeCalendar(
+        holidays,
+        tz=tz,
+        pre_open=(regular_open, regular_open),
+        open=regular_open,
+        close=regular_close,
+        exchange=exchange,
+        special_opens={ts.date(): ts.time() for ts in opens if ts.time() != regular_open},
+        special_closes={ts.date(): ts.time() for ts in closes if ts.time() != regular_close},
+    )
 
 
 def load_holidays_csv(path: str | Path) -> dict[date, str]:

@@ -50,6 +50,10 @@ class MarketData(models.Model):
     source = models.CharField(
         max_length=20, help_text="Provider that wrote this candle (yfinance, csv, synthetic…)."
     )
+    final = models.BooleanField(
+        default=False,
+        help_text="The bar had closed (per its exchange calendar) when it was fetched; a partial bar is not final.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -19,7 +19,7 @@ from market.models import DataIssue, Instrument, MarketData
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
 from market.services import candles_ensure
-from market.sources import get_calendar, get_provider
+from market.sources import calendar_for, calendar_for_symbol, get_provider
 from market.timeframes import Timeframe
 
 logger = structlog.get_logger(__name__)
@@ -38,11 +38,12 @@ _PG_HISTORY_SQL = f"""
 SELECT count(*),
        '[' || coalesce(string_agg(
            '{{"timestamp":"' || {_PG_ISO_UTC} || '","open":' || t.open_price || ',"high":' || t.high_price
-           || ',"low":' || t.low_price || ',"close":' || t.close_price || ',"volume":' || t.volume || '}}',
+           || ',"low":' || t.low_price || ',"close":' || t.close_price || ',"volume":' || t.volume
+           || ',"final":' || t.final || '}}',
            ',' ORDER BY t."timestamp"), '') || ']',
        string_agg(DISTINCT t.source, ',' ORDER BY t.source)
 FROM (
-    SELECT "timestamp", open_price, high_price, low_price, close_price, volume, source
+    SELECT "timestamp", open_price, high_price, low_price, close_price, volume, final, source
     FROM market_marketdata
     WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
       AND (%(start)s::timestamptz IS NULL OR "timestamp" >= %(start)s::timestamptz)
@@ -81,16 +82,24 @@ def _history_candles_json(
         rows = rows.filter(timestamp__lt=end)
     values = list(
         rows.order_by("timestamp" if from_start else "-timestamp").values_list(
-            "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "source"
+            "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "final", "source"
         )[:limit]
     )
     if not from_start:
         values.reverse()
     candles = [
-        {"timestamp": ts.isoformat(), "open": o, "high": h, "low": lo, "close": c, "volume": v}
-        for ts, o, h, lo, c, v, _ in values
+        {
+            "timestamp": ts.isoformat(),
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "volume": v,
+            "final": final,
+        }
+        for ts, o, h, lo, c, v, final, _ in values
     ]
-    sources = ",".join(sorted({row[6] for row in values})) or None
+    sources = ",".join(sorted({row[7] for row in values})) or None
     return len(values), json.dumps(candles, allow_nan=False, separators=(",", ":")), sources
 
 
@@ -187,7 +196,7 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
     else, when the provider fails or has no live quote (e.g. CSV files without recent bars), from the last stored
     daily candles, marked stale with `stale_seconds` (the time since that bar ended)."""
     now = timezone.now()
-    status = get_calendar().status(now)
+    status = calendar_for_symbol(symbol).status(now)
     cached = cache.get(quote_key(symbol))
     if cached is not None:
         return {**cached, "market_status": status.session, "cached": True}
@@ -226,8 +235,9 @@ def quotes_multiple(*, symbols: list[str], provider: Provider | None = None) -> 
     return {"quotes": quotes, "errors": errors}
 
 
-def market_status() -> dict:
-    status = get_calendar().status(timezone.now())
+def market_status(*, exchange: str = "NSE") -> dict:
+    """Open/closed state of `exchange` now (UnknownExchange for a name without a calendar)."""
+    status = calendar_for(exchange).status(timezone.now())
     return {
         "exchange": status.exchange,
         "timezone": status.timezone,
@@ -245,10 +255,19 @@ def instruments_list() -> list[dict]:
 
 
 def candles_frame(
-    *, symbol: str, timeframe: Timeframe, end: datetime | None = None, limit: int | None = None
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    end: datetime | None = None,
+    limit: int | None = None,
+    final_only: bool = False,
 ) -> pd.DataFrame:
-    """Stored candles as a candle frame (the pure modules' input), the latest `limit` before `end`."""
+    """Stored candles as a candle frame (the pure modules' input), the latest `limit` before `end`. With
+    `final_only`, only bars stored after their close: scoring, signals, training and backtests never see a
+    partial bar."""
     rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
+    if final_only:
+        rows = rows.filter(final=True)
     if end is not None:
         rows = rows.filter(timestamp__lt=end)
     rows = rows.order_by("-timestamp").values_list(

@@ -6,21 +6,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import structlog
 from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from market.bars import bar_close
 from market.caching import market_version_bump
-from market.calendar import load_holidays_csv
+from market.calendar import TABLE_EXCHANGES, load_holidays_csv
 from market.listings import Listing
 from market.models import CandleSeries, CoverageInterval, DataIssue, Instrument, MarketData, MarketHoliday
 from market.providers.base import LookbackExceeded, Provider, empty_candles, validate_candles
 from market.providers.errors import ProviderError, SymbolNotFound
 from market.quality import check_candles
-from market.sources import get_calendar, get_provider, holidays_invalidate
+from market.sources import calendar_for_symbol, get_provider, holidays_invalidate
 from market.timeframes import Timeframe
+from tradingdash.events import CandlesStored, announce
 from tradingdash.metrics import CANDLES_SYNCED
 
 logger = structlog.get_logger(__name__)
@@ -44,7 +47,19 @@ OVERLAP = {
     Timeframe.W1: timedelta(weeks=1),
 }
 _UPSERT_BATCH = 5000
-_UPDATE_FIELDS = ["open_price", "high_price", "low_price", "close_price", "volume", "source", "updated_at"]
+_UPDATE_FIELDS = [
+    "open_price",
+    "high_price",
+    "low_price",
+    "close_price",
+    "volume",
+    "source",
+    "final",
+    "updated_at",
+]
+# No bar lasts longer than this after its open (a week, plus a daily bar's close on the next UTC day), so
+# older bars are final without asking the calendar.
+_LONGEST_BAR = timedelta(days=8)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +86,9 @@ class SyncResult:
 
 def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str) -> UpsertResult:
     """Store candles, replacing stored bars with the same timestamp. Invalid OHLCV rows are logged, not stored.
-    Safe to repeat and to run concurrently: the unique constraint makes every write an upsert."""
+    Safe to repeat and to run concurrently: the unique constraint makes every write an upsert. Each bar is stored
+    `final` only if it had closed (on the symbol's exchange calendar) at `timezone.now()`; a later fetch that
+    completes a partial bar turns it final. After commit, announces CandlesStored (re-scoring listens)."""
     valid, rejected = validate_candles(candles)
     valid = valid[~valid.index.duplicated(keep="last")].sort_index()
     if len(rejected):
@@ -84,22 +101,46 @@ def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, 
         )
     if valid.empty:
         return UpsertResult(inserted=0, updated=0, rejected=len(rejected), first=None, last=None)
+    now = timezone.now()
+    valid = valid.assign(final=_final_mask(symbol=symbol, timeframe=timeframe, index=valid.index, now=now))
     write = _upsert_copy if connection.vendor == "postgresql" else _upsert_orm
-    inserted, updated = write(
-        symbol=symbol, timeframe=timeframe, candles=valid, source=source, now=timezone.now()
-    )
+    inserted, updated = write(symbol=symbol, timeframe=timeframe, candles=valid, source=source, now=now)
     CANDLES_SYNCED.labels(source, timeframe.value, "inserted").inc(inserted)
     CANDLES_SYNCED.labels(source, timeframe.value, "updated").inc(updated)
-    return UpsertResult(
+    result = UpsertResult(
         inserted=inserted,
         updated=updated,
         rejected=len(rejected),
         first=valid.index[0].to_pydatetime(),
         last=valid.index[-1].to_pydatetime(),
     )
+    stored = CandlesStored(
+        symbol=symbol,
+        timeframe=timeframe.value,
+        first=result.first,
+        last=result.last,
+        inserted=inserted,
+        updated=updated,
+        source=source,
+    )
+    transaction.on_commit(lambda: announce(stored))
+    return result
+
+
+def _final_mask(*, symbol: str, timeframe: Timeframe, index: pd.DatetimeIndex, now: datetime) -> np.ndarray:
+    """Which bars had closed by `now` on the symbol's exchange calendar (market.bars.bar_close): a bar fetched
+    before its close holds partial values and is stored non-final until a later fetch completes it."""
+    final = np.asarray(index < now - _LONGEST_BAR)
+    recent = np.flatnonzero(~final)
+    if recent.size:
+        calendar = calendar_for_symbol(symbol)
+        for i in recent:
+            final[i] = bar_close(calendar, timeframe, index[i].to_pydatetime()) <= now
+    return final
 
 
 def _candle_rows(candles: pd.DataFrame):
+    final = candles["final"].tolist() if "final" in candles else [False] * len(candles)
     return zip(
         candles.index.to_pydatetime(),
         candles["open"].tolist(),
@@ -107,6 +148,7 @@ def _candle_rows(candles: pd.DataFrame):
         candles["low"].tolist(),
         candles["close"].tolist(),
         candles["volume"].tolist(),
+        final,
         strict=True,
     )
 
@@ -114,22 +156,23 @@ def _candle_rows(candles: pd.DataFrame):
 _STAGE_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS market_candle_stage (
     "timestamp" timestamptz NOT NULL, open_price float8 NOT NULL, high_price float8 NOT NULL,
-    low_price float8 NOT NULL, close_price float8 NOT NULL, volume int8 NOT NULL
+    low_price float8 NOT NULL, close_price float8 NOT NULL, volume int8 NOT NULL, final bool NOT NULL
 ) ON COMMIT DROP;
 TRUNCATE market_candle_stage
 """
 _MERGE_SQL = """
 WITH written AS (
     INSERT INTO market_marketdata
-        (symbol, timeframe, "timestamp", open_price, high_price, low_price, close_price, volume, source, updated_at)
+        (symbol, timeframe, "timestamp", open_price, high_price, low_price, close_price, volume, source, final,
+         updated_at)
     SELECT %(symbol)s, %(timeframe)s, "timestamp", open_price, high_price, low_price, close_price, volume,
-           %(source)s, %(now)s
+           %(source)s, final, %(now)s
     FROM market_candle_stage
     ORDER BY "timestamp"  -- one lock order for concurrent writers
     ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET
         open_price = EXCLUDED.open_price, high_price = EXCLUDED.high_price, low_price = EXCLUDED.low_price,
         close_price = EXCLUDED.close_price, volume = EXCLUDED.volume, source = EXCLUDED.source,
-        updated_at = EXCLUDED.updated_at
+        final = EXCLUDED.final OR market_marketdata.final, updated_at = EXCLUDED.updated_at
     RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
@@ -144,7 +187,7 @@ def _upsert_copy(
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_STAGE_SQL)
         with cursor.cursor.copy("COPY market_candle_stage FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["timestamptz", "float8", "float8", "float8", "float8", "int8"])
+            copy.set_types(["timestamptz", "float8", "float8", "float8", "float8", "int8", "bool"])
             for row in _candle_rows(candles):
                 copy.write_row(row)
         cursor.execute(
@@ -169,9 +212,10 @@ def _upsert_orm(
             close_price=c,
             volume=v,
             source=source,
+            final=final,
             updated_at=now,
         )
-        for ts, o, h, lo, c, v in _candle_rows(candles)
+        for ts, o, h, lo, c, v, final in _candle_rows(candles)
     ]
     with transaction.atomic():
         existing = MarketData.objects.filter(
@@ -456,7 +500,13 @@ def candles_ensure(
 
 
 def holidays_load_csv(*, path: Path | str, exchange: str = "NSE") -> tuple[int, int]:
-    """Load an exchange's published holiday list (CSV: date,description). Returns (created, updated)."""
+    """Load an exchange's published holiday list (CSV: date,description). Returns (created, updated).
+    Only NSE and BSE keep a holiday table; other exchanges' calendars come from the exchange_calendars library."""
+    exchange = exchange.strip().upper()
+    if exchange not in TABLE_EXCHANGES:
+        raise ValueError(
+            f"Holidays are loaded for {' and '.join(TABLE_EXCHANGES)} only; {exchange!r} uses its library calendar"
+        )
     holidays = load_holidays_csv(path)
     created = updated = 0
     with transaction.atomic():
@@ -516,7 +566,7 @@ def quality_check(*, symbol: str, timeframe: Timeframe, now: datetime | None = N
     new ones are added, ones still present keep their row, ones no longer found are marked resolved."""
     now = now or timezone.now()
     instrument = Instrument.objects.filter(symbol=symbol).first()
-    calendar = get_calendar(instrument.exchange if instrument else "NSE")
+    calendar = calendar_for_symbol(symbol)
     candles = _all_candles(symbol=symbol, timeframe=timeframe)
     findings = check_candles(
         candles,

@@ -9,10 +9,11 @@ from importlib import import_module
 from django.conf import settings
 from django.core.cache import cache
 
-from market.calendar import ExchangeCalendar
+from market.calendar import TABLE_EXCHANGES, ExchangeCalendar, UnknownExchange, library_calendar
 from market.models import Instrument, MarketHoliday
 from market.providers import build_provider
 from market.providers.base import Provider
+from market.symbols import exchange_for_symbol
 
 _HOLIDAYS_KEY = "market:holidays:{exchange}"
 _HOLIDAYS_TTL = 3600
@@ -33,9 +34,42 @@ def holidays_invalidate(exchange: str = "NSE") -> None:
     cache.delete(_HOLIDAYS_KEY.format(exchange=exchange))
 
 
+def calendar_for(exchange: str = "NSE") -> ExchangeCalendar:
+    """The calendar of `exchange`: NSE (and BSE, which shares NSE's hours and published holidays) with the
+    holidays staff maintain in admin; NYSE, NASDAQ and LSE from the exchange_calendars library.
+    UnknownExchange for any other name."""
+    exchange = exchange.strip().upper()
+    if exchange == "NSE":
+        return ExchangeCalendar(holidays_for("NSE"), tz=settings.EXCHANGE_TIME_ZONE, exchange=exchange)
+    if exchange in TABLE_EXCHANGES:  # BSE: NSE's holidays plus any loaded for BSE alone
+        holidays = {**holidays_for("NSE"), **holidays_for(exchange)}
+        return ExchangeCalendar(holidays, tz=settings.EXCHANGE_TIME_ZONE, exchange=exchange)
+    return library_calendar(exchange)
+
+
+def exchange_of(symbol: str) -> str:
+    """The instrument's exchange from the catalogue, else what the symbol's suffix implies (market.symbols)."""
+    exchange = Instrument.objects.filter(symbol=symbol).values_list("exchange", flat=True).first()
+    return exchange.strip().upper() if exchange else exchange_for_symbol(symbol)
+
+
+def calendar_for_symbol(symbol: str) -> ExchangeCalendar:
+    """The calendar of the exchange `symbol` trades on. A catalogue row naming an unknown exchange is a data
+    error, reported as such."""
+    exchange = exchange_of(symbol)
+    try:
+        return calendar_for(exchange)
+    except UnknownExchange as exc:
+        raise UnknownExchange(f"Instrument {symbol}: {exc}") from None
+
+
+def _time_zone_of(symbol: str) -> str:
+    return calendar_for_symbol(symbol).tz.key
+
+
 def get_calendar(exchange: str = "NSE") -> ExchangeCalendar:
-    """The exchange calendar with the holidays staff maintain in admin."""
-    return ExchangeCalendar(holidays_for(exchange), tz=settings.EXCHANGE_TIME_ZONE, exchange=exchange)
+    """The calendar of `exchange` (NSE by default); see `calendar_for`."""
+    return calendar_for(exchange)
 
 
 def _catalogue_symbols() -> set[str]:
@@ -51,12 +85,12 @@ def _build(name: str) -> Provider:
             auto_adjust=settings.YFINANCE_AUTO_ADJUST,
             max_requests_per_minute=settings.YFINANCE_MAX_REQUESTS_PER_MINUTE,
             max_wait=settings.YFINANCE_LIMITER_MAX_WAIT_SECONDS,
-            calendar=get_calendar(),
+            calendar=calendar_for_symbol,
         )
     if name == "synthetic":
-        return build_provider("synthetic", symbols=_catalogue_symbols, calendar=get_calendar())
+        return build_provider("synthetic", symbols=_catalogue_symbols, calendar=calendar_for_symbol)
     if name == "csv":
-        return build_provider("csv", directory=settings.MARKET_DATA_CSV_DIR)
+        return build_provider("csv", directory=settings.MARKET_DATA_CSV_DIR, tz=_time_zone_of)
     if ":" in name:
         return _build_from_path(name)
     return build_provider(name)  # raises ValueError naming the known providers

@@ -50,3 +50,35 @@ def parse_symbol(raw: str, default_suffix: str = ".NS") -> str:
 def _shorten(raw: str, limit: int = 32) -> str:
     text = raw if len(raw) <= limit else raw[:limit] + "…"
     return repr(text)
+
+
+# Which exchange a Yahoo-style symbol trades on, when the instrument catalogue does not say (Instrument.exchange
+# wins). Suffixes first; index symbols (^...) by name; a bare symbol is a US listing, as on Yahoo.
+DEFAULT_EXCHANGE = "NSE"
+_SUFFIX_EXCHANGES = {".NS": "NSE", ".BO": "BSE", ".L": "LSE"}
+_INDEX_EXCHANGES = {
+    "^NSEI": "NSE",
+    "^NSEBANK": "NSE",
+    "^CNXIT": "NSE",
+    "^INDIAVIX": "NSE",
+    "^BSESN": "BSE",
+    "^GSPC": "NYSE",
+    "^DJI": "NYSE",
+    "^IXIC": "NASDAQ",
+    "^FTSE": "LSE",
+}
+_INDEX_PREFIXES = {"^NSE": "NSE", "^CNX": "NSE", "^BSE": "BSE"}
+
+
+def exchange_for_symbol(symbol: str) -> str:
+    """The exchange a symbol's suffix or index name implies: RELIANCE.NS -> NSE, TCS.BO -> BSE, ^GSPC -> NYSE,
+    AAPL -> NYSE. A suffix not listed here gets NSE, the catalogue's default exchange (Instrument.exchange)."""
+    symbol = symbol.upper()
+    if symbol.startswith("^"):
+        if symbol in _INDEX_EXCHANGES:
+            return _INDEX_EXCHANGES[symbol]
+        prefix = next((p for p in _INDEX_PREFIXES if symbol.startswith(p)), None)
+        return _INDEX_PREFIXES[prefix] if prefix else "NYSE"
+    if "." not in symbol:
+        return "NYSE"
+    return _SUFFIX_EXCHANGES.get("." + symbol.rsplit(".", 1)[1], DEFAULT_EXCHANGE)

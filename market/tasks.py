@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime, timedelta
 
 import structlog
 from celery import shared_task
@@ -10,10 +11,11 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.utils import timezone
 
+from market.calendar import UnknownExchange
 from market.models import Instrument
 from market.providers.errors import ProviderUnavailable, RateLimited
 from market.services import candles_sync, quality_repair
-from market.sources import get_calendar
+from market.sources import calendar_for
 from market.timeframes import Timeframe
 
 logger = structlog.get_logger(__name__)
@@ -37,14 +39,23 @@ def sync_symbol(self, symbol: str, timeframe: str, days: int | None = None) -> d
 
 
 @shared_task(name="market.sync_watchlist")
-def sync_watchlist(timeframes: list[str] | None = None, only_when_open: bool = False) -> dict:
-    """Enqueue one sync per active instrument and timeframe. With `only_when_open`, do nothing outside NSE
-    sessions (the 5-minute intraday schedule runs on weekdays; holidays are skipped here)."""
+def sync_watchlist(
+    timeframes: list[str] | None = None, only_when_open: bool = False, grace_minutes: int = 0
+) -> dict:
+    """Enqueue one sync per active instrument and timeframe. With `only_when_open`, only instruments whose
+    exchange (per its own calendar) is in session, or closed less than `grace_minutes` ago: the run just after
+    the close fetches the day's last bars once they are final. Holidays and weekends are skipped."""
     timeframes = timeframes or [Timeframe.D1.value]
-    if only_when_open and not get_calendar().status(timezone.now()).is_open:
-        logger.info("sync_watchlist_skipped", reason="market closed")
-        return {"enqueued": 0, "skipped": "market closed"}
-    symbols = list(Instrument.objects.filter(active=True).values_list("symbol", flat=True))
+    instruments = Instrument.objects.filter(active=True).values_list("symbol", "exchange")
+    symbols = [symbol for symbol, _ in instruments]
+    if only_when_open:
+        now = timezone.now()
+        grace = timedelta(minutes=grace_minutes)
+        in_session = {exchange: _in_session(exchange, now, grace) for exchange in {e for _, e in instruments}}
+        symbols = [symbol for symbol, exchange in instruments if in_session[exchange]]
+        if not symbols:
+            logger.info("sync_watchlist_skipped", reason="market closed")
+            return {"enqueued": 0, "skipped": "market closed"}
     for symbol in symbols:
         for timeframe in timeframes:
             sync_symbol.apply_async(args=[symbol, timeframe], expires=600)
@@ -71,3 +82,20 @@ def repair_watchlist(timeframes: list[str] | None = None) -> dict:
         for timeframe in timeframes:
             repair_symbol.apply_async(args=[symbol, timeframe], expires=6 * 3600)
     return {"enqueued": len(symbols) * len(timeframes)}
+
+
+def _in_session(exchange: str, now: datetime, grace: timedelta) -> bool:
+    """The exchange is open at `now`, or its session today closed less than `grace` ago. An exchange without a
+    calendar (a catalogue typo) counts as closed, logged, rather than stopping every other instrument's sync."""
+    try:
+        calendar = calendar_for(exchange)
+    except UnknownExchange as exc:
+        logger.warning("sync_watchlist_unknown_exchange", exchange=exchange, error=str(exc))
+        return False
+    if calendar.status(now).is_open:
+        return True
+    today = now.astimezone(calendar.tz).date()
+    if not calendar.is_trading_day(today):
+        return False
+    closed_at = calendar.session_close(today)
+    return closed_at <= now < closed_at + grace

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class PredictionsConfig(AppConfig):
     name = "predictions"
     verbose_name = "Predictions"
+
+    def ready(self) -> None:
+        from predictions.receivers import rescore_on_candles_stored
+        from tradingdash.events import CandlesStored, subscribe
+
+        subscribe(CandlesStored, rescore_on_candles_stored)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from celery import Task
@@ -22,7 +22,7 @@ from market.bars import bar_close, bars_ahead, closed_only
 from market.models import MarketData
 from market.selectors import candles_frame
 from market.services import candles_ensure
-from market.sources import get_calendar
+from market.sources import calendar_for_symbol
 from market.timeframes import Timeframe
 from predictions.features import WARMUP_BARS
 from predictions.loading import forecaster_load
@@ -68,11 +68,14 @@ def predictions_cache_version(symbol: str) -> str:
 
 
 def training_candles(*, symbol: str, timeframe: Timeframe, ensure: bool = True):
-    """Closed stored candles (fetching the default history first if none was ever fetched)."""
+    """Closed, final stored candles (fetching the default history first if none was ever fetched): a bar stored
+    before its close holds partial values and is left out."""
     if ensure:
         candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=None)
-    candles = candles_frame(symbol=symbol, timeframe=timeframe, limit=settings.PREDICTION_TRAINING_BARS)
-    return closed_only(candles, get_calendar(), timeframe, timezone.now())
+    candles = candles_frame(
+        symbol=symbol, timeframe=timeframe, limit=settings.PREDICTION_TRAINING_BARS, final_only=True
+    )
+    return closed_only(candles, calendar_for_symbol(symbol), timeframe, timezone.now())
 
 
 def _store_version(
@@ -217,7 +220,7 @@ def prediction_generate(
     forecast = registry.predict(
         forecaster, candles, horizon=horizon, residual_quantiles=trained.residual_quantiles
     )
-    calendar = get_calendar()
+    calendar = calendar_for_symbol(symbol)
     description = trained.metrics.get("description")
     prediction = Prediction.objects.create(
         symbol=symbol,
@@ -243,33 +246,66 @@ def prediction_generate(
     return prediction
 
 
+def _final_close(prediction: Prediction) -> float | None:
+    """The close of the prediction's target bar, if that bar is stored final (never a partial bar's close)."""
+    return (
+        MarketData.objects.filter(
+            symbol=prediction.symbol,
+            timeframe=prediction.timeframe,
+            timestamp=prediction.target_time,
+            final=True,
+        )
+        .values_list("close_price", flat=True)
+        .first()
+    )
+
+
+def _record_score(prediction: Prediction, close: float) -> None:
+    Prediction.objects.filter(pk=prediction.pk).update(
+        realized_price=close, realized_at=prediction.target_time, error=prediction.predicted_price - close
+    )
+    predictions_invalidate(prediction.symbol)
+
+
 def predictions_score(*, now=None) -> int:
-    """Fill realized_price/error for predictions whose target bar has closed and is stored."""
+    """Fill realized_price/error for predictions whose target bar has closed (on the symbol's exchange calendar)
+    and is stored final."""
     now = now or timezone.now()
-    calendar = get_calendar()
+    calendars = {}
     scored = 0
     pending = Prediction.objects.filter(realized_price__isnull=True, target_time__lte=now).order_by(
         "target_time"
     )
     for prediction in pending.iterator(chunk_size=500):
         timeframe = Timeframe.parse(prediction.timeframe)
-        if bar_close(calendar, timeframe, prediction.target_time) > now:
+        if prediction.symbol not in calendars:
+            calendars[prediction.symbol] = calendar_for_symbol(prediction.symbol)
+        if bar_close(calendars[prediction.symbol], timeframe, prediction.target_time) > now:
             continue
-        close = (
-            MarketData.objects.filter(
-                symbol=prediction.symbol, timeframe=prediction.timeframe, timestamp=prediction.target_time
-            )
-            .values_list("close_price", flat=True)
-            .first()
-        )
+        close = _final_close(prediction)
         if close is None:
             continue
-        Prediction.objects.filter(pk=prediction.pk).update(
-            realized_price=close, realized_at=prediction.target_time, error=prediction.predicted_price - close
-        )
-        predictions_invalidate(prediction.symbol)
+        _record_score(prediction, close)
         scored += 1
     return scored
+
+
+def predictions_rescore(*, symbol: str, timeframe: str, first: datetime, last: datetime) -> int:
+    """Score again the predictions whose target bar lies in [first, last] and was just (re)written: a partial bar
+    completed (turned final) or a final bar corrected by the provider. Returns how many changed."""
+    rescored = 0
+    targets = Prediction.objects.filter(
+        symbol=symbol, timeframe=timeframe, target_time__gte=first, target_time__lte=last
+    )
+    for prediction in targets.iterator(chunk_size=500):
+        close = _final_close(prediction)
+        if close is None or close == prediction.realized_price:
+            continue
+        _record_score(prediction, close)
+        rescored += 1
+    if rescored:
+        logger.info("predictions_rescored", symbol=symbol, timeframe=timeframe, count=rescored)
+    return rescored
 
 
 # --- Background tasks started from the API

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import structlog
 from celery import shared_task
 
 from market.models import Instrument
 from market.providers.errors import ProviderUnavailable, RateLimited
 from market.timeframes import Timeframe
-from predictions.services import models_train, prediction_generate, predictions_score
+from predictions.services import models_train, prediction_generate, predictions_rescore, predictions_score
 
 logger = structlog.get_logger(__name__)
 
@@ -83,3 +85,15 @@ def retrain_all(timeframe: str = "1D", horizon: int = 1) -> dict:
 @shared_task(name="predictions.score_predictions")
 def score_predictions() -> dict:
     return {"scored": predictions_score()}
+
+
+@shared_task(name="predictions.rescore_predictions", acks_late=True)
+def rescore_predictions(symbol: str, timeframe: str, first: str, last: str) -> dict:
+    """Re-score predictions whose target bar in [first, last] (ISO datetimes) was rewritten; safe to repeat."""
+    rescored = predictions_rescore(
+        symbol=symbol,
+        timeframe=timeframe,
+        first=datetime.fromisoformat(first),
+        last=datetime.fromisoformat(last),
+    )
+    return {"rescored": rescored}

@@ -16,7 +16,7 @@ from market.bars import closed_only
 from market.caching import market_version
 from market.selectors import candles_frame
 from market.services import candles_ensure
-from market.sources import get_calendar
+from market.sources import calendar_for_symbol
 from market.timeframes import Timeframe
 from signals.backtest import run_backtest
 from signals.config import SignalConfig
@@ -59,8 +59,8 @@ def _signals_invalidate(symbol: str) -> None:
 
 def _closed_candles(*, symbol: str, timeframe: Timeframe, limit: int | None):
     candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=None)
-    candles = candles_frame(symbol=symbol, timeframe=timeframe, limit=limit)
-    return closed_only(candles, get_calendar(), timeframe, timezone.now())
+    candles = candles_frame(symbol=symbol, timeframe=timeframe, limit=limit, final_only=True)
+    return closed_only(candles, calendar_for_symbol(symbol), timeframe, timezone.now())
 
 
 def _latest_prediction(symbol: str, timeframe: Timeframe):

@@ -13,6 +13,14 @@ BEAT_SCHEDULE = {
         "kwargs": {"timeframes": ["5m", "15m", "1H"], "only_when_open": True},
         "options": {"expire_seconds": 240},
     },
+    # Just after the 15:30 close: the last run above (15:25) stored the 15:15 1H bar (and the forming 5m/15m
+    # bars) half-way; this run fetches them complete, so they are stored final the same evening.
+    "market-sync-intraday-close": {
+        "task": "market.sync_watchlist",
+        "schedule": crontab(minute=35, hour=15, day_of_week="mon-fri"),
+        "kwargs": {"timeframes": ["5m", "15m", "1H"], "only_when_open": True, "grace_minutes": 15},
+        "options": {"expire_seconds": 600},
+    },
     "market-sync-daily": {
         "task": "market.sync_watchlist",
         "schedule": crontab(minute=0, hour=16, day_of_week="mon-fri"),

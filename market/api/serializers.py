@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from market.api.fields import InstantField, QuerySerializer, TimeframeField
+from market.calendar import EXCHANGES
 from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
 
@@ -79,6 +80,7 @@ class CandleSerializer(serializers.Serializer):
     low = serializers.FloatField()
     close = serializers.FloatField()
     volume = serializers.IntegerField()
+    final = serializers.BooleanField(help_text="False while the bar was still forming when it was fetched.")
 
 
 class HistoricalSerializer(serializers.Serializer):
@@ -126,6 +128,18 @@ class SyncResultSerializer(serializers.Serializer):
     last = serializers.DateTimeField(allow_null=True)
     source = serializers.CharField()
     message = serializers.CharField(allow_null=True, help_text="Why nothing was stored, when nothing was.")
+
+
+class MarketStatusQuerySerializer(QuerySerializer):
+    exchange = serializers.ChoiceField(
+        choices=EXCHANGES, default="NSE", help_text="Whose session to report (case-insensitive)."
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data.get("exchange"), str):
+            data = data.copy()
+            data["exchange"] = data["exchange"].strip().upper()
+        return super().to_internal_value(data)
 
 
 class MarketStatusSerializer(serializers.Serializer):

@@ -14,6 +14,7 @@ from market.api.serializers import (
     HistoricalQuerySerializer,
     HistoricalSerializer,
     InstrumentSerializer,
+    MarketStatusQuerySerializer,
     MarketStatusSerializer,
     MultipleQuerySerializer,
     MultipleSerializer,
@@ -54,9 +55,13 @@ PROVIDER_ERRORS = (404, 503)
 
 
 class MarketStatusApi(APIView):
-    @extend_schema(responses={200: MarketStatusSerializer}, tags=["market"])
+    @extend_schema(
+        parameters=[MarketStatusQuerySerializer], responses={200: MarketStatusSerializer}, tags=["market"]
+    )
     def get(self, request):
-        return Response(market_status())
+        query = MarketStatusQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(market_status(**query.validated_data))
 
 
 class SymbolsApi(APIView):

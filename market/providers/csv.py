@@ -2,13 +2,16 @@
 
 `{directory}/{SYMBOL}_{TIMEFRAME}.csv`, e.g. `RELIANCE.NS_1D.csv`, `^NSEI_1D.csv`, `TCS.NS_5m.csv`. The first
 column is `Date` or `Datetime` (or `timestamp`, our own export) with UTC offsets such as
-`2024-01-02 00:00:00+05:30`; timestamps without an offset are read as exchange-local time. Open, High, Low,
+`2024-01-02 00:00:00+05:30`; timestamps (or dates) without an offset are read as the time of the symbol's
+exchange (`tz`: one zone for every file, or a callable giving each symbol's zone, e.g. America/New_York for
+^GSPC). Open, High, Low,
 Close and Volume are used; Dividends, Stock Splits, Adj Close and any other column are ignored.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -28,7 +31,7 @@ class CsvProvider(Provider):
 
     name = "csv"
 
-    def __init__(self, *, directory: str | Path, tz: str = "Asia/Kolkata"):
+    def __init__(self, *, directory: str | Path, tz: str | Callable[[str], str] = "Asia/Kolkata"):
         self.directory = Path(directory).resolve()
         self.tz = tz
 
@@ -50,7 +53,8 @@ class CsvProvider(Provider):
             if any(self._path(symbol, other).is_file() for other in Timeframe):
                 return empty_candles()
             raise SymbolNotFound(symbol, f"No CSV market data for symbol {symbol!r}")
-        return slice_candles(self._read(path), start, end)
+        tz = self.tz if isinstance(self.tz, str) else self.tz(symbol)
+        return slice_candles(self._read(path, tz), start, end)
 
     def _path(self, symbol: str, timeframe: Timeframe) -> Path:
         """The file for (symbol, timeframe), refusing any name that would leave the directory."""
@@ -61,7 +65,7 @@ class CsvProvider(Provider):
             raise InvalidSymbol(f"Invalid symbol {symbol[:32]!r} for a file name")
         return path
 
-    def _read(self, path: Path) -> pd.DataFrame:
+    def _read(self, path: Path, tz: str) -> pd.DataFrame:
         """The file as a candle frame; anything unreadable is an UnreadableData naming the file and line."""
         try:
             # Text first, blank lines kept: a row's position then gives its line number (header = line 1).
@@ -94,14 +98,15 @@ class CsvProvider(Provider):
                     )
                 frame[column] = numbers
         try:
-            frame.index = self._timestamps(frame.pop(time_column))
+            frame.index = self._timestamps(frame.pop(time_column), tz)
             return normalize_candles(frame)
         except _BadRow as error:
             raise UnreadableData(error.message, file=path.name, line=error.row + 2) from error
         except ValueError as error:
             raise UnreadableData(str(error), file=path.name) from error
 
-    def _timestamps(self, column: pd.Series) -> pd.DatetimeIndex:
+    @staticmethod
+    def _timestamps(column: pd.Series, tz: str) -> pd.DatetimeIndex:
         text = column.astype(str).str.strip()
         with_offset = text.str.contains(_OFFSET_PATTERN, regex=True)
         if not (with_offset.all() or not with_offset.any()):
@@ -110,7 +115,7 @@ class CsvProvider(Provider):
         try:
             if with_offset.all():
                 return pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="ISO8601"))
-            return pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601")).tz_localize(self.tz)
+            return pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601")).tz_localize(tz)
         except (ValueError, TypeError) as error:
             for row, value in text.items():
                 try:

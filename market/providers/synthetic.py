@@ -62,12 +62,13 @@ class SyntheticProvider(Provider):
         self,
         *,
         symbols: Callable[[], Collection[str]] | Collection[str],
-        calendar: ExchangeCalendar,
+        calendar: ExchangeCalendar | Callable[[str], ExchangeCalendar],
         seed: int = 0,
         history_days: int = 3650,
         clock: Callable[[], datetime] | None = None,
     ):
-        """`symbols` may be a callable (e.g. reading the instrument table) so the set can change at run time."""
+        """`symbols` may be a callable (e.g. reading the instrument table) so the set can change at run time;
+        `calendar` one calendar for every symbol, or a callable giving each symbol its exchange's calendar."""
         if history_days < 1:
             raise ValueError("history_days must be at least 1")
         self._symbols = symbols if callable(symbols) else (lambda: symbols)
@@ -88,8 +89,9 @@ class SyntheticProvider(Provider):
         if symbol not in self._symbols():
             raise SymbolNotFound(symbol)
         now = self._now()
+        calendar = self._calendar_for(symbol)
         spec = timeframe.spec
-        first_day = max(ANCHOR, now.astimezone(self.calendar.tz).date() - timedelta(days=self.history_days))
+        first_day = max(ANCHOR, now.astimezone(calendar.tz).date() - timedelta(days=self.history_days))
         end = min(require_aware(end, "end"), now) if end is not None else now
         if spec.max_lookback is not None:
             earliest = now - spec.max_lookback
@@ -98,33 +100,39 @@ class SyntheticProvider(Provider):
                     f"{timeframe.value} candles are available for the last {spec.max_lookback.days} days only"
                 )
             start = start or earliest
-        start = require_aware(start, "start") if start is not None else self._local_midnight(first_day)
+        start = (
+            require_aware(start, "start") if start is not None else self._local_midnight(first_day, calendar)
+        )
         if start >= end:
             return empty_candles()
 
-        start_day = max(first_day, start.astimezone(self.calendar.tz).date())
-        end_day = end.astimezone(self.calendar.tz).date()
+        start_day = max(first_day, start.astimezone(calendar.tz).date())
+        end_day = end.astimezone(calendar.tz).date()
         if timeframe == Timeframe.W1:
-            candles = self._weekly(symbol, start_day, end_day, now)
+            candles = self._weekly(symbol, start_day, end_day, now, calendar)
         elif timeframe == Timeframe.D1:
-            candles = self._daily(symbol, end_day).loc[self._local_midnight(start_day) :]
+            candles = self._daily(symbol, end_day, calendar).loc[self._local_midnight(start_day, calendar) :]
         else:
-            candles = self._intraday(symbol, start_day, end_day, spec.bar)
-        candles = candles[self._closed(candles, timeframe, now)]
-        candles = candles[candles.index >= pd.Timestamp(self._local_midnight(first_day))]
+            candles = self._intraday(symbol, start_day, end_day, spec.bar, calendar)
+            candles = candles[calendar.session_mask(candles.index)]  # early closes cut the session short
+        candles = candles[self._closed(candles, timeframe, now, calendar)]
+        candles = candles[candles.index >= pd.Timestamp(self._local_midnight(first_day, calendar))]
         return slice_candles(candles, start, end)
+
+    def _calendar_for(self, symbol: str) -> ExchangeCalendar:
+        return self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
 
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
 
-    def _local_midnight(self, day: date) -> datetime:
-        return datetime.combine(day, datetime.min.time(), self.calendar.tz).astimezone(UTC)
+    def _local_midnight(self, day: date, calendar: ExchangeCalendar) -> datetime:
+        return datetime.combine(day, datetime.min.time(), calendar.tz).astimezone(UTC)
 
     # Daily path
 
-    def _daily(self, symbol: str, last_day: date) -> pd.DataFrame:
+    def _daily(self, symbol: str, last_day: date, calendar: ExchangeCalendar) -> pd.DataFrame:
         """Daily bars from ANCHOR to `last_day` (inclusive), indexed by the UTC time of local midnight."""
-        days = self.calendar.trading_days_array(ANCHOR, last_day)
+        days = calendar.trading_days_array(ANCHOR, last_day)
         if days.size == 0:
             return empty_candles()
         years = days.astype("datetime64[Y]")
@@ -165,7 +173,7 @@ class SyntheticProvider(Provider):
             volume = base_volume * np.exp(0.35 * v) * (1 + 0.8 * np.abs(z[:, 0]))
             volume = np.maximum(np.round(volume), 1).astype("int64")
 
-        index = pd.DatetimeIndex(days).tz_localize(self.calendar.tz).tz_convert(UTC).as_unit(INDEX_UNIT)
+        index = pd.DatetimeIndex(days).tz_localize(calendar.tz).tz_convert(UTC).as_unit(INDEX_UNIT)
         index.name = INDEX_NAME
         return pd.DataFrame(
             {
@@ -178,15 +186,17 @@ class SyntheticProvider(Provider):
             index=index,
         )
 
-    def _weekly(self, symbol: str, start_day: date, end_day: date, now: datetime) -> pd.DataFrame:
+    def _weekly(
+        self, symbol: str, start_day: date, end_day: date, now: datetime, calendar: ExchangeCalendar
+    ) -> pd.DataFrame:
         """Weeks (Monday to Sunday) aggregated from daily bars, stamped at Monday's local midnight."""
         monday = start_day - timedelta(days=start_day.weekday())
         sunday = end_day + timedelta(days=6 - end_day.weekday())  # whole weeks, however the window cuts them
-        daily = self._daily(symbol, sunday).loc[self._local_midnight(monday) :]
-        daily = daily[self._closed(daily, Timeframe.D1, now)]
+        daily = self._daily(symbol, sunday, calendar).loc[self._local_midnight(monday, calendar) :]
+        daily = daily[self._closed(daily, Timeframe.D1, now, calendar)]
         if daily.empty:
             return empty_candles()
-        local_days = daily.index.tz_convert(self.calendar.tz).tz_localize(None).normalize()
+        local_days = daily.index.tz_convert(calendar.tz).tz_localize(None).normalize()
         week_start = local_days - pd.to_timedelta(local_days.day_of_week, unit="D")
         weekly = daily.groupby(week_start).agg(
             open=("open", "first"),
@@ -196,21 +206,26 @@ class SyntheticProvider(Provider):
             volume=("volume", "sum"),
         )
         weekly.index = (
-            pd.DatetimeIndex(weekly.index).tz_localize(self.calendar.tz).tz_convert(UTC).as_unit(INDEX_UNIT)
+            pd.DatetimeIndex(weekly.index).tz_localize(calendar.tz).tz_convert(UTC).as_unit(INDEX_UNIT)
         )
         weekly.index.name = INDEX_NAME
         return weekly
 
     # Intraday
 
-    def _intraday(self, symbol: str, start_day: date, end_day: date, bar: timedelta) -> pd.DataFrame:
+    def _intraday(
+        self, symbol: str, start_day: date, end_day: date, bar: timedelta, calendar: ExchangeCalendar
+    ) -> pd.DataFrame:
         """Bars of `bar` length aggregated from per-day minute paths bridging the daily open to close."""
-        daily = self._daily(symbol, end_day).loc[self._local_midnight(start_day) :]
+        daily = self._daily(symbol, end_day, calendar).loc[self._local_midnight(start_day, calendar) :]
         if daily.empty:
             return empty_candles()
-        days = daily.index.tz_convert(self.calendar.tz).date
-        opens_at = [self.calendar.session_hours(day)[0] for day in days]
-        minutes = int((self.calendar.session_hours(days[0])[1] - opens_at[0]) / timedelta(minutes=1))
+        days = daily.index.tz_convert(calendar.tz).date
+        opens_at = [calendar.session_hours(day)[0] for day in days]
+        # Regular session length; early closes are cut afterwards by the session mask.
+        minutes = (
+            (calendar.close.hour - calendar.open.hour) * 60 + calendar.close.minute - calendar.open.minute
+        )
 
         shocks, wicks, volume_noise = [], [], []
         for day in days:
@@ -267,11 +282,13 @@ class SyntheticProvider(Provider):
         index.name = INDEX_NAME
         return pd.DataFrame(candles, index=index)
 
-    def _closed(self, candles: pd.DataFrame, timeframe: Timeframe, now: datetime) -> np.ndarray:
+    def _closed(
+        self, candles: pd.DataFrame, timeframe: Timeframe, now: datetime, calendar: ExchangeCalendar
+    ) -> np.ndarray:
         """Mask of bars that have finished by `now` (a bar ends at its session's close at the latest)."""
-        tz = self.calendar.tz
+        tz = calendar.tz
         opened = candles.index.tz_convert(tz).tz_localize(None)
-        close_offset = pd.Timedelta(hours=self.calendar.close.hour, minutes=self.calendar.close.minute)
+        close_offset = pd.Timedelta(hours=calendar.close.hour, minutes=calendar.close.minute)
         session_close = (opened.normalize() + close_offset).tz_localize(tz)
         if timeframe == Timeframe.D1:
             return np.asarray(session_close <= now)
@@ -282,6 +299,6 @@ class SyntheticProvider(Provider):
         closed = np.array(opened + pd.Timedelta(days=7) <= now_local, dtype=bool)
         for i in np.flatnonzero(~closed):
             monday = opened[i].date()
-            last_day = self.calendar.trading_days(monday, monday + timedelta(days=6))[-1]
-            closed[i] = self.calendar.session_hours(last_day)[1] <= now
+            last_day = calendar.trading_days(monday, monday + timedelta(days=6))[-1]
+            closed[i] = calendar.session_hours(last_day)[1] <= now
         return closed

@@ -165,7 +165,7 @@ class YFinanceProvider(Provider):
         max_requests_per_minute: int = 60,
         retries: int = 2,
         backoff: float = 1.0,
-        calendar: ExchangeCalendar | None = None,
+        calendar: ExchangeCalendar | Callable[[str], ExchangeCalendar] | None = None,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         limiter: SlidingWindowLimiter | None = None,
@@ -232,7 +232,10 @@ class YFinanceProvider(Provider):
                 return empty_candles()
             candles = normalize_candles(pd.concat(frames))
             if timeframe.is_intraday:
-                candles = candles[self.calendar.session_mask(candles.index)]
+                calendar = (
+                    self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
+                )
+                candles = candles[calendar.session_mask(candles.index)]
             return slice_candles(candles, start, end)
         except (ProviderError, LookbackExceeded):
             raise

@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -62,6 +63,20 @@ class TestStatus:
 
     def test_requires_authentication(self, api_client):
         assert api_client.get("/api/market/status").status_code == 401
+
+    def test_status_of_another_exchange_on_its_own_clock(self, auth_client):
+        # Wednesday 2026-06-03 15:00 UTC: 20:30 in India (NSE closed), 11:00 in New York (NYSE open).
+        with time_machine.travel(datetime(2026, 6, 3, 15, 0, tzinfo=UTC), tick=False):
+            nyse = auth_client.get("/api/market/status?exchange=nyse").json()
+            nse = auth_client.get("/api/market/status").json()
+        assert (nyse["exchange"], nyse["timezone"], nyse["is_open"]) == ("NYSE", "America/New_York", True)
+        assert nyse["next_close"] == "2026-06-03T16:00:00-04:00"
+        assert (nse["exchange"], nse["is_open"]) == ("NSE", False)
+
+    def test_unknown_exchange_is_a_400(self, auth_client):
+        response = auth_client.get("/api/market/status?exchange=MOON")
+        assert response.status_code == 400
+        assert "MOON" in json.dumps(response.json())
 
 
 def test_symbols_lists_the_seeded_catalogue(auth_client):

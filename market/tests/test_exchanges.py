@@ -1,0 +1,89 @@
+"""One calendar per exchange: NSE/BSE from the holiday table, NYSE/NASDAQ/LSE from exchange_calendars."""
+
+from datetime import UTC, date, datetime, time
+
+import pandas as pd
+import pytest
+
+from market.bars import bar_close, bars_ahead
+from market.calendar import UnknownExchange, library_calendar
+from market.sources import calendar_for, calendar_for_symbol
+from market.symbols import exchange_for_symbol
+from market.tests.factories import InstrumentFactory
+from market.timeframes import Timeframe
+
+
+@pytest.mark.parametrize(
+    ("symbol", "exchange"),
+    [
+        ("RELIANCE.NS", "NSE"),
+        ("TCS.BO", "BSE"),
+        ("^NSEI", "NSE"),
+        ("^NSEBANK", "NSE"),
+        ("^BSESN", "BSE"),
+        ("^GSPC", "NYSE"),
+        ("^IXIC", "NASDAQ"),
+        ("AAPL", "NYSE"),
+        ("VOD.L", "LSE"),
+        ("ODD.XX", "NSE"),
+    ],
+)
+def test_symbol_suffix_names_the_exchange(symbol, exchange):
+    assert exchange_for_symbol(symbol) == exchange
+
+
+@pytest.mark.django_db
+def test_instrument_exchange_wins_over_the_suffix():
+    InstrumentFactory(symbol="INFY", exchange="NSE")
+    InstrumentFactory(symbol="^GSPC", exchange="NYSE")
+    assert calendar_for_symbol("INFY").tz.key == "Asia/Kolkata"  # a bare symbol would otherwise be NYSE
+    assert calendar_for_symbol("^GSPC").tz.key == "America/New_York"
+    assert calendar_for_symbol("AAPL").exchange == "NYSE"  # not in the catalogue: by suffix
+
+
+@pytest.mark.django_db
+def test_bse_shares_nse_hours_and_holidays():
+    nse, bse = calendar_for("NSE"), calendar_for("bse")
+    assert bse.exchange == "BSE"
+    assert (bse.tz, bse.open, bse.close) == (nse.tz, nse.open, nse.close)
+    assert set(nse.holidays) <= set(bse.holidays)
+    assert not bse.is_trading_day(date(2026, 11, 24))  # Guru Nanak Jayanti, from NSE's table
+
+
+@pytest.mark.django_db
+def test_unknown_exchange_is_refused():
+    with pytest.raises(UnknownExchange, match="Unknown exchange 'MOON'"):
+        calendar_for("MOON")
+
+
+def test_nyse_sessions_holidays_and_early_closes_come_from_the_library():
+    nyse = library_calendar("NYSE")
+    assert nyse.tz.key == "America/New_York"
+    assert (nyse.open, nyse.close) == (time(9, 30), time(16, 0))
+    assert nyse.holidays[date(2019, 1, 1)] == "New Year's Day"
+    assert not nyse.is_trading_day(date(2018, 12, 5))  # national day of mourning (President Bush)
+    _, closes_at = nyse.session_hours(date(2018, 11, 23))  # the day after Thanksgiving
+    assert closes_at.time() == time(13, 0)
+    assert nyse.next_open(datetime(2018, 12, 31, 21, 0, tzinfo=UTC)) == datetime(
+        2019, 1, 2, 14, 30, tzinfo=UTC
+    )
+    status = nyse.status(datetime(2018, 11, 23, 18, 30, tzinfo=UTC))  # 13:30 New York, after the early close
+    assert (status.is_open, status.reason) == (False, "after hours")
+
+
+def test_bars_on_the_nyse_clock():
+    nyse = library_calendar("NYSE")
+    last_2018 = datetime(2018, 12, 31, 5, 0, tzinfo=UTC)  # the daily bar: midnight in New York
+    assert bar_close(nyse, Timeframe.D1, last_2018) == datetime(2018, 12, 31, 21, 0, tzinfo=UTC)
+    assert bars_ahead(nyse, Timeframe.D1, last_2018, 1) == datetime(2019, 1, 2, 5, 0, tzinfo=UTC)
+    # The last 1H bar of an early-close day ends at 13:00 New York.
+    assert bar_close(nyse, Timeframe.H1, datetime(2018, 11, 23, 17, 30, tzinfo=UTC)) == datetime(
+        2018, 11, 23, 18, 0, tzinfo=UTC
+    )
+    mask = nyse.session_mask(
+        pd.DatetimeIndex(
+            [datetime(2018, 11, 23, 17, 30), datetime(2018, 11, 23, 18, 30), datetime(2018, 11, 26, 18, 30)],
+            tz=UTC,
+        )
+    )
+    assert mask.tolist() == [True, False, True]

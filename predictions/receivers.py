@@ -1,0 +1,28 @@
+"""Reactions to other apps' events (tradingdash.events), subscribed in PredictionsConfig.ready. Each handler only
+enqueues a task after the announcing transaction commits; the work happens in the worker."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from predictions.models import Prediction
+from tradingdash.events import CandlesStored
+
+
+def rescore_on_candles_stored(event: CandlesStored) -> None:
+    """Candles were stored or changed (a partial bar completed): re-score the predictions that target them.
+    Nothing is enqueued when no prediction targets the range, which is the case for most syncs."""
+    if event.first is None or event.last is None:
+        return
+    targeted = Prediction.objects.filter(
+        symbol=event.symbol,
+        timeframe=event.timeframe,
+        target_time__gte=event.first,
+        target_time__lte=event.last,
+    ).exists()
+    if not targeted:
+        return
+    from predictions.tasks import rescore_predictions
+
+    args = [event.symbol, event.timeframe, event.first.isoformat(), event.last.isoformat()]
+    transaction.on_commit(lambda: rescore_predictions.delay(*args))

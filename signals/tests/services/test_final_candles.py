@@ -1,0 +1,31 @@
+"""Signals and backtests read final candles only: a bar stored half-way is never taken for a closed one."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from market.services import candles_sync
+from market.tests.factories import FrameProvider, make_candles
+from market.timeframes import Timeframe
+from signals.services import _closed_candles
+
+pytestmark = pytest.mark.django_db
+
+# NSE 1H bars of Wednesday 2026-06-03, 09:15 ... 15:15 IST; the 15:15 bar is fetched at 15:25 IST.
+HOURLY = make_candles(7, start=datetime(2026, 6, 3, 3, 45, tzinfo=UTC), step=timedelta(hours=1))
+
+
+def test_partial_bar_is_left_out_even_after_its_close():
+    provider = FrameProvider({("ODD.NS", Timeframe.H1): HOURLY})
+    with time_machine.travel(datetime(2026, 6, 3, 9, 55, tzinfo=UTC), tick=False):
+        candles_sync(symbol="ODD.NS", timeframe=Timeframe.H1, days=1, provider=provider)
+    # 15:31 IST: the bar has closed, but what is stored is its 15:25 snapshot.
+    with time_machine.travel(datetime(2026, 6, 3, 10, 1, tzinfo=UTC), tick=False):
+        candles = _closed_candles(symbol="ODD.NS", timeframe=Timeframe.H1, limit=None)
+    assert candles.index[-1] == HOURLY.index[-2]
+    # Once fetched complete (the 15:35 IST sync), it is used.
+    with time_machine.travel(datetime(2026, 6, 3, 10, 5, tzinfo=UTC), tick=False):
+        candles_sync(symbol="ODD.NS", timeframe=Timeframe.H1, days=1, provider=provider)
+        candles = _closed_candles(symbol="ODD.NS", timeframe=Timeframe.H1, limit=None)
+    assert candles.index[-1] == HOURLY.index[-1]
