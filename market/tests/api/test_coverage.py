@@ -162,3 +162,19 @@ def test_a_sync_that_stores_nothing_says_why(staff_client, provider):
 def test_a_sync_that_stores_bars_has_no_message(staff_client, provider):
     body = staff_client.post("/api/market/sync/TCS", {"timeframe": "1D", "days": 10}, format="json").json()
     assert body["inserted"] > 0 and body["message"] is None
+
+
+def test_admin_lists_series_and_their_intervals(staff_user, auth_client, provider):
+    from django.test import Client
+
+    _history(auth_client, "start=2024-01-01&end=2024-01-31")
+    _history(auth_client, "start=2025-01-01&end=2025-01-31")
+    staff_user.is_superuser = True
+    staff_user.save()
+    client = Client()
+    client.force_login(staff_user)
+    series = CandleSeries.objects.get()
+    assert client.get("/admin/market/candleseries/").status_code == 200
+    page = client.get(f"/admin/market/candleseries/{series.pk}/change/").content.decode()
+    assert page.count('class="field-covered_from"') == 2
+    assert client.get("/admin/market/coverageinterval/").status_code == 200
