@@ -7,6 +7,7 @@ from rest_framework import serializers
 from market.api.fields import InstantField, QuerySerializer, TimeframeField
 from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
+from tradingdash.inputs import StrictInputSerializer
 
 
 class HistoricalQuerySerializer(QuerySerializer):
@@ -24,7 +25,7 @@ class HistoricalQuerySerializer(QuerySerializer):
         return attrs
 
 
-class SyncInputSerializer(serializers.Serializer):
+class SyncInputSerializer(StrictInputSerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
     days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
 

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from market.api.fields import InstantField, QuerySerializer, TimeframeField
 from market.timeframes import Timeframe
+from tradingdash.inputs import StrictInputSerializer
 
 
 class SignalListQuerySerializer(QuerySerializer):
@@ -9,7 +10,7 @@ class SignalListQuerySerializer(QuerySerializer):
     limit = serializers.IntegerField(min_value=1, max_value=500, default=20)
 
 
-class SignalGenerateInputSerializer(serializers.Serializer):
+class SignalGenerateInputSerializer(StrictInputSerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
 
 
