@@ -63,7 +63,12 @@ class PredictionListSerializer(serializers.Serializer):
 class TaskAcceptedSerializer(serializers.Serializer):
     task_id = serializers.CharField()
     status_url = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["queued", "already_running", "waiting_for_training", "SUCCESS", "FAILURE"],
+        help_text="SUCCESS/FAILURE when the task has already finished (tasks run inline without a broker).",
+    )
+    state = serializers.CharField(help_text="The task's state, as GET /api/tasks/{task_id} reports it.")
+    result = serializers.JSONField(allow_null=True, help_text="The task's result once it has succeeded.")
 
 
 class TaskStatusSerializer(serializers.Serializer):
