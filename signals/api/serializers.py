@@ -88,3 +88,7 @@ class BacktestSerializer(serializers.Serializer):
     exposure = serializers.FloatField(allow_null=True)
     periods_per_year = serializers.FloatField()
     equity_curve = EquityPointSerializer(many=True)
+    factors_replayed = serializers.ListField(child=serializers.CharField())
+    factors_not_replayed = serializers.DictField(
+        child=serializers.CharField(), help_text="Live-signal factors the backtest does not replay, with why."
+    )
