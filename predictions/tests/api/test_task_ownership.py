@@ -103,6 +103,7 @@ def test_prediction_by_id_for_its_owner_and_staff_only(auth_client, staff_client
     assert staff_client.get(f"/api/predictions/id/{created['id']}").status_code == 200
     assert _client_for(UserFactory()).get(f"/api/predictions/id/{created['id']}").status_code == 404
     assert auth_client.get("/api/predictions/id/999999").status_code == 404
+    assert auth_client.get("/api/predictions/id/99999999999999999999999").status_code == 404
     system = prediction_generate(symbol="TCS.NS", timeframe=Timeframe.D1, model="svr")
     assert _client_for(UserFactory()).get(f"/api/predictions/id/{system.pk}").status_code == 200
 
