@@ -23,7 +23,7 @@ class InstrumentAdmin(admin.ModelAdmin):
     search_fields = ("symbol", "name", "isin")
     actions = ["sync_now"]
 
-    @admin.action(description="Sync now (daily candles)")
+    @admin.action(description="Sync now (daily candles)", permissions=["change"])
     def sync_now(self, request, queryset):
         for symbol in queryset.values_list("symbol", flat=True):
             result = sync_symbol.delay(symbol, Timeframe.D1.value)

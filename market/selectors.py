@@ -318,3 +318,15 @@ def quality_report(*, symbol: str, timeframe: Timeframe, include_resolved: bool 
         "open": open_by_kind,
         "issues": issues,
     }
+
+
+def symbol_require_known(*, symbol: str, provider: Provider | None = None) -> None:
+    """Raise SymbolNotFound (404) for a symbol neither in the catalogue, nor stored, nor known to the provider
+    (asked for a quote, like the quote endpoint). A yes is remembered for a day: list endpoints stay cheap."""
+    key = f"market:known:{symbol}"
+    if cache.get(key):
+        return
+    stored = MarketData.objects.filter(symbol=symbol).exists()
+    if not stored and not Instrument.objects.filter(symbol=symbol).exists():
+        quote_get(symbol=symbol, provider=provider)
+    cache.set(key, True, 24 * 3600)

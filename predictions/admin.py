@@ -42,13 +42,13 @@ class TrainedModelAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Activate the selected versions")
+    @admin.action(description="Activate the selected versions", permissions=["change"])
     def activate(self, request, queryset):
         for model in queryset:
             model_activate(trained=model)
             self.message_user(request, f"{model} is now active", messages.SUCCESS)
 
-    @admin.action(description="Retrain (same symbol, timeframe, horizon, algorithm)")
+    @admin.action(description="Retrain (same symbol, timeframe, horizon, algorithm)", permissions=["change"])
     def retrain(self, request, queryset):
         for model in queryset:
             result = train_models.delay(

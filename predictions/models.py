@@ -133,14 +133,30 @@ class Prediction(models.Model):
 
 
 class TaskRecord(models.Model):
-    """Who started a background task, so only they (or staff) can read its status; `key` finds an in-flight
-    duplicate (e.g. the same training twice)."""
+    """Who is waiting for a background task, so only they (or staff) can read its status; `key` finds an
+    in-flight duplicate (e.g. the same training twice).
+
+    A user who asks for what another user's queued training will make gets a record of their own that
+    `follows` that training: when it finishes, the follower's task (`kwargs`) is started under the follower's
+    own task id, so nobody reads anybody else's task and no training runs twice."""
 
     task_id = models.CharField(max_length=255, unique=True)
     name = models.CharField(max_length=100)
     key = models.CharField(max_length=200, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
     created_at = models.DateTimeField(auto_now_add=True)
+    follows = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="followers",
+        help_text="The shared task (a training) this one starts after.",
+    )
+    kwargs = models.JSONField(default=dict, blank=True, help_text="Arguments of a follower's own task.")
+    released_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a finished training started its followers' tasks."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -3,11 +3,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, F, Q
-from django.utils import timezone
 
+from market.selectors import symbol_require_known
 from market.timeframes import Timeframe
-from predictions.models import Prediction, TrainedModel
-from predictions.services import predictions_cache_version
+from predictions.models import Prediction, TaskRecord, TrainedModel
+from predictions.services import NotEnoughHistory, predictions_cache_version
 
 PREDICTION_FIELDS = (
     "id",
@@ -51,7 +51,9 @@ def prediction_row(prediction: Prediction) -> dict:
 
 
 def predictions_list(*, symbol: str, timeframe: Timeframe, limit: int = 20) -> dict:
-    """Newest first, with realized values where known; cached 15 minutes until a new prediction or model."""
+    """Newest first, with realized values where known; cached 15 minutes until a new prediction or model.
+    An unknown symbol (not in the catalogue, not known to the provider) is a 404, as for quotes."""
+    symbol_require_known(symbol=symbol)
     key = f"predictions:list:{symbol}:{timeframe.value}:{limit}:{predictions_cache_version(symbol)}"
     cached = cache.get(key)
     if cached is not None:
@@ -120,10 +122,90 @@ def predictions_accuracy(*, symbol: str, timeframe: Timeframe) -> dict:
     }
 
 
-def prediction_latest_usable(*, symbol: str, timeframe: Timeframe) -> Prediction | None:
-    """The newest prediction whose target is still ahead (for the signals' prediction factor)."""
+def prediction_system_for_bar(*, trained: TrainedModel, base_timestamp) -> Prediction | None:
+    """The system's (user=None) prediction by `trained` from the bar opening at `base_timestamp`, if made."""
     return (
-        Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value, target_time__gt=timezone.now())
+        Prediction.objects.filter(
+            symbol=trained.symbol,
+            timeframe=trained.timeframe,
+            horizon=trained.horizon,
+            requested_by__isnull=True,
+            base_timestamp=base_timestamp,
+            trained_models=trained,
+        )
         .order_by("-created_at")
         .first()
     )
+
+
+# --- model_default: a deliberately minimal version (helper mlhonest writes the real one; the lead keeps theirs).
+
+
+def model_default(*, symbol: str, timeframe: Timeframe | str, horizon: int) -> TrainedModel | None:
+    """The model to trust for this key: of the active versions whose stored walk-forward metrics beat naive,
+    the one with the lowest MAE. None means naive, which has no directional view."""
+    active = TrainedModel.objects.filter(
+        symbol=symbol, timeframe=getattr(timeframe, "value", timeframe), horizon=horizon, is_active=True
+    )
+    beating = [model for model in active if model.beats_naive and model.mae is not None]
+    return min(beating, key=lambda model: model.mae, default=None)
+
+
+def prediction_get(*, prediction_id: int, user) -> dict | None:
+    """One prediction for its owner (staff read any; system predictions, made for signals, are public)."""
+    rows = Prediction.objects.filter(pk=prediction_id)
+    if not user.is_staff:
+        rows = rows.filter(Q(requested_by_id=user.pk) | Q(requested_by__isnull=True))
+    row = rows.values(*PREDICTION_FIELDS).first()
+    return prediction_to_dict(row) if row is not None else None
+
+
+_PENDING = {"PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY"}
+
+
+def _task_state(task_id: str) -> tuple[str, float | None, str | None, object, str | None]:
+    from celery.result import AsyncResult
+
+    result = AsyncResult(task_id)
+    state, info = result.state, result.info
+    progress = stage = payload = error = None
+    if state == "PROGRESS" and isinstance(info, dict):
+        progress, stage = info.get("progress"), info.get("stage")
+    elif state == "SUCCESS":
+        progress, payload = 1.0, info
+    elif state == "FAILURE":
+        error = _public_error(info)
+    return state, progress, stage, payload, error
+
+
+def task_status(*, record: TaskRecord) -> dict:
+    """A task's state as its owner sees it. A follower not started yet reports the training it waits for:
+    that training's failure is its failure, and that training's progress its stage."""
+    state, progress, stage, payload, error = _task_state(record.task_id)
+    lead = record.follows
+    if state == "PENDING" and lead is not None and lead.released_at is None:
+        lead_state, _, lead_stage, _, lead_error = _task_state(lead.task_id)
+        if lead_state == "FAILURE":
+            state, error = "FAILURE", lead_error
+        elif lead_state in _PENDING:
+            stage = f"waiting for training ({lead_stage or lead_state.lower()})"
+    return {
+        "task_id": record.task_id,
+        "name": record.name,
+        "state": state,
+        "progress": progress,
+        "stage": stage,
+        "result": payload,
+        "error": error,
+    }
+
+
+def _public_error(info) -> str:
+    """What went wrong, for the user: our own errors say it; anything else does not leak internals."""
+    if isinstance(info, NotEnoughHistory):
+        return str(info)
+    from market.providers.errors import ProviderError
+
+    if isinstance(info, ProviderError):
+        return str(info)
+    return "The task failed; staff can see the details in the task results admin."

@@ -3,6 +3,7 @@ this module stores what they produce and decides which version is active."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from kombu.exceptions import OperationalError
 from market.bars import bar_close, bars_ahead, closed_only
 from market.models import MarketData
 from market.selectors import candles_frame
-from market.services import candles_ensure
+from market.services import DEFAULT_DAYS, candles_ensure
 from market.sources import calendar_for_symbol
 from market.timeframes import Timeframe
 from predictions.features import WARMUP_BARS
@@ -67,11 +68,20 @@ def predictions_cache_version(symbol: str) -> str:
     return cache.get(f"predictions:version:{symbol}") or "0"
 
 
-def training_candles(*, symbol: str, timeframe: Timeframe, ensure: bool = True):
-    """Closed, final stored candles (fetching the default history first if none was ever fetched): a bar stored
-    before its close holds partial values and is left out."""
+def training_candles(*, symbol: str, timeframe: Timeframe, ensure: bool = True, needed: int = 0):
+    """Closed, final stored candles (a bar stored before its close holds partial values and is left out), fetching the default history first if none was ever fetched, and fetching back to
+    the first-fetch depth when fewer than `needed` are stored (e.g. only a recent range was ever asked for)."""
     if ensure:
         candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=None)
+    candles = _closed(symbol=symbol, timeframe=timeframe)
+    if ensure and len(candles) < needed:
+        start = timezone.now() - timedelta(days=DEFAULT_DAYS[timeframe])
+        candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=None)
+        candles = _closed(symbol=symbol, timeframe=timeframe)
+    return candles
+
+
+def _closed(*, symbol: str, timeframe: Timeframe):
     candles = candles_frame(
         symbol=symbol, timeframe=timeframe, limit=settings.PREDICTION_TRAINING_BARS, final_only=True
     )
@@ -168,8 +178,8 @@ def models_train(
     algorithms = list(algorithms or DEFAULT_ALGORITHMS)
     params = {**settings.PREDICTION_MODEL_PARAMS, **(params or {})}
     progress = progress or (lambda fraction, stage: None)
-    candles = training_candles(symbol=symbol, timeframe=timeframe)
     needed = history_needed(horizon)
+    candles = training_candles(symbol=symbol, timeframe=timeframe, needed=needed)
     if len(candles) < needed:
         raise NotEnoughHistory(needed=needed, available=len(candles))
     outputs, stored = [], []
@@ -311,6 +321,36 @@ def predictions_rescore(*, symbol: str, timeframe: str, first: datetime, last: d
 # --- Background tasks started from the API
 
 
+@dataclass(frozen=True)
+class Queued:
+    """The task that will make what was asked for; `joined` when it was already in flight for this user, and
+    `following` when it starts after another user's queued training."""
+
+    task: TaskRecord
+    joined: bool = False
+    following: bool = False
+
+
+class TrainingNotAllowed(Exception):
+    """A non-staff user asked for a model of a symbol outside the catalogue."""
+
+
+@dataclass(frozen=True)
+class TrainingQuotaExceeded(Exception):
+    limit: int
+    retry_after: int
+
+    def __str__(self) -> str:
+        return (
+            f"You have started {self.limit} trainings in the last 24 hours, the daily limit; "
+            f"try again in {self.retry_after} seconds."
+        )
+
+
+TRAIN_TASK = "predictions.train_models"
+PREDICT_TASK = "predictions.generate_prediction"
+
+
 def task_in_flight(*, key: str) -> TaskRecord | None:
     """The newest task with this key that is still queued or running (within the task time limit)."""
     from celery.result import AsyncResult
@@ -322,20 +362,174 @@ def task_in_flight(*, key: str) -> TaskRecord | None:
     return None
 
 
-def task_enqueue(*, task: Task, kwargs: dict, key: str, user_id: int | None) -> tuple[TaskRecord, bool]:
-    """Start `task` unless the same work (same key) is already in flight; returns (record, created).
-    A dead broker is a 503, not a 500."""
-    existing = task_in_flight(key=key)
-    if existing is not None:
-        return existing, False
-    task_id = uuid.uuid4().hex
-    record = TaskRecord.objects.create(task_id=task_id, name=task.name, key=key, user_id=user_id)
+def _apply_async(record: TaskRecord, task: Task, kwargs: dict) -> None:
     try:
-        task.apply_async(kwargs=kwargs, task_id=task_id)
+        task.apply_async(kwargs=kwargs, task_id=record.task_id)
     except OperationalError as exc:
         record.delete()
         logger.warning("broker_unavailable", task=task.name, error=str(exc))
         raise ServiceUnavailable(
             "The task queue is unavailable; try again shortly.", code="queue_unavailable", retry_after=30
         ) from exc
+
+
+def task_enqueue(*, task: Task, kwargs: dict, key: str, user_id: int | None) -> tuple[TaskRecord, bool]:
+    """Start `task` unless the same work (same key) is already in flight; returns (record, created).
+    A dead broker is a 503, not a 500."""
+    existing = task_in_flight(key=key)
+    if existing is not None:
+        return existing, False
+    record = TaskRecord.objects.create(task_id=uuid.uuid4().hex, name=task.name, key=key, user_id=user_id)
+    _apply_async(record, task, kwargs)
     return record, True
+
+
+def _task_follow(*, lead: TaskRecord, name: str, key: str, kwargs: dict, user_id: int) -> TaskRecord | None:
+    """A record of the user's own that starts `kwargs` when `lead` finishes; None when `lead` has released its
+    followers meanwhile (the row lock orders this against task_followers_release)."""
+    with transaction.atomic():
+        locked = TaskRecord.objects.select_for_update().filter(pk=lead.pk, released_at__isnull=True).first()
+        if locked is None:
+            return None
+        return TaskRecord.objects.create(
+            task_id=uuid.uuid4().hex, name=name, key=key, user_id=user_id, follows=locked, kwargs=kwargs
+        )
+
+
+def task_followers_release(*, task_id: str) -> int:
+    """Called by a training that succeeded: start each follower's own task under the follower's task id."""
+    from predictions.tasks import generate_prediction
+
+    with transaction.atomic():
+        lead = (
+            TaskRecord.objects.select_for_update().filter(task_id=task_id, released_at__isnull=True).first()
+        )
+        if lead is None:
+            return 0
+        lead.released_at = timezone.now()
+        lead.save(update_fields=["released_at"])
+        followers = list(lead.followers.all())
+    for follower in followers:
+        try:
+            generate_prediction.apply_async(kwargs=follower.kwargs, task_id=follower.task_id)
+        except OperationalError as exc:
+            logger.warning("follower_not_started", task_id=follower.task_id, error=str(exc))
+    return len(followers)
+
+
+def training_quota_check(*, user) -> None:
+    """Non-staff users may start TRAINING_QUOTA_PER_DAY trainings per rolling 24 hours."""
+    if user.is_staff:
+        return
+    limit = settings.TRAINING_QUOTA_PER_DAY
+    since = timezone.now() - timedelta(days=1)
+    started = TaskRecord.objects.filter(
+        user_id=user.pk, name=TRAIN_TASK, follows__isnull=True, created_at__gte=since
+    ).order_by("created_at")
+    if started.count() >= limit:
+        oldest = started.values_list("created_at", flat=True)[0]
+        wait = oldest + timedelta(days=1) - timezone.now()
+        raise TrainingQuotaExceeded(limit=limit, retry_after=max(1, math.ceil(wait.total_seconds())))
+
+
+def training_enqueue(
+    *,
+    user,
+    symbol: str,
+    timeframe: Timeframe,
+    horizon: int,
+    algorithms: Sequence[str] | None,
+    then_predict: str | None = None,
+) -> Queued:
+    """Queue a training (then, optionally, the user's prediction), or join the same training in flight.
+
+    Staff may train any symbol. Anyone else only catalogue symbols, within the daily quota; a user waiting for
+    another user's queued training gets a follower task of their own, not the other user's task."""
+    from market.models import Instrument
+    from market.selectors import symbol_require_known
+    from predictions.tasks import train_models
+
+    symbol_require_known(symbol=symbol)  # an unknown symbol is a 404 before anything else
+    names = ",".join(sorted(algorithms or ["all"]))
+    key = f"train:{symbol}:{timeframe.value}:{horizon}:{names}"
+    existing = task_in_flight(key=key)
+    if existing is not None:
+        if existing.user_id == user.pk or not then_predict:
+            return Queued(task=existing, joined=True)
+        predict = {
+            "symbol": symbol,
+            "timeframe": timeframe.value,
+            "horizon": horizon,
+            "model": then_predict,
+            "user_id": user.pk,
+        }
+        predict_key = f"predict:{symbol}:{timeframe.value}:{horizon}:{then_predict}:{user.pk}"
+        mine = task_in_flight(key=predict_key)
+        if mine is not None:
+            return Queued(task=mine, joined=True)
+        follower = _task_follow(
+            lead=existing, name=PREDICT_TASK, key=predict_key, kwargs=predict, user_id=user.pk
+        )
+        if follower is not None:
+            return Queued(task=follower, following=True)
+    # Starting a training (not following one) is what is bounded for non-staff users.
+    if not user.is_staff and not Instrument.objects.filter(symbol=symbol).exists():
+        raise TrainingNotAllowed(
+            f"{symbol} is not in the instrument catalogue: only staff can train models for it."
+        )
+    needed = history_needed(horizon)
+    available = len(training_candles(symbol=symbol, timeframe=timeframe, needed=needed))
+    if available < needed:
+        raise NotEnoughHistory(needed=needed, available=available)
+    training_quota_check(user=user)
+    record = TaskRecord.objects.create(task_id=uuid.uuid4().hex, name=TRAIN_TASK, key=key, user_id=user.pk)
+    _apply_async(
+        record,
+        train_models,
+        {
+            "symbol": symbol,
+            "timeframe": timeframe.value,
+            "horizon": horizon,
+            "algorithms": list(algorithms) if algorithms else None,
+            "then_predict": then_predict,
+            "user_id": user.pk,
+        },
+    )
+    return Queued(task=record)
+
+
+def prediction_request(
+    *, user, symbol: str, timeframe: Timeframe, horizon: int, model: str
+) -> Prediction | Queued:
+    """A prediction now when a usable model is loaded here; otherwise the task that will make it (training
+    first when there is no active model; an ML worker for TensorFlow models). Never trains in the request."""
+    from predictions.tasks import generate_prediction
+
+    trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
+    if trained is None:
+        return training_enqueue(
+            user=user,
+            symbol=symbol,
+            timeframe=timeframe,
+            horizon=horizon,
+            algorithms=None if model == Algorithm.ENSEMBLE else [model],
+            then_predict=model,
+        )
+    if trained.needs_tensorflow:
+        # TensorFlow (~700 MB) stays out of web workers: LSTM predictions run on the `ml` queue.
+        record, created = task_enqueue(
+            task=generate_prediction,
+            kwargs={
+                "symbol": symbol,
+                "timeframe": timeframe.value,
+                "horizon": horizon,
+                "model": model,
+                "user_id": user.pk,
+            },
+            key=f"predict:{symbol}:{timeframe.value}:{horizon}:{model}:{user.pk}",
+            user_id=user.pk,
+        )
+        return Queued(task=record, joined=not created)
+    return prediction_generate(
+        symbol=symbol, timeframe=timeframe, horizon=horizon, model=model, user_id=user.pk
+    )

@@ -10,7 +10,14 @@ from celery import shared_task
 from market.models import Instrument
 from market.providers.errors import ProviderUnavailable, RateLimited
 from market.timeframes import Timeframe
-from predictions.services import models_train, prediction_generate, predictions_rescore, predictions_score
+from predictions.selectors import prediction_row
+from predictions.services import (
+    models_train,
+    prediction_generate,
+    predictions_rescore,
+    predictions_score,
+    task_followers_release,
+)
 
 logger = structlog.get_logger(__name__)
 
@@ -32,7 +39,8 @@ def train_models(
     then_predict: str | None = None,
     user_id: int | None = None,
 ) -> dict:
-    """Train (and, with `then_predict`, predict with the resulting active model). Reports progress."""
+    """Train (and, with `then_predict`, predict with the resulting active model), then start the tasks of the
+    users who were waiting for this training. Reports progress."""
 
     def progress(fraction: float, stage: str) -> None:
         if not self.request.called_directly:
@@ -58,7 +66,8 @@ def train_models(
         prediction = prediction_generate(
             symbol=symbol, timeframe=tf, horizon=horizon, model=then_predict, user_id=user_id
         )
-        result["prediction_id"] = prediction.pk
+        result.update(prediction_id=prediction.pk, prediction=prediction_row(prediction))
+    result["followers_started"] = task_followers_release(task_id=self.request.id)
     return result
 
 
@@ -66,11 +75,12 @@ def train_models(
 def generate_prediction(
     symbol: str, timeframe: str, horizon: int = 1, model: str = "ensemble", user_id: int | None = None
 ) -> dict:
-    """Predict with the active model in a worker: the web process never loads TensorFlow models."""
+    """Predict with the active model in a worker (the web process never loads TensorFlow models). The result
+    carries the prediction in the shape of POST /api/predictions/generate's 201 body."""
     prediction = prediction_generate(
         symbol=symbol, timeframe=Timeframe.parse(timeframe), horizon=horizon, model=model, user_id=user_id
     )
-    return {"prediction_id": prediction.pk}
+    return {"prediction_id": prediction.pk, "prediction": prediction_row(prediction)}
 
 
 @shared_task(name="predictions.retrain_all")

@@ -49,7 +49,11 @@ class TradingSignalAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Generate signals for the whole watchlist (1D)")
+    def has_generate_permission(self, request) -> bool:
+        """Generating creates signals: staff need signals.add_tradingsignal (adding by hand stays off)."""
+        return request.user.has_perm("signals.add_tradingsignal")
+
+    @admin.action(description="Generate signals for the whole watchlist (1D)", permissions=["generate"])
     def generate_watchlist(self, request, queryset):
         result = generate_for_watchlist.delay("1D")
         self.message_user(request, f"Signal generation enqueued as task {result.id}", messages.SUCCESS)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.cache import cache
 
+from market.selectors import symbol_require_known
 from market.timeframes import Timeframe
 from signals.models import TradingSignal
 from signals.services import signals_cache_version
@@ -36,7 +37,9 @@ def signal_to_dict(row: dict) -> dict:
 
 
 def signals_list(*, symbol: str, timeframe: Timeframe, limit: int = 20) -> dict:
-    """Newest first, cached (10 minutes by default) until a new sync or signal for the symbol."""
+    """Newest first, cached (10 minutes by default) until a new sync or signal for the symbol. An unknown symbol
+    (not in the catalogue, not known to the provider) is a 404, as for quotes."""
+    symbol_require_known(symbol=symbol)
     key = f"signals:list:{symbol}:{timeframe.value}:{limit}:{signals_cache_version(symbol)}"
 
     def build() -> dict:

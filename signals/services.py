@@ -15,9 +15,14 @@ from django.utils import timezone
 from market.bars import closed_only
 from market.caching import market_version
 from market.selectors import candles_frame
-from market.services import candles_ensure
+from market.services import DEFAULT_DAYS, candles_ensure
 from market.sources import calendar_for_symbol
 from market.timeframes import Timeframe
+from predictions.ml.evaluation import InsufficientHistory
+from predictions.ml.registry import ArtifactIntegrityError
+from predictions.models import Prediction
+from predictions.selectors import model_default, prediction_system_for_bar
+from predictions.services import NoActiveModel, prediction_generate
 from signals.backtest import run_backtest
 from signals.config import SignalConfig
 from signals.models import TradingSignal
@@ -57,30 +62,71 @@ def _signals_invalidate(symbol: str) -> None:
     cache.set(f"signals:version:{symbol}", uuid.uuid4().hex[:12], 7 * 24 * 3600)
 
 
-def _closed_candles(*, symbol: str, timeframe: Timeframe, limit: int | None):
+def _closed_candles(*, symbol: str, timeframe: Timeframe, limit: int | None, needed: int = 0):
+    """Closed stored candles, fetching the default history first if none was ever fetched, and back to the
+    first-fetch depth when fewer than `needed` are stored (e.g. only a recent range was ever asked for)."""
     candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=None)
+    candles = _read_closed(symbol=symbol, timeframe=timeframe, limit=limit)
+    if len(candles) < needed:
+        start = timezone.now() - timedelta(days=DEFAULT_DAYS[timeframe])
+        candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=None)
+        candles = _read_closed(symbol=symbol, timeframe=timeframe, limit=limit)
+    return candles
+
+
+def _read_closed(*, symbol: str, timeframe: Timeframe, limit: int | None):
     candles = candles_frame(symbol=symbol, timeframe=timeframe, limit=limit, final_only=True)
     return closed_only(candles, calendar_for_symbol(symbol), timeframe, timezone.now())
 
 
-def _latest_prediction(symbol: str, timeframe: Timeframe):
-    from predictions.selectors import prediction_latest_usable
-
-    return prediction_latest_usable(symbol=symbol, timeframe=timeframe)
+def _system_prediction(*, symbol: str, timeframe: Timeframe, base_timestamp) -> tuple[Prediction | None, str]:
+    """The system's horizon-1 prediction by the default model from the same last closed bar, made now if it can
+    be made in this process; else (None, why the prediction factor is absent). Users' predictions never count."""
+    trained = model_default(symbol=symbol, timeframe=timeframe, horizon=1)
+    if trained is None:
+        return None, "no model beats the naive baseline out of sample, and naive has no directional view"
+    prediction = prediction_system_for_bar(trained=trained, base_timestamp=base_timestamp)
+    if prediction is not None:
+        return prediction, ""
+    if trained.needs_tensorflow:
+        return (
+            None,
+            f"the default model ({trained}) runs in ML workers only and has not predicted this bar yet",
+        )
+    try:
+        prediction = prediction_generate(
+            symbol=symbol, timeframe=timeframe, horizon=1, model=trained.algorithm, user_id=None
+        )
+    except (NoActiveModel, InsufficientHistory, ArtifactIntegrityError, OSError) as exc:
+        # A signal never fails for its prediction: the factor is absent and the reasoning says why.
+        logger.warning("system_prediction_failed", symbol=symbol, model=str(trained), error=str(exc))
+        return None, f"the default model ({trained}) could not predict: {exc}"
+    if prediction.base_timestamp != base_timestamp:
+        return None, "the default model's prediction is not from the signal's bar"
+    return prediction, ""
 
 
 def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
-    """Evaluate the rules on the latest closed candles (and the latest unexpired prediction) and store it."""
+    """Evaluate the rules on the latest closed candles (and the system's prediction from the same bar, when a
+    model beats naive) and store it."""
     config = signal_config()
     needed = required_bars(config)
-    candles = _closed_candles(symbol=symbol, timeframe=timeframe, limit=needed + _EXTRA_BARS)
+    candles = _closed_candles(symbol=symbol, timeframe=timeframe, limit=needed + _EXTRA_BARS, needed=needed)
     if len(candles) < needed:
         raise NotEnoughCandles(needed=needed, available=len(candles))
-    prediction = _latest_prediction(symbol, timeframe)
+    prediction, absent = None, "its weight is 0"
+    if config.prediction_weight > 0:
+        base = candles.index[-1].to_pydatetime()
+        prediction, absent = _system_prediction(symbol=symbol, timeframe=timeframe, base_timestamp=base)
     predicted_return = None
     if prediction is not None and prediction.base_price > 0:
         predicted_return = prediction.predicted_price / prediction.base_price - 1
     result = evaluate(candles, config=config, predicted_return=predicted_return)
+    reasoning = result.reasoning
+    if predicted_return is None and config.prediction_weight > 0:
+        reasoning += (
+            f"; prediction factor absent: {absent} (its weight is redistributed over the factors above)"
+        )
     signal = TradingSignal.objects.create(
         symbol=symbol,
         timeframe=timeframe.value,
@@ -93,7 +139,7 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
         support_level=result.support_level,
         resistance_level=result.resistance_level,
         candle_timestamp=result.candle_time.to_pydatetime(),
-        reasoning=result.reasoning,
+        reasoning=reasoning,
         factors=[factor.to_dict() for factor in result.factors],
         prediction=prediction,
     )
@@ -129,7 +175,25 @@ def signal_backtest(
     result = run_backtest(candles, config=config, commission_bps=commission_bps, start=start, end=end)
     payload = _jsonable(result.to_dict())
     payload.update({"symbol": symbol, "timeframe": timeframe.value, "commission_bps": commission_bps})
+    payload.update(_factors_replayed(config))
     return payload
+
+
+def _factors_replayed(config: SignalConfig) -> dict:
+    """Which of the live signal's factors the backtest replays. The prediction factor is not: no out-of-sample
+    (walk-forward) prediction is stored for every past bar, and replaying today's model over the bars it was
+    trained on would be look-ahead."""
+    active = [name for name, weight in config.weights.items() if weight > 0]
+    not_replayed = {}
+    if "prediction" in active:
+        not_replayed["prediction"] = (
+            "no out-of-sample prediction exists for each past bar (today's model has seen them), so the "
+            "backtest scores the other factors with the prediction's weight redistributed over them"
+        )
+    return {
+        "factors_replayed": [name for name in active if name not in not_replayed],
+        "factors_not_replayed": not_replayed,
+    }
 
 
 def _jsonable(value):

@@ -292,6 +292,8 @@ PREDICTION_CACHE_TTL = env.int("PREDICTION_CACHE_TTL", default=900)
 # Hyperparameter overrides per algorithm, e.g. {"lstm": {"epochs": 30}}
 PREDICTION_MODEL_PARAMS = env.json("PREDICTION_MODEL_PARAMS", default={})
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
+# Trainings a non-staff user may start per rolling 24 hours (joining one already queued does not count).
+TRAINING_QUOTA_PER_DAY = env.int("TRAINING_QUOTA_PER_DAY", default=20)
 
 # --- Signals: overrides of signals.config.SignalConfig (weights, thresholds), e.g. {"buy_threshold": 0.25}
 SIGNAL_RULES = env.json("SIGNAL_RULES", default={})

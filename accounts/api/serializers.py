@@ -4,11 +4,13 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from tradingdash.inputs import StrictInputSerializer
+
 User = get_user_model()
 
 
-class RegisterInputSerializer(serializers.Serializer):
-    """Only these three fields are read; privilege fields a client sends are ignored."""
+class RegisterInputSerializer(StrictInputSerializer):
+    """Only these three fields are accepted; privilege fields (is_staff…) a client sends are a 400."""
 
     username = serializers.CharField(max_length=150)
     email = serializers.EmailField(max_length=254)
@@ -46,7 +48,7 @@ class RegisterOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "username", "email", "date_joined"]
 
 
-class LoginInputSerializer(serializers.Serializer):
+class LoginInputSerializer(StrictInputSerializer):
     username = serializers.CharField(max_length=254, help_text="Username or email address.")
     password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
 
@@ -58,7 +60,7 @@ class TokenPairSerializer(serializers.Serializer):
     expires_in = serializers.IntegerField(help_text="Access token lifetime in seconds.")
 
 
-class RefreshInputSerializer(serializers.Serializer):
+class RefreshInputSerializer(StrictInputSerializer):
     refresh = serializers.CharField()
 
 

@@ -8,6 +8,7 @@ from market.api.fields import InstantField, QuerySerializer, TimeframeField
 from market.calendar import EXCHANGES
 from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
+from tradingdash.inputs import StrictInputSerializer
 
 
 class HistoricalQuerySerializer(QuerySerializer):
@@ -31,7 +32,7 @@ class HistoricalQuerySerializer(QuerySerializer):
         return attrs
 
 
-class SyncInputSerializer(serializers.Serializer):
+class SyncInputSerializer(StrictInputSerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
     days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
 

@@ -4,6 +4,7 @@ from market.api.fields import QuerySerializer, TimeframeField
 from market.timeframes import Timeframe
 from predictions.features import MAX_HORIZON, MIN_HORIZON
 from predictions.models import Algorithm
+from tradingdash.inputs import StrictInputSerializer
 
 MODEL_CHOICES = [Algorithm.ENSEMBLE, Algorithm.LSTM, Algorithm.RANDOM_FOREST, Algorithm.SVR]
 TRAINABLE_CHOICES = [Algorithm.LSTM, Algorithm.RANDOM_FOREST, Algorithm.SVR]
@@ -18,13 +19,13 @@ class TimeframeQuerySerializer(QuerySerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
 
 
-class GenerateInputSerializer(serializers.Serializer):
+class GenerateInputSerializer(StrictInputSerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
     horizon = serializers.IntegerField(min_value=MIN_HORIZON, max_value=MAX_HORIZON, default=1)
     model = serializers.ChoiceField(choices=MODEL_CHOICES, default=Algorithm.ENSEMBLE)
 
 
-class TrainInputSerializer(serializers.Serializer):
+class TrainInputSerializer(StrictInputSerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
     horizon = serializers.IntegerField(min_value=MIN_HORIZON, max_value=MAX_HORIZON, default=1)
     algorithms = serializers.ListField(
@@ -62,7 +63,12 @@ class PredictionListSerializer(serializers.Serializer):
 class TaskAcceptedSerializer(serializers.Serializer):
     task_id = serializers.CharField()
     status_url = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["queued", "already_running", "waiting_for_training", "SUCCESS", "FAILURE"],
+        help_text="SUCCESS/FAILURE when the task has already finished (tasks run inline without a broker).",
+    )
+    state = serializers.CharField(help_text="The task's state, as GET /api/tasks/{task_id} reports it.")
+    result = serializers.JSONField(allow_null=True, help_text="The task's result once it has succeeded.")
 
 
 class TaskStatusSerializer(serializers.Serializer):

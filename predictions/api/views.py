@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from celery.result import AsyncResult
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import PermissionDenied, Throttled
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,60 +26,71 @@ from predictions.api.serializers import (
 )
 from predictions.ml.evaluation import InsufficientHistory
 from predictions.models import TaskRecord
-from predictions.selectors import models_overview, prediction_row, predictions_accuracy, predictions_list
+from predictions.selectors import (
+    models_overview,
+    prediction_get,
+    prediction_row,
+    predictions_accuracy,
+    predictions_list,
+    task_status,
+)
 from predictions.services import (
     NotEnoughHistory,
-    active_model,
-    history_needed,
-    prediction_generate,
-    task_enqueue,
-    training_candles,
+    Queued,
+    TrainingNotAllowed,
+    TrainingQuotaExceeded,
+    prediction_request,
+    training_enqueue,
 )
-from predictions.tasks import generate_prediction, train_models
 from tradingdash.exceptions import Unprocessable
 
 DATA_ERRORS = (404, 422, 503)
+GENERATE_ERRORS = (403, 404, 422, 503)
 
 
-def _not_enough(needed: int, available: int) -> Unprocessable:
+def _not_enough(exc: NotEnoughHistory) -> Unprocessable:
     return Unprocessable(
-        f"Not enough history: at least {needed} candles are needed, {available} are stored.",
+        f"Not enough history: at least {exc.needed} candles are needed, {exc.available} are stored.",
         code="insufficient_history",
-        details={"needed": needed, "available": available},
+        details={"needed": exc.needed, "available": exc.available},
     )
 
 
-def _accepted(request, record: TaskRecord, created: bool) -> Response:
+def _training_refused(exc: Exception):
+    if isinstance(exc, NotEnoughHistory):
+        return _not_enough(exc)
+    if isinstance(exc, TrainingQuotaExceeded):
+        return Throttled(wait=exc.retry_after, detail=str(exc), code="training_quota_exceeded")
+    return PermissionDenied(str(exc), code="training_not_allowed")
+
+
+def _accepted(request, answer: Queued) -> Response:
+    """202 with the task; a task that has already finished (tasks run inline without a broker) says so and
+    carries its result."""
+    record = answer.task
     url = request.build_absolute_uri(reverse("task-status", kwargs={"task_id": record.task_id}))
+    current = task_status(record=record)
+    if current["state"] in {"SUCCESS", "FAILURE"}:
+        label = current["state"]
+    elif answer.following:
+        label = "waiting_for_training"
+    else:
+        label = "already_running" if answer.joined else "queued"
     return Response(
-        {"task_id": record.task_id, "status_url": url, "status": "queued" if created else "already_running"},
+        {
+            "task_id": record.task_id,
+            "status_url": url,
+            "status": label,
+            "state": current["state"],
+            "result": current["result"],
+        },
         status=status.HTTP_202_ACCEPTED,
     )
 
 
-def _enqueue_training(request, *, symbol, timeframe, horizon, algorithms, then_predict=None) -> Response:
-    candles = training_candles(symbol=symbol, timeframe=timeframe)
-    needed = history_needed(horizon)
-    if len(candles) < needed:
-        raise _not_enough(needed, len(candles))
-    names = ",".join(sorted(algorithms or ["all"]))
-    record, created = task_enqueue(
-        task=train_models,
-        kwargs={
-            "symbol": symbol,
-            "timeframe": timeframe.value,
-            "horizon": horizon,
-            "algorithms": algorithms,
-            "then_predict": then_predict,
-            "user_id": request.user.pk,
-        },
-        key=f"train:{symbol}:{timeframe.value}:{horizon}:{names}",
-        user_id=request.user.pk,
-    )
-    return _accepted(request, record, created)
-
-
 class PredictionListApi(APIView):
+    extra_error_statuses = (404, 503)
+
     @extend_schema(
         parameters=[SYMBOL_PARAM, ListQuerySerializer],
         responses={200: PredictionListSerializer},
@@ -95,7 +106,7 @@ class PredictionGenerateApi(APIView):
     needs training first, or an LSTM (TensorFlow runs only in ML workers). Never trains inside the request."""
 
     throttle_classes = [GenerationThrottle]
-    extra_error_statuses = DATA_ERRORS
+    extra_error_statuses = GENERATE_ERRORS
 
     @extend_schema(
         parameters=[SYMBOL_PARAM],
@@ -107,40 +118,15 @@ class PredictionGenerateApi(APIView):
         symbol = symbol_from_path(symbol)
         data = GenerateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        timeframe, horizon, model = (data.validated_data[k] for k in ("timeframe", "horizon", "model"))
-        trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
-        if trained is None:
-            algorithms = None if model == "ensemble" else [model]
-            return _enqueue_training(
-                request,
-                symbol=symbol,
-                timeframe=timeframe,
-                horizon=horizon,
-                algorithms=algorithms,
-                then_predict=model,
-            )
-        if trained.needs_tensorflow:
-            # TensorFlow (~700 MB) stays out of web workers: LSTM predictions run on the `ml` queue.
-            record, created = task_enqueue(
-                task=generate_prediction,
-                kwargs={
-                    "symbol": symbol,
-                    "timeframe": timeframe.value,
-                    "horizon": horizon,
-                    "model": model,
-                    "user_id": request.user.pk,
-                },
-                key=f"predict:{symbol}:{timeframe.value}:{horizon}:{model}:{request.user.pk}",
-                user_id=request.user.pk,
-            )
-            return _accepted(request, record, created)
         try:
-            prediction = prediction_generate(
-                symbol=symbol, timeframe=timeframe, horizon=horizon, model=model, user_id=request.user.pk
-            )
+            answer = prediction_request(user=request.user, symbol=symbol, **data.validated_data)
+        except (NotEnoughHistory, TrainingQuotaExceeded, TrainingNotAllowed) as exc:
+            raise _training_refused(exc) from exc
         except InsufficientHistory as exc:
             raise Unprocessable(str(exc), code="insufficient_history") from exc
-        return Response(prediction_row(prediction), status=status.HTTP_201_CREATED)
+        if isinstance(answer, Queued):
+            return _accepted(request, answer)
+        return Response(prediction_row(answer), status=status.HTTP_201_CREATED)
 
 
 class TrainApi(APIView):
@@ -158,13 +144,17 @@ class TrainApi(APIView):
         symbol = symbol_from_path(symbol)
         data = TrainInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return _enqueue_training(
-            request,
-            symbol=symbol,
-            timeframe=data.validated_data["timeframe"],
-            horizon=data.validated_data["horizon"],
-            algorithms=data.validated_data.get("algorithms"),
-        )
+        try:
+            answer = training_enqueue(
+                user=request.user,
+                symbol=symbol,
+                timeframe=data.validated_data["timeframe"],
+                horizon=data.validated_data["horizon"],
+                algorithms=data.validated_data.get("algorithms"),
+            )
+        except NotEnoughHistory as exc:
+            raise _not_enough(exc) from exc
+        return _accepted(request, answer)
 
 
 class ModelsApi(APIView):
@@ -198,37 +188,22 @@ class TaskStatusApi(APIView):
         tags=["tasks"],
     )
     def get(self, request, task_id: str):
-        record = TaskRecord.objects.filter(task_id=task_id[:255]).first()
+        record = TaskRecord.objects.select_related("follows").filter(task_id=task_id[:255]).first()
         if record is None or not (request.user.is_staff or record.user_id == request.user.pk):
             raise Http404
-        result = AsyncResult(record.task_id)
-        state, info = result.state, result.info
-        progress = stage = payload = error = None
-        if state == "PROGRESS" and isinstance(info, dict):
-            progress, stage = info.get("progress"), info.get("stage")
-        elif state == "SUCCESS":
-            progress, payload = 1.0, info
-        elif state == "FAILURE":
-            error = _public_error(info)
-        return Response(
-            {
-                "task_id": record.task_id,
-                "name": record.name,
-                "state": state,
-                "progress": progress,
-                "stage": stage,
-                "result": payload,
-                "error": error,
-            }
-        )
+        return Response(task_status(record=record))
 
 
-def _public_error(info) -> str:
-    """What went wrong, for the user: our own errors say it; anything else does not leak internals."""
-    if isinstance(info, NotEnoughHistory):
-        return str(info)
-    from market.providers.errors import ProviderError
+class PredictionDetailApi(APIView):
+    """One prediction, for the user who asked for it (staff read any; system predictions are public)."""
 
-    if isinstance(info, ProviderError):
-        return str(info)
-    return "The task failed; staff can see the details in the task results admin."
+    @extend_schema(
+        parameters=[OpenApiParameter("prediction_id", int, OpenApiParameter.PATH)],
+        responses={200: PredictionSerializer},
+        tags=["predictions"],
+    )
+    def get(self, request, prediction_id: int):
+        row = prediction_get(prediction_id=prediction_id, user=request.user)
+        if row is None:
+            raise Http404
+        return Response(row)

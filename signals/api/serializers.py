@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from market.api.fields import InstantField, QuerySerializer, TimeframeField
 from market.timeframes import Timeframe
+from tradingdash.inputs import StrictInputSerializer
 
 
 class SignalListQuerySerializer(QuerySerializer):
@@ -9,7 +10,7 @@ class SignalListQuerySerializer(QuerySerializer):
     limit = serializers.IntegerField(min_value=1, max_value=500, default=20)
 
 
-class SignalGenerateInputSerializer(serializers.Serializer):
+class SignalGenerateInputSerializer(StrictInputSerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
 
 
@@ -88,3 +89,7 @@ class BacktestSerializer(serializers.Serializer):
     exposure = serializers.FloatField(allow_null=True)
     periods_per_year = serializers.FloatField()
     equity_curve = EquityPointSerializer(many=True)
+    factors_replayed = serializers.ListField(child=serializers.CharField())
+    factors_not_replayed = serializers.DictField(
+        child=serializers.CharField(), help_text="Live-signal factors the backtest does not replay, with why."
+    )

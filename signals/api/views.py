@@ -30,6 +30,8 @@ def _unprocessable(exc: NotEnoughCandles) -> Unprocessable:
 
 
 class SignalListApi(APIView):
+    extra_error_statuses = (404, 503)
+
     @extend_schema(
         parameters=[SYMBOL_PARAM, SignalListQuerySerializer],
         responses={200: SignalListSerializer},

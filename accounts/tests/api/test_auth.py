@@ -43,11 +43,11 @@ class TestRegister:
         response = register(api_client)
         assert STRONG not in response.content.decode()
 
-    def test_privilege_fields_are_ignored(self, api_client):
+    def test_privilege_fields_are_refused(self, api_client):
         response = register(api_client, is_staff=True, is_superuser=True)
-        assert response.status_code == 201
-        user = User.objects.get(username="alice")
-        assert not user.is_staff and not user.is_superuser
+        assert response.status_code == 400
+        assert set(response.json()["error"]["details"]) == {"is_staff", "is_superuser"}
+        assert not User.objects.filter(username="alice").exists()
 
     def test_duplicate_username_is_field_error(self, api_client):
         UserFactory(username="alice")

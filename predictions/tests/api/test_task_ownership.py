@@ -1,0 +1,154 @@
+"""Issue 9: a task belongs to whoever is waiting for it; results carry the prediction; training on request is
+bounded (catalogue symbols, a daily quota)."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+
+from accounts.tests.factories import UserFactory
+from conftest import _client_for
+from market.models import Instrument
+from market.services import candles_sync
+from market.sources import get_provider
+from market.timeframes import Timeframe
+from predictions.models import Prediction, TaskRecord, TrainedModel
+from predictions.services import prediction_generate
+from predictions.tasks import train_models
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def history(frozen):
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+
+
+def test_second_user_gets_their_own_task_and_prediction_from_the_shared_training(auth_client, user, history):
+    # Another user's training is queued (an id the result backend has never seen is PENDING).
+    other = UserFactory()
+    lead = TaskRecord.objects.create(
+        task_id="queued-training-0100",
+        name="predictions.train_models",
+        key="train:TCS.NS:1D:1:svr",
+        user=other,
+    )
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["task_id"] != lead.task_id and body["status"] == "waiting_for_training"
+    waiting = auth_client.get(f"/api/tasks/{body['task_id']}")
+    assert waiting.status_code == 200
+    assert waiting.json()["state"] == "PENDING" and waiting.json()["stage"].startswith("waiting for training")
+    assert auth_client.get(f"/api/tasks/{lead.task_id}").status_code == 404
+
+    # The shared training runs (once) and starts the waiting user's prediction under their own task id.
+    train_models.apply(
+        kwargs={
+            "symbol": "TCS.NS",
+            "timeframe": "1D",
+            "algorithms": ["svr"],
+            "then_predict": "svr",
+            "user_id": other.pk,
+        },
+        task_id=lead.task_id,
+    )
+    status = auth_client.get(f"/api/tasks/{body['task_id']}").json()
+    assert status["state"] == "SUCCESS", status
+    mine = Prediction.objects.get(pk=status["result"]["prediction_id"])
+    assert mine.requested_by == user and mine.model_used == "svr"
+    assert status["result"]["prediction"]["id"] == mine.pk
+    assert Prediction.objects.filter(requested_by=other).count() == 1
+    assert TrainedModel.objects.filter(algorithm="svr").count() == 1  # no duplicate training
+
+
+def test_follower_reports_the_failure_of_the_training_it_waits_for(auth_client, history):
+    lead = TaskRecord.objects.create(
+        task_id="failing-training-0101",
+        name="predictions.train_models",
+        key="train:TCS.NS:1D:1:svr",
+        user=UserFactory(),
+    )
+    body = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
+    failed = train_models.apply(
+        kwargs={"symbol": "TCS.NS", "timeframe": "1D", "algorithms": ["no-such-algorithm"]},
+        task_id=lead.task_id,
+        throw=False,
+    )
+    assert failed.state == "FAILURE"
+    status = auth_client.get(f"/api/tasks/{body['task_id']}").json()
+    assert status["state"] == "FAILURE" and status["error"]
+
+
+def test_task_result_and_202_carry_the_prediction_like_the_201_body(auth_client, user, history):
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert response.status_code == 202
+    body = response.json()
+    # Tasks run inline in tests (as in `make run` without Redis): the 202 says it finished, with the result.
+    assert body["status"] == "SUCCESS" and body["state"] == "SUCCESS"
+    prediction = body["result"]["prediction"]
+    created = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert created.status_code == 201
+    assert set(prediction) == set(created.json())
+    assert auth_client.get(f"/api/tasks/{body['task_id']}").json()["result"]["prediction"] == prediction
+
+
+def test_prediction_by_id_for_its_owner_and_staff_only(auth_client, staff_client, user, history):
+    from predictions.services import models_train
+
+    models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
+    created = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
+    mine = auth_client.get(f"/api/predictions/id/{created['id']}")
+    assert mine.status_code == 200 and mine.json() == created
+    assert staff_client.get(f"/api/predictions/id/{created['id']}").status_code == 200
+    assert _client_for(UserFactory()).get(f"/api/predictions/id/{created['id']}").status_code == 404
+    assert auth_client.get("/api/predictions/id/999999").status_code == 404
+    assert auth_client.get("/api/predictions/id/99999999999999999999999").status_code == 404
+    system = prediction_generate(symbol="TCS.NS", timeframe=Timeframe.D1, model="svr")
+    assert _client_for(UserFactory()).get(f"/api/predictions/id/{system.pk}").status_code == 200
+
+
+def test_non_staff_cannot_train_symbols_outside_the_catalogue(auth_client, staff_client, history):
+    Instrument.objects.filter(symbol="TCS.NS").delete()
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "training_not_allowed"
+    assert not TaskRecord.objects.exists()
+    assert (
+        staff_client.post("/api/predictions/train/TCS", {"algorithms": ["svr"]}, format="json").status_code
+        == 202
+    )
+
+
+def test_daily_training_quota_is_429_with_retry_after(auth_client, user, settings, frozen, history):
+    settings.TRAINING_QUOTA_PER_DAY = 2
+    for n in range(2):
+        TaskRecord.objects.create(
+            task_id=f"done-{n}", name="predictions.train_models", key=f"train:X{n}:1D:1:svr", user=user
+        )
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "training_quota_exceeded"
+    assert 0 < int(response["Retry-After"]) <= 24 * 3600
+    assert TaskRecord.objects.count() == 2
+    with time_machine.travel(frozen + timedelta(days=1, seconds=1), tick=False):
+        assert (
+            auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").status_code
+            == 202
+        )
+
+
+def test_list_of_an_unknown_symbol_is_404_like_quote(auth_client, frozen):
+    response = auth_client.get("/api/predictions/NOSUCHCO")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "symbol_not_found"
+    assert auth_client.get("/api/signals/NOSUCHCO").status_code == 404
+    assert auth_client.get("/api/predictions/TCS").json() == {"results": []}  # in the catalogue
+    assert auth_client.get("/api/signals/TCS").json() == {"results": []}
+
+
+def test_generate_on_a_symbol_with_too_little_stored_history_fetches_it_first(auth_client, frozen):
+    # Only a recent range was ever fetched: generation backfills instead of answering 422.
+    candles_sync(symbol="INFY.NS", timeframe=Timeframe.D1, days=30, provider=get_provider("synthetic"))
+    response = auth_client.post("/api/predictions/generate/INFY", {"model": "svr"}, format="json")
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == "SUCCESS"
