@@ -18,7 +18,7 @@ from predictions.api.serializers import (
     ListQuerySerializer,
     ModelsOverviewSerializer,
     PredictionListSerializer,
-    PredictionSerializer,
+    PredictionMadeSerializer,
     TaskAcceptedSerializer,
     TaskStatusSerializer,
     TimeframeQuerySerializer,
@@ -26,10 +26,18 @@ from predictions.api.serializers import (
 )
 from predictions.ml.evaluation import InsufficientHistory
 from predictions.models import TaskRecord
-from predictions.selectors import models_overview, prediction_row, predictions_accuracy, predictions_list
+from predictions.selectors import (
+    model_default,
+    models_overview,
+    prediction_made,
+    predictions_accuracy,
+    predictions_list,
+)
 from predictions.services import (
+    DEFAULT_MODEL,
     NotEnoughHistory,
     active_model,
+    active_models_exist,
     history_needed,
     prediction_generate,
     task_enqueue,
@@ -91,8 +99,12 @@ class PredictionListApi(APIView):
 
 
 class PredictionGenerateApi(APIView):
-    """201 with the prediction when an active scikit-learn model exists; 202 with a task when the prediction
-    needs training first, or an LSTM (TensorFlow runs only in ML workers). Never trains inside the request."""
+    """201 with the prediction when it can be made here; 202 with a task when the prediction needs training
+    first, or an LSTM (TensorFlow runs only in ML workers). Never trains inside the request.
+
+    Without `model`: the best active model that beats naive, else naive (`default_reason` says which and why).
+    A model named is served even when it does not beat naive (`beats_naive: false`); `naive` needs no training.
+    """
 
     throttle_classes = [GenerationThrottle]
     extra_error_statuses = DATA_ERRORS
@@ -100,26 +112,43 @@ class PredictionGenerateApi(APIView):
     @extend_schema(
         parameters=[SYMBOL_PARAM],
         request=GenerateInputSerializer,
-        responses={201: PredictionSerializer, 202: TaskAcceptedSerializer},
+        responses={201: PredictionMadeSerializer, 202: TaskAcceptedSerializer},
         tags=["predictions"],
     )
     def post(self, request, symbol: str):
         symbol = symbol_from_path(symbol)
         data = GenerateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        timeframe, horizon, model = (data.validated_data[k] for k in ("timeframe", "horizon", "model"))
-        trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
-        if trained is None:
-            algorithms = None if model == "ensemble" else [model]
-            return _enqueue_training(
-                request,
-                symbol=symbol,
-                timeframe=timeframe,
-                horizon=horizon,
-                algorithms=algorithms,
-                then_predict=model,
-            )
-        if trained.needs_tensorflow:
+        timeframe, horizon = data.validated_data["timeframe"], data.validated_data["horizon"]
+        model = data.validated_data.get("model") or DEFAULT_MODEL
+        if model == DEFAULT_MODEL:
+            trained = model_default(symbol=symbol, timeframe=timeframe, horizon=horizon)
+            if trained is None and not active_models_exist(
+                symbol=symbol, timeframe=timeframe, horizon=horizon
+            ):
+                return _enqueue_training(
+                    request,
+                    symbol=symbol,
+                    timeframe=timeframe,
+                    horizon=horizon,
+                    algorithms=None,
+                    then_predict=DEFAULT_MODEL,
+                )
+        elif model == "naive":
+            trained = None
+        else:
+            trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
+            if trained is None:
+                algorithms = None if model == "ensemble" else [model]
+                return _enqueue_training(
+                    request,
+                    symbol=symbol,
+                    timeframe=timeframe,
+                    horizon=horizon,
+                    algorithms=algorithms,
+                    then_predict=model,
+                )
+        if trained is not None and trained.needs_tensorflow:
             # TensorFlow (~700 MB) stays out of web workers: LSTM predictions run on the `ml` queue.
             record, created = task_enqueue(
                 task=generate_prediction,
@@ -140,7 +169,7 @@ class PredictionGenerateApi(APIView):
             )
         except InsufficientHistory as exc:
             raise Unprocessable(str(exc), code="insufficient_history") from exc
-        return Response(prediction_row(prediction), status=status.HTTP_201_CREATED)
+        return Response(prediction_made(prediction), status=status.HTTP_201_CREATED)
 
 
 class TrainApi(APIView):

@@ -185,7 +185,8 @@ def load_verified(algorithm: str, data: bytes, expected_sha256: str) -> Forecast
 
 def confidence_from(evaluation: Evaluation) -> float | None:
     """Confidence means one thing: the walk-forward directional accuracy (0-1), i.e. the out-of-sample share
-    of moves whose direction the model called right. None when it is undefined (the price never moved)."""
+    of moves whose direction the model called right. None when it is undefined (the price never moved, or the
+    model never calls a direction)."""
     value = evaluation.metrics.get("directional_accuracy")
     return None if value is None else float(value)
 
@@ -195,7 +196,13 @@ def _finite(value: Any) -> bool:
 
 
 def should_promote(new_metrics: Mapping[str, Any], active_metrics: Mapping[str, Any] | None) -> bool:
-    """Promote a new model when its walk-forward MAE is no worse than the active model's (or none is active)."""
+    """Promote a new model when its walk-forward MAE is no worse than the active model's (or none is active).
+
+    Both must be measured on the same rows (comparison.evaluate_config re-runs the active configuration on the
+    new version's folds): rupee MAEs from different windows do not compare.
+    """
+    if active_metrics is not None and new_metrics.get("n_samples") != active_metrics.get("n_samples"):
+        raise ValueError("promotion compares walk-forward errors on the same rows only")
     new_mae = new_metrics.get("mae")
     if not _finite(new_mae):
         return False

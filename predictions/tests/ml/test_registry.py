@@ -93,13 +93,15 @@ def test_tampered_artifact_is_refused(trained):
     assert registry.load_verified("random_forest", data, digest.upper()).algorithm == "random_forest"
 
 
-def test_promotion_needs_mae_no_worse_than_active():
+def test_promotion_needs_mae_no_worse_than_active_on_the_same_rows():
     assert registry.should_promote({"mae": 1.2}, None)
-    assert registry.should_promote({"mae": 1.0}, {"mae": 1.0})
-    assert registry.should_promote({"mae": 0.9}, {"mae": 1.0})
-    assert not registry.should_promote({"mae": 1.1}, {"mae": 1.0})
-    assert not registry.should_promote({"mae": None}, {"mae": 1.0})
+    assert registry.should_promote({"mae": 1.0, "n_samples": 50}, {"mae": 1.0, "n_samples": 50})
+    assert registry.should_promote({"mae": 0.9, "n_samples": 50}, {"mae": 1.0, "n_samples": 50})
+    assert not registry.should_promote({"mae": 1.1, "n_samples": 50}, {"mae": 1.0, "n_samples": 50})
+    assert not registry.should_promote({"mae": None, "n_samples": 50}, {"mae": 1.0, "n_samples": 50})
     assert not registry.should_promote({"mae": float("nan")}, None)
+    with pytest.raises(ValueError, match="same rows"):
+        registry.should_promote({"mae": 0.9, "n_samples": 50}, {"mae": 1.0, "n_samples": 70})
 
 
 def test_confidence_is_walk_forward_directional_accuracy(trained):
