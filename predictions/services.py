@@ -150,14 +150,17 @@ def model_promote_if_better(*, trained: TrainedModel, candles=None, known: Known
                 folds=folds,
                 known=known,
             ).metrics
-        active_metrics = evaluate_config(
-            active.algorithm,
-            active.hyperparameters,
-            candles,
-            horizon=trained.horizon,
-            folds=folds,
-            known=known,
-        ).metrics
+        try:
+            active_metrics = evaluate_config(
+                active.algorithm,
+                active.hyperparameters,
+                candles,
+                horizon=trained.horizon,
+                folds=folds,
+                known=known,
+            ).metrics
+        except ValueError as exc:  # e.g. parameters this code no longer accepts: nothing to compare with
+            logger.warning("active_model_not_reevaluated", model=str(active), error=str(exc))
     with transaction.atomic():
         current = (
             TrainedModel.objects.select_for_update()

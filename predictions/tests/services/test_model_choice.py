@@ -71,3 +71,15 @@ def test_promotion_compares_versions_on_the_same_rows_of_a_trending_series():
     worse = _version(later, flat)
     assert model_promote_if_better(trained=worse, candles=later) is False
     assert TrainedModel.objects.get(is_active=True) == better
+
+
+def test_an_active_version_this_code_cannot_rerun_does_not_block_promotion():
+    candles = make_candles(450, seed=2)
+    stale = _version(candles, {})
+    TrainedModel.objects.filter(pk=stale.pk).update(
+        hyperparameters={"kernel_size": 3}
+    )  # no longer an svr setting
+    model_activate(trained=stale)
+    new = _version(candles, {})
+    assert model_promote_if_better(trained=new, candles=candles) is True
+    assert TrainedModel.objects.get(is_active=True) == new
