@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from market.timeframes import Timeframe
+from predictions.ml.significance import beats_naive
 
 
 class Algorithm(models.TextChoices):
@@ -79,8 +80,9 @@ class TrainedModel(models.Model):
 
     @property
     def beats_naive(self) -> bool:
-        ratio = self.metrics.get("mae_vs_naive")
-        return ratio is not None and ratio < 1
+        """Walk-forward MAE below naive's and more than luck (Diebold-Mariano p < 0.10); False for versions
+        stored before the test was recorded."""
+        return beats_naive(self.metrics)
 
 
 class Prediction(models.Model):

@@ -36,10 +36,15 @@ METRIC_KEYS = (
     "mape",
     "directional_accuracy",
     "mae_vs_naive",
+    "dm_stat",
+    "dm_p_value",
     "coverage_80",
+    "coverage_80_calm",
+    "coverage_80_volatile",
     "n_samples",
     "folds",
 )
+FOLD_KEYS = ("fold", "test_start", "test_end", "n", "mae", "naive_mae", "mae_vs_naive")
 
 
 def prediction_to_dict(row: dict) -> dict:
@@ -48,6 +53,28 @@ def prediction_to_dict(row: dict) -> dict:
 
 def prediction_row(prediction: Prediction) -> dict:
     return prediction_to_dict({field: getattr(prediction, field) for field in PREDICTION_FIELDS})
+
+
+def prediction_made(prediction: Prediction) -> dict:
+    """A prediction just made, with what the response must say about it: which model (`model`), whether it
+    beats naive, why it was the default and why confidence_score is null, when that is so."""
+    return {
+        **prediction_row(prediction),
+        "model": prediction.model_used,
+        "beats_naive": getattr(prediction, "beats_naive", None),
+        "default_reason": getattr(prediction, "default_reason", None),
+        "confidence_reason": getattr(prediction, "confidence_reason", None),
+    }
+
+
+def model_default(*, symbol: str, timeframe: Timeframe, horizon: int) -> TrainedModel | None:
+    """The model to use when none is named: of the active versions that beat naive on their walk-forward
+    (MAE/naive < 1 and Diebold-Mariano p < 0.10), the one with the lowest MAE/naive. None means naive."""
+    active = TrainedModel.objects.filter(
+        symbol=symbol, timeframe=timeframe.value, horizon=horizon, is_active=True
+    ).exclude(algorithm="naive")
+    beating = [model for model in active if model.beats_naive]
+    return min(beating, key=lambda model: (model.metrics["mae_vs_naive"], model.pk), default=None)
 
 
 def predictions_list(*, symbol: str, timeframe: Timeframe, limit: int = 20) -> dict:
@@ -86,12 +113,19 @@ def models_overview(*, symbol: str, timeframe: Timeframe) -> dict:
                 "data_end": model.data_end.isoformat(),
                 "n_samples": model.n_samples,
                 "metrics": {k: metrics.get(k) for k in METRIC_KEYS},
+                "fold_metrics": [_fold_row(fold) for fold in model.fold_metrics or []],
                 "naive": {"mae": metrics.get("naive_mae"), "rmse": metrics.get("naive_rmse")},
                 "beats_naive": model.beats_naive,
                 "description": metrics.get("description"),
             }
         )
     return {"symbol": symbol, "timeframe": timeframe.value, "results": results}
+
+
+def _fold_row(fold: dict) -> dict:
+    """One walk-forward test fold: its window and enough to recompute the baseline (older rows: nulls)."""
+    row = {**fold, "n": fold.get("n", fold.get("n_samples"))}
+    return {k: row.get(k) for k in FOLD_KEYS}
 
 
 def predictions_accuracy(*, symbol: str, timeframe: Timeframe) -> dict:
@@ -136,19 +170,6 @@ def prediction_system_for_bar(*, trained: TrainedModel, base_timestamp) -> Predi
         .order_by("-created_at")
         .first()
     )
-
-
-# --- model_default: a deliberately minimal version (helper mlhonest writes the real one; the lead keeps theirs).
-
-
-def model_default(*, symbol: str, timeframe: Timeframe | str, horizon: int) -> TrainedModel | None:
-    """The model to trust for this key: of the active versions whose stored walk-forward metrics beat naive,
-    the one with the lowest MAE. None means naive, which has no directional view."""
-    active = TrainedModel.objects.filter(
-        symbol=symbol, timeframe=getattr(timeframe, "value", timeframe), horizon=horizon, is_active=True
-    )
-    beating = [model for model in active if model.beats_naive and model.mae is not None]
-    return min(beating, key=lambda model: model.mae, default=None)
 
 
 def prediction_get(*, prediction_id: int, user) -> dict | None:

@@ -28,7 +28,11 @@ from market.timeframes import Timeframe
 from predictions.features import WARMUP_BARS
 from predictions.loading import forecaster_load
 from predictions.ml import registry
+from predictions.ml.comparison import Known, config_key, evaluate_config
+from predictions.ml.ensemble import Ensemble
 from predictions.ml.ensemble_evaluation import ensemble_train
+from predictions.ml.evaluation import MIN_FOLDS, walk_forward
+from predictions.ml.naive import NaiveForecaster
 from predictions.models import Algorithm, Prediction, TaskRecord, TrainedModel
 from tradingdash.exceptions import ServiceUnavailable
 from tradingdash.metrics import PREDICTIONS_MADE
@@ -39,6 +43,8 @@ MIN_TRAINING_ROWS = 200  # usable rows after indicator warm-up
 DEFAULT_ALGORITHMS = [Algorithm.RANDOM_FOREST.value, Algorithm.SVR.value, Algorithm.LSTM.value]
 _ARTIFACT_SUFFIX = {"lstm": "keras.bundle", "ensemble": "ensemble.joblib"}
 _PENDING_STATES = {"PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY"}
+# `model` of prediction_generate: let selectors.model_default choose (naive when no active model beats naive).
+DEFAULT_MODEL = "default"
 
 Progress = Callable[[float, str], None]
 
@@ -128,22 +134,62 @@ def _store_version(
     raise RuntimeError("could not allocate a model version")
 
 
-def model_promote_if_better(*, trained: TrainedModel) -> bool:
-    """Activate `trained` when its walk-forward MAE is no worse than the active version's."""
-    with transaction.atomic():
-        active = (
-            TrainedModel.objects.select_for_update()
-            .filter(
-                symbol=trained.symbol,
-                timeframe=trained.timeframe,
-                horizon=trained.horizon,
-                algorithm=trained.algorithm,
-                is_active=True,
+def model_promote_if_better(*, trained: TrainedModel, candles=None, known: Known | None = None) -> bool:
+    """Activate `trained` when its walk-forward MAE is no worse than the active version's on the same rows.
+
+    The active version's configuration is re-run on the candles `trained` was evaluated on (`candles`), so both
+    are scored on identical folds; `known` holds evaluations of this run to reuse (an identical configuration is
+    not re-run). Without `candles`, both are re-run on today's stored candles.
+    """
+    key = {"symbol": trained.symbol, "timeframe": trained.timeframe, "horizon": trained.horizon}
+    active = (
+        TrainedModel.objects.filter(**key, algorithm=trained.algorithm, is_active=True)
+        .exclude(pk=trained.pk)
+        .first()
+    )
+    new_metrics, active_metrics = trained.metrics, None
+    if active is not None:
+        known = {} if known is None else known
+        folds = int(trained.metrics.get("folds") or MIN_FOLDS)
+        if candles is None:
+            candles = training_candles(
+                symbol=trained.symbol, timeframe=Timeframe.parse(trained.timeframe), ensure=False
             )
+            new_metrics = evaluate_config(
+                trained.algorithm,
+                trained.hyperparameters,
+                candles,
+                horizon=trained.horizon,
+                folds=folds,
+                known=known,
+            ).metrics
+        try:
+            active_metrics = evaluate_config(
+                active.algorithm,
+                active.hyperparameters,
+                candles,
+                horizon=trained.horizon,
+                folds=folds,
+                known=known,
+            ).metrics
+        except ValueError as exc:  # e.g. parameters this code no longer accepts: nothing to compare with
+            logger.warning("active_model_not_reevaluated", model=str(active), error=str(exc))
+    with transaction.atomic():
+        current = (
+            TrainedModel.objects.select_for_update()
+            .filter(**key, algorithm=trained.algorithm, is_active=True)
             .exclude(pk=trained.pk)
             .first()
         )
-        if not registry.should_promote(trained.metrics, active.metrics if active else None):
+        if getattr(current, "pk", None) != getattr(active, "pk", None):
+            return False  # another version was activated meanwhile; ours was not compared with it
+        if not registry.should_promote(new_metrics, active_metrics):
+            logger.info(
+                "model_not_promoted",
+                model=str(trained),
+                mae=new_metrics.get("mae"),
+                active_mae_same_rows=(active_metrics or {}).get("mae"),
+            )
             return False
         model_activate(trained=trained)
     return True
@@ -174,7 +220,7 @@ def models_train(
     progress: Progress | None = None,
 ) -> list[TrainedModel]:
     """Walk-forward evaluate and fit each algorithm, store every version, promote the ones no worse than
-    the active version, and store an ensemble of this run's models that beat naive."""
+    the active version on the same rows, and store an ensemble of this run's models that beat naive."""
     algorithms = list(algorithms or DEFAULT_ALGORITHMS)
     params = {**settings.PREDICTION_MODEL_PARAMS, **(params or {})}
     progress = progress or (lambda fraction, stage: None)
@@ -183,17 +229,20 @@ def models_train(
     if len(candles) < needed:
         raise NotEnoughHistory(needed=needed, available=len(candles))
     outputs, stored = [], []
+    known: Known = {}  # this run's evaluations: promotion re-runs only configurations it has not evaluated
     steps = len(algorithms) + 1
     for index, algorithm in enumerate(algorithms):
         progress(index / steps, f"training {algorithm}")
         output = registry.train(algorithm, candles, horizon=horizon, params=params.get(algorithm))
         outputs.append(output)
+        known[config_key(output.algorithm, output.hyperparameters)] = output.evaluation
         trained = _store_version(symbol=symbol, timeframe=timeframe, horizon=horizon, output=output)
-        trained.promoted = model_promote_if_better(trained=trained)
+        trained.promoted = model_promote_if_better(trained=trained, candles=candles, known=known)
         stored.append(trained)
         logger.info("model_trained", model=str(trained), mae_vs_naive=trained.metrics.get("mae_vs_naive"))
     progress(len(algorithms) / steps, "building ensemble")
     ensemble = ensemble_train(outputs)
+    known[config_key(ensemble.algorithm, ensemble.hyperparameters)] = ensemble.evaluation
     trained = _store_version(
         symbol=symbol,
         timeframe=timeframe,
@@ -201,7 +250,7 @@ def models_train(
         output=ensemble,
         extra_metrics={"description": ensemble.forecaster.description},
     )
-    trained.promoted = model_promote_if_better(trained=trained)
+    trained.promoted = model_promote_if_better(trained=trained, candles=candles, known=known)
     stored.append(trained)
     progress(1.0, "done")
     return stored
@@ -213,35 +262,63 @@ def active_model(*, symbol: str, timeframe: Timeframe, horizon: int, algorithm: 
     ).first()
 
 
+def active_models_exist(*, symbol: str, timeframe: Timeframe, horizon: int) -> bool:
+    """Whether anything was trained (and activated) for this key yet, whatever it scored."""
+    return TrainedModel.objects.filter(
+        symbol=symbol, timeframe=timeframe.value, horizon=horizon, is_active=True
+    ).exists()
+
+
 def prediction_generate(
     *,
     symbol: str,
     timeframe: Timeframe,
     horizon: int = 1,
-    model: str = "ensemble",
+    model: str = DEFAULT_MODEL,
     user_id: int | None = None,
 ) -> Prediction:
-    """Forecast from the latest closed candle with the active model and store it."""
-    trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
-    if trained is None:
-        raise NoActiveModel(f"No active {model} model for {symbol} {timeframe.value} horizon {horizon}")
+    """Forecast from the latest closed candle and store it: with the active version of `model`, with naive
+    ("naive", the last close, interval from its walk-forward), or with DEFAULT_MODEL: the active version chosen
+    by selectors.model_default, naive when none beats naive.
+
+    The returned Prediction also carries `beats_naive`, `default_reason` (why the default is what it is) and
+    `confidence_reason` (why confidence_score is null), for the response.
+    """
+    from predictions.selectors import model_default
+
+    default_reason = None
+    if model == DEFAULT_MODEL:
+        trained = model_default(symbol=symbol, timeframe=timeframe, horizon=horizon)
+        default_reason = _default_reason(trained)
+    elif model == "naive":
+        trained = None
+    else:
+        trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
+        if trained is None:
+            raise NoActiveModel(f"No active {model} model for {symbol} {timeframe.value} horizon {horizon}")
     candles = training_candles(symbol=symbol, timeframe=timeframe)
-    forecaster = forecaster_load(trained)
-    forecast = registry.predict(
-        forecaster, candles, horizon=horizon, residual_quantiles=trained.residual_quantiles
-    )
+    if trained is None:
+        evaluation = walk_forward(candles, "naive", horizon=horizon)
+        forecaster, quantiles = NaiveForecaster(), evaluation.residual_quantiles
+        used, version = "naive", f"naive (walk-forward on {evaluation.n_samples} rows)"
+        confidence, confidence_reason = None, "naive predicts no change, so it calls no direction"
+    else:
+        forecaster, quantiles = forecaster_load(trained), trained.residual_quantiles
+        description = trained.metrics.get("description")
+        used = trained.algorithm
+        version = f"{trained.algorithm} v{trained.version}" + (f" ({description})" if description else "")
+        confidence, confidence_reason = _confidence(trained, forecaster)
+    forecast = registry.predict(forecaster, candles, horizon=horizon, residual_quantiles=quantiles)
     calendar = calendar_for_symbol(symbol)
-    description = trained.metrics.get("description")
     prediction = Prediction.objects.create(
         symbol=symbol,
         timeframe=timeframe.value,
         horizon=horizon,
         time_horizon=f"{timeframe.value} x {horizon}",
-        model_used=model,
-        model_version=f"{trained.algorithm} v{trained.version}"
-        + (f" ({description})" if description else ""),
+        model_used=used,
+        model_version=version[:200],
         predicted_price=forecast.predicted_price,
-        confidence_score=trained.metrics.get("directional_accuracy"),
+        confidence_score=confidence,
         lower_bound=forecast.lower,
         upper_bound=forecast.upper,
         base_price=forecast.base_price,
@@ -249,9 +326,13 @@ def prediction_generate(
         target_time=bars_ahead(calendar, timeframe, forecast.base_time, horizon),
         requested_by_id=user_id,
     )
-    prediction.trained_models.add(trained)
+    if trained is not None:
+        prediction.trained_models.add(trained)
+    prediction.beats_naive = trained.beats_naive if trained is not None else False
+    prediction.default_reason = default_reason
+    prediction.confidence_reason = confidence_reason
     predictions_invalidate(symbol)
-    PREDICTIONS_MADE.labels(model, timeframe.value).inc()
+    PREDICTIONS_MADE.labels(used, timeframe.value).inc()
     logger.info("prediction_made", symbol=symbol, model=prediction.model_version, horizon=horizon)
     return prediction
 
@@ -275,6 +356,30 @@ def _record_score(prediction: Prediction, close: float) -> None:
         realized_price=close, realized_at=prediction.target_time, error=prediction.predicted_price - close
     )
     predictions_invalidate(prediction.symbol)
+
+
+def _default_reason(trained: TrainedModel | None) -> str:
+    if trained is None:
+        return (
+            "no active model beats naive on its walk-forward (MAE/naive < 1 with Diebold-Mariano p < 0.10), "
+            "so the default is naive: the last close"
+        )
+    metrics = trained.metrics
+    return (
+        f"{trained.algorithm} v{trained.version} has the lowest walk-forward MAE/naive "
+        f"({metrics['mae_vs_naive']:.3f}, Diebold-Mariano p = {metrics['dm_p_value']:.3f}) "
+        "among the active models that beat naive"
+    )
+
+
+def _confidence(trained: TrainedModel, forecaster) -> tuple[float | None, str | None]:
+    """The walk-forward directional accuracy, or None with the reason when there is none to give."""
+    if isinstance(forecaster, Ensemble) and forecaster.is_naive:
+        return None, "the ensemble fell back to naive (no member beat naive), so it calls no direction"
+    value = trained.metrics.get("directional_accuracy")
+    if value is None:
+        return None, "the walk-forward directional accuracy is undefined for this model version"
+    return float(value), None
 
 
 def predictions_score(*, now=None) -> int:
@@ -499,23 +604,39 @@ def training_enqueue(
 
 
 def prediction_request(
-    *, user, symbol: str, timeframe: Timeframe, horizon: int, model: str
+    *, user, symbol: str, timeframe: Timeframe, horizon: int, model: str | None = None
 ) -> Prediction | Queued:
     """A prediction now when a usable model is loaded here; otherwise the task that will make it (training
     first when there is no active model; an ML worker for TensorFlow models). Never trains in the request."""
+    from predictions.selectors import model_default
     from predictions.tasks import generate_prediction
 
-    trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
-    if trained is None:
-        return training_enqueue(
-            user=user,
-            symbol=symbol,
-            timeframe=timeframe,
-            horizon=horizon,
-            algorithms=None if model == Algorithm.ENSEMBLE else [model],
-            then_predict=model,
-        )
-    if trained.needs_tensorflow:
+    if model == DEFAULT_MODEL:
+        # The best active model that beats naive, else naive; training first only when nothing was ever trained.
+        trained = model_default(symbol=symbol, timeframe=timeframe, horizon=horizon)
+        if trained is None and not active_models_exist(symbol=symbol, timeframe=timeframe, horizon=horizon):
+            return training_enqueue(
+                user=user,
+                symbol=symbol,
+                timeframe=timeframe,
+                horizon=horizon,
+                algorithms=None,
+                then_predict=model,
+            )
+    elif model == Algorithm.NAIVE:
+        trained = None
+    else:
+        trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
+        if trained is None:
+            return training_enqueue(
+                user=user,
+                symbol=symbol,
+                timeframe=timeframe,
+                horizon=horizon,
+                algorithms=None if model == Algorithm.ENSEMBLE else [model],
+                then_predict=model,
+            )
+    if trained is not None and trained.needs_tensorflow:
         # TensorFlow (~700 MB) stays out of web workers: LSTM predictions run on the `ml` queue.
         record, created = task_enqueue(
             task=generate_prediction,

@@ -10,7 +10,7 @@ from celery import shared_task
 from market.models import Instrument
 from market.providers.errors import ProviderUnavailable, RateLimited
 from market.timeframes import Timeframe
-from predictions.selectors import prediction_row
+from predictions.selectors import prediction_made
 from predictions.services import (
     models_train,
     prediction_generate,
@@ -66,7 +66,7 @@ def train_models(
         prediction = prediction_generate(
             symbol=symbol, timeframe=tf, horizon=horizon, model=then_predict, user_id=user_id
         )
-        result.update(prediction_id=prediction.pk, prediction=prediction_row(prediction))
+        result.update(prediction_id=prediction.pk, prediction=prediction_made(prediction))
     result["followers_started"] = task_followers_release(task_id=self.request.id)
     return result
 
@@ -80,7 +80,7 @@ def generate_prediction(
     prediction = prediction_generate(
         symbol=symbol, timeframe=Timeframe.parse(timeframe), horizon=horizon, model=model, user_id=user_id
     )
-    return {"prediction_id": prediction.pk, "prediction": prediction_row(prediction)}
+    return {"prediction_id": prediction.pk, "prediction": prediction_made(prediction)}
 
 
 @shared_task(name="predictions.retrain_all")

@@ -6,7 +6,7 @@ from predictions.features import MAX_HORIZON, MIN_HORIZON
 from predictions.models import Algorithm
 from tradingdash.inputs import StrictInputSerializer
 
-MODEL_CHOICES = [Algorithm.ENSEMBLE, Algorithm.LSTM, Algorithm.RANDOM_FOREST, Algorithm.SVR]
+MODEL_CHOICES = [Algorithm.ENSEMBLE, Algorithm.LSTM, Algorithm.NAIVE, Algorithm.RANDOM_FOREST, Algorithm.SVR]
 TRAINABLE_CHOICES = [Algorithm.LSTM, Algorithm.RANDOM_FOREST, Algorithm.SVR]
 
 
@@ -22,7 +22,16 @@ class TimeframeQuerySerializer(QuerySerializer):
 class GenerateInputSerializer(StrictInputSerializer):
     timeframe = TimeframeField(default=Timeframe.D1)
     horizon = serializers.IntegerField(min_value=MIN_HORIZON, max_value=MAX_HORIZON, default=1)
-    model = serializers.ChoiceField(choices=MODEL_CHOICES, default=Algorithm.ENSEMBLE)
+    model = serializers.ChoiceField(
+        choices=MODEL_CHOICES,
+        required=False,
+        help_text="Omit for the default: the best active model that beats naive, else naive.",
+        error_messages={
+            "invalid_choice": '"{input}" is not a model; choose from: '
+            + ", ".join(str(choice.value) for choice in MODEL_CHOICES)
+            + " (or omit it for the default)."
+        },
+    )
 
 
 class TrainInputSerializer(StrictInputSerializer):
@@ -56,6 +65,15 @@ class PredictionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class PredictionMadeSerializer(PredictionSerializer):
+    model = serializers.CharField(help_text="The model that made it (naive when no model beats naive).")
+    beats_naive = serializers.BooleanField(
+        allow_null=True, help_text="Walk-forward MAE below naive's with Diebold-Mariano p < 0.10."
+    )
+    default_reason = serializers.CharField(allow_null=True, help_text="Why the default model is this one.")
+    confidence_reason = serializers.CharField(allow_null=True, help_text="Why confidence_score is null.")
+
+
 class PredictionListSerializer(serializers.Serializer):
     results = PredictionSerializer(many=True)
 
@@ -87,9 +105,27 @@ class ModelMetricsSerializer(serializers.Serializer):
     mape = serializers.FloatField(allow_null=True)
     directional_accuracy = serializers.FloatField(allow_null=True)
     mae_vs_naive = serializers.FloatField(allow_null=True)
+    dm_stat = serializers.FloatField(
+        allow_null=True, help_text="Diebold-Mariano statistic; < 0 favours the model."
+    )
+    dm_p_value = serializers.FloatField(
+        allow_null=True, help_text="Two-sided; null in versions stored before it."
+    )
     coverage_80 = serializers.FloatField(allow_null=True)
+    coverage_80_calm = serializers.FloatField(allow_null=True)
+    coverage_80_volatile = serializers.FloatField(allow_null=True)
     n_samples = serializers.IntegerField(allow_null=True)
     folds = serializers.IntegerField(allow_null=True)
+
+
+class FoldMetricsSerializer(serializers.Serializer):
+    fold = serializers.IntegerField(allow_null=True)
+    test_start = serializers.DateTimeField(allow_null=True)
+    test_end = serializers.DateTimeField(allow_null=True)
+    n = serializers.IntegerField(allow_null=True)
+    mae = serializers.FloatField(allow_null=True)
+    naive_mae = serializers.FloatField(allow_null=True)
+    mae_vs_naive = serializers.FloatField(allow_null=True)
 
 
 class NaiveMetricsSerializer(serializers.Serializer):
@@ -108,6 +144,7 @@ class ModelVersionSerializer(serializers.Serializer):
     data_end = serializers.DateTimeField()
     n_samples = serializers.IntegerField()
     metrics = ModelMetricsSerializer()
+    fold_metrics = FoldMetricsSerializer(many=True)
     naive = NaiveMetricsSerializer()
     beats_naive = serializers.BooleanField()
     description = serializers.CharField(allow_null=True)

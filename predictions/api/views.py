@@ -18,6 +18,7 @@ from predictions.api.serializers import (
     ListQuerySerializer,
     ModelsOverviewSerializer,
     PredictionListSerializer,
+    PredictionMadeSerializer,
     PredictionSerializer,
     TaskAcceptedSerializer,
     TaskStatusSerializer,
@@ -29,7 +30,7 @@ from predictions.models import TaskRecord
 from predictions.selectors import (
     models_overview,
     prediction_get,
-    prediction_row,
+    prediction_made,
     predictions_accuracy,
     predictions_list,
     task_status,
@@ -102,8 +103,12 @@ class PredictionListApi(APIView):
 
 
 class PredictionGenerateApi(APIView):
-    """201 with the prediction when an active scikit-learn model exists; 202 with a task when the prediction
-    needs training first, or an LSTM (TensorFlow runs only in ML workers). Never trains inside the request."""
+    """201 with the prediction when it can be made here; 202 with a task when the prediction needs training
+    first, or an LSTM (TensorFlow runs only in ML workers). Never trains inside the request.
+
+    Without `model`: the best active model that beats naive, else naive (`default_reason` says which and why).
+    A model named is served even when it does not beat naive (`beats_naive: false`); `naive` needs no training.
+    """
 
     throttle_classes = [GenerationThrottle]
     extra_error_statuses = GENERATE_ERRORS
@@ -111,7 +116,7 @@ class PredictionGenerateApi(APIView):
     @extend_schema(
         parameters=[SYMBOL_PARAM],
         request=GenerateInputSerializer,
-        responses={201: PredictionSerializer, 202: TaskAcceptedSerializer},
+        responses={201: PredictionMadeSerializer, 202: TaskAcceptedSerializer},
         tags=["predictions"],
     )
     def post(self, request, symbol: str):
@@ -126,7 +131,7 @@ class PredictionGenerateApi(APIView):
             raise Unprocessable(str(exc), code="insufficient_history") from exc
         if isinstance(answer, Queued):
             return _accepted(request, answer)
-        return Response(prediction_row(answer), status=status.HTTP_201_CREATED)
+        return Response(prediction_made(answer), status=status.HTTP_201_CREATED)
 
 
 class TrainApi(APIView):

@@ -1,4 +1,5 @@
-"""Weighted average of fitted models that beat the naive baseline out of sample; naive when none does."""
+"""Weighted average of fitted models that beat the naive baseline out of sample (more than by luck); naive when
+none does."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 from predictions.ml.algorithms import forecaster_class
 from predictions.ml.base import Forecaster, dump_bundle, load_bundle
 from predictions.ml.evaluation import Evaluation
+from predictions.ml.significance import beats_naive
 
 
 class Ensemble(Forecaster):
@@ -32,7 +34,8 @@ class Ensemble(Forecaster):
 
     @classmethod
     def from_candidates(cls, candidates: Sequence[tuple[Forecaster, Evaluation]]) -> Ensemble:
-        """Keep the candidates whose walk-forward MAE beat naive (mae_vs_naive < 1), weighted by 1 / MAE.
+        """Keep the candidates that beat naive on their walk-forward (MAE/naive < 1 and Diebold–Mariano
+        p < 0.10, see significance.beats_naive), weighted by 1 / MAE.
 
         Candidates must have been evaluated on the same candles and horizon, or their MAEs do not compare.
         """
@@ -42,8 +45,7 @@ class Ensemble(Forecaster):
             (forecaster, 1.0 / evaluation.metrics["mae"])
             for forecaster, evaluation in candidates
             if forecaster.algorithm != "naive"
-            and evaluation.metrics.get("mae_vs_naive") is not None
-            and evaluation.metrics["mae_vs_naive"] < 1
+            and beats_naive(evaluation.metrics)
             and evaluation.metrics["mae"] > 0
         ]
         return cls(chosen)
@@ -57,7 +59,7 @@ class Ensemble(Forecaster):
         if self.is_naive:
             return "naive fallback: no model beat the naive baseline out of sample"
         parts = ", ".join(f"{m.algorithm} {w:.0%}" for m, w in self.members)
-        return f"weighted ensemble ({parts}), weights proportional to 1 / walk-forward MAE"
+        return f"weighted ensemble ({parts}), weights proportional to 1 / walk-forward MAE among models that beat naive"
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> Self:
         """Refit every member on new data, keeping the weights chosen out of sample."""

@@ -18,11 +18,15 @@ import pandas as pd
 
 from predictions.features import build_dataset, validate_horizon
 from predictions.ml.algorithms import make_forecaster
+from predictions.ml.significance import diebold_mariano
 
 MIN_FOLDS = 5
 MIN_TRAIN_ROWS = 100
 MIN_TEST_ROWS_PER_FOLD = 5
 INTERVAL_QUANTILES = {"q10": 0.10, "q90": 0.90}  # an 80% prediction interval
+# The volatility known at prediction time that scales residuals for the locally adaptive interval: ATR(14)
+# relative to the close, a feature of the prediction row itself (so it uses only bars up to that row).
+VOLATILITY_COLUMN = "atr_14_rel"
 
 
 class InsufficientHistory(ValueError):
@@ -52,9 +56,12 @@ class Evaluation:
     """Out-of-sample results of a walk-forward run; `metrics` and `fold_metrics` are JSON-serialisable.
 
     metrics: mae, rmse (price units), mape (percent), directional_accuracy (0-1, None if the price never
-    moved), naive_mae, naive_rmse, mae_vs_naive (model MAE / naive MAE, < 1 beats naive), coverage_80
-    (share of fold 2..k outcomes inside the 80% interval built from earlier folds' residuals only),
-    n_samples, folds, horizon. residual_quantiles: {"q10", "q90"} of actual - predicted log return.
+    moved or the model never called a direction), naive_mae, naive_rmse, mae_vs_naive (model MAE / naive MAE),
+    dm_stat and dm_p_value (Diebold–Mariano on absolute errors vs naive, see significance.py), coverage_80 and
+    coverage_80_calm / coverage_80_volatile (share of fold 2..k outcomes inside the 80% interval built from
+    earlier folds only; overall, in the calmest and in the most volatile third of those rows), n_samples,
+    folds, horizon. residual_quantiles: "q10"/"q90" of actual - predicted log return, and "scaled_q10"/
+    "scaled_q90" of that residual divided by the volatility known at prediction time (VOLATILITY_COLUMN).
     """
 
     algorithm: str
@@ -101,17 +108,25 @@ def default_min_train(n: int) -> int:
     return max(MIN_TRAIN_ROWS, n // 2)
 
 
-def _metrics(base: np.ndarray, predicted: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
-    """Price-space error metrics of predicted vs actual log returns from the same base prices."""
+def score_rows(base: np.ndarray, predicted: np.ndarray, actual: np.ndarray, horizon: int) -> dict[str, Any]:
+    """Price-space error metrics of predicted vs actual log returns from the same base prices, beside naive's
+    on the same rows, with the Diebold–Mariano test of the difference."""
     predicted_price = base * np.exp(predicted)
     actual_price = base * np.exp(actual)
     error = predicted_price - actual_price
     naive_error = base - actual_price
+    dm = diebold_mariano(error, naive_error, horizon)
     mae = float(np.mean(np.abs(error)))
     naive_mae = float(np.mean(np.abs(naive_error)))
     # A bar with no move has no direction to get right; a zero prediction calls no direction and counts as wrong.
+    # A model that never calls a direction (naive, an ensemble that fell back to it) has no accuracy at all.
     moved = actual != 0
-    directional = float(np.mean(np.sign(predicted[moved]) == np.sign(actual[moved]))) if moved.any() else None
+    called = bool(np.any(predicted != 0))
+    directional = (
+        float(np.mean(np.sign(predicted[moved]) == np.sign(actual[moved])))
+        if moved.any() and called
+        else None
+    )
     return {
         "mae": mae,
         "rmse": float(np.sqrt(np.mean(error**2))),
@@ -120,6 +135,8 @@ def _metrics(base: np.ndarray, predicted: np.ndarray, actual: np.ndarray) -> dic
         "naive_mae": naive_mae,
         "naive_rmse": float(np.sqrt(np.mean(naive_error**2))),
         "mae_vs_naive": mae / naive_mae if naive_mae > 0 else None,
+        "dm_stat": dm.stat,
+        "dm_p_value": dm.p_value,
         "n_samples": len(actual),
     }
 
@@ -150,9 +167,10 @@ def walk_forward(
             f"{folds * MIN_TEST_ROWS_PER_FOLD} to test"
         )
     base_prices = candles["close"].reindex(X.index).to_numpy(dtype="float64")
+    volatility = X[VOLATILITY_COLUMN].to_numpy(dtype="float64")
     targets = y.to_numpy(dtype="float64")
 
-    fold_metrics: list[dict[str, Any]] = []
+    fold_details: list[dict[str, Any]] = []
     predictions: list[tuple[slice, np.ndarray]] = []
     for fold in _folds(n, folds, min_train, horizon):
         forecaster = make_forecaster(algorithm, params)
@@ -166,15 +184,11 @@ def walk_forward(
         if predicted.shape != actual.shape:
             raise RuntimeError(f"{algorithm} returned {predicted.shape} predictions for {actual.shape} rows")
         predictions.append((fold.test, predicted))
-        fold_metrics.append(
+        fold_details.append(
             {
-                "fold": fold.number,
                 "train_start": X.index[0].isoformat(),
                 "train_end": X.index[fold.train_stop - 1].isoformat(),
-                "test_start": X.index[fold.test_start].isoformat(),
-                "test_end": X.index[fold.test_stop - 1].isoformat(),
                 "n_train": fold.train_stop,
-                **_metrics(base_prices[fold.test], predicted, actual),
             }
         )
 
@@ -186,12 +200,42 @@ def walk_forward(
             "base": base_prices[tested],
             "predicted": np.concatenate([p for _, p in predictions]),
             "actual": targets[tested],
+            "volatility": volatility[tested],
         },
         index=X.index[tested],
     )
     return evaluation_from_out_of_sample(
-        algorithm, out_of_sample, horizon=horizon, folds=folds, fold_metrics=fold_metrics, candles=candles
+        algorithm, out_of_sample, horizon=horizon, folds=folds, fold_details=fold_details, candles=candles
     )
+
+
+def fold_scores(out_of_sample: pd.DataFrame, horizon: int) -> list[dict[str, Any]]:
+    """Per test fold: its window (first and last row), n, and the model's and naive's errors on it."""
+    scores = []
+    for number, rows in out_of_sample.groupby("fold", sort=True):
+        scores.append(
+            {
+                "fold": int(number),
+                "test_start": rows.index[0].isoformat(),
+                "test_end": rows.index[-1].isoformat(),
+                **score_rows(
+                    rows["base"].to_numpy(dtype="float64"),
+                    rows["predicted"].to_numpy(dtype="float64"),
+                    rows["actual"].to_numpy(dtype="float64"),
+                    horizon,
+                ),
+            }
+        )
+    return scores
+
+
+def _scale(out_of_sample: pd.DataFrame) -> np.ndarray:
+    """The volatility of each row, floored so a flat stretch cannot divide by zero; 1 (no scaling) for
+    out-of-sample rows recorded without it."""
+    if "volatility" not in out_of_sample:
+        return np.ones(len(out_of_sample))
+    volatility = out_of_sample["volatility"].to_numpy(dtype="float64")
+    return np.maximum(np.nan_to_num(volatility, nan=0.0), 1e-8)
 
 
 def evaluation_from_out_of_sample(
@@ -200,34 +244,60 @@ def evaluation_from_out_of_sample(
     *,
     horizon: int,
     folds: int,
-    fold_metrics: list[dict[str, Any]],
     candles: pd.DataFrame,
+    fold_details: list[dict[str, Any]] | None = None,
 ) -> Evaluation:
     """Metrics, interval quantiles and fold-wise coverage from out-of-sample rows (fold, base, predicted,
-    actual). The coverage of fold i uses the residual quantiles of folds 1..i-1 only."""
+    actual, volatility). The interval is locally adaptive conformal: residuals divided by the volatility
+    known at prediction time; the coverage of fold i uses the scaled residuals of folds 1..i-1 only, times
+    the row's own volatility."""
     residuals = (out_of_sample["actual"] - out_of_sample["predicted"]).to_numpy(dtype="float64")
+    scale = _scale(out_of_sample)
+    scaled = residuals / scale
     fold_ids = out_of_sample["fold"].to_numpy()
-    covered = []
+    covered, covered_scale = [], []
     for number in np.unique(fold_ids)[1:]:
-        earlier = _quantiles(residuals[fold_ids < number])
-        current = residuals[fold_ids == number]
-        covered.append((current >= earlier["q10"]) & (current <= earlier["q90"]))
-    metrics = _metrics(
+        earlier = _quantiles(scaled[fold_ids < number])
+        current = fold_ids == number
+        covered.append((scaled[current] >= earlier["q10"]) & (scaled[current] <= earlier["q90"]))
+        covered_scale.append(scale[current])
+    metrics = score_rows(
         out_of_sample["base"].to_numpy(dtype="float64"),
         out_of_sample["predicted"].to_numpy(dtype="float64"),
         out_of_sample["actual"].to_numpy(dtype="float64"),
+        horizon,
     )
-    metrics["coverage_80"] = float(np.mean(np.concatenate(covered))) if covered else None
+    metrics.update(_coverage(covered, covered_scale))
     metrics["folds"] = folds
     metrics["horizon"] = horizon
+    fold_metrics = fold_scores(out_of_sample, horizon)
+    for details, scores in zip(fold_details or [], fold_metrics, strict=False):
+        scores.update(details)
+    quantiles = _quantiles(residuals)
+    quantiles.update({f"scaled_{name}": value for name, value in _quantiles(scaled).items()})
     return Evaluation(
         algorithm=algorithm,
         horizon=horizon,
         metrics=metrics,
         fold_metrics=fold_metrics,
-        residual_quantiles=_quantiles(residuals),
+        residual_quantiles=quantiles,
         n_samples=len(out_of_sample),
         data_start=candles.index[0].to_pydatetime(),
         data_end=candles.index[-1].to_pydatetime(),
         out_of_sample=out_of_sample,
     )
+
+
+def _coverage(covered: list[np.ndarray], scale: list[np.ndarray]) -> dict[str, float | None]:
+    """Share of outcomes inside the interval: over all scored rows, and in the calmest and the most volatile
+    third of them (by the volatility known when each prediction was made)."""
+    if not covered:
+        return {"coverage_80": None, "coverage_80_calm": None, "coverage_80_volatile": None}
+    inside = np.concatenate(covered)
+    order = np.argsort(np.concatenate(scale), kind="stable")
+    third = len(order) // 3
+    return {
+        "coverage_80": float(np.mean(inside)),
+        "coverage_80_calm": float(np.mean(inside[order[:third]])) if third else None,
+        "coverage_80_volatile": float(np.mean(inside[order[-third:]])) if third else None,
+    }

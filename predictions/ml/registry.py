@@ -25,7 +25,13 @@ from predictions.features import (
 )
 from predictions.ml.algorithms import ALGORITHMS, forecaster_class, make_forecaster
 from predictions.ml.base import Forecaster
-from predictions.ml.evaluation import MIN_FOLDS, Evaluation, InsufficientHistory, walk_forward
+from predictions.ml.evaluation import (
+    MIN_FOLDS,
+    VOLATILITY_COLUMN,
+    Evaluation,
+    InsufficientHistory,
+    walk_forward,
+)
 
 __all__ = [
     "ALGORITHMS",
@@ -120,10 +126,14 @@ def predict(
 ) -> Forecast:
     """Forecast from the last candle, using only the most recent WARMUP_BARS + lookback + SETTLE_BARS rows.
 
-    The interval applies the walk-forward residual quantiles in log space: price * exp(return + q).
+    The interval applies the walk-forward residual quantiles in log space: price * exp(return + q). With
+    volatility-scaled quantiles ("scaled_q10"/"scaled_q90", locally adaptive conformal) q is the scaled
+    quantile times the volatility of the latest row; models stored before those existed use "q10"/"q90".
     """
     horizon = validate_horizon(horizon)
-    q10, q90 = float(residual_quantiles["q10"]), float(residual_quantiles["q90"])
+    adaptive = "scaled_q10" in residual_quantiles and "scaled_q90" in residual_quantiles
+    prefix = "scaled_" if adaptive else ""
+    q10, q90 = float(residual_quantiles[f"{prefix}q10"]), float(residual_quantiles[f"{prefix}q90"])
     if not q10 <= q90:
         raise ValueError("residual quantiles must satisfy q10 <= q90")
     if len(candles) < WARMUP_BARS + forecaster.lookback:
@@ -135,6 +145,9 @@ def predict(
     if len(features) < forecaster.lookback or features.index[-1] != candles.index[-1]:
         raise InsufficientHistory("the latest candle has no complete feature row")
     predicted_return = float(forecaster.predict_returns(features.iloc[-forecaster.lookback :])[-1])
+    if adaptive:
+        volatility = max(float(features[VOLATILITY_COLUMN].iloc[-1]), 1e-8)
+        q10, q90 = q10 * volatility, q90 * volatility
     base_price = float(candles["close"].iloc[-1])
     return Forecast(
         algorithm=forecaster.algorithm,
@@ -172,7 +185,8 @@ def load_verified(algorithm: str, data: bytes, expected_sha256: str) -> Forecast
 
 def confidence_from(evaluation: Evaluation) -> float | None:
     """Confidence means one thing: the walk-forward directional accuracy (0-1), i.e. the out-of-sample share
-    of moves whose direction the model called right. None when it is undefined (the price never moved)."""
+    of moves whose direction the model called right. None when it is undefined (the price never moved, or the
+    model never calls a direction)."""
     value = evaluation.metrics.get("directional_accuracy")
     return None if value is None else float(value)
 
@@ -182,7 +196,13 @@ def _finite(value: Any) -> bool:
 
 
 def should_promote(new_metrics: Mapping[str, Any], active_metrics: Mapping[str, Any] | None) -> bool:
-    """Promote a new model when its walk-forward MAE is no worse than the active model's (or none is active)."""
+    """Promote a new model when its walk-forward MAE is no worse than the active model's (or none is active).
+
+    Both must be measured on the same rows (comparison.evaluate_config re-runs the active configuration on the
+    new version's folds): rupee MAEs from different windows do not compare.
+    """
+    if active_metrics is not None and new_metrics.get("n_samples") != active_metrics.get("n_samples"):
+        raise ValueError("promotion compares walk-forward errors on the same rows only")
     new_mae = new_metrics.get("mae")
     if not _finite(new_mae):
         return False

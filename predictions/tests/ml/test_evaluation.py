@@ -51,8 +51,9 @@ def test_naive_evaluation_is_its_own_baseline(naive_evaluation):
     metrics = naive_evaluation.metrics
     assert metrics["mae"] == pytest.approx(metrics["naive_mae"])
     assert metrics["mae_vs_naive"] == pytest.approx(1.0)
-    # A zero prediction calls no direction, so it never gets one right.
-    assert metrics["directional_accuracy"] == 0.0
+    # Naive never calls a direction, so it has no directional accuracy (not 0.0), and no edge to test.
+    assert metrics["directional_accuracy"] is None
+    assert metrics["dm_stat"] is None and metrics["dm_p_value"] is None
     assert metrics["folds"] == 5 and metrics["horizon"] == 3
     assert (
         naive_evaluation.n_samples
@@ -65,7 +66,7 @@ def test_evaluation_is_json_serialisable_and_dated(naive_evaluation, candles):
     data = json.loads(json.dumps(naive_evaluation.to_dict()))
     assert data["data_start"] == candles.index[0].isoformat()
     assert data["data_end"] == candles.index[-1].isoformat()
-    assert set(data["residual_quantiles"]) == {"q10", "q90"}
+    assert set(data["residual_quantiles"]) == {"q10", "q90", "scaled_q10", "scaled_q90"}
     assert data["residual_quantiles"]["q10"] < 0 < data["residual_quantiles"]["q90"]
 
 

@@ -57,8 +57,14 @@ def test_forecast_from_the_latest_candle(trained, candles, algorithm):
     assert forecast.predicted_price == pytest.approx(
         forecast.base_price * math.exp(forecast.predicted_return)
     )
-    assert forecast.lower == pytest.approx(forecast.predicted_price * math.exp(quantiles["q10"]))
-    assert forecast.upper == pytest.approx(forecast.predicted_price * math.exp(quantiles["q90"]))
+    # Locally adaptive: the scaled residual quantiles times the volatility known at the latest candle.
+    volatility = compute_features(candles)["atr_14_rel"].iloc[-1]
+    assert forecast.lower == pytest.approx(
+        forecast.predicted_price * math.exp(quantiles["scaled_q10"] * volatility)
+    )
+    assert forecast.upper == pytest.approx(
+        forecast.predicted_price * math.exp(quantiles["scaled_q90"] * volatility)
+    )
     assert forecast.lower < forecast.predicted_price < forecast.upper
     # Features from the recent tail match features from the full history, so the prediction does too.
     full = output.forecaster.predict_returns(compute_features(candles))[-1]
@@ -87,13 +93,15 @@ def test_tampered_artifact_is_refused(trained):
     assert registry.load_verified("random_forest", data, digest.upper()).algorithm == "random_forest"
 
 
-def test_promotion_needs_mae_no_worse_than_active():
+def test_promotion_needs_mae_no_worse_than_active_on_the_same_rows():
     assert registry.should_promote({"mae": 1.2}, None)
-    assert registry.should_promote({"mae": 1.0}, {"mae": 1.0})
-    assert registry.should_promote({"mae": 0.9}, {"mae": 1.0})
-    assert not registry.should_promote({"mae": 1.1}, {"mae": 1.0})
-    assert not registry.should_promote({"mae": None}, {"mae": 1.0})
+    assert registry.should_promote({"mae": 1.0, "n_samples": 50}, {"mae": 1.0, "n_samples": 50})
+    assert registry.should_promote({"mae": 0.9, "n_samples": 50}, {"mae": 1.0, "n_samples": 50})
+    assert not registry.should_promote({"mae": 1.1, "n_samples": 50}, {"mae": 1.0, "n_samples": 50})
+    assert not registry.should_promote({"mae": None, "n_samples": 50}, {"mae": 1.0, "n_samples": 50})
     assert not registry.should_promote({"mae": float("nan")}, None)
+    with pytest.raises(ValueError, match="same rows"):
+        registry.should_promote({"mae": 0.9, "n_samples": 50}, {"mae": 1.0, "n_samples": 70})
 
 
 def test_confidence_is_walk_forward_directional_accuracy(trained):
@@ -102,9 +110,9 @@ def test_confidence_is_walk_forward_directional_accuracy(trained):
     assert 0.0 <= registry.confidence_from(evaluation) <= 1.0
 
 
-def _evaluation(mae: float, naive_mae: float) -> Evaluation:
+def _evaluation(mae: float, naive_mae: float, dm_p_value: float | None = 0.01) -> Evaluation:
     start, end = datetime(2020, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC)
-    metrics = {"mae": mae, "naive_mae": naive_mae, "mae_vs_naive": mae / naive_mae}
+    metrics = {"mae": mae, "naive_mae": naive_mae, "mae_vs_naive": mae / naive_mae, "dm_p_value": dm_p_value}
     return Evaluation(
         algorithm="x",
         horizon=2,
@@ -122,6 +130,8 @@ def test_ensemble_is_naive_when_no_model_beats_naive(trained, candles):
         [
             (trained["random_forest"].forecaster, _evaluation(1.10, 1.0)),
             (trained["svr"].forecaster, _evaluation(1.00, 1.0)),
+            # A lower MAE that could be luck (Diebold–Mariano p >= 0.10) does not beat naive either.
+            (trained["lstm"].forecaster, _evaluation(0.95, 1.0, dm_p_value=0.4)),
             (trained["naive"].forecaster, _evaluation(1.00, 1.0)),
         ]
     )

@@ -1,0 +1,121 @@
+"""What the predictions API says about models: naive as a default and by name, beats_naive, confidence reasons,
+per-fold metrics and the significance of the edge, also for versions stored before those fields existed."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from market.services import candles_sync
+from market.sources import get_provider
+from market.timeframes import Timeframe
+from predictions.models import Prediction, TrainedModel
+from predictions.services import models_train
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def history(frozen):
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+
+
+def _not_beating(model: TrainedModel) -> None:
+    TrainedModel.objects.filter(pk=model.pk).update(
+        metrics={**model.metrics, "mae_vs_naive": 0.99, "dm_p_value": 0.6}
+    )
+
+
+def test_default_is_naive_and_says_why_when_no_model_beats_naive(auth_client, history):
+    svr = models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])[0]
+    _not_beating(svr)
+    TrainedModel.objects.filter(algorithm="ensemble").update(is_active=False)
+    response = auth_client.post("/api/predictions/generate/TCS", {}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["model"] == body["model_used"] == "naive"
+    assert "no active model beats naive" in body["default_reason"]
+    assert body["beats_naive"] is False
+    # Naive calls no direction: no confidence, and the reason why, rather than 0.0 next to a price.
+    assert body["confidence_score"] is None and "no direction" in body["confidence_reason"]
+    assert body["predicted_price"] == body["base_price"]
+    assert body["lower_bound"] < body["predicted_price"] < body["upper_bound"]
+    assert Prediction.objects.get(pk=body["id"]).trained_models.count() == 0
+
+
+def test_a_model_named_is_served_and_says_it_does_not_beat_naive(auth_client, history):
+    svr = models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])[0]
+    _not_beating(svr)
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["model"] == "svr" and body["beats_naive"] is False and body["default_reason"] is None
+    assert 0 <= body["confidence_score"] <= 1 and body["confidence_reason"] is None
+
+
+def test_default_uses_the_model_that_beats_naive(auth_client, history):
+    svr = models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])[0]
+    TrainedModel.objects.filter(pk=svr.pk).update(
+        metrics={**svr.metrics, "mae_vs_naive": 0.9, "dm_p_value": 0.02}
+    )
+    body = auth_client.post("/api/predictions/generate/TCS", {}, format="json").json()
+    assert body["model"] == "svr" and body["beats_naive"] is True
+    assert body["default_reason"].startswith(f"svr v{svr.version}")
+
+
+def test_naive_can_be_asked_for_by_name_without_training(auth_client, history):
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "naive"}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["model"] == "naive" and not TrainedModel.objects.exists()
+
+
+def test_unknown_model_lists_the_valid_choices(auth_client):
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "gpt"}, format="json")
+    assert response.status_code == 400
+    text = str(response.json())
+    for name in ("ensemble", "lstm", "naive", "random_forest", "svr"):
+        assert name in text
+
+
+def test_models_endpoint_shows_folds_significance_and_coverage_by_regime(auth_client, history):
+    models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
+    models = auth_client.get("/api/predictions/models/TCS").json()["results"]
+    svr = next(m for m in models if m["algorithm"] == "svr")
+    metrics = svr["metrics"]
+    for key in ("dm_stat", "dm_p_value", "coverage_80", "coverage_80_calm", "coverage_80_volatile"):
+        assert metrics[key] is not None
+    assert svr["beats_naive"] == (metrics["mae_vs_naive"] < 1 and metrics["dm_p_value"] < 0.10)
+    folds = svr["fold_metrics"]
+    assert len(folds) == metrics["folds"] and sum(f["n"] for f in folds) == metrics["n_samples"]
+    for fold in folds:
+        assert datetime.fromisoformat(fold["test_start"]) <= datetime.fromisoformat(fold["test_end"])
+        assert fold["mae_vs_naive"] == pytest.approx(fold["mae"] / fold["naive_mae"])
+    ensemble = next(m for m in models if m["algorithm"] == "ensemble")
+    assert [f["fold"] for f in ensemble["fold_metrics"]] == [1, 2, 3, 4, 5]
+
+
+def test_models_endpoint_handles_versions_stored_before_these_fields(auth_client):
+    moment = datetime(2025, 1, 1, tzinfo=UTC)
+    TrainedModel.objects.create(
+        symbol="TCS.NS",
+        timeframe="1D",
+        horizon=1,
+        algorithm="svr",
+        version=1,
+        data_start=moment,
+        data_end=moment,
+        n_samples=300,
+        metrics={"mae": 2.0, "naive_mae": 2.1, "mae_vs_naive": 0.95, "coverage_80": 0.8},
+        fold_metrics=[
+            {"fold": 1, "test_start": moment.isoformat(), "test_end": moment.isoformat(), "mae": 2.0}
+        ],
+        residual_quantiles={"q10": -0.01, "q90": 0.01},
+        artifact="models/old.joblib",
+        artifact_sha256="0" * 64,
+        is_active=True,
+    )
+    response = auth_client.get("/api/predictions/models/TCS")
+    assert response.status_code == 200
+    row = response.json()["results"][0]
+    assert row["metrics"]["dm_p_value"] is None and row["metrics"]["coverage_80_calm"] is None
+    assert row["beats_naive"] is False  # a lower MAE never tested for luck is not called an edge
+    assert row["fold_metrics"][0]["n"] is None and row["fold_metrics"][0]["naive_mae"] is None
