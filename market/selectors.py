@@ -20,6 +20,7 @@ from market.providers.errors import ProviderError, ProviderUnavailable
 from market.services import candles_ensure
 from market.sources import get_calendar, get_provider
 from market.timeframes import Timeframe
+from tradingdash import events
 
 logger = structlog.get_logger(__name__)
 
@@ -177,6 +178,7 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
     quote["stale"] = False
     ttl = settings.QUOTE_CACHE_TTL_OPEN if status.is_open else settings.MARKET_DATA_CACHE_TTL
     cache.set(quote_key(symbol), quote, ttl)
+    events.announce(events.QuoteRefreshed(symbol=symbol, quote=quote))
     return {**quote, "market_status": status.session, "cached": False}
 
 

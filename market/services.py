@@ -19,6 +19,7 @@ from market.providers.base import LookbackExceeded, Provider, validate_candles
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
 from market.sources import get_provider, holidays_invalidate
 from market.timeframes import Timeframe
+from tradingdash import events
 from tradingdash.metrics import CANDLES_SYNCED
 
 logger = structlog.get_logger(__name__)
@@ -87,6 +88,17 @@ def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, 
     )
     CANDLES_SYNCED.labels(source, timeframe.value, "inserted").inc(inserted)
     CANDLES_SYNCED.labels(source, timeframe.value, "updated").inc(updated)
+    events.announce(
+        events.CandlesStored(
+            symbol=symbol,
+            timeframe=timeframe.value,
+            first=valid.index[0].to_pydatetime(),
+            last=valid.index[-1].to_pydatetime(),
+            inserted=inserted,
+            updated=updated,
+            source=source,
+        )
+    )
     return UpsertResult(
         inserted=inserted,
         updated=updated,

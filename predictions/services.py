@@ -29,6 +29,7 @@ from predictions.loading import forecaster_load
 from predictions.ml import registry
 from predictions.ml.ensemble_evaluation import ensemble_train
 from predictions.models import Algorithm, Prediction, TaskRecord, TrainedModel
+from tradingdash import events
 from tradingdash.exceptions import ServiceUnavailable
 from tradingdash.metrics import PREDICTIONS_MADE
 
@@ -266,6 +267,15 @@ def predictions_score(*, now=None) -> int:
             continue
         Prediction.objects.filter(pk=prediction.pk).update(
             realized_price=close, realized_at=prediction.target_time, error=prediction.predicted_price - close
+        )
+        events.announce(
+            events.PredictionStored(
+                prediction_id=prediction.pk,
+                symbol=prediction.symbol,
+                timeframe=prediction.timeframe,
+                user_id=prediction.requested_by_id,
+                scored=True,
+            )
         )
         predictions_invalidate(prediction.symbol)
         scored += 1
