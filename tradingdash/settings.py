@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "market",
     "predictions",
     "signals",
+    "watchlists",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -293,6 +295,17 @@ MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
 # --- Signals: overrides of signals.config.SignalConfig (weights, thresholds), e.g. {"buy_threshold": 0.25}
 SIGNAL_RULES = env.json("SIGNAL_RULES", default={})
 SIGNAL_CACHE_TTL = env.int("SIGNAL_CACHE_TTL", default=600)
+
+# --- Watchlists and alerts
+WATCHLIST_MAX_SYMBOLS = env.int("WATCHLIST_MAX_SYMBOLS", default=50)
+WATCHLIST_MAX_LISTS = env.int("WATCHLIST_MAX_LISTS", default=20)
+# Webhook/Apprise targets on private, loopback or link-local addresses are refused unless this is set (tests only).
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=5.0)
+# Failed deliveries (timeouts, 5xx) retry after 60 s, doubling up to 1 h, until 24 h after the alert fired.
+ALERT_DELIVERY_RETRY_BACKOFF = env.int("ALERT_DELIVERY_RETRY_BACKOFF", default=60)
+ALERT_DELIVERY_RETRY_BACKOFF_MAX = env.int("ALERT_DELIVERY_RETRY_BACKOFF_MAX", default=3600)
+ALERT_DELIVERY_MAX_AGE = env.int("ALERT_DELIVERY_MAX_AGE", default=24 * 3600)
 
 # --- Logging
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
