@@ -181,7 +181,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
     "PREPROCESSING_HOOKS": ["tradingdash.routing.drop_trailing_slash_aliases"],
-    "ENUM_NAME_OVERRIDES": {"SessionEnum": ["pre_open", "open", "closed"]},
+    "ENUM_NAME_OVERRIDES": {
+        "SessionEnum": ["pre_open", "open", "closed"],
+        "AlertKindEnum": "alerts.models.AlertKind",
+        "AlertChannelEnum": "alerts.models.Channel",
+        "NotificationChannelKindEnum": "alerts.models.NotificationChannel.Kind",
+    },
 }
 
 CORS_ALLOWED_ORIGINS = env.list(

@@ -6,6 +6,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.throttles import GenerationThrottle
 from alerts.api.serializers import (
     AlertEventSerializer,
     AlertInputSerializer,
@@ -22,6 +23,7 @@ from alerts.services import alert_create, alert_update, channel_create, channel_
 
 class AlertListApi(APIView):
     @extend_schema(
+        operation_id="alerts_list",
         responses={200: inline_serializer("AlertList", {"results": AlertSerializer(many=True)})},
         tags=["alerts"],
     )
@@ -101,6 +103,9 @@ class ChannelDetailApi(APIView):
 
 
 class ChannelTestApi(APIView):
+    # Each call makes an outbound request to a user-chosen host: rate-limited like generation.
+    throttle_classes = [GenerationThrottle]
+
     @extend_schema(request=None, responses={200: ChannelTestSerializer}, tags=["notifications"])
     def post(self, request, pk: int):
         return Response(channel_test(channel=_owned_channel(request, pk)))

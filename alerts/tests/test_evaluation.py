@@ -176,3 +176,25 @@ def test_a_generated_signal_and_a_scored_prediction_announce_themselves(django_c
             signal = signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
             assert predictions_score() == 1
     assert set(AlertEvent.objects.values_list("kind", flat=True)) == {"signal", "prediction_miss"}
+
+
+def test_a_fresh_quote_evaluates_price_alerts(django_capture_on_commit_callbacks):
+    from market.selectors import quote_get
+    from market.tests.factories import FrameProvider
+
+    candles = make_candles(10, start=NOW - timedelta(days=10))
+    provider = FrameProvider({("TCS.NS", Timeframe.D1): candles})
+    alert = AlertFactory(kind="change_pct_above", threshold=-100.0)
+    with time_machine.travel(NOW, tick=False), django_capture_on_commit_callbacks(execute=True):
+        quote = quote_get(symbol="TCS.NS", provider=provider)
+        quote_get(symbol="TCS.NS", provider=provider)  # cached: not a refresh, nothing announced
+    event = AlertEvent.objects.get(alert=alert)
+    assert event.value == pytest.approx(quote["change_percent"])
+    assert event.details["price"] == pytest.approx(quote["price"])
+
+
+def test_data_without_alerts_enqueues_nothing(django_capture_on_commit_callbacks):
+    AlertFactory(symbol="INFY.NS")
+    with django_capture_on_commit_callbacks() as callbacks:
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=make_candles(3), source="test")
+    assert callbacks == []

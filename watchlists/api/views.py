@@ -30,6 +30,7 @@ def _owned(request, pk: int) -> Watchlist:
 
 class WatchlistListApi(APIView):
     @extend_schema(
+        operation_id="watchlists_list",
         responses={200: inline_serializer("WatchlistList", {"results": WatchlistSerializer(many=True)})},
         tags=["watchlists"],
     )
