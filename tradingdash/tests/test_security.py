@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("POST", "/api/auth/refresh")}
 STAFF_ONLY = {("POST", "/api/market/sync/{symbol}"), ("POST", "/api/predictions/train/{symbol}")}
 # Values for path parameters: valid enough to reach the view's own checks.
-PATH_VALUES = {"symbol": "TCS", "task_id": "0123456789abcdef0123456789abcdef"}
+PATH_VALUES = {"symbol": "TCS", "task_id": "0123456789abcdef0123456789abcdef", "id": "1"}
 SLOW = 1.5  # seconds; every request here should take a fraction of that
 
 
