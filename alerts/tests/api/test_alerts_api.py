@@ -248,3 +248,11 @@ class TestChannels:
         assert api_client.get("/api/notifications/channels").status_code == 401
         assert api_client.get("/api/alerts").status_code == 401
         assert api_client.get("/api/alerts/events").status_code == 401
+
+
+def test_channel_test_is_throttled_per_user(auth_client, user, settings, receiver, allow_private):
+    settings.GENERATION_THROTTLE_RATE = "2/minute"
+    channel = ChannelFactory(user=user, url=receiver.url)
+    url = f"/api/notifications/channels/{channel.pk}/test"
+    assert [auth_client.post(url).status_code for _ in range(3)] == [200, 200, 429]
+    assert len(receiver.requests) == 2
