@@ -21,6 +21,7 @@ from market.providers.errors import ProviderError
 from market.services import candles_ensure
 from market.sources import calendar_for, calendar_for_symbol, get_provider
 from market.timeframes import Timeframe
+from tradingdash import events
 
 logger = structlog.get_logger(__name__)
 
@@ -220,6 +221,7 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
     quote["stale_seconds"] = None
     ttl = settings.QUOTE_CACHE_TTL_OPEN if status.is_open else settings.MARKET_DATA_CACHE_TTL
     cache.set(quote_key(symbol), quote, ttl)
+    events.announce(events.QuoteRefreshed(symbol=symbol, quote=quote))
     return {**quote, "market_status": status.session, "cached": False}
 
 

@@ -34,6 +34,7 @@ from predictions.ml.ensemble_evaluation import ensemble_train
 from predictions.ml.evaluation import MIN_FOLDS, walk_forward
 from predictions.ml.naive import NaiveForecaster
 from predictions.models import Algorithm, Prediction, TaskRecord, TrainedModel
+from tradingdash import events
 from tradingdash.exceptions import ServiceUnavailable
 from tradingdash.metrics import PREDICTIONS_MADE
 
@@ -356,6 +357,15 @@ def _record_score(prediction: Prediction, close: float) -> None:
         realized_price=close, realized_at=prediction.target_time, error=prediction.predicted_price - close
     )
     predictions_invalidate(prediction.symbol)
+    events.announce(
+        events.PredictionStored(
+            prediction_id=prediction.pk,
+            symbol=prediction.symbol,
+            timeframe=prediction.timeframe,
+            user_id=prediction.requested_by_id,
+            scored=True,
+        )
+    )
 
 
 def _default_reason(trained: TrainedModel | None) -> str:

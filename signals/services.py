@@ -27,6 +27,7 @@ from signals.backtest import run_backtest
 from signals.config import SignalConfig
 from signals.models import TradingSignal
 from signals.rules import evaluate, required_bars
+from tradingdash import events
 
 logger = structlog.get_logger(__name__)
 
@@ -142,6 +143,11 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
         reasoning=reasoning,
         factors=[factor.to_dict() for factor in result.factors],
         prediction=prediction,
+    )
+    events.announce(
+        events.SignalCreated(
+            signal_id=signal.pk, symbol=symbol, timeframe=timeframe.value, signal_type=signal.signal_type
+        )
     )
     _signals_invalidate(symbol)
     logger.info("signal_generated", symbol=symbol, timeframe=timeframe.value, signal=signal.signal_type)

@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "market",
     "predictions",
     "signals",
+    "watchlists",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -179,7 +181,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
     "PREPROCESSING_HOOKS": ["tradingdash.routing.drop_trailing_slash_aliases"],
-    "ENUM_NAME_OVERRIDES": {"SessionEnum": ["pre_open", "open", "closed"]},
+    "ENUM_NAME_OVERRIDES": {
+        "SessionEnum": ["pre_open", "open", "closed"],
+        "AlertKindEnum": "alerts.models.AlertKind",
+        "AlertChannelEnum": "alerts.models.Channel",
+        "NotificationChannelKindEnum": "alerts.models.NotificationChannel.Kind",
+    },
 }
 
 CORS_ALLOWED_ORIGINS = env.list(
@@ -298,6 +305,17 @@ TRAINING_QUOTA_PER_DAY = env.int("TRAINING_QUOTA_PER_DAY", default=20)
 # --- Signals: overrides of signals.config.SignalConfig (weights, thresholds), e.g. {"buy_threshold": 0.25}
 SIGNAL_RULES = env.json("SIGNAL_RULES", default={})
 SIGNAL_CACHE_TTL = env.int("SIGNAL_CACHE_TTL", default=600)
+
+# --- Watchlists and alerts
+WATCHLIST_MAX_SYMBOLS = env.int("WATCHLIST_MAX_SYMBOLS", default=50)
+WATCHLIST_MAX_LISTS = env.int("WATCHLIST_MAX_LISTS", default=20)
+# Webhook/Apprise targets on private, loopback or link-local addresses are refused unless this is set (tests only).
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=5.0)
+# Failed deliveries (timeouts, 5xx) retry after 60 s, doubling up to 1 h, until 24 h after the alert fired.
+ALERT_DELIVERY_RETRY_BACKOFF = env.int("ALERT_DELIVERY_RETRY_BACKOFF", default=60)
+ALERT_DELIVERY_RETRY_BACKOFF_MAX = env.int("ALERT_DELIVERY_RETRY_BACKOFF_MAX", default=3600)
+ALERT_DELIVERY_MAX_AGE = env.int("ALERT_DELIVERY_MAX_AGE", default=24 * 3600)
 
 # --- Logging
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -18,6 +18,8 @@ urlpatterns = [
     path("api/market/", include("market.api.urls")),
     path("api/signals/", include("signals.api.urls")),
     path("api/predictions/", include("predictions.api.urls")),
+    path("api/", include("watchlists.api.urls")),
+    path("api/", include("alerts.api.urls")),
     *api_path("api/tasks/<str:task_id>", TaskStatusApi.as_view(), "task-status"),
 ]
 

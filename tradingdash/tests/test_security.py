@@ -27,7 +27,12 @@ STAFF_ONLY = {
     ("GET", "/api/market/quality/{symbol}"),
 }
 # Values for path parameters: valid enough to reach the view's own checks.
-PATH_VALUES = {"symbol": "TCS", "task_id": "0123456789abcdef0123456789abcdef", "prediction_id": "1"}
+PATH_VALUES = {
+    "symbol": "TCS",
+    "task_id": "0123456789abcdef0123456789abcdef",
+    "prediction_id": "1",
+    "id": "1",
+}
 SLOW = 1.5  # seconds; every request here should take a fraction of that
 
 

@@ -1,0 +1,44 @@
+"""Handlers of tradingdash.events, subscribed in AlertsConfig.ready: cheap, they only enqueue after commit, and
+only when some active alert could fire (one indexed query), so data without alerts costs no task."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from alerts.models import THRESHOLD_KINDS, Alert, AlertKind
+from tradingdash.events import CandlesStored, PredictionStored, QuoteRefreshed, SignalCreated
+
+
+def on_quote(event: QuoteRefreshed) -> None:
+    from alerts.tasks import evaluate_quote
+
+    if not _watched(event.symbol, THRESHOLD_KINDS):
+        return
+    quote = event.quote
+    args = (event.symbol, quote.get("price"), quote.get("change_percent"), None)
+    transaction.on_commit(lambda: evaluate_quote.delay(*args), robust=True)
+
+
+def on_candles(event: CandlesStored) -> None:
+    from alerts.tasks import evaluate_candles
+
+    if (event.inserted or event.updated) and _watched(event.symbol, THRESHOLD_KINDS):
+        transaction.on_commit(lambda: evaluate_candles.delay(event.symbol, event.timeframe), robust=True)
+
+
+def on_signal(event: SignalCreated) -> None:
+    from alerts.tasks import evaluate_signal
+
+    if _watched(event.symbol, [AlertKind.SIGNAL]):
+        transaction.on_commit(lambda: evaluate_signal.delay(event.signal_id), robust=True)
+
+
+def on_prediction(event: PredictionStored) -> None:
+    from alerts.tasks import evaluate_prediction
+
+    if event.scored and _watched(event.symbol, [AlertKind.PREDICTION_MISS]):
+        transaction.on_commit(lambda: evaluate_prediction.delay(event.prediction_id), robust=True)
+
+
+def _watched(symbol: str, kinds) -> bool:
+    return Alert.objects.filter(symbol=symbol, kind__in=list(kinds), active=True).exists()

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Prefetch, QuerySet
+
+from alerts.models import Alert, AlertDelivery, AlertEvent, NotificationChannel
+from market.models import MarketData
+from market.timeframes import Timeframe
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatestPrice:
+    price: float
+    change_pct: float | None
+
+
+def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
+    """The last stored close of the timeframe and its change against the previous session's daily close (the
+    newest daily bar that opened at least a day before the last bar: today's forming daily bar is not "previous")."""
+    last = (
+        MarketData.objects.filter(symbol=symbol, timeframe=timeframe)
+        .order_by("-timestamp")
+        .values_list("timestamp", "close_price")
+        .first()
+    )
+    if last is None:
+        return None
+    timestamp, price = last
+    previous = (
+        MarketData.objects.filter(
+            symbol=symbol, timeframe=Timeframe.D1.value, timestamp__lte=timestamp - timedelta(days=1)
+        )
+        .order_by("-timestamp")
+        .values_list("close_price", flat=True)
+        .first()
+    )
+    change_pct = (price / previous - 1) * 100 if previous else None
+    return LatestPrice(price=price, change_pct=change_pct)
+
+
+def alerts_of(*, user) -> QuerySet[Alert]:
+    return Alert.objects.filter(user=user)
+
+
+def channels_of(*, user) -> QuerySet[NotificationChannel]:
+    return NotificationChannel.objects.filter(user=user)
+
+
+def events_list(*, user, limit: int) -> list[dict]:
+    """The user's latest firings, newest first, each with its per-channel delivery state (two queries)."""
+    events = AlertEvent.objects.filter(user=user).prefetch_related(
+        Prefetch("deliveries", queryset=AlertDelivery.objects.order_by("id"))
+    )[:limit]
+    return [
+        {
+            "id": event.pk,
+            "alert_id": event.alert_id,
+            "symbol": event.symbol,
+            "kind": event.kind,
+            "value": event.value,
+            "threshold": event.threshold,
+            "message": event.message,
+            "details": event.details,
+            "fired_at": event.fired_at,
+            "deliveries": [
+                {
+                    "channel": delivery.channel_kind,
+                    "channel_id": delivery.channel_id,
+                    "state": delivery.state,
+                    "attempts": delivery.attempts,
+                    "last_error": delivery.last_error or None,
+                    "delivered_at": delivery.delivered_at,
+                }
+                for delivery in event.deliveries.all()
+            ],
+        }
+        for event in events
+    ]

@@ -1,0 +1,333 @@
+"""Alert writes: evaluating alerts when data arrives, firing them once, and delivering each firing per channel."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from alerts.models import (
+    THRESHOLD_KINDS,
+    Alert,
+    AlertDelivery,
+    AlertEvent,
+    AlertKind,
+    Channel,
+    NotificationChannel,
+)
+from alerts.outbound import DeliveryError, DeliveryRefused, DeliveryTransient, apprise_send, webhook_post
+from alerts.rules import in_cooldown, threshold_transition
+
+logger = structlog.get_logger(__name__)
+
+_STATE_FIELDS = ("kind", "threshold", "symbol")
+
+
+# --- Alerts and channels
+
+
+def alert_create(*, user, **fields) -> Alert:
+    return Alert.objects.create(user=user, **fields)
+
+
+def alert_update(*, alert: Alert, **fields) -> Alert:
+    """Change an alert; a new condition starts armed (a crossing of the old threshold says nothing of the new)."""
+    for name, value in fields.items():
+        setattr(alert, name, value)
+    if any(name in fields for name in _STATE_FIELDS) or fields.get("active"):
+        alert.armed = True
+    alert.save()
+    return alert
+
+
+def channel_create(*, user, kind: str, url: str, secret: str = "") -> NotificationChannel:
+    return NotificationChannel.objects.create(user=user, kind=kind, url=url, secret=secret)
+
+
+# --- Evaluation (called by the tasks that the data events enqueue)
+
+
+def alerts_evaluate_price(
+    *, symbol: str, price: float | None, change_pct: float | None, observed_at: datetime | None = None
+) -> list[int]:
+    """Run the crossing state machine of the symbol's active price and change alerts on a new value; the ids of
+    the events fired. Each alert is locked while it is decided, so concurrent evaluations cannot both fire it."""
+    now = observed_at or timezone.now()
+    values = {
+        AlertKind.PRICE_ABOVE: price,
+        AlertKind.PRICE_BELOW: price,
+        AlertKind.CHANGE_PCT_ABOVE: change_pct,
+        AlertKind.CHANGE_PCT_BELOW: change_pct,
+    }
+    kinds = [kind for kind in THRESHOLD_KINDS if values[kind] is not None]
+    fired = []
+    for alert_id in Alert.objects.filter(symbol=symbol, active=True, kind__in=kinds).values_list(
+        "id", flat=True
+    ):
+        with transaction.atomic():
+            alert = Alert.objects.select_for_update().filter(pk=alert_id, active=True).first()
+            if alert is None or alert.threshold is None:
+                continue
+            value = values[alert.kind]
+            step = threshold_transition(
+                kind=alert.kind,
+                threshold=alert.threshold,
+                armed=alert.armed,
+                value=value,
+                last_fired_at=alert.last_fired_at,
+                cooldown_minutes=alert.cooldown_minutes,
+                now=now,
+            )
+            alert.armed, alert.last_value = step.armed, value
+            update = ["armed", "last_value", "updated_at"]
+            if step.fire:
+                event = _fire(
+                    alert,
+                    key=f"alert:{alert.pk}:crossing:{alert.fired_count + 1}",
+                    value=value,
+                    message=_threshold_message(alert, value),
+                    details={"price": price, "change_pct": change_pct},
+                    now=now,
+                )
+                if event is not None:
+                    fired.append(event.pk)
+                    update += ["last_fired_at", "fired_count"]
+            alert.save(update_fields=update)
+    return fired
+
+
+def alerts_evaluate_signal(*, signal_id: int) -> list[int]:
+    """Fire the `signal` alerts of a new signal's symbol and type (once per signal and alert)."""
+    from signals.models import TradingSignal
+
+    signal = TradingSignal.objects.filter(pk=signal_id).first()
+    if signal is None:
+        return []
+    alerts = Alert.objects.filter(
+        symbol=signal.symbol, kind=AlertKind.SIGNAL, signal_type=signal.signal_type, active=True
+    )
+    message = f"{signal.symbol}: new {signal.signal_type} signal ({signal.timeframe}, strength {signal.strength:.2f})"
+    details = {
+        "signal_id": signal.pk,
+        "signal_type": signal.signal_type,
+        "timeframe": signal.timeframe,
+        "strength": signal.strength,
+        "entry_price": signal.entry_price,
+        "price_target": signal.price_target,
+        "stop_loss": signal.stop_loss,
+    }
+    return _fire_each(
+        alerts, key=f"signal:{signal.pk}", value=signal.entry_price, message=message, details=details
+    )
+
+
+def alerts_evaluate_prediction(*, prediction_id: int) -> list[int]:
+    """Fire the `prediction_miss` alerts of a scored prediction's symbol when it was realized outside its 80%
+    interval (once per prediction and alert)."""
+    from predictions.models import Prediction
+
+    prediction = Prediction.objects.filter(pk=prediction_id).first()
+    if prediction is None or prediction.within_interval is not False:
+        return []
+    alerts = Alert.objects.filter(symbol=prediction.symbol, kind=AlertKind.PREDICTION_MISS, active=True)
+    message = (
+        f"{prediction.symbol}: {prediction.model_used} predicted {prediction.predicted_price:.2f} "
+        f"({prediction.lower_bound:.2f}–{prediction.upper_bound:.2f}), realized {prediction.realized_price:.2f}"
+    )
+    details = {
+        "prediction_id": prediction.pk,
+        "timeframe": prediction.timeframe,
+        "model": prediction.model_used,
+        "predicted_price": prediction.predicted_price,
+        "lower_bound": prediction.lower_bound,
+        "upper_bound": prediction.upper_bound,
+        "target_time": prediction.target_time.isoformat(),
+    }
+    return _fire_each(
+        alerts,
+        key=f"prediction:{prediction.pk}",
+        value=prediction.realized_price,
+        message=message,
+        details=details,
+    )
+
+
+def _fire_each(alerts, *, key: str, value: float | None, message: str, details: dict) -> list[int]:
+    now = timezone.now()
+    fired = []
+    for alert_id in alerts.values_list("id", flat=True):
+        with transaction.atomic():
+            alert = Alert.objects.select_for_update().filter(pk=alert_id, active=True).first()
+            if alert is None:
+                continue
+            if in_cooldown(
+                last_fired_at=alert.last_fired_at, cooldown_minutes=alert.cooldown_minutes, now=now
+            ):
+                continue
+            event = _fire(
+                alert, key=f"alert:{alert.pk}:{key}", value=value, message=message, details=details, now=now
+            )
+            if event is not None:
+                alert.save(update_fields=["last_fired_at", "fired_count", "updated_at"])
+                fired.append(event.pk)
+    return fired
+
+
+def _threshold_message(alert: Alert, value: float) -> str:
+    what = "price" if alert.kind.startswith("price") else "change"
+    unit = "%" if what == "change" else ""
+    side = "above" if alert.kind.endswith("_above") else "below"
+    return f"{alert.symbol}: {what} {value:.2f}{unit} is {side} {alert.threshold:g}{unit}"
+
+
+def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: datetime) -> AlertEvent | None:
+    """Store the firing under its unique key and queue its deliveries after commit; None when that key has fired
+    already (a retried task), so nobody is notified twice. Runs inside the caller's transaction."""
+    try:
+        with transaction.atomic():
+            event = AlertEvent.objects.create(
+                key=key,
+                alert=alert,
+                user_id=alert.user_id,
+                symbol=alert.symbol,
+                kind=alert.kind,
+                value=value,
+                threshold=alert.threshold,
+                message=message,
+                details=details,
+                fired_at=now,
+            )
+    except IntegrityError:
+        logger.info("alert_already_fired", alert_id=alert.pk, key=key)
+        return None
+    alert.last_fired_at = now
+    alert.fired_count += 1
+    deliveries = []
+    for kind in alert.channels:
+        if kind == Channel.STREAM:
+            deliveries.append(AlertDelivery(event=event, channel_kind=kind))
+            continue
+        for channel in NotificationChannel.objects.filter(user_id=alert.user_id, kind=kind):
+            deliveries.append(AlertDelivery(event=event, channel_kind=kind, channel=channel))
+    AlertDelivery.objects.bulk_create(deliveries)
+    logger.info("alert_fired", alert_id=alert.pk, symbol=alert.symbol, kind=alert.kind, value=value)
+    from alerts.tasks import deliver
+
+    for delivery in deliveries:
+        transaction.on_commit(lambda pk=delivery.pk: deliver.delay(pk), robust=True)
+    return event
+
+
+# --- Delivery
+
+
+def event_payload(event: AlertEvent) -> dict:
+    """What every channel receives (the stream adds `"type": "alert"`)."""
+    return {
+        "id": event.pk,
+        "alert_id": event.alert_id,
+        "symbol": event.symbol,
+        "kind": event.kind,
+        "value": event.value,
+        "threshold": event.threshold,
+        "message": event.message,
+        "details": event.details,
+        "fired_at": event.fired_at.isoformat(),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attempt:
+    state: str
+    retry_in: int | None = None
+
+
+def _send(delivery: AlertDelivery) -> None:
+    event = delivery.event
+    payload = event_payload(event)
+    if delivery.channel_kind == Channel.STREAM:
+        from stream.publish import publish_to_user
+
+        try:
+            publish_to_user(event.user_id, {"type": "alert", **payload})
+        except Exception as exc:  # the channel layer (Redis) is a boundary: any failure of it is transient
+            raise DeliveryTransient(f"Stream publish failed: {type(exc).__name__}: {exc}"[:400]) from exc
+        return
+    channel = delivery.channel
+    if channel is None:
+        raise DeliveryRefused("The channel was deleted.")
+    if channel.kind == NotificationChannel.Kind.WEBHOOK:
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        webhook_post(url=channel.url, secret=channel.secret, event_id=str(event.pk), body=body)
+    else:
+        apprise_send(url=channel.url, title=f"tradingdash alert: {event.symbol}", body=event.message)
+
+
+def retry_delay(attempts: int) -> int:
+    """Exponential backoff: base, 2×base, 4×base… capped (seconds)."""
+    base, cap = settings.ALERT_DELIVERY_RETRY_BACKOFF, settings.ALERT_DELIVERY_RETRY_BACKOFF_MAX
+    return min(cap, base * 2 ** max(0, attempts - 1))
+
+
+def delivery_attempt(*, delivery_id: int) -> Attempt:
+    """Try one delivery once and record the outcome. Delivered or failed ones are left alone (a redelivered task
+    sends nothing twice); transient errors ask for a retry until ALERT_DELIVERY_MAX_AGE after the firing."""
+    with transaction.atomic():
+        delivery = (
+            AlertDelivery.objects.select_for_update(of=("self",))
+            .select_related("event", "channel")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None or delivery.state != AlertDelivery.State.PENDING:
+            return Attempt(state=delivery.state if delivery else "missing")
+        delivery.attempts += 1
+        try:
+            _send(delivery)
+        except DeliveryError as exc:
+            delivery.last_error = str(exc)[:500]
+            now = timezone.now()
+            deadline = delivery.event.fired_at + timedelta(seconds=settings.ALERT_DELIVERY_MAX_AGE)
+            delay = retry_delay(delivery.attempts)
+            if exc.retryable and now + timedelta(seconds=delay) < deadline:
+                delivery.save(update_fields=["attempts", "last_error", "updated_at"])
+                logger.warning(
+                    "alert_delivery_retry", delivery_id=delivery.pk, error=delivery.last_error, retry_in=delay
+                )
+                return Attempt(state=delivery.state, retry_in=delay)
+            delivery.state = AlertDelivery.State.FAILED
+            delivery.save(update_fields=["attempts", "last_error", "state", "updated_at"])
+            logger.warning("alert_delivery_failed", delivery_id=delivery.pk, error=delivery.last_error)
+            return Attempt(state=delivery.state)
+        delivery.state, delivery.delivered_at = AlertDelivery.State.DELIVERED, timezone.now()
+        delivery.save(update_fields=["attempts", "state", "delivered_at", "updated_at"])
+        return Attempt(state=delivery.state)
+
+
+def channel_test(*, channel: NotificationChannel) -> dict:
+    """Send a sample event to one channel now, once, and say how it went (nothing is stored)."""
+    payload = {
+        "id": "test",
+        "alert_id": None,
+        "symbol": "TEST",
+        "kind": "test",
+        "value": None,
+        "threshold": None,
+        "message": "tradingdash test notification",
+        "details": {},
+        "fired_at": timezone.now().isoformat(),
+    }
+    try:
+        if channel.kind == NotificationChannel.Kind.WEBHOOK:
+            body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+            webhook_post(url=channel.url, secret=channel.secret, event_id="test", body=body)
+        else:
+            apprise_send(url=channel.url, title="tradingdash test", body=payload["message"])
+    except DeliveryError as exc:
+        return {"delivered": False, "error": str(exc)[:500]}
+    return {"delivered": True, "error": None}

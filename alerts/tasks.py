@@ -1,0 +1,50 @@
+"""Thin tasks: evaluation where data arrives (enqueued by the data events after commit) and delivery."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+
+from alerts.selectors import latest_price
+from alerts.services import (
+    alerts_evaluate_prediction,
+    alerts_evaluate_price,
+    alerts_evaluate_signal,
+    delivery_attempt,
+)
+
+
+@shared_task(name="alerts.evaluate_quote", acks_late=True, expires=300)
+def evaluate_quote(
+    symbol: str, price: float | None, change_pct: float | None, observed_at: str | None
+) -> list[int]:
+    when = datetime.fromisoformat(observed_at) if observed_at else None
+    return alerts_evaluate_price(symbol=symbol, price=price, change_pct=change_pct, observed_at=when)
+
+
+@shared_task(name="alerts.evaluate_candles", acks_late=True, expires=300)
+def evaluate_candles(symbol: str, timeframe: str) -> list[int]:
+    latest = latest_price(symbol=symbol, timeframe=timeframe)
+    if latest is None:
+        return []
+    return alerts_evaluate_price(symbol=symbol, price=latest.price, change_pct=latest.change_pct)
+
+
+@shared_task(name="alerts.evaluate_signal", acks_late=True)
+def evaluate_signal(signal_id: int) -> list[int]:
+    return alerts_evaluate_signal(signal_id=signal_id)
+
+
+@shared_task(name="alerts.evaluate_prediction", acks_late=True)
+def evaluate_prediction(prediction_id: int) -> list[int]:
+    return alerts_evaluate_prediction(prediction_id=prediction_id)
+
+
+@shared_task(bind=True, name="alerts.deliver", acks_late=True, max_retries=None)
+def deliver(self, delivery_id: int) -> str:
+    """One attempt; transient failures come back with exponential backoff until ALERT_DELIVERY_MAX_AGE."""
+    attempt = delivery_attempt(delivery_id=delivery_id)
+    if attempt.retry_in is not None:
+        raise self.retry(countdown=attempt.retry_in)
+    return attempt.state

@@ -1,0 +1,258 @@
+import pytest
+
+from accounts.tests.factories import UserFactory
+from alerts.models import Alert, AlertDelivery, AlertEvent, NotificationChannel
+from alerts.services import alerts_evaluate_price
+from alerts.tests.factories import AlertFactory, ChannelFactory
+from conftest import _client_for
+
+pytestmark = pytest.mark.django_db
+SECRET = "a-very-long-shared-secret-1234"
+FIELDS = {
+    "id",
+    "symbol",
+    "kind",
+    "threshold",
+    "signal_type",
+    "channels",
+    "active",
+    "cooldown_minutes",
+    "last_fired_at",
+}
+
+
+def _post(client, **body):
+    return client.post(
+        "/api/alerts",
+        {"symbol": "TCS", "kind": "price_above", "threshold": 4000, "channels": ["stream"], **body},
+        format="json",
+    )
+
+
+def test_create_list_get_patch_delete(auth_client, tcs):
+    created = _post(auth_client)
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert set(body) == FIELDS
+    assert body["symbol"] == "TCS.NS" and body["threshold"] == 4000 and body["signal_type"] is None
+    assert body["active"] is True and body["cooldown_minutes"] == 60 and body["last_fired_at"] is None
+    url = f"/api/alerts/{body['id']}"
+    assert auth_client.get("/api/alerts").json()["results"] == [body]
+    assert auth_client.get(url).json() == body
+    patched = auth_client.patch(url, {"threshold": 4100, "active": False}, format="json")
+    assert (
+        patched.status_code == 200
+        and patched.json()["threshold"] == 4100
+        and patched.json()["active"] is False
+    )
+    assert auth_client.delete(url).status_code == 204
+    assert auth_client.get(url).status_code == 404
+
+
+def test_signal_and_prediction_miss_alerts(auth_client, tcs):
+    signal = _post(auth_client, kind="signal", threshold=None, signal_type="BUY")
+    assert (
+        signal.status_code == 201
+        and signal.json()["signal_type"] == "BUY"
+        and signal.json()["threshold"] is None
+    )
+    miss = _post(auth_client, kind="prediction_miss", threshold=None)
+    assert miss.status_code == 201 and miss.json()["signal_type"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"threshold": None}, "threshold"),
+        ({"threshold": -5}, "threshold"),
+        ({"signal_type": "BUY"}, "signal_type"),
+        ({"kind": "signal", "threshold": None}, "signal_type"),
+        ({"kind": "signal", "signal_type": "BUY"}, "threshold"),
+        ({"kind": "prediction_miss"}, "threshold"),
+        ({"kind": "prediction_miss", "threshold": None, "signal_type": "SELL"}, "signal_type"),
+        ({"kind": "price_sideways"}, "kind"),
+        ({"channels": []}, "channels"),
+        ({"channels": ["sms"]}, "channels"),
+        ({"channels": ["stream", "stream"]}, "channels"),
+        ({"channels": ["webhook"]}, "channels"),  # no webhook channel configured
+        ({"symbol": "NOSUCH"}, "symbol"),
+        ({"symbol": "TC S"}, "symbol"),
+        ({"cooldown_minutes": -1}, "cooldown_minutes"),
+        ({"threshold": "NaN"}, "threshold"),
+    ],
+)
+def test_bad_combinations_are_400(auth_client, tcs, body, field):
+    response = _post(auth_client, **body)
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["error"]["details"]
+
+
+def test_change_pct_thresholds_may_be_negative_and_patch_checks_the_merged_alert(auth_client, tcs):
+    body = _post(auth_client, kind="change_pct_below", threshold=-2.5).json()
+    assert body["threshold"] == -2.5
+    url = f"/api/alerts/{body['id']}"
+    assert auth_client.patch(url, {"signal_type": "BUY"}, format="json").status_code == 400
+    switched = auth_client.patch(
+        url, {"kind": "signal", "threshold": None, "signal_type": "SELL"}, format="json"
+    )
+    assert switched.status_code == 200 and switched.json()["threshold"] is None
+
+
+def test_webhook_channel_allows_webhook_alerts(auth_client, user, tcs):
+    ChannelFactory(user=user)
+    assert _post(auth_client, channels=["stream", "webhook"]).status_code == 201
+
+
+def test_another_users_alerts_and_events_are_404_or_invisible(auth_client, user, tcs):
+    mine = AlertFactory(user=user)
+    alerts_evaluate_price(symbol="TCS.NS", price=101.0, change_pct=None)
+    other = _client_for(UserFactory())
+    url = f"/api/alerts/{mine.pk}"
+    assert other.get(url).status_code == 404
+    assert other.patch(url, {"active": False}, format="json").status_code == 404
+    assert other.delete(url).status_code == 404
+    assert other.get("/api/alerts").json()["results"] == []
+    assert other.get("/api/alerts/events").json()["results"] == []
+    assert Alert.objects.get(pk=mine.pk).active
+    assert len(auth_client.get("/api/alerts/events").json()["results"]) == 1
+
+
+def test_events_show_value_and_delivery_state(auth_client, user, tcs):
+    alert = AlertFactory(user=user, channels=["stream", "webhook"])
+    channel = ChannelFactory(user=user)
+    alerts_evaluate_price(symbol="TCS.NS", price=101.0, change_pct=None)
+    AlertDelivery.objects.filter(channel_kind="webhook").update(
+        state="failed", attempts=3, last_error="HTTP 500"
+    )
+    AlertFactory(user=user, threshold=50.0)
+    alerts_evaluate_price(symbol="TCS.NS", price=60.0, change_pct=None)  # re-arms the first, fires the second
+    response = auth_client.get("/api/alerts/events?limit=1")
+    assert response.status_code == 200
+    [latest] = response.json()["results"]
+    assert latest["value"] == 60.0 and latest["threshold"] == 50.0
+    first = auth_client.get("/api/alerts/events").json()["results"][-1]
+    assert first["alert_id"] == alert.pk and first["symbol"] == "TCS.NS" and first["kind"] == "price_above"
+    assert first["value"] == 101.0 and first["fired_at"]
+    assert first["deliveries"] == [
+        {
+            "channel": "stream",
+            "channel_id": None,
+            "state": "pending",
+            "attempts": 0,
+            "last_error": None,
+            "delivered_at": None,
+        },
+        {
+            "channel": "webhook",
+            "channel_id": channel.pk,
+            "state": "failed",
+            "attempts": 3,
+            "last_error": "HTTP 500",
+            "delivered_at": None,
+        },
+    ]
+    for bad in ("0", "501", "x", ""):
+        assert auth_client.get(f"/api/alerts/events?limit={bad}").status_code == 400
+
+
+def test_events_list_query_count_is_pinned(auth_client, user, tcs, django_assert_num_queries):
+    AlertFactory(user=user, channels=["stream"])
+    AlertFactory(user=user, channels=["stream"], threshold=90.0)
+    alerts_evaluate_price(symbol="TCS.NS", price=101.0, change_pct=None)
+    assert AlertEvent.objects.count() == 2
+    with django_assert_num_queries(2):
+        auth_client.get("/api/alerts/events")
+
+
+def test_deleting_an_alert_keeps_its_events(auth_client, user, tcs):
+    alert = AlertFactory(user=user)
+    alerts_evaluate_price(symbol="TCS.NS", price=101.0, change_pct=None)
+    auth_client.delete(f"/api/alerts/{alert.pk}")
+    [event] = auth_client.get("/api/alerts/events").json()["results"]
+    assert event["alert_id"] is None and event["value"] == 101.0
+
+
+@pytest.mark.usefixtures("public_dns")
+class TestChannels:
+    def test_create_shows_url_and_secret_masked(self, auth_client):
+        response = auth_client.post(
+            "/api/notifications/channels",
+            {
+                "kind": "webhook",
+                "url": "https://hooks.example.com/services/T000/B000/xyzabcd",
+                "secret": SECRET,
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.json()
+        body = response.json()
+        assert set(body) == {"id", "kind", "url", "secret", "created_at"}
+        assert body["url"] == "https://hooks.example.com/…/abcd"
+        assert body["secret"] == "…1234"
+        assert NotificationChannel.objects.get(pk=body["id"]).secret == SECRET
+        assert auth_client.get("/api/notifications/channels").json()["results"] == [body]
+
+    def test_apprise_channel_hides_tokens(self, auth_client):
+        url = "tgram://123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOpp/-100123456789"
+        response = auth_client.post(
+            "/api/notifications/channels", {"kind": "apprise", "url": url}, format="json"
+        )
+        assert response.status_code == 201, response.json()
+        assert response.json()["url"] == "tgram://…/…/6789" and response.json()["secret"] == ""
+        assert "AAbb" not in str(response.json())
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"kind": "webhook", "url": "https://hooks.example.com/x"}, "secret"),
+            ({"kind": "webhook", "url": "https://hooks.example.com/x", "secret": "short"}, "secret"),
+            ({"kind": "webhook", "url": "ftp://hooks.example.com/x", "secret": SECRET}, "url"),
+            ({"kind": "webhook", "url": "https://user:pw@hooks.example.com/x", "secret": SECRET}, "url"),
+            ({"kind": "apprise", "url": "nonsense://what"}, "url"),
+            ({"kind": "apprise", "url": "json://127.0.0.1:9/x"}, "url"),
+            (
+                {
+                    "kind": "apprise",
+                    "url": "tgram://123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOpp/1",
+                    "secret": SECRET,
+                },
+                "secret",
+            ),
+            ({"kind": "sms", "url": "https://hooks.example.com/x"}, "kind"),
+        ],
+    )
+    def test_bad_channels_are_400(self, auth_client, body, field):
+        response = auth_client.post("/api/notifications/channels", body, format="json")
+        assert response.status_code == 400, response.json()
+        assert field in response.json()["error"]["details"]
+
+    def test_test_endpoint_sends_a_signed_sample(self, auth_client, user, receiver, allow_private):
+        channel = ChannelFactory(user=user, url=receiver.url, secret=SECRET)
+        response = auth_client.post(f"/api/notifications/channels/{channel.pk}/test")
+        assert response.status_code == 200 and response.json() == {"delivered": True, "error": None}
+        assert receiver.requests[0]["headers"]["X-Tradingdash-Event-Id"] == "test"
+        receiver.statuses = [500]
+        failed = auth_client.post(f"/api/notifications/channels/{channel.pk}/test").json()
+        assert failed["delivered"] is False and "HTTP 500" in failed["error"]
+
+    def test_another_users_channel_is_404(self, auth_client, user):
+        channel = ChannelFactory(user=user)
+        other = _client_for(UserFactory())
+        assert other.delete(f"/api/notifications/channels/{channel.pk}").status_code == 404
+        assert other.post(f"/api/notifications/channels/{channel.pk}/test").status_code == 404
+        assert other.get("/api/notifications/channels").json()["results"] == []
+        assert auth_client.delete(f"/api/notifications/channels/{channel.pk}").status_code == 204
+        assert not NotificationChannel.objects.exists()
+
+    def test_unauthenticated_is_401(self, api_client):
+        assert api_client.get("/api/notifications/channels").status_code == 401
+        assert api_client.get("/api/alerts").status_code == 401
+        assert api_client.get("/api/alerts/events").status_code == 401
+
+
+def test_channel_test_is_throttled_per_user(auth_client, user, settings, receiver, allow_private):
+    settings.GENERATION_THROTTLE_RATE = "2/minute"
+    channel = ChannelFactory(user=user, url=receiver.url)
+    url = f"/api/notifications/channels/{channel.pk}/test"
+    assert [auth_client.post(url).status_code for _ in range(3)] == [200, 200, 429]
+    assert len(receiver.requests) == 2

@@ -1,0 +1,200 @@
+"""The alert state machine against the database, and the data events that drive it."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from alerts.models import Alert, AlertDelivery, AlertEvent
+from alerts.services import alerts_evaluate_price
+from alerts.tasks import evaluate_prediction, evaluate_signal
+from alerts.tests.factories import AlertFactory, ChannelFactory
+from market.services import candles_upsert
+from market.tests.factories import make_candles
+from market.timeframes import Timeframe
+from predictions.models import Prediction
+from signals.models import TradingSignal
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 6, 3, 6, 30, tzinfo=UTC)
+
+
+def price(alert, value, *, at):
+    return alerts_evaluate_price(symbol=alert.symbol, price=value, change_pct=None, observed_at=at)
+
+
+def test_price_alert_fires_once_per_crossing_rearms_and_respects_cooldown(django_capture_on_commit_callbacks):
+    alert = AlertFactory(threshold=100.0, cooldown_minutes=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert price(alert, 99.0, at=NOW) == []
+        first = price(alert, 100.5, at=NOW + timedelta(minutes=1))
+        assert len(first) == 1
+        assert price(alert, 102.0, at=NOW + timedelta(minutes=2)) == []  # still above: same crossing
+        assert price(alert, 99.0, at=NOW + timedelta(minutes=3)) == []  # back across: re-armed
+        assert price(alert, 101.0, at=NOW + timedelta(minutes=4)) == []  # crossing within the cooldown
+        assert price(alert, 98.0, at=NOW + timedelta(minutes=40)) == []
+        second = price(alert, 101.0, at=NOW + timedelta(minutes=41))
+    assert len(second) == 1
+    alert.refresh_from_db()
+    assert alert.last_fired_at == NOW + timedelta(minutes=41) and not alert.armed
+    events = list(AlertEvent.objects.order_by("fired_at"))
+    assert [e.value for e in events] == [100.5, 101.0]
+    assert "above 100" in events[0].message
+    # The stream channel published each firing (no layer configured here: published to nobody, delivered).
+    assert list(AlertDelivery.objects.values_list("channel_kind", "state")) == [("stream", "delivered")] * 2
+
+
+def test_change_alerts_use_the_change_against_previous_close():
+    alert = AlertFactory(kind="change_pct_below", threshold=-2.0)
+    assert alerts_evaluate_price(symbol="TCS.NS", price=100.0, change_pct=-1.0) == []
+    assert len(alerts_evaluate_price(symbol="TCS.NS", price=97.0, change_pct=-3.0)) == 1
+    assert AlertEvent.objects.get(alert=alert).value == -3.0
+
+
+def test_inactive_alerts_and_other_symbols_never_fire():
+    AlertFactory(active=False)
+    AlertFactory(symbol="INFY.NS")
+    assert alerts_evaluate_price(symbol="TCS.NS", price=150.0, change_pct=None) == []
+    assert not AlertEvent.objects.exists()
+
+
+def test_editing_the_threshold_rearms():
+    alert = AlertFactory(threshold=100.0)
+    price(alert, 101.0, at=NOW)
+    from alerts.services import alert_update
+
+    alert_update(alert=Alert.objects.get(pk=alert.pk), threshold=110.0)
+    assert Alert.objects.get(pk=alert.pk).armed
+
+
+def _signal(signal_type="BUY"):
+    return TradingSignal.objects.create(
+        symbol="TCS.NS",
+        timeframe="1D",
+        signal_type=signal_type,
+        strength=0.5,
+        score=0.5,
+        entry_price=100.0,
+        price_target=110.0,
+        stop_loss=95.0,
+        candle_timestamp=NOW,
+        reasoning="test",
+        factors=[],
+    )
+
+
+def test_a_retried_signal_evaluation_fires_and_notifies_once(
+    django_capture_on_commit_callbacks, receiver, allow_private
+):
+    alert = AlertFactory(
+        kind="signal", threshold=None, signal_type="BUY", channels=["webhook"], cooldown_minutes=0
+    )
+    ChannelFactory(user=alert.user, url=receiver.url)
+    AlertFactory(kind="signal", threshold=None, signal_type="SELL", user=alert.user)
+    signal = _signal("BUY")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert len(evaluate_signal.delay(signal.pk).get()) == 1
+        assert evaluate_signal.delay(signal.pk).get() == []  # the task retried: same key, nothing new
+    assert AlertEvent.objects.count() == 1
+    assert len(receiver.requests) == 1
+    assert AlertDelivery.objects.get().state == "delivered"
+
+
+def test_prediction_miss_fires_only_outside_the_interval():
+    alert = AlertFactory(kind="prediction_miss", threshold=None)
+    common = {
+        "symbol": "TCS.NS",
+        "timeframe": "1D",
+        "horizon": 1,
+        "time_horizon": "1D x 1",
+        "model_used": "naive",
+        "model_version": "naive",
+        "predicted_price": 100.0,
+        "lower_bound": 95.0,
+        "upper_bound": 105.0,
+        "base_price": 100.0,
+        "base_timestamp": NOW,
+        "target_time": NOW + timedelta(days=1),
+    }
+    inside = Prediction.objects.create(**common, realized_price=104.0)
+    outside = Prediction.objects.create(**common, realized_price=90.0)
+    unscored = Prediction.objects.create(**common)
+    assert evaluate_prediction.delay(inside.pk).get() == []
+    assert evaluate_prediction.delay(unscored.pk).get() == []
+    assert len(evaluate_prediction.delay(outside.pk).get()) == 1
+    event = AlertEvent.objects.get(alert=alert)
+    assert event.value == 90.0 and event.details["prediction_id"] == outside.pk
+
+
+def test_stored_candles_evaluate_price_alerts_after_commit(django_capture_on_commit_callbacks):
+    candles = make_candles(5, start=datetime(2026, 5, 25, 18, 30, tzinfo=UTC))
+    last_close = float(candles["close"].iloc[-1])
+    alert = AlertFactory(threshold=last_close - 0.01)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test")
+    assert callbacks  # evaluation was enqueued after commit, not run inside the write
+    event = AlertEvent.objects.get(alert=alert)
+    assert event.value == pytest.approx(last_close)
+    expected_change = (last_close / float(candles["close"].iloc[-2]) - 1) * 100
+    assert event.details["change_pct"] == pytest.approx(expected_change)
+
+
+def test_nothing_is_evaluated_when_the_write_rolls_back(django_capture_on_commit_callbacks):
+    AlertFactory(threshold=1.0)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=make_candles(3), source="test")
+    assert callbacks and not AlertEvent.objects.exists()
+
+
+def test_a_generated_signal_and_a_scored_prediction_announce_themselves(django_capture_on_commit_callbacks):
+    from market.services import candles_sync
+    from market.sources import get_provider
+    from predictions.services import predictions_score
+    from signals.services import signal_generate
+
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        signal = signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
+        AlertFactory(kind="signal", threshold=None, signal_type=signal.signal_type)
+        AlertFactory(kind="prediction_miss", threshold=None)
+        bar = TradingSignal.objects.get(pk=signal.pk).candle_timestamp
+        Prediction.objects.create(
+            symbol="TCS.NS",
+            timeframe="1D",
+            horizon=1,
+            time_horizon="1D x 1",
+            model_used="naive",
+            model_version="naive",
+            predicted_price=1.0,
+            lower_bound=0.5,
+            upper_bound=1.5,
+            base_price=1.0,
+            base_timestamp=bar - timedelta(days=1),
+            target_time=bar,
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            signal = signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
+            assert predictions_score() == 1
+    assert set(AlertEvent.objects.values_list("kind", flat=True)) == {"signal", "prediction_miss"}
+
+
+def test_a_fresh_quote_evaluates_price_alerts(django_capture_on_commit_callbacks):
+    from market.selectors import quote_get
+    from market.tests.factories import FrameProvider
+
+    candles = make_candles(10, start=NOW - timedelta(days=10))
+    provider = FrameProvider({("TCS.NS", Timeframe.D1): candles})
+    alert = AlertFactory(kind="change_pct_above", threshold=-100.0)
+    with time_machine.travel(NOW, tick=False), django_capture_on_commit_callbacks(execute=True):
+        quote = quote_get(symbol="TCS.NS", provider=provider)
+        quote_get(symbol="TCS.NS", provider=provider)  # cached: not a refresh, nothing announced
+    event = AlertEvent.objects.get(alert=alert)
+    assert event.value == pytest.approx(quote["change_percent"])
+    assert event.details["price"] == pytest.approx(quote["price"])
+
+
+def test_data_without_alerts_enqueues_nothing(django_capture_on_commit_callbacks):
+    AlertFactory(symbol="INFY.NS")
+    with django_capture_on_commit_callbacks() as callbacks:
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=make_candles(3), source="test")
+    assert callbacks == []

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from market.api.fields import symbol_from_path
+from market.symbols import InvalidSymbol
+from watchlists.models import Watchlist
+from watchlists.selectors import symbols_unknown
+
+
+class SymbolListField(serializers.ListField):
+    """Symbols as users type them, normalised (RELIANCE → RELIANCE.NS), de-duplicated, in the catalogue."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.CharField(max_length=40), **kwargs)
+
+    def to_internal_value(self, data) -> list[str]:
+        raw = super().to_internal_value(data)
+        limit = settings.WATCHLIST_MAX_SYMBOLS
+        symbols, invalid = [], []
+        for text in raw:
+            try:
+                symbol = symbol_from_path(text)
+            except InvalidSymbol as exc:
+                invalid.append(str(exc))
+                continue
+            if symbol not in symbols:
+                symbols.append(symbol)
+        if invalid:
+            raise serializers.ValidationError(invalid)
+        unknown = symbols_unknown(symbols=symbols)
+        if unknown:
+            raise serializers.ValidationError([f"Unknown symbol {symbol!r}." for symbol in unknown])
+        if len(symbols) > limit:
+            raise serializers.ValidationError(f"At most {limit} symbols per watchlist.")
+        return symbols
+
+
+class WatchlistInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    symbols = SymbolListField()
+
+    def validate_name(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+
+class WatchlistSerializer(serializers.ModelSerializer):
+    symbols = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = Watchlist
+        fields = ["id", "name", "symbols", "created_at"]
