@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import datetime
 
 import pandas as pd
@@ -17,7 +16,7 @@ from market.caching import history_key, quote_key
 from market.models import Instrument, MarketData
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError, ProviderUnavailable
-from market.services import candles_ensure
+from market.services import candles_ensure, quote_store
 from market.sources import get_calendar, get_provider
 from market.timeframes import Timeframe
 
@@ -167,16 +166,14 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
         return {**cached, "market_status": status.session, "cached": True}
     provider = provider or get_provider()
     try:
-        quote = _serialize_quote(asdict(provider.fetch_quote(symbol)))
+        fetched = provider.fetch_quote(symbol)
     except ProviderUnavailable as exc:
         stored = _quote_from_store(symbol)
         if stored is None:
             raise
         logger.warning("serving_stale_quote", symbol=symbol, error=str(exc))
         return {**_serialize_quote(stored), "market_status": status.session, "cached": False, "stale": True}
-    quote["stale"] = False
-    ttl = settings.QUOTE_CACHE_TTL_OPEN if status.is_open else settings.MARKET_DATA_CACHE_TTL
-    cache.set(quote_key(symbol), quote, ttl)
+    quote = quote_store(quote=fetched, is_open=status.is_open)
     return {**quote, "market_status": status.session, "cached": False}
 
 

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import structlog
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from market.caching import market_version_bump
+from market.caching import market_version_bump, quote_key
 from market.calendar import load_holidays_csv
 from market.models import CandleCoverage, MarketData, MarketHoliday
-from market.providers.base import LookbackExceeded, Provider, validate_candles
+from market.providers.base import LookbackExceeded, Provider, Quote, validate_candles
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
-from market.sources import get_provider, holidays_invalidate
+from market.sources import get_calendar, get_provider, holidays_invalidate
 from market.timeframes import Timeframe
+from tradingdash import events
 from tradingdash.metrics import CANDLES_SYNCED
 
 logger = structlog.get_logger(__name__)
@@ -87,13 +90,26 @@ def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, 
     )
     CANDLES_SYNCED.labels(source, timeframe.value, "inserted").inc(inserted)
     CANDLES_SYNCED.labels(source, timeframe.value, "updated").inc(updated)
-    return UpsertResult(
+    result = UpsertResult(
         inserted=inserted,
         updated=updated,
         rejected=len(rejected),
         first=valid.index[0].to_pydatetime(),
         last=valid.index[-1].to_pydatetime(),
     )
+    if inserted or updated:
+        events.announce(
+            events.CandlesStored(
+                symbol=symbol,
+                timeframe=timeframe.value,
+                first=result.first,
+                last=result.last,
+                inserted=inserted,
+                updated=updated,
+                source=source,
+            )
+        )
+    return result
 
 
 def _candle_rows(candles: pd.DataFrame):
@@ -270,6 +286,45 @@ def candles_sync(
         last=result.last,
         source=provider.name,
     )
+
+
+def quote_store(*, quote: Quote, is_open: bool) -> dict:
+    """Cache a freshly fetched quote (briefly while the exchange is open) and announce it; returns its payload
+    in the quote endpoint's shape."""
+    payload = asdict(quote)
+    payload["timestamp"] = quote.timestamp.isoformat()
+    payload["stale"] = False
+    ttl = settings.QUOTE_CACHE_TTL_OPEN if is_open else settings.MARKET_DATA_CACHE_TTL
+    cache.set(quote_key(quote.symbol), payload, ttl)
+    events.announce(events.QuoteRefreshed(symbol=quote.symbol, quote=payload))
+    return payload
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotesRefreshResult:
+    refreshed: list[str]
+    missing: list[str]
+    requests: int
+
+
+def quotes_refresh(*, symbols: list[str], provider: Provider | None = None) -> QuotesRefreshResult:
+    """Fetch quotes for many symbols in batches (one provider call per batch of QUOTE_BATCH_SIZE), cache and
+    announce each. Symbols the provider has no quote for are reported in `missing`, never fail the others."""
+    provider = provider or get_provider()
+    is_open = get_calendar().status(timezone.now()).is_open
+    wanted = sorted(set(symbols))
+    size = max(1, settings.QUOTE_BATCH_SIZE)
+    refreshed: list[str] = []
+    requests = 0
+    for index in range(0, len(wanted), size):
+        quotes = provider.fetch_quotes(wanted[index : index + size])
+        requests += 1
+        for symbol, quote in quotes.items():
+            quote_store(quote=quote, is_open=is_open)
+            refreshed.append(symbol)
+    missing = sorted(set(wanted) - set(refreshed))
+    logger.info("quotes_refreshed", refreshed=len(refreshed), missing=len(missing), requests=requests)
+    return QuotesRefreshResult(refreshed=sorted(refreshed), missing=missing, requests=requests)
 
 
 @dataclass(frozen=True, kw_only=True)
