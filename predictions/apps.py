@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class PredictionsConfig(AppConfig):
     name = "predictions"
     verbose_name = "Predictions"
+
+    def ready(self) -> None:
+        from celery.signals import task_postrun
+
+        from predictions.receivers import announce_task_finished
+
+        task_postrun.connect(announce_task_finished, dispatch_uid="predictions.announce_task_finished")

@@ -29,6 +29,7 @@ from predictions.loading import forecaster_load
 from predictions.ml import registry
 from predictions.ml.ensemble_evaluation import ensemble_train
 from predictions.models import Algorithm, Prediction, TaskRecord, TrainedModel
+from tradingdash import events
 from tradingdash.exceptions import ServiceUnavailable
 from tradingdash.metrics import PREDICTIONS_MADE
 
@@ -238,6 +239,11 @@ def prediction_generate(
     )
     prediction.trained_models.add(trained)
     predictions_invalidate(symbol)
+    events.announce(
+        events.PredictionStored(
+            prediction_id=prediction.pk, symbol=symbol, timeframe=timeframe.value, user_id=user_id
+        )
+    )
     PREDICTIONS_MADE.labels(model, timeframe.value).inc()
     logger.info("prediction_made", symbol=symbol, model=prediction.model_version, horizon=horizon)
     return prediction
@@ -268,6 +274,15 @@ def predictions_score(*, now=None) -> int:
             realized_price=close, realized_at=prediction.target_time, error=prediction.predicted_price - close
         )
         predictions_invalidate(prediction.symbol)
+        events.announce(
+            events.PredictionStored(
+                prediction_id=prediction.pk,
+                symbol=prediction.symbol,
+                timeframe=prediction.timeframe,
+                user_id=prediction.requested_by_id,
+                scored=True,
+            )
+        )
         scored += 1
     return scored
 
@@ -303,3 +318,23 @@ def task_enqueue(*, task: Task, kwargs: dict, key: str, user_id: int | None) -> 
             "The task queue is unavailable; try again shortly.", code="queue_unavailable", retry_after=30
         ) from exc
     return record, True
+
+
+def task_announce(
+    *, task_id: str, state: str, progress: float | None = None, stage: str | None = None
+) -> None:
+    """Tell listeners (the live stream) how a task started from the API is doing; tasks nobody started through
+    the API (no TaskRecord: scheduled work) have no owner to tell."""
+    record = TaskRecord.objects.filter(task_id=task_id).values("name", "user_id").first()
+    if record is None:
+        return
+    events.announce(
+        events.TaskUpdated(
+            task_id=task_id,
+            name=record["name"],
+            user_id=record["user_id"],
+            state=state,
+            progress=progress,
+            stage=stage,
+        )
+    )

@@ -8,7 +8,7 @@ from celery import shared_task
 from market.models import Instrument
 from market.providers.errors import ProviderUnavailable, RateLimited
 from market.timeframes import Timeframe
-from predictions.services import models_train, prediction_generate, predictions_score
+from predictions.services import models_train, prediction_generate, predictions_score, task_announce
 
 logger = structlog.get_logger(__name__)
 
@@ -35,6 +35,7 @@ def train_models(
     def progress(fraction: float, stage: str) -> None:
         if not self.request.called_directly:
             self.update_state(state="PROGRESS", meta={"progress": round(fraction, 3), "stage": stage})
+            task_announce(task_id=self.request.id, state="PROGRESS", progress=round(fraction, 3), stage=stage)
 
     tf = Timeframe.parse(timeframe)
     trained = models_train(

@@ -22,6 +22,7 @@ from signals.backtest import run_backtest
 from signals.config import SignalConfig
 from signals.models import TradingSignal
 from signals.rules import evaluate, required_bars
+from tradingdash import events
 
 logger = structlog.get_logger(__name__)
 
@@ -98,6 +99,11 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
         prediction=prediction,
     )
     _signals_invalidate(symbol)
+    events.announce(
+        events.SignalCreated(
+            signal_id=signal.pk, symbol=symbol, timeframe=timeframe.value, signal_type=signal.signal_type
+        )
+    )
     logger.info("signal_generated", symbol=symbol, timeframe=timeframe.value, signal=signal.signal_type)
     return signal
 
