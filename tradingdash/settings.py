@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "market",
     "predictions",
     "signals",
+    "stream",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +64,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "tradingdash.urls"
 WSGI_APPLICATION = "tradingdash.wsgi.application"
+ASGI_APPLICATION = "tradingdash.asgi.application"
 APPEND_SLASH = False
 
 TEMPLATES = [
@@ -119,6 +121,25 @@ else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tradingdash"}
     }
+
+# --- Channel layer (the live stream's fan-out): Redis when configured, so every web process and worker shares
+# it; in memory (one process, development only) without REDIS_URL.
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {"address": REDIS_URL, "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", 0.25)}
+                ],
+                "prefix": f"{env('CACHE_KEY_PREFIX', default='tradingdash')}:asgi",
+                "capacity": env.int("STREAM_CHANNEL_CAPACITY", default=200),
+                "expiry": 60,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Auth
 AUTH_USER_MODEL = "accounts.User"
@@ -282,6 +303,18 @@ MARKET_MULTIPLE_MAX_SYMBOLS = 50
 # Retries of a scheduled sync after a provider outage or rate limit: jittered, doubling from this many seconds.
 MARKET_SYNC_RETRY_BACKOFF = env.int("MARKET_SYNC_RETRY_BACKOFF", default=30)
 MARKET_SYNC_RETRY_BACKOFF_MAX = env.int("MARKET_SYNC_RETRY_BACKOFF_MAX", default=600)
+
+# Quotes of watched and live-subscribed symbols are refreshed this often while their exchange is open, in
+# batches of QUOTE_BATCH_SIZE symbols per provider call.
+QUOTE_REFRESH_SECONDS = env.int("QUOTE_REFRESH_SECONDS", default=60)
+QUOTE_BATCH_SIZE = env.int("QUOTE_BATCH_SIZE", default=50)
+
+# --- Live stream (WebSocket /ws/stream)
+STREAM_HEARTBEAT_SECONDS = env.float("STREAM_HEARTBEAT_SECONDS", default=15)
+STREAM_AUTH_TIMEOUT_SECONDS = env.float("STREAM_AUTH_TIMEOUT_SECONDS", default=10)
+STREAM_MAX_SYMBOLS = env.int("STREAM_MAX_SYMBOLS", default=100)
+# A live subscription keeps its symbol in the refresh set this long after the client's last heartbeat.
+STREAM_SUBSCRIPTION_TTL = env.int("STREAM_SUBSCRIPTION_TTL", default=120)
 
 # --- Predictions
 PREDICTION_TRAINING_BARS = env.int("PREDICTION_TRAINING_BARS", default=2500)
