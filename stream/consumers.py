@@ -264,7 +264,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _send(self, message: dict) -> None:
         stamped = {"type": message["type"], "time": self._now(), **message}
-        with contextlib.suppress(RuntimeError):  # the socket closed meanwhile
+        with contextlib.suppress(
+            RuntimeError, OSError
+        ):  # the socket closed meanwhile (uvicorn: ClientDisconnected)
             await self.send(text_data=json.dumps(stamped))
 
     def _now(self) -> str:

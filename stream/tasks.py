@@ -17,14 +17,16 @@ logger = structlog.get_logger(__name__)
 
 
 @shared_task(name="stream.refresh_quotes", acks_late=True)
-def refresh_quotes() -> dict:
-    """Refresh the quotes of watched and live-subscribed symbols whose exchange is open now, in batches; each
-    refreshed quote is announced (QuoteRefreshed) and so streamed. Not retried: the next period refreshes
-    again, and a provider outage shows on the clients as a stale feed."""
+def refresh_quotes(only_when_open: bool = True) -> dict:
+    """Refresh the quotes of watched and live-subscribed symbols whose exchange is open now (any exchange's with
+    `only_when_open=False`, for an operator), in batches; each refreshed quote is announced (QuoteRefreshed) and
+    so streamed. Not retried: the next period refreshes again, and an outage shows as a stale feed."""
     wanted = sorted(symbols_to_refresh())
     exchanges = instruments_exchanges(wanted)
     now = timezone.now()
-    open_exchanges = {ex for ex in set(exchanges.values()) if get_calendar(ex).status(now).is_open}
+    open_exchanges = {
+        ex for ex in set(exchanges.values()) if not only_when_open or get_calendar(ex).status(now).is_open
+    }
     symbols = [symbol for symbol in wanted if exchanges.get(symbol) in open_exchanges]
     if not symbols:
         return {"refreshed": [], "missing": [], "requests": 0, "skipped": "no open exchange"}

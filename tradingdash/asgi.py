@@ -13,9 +13,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingdash.settings")
 django_application = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from stream.origin import CorsOriginValidator  # noqa: E402
 from stream.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.DEBUG:  # `make run`: uvicorn serves the admin's static files, as runserver would
+    django_application = ASGIStaticFilesHandler(django_application)
 
 application = ProtocolTypeRouter(
     {

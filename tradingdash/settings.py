@@ -90,6 +90,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DB_CONNECT_TIMEOUT", 5)
     )
+# The ASGI web server runs each request's sync code on a thread of its own, so Django's per-thread persistent
+# connections would be opened and dropped per request: there, a pool shared by the process keeps them instead
+# (gunicorn.conf.py sets DATABASE_POOL=1; Celery processes keep CONN_MAX_AGE).
+if (
+    env.bool("DATABASE_POOL", default=False)
+    and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+):
+    _pool = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10),
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django checks pooled connections when CONN_HEALTH_CHECKS is on
+    DATABASES["default"]["OPTIONS"]["pool"] = _pool
 # django-prometheus' wrappers of the same engines count connections, queries, errors and query latency.
 _INSTRUMENTED_ENGINES = {
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
@@ -130,7 +144,13 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
-                    {"address": REDIS_URL, "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", 0.25)}
+                    {
+                        "address": REDIS_URL,
+                        "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", 0.25),
+                        # Each web process blocks up to 5 s (BZPOPMIN) waiting for messages: redis-py's default
+                        # 5 s read timeout would race it; a frozen Redis still fails a publish within 10 s.
+                        "socket_timeout": 10,
+                    }
                 ],
                 "prefix": f"{env('CACHE_KEY_PREFIX', default='tradingdash')}:asgi",
                 "capacity": env.int("STREAM_CHANNEL_CAPACITY", default=200),

@@ -88,3 +88,11 @@ def test_nothing_is_fetched_while_the_exchange_is_closed(provider, announced, ca
 
     assert provider.batches == [] and announced == []
     assert result["skipped"] == "no open exchange"
+
+
+def test_an_operator_may_refresh_outside_the_session(provider, announced, catalogue):
+    with time_machine.travel(SUNDAY, tick=False):
+        result = refresh_quotes.delay(only_when_open=False).get()
+
+    assert provider.batches == [["RELIANCE.NS", "TCS.NS"]]
+    assert result["refreshed"] == ["RELIANCE.NS", "TCS.NS"]
