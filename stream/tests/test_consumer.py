@@ -10,7 +10,12 @@ import time_machine
 from asgiref.sync import sync_to_async
 
 from accounts.tests.factories import UserFactory
-from market.tests.factories import InstrumentFactory
+from market.services import candles_sync, candles_upsert
+from market.sources import get_provider
+from market.tests.factories import InstrumentFactory, make_candles
+from market.timeframes import Timeframe
+from signals.selectors import signals_list
+from signals.services import signal_generate
 from stream.live import live_symbols
 from stream.publish import publish_to_user
 from stream.tests.conftest import Client, access_token
@@ -146,33 +151,48 @@ def test_subscribed_symbols_join_the_live_set(run, user, instruments):
     assert "TCS.NS" in live_symbols()
 
 
-@pytest.mark.parametrize(
-    ("message", "code"),
-    [
-        ({"type": "subscribe", "symbols": ["NOSUCH"], "topics": ["quote"]}, "unknown_symbol"),
-        (
-            {"type": "subscribe", "symbols": [f"S{n}" for n in range(101)], "topics": ["quote"]},
-            "too_many_symbols",
-        ),
-        ({"type": "subscribe", "symbols": ["TCS"], "topics": ["gossip"]}, "invalid"),
-        ({"type": "subscribe", "symbols": ["bad symbol!"]}, "invalid_symbol"),
-        ({"type": "dance"}, "unknown_type"),
-        ("{not json", "malformed"),
-        ("[1, 2]", "malformed"),
-    ],
-)
-def test_bad_messages_are_answered_with_an_error_and_the_stream_stays_open(
-    run, user, instruments, message, code
-):
+BAD_MESSAGES = [
+    ({"type": "subscribe", "symbols": ["NOSUCH"], "topics": ["quote"]}, "unknown_symbol"),
+    (
+        {"type": "subscribe", "symbols": [f"S{n}" for n in range(101)], "topics": ["quote"]},
+        "too_many_symbols",
+    ),
+    ({"type": "subscribe", "symbols": ["TCS"], "topics": ["gossip"]}, "invalid"),
+    ({"type": "subscribe", "symbols": []}, "invalid"),
+    ({"type": "subscribe", "symbols": ["bad symbol!"]}, "invalid_symbol"),
+    ({"type": "dance"}, "unknown_type"),
+    ({"type": "auth", "token": "again"}, "already_authenticated"),
+    ("{not json", "malformed"),
+    ("[1, 2]", "malformed"),
+]
+
+
+def test_bad_messages_are_answered_with_an_error_and_the_stream_stays_open(run, user, instruments):
     async def body():
         client = Client()
         await client.login(user)
-        await client.send(message)
-        error = await client.receive_type("error")
-        assert error["code"] == code and error["message"]
+        for message, code in BAD_MESSAGES:
+            await client.send(message)
+            error = await client.receive_type("error")
+            assert (error["code"], bool(error["message"])) == (code, True), message
         # Still open and usable.
         await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
         assert (await client.receive_type("subscribed"))["symbols"] == ["TCS.NS"]
+        await client.close()
+
+    run(body)
+
+
+def test_the_symbol_limit_counts_all_of_a_streams_subscriptions(run, user, settings, instruments):
+    settings.STREAM_MAX_SYMBOLS = 3
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS", "RELIANCE", "M&M"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        await client.send({"type": "subscribe", "symbols": ["^NSEI"], "topics": ["quote"]})
+        assert (await client.receive_type("error"))["code"] == "too_many_symbols"
         await client.close()
 
     run(body)
@@ -304,9 +324,6 @@ def test_stale_feed_while_the_exchange_is_open(run, user, instruments, settings,
 
 
 def test_stored_candles_reach_candle_subscribers_in_exchange_time(run, user, instruments):
-    from market.services import candles_upsert
-    from market.tests.factories import make_candles
-    from market.timeframes import Timeframe
 
     async def body():
         client = Client()
@@ -326,3 +343,23 @@ def test_stored_candles_reach_candle_subscribers_in_exchange_time(run, user, ins
         await client.close()
 
     run(body)
+
+
+def test_a_generated_signal_reaches_signal_subscribers_as_the_api_shows_it(run, user, instruments):
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["signal"]})
+        await client.receive_type("subscribed")
+        await sync_to_async(candles_sync)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic")
+        )
+        await sync_to_async(signal_generate)(symbol="TCS.NS", timeframe=Timeframe.D1)
+        message = await client.receive_type("signal", timeout=5)
+        listed = await sync_to_async(signals_list)(symbol="TCS.NS", timeframe=Timeframe.D1)
+        assert message["signal"] == listed["results"][0]
+        await client.close()
+
+    with time_machine.travel(datetime(2026, 6, 3, 12, 0, tzinfo=IST), tick=True):
+        run(body)
