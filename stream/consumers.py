@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from datetime import datetime
@@ -40,6 +41,10 @@ CLOSE_UNAUTHENTICATED = 4401
 STALE_PERIODS = 3
 
 
+# Not thread-sensitive: thousands of sockets must not queue behind one thread for their few short queries.
+_in_thread_pool = functools.partial(database_sync_to_async, thread_sensitive=False)
+
+
 class StreamError(Exception):
     """A client message the stream refuses; answered with an `error` message, the socket stays open."""
 
@@ -48,7 +53,7 @@ class StreamError(Exception):
         self.code, self.message = code, message
 
 
-@database_sync_to_async
+@_in_thread_pool
 def _active_user_id(token: str) -> int | None:
     """The id of the active user an unexpired access token was issued to, else None."""
     try:
@@ -62,23 +67,23 @@ def _active_user_id(token: str) -> int | None:
     return user
 
 
-@database_sync_to_async
+@_in_thread_pool
 def _exchanges(symbols: list[str]) -> dict[str, str]:
     return instruments_exchanges(symbols)
 
 
-@database_sync_to_async
+@_in_thread_pool
 def _open_exchanges(exchanges: set[str]) -> set[str]:
     now = timezone.now()
     return {exchange for exchange in exchanges if get_calendar(exchange).status(now).is_open}
 
 
-@database_sync_to_async
+@_in_thread_pool
 def _zone() -> ZoneInfo:
     return exchange_zone()
 
 
-@database_sync_to_async
+@_in_thread_pool
 def _touch(symbols: list[str]) -> None:
     live_symbols_touch(symbols)
 

@@ -141,20 +141,19 @@ else:
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Pub/sub: a group message is published once and each web process fans it out to its own sockets
+            # (bench/ws_fanout.py); live messages are not stored, so a client that was away catches up over the API.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
                         "address": REDIS_URL,
                         "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", 0.25),
-                        # Each web process blocks up to 5 s (BZPOPMIN) waiting for messages: redis-py's default
-                        # 5 s read timeout would race it; a frozen Redis still fails a publish within 10 s.
+                        # A frozen Redis fails a publish within this; subscribers read without a timeout.
                         "socket_timeout": 10,
                     }
                 ],
                 "prefix": f"{env('CACHE_KEY_PREFIX', default='tradingdash')}:asgi",
-                "capacity": env.int("STREAM_CHANNEL_CAPACITY", default=200),
-                "expiry": 60,
             },
         }
     }

@@ -105,3 +105,15 @@ def run() -> Callable[[Callable[[], Awaitable[None]]], None]:
         async_to_sync(body)()
 
     return runner
+
+
+@pytest.fixture(autouse=True)
+def _connections_closed_after_each_query():
+    """The consumer queries on pool threads; as in production (a pooled web process, CONN_MAX_AGE 0) their
+    connections close after each query, so none outlives the test and blocks the test database's teardown."""
+    from django.db import connections
+
+    previous = connections.settings["default"]["CONN_MAX_AGE"]
+    connections.settings["default"]["CONN_MAX_AGE"] = 0
+    yield
+    connections.settings["default"]["CONN_MAX_AGE"] = previous
