@@ -21,4 +21,5 @@ RUN useradd --create-home --uid 1000 app \
     && DEBUG=1 python manage.py collectstatic --noinput
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "tradingdash.wsgi:application", "--config", "tradingdash/gunicorn.conf.py"]
+# HTTP and the live stream (WebSocket /ws/stream) from one ASGI server: gunicorn with uvicorn workers.
+CMD ["gunicorn", "tradingdash.asgi:application", "--config", "tradingdash/gunicorn.conf.py"]

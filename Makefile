@@ -19,12 +19,12 @@ $(VENV)/.requirements: requirements.txt | $(BIN)/python
 
 venv: $(VENV)/.requirements
 
-## run: set up and start the app on http://localhost:8000 (SQLite + local cache unless DATABASE_URL / REDIS_URL are set).
+## run: set up and start the app (HTTP and the live stream ws://localhost:8000/ws/stream) on http://localhost:8000 (SQLite + local cache unless DATABASE_URL / REDIS_URL are set).
 ## Without a network, market data comes from the synthetic provider, recorded as source "synthetic".
 run: venv
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py load_demo_data
-	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py runserver 127.0.0.1:8000
+	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/uvicorn tradingdash.asgi:application --reload --host 127.0.0.1 --port 8000 --lifespan off
 
 ## test: set up and run the whole suite against PostgreSQL and Redis (started if installed and not running).
 test: venv services

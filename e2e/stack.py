@@ -1,5 +1,5 @@
-"""The processes of an end-to-end run: a private redis-server, a Celery worker and beat, and gunicorn, each in its
-own process group with its log in a file; plus the e2e PostgreSQL database, and a broker client for the test."""
+"""The processes of an end-to-end run: a private redis-server, a Celery worker and beat, and gunicorn (ASGI: uvicorn
+workers serving HTTP and the live stream's WebSocket, as in production), each in its own process group with its log in a file; plus the e2e PostgreSQL database, and a broker client for the test."""
 
 from __future__ import annotations
 
@@ -183,6 +183,7 @@ class Stack:
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.database_url = f"{POSTGRES_URL}/{DB_NAME}"
         self.base_url = f"http://127.0.0.1:{self.web_port}"
+        self.ws_url = f"ws://127.0.0.1:{self.web_port}/ws/stream"
         self.faults_file = self.data_dir / "faults.json"
         self.env = self._base_env()
         redis_server = shutil.which("redis-server")
@@ -246,7 +247,7 @@ class Stack:
             "web",
             [
                 str(BIN / "gunicorn"),
-                "tradingdash.wsgi:application",
+                "tradingdash.asgi:application",
                 "--config",
                 "tradingdash/gunicorn.conf.py",
                 "-b",
@@ -288,6 +289,7 @@ class Stack:
                 "TF_CPP_MIN_LOG_LEVEL": "2",
                 "TF_ENABLE_ONEDNN_OPTS": "0",
                 "E2E_FAULTS_FILE": str(self.faults_file),
+                "STREAM_HEARTBEAT_SECONDS": "1",  # the live stream's heartbeat, seen within a test's patience
             }
         )
         return env

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import datetime
 
 import pandas as pd
@@ -18,10 +17,9 @@ from market.caching import history_key, quote_key
 from market.models import DataIssue, Instrument, MarketData
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
-from market.services import candles_ensure
+from market.services import candles_ensure, quote_store
 from market.sources import calendar_for, calendar_for_symbol, get_provider
 from market.timeframes import Timeframe
-from tradingdash import events
 
 logger = structlog.get_logger(__name__)
 
@@ -203,7 +201,7 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
         return {**cached, "market_status": status.session, "cached": True}
     provider = provider or get_provider()
     try:
-        quote = _serialize_quote(asdict(provider.fetch_quote(symbol)))
+        fetched = provider.fetch_quote(symbol)
     except ProviderError as exc:
         stored = _quote_from_store(symbol)
         if stored is None:
@@ -217,11 +215,7 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
             "stale": True,
             "stale_seconds": int((now - bar_end).total_seconds()),
         }
-    quote["stale"] = False
-    quote["stale_seconds"] = None
-    ttl = settings.QUOTE_CACHE_TTL_OPEN if status.is_open else settings.MARKET_DATA_CACHE_TTL
-    cache.set(quote_key(symbol), quote, ttl)
-    events.announce(events.QuoteRefreshed(symbol=symbol, quote=quote))
+    quote = quote_store(quote=fetched, is_open=status.is_open)
     return {**quote, "market_status": status.session, "cached": False}
 
 

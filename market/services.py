@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import structlog
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
 from market.bars import bar_close
-from market.caching import market_version_bump
+from market.caching import market_version_bump, quote_key
 from market.calendar import TABLE_EXCHANGES, load_holidays_csv
 from market.listings import Listing
 from market.models import CandleSeries, CoverageInterval, DataIssue, Instrument, MarketData, MarketHoliday
-from market.providers.base import LookbackExceeded, Provider, empty_candles, validate_candles
+from market.providers.base import LookbackExceeded, Provider, Quote, empty_candles, validate_candles
 from market.providers.errors import ProviderError, SymbolNotFound
 from market.quality import check_candles
 from market.sources import calendar_for_symbol, get_provider, holidays_invalidate
 from market.timeframes import Timeframe
-from tradingdash.events import CandlesStored, announce
+from tradingdash.events import CandlesStored, QuoteRefreshed, announce
 from tradingdash.metrics import CANDLES_SYNCED
 
 logger = structlog.get_logger(__name__)
@@ -394,6 +396,46 @@ def _nothing_stored_reason(*, symbol: str, timeframe: Timeframe, start: datetime
     if earliest is not None:
         reason += f"; earliest available is {earliest.isoformat()}"
     return reason
+
+
+def quote_store(*, quote: Quote, is_open: bool) -> dict:
+    """Cache a freshly fetched quote (briefly while the exchange is open) and announce it; returns its payload
+    in the quote endpoint's shape."""
+    payload = asdict(quote)
+    payload["timestamp"] = quote.timestamp.isoformat()
+    payload["stale"] = False
+    payload["stale_seconds"] = None
+    ttl = settings.QUOTE_CACHE_TTL_OPEN if is_open else settings.MARKET_DATA_CACHE_TTL
+    cache.set(quote_key(quote.symbol), payload, ttl)
+    announce(QuoteRefreshed(symbol=quote.symbol, quote=payload))
+    return payload
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotesRefreshResult:
+    refreshed: list[str]
+    missing: list[str]
+    requests: int
+
+
+def quotes_refresh(*, symbols: list[str], provider: Provider | None = None) -> QuotesRefreshResult:
+    """Fetch quotes for many symbols in batches (one provider call per batch of QUOTE_BATCH_SIZE), cache and
+    announce each. Symbols the provider has no quote for are reported in `missing`, never fail the others."""
+    provider = provider or get_provider()
+    now = timezone.now()
+    wanted = sorted(set(symbols))
+    size = max(1, settings.QUOTE_BATCH_SIZE)
+    refreshed: list[str] = []
+    requests = 0
+    for index in range(0, len(wanted), size):
+        quotes = provider.fetch_quotes(wanted[index : index + size])
+        requests += 1
+        for symbol, quote in quotes.items():
+            quote_store(quote=quote, is_open=calendar_for_symbol(symbol).status(now).is_open)
+            refreshed.append(symbol)
+    missing = sorted(set(wanted) - set(refreshed))
+    logger.info("quotes_refreshed", refreshed=len(refreshed), missing=len(missing), requests=requests)
+    return QuotesRefreshResult(refreshed=sorted(refreshed), missing=missing, requests=requests)
 
 
 @dataclass(frozen=True, kw_only=True)

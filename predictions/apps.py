@@ -10,3 +10,9 @@ class PredictionsConfig(AppConfig):
         from tradingdash.events import CandlesStored, subscribe
 
         subscribe(CandlesStored, rescore_on_candles_stored)
+
+        from celery.signals import task_postrun
+
+        from predictions.receivers import announce_task_finished
+
+        task_postrun.connect(announce_task_finished, dispatch_uid="predictions.announce_task_finished")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from predictions.models import Prediction
+from predictions.services import task_announce
 from tradingdash.events import CandlesStored
 
 
@@ -26,3 +27,11 @@ def rescore_on_candles_stored(event: CandlesStored) -> None:
 
     args = [event.symbol, event.timeframe, event.first.isoformat(), event.last.isoformat()]
     transaction.on_commit(lambda: rescore_predictions.delay(*args))
+
+
+def announce_task_finished(
+    sender=None, task_id: str | None = None, state: str | None = None, **kwargs
+) -> None:
+    """A task ended (SUCCESS, FAILURE or RETRY): tell its owner, if someone started it through the API."""
+    if task_id and state:
+        task_announce(task_id=task_id, state=state, progress=1.0 if state == "SUCCESS" else None)

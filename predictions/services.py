@@ -333,6 +333,11 @@ def prediction_generate(
     prediction.default_reason = default_reason
     prediction.confidence_reason = confidence_reason
     predictions_invalidate(symbol)
+    events.announce(
+        events.PredictionStored(
+            prediction_id=prediction.pk, symbol=symbol, timeframe=timeframe.value, user_id=user_id
+        )
+    )
     PREDICTIONS_MADE.labels(used, timeframe.value).inc()
     logger.info("prediction_made", symbol=symbol, model=prediction.model_version, horizon=horizon)
     return prediction
@@ -663,4 +668,24 @@ def prediction_request(
         return Queued(task=record, joined=not created)
     return prediction_generate(
         symbol=symbol, timeframe=timeframe, horizon=horizon, model=model, user_id=user.pk
+    )
+
+
+def task_announce(
+    *, task_id: str, state: str, progress: float | None = None, stage: str | None = None
+) -> None:
+    """Tell listeners (the live stream) how a task started from the API is doing; tasks nobody started through
+    the API (no TaskRecord: scheduled work) have no owner to tell."""
+    record = TaskRecord.objects.filter(task_id=task_id).values("name", "user_id").first()
+    if record is None:
+        return
+    events.announce(
+        events.TaskUpdated(
+            task_id=task_id,
+            name=record["name"],
+            user_id=record["user_id"],
+            state=state,
+            progress=progress,
+            stage=stage,
+        )
     )

@@ -16,6 +16,7 @@ from predictions.services import (
     prediction_generate,
     predictions_rescore,
     predictions_score,
+    task_announce,
     task_followers_release,
 )
 
@@ -45,6 +46,7 @@ def train_models(
     def progress(fraction: float, stage: str) -> None:
         if not self.request.called_directly:
             self.update_state(state="PROGRESS", meta={"progress": round(fraction, 3), "stage": stage})
+            task_announce(task_id=self.request.id, state="PROGRESS", progress=round(fraction, 3), stage=stage)
 
     tf = Timeframe.parse(timeframe)
     trained = models_train(

@@ -150,6 +150,11 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
         )
     )
     _signals_invalidate(symbol)
+    events.announce(
+        events.SignalCreated(
+            signal_id=signal.pk, symbol=symbol, timeframe=timeframe.value, signal_type=signal.signal_type
+        )
+    )
     logger.info("signal_generated", symbol=symbol, timeframe=timeframe.value, signal=signal.signal_type)
     return signal
 

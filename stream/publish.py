@@ -1,17 +1,47 @@
-"""Minimal stand-in for the `stream` app's publish helper (the real app replaces this module on merge)."""
+"""The one way every app sends something to live-stream clients: through the channel layer, so a message
+published in any web process or Celery worker reaches the clients of every web process."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import structlog
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from stream.clock import exchange_time
+from stream.groups import symbol_group, user_group
+
+logger = structlog.get_logger(__name__)
+
+# The consumer method that receives group messages (`stream.message` -> `stream_message`).
+MESSAGE_TYPE = "stream.message"
+
 
 def publish_to_user(user_id: int, message: dict) -> None:
-    """Send `message` to every live WebSocket of the user (group `user.<id>`); nothing when no layer is set up."""
-    try:
-        from channels.layers import get_channel_layer
-    except ImportError:
-        return
-    from asgiref.sync import async_to_sync
+    """Send `message` to every open stream of one user (alerts, task progress), whatever they subscribed to.
+    A message without a `time` gets the current exchange time."""
+    _group_send(user_group(user_id), _stamped(message))
 
+
+def publish_to_symbol(*, topic: str, symbol: str, message: dict[str, Any]) -> None:
+    """Send `message` to the clients subscribed to `topic` of `symbol`."""
+    _group_send(symbol_group(topic, symbol), _stamped(message))
+
+
+def _stamped(message: dict) -> dict:
+    if "time" in message:
+        return message
+    return {**message, "time": exchange_time(timezone.now())}
+
+
+def _group_send(group: str, message: dict) -> None:
+    """A dead channel layer loses the live message (clients catch up through the API), never fails the caller."""
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(f"user.{user_id}", {"type": "stream.message", "message": message})
+    try:
+        async_to_sync(layer.group_send)(group, {"type": MESSAGE_TYPE, "message": message})
+    except Exception as exc:  # Redis down or slow: the publisher (a task, a request) must carry on
+        logger.warning("stream_publish_failed", group=group, error=f"{type(exc).__name__}: {exc}")

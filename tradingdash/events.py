@@ -61,6 +61,18 @@ class PredictionStored:
     scored: bool = False
 
 
+@dataclass(frozen=True, kw_only=True)
+class TaskUpdated:
+    """A user's background task moved on: its Celery state, and progress (0-1) and stage while it runs."""
+
+    task_id: str
+    name: str
+    user_id: int | None
+    state: str
+    progress: float | None = None
+    stage: str | None = None
+
+
 E = TypeVar("E")
 _handlers: dict[type, list[Callable[[Any], None]]] = defaultdict(list)
 

@@ -3,7 +3,14 @@ entries into its tables at start-up, where staff can see, pause and edit them in
 so a backlog after an outage never replays stale work; the option is `expire_seconds`, the one django-celery-beat
 reads (it silently drops `expires`)."""
 
+from pathlib import Path
+
+import environ
 from celery.schedules import crontab
+
+# Imported by the Celery app before Django settings: read the one knob it needs the way settings.py does.
+environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=False)
+QUOTE_REFRESH_SECONDS = environ.Env().int("QUOTE_REFRESH_SECONDS", default=60)
 
 BEAT_SCHEDULE = {
     # NSE trades 09:15-15:30 IST; the task itself skips holidays and the minutes outside the session.
@@ -51,5 +58,12 @@ BEAT_SCHEDULE = {
         "task": "predictions.score_predictions",
         "schedule": crontab(minute=5),
         "options": {"expire_seconds": 3000},
+    },
+    # Live quotes for watched and live-subscribed symbols; the task does nothing while every exchange is closed.
+    # A refresh not started within its period is superseded by the next one.
+    "stream-refresh-quotes": {
+        "task": "stream.refresh_quotes",
+        "schedule": float(QUOTE_REFRESH_SECONDS),
+        "options": {"expire_seconds": QUOTE_REFRESH_SECONDS},
     },
 }

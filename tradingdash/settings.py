@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "signals",
     "watchlists",
     "alerts",
+    "stream",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +66,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "tradingdash.urls"
 WSGI_APPLICATION = "tradingdash.wsgi.application"
+ASGI_APPLICATION = "tradingdash.asgi.application"
 APPEND_SLASH = False
 
 TEMPLATES = [
@@ -90,6 +92,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DB_CONNECT_TIMEOUT", 5)
     )
+# The ASGI web server runs each request's sync code on a thread of its own, so Django's per-thread persistent
+# connections would be opened and dropped per request: there, a pool shared by the process keeps them instead
+# (gunicorn.conf.py sets DATABASE_POOL=1; Celery processes keep CONN_MAX_AGE).
+if (
+    env.bool("DATABASE_POOL", default=False)
+    and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+):
+    _pool = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10),
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django checks pooled connections when CONN_HEALTH_CHECKS is on
+    DATABASES["default"]["OPTIONS"]["pool"] = _pool
 # django-prometheus' wrappers of the same engines count connections, queries, errors and query latency.
 _INSTRUMENTED_ENGINES = {
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
@@ -121,6 +137,30 @@ else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tradingdash"}
     }
+
+# --- Channel layer (the live stream's fan-out): Redis when configured, so every web process and worker shares
+# it; in memory (one process, development only) without REDIS_URL.
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            # Pub/sub: a group message is published once and each web process fans it out to its own sockets
+            # (bench/ws_fanout.py); live messages are not stored, so a client that was away catches up over the API.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", 0.25),
+                        # A frozen Redis fails a publish within this; subscribers read without a timeout.
+                        "socket_timeout": 10,
+                    }
+                ],
+                "prefix": f"{env('CACHE_KEY_PREFIX', default='tradingdash')}:asgi",
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Auth
 AUTH_USER_MODEL = "accounts.User"
@@ -292,6 +332,18 @@ MARKET_MULTIPLE_MAX_SYMBOLS = 50
 # Retries of a scheduled sync after a provider outage or rate limit: jittered, doubling from this many seconds.
 MARKET_SYNC_RETRY_BACKOFF = env.int("MARKET_SYNC_RETRY_BACKOFF", default=30)
 MARKET_SYNC_RETRY_BACKOFF_MAX = env.int("MARKET_SYNC_RETRY_BACKOFF_MAX", default=600)
+
+# Quotes of watched and live-subscribed symbols are refreshed this often while their exchange is open, in
+# batches of QUOTE_BATCH_SIZE symbols per provider call.
+QUOTE_REFRESH_SECONDS = env.int("QUOTE_REFRESH_SECONDS", default=60)
+QUOTE_BATCH_SIZE = env.int("QUOTE_BATCH_SIZE", default=50)
+
+# --- Live stream (WebSocket /ws/stream)
+STREAM_HEARTBEAT_SECONDS = env.float("STREAM_HEARTBEAT_SECONDS", default=15)
+STREAM_AUTH_TIMEOUT_SECONDS = env.float("STREAM_AUTH_TIMEOUT_SECONDS", default=10)
+STREAM_MAX_SYMBOLS = env.int("STREAM_MAX_SYMBOLS", default=100)
+# A live subscription keeps its symbol in the refresh set this long after the client's last heartbeat.
+STREAM_SUBSCRIPTION_TTL = env.int("STREAM_SUBSCRIPTION_TTL", default=120)
 
 # --- Predictions
 PREDICTION_TRAINING_BARS = env.int("PREDICTION_TRAINING_BARS", default=2500)

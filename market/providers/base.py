@@ -24,7 +24,7 @@ INDEX_NAME = "timestamp"
 INDEX_UNIT = "us"
 
 # Long enough to span any exchange closure, so the last two daily closes are in it.
-_QUOTE_LOOKBACK = timedelta(days=30)
+QUOTE_LOOKBACK = timedelta(days=30)
 
 
 class LookbackExceeded(ValueError):
@@ -134,7 +134,22 @@ class Provider(ABC):
     def fetch_quote(self, symbol: str) -> Quote:
         """The last daily close against the one before it, from the recent daily candles."""
         now = self._now()
-        candles = self.fetch_candles(symbol, Timeframe.D1, start=now - _QUOTE_LOOKBACK, end=now)
+        candles = self.fetch_candles(symbol, Timeframe.D1, start=now - QUOTE_LOOKBACK, end=now)
+        return self.quote_from_candles(symbol, candles)
+
+    def fetch_quotes(self, symbols: list[str]) -> dict[str, Quote]:
+        """Quotes of many symbols in one call (providers with a batch endpoint override this); a symbol without
+        a quote is left out, so one unknown symbol never fails the batch. Outages still raise."""
+        quotes = {}
+        for symbol in symbols:
+            try:
+                quotes[symbol] = self.fetch_quote(symbol)
+            except SymbolNotFound:
+                continue
+        return quotes
+
+    def quote_from_candles(self, symbol: str, candles: pd.DataFrame) -> Quote:
+        """The quote of the last daily candle against the close before it."""
         if candles.empty:
             raise SymbolNotFound(symbol, f"No recent daily candles for symbol {symbol!r}")
         last = candles.iloc[-1]

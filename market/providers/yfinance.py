@@ -38,8 +38,10 @@ from yfinance.exceptions import (
 
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
 from market.providers.base import (
+    QUOTE_LOOKBACK,
     LookbackExceeded,
     Provider,
+    Quote,
     empty_candles,
     normalize_candles,
     require_aware,
@@ -244,6 +246,46 @@ class YFinanceProvider(Provider):
 
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
+
+    def fetch_quotes(self, symbols: list[str]) -> dict[str, Quote]:
+        """Quotes of many symbols from one multi-ticker `yf.download` of recent daily bars. yfinance sends one
+        chart request per ticker, so the batch takes that many slots of the rate limit. yfinance logs and skips
+        the tickers that fail; they are left out of the answer (the caller reports them as missing)."""
+        if not symbols:
+            return {}
+        for _ in symbols:
+            self.limiter.acquire(self.max_requests_per_minute)
+        now = self._now()
+        try:
+            frame = yf.download(
+                tickers=list(symbols),
+                start=now - QUOTE_LOOKBACK,
+                end=now,
+                interval="1d",
+                group_by="ticker",
+                auto_adjust=self.auto_adjust,
+                actions=False,
+                threads=False,
+                progress=False,
+                timeout=self.timeout,
+                session=self.session,
+                ignore_tz=False,
+                multi_level_index=True,
+            )
+        except Exception as error:  # yfinance and its HTTP backends raise many types; each one is mapped
+            raise _translate(",".join(symbols), error) from error
+        quotes: dict[str, Quote] = {}
+        if frame is None or frame.empty:
+            return quotes
+        present = set(frame.columns.get_level_values(0))
+        for symbol in symbols:
+            if symbol not in present:
+                continue
+            candles = normalize_candles(frame[symbol].dropna(how="all"))
+            candles = slice_candles(candles, now - QUOTE_LOOKBACK, now)
+            if not candles.empty:
+                quotes[symbol] = self.quote_from_candles(symbol, candles)
+        return quotes
 
     def _fetch_window(
         self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime

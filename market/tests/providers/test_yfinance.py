@@ -357,3 +357,16 @@ class TestSlidingWindowLimiter:
     def test_limit_must_allow_a_call(self, yfinance_module):
         with pytest.raises(ValueError):
             yfinance_module.SlidingWindowLimiter().acquire(0)
+
+
+def test_quotes_of_many_symbols_come_from_one_download_and_leave_unknown_symbols_out(make_provider):
+    charts = {**DAILY, ("TCS.NS", "1d"): "tcs_ns_1d_2026-11_gaps.json"}
+    session = FakeYahooSession(charts)
+    provider = make_provider(session, clock=lambda: ist(2026, 10, 24, 12, 0))
+
+    quotes = provider.fetch_quotes(["RELIANCE.NS", "NOPE.NS"])
+
+    assert set(quotes) == {"RELIANCE.NS"}
+    assert quotes["RELIANCE.NS"] == provider.fetch_quote("RELIANCE.NS")
+    assert all(window["interval"] == "1d" for window in session.chart_windows())
+    assert provider.fetch_quotes([]) == {}

@@ -1,0 +1,279 @@
+"""The live stream: one WebSocket per dashboard at /ws/stream.
+
+Protocol (README, "Live stream"): the client's first message authenticates with an access JWT within
+STREAM_AUTH_TIMEOUT_SECONDS, or the socket closes with 4401. Then it subscribes to topics of symbols; the
+server pushes messages of those groups, the user's own alerts and tasks, and a heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
+
+import structlog
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import AccessToken
+
+from market.sources import get_calendar
+from market.symbols import InvalidSymbol, parse_symbol
+from stream.clock import exchange_zone
+from stream.groups import TOPICS, symbol_group, user_group
+from stream.live import live_symbols_touch
+from stream.selectors import instruments_exchanges
+
+logger = structlog.get_logger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+# Quotes missing for this many refresh periods while the exchange is open make the feed stale.
+STALE_PERIODS = 3
+
+
+# Not thread-sensitive: thousands of sockets must not queue behind one thread for their few short queries.
+_in_thread_pool = functools.partial(database_sync_to_async, thread_sensitive=False)
+
+
+class StreamError(Exception):
+    """A client message the stream refuses; answered with an `error` message, the socket stays open."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@_in_thread_pool
+def _active_user_id(token: str) -> int | None:
+    """The id of the active user an unexpired access token was issued to, else None."""
+    try:
+        claims = AccessToken(token)
+    except TokenError:
+        return None
+    user_id = claims.get(jwt_settings.USER_ID_CLAIM)
+    if user_id is None:
+        return None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).values_list("pk", flat=True).first()
+    return user
+
+
+@_in_thread_pool
+def _exchanges(symbols: list[str]) -> dict[str, str]:
+    return instruments_exchanges(symbols)
+
+
+@_in_thread_pool
+def _open_exchanges(exchanges: set[str]) -> set[str]:
+    now = timezone.now()
+    return {exchange for exchange in exchanges if get_calendar(exchange).status(now).is_open}
+
+
+@_in_thread_pool
+def _zone() -> ZoneInfo:
+    return exchange_zone()
+
+
+@_in_thread_pool
+def _touch(symbols: list[str]) -> None:
+    live_symbols_touch(symbols)
+
+
+class StreamConsumer(AsyncWebsocketConsumer):
+    """One client's stream. State per connection: the user, the subscribed topics per symbol, and for the
+    stale-feed check when each symbol last had a quote."""
+
+    async def connect(self) -> None:
+        self.user_id: int | None = None
+        self.subscriptions: dict[str, set[str]] = {}
+        self.exchanges: dict[str, str] = {}
+        self.last_quote: dict[str, float] = {}  # monotonic time of the last quote (or of the subscription)
+        self.last_update: dict[str, str | None] = {}  # exchange time of the last quote the client got
+        self.stale: set[str] = set()
+        self.zone: ZoneInfo | None = None
+        self.heartbeat_task: asyncio.Task | None = None
+        await self.accept()
+        if "token" in parse_qs(self.scope.get("query_string", b"").decode(errors="replace")):
+            # Query strings end up in proxy and access logs: a token there is refused, never read.
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.auth_task = asyncio.ensure_future(self._auth_deadline())
+
+    async def disconnect(self, code: int) -> None:
+        for task in (getattr(self, "auth_task", None), getattr(self, "heartbeat_task", None)):
+            if task is not None:
+                task.cancel()
+        if getattr(self, "user_id", None) is not None:
+            await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        for symbol, topics in getattr(self, "subscriptions", {}).items():
+            for topic in topics:
+                await self.channel_layer.group_discard(symbol_group(topic, symbol), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data if text_data is not None else bytes_data)
+        except (TypeError, ValueError):
+            if self.user_id is None:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+            else:
+                await self._send_error("malformed", "Messages must be JSON objects.")
+            return
+        if self.user_id is None:
+            await self._authenticate(message)
+            return
+        try:
+            if not isinstance(message, dict):
+                raise StreamError("malformed", "Messages must be JSON objects.")
+            kind = message.get("type")
+            if kind == "subscribe":
+                await self._subscribe(message)
+            elif kind == "unsubscribe":
+                await self._unsubscribe(message)
+            elif kind == "auth":
+                raise StreamError("already_authenticated", "This stream is already authenticated.")
+            else:
+                raise StreamError("unknown_type", "Message type must be subscribe or unsubscribe.")
+        except StreamError as exc:
+            await self._send_error(exc.code, exc.message)
+
+    # --- Authentication
+
+    async def _auth_deadline(self) -> None:
+        await asyncio.sleep(settings.STREAM_AUTH_TIMEOUT_SECONDS)
+        if self.user_id is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def _authenticate(self, message: Any) -> None:
+        token = message.get("token") if isinstance(message, dict) and message.get("type") == "auth" else None
+        user_id = await _active_user_id(token) if isinstance(token, str) and token else None
+        if user_id is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user_id = user_id
+        self.auth_task.cancel()
+        self.zone = await _zone()
+        await self.channel_layer.group_add(user_group(user_id), self.channel_name)
+        await self._send({"type": "authenticated", "user_id": user_id})
+        self.heartbeat_task = asyncio.ensure_future(self._heartbeats())
+
+    # --- Subscriptions
+
+    def _parse(self, message: dict, *, max_symbols: int | None) -> tuple[list[str], list[str]]:
+        symbols, topics = message.get("symbols"), message.get("topics", list(TOPICS))
+        if not isinstance(symbols, list) or not symbols:
+            raise StreamError("invalid", "symbols must be a non-empty list of symbols.")
+        if not isinstance(topics, list) or not topics or any(t not in TOPICS for t in topics):
+            raise StreamError("invalid", f"topics must be a non-empty list of: {', '.join(TOPICS)}.")
+        if max_symbols is not None and len(symbols) > max_symbols:
+            raise StreamError("too_many_symbols", f"At most {max_symbols} symbols per stream.")
+        parsed = []
+        for raw in symbols:
+            try:
+                parsed.append(parse_symbol(raw, settings.DEFAULT_SYMBOL_SUFFIX))
+            except InvalidSymbol as exc:
+                raise StreamError("invalid_symbol", str(exc)) from exc
+        return sorted(set(parsed)), sorted(set(topics))
+
+    async def _subscribe(self, message: dict) -> None:
+        limit = settings.STREAM_MAX_SYMBOLS
+        symbols, topics = self._parse(message, max_symbols=limit)
+        if len(set(self.subscriptions) | set(symbols)) > limit:
+            raise StreamError("too_many_symbols", f"At most {limit} symbols per stream.")
+        exchanges = await _exchanges(symbols)
+        unknown = [symbol for symbol in symbols if symbol not in exchanges]
+        if unknown:
+            raise StreamError("unknown_symbol", f"Unknown symbol: {', '.join(unknown)}.")
+        for symbol in symbols:
+            current = self.subscriptions.setdefault(symbol, set())
+            for topic in topics:
+                if topic not in current:
+                    await self.channel_layer.group_add(symbol_group(topic, symbol), self.channel_name)
+                    current.add(topic)
+            self.exchanges[symbol] = exchanges[symbol]
+            self.last_quote.setdefault(symbol, time.monotonic())
+            self.last_update.setdefault(symbol, None)
+        await _touch(symbols)
+        await self._send({"type": "subscribed", "symbols": symbols, "topics": topics})
+
+    async def _unsubscribe(self, message: dict) -> None:
+        symbols, topics = self._parse(message, max_symbols=None)
+        for symbol in symbols:
+            current = self.subscriptions.get(symbol, set())
+            for topic in topics:
+                if topic in current:
+                    await self.channel_layer.group_discard(symbol_group(topic, symbol), self.channel_name)
+                    current.discard(topic)
+            if not current:
+                for state in (self.subscriptions, self.exchanges, self.last_quote, self.last_update):
+                    state.pop(symbol, None)
+                self.stale.discard(symbol)
+        await self._send({"type": "unsubscribed", "symbols": symbols, "topics": topics})
+
+    # --- Server messages
+
+    async def stream_message(self, event: dict) -> None:
+        """A message published to one of this stream's groups (stream.publish)."""
+        message = event["message"]
+        if message.get("type") == "quote":
+            symbol = message.get("symbol")
+            if symbol in self.subscriptions:
+                self.last_quote[symbol] = time.monotonic()
+                self.last_update[symbol] = message.get("time")
+                self.stale.discard(symbol)
+        await self.send(text_data=json.dumps(message))
+
+    async def _heartbeats(self) -> None:
+        """Every STREAM_HEARTBEAT_SECONDS: a heartbeat, the live-set refresh, and the stale-feed check."""
+        while True:
+            await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS)
+            try:
+                await self._send({"type": "heartbeat"})
+                if self.subscriptions:
+                    await _touch(list(self.subscriptions))
+                    await self._check_stale()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("stream_heartbeat_failed", user_id=self.user_id)
+
+    async def _check_stale(self) -> None:
+        limit = STALE_PERIODS * settings.QUOTE_REFRESH_SECONDS
+        now = time.monotonic()
+        late = [s for s, seen in self.last_quote.items() if now - seen > limit and s not in self.stale]
+        if not late:
+            return
+        open_now = await _open_exchanges({self.exchanges[s] for s in late})
+        for symbol in late:
+            if self.exchanges[symbol] in open_now and "quote" in self.subscriptions.get(symbol, ()):
+                self.stale.add(symbol)
+                await self._send(
+                    {
+                        "type": "feed",
+                        "status": "stale",
+                        "symbol": symbol,
+                        "last_update": self.last_update.get(symbol),
+                    }
+                )
+
+    async def _send_error(self, code: str, message: str) -> None:
+        await self._send({"type": "error", "code": code, "message": message})
+
+    async def _send(self, message: dict) -> None:
+        stamped = {"type": message["type"], "time": self._now(), **message}
+        with contextlib.suppress(
+            RuntimeError, OSError
+        ):  # the socket closed meanwhile (uvicorn: ClientDisconnected)
+            await self.send(text_data=json.dumps(stamped))
+
+    def _now(self) -> str:
+        now = datetime.now(tz=self.zone) if self.zone else timezone.now()
+        return now.isoformat()

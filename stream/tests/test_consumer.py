@@ -1,0 +1,365 @@
+"""The live stream over the real ASGI application and the real Redis channel layer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from asgiref.sync import sync_to_async
+
+from accounts.tests.factories import UserFactory
+from market.services import candles_sync, candles_upsert
+from market.sources import get_provider
+from market.tests.factories import InstrumentFactory, make_candles
+from market.timeframes import Timeframe
+from signals.selectors import signals_list
+from signals.services import signal_generate
+from stream.live import live_symbols
+from stream.publish import publish_to_user
+from stream.tests.conftest import Client, access_token
+from tradingdash import events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+IST = ZoneInfo("Asia/Kolkata")
+QUOTE = {"price": 101.5, "change": 1.5, "change_percent": 1.5, "volume": 1200, "stale": False}
+
+
+def announce_quote(symbol: str, price: float = 101.5):
+    return sync_to_async(events.announce)(
+        events.QuoteRefreshed(symbol=symbol, quote={**QUOTE, "price": price})
+    )
+
+
+@pytest.fixture
+def instruments(db):
+    return [InstrumentFactory(symbol=s) for s in ("RELIANCE.NS", "TCS.NS", "M&M.NS", "^NSEI")]
+
+
+# --- Authentication
+
+
+@pytest.mark.parametrize(
+    "first", [{"type": "auth"}, {"type": "auth", "token": "not-a-jwt"}, {"type": "subscribe"}]
+)
+def test_missing_or_bad_token_closes_with_4401(run, first):
+    async def body():
+        client = Client()
+        assert await client.connect()
+        await client.send(first)
+        assert await client.closed_with() == 4401
+
+    run(body)
+
+
+def test_expired_token_closes_with_4401(run, user):
+    async def body():
+        client = Client()
+        assert await client.connect()
+        await client.send({"type": "auth", "token": access_token(user, expired=True)})
+        assert await client.closed_with() == 4401
+
+    run(body)
+
+
+def test_inactive_user_is_refused(run):
+    user = UserFactory(is_active=False)
+
+    async def body():
+        client = Client()
+        assert await client.connect()
+        await client.send({"type": "auth", "token": access_token(user)})
+        assert await client.closed_with() == 4401
+
+    run(body)
+
+
+def test_token_in_the_query_string_is_refused(run, user):
+    async def body():
+        client = Client(f"/ws/stream?token={access_token(user)}")
+        assert await client.connect()
+        assert await client.closed_with() == 4401
+
+    run(body)
+
+
+def test_no_auth_message_within_the_deadline_closes_with_4401(run, settings):
+    settings.STREAM_AUTH_TIMEOUT_SECONDS = 0.2
+
+    async def body():
+        client = Client()
+        assert await client.connect()
+        assert await client.closed_with(timeout=2) == 4401
+
+    run(body)
+
+
+def test_valid_token_authenticates_with_exchange_time(run, user):
+    async def body():
+        client = Client()
+        message = await client.login(user)
+        assert message["user_id"] == user.pk
+        assert message["time"].endswith("+05:30")
+        await client.close()
+
+    run(body)
+
+
+def test_foreign_origin_is_refused_and_allowed_origin_accepted(run, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://dash.example.com"]
+
+    async def body():
+        foreign = Client(headers=[(b"origin", b"https://evil.example.net")])
+        assert not await foreign.connect()
+        allowed = Client(headers=[(b"origin", b"https://dash.example.com")])
+        assert await allowed.connect()
+        await allowed.close()
+
+    run(body)
+
+
+# --- Subscriptions
+
+
+def test_subscribe_normalises_symbols_and_unsubscribe_answers(run, user, instruments):
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["reliance", "M&M", "^nsei"], "topics": ["quote"]})
+        answer = await client.receive_type("subscribed")
+        assert answer["symbols"] == ["M&M.NS", "RELIANCE.NS", "^NSEI"]
+        assert answer["topics"] == ["quote"]
+        await client.send({"type": "unsubscribe", "symbols": ["RELIANCE"], "topics": ["quote"]})
+        answer = await client.receive_type("unsubscribed")
+        assert answer["symbols"] == ["RELIANCE.NS"]
+        await client.close()
+
+    run(body)
+
+
+def test_subscribed_symbols_join_the_live_set(run, user, instruments):
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        await client.close()
+
+    run(body)
+    assert "TCS.NS" in live_symbols()
+
+
+BAD_MESSAGES = [
+    ({"type": "subscribe", "symbols": ["NOSUCH"], "topics": ["quote"]}, "unknown_symbol"),
+    (
+        {"type": "subscribe", "symbols": [f"S{n}" for n in range(101)], "topics": ["quote"]},
+        "too_many_symbols",
+    ),
+    ({"type": "subscribe", "symbols": ["TCS"], "topics": ["gossip"]}, "invalid"),
+    ({"type": "subscribe", "symbols": []}, "invalid"),
+    ({"type": "subscribe", "symbols": ["bad symbol!"]}, "invalid_symbol"),
+    ({"type": "dance"}, "unknown_type"),
+    ({"type": "auth", "token": "again"}, "already_authenticated"),
+    ("{not json", "malformed"),
+    ("[1, 2]", "malformed"),
+]
+
+
+def test_bad_messages_are_answered_with_an_error_and_the_stream_stays_open(run, user, instruments):
+    async def body():
+        client = Client()
+        await client.login(user)
+        for message, code in BAD_MESSAGES:
+            await client.send(message)
+            error = await client.receive_type("error")
+            assert (error["code"], bool(error["message"])) == (code, True), message
+        # Still open and usable.
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        assert (await client.receive_type("subscribed"))["symbols"] == ["TCS.NS"]
+        await client.close()
+
+    run(body)
+
+
+def test_the_symbol_limit_counts_all_of_a_streams_subscriptions(run, user, settings, instruments):
+    settings.STREAM_MAX_SYMBOLS = 3
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS", "RELIANCE", "M&M"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        await client.send({"type": "subscribe", "symbols": ["^NSEI"], "topics": ["quote"]})
+        assert (await client.receive_type("error"))["code"] == "too_many_symbols"
+        await client.close()
+
+    run(body)
+
+
+def test_heartbeat_every_interval(run, user, settings):
+    settings.STREAM_HEARTBEAT_SECONDS = 0.1
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        first = await client.receive_type("heartbeat", timeout=1)
+        second = await client.receive_type("heartbeat", timeout=1)
+        assert first["time"] <= second["time"]
+        await client.close()
+
+    run(body)
+
+
+# --- Fan-out
+
+
+def test_a_published_quote_reaches_subscribers_only(run, user, instruments):
+    other = UserFactory()
+
+    async def body():
+        subscribed, elsewhere = Client(), Client()
+        await subscribed.login(user)
+        await elsewhere.login(other)
+        await subscribed.send({"type": "subscribe", "symbols": ["RELIANCE"], "topics": ["quote"]})
+        await subscribed.receive_type("subscribed")
+        await elsewhere.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await elsewhere.receive_type("subscribed")
+
+        await announce_quote("RELIANCE.NS", price=2500.0)
+
+        quote = await subscribed.receive_type("quote")
+        assert quote["symbol"] == "RELIANCE.NS"
+        assert (quote["price"], quote["change"], quote["change_pct"], quote["volume"]) == (
+            2500.0,
+            1.5,
+            1.5,
+            1200,
+        )
+        assert quote["stale"] is False and quote["time"].endswith("+05:30")
+        assert await elsewhere.nothing()
+        await subscribed.close()
+        await elsewhere.close()
+
+    run(body)
+
+
+def test_unsubscribed_topic_and_symbol_stop_receiving(run, user, instruments):
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["^NSEI"], "topics": ["quote", "signal"]})
+        await client.receive_type("subscribed")
+        await announce_quote("^NSEI")
+        assert (await client.receive_type("quote"))["symbol"] == "^NSEI"
+        await client.send({"type": "unsubscribe", "symbols": ["^NSEI"], "topics": ["quote"]})
+        await client.receive_type("unsubscribed")
+        await announce_quote("^NSEI")
+        assert await client.nothing()
+        await client.close()
+
+    run(body)
+
+
+def test_alerts_and_tasks_reach_their_owner_only(run, user):
+    other = UserFactory()
+
+    async def body():
+        mine, theirs = Client(), Client()
+        await mine.login(user)
+        await theirs.login(other)
+        await sync_to_async(publish_to_user)(user.pk, {"type": "alert", "alert_id": 7, "symbol": "TCS.NS"})
+        await sync_to_async(events.announce)(
+            events.TaskUpdated(
+                task_id="t-1",
+                name="predictions.train_models",
+                user_id=user.pk,
+                state="PROGRESS",
+                progress=0.5,
+            )
+        )
+        alert = await mine.receive_type("alert")
+        assert alert["alert_id"] == 7 and alert["time"].endswith("+05:30")
+        task = await mine.receive_type("task")
+        assert (task["task_id"], task["state"], task["progress"]) == ("t-1", "PROGRESS", 0.5)
+        assert await theirs.nothing()
+        await mine.close()
+        await theirs.close()
+
+    run(body)
+
+
+# --- Stale feed
+
+
+@pytest.mark.parametrize(
+    ("moment", "stale"),
+    [(datetime(2026, 11, 25, 11, 0, tzinfo=IST), True), (datetime(2026, 11, 29, 11, 0, tzinfo=IST), False)],
+)
+def test_stale_feed_while_the_exchange_is_open(run, user, instruments, settings, moment, stale):
+    settings.STREAM_HEARTBEAT_SECONDS = 0.1
+    settings.QUOTE_REFRESH_SECONDS = 0.1  # stale after 3 periods without a quote
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        await announce_quote("TCS.NS")
+        quote = await client.receive_type("quote")
+        if stale:
+            feed = await client.receive_type("feed", timeout=2)
+            assert feed == {**feed, "status": "stale", "symbol": "TCS.NS", "last_update": quote["time"]}
+            # Once per outage: further heartbeats carry no second stale message.
+            for _ in range(3):
+                assert (await client.receive())["type"] == "heartbeat"
+        else:
+            for _ in range(6):
+                assert (await client.receive())["type"] == "heartbeat"
+        await client.close()
+
+    with time_machine.travel(moment, tick=True):  # a Wednesday session; a Sunday
+        run(body)
+
+
+def test_stored_candles_reach_candle_subscribers_in_exchange_time(run, user, instruments):
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["candle"]})
+        await client.receive_type("subscribed")
+        candles = make_candles(3)
+        await sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test"
+        )
+        message = await client.receive_type("candle")
+        assert (message["symbol"], message["timeframe"], message["final"]) == ("TCS.NS", "1D", True)
+        last = candles.iloc[-1]
+        assert message["bar"]["close"] == pytest.approx(last["close"])
+        assert message["bar"]["timestamp"] == candles.index[-1].tz_convert(IST).isoformat()
+        assert message["bar"]["timestamp"].endswith("T00:00:00+05:30")
+        await client.close()
+
+    run(body)
+
+
+def test_a_generated_signal_reaches_signal_subscribers_as_the_api_shows_it(run, user, instruments):
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["signal"]})
+        await client.receive_type("subscribed")
+        await sync_to_async(candles_sync)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic")
+        )
+        await sync_to_async(signal_generate)(symbol="TCS.NS", timeframe=Timeframe.D1)
+        message = await client.receive_type("signal", timeout=5)
+        listed = await sync_to_async(signals_list)(symbol="TCS.NS", timeframe=Timeframe.D1)
+        assert message["signal"] == listed["results"][0]
+        await client.close()
+
+    with time_machine.travel(datetime(2026, 6, 3, 12, 0, tzinfo=IST), tick=True):
+        run(body)

@@ -1,0 +1,98 @@
+"""The quote refresher: which symbols, in batches, only while the exchange is open, each one announced."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+import time_machine
+
+from market.caching import quote_key
+from market.models import Instrument
+from stream import live
+from stream.live import live_symbols_touch
+from stream.tasks import refresh_quotes
+from stream.tests import recording_provider
+from tradingdash import events
+
+pytestmark = pytest.mark.django_db
+
+IST = ZoneInfo("Asia/Kolkata")
+SESSION = datetime(2026, 11, 25, 11, 0, tzinfo=IST)  # a Wednesday, NSE open
+SUNDAY = datetime(2026, 11, 29, 11, 0, tzinfo=IST)
+
+
+@pytest.fixture
+def provider(settings):
+    settings.MARKET_DATA_PROVIDER = "stream.tests.recording_provider:build"
+    recording_provider.batches.clear()
+    return recording_provider
+
+
+@pytest.fixture(autouse=True)
+def no_live_subscriptions(settings):
+    """The live set is shared Redis state: start each test without one."""
+    redis.Redis.from_url(settings.REDIS_URL).delete(live.live_key())
+
+
+@pytest.fixture
+def announced():
+    seen: list[events.QuoteRefreshed] = []
+    events.subscribe(events.QuoteRefreshed, seen.append)
+    yield seen
+    events.unsubscribe(events.QuoteRefreshed, seen.append)
+
+
+@pytest.fixture
+def catalogue(db):
+    Instrument.objects.update(active=False)  # the seeded catalogue
+    for symbol, active in [("RELIANCE.NS", True), ("TCS.NS", True), ("INFY.NS", False), ("SBIN.NS", False)]:
+        # INFY: live-subscribed in the tests; SBIN: neither watched nor subscribed.
+        Instrument.objects.update_or_create(symbol=symbol, defaults={"name": symbol, "active": active})
+
+
+def test_refreshes_watched_and_live_symbols_in_batches_and_announces_each(
+    settings, provider, announced, catalogue
+):
+    settings.QUOTE_BATCH_SIZE = 2
+    with time_machine.travel(SESSION, tick=False):
+        live_symbols_touch(["INFY.NS"])
+        result = refresh_quotes.delay().get()
+
+    assert provider.batches == [["INFY.NS", "RELIANCE.NS"], ["TCS.NS"]]
+    assert result["requests"] == 2
+    assert result["refreshed"] == ["INFY.NS", "RELIANCE.NS", "TCS.NS"] and result["missing"] == []
+    assert sorted(e.symbol for e in announced) == ["INFY.NS", "RELIANCE.NS", "TCS.NS"]
+    assert all(e.quote["price"] > 0 and e.quote["stale"] is False for e in announced)
+    # The API's quote endpoint serves the refreshed quote from the cache.
+    from django.core.cache import cache
+
+    assert cache.get(quote_key("TCS.NS"))["price"] == next(
+        e.quote["price"] for e in announced if e.symbol == "TCS.NS"
+    )
+
+
+def test_expired_live_subscriptions_are_not_refreshed(settings, provider, announced, catalogue):
+    with time_machine.travel(SESSION, tick=False):
+        live_symbols_touch(["INFY.NS"], ttl=-1)
+        refresh_quotes.delay().get()
+
+    assert provider.batches == [["RELIANCE.NS", "TCS.NS"]]
+
+
+def test_nothing_is_fetched_while_the_exchange_is_closed(provider, announced, catalogue):
+    with time_machine.travel(SUNDAY, tick=False):
+        result = refresh_quotes.delay().get()
+
+    assert provider.batches == [] and announced == []
+    assert result["skipped"] == "no open exchange"
+
+
+def test_an_operator_may_refresh_outside_the_session(provider, announced, catalogue):
+    with time_machine.travel(SUNDAY, tick=False):
+        result = refresh_quotes.delay(only_when_open=False).get()
+
+    assert provider.batches == [["RELIANCE.NS", "TCS.NS"]]
+    assert result["refreshed"] == ["RELIANCE.NS", "TCS.NS"]
