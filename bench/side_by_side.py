@@ -40,7 +40,7 @@ BARS = 2500
 PEER_DIR = REPO / "bench" / "peer"
 PEER_BIN = PEER_DIR / ".venv" / "bin"
 LUA = PEER_DIR / "report.lua"
-START_TIMEOUT_S = 60
+START_TIMEOUT_S = 120
 HISTORY = f"/api/market/historical/TCS?timeframe=1D&limit={BARS}"
 ENDPOINTS = {
     "quote": "/api/market/quote/TCS",
@@ -76,7 +76,7 @@ class Server:
                 status, _ = get(self.base + ENDPOINTS["quote"], token)
                 if status == 200:
                     return
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # not listening yet, or still importing (URLError, timeouts)
                 pass
             if self.process.poll() is not None or time.monotonic() - started > START_TIMEOUT_S:
                 raise RuntimeError(f"{self.name} did not start: see {self.log}")

@@ -149,13 +149,16 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
+# Seconds an authenticated user's row is kept per web process (accounts/authentication.py): a deactivated user
+# is refused at most this long after the change. 0 reads the user on every request.
+AUTH_USER_CACHE_SECONDS = env.float("AUTH_USER_CACHE_SECONDS", default=30)
 
 AUTH_THROTTLE_RATE = env("AUTH_THROTTLE_RATE", default="5/minute")
 GENERATION_THROTTLE_RATE = env("GENERATION_THROTTLE_RATE", default="30/minute")
 
 # --- REST framework and OpenAPI
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.CachedUserJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["tradingdash.parsers.JSONParser"],

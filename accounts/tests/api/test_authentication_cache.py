@@ -1,0 +1,73 @@
+"""The per-process cache of the JWT user (accounts/authentication.py): no query per request, and a deactivated
+or deleted user refused at most AUTH_USER_CACHE_SECONDS after the change."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+
+@pytest.fixture
+def jwt_client(api_client, user):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    return api_client
+
+
+def test_a_known_user_costs_no_query(jwt_client, user, django_assert_num_queries):
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    with django_assert_num_queries(0):
+        response = jwt_client.get("/api/auth/me")
+    assert response.status_code == 200 and response.json()["id"] == user.pk
+
+
+@pytest.mark.parametrize("change", ["deactivate", "delete"])
+def test_a_removed_user_is_refused_within_the_cache_lifetime(jwt_client, user, settings, change):
+    settings.AUTH_USER_CACHE_SECONDS = 30
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert jwt_client.get("/api/auth/me").status_code == 200
+        if change == "deactivate":
+            User.objects.filter(pk=user.pk).update(is_active=False)
+        else:
+            User.objects.filter(pk=user.pk).delete()
+        clock.shift(timedelta(seconds=31))
+        response = jwt_client.get("/api/auth/me")
+    assert response.status_code == 401
+
+
+def test_inactive_users_are_never_cached(api_client, settings):
+    inactive = UserFactory(is_active=False)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(inactive)}")
+    assert api_client.get("/api/auth/me").status_code == 401
+    User.objects.filter(pk=inactive.pk).update(is_active=True)
+    assert api_client.get("/api/auth/me").status_code == 200
+
+
+def test_zero_seconds_reads_the_user_on_every_request(jwt_client, user, settings):
+    settings.AUTH_USER_CACHE_SECONDS = 0
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert jwt_client.get("/api/auth/me").status_code == 401
+
+
+def test_token_expiry_is_still_checked(jwt_client, user):
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    with time_machine.travel(timezone.now() + timedelta(minutes=31)):
+        assert jwt_client.get("/api/auth/me").status_code == 401
+
+
+def test_each_request_gets_its_own_user_object(jwt_client, user):
+    from accounts.authentication import CachedUserJWTAuthentication
+
+    token = AccessToken.for_user(user)
+    auth = CachedUserJWTAuthentication()
+    first, second = auth.get_user(token), auth.get_user(token)
+    first.email = "changed@example.com"
+    assert second.email == user.email and auth.get_user(token).email == user.email
