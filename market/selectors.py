@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from market.caching import history_key, quote_key
+from market.caching import history_key, quote_cache_get, quote_cache_set
 from market.models import Instrument, MarketData
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError, ProviderUnavailable
@@ -162,7 +162,7 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
     """Latest quote: from the cache, else the provider (cached briefly while NSE is open, longer when closed),
     else, when the provider is down, from stored daily candles marked stale."""
     status = get_calendar().status(timezone.now())
-    cached = cache.get(quote_key(symbol))
+    cached = quote_cache_get(symbol)
     if cached is not None:
         return {**cached, "market_status": status.session, "cached": True}
     provider = provider or get_provider()
@@ -176,7 +176,7 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
         return {**_serialize_quote(stored), "market_status": status.session, "cached": False, "stale": True}
     quote["stale"] = False
     ttl = settings.QUOTE_CACHE_TTL_OPEN if status.is_open else settings.MARKET_DATA_CACHE_TTL
-    cache.set(quote_key(symbol), quote, ttl)
+    quote_cache_set(symbol, quote, ttl)
     return {**quote, "market_status": status.session, "cached": False}
 
 

@@ -281,6 +281,10 @@ YFINANCE_MAX_REQUESTS_PER_MINUTE = env.int("YFINANCE_MAX_REQUESTS_PER_MINUTE", d
 YFINANCE_AUTO_ADJUST = env.bool("YFINANCE_AUTO_ADJUST", default=False)
 MARKET_DATA_CACHE_TTL = env.int("MARKET_DATA_CACHE_TTL", default=300)
 QUOTE_CACHE_TTL_OPEN = env.int("QUOTE_CACHE_TTL_OPEN", default=15)
+# Per-process layers in front of Redis (market/caching.py, market/sources.py): how long another process's sync
+# (a new quote, a new version of a symbol's candles) or holiday edit can go unseen by this one. 0 turns them off.
+MARKET_LOCAL_CACHE_SECONDS = env.float("MARKET_LOCAL_CACHE_SECONDS", default=1)
+HOLIDAYS_LOCAL_CACHE_SECONDS = env.float("HOLIDAYS_LOCAL_CACHE_SECONDS", default=60)
 MARKET_MULTIPLE_MAX_SYMBOLS = 50
 # Retries of a scheduled sync after a provider outage or rate limit: jittered, doubling from this many seconds.
 MARKET_SYNC_RETRY_BACKOFF = env.int("MARKET_SYNC_RETRY_BACKOFF", default=30)
