@@ -89,6 +89,12 @@ class Server:
         status = Path(f"/proc/{children[0]}/status").read_text()
         return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1)) / 1024
 
+    def worker_cpu_s(self) -> float:
+        """User + system CPU seconds the worker has used: per request, a cost the machine's noise barely moves."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        fields = Path(f"/proc/{children[0]}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def worker_maps(self, pattern: str) -> bool:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
         return (
@@ -115,6 +121,7 @@ class Run:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_ms: float  # worker CPU per request
 
 
 @dataclass
@@ -249,8 +256,9 @@ def table(results: Results) -> str:
 
 def ratios(results: Results, names: list[str]) -> tuple[str, bool]:
     lines = [
-        "| endpoint | server | req/s (median) | p50 ms | p99 ms | ratio to peer per round | target | result |",
-        "|---|---|---:|---:|---:|---|---|---|",
+        "| endpoint | server | req/s (median) | p50 ms | p99 ms | CPU ms/req | ratio to peer per round | target "
+        "| result |",
+        "|---|---|---:|---:|---:|---:|---|---|---|",
     ]
     passed = True
     for endpoint, target in TARGETS.items():
@@ -262,15 +270,18 @@ def ratios(results: Results, names: list[str]) -> tuple[str, bool]:
             median = statistics.median(r.rps for r in runs)
             p50 = statistics.median(r.p50_ms for r in runs)
             p99 = statistics.median(r.p99_ms for r in runs)
+            cpu = statistics.median(r.cpu_ms for r in runs)
             if name == "peer":
-                lines.append(f"| {endpoint} | peer | {median:,.0f} | {p50:.1f} | {p99:.1f} | — | — | — |")
+                lines.append(
+                    f"| {endpoint} | peer | {median:,.0f} | {p50:.1f} | {p99:.1f} | {cpu:.2f} | — | — | — |"
+                )
                 continue
             per_round = [r.rps / peer[r.round].rps for r in runs if peer.get(r.round) and peer[r.round].rps]
             ok = bool(per_round) and min(per_round) >= target and not any(r.errors for r in runs)
             passed &= ok or name != "ours (WSGI)"
             shown = ", ".join(f"{x:.1f}×" for x in per_round)
             lines.append(
-                f"| {endpoint} | {name} | {median:,.0f} | {p50:.1f} | {p99:.1f} | {shown} | ≥ {target:g}× | "
+                f"| {endpoint} | {name} | {median:,.0f} | {p50:.1f} | {p99:.1f} | {cpu:.2f} | {shown} | ≥ {target:g}× | "
                 f"{'pass' if ok else '**FAIL**'} |"
             )
     return "\n".join(lines), passed
@@ -329,6 +340,7 @@ def main() -> None:
                 for round_ in range(1, args.rounds + 1):
                     for server in listed:
                         vary += 1
+                        cpu_before = server.worker_cpu_s()
                         figures = wrk(
                             server.base + ENDPOINTS[endpoint],
                             token,
@@ -344,11 +356,13 @@ def main() -> None:
                             p50_ms=figures["p50_us"] / 1000,
                             p99_ms=figures["p99_us"] / 1000,
                             errors=figures["errors"],
+                            cpu_ms=(server.worker_cpu_s() - cpu_before) * 1000 / max(figures["requests"], 1),
                         )
                         results.runs.append(run)
                         print(
                             f"{endpoint} / {server.name} / round {round_}: {run.rps:,.0f} req/s, "
-                            f"p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms, errors {run.errors}",
+                            f"p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms, errors {run.errors}, "
+                            f"worker CPU {run.cpu_ms:.2f} ms/request",
                             file=sys.stderr,
                             flush=True,
                         )
