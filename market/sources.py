@@ -29,7 +29,9 @@ def holidays_for(exchange: str = "NSE") -> dict[date, str]:
     if holidays is None:
         holidays = cache.get(key)
         if holidays is None:
-            holidays = dict(MarketHoliday.objects.filter(exchange=exchange).values_list("date", "description"))
+            holidays = dict(
+                MarketHoliday.objects.filter(exchange=exchange).values_list("date", "description")
+            )
             cache.set(key, holidays, _HOLIDAYS_TTL)
         _holidays_local.set(key, holidays)
     return holidays

@@ -37,7 +37,9 @@ def test_a_cached_quote_costs_no_query(auth_client, clock, django_assert_num_que
     assert body["cached"] is True and body["market_status"] == "open"
 
 
-def test_a_cached_quote_is_served_from_this_process_for_at_most_the_local_lifetime(auth_client, clock, settings):
+def test_a_cached_quote_is_served_from_this_process_for_at_most_the_local_lifetime(
+    auth_client, clock, settings
+):
     settings.MARKET_LOCAL_CACHE_SECONDS = 1
     first = auth_client.get("/api/market/quote/TCS").json()
     redis_flush_behind_the_cache()
