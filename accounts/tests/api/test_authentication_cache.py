@@ -71,3 +71,30 @@ def test_each_request_gets_its_own_user_object(jwt_client, user):
     first, second = auth.get_user(token), auth.get_user(token)
     first.email = "changed@example.com"
     assert second.email == user.email and auth.get_user(token).email == user.email
+
+
+def test_an_expired_token_is_refused_even_after_it_was_cached(jwt_client, settings):
+    settings.AUTH_USER_CACHE_SECONDS = 3600  # longer than the token's 30 minutes
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    with time_machine.travel(timezone.now() + timedelta(minutes=31)):
+        response = jwt_client.get("/api/auth/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_not_valid"
+
+
+def test_a_tampered_token_is_refused_though_its_original_was_cached(jwt_client, user):
+    token = str(AccessToken.for_user(user))
+    jwt_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    jwt_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tampered}")
+    assert jwt_client.get("/api/auth/me").status_code == 401
+
+
+def test_a_known_token_is_not_decoded_again(jwt_client, user, monkeypatch):
+    import jwt as pyjwt
+
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    monkeypatch.setattr(pyjwt, "decode", lambda *a, **k: pytest.fail("decoded again"))
+    monkeypatch.setattr(pyjwt.PyJWT, "decode", lambda *a, **k: pytest.fail("decoded again"))
+    assert jwt_client.get("/api/auth/me").status_code == 200
