@@ -195,6 +195,8 @@ def servers(workdir: Path, logs: Path, database_url: str) -> list[Server]:
                     "-k",
                     "uvicorn.workers.UvicornWorker",
                 ],
+                # Django's ASGI handler runs each sync view in a thread: with persistent connections it opened
+                # one per thread and PostgreSQL ran out of connections.
                 env={**ours_env, "CONN_MAX_AGE": "0"},
                 cwd=REPO,
                 log=logs / "ours-asgi.log",
