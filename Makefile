@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 
-.PHONY: run test venv lint format worker beat services bench e2e fuzz load audit check-compose
+.PHONY: run test venv lint format worker beat services bench e2e fuzz load audit check-compose bench-peer
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -53,6 +53,10 @@ e2e: venv services
 
 bench: venv services
 	bash bench/run.sh
+
+## bench-peer: our hot read paths against the seed's stack (bench/peer/) side by side, with wrk (bench/README.md).
+bench-peer: venv services
+	bash bench/side_by_side.sh
 
 fuzz: venv services
 	bash scripts/fuzz.sh

@@ -3,14 +3,17 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+from tradingdash.cache import local_caches_clear
 
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Throttle counters and cached payloads must not leak between tests."""
     cache.clear()
+    local_caches_clear()
     yield
     cache.clear()
+    local_caches_clear()
 
 
 @pytest.fixture

@@ -259,7 +259,7 @@ def bench_upsert(report: Report) -> None:
 def bench_endpoints(report: Report) -> None:
     from django.core.cache import cache
 
-    from market.caching import quote_key
+    from market.caching import quote_cache_delete
 
     stored = store_daily_candles(SYMBOL, bars=HISTORY_BARS)
     client = jwt_client()
@@ -292,10 +292,8 @@ def bench_endpoints(report: Report) -> None:
 
     first = get(quote_url).json()
     assert first["source"] == "synthetic", first
-    sample(lambda: get(quote_url), repeat=5, before=lambda: cache.delete(quote_key(SYMBOL)))
-    quote_miss = sample(
-        lambda: get(quote_url), repeat=REQUESTS, before=lambda: cache.delete(quote_key(SYMBOL))
-    )
+    sample(lambda: get(quote_url), repeat=5, before=lambda: quote_cache_delete(SYMBOL))
+    quote_miss = sample(lambda: get(quote_url), repeat=REQUESTS, before=lambda: quote_cache_delete(SYMBOL))
     assert get(quote_url).json()["cached"] is True
     quote_hit = sample(lambda: get(quote_url), repeat=REQUESTS)
     for label, times in (

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import orjson
 import pandas as pd
+import psycopg
 import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
+from psycopg import pq
 
-from market.caching import history_key, quote_key
+from market.caching import history_key, quote_cache_get
 from market.models import DataIssue, Instrument, MarketData
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
@@ -23,36 +26,31 @@ from market.timeframes import Timeframe
 
 logger = structlog.get_logger(__name__)
 
-# PostgreSQL renders the candles as JSON itself: decoding 2,500 rows into Python objects and encoding them again
-# costs several times the query (bench/README.md). The timestamp text equals datetime.isoformat() of the UTC value
-# (.ffffff only when non-zero); float8 and bigint print as Python's json does (shortest round-trip digits; stored
-# prices are finite by validation). Plain string concatenation is twice as fast as json_build_object here.
-# Constant SQL; values are parameters.
-_PG_ISO_UTC = (
-    """to_char(t."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')"""
-    """ || CASE WHEN date_part('microseconds', t."timestamp")::int %% 1000000 <> 0"""
-    """ THEN to_char(t."timestamp" AT TIME ZONE 'UTC', '.US') ELSE '' END || '+00:00'"""
-)
-_PG_HISTORY_SQL = f"""
-SELECT count(*),
-       '[' || coalesce(string_agg(
-           '{{"timestamp":"' || {_PG_ISO_UTC} || '","open":' || t.open_price || ',"high":' || t.high_price
-           || ',"low":' || t.low_price || ',"close":' || t.close_price || ',"volume":' || t.volume
-           || ',"final":' || t.final || '}}',
-           ',' ORDER BY t."timestamp"), '') || ']',
-       string_agg(DISTINCT t.source, ',' ORDER BY t.source)
-FROM (
-    SELECT "timestamp", open_price, high_price, low_price, close_price, volume, final, source
-    FROM market_marketdata
-    WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
-      AND (%(start)s::timestamptz IS NULL OR "timestamp" >= %(start)s::timestamptz)
-      AND (%(end)s::timestamptz IS NULL OR "timestamp" < %(end)s::timestamptz)
-    ORDER BY "timestamp" DESC
-    LIMIT %(limit)s
-) AS t
-"""  # noqa: S608  # nosec B608
+# The latest candles over a binary-protocol cursor, rendered by orjson: decoding text timestamps was the costly
+# part of the ORM read, and PostgreSQL's own rendering (string_agg of text, float8 printed per value) cost
+# twice the binary read plus orjson (bench/README.md, "Historical cache miss"). Constant SQL; values are
+# parameters.
+_PG_HISTORY_SQL = """
+SELECT "timestamp", open_price, high_price, low_price, close_price, volume, final, source
+FROM market_marketdata
+WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
+  AND (%(start)s::timestamptz IS NULL OR "timestamp" >= %(start)s::timestamptz)
+  AND (%(end)s::timestamptz IS NULL OR "timestamp" < %(end)s::timestamptz)
+ORDER BY "timestamp" DESC
+LIMIT %(limit)s
+"""
 # The first `limit` bars from the start instead of the latest.
 _PG_HISTORY_FROM_START_SQL = _PG_HISTORY_SQL.replace('ORDER BY "timestamp" DESC', 'ORDER BY "timestamp" ASC')
+
+
+def _binary_cursor():
+    """A server-side-binding, binary-result psycopg cursor on Django's connection, wrapped like Django's own
+    (query logging, execute wrappers). Django's cursors bind client-side, which cannot return binary results."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = psycopg.Cursor(connection.connection)
+    raw.format = pq.Format.BINARY
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 def _history_candles_json(
@@ -63,43 +61,45 @@ def _history_candles_json(
     end: datetime | None,
     limit: int,
     from_start: bool = False,
-) -> tuple[int, str, str | None]:
+) -> tuple[int, bytes, str | None]:
     """(count, JSON array of candle objects in time order, comma-joined sources): the latest `limit` candles,
     or with `from_start` the first `limit`."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with _binary_cursor() as cursor:
             cursor.execute(
                 _PG_HISTORY_FROM_START_SQL if from_start else _PG_HISTORY_SQL,
                 {"symbol": symbol, "timeframe": timeframe.value, "start": start, "end": end, "limit": limit},
             )
-            count, candles, sources = cursor.fetchone()
-        return count, candles, sources
-    rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
-    if start is not None:
-        rows = rows.filter(timestamp__gte=start)
-    if end is not None:
-        rows = rows.filter(timestamp__lt=end)
-    values = list(
-        rows.order_by("timestamp" if from_start else "-timestamp").values_list(
-            "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "final", "source"
-        )[:limit]
-    )
+            values = cursor.fetchall()
+    else:
+        rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
+        if start is not None:
+            rows = rows.filter(timestamp__gte=start)
+        if end is not None:
+            rows = rows.filter(timestamp__lt=end)
+        values = list(
+            rows.order_by("timestamp" if from_start else "-timestamp").values_list(
+                "timestamp",
+                "open_price",
+                "high_price",
+                "low_price",
+                "close_price",
+                "volume",
+                "final",
+                "source",
+            )[:limit]
+        )
     if not from_start:
         values.reverse()
-    candles = [
-        {
-            "timestamp": ts.isoformat(),
-            "open": o,
-            "high": h,
-            "low": lo,
-            "close": c,
-            "volume": v,
-            "final": final,
-        }
-        for ts, o, h, lo, c, v, final, _ in values
-    ]
+    # orjson writes an aware UTC datetime exactly as datetime.isoformat() does (+00:00, .ffffff when non-zero).
+    candles = orjson.dumps(
+        [
+            {"timestamp": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v, "final": final}
+            for ts, o, h, lo, c, v, final, _ in values
+        ]
+    )
     sources = ",".join(sorted({row[7] for row in values})) or None
-    return len(values), json.dumps(candles, allow_nan=False, separators=(",", ":")), sources
+    return len(values), candles, sources
 
 
 def candles_history(
@@ -144,8 +144,10 @@ def candles_history(
         "stale": ensured.stale,
     }
     body = (
-        json.dumps(meta, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"candles":' + candles + "}"
-    ).encode()
+        (json.dumps(meta, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"candles":').encode()
+        + candles
+        + b"}"
+    )
     if not ensured.stale:
         cache.set(key, body, settings.MARKET_DATA_CACHE_TTL)
     return body
@@ -196,7 +198,7 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
     daily candles, marked stale with `stale_seconds` (the time since that bar ended)."""
     now = timezone.now()
     status = calendar_for_symbol(symbol).status(now)
-    cached = cache.get(quote_key(symbol))
+    cached = quote_cache_get(symbol)
     if cached is not None:
         return {**cached, "market_status": status.session, "cached": True}
     provider = provider or get_provider()

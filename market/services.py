@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 import structlog
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
 from market.bars import bar_close
-from market.caching import market_version_bump, quote_key
+from market.caching import market_version_bump, quote_cache_set
 from market.calendar import TABLE_EXCHANGES, load_holidays_csv
 from market.listings import Listing
 from market.models import CandleSeries, CoverageInterval, DataIssue, Instrument, MarketData, MarketHoliday
@@ -406,7 +405,7 @@ def quote_store(*, quote: Quote, is_open: bool) -> dict:
     payload["stale"] = False
     payload["stale_seconds"] = None
     ttl = settings.QUOTE_CACHE_TTL_OPEN if is_open else settings.MARKET_DATA_CACHE_TTL
-    cache.set(quote_key(quote.symbol), payload, ttl)
+    quote_cache_set(quote.symbol, payload, ttl)
     announce(QuoteRefreshed(symbol=quote.symbol, quote=payload))
     return payload
 

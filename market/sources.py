@@ -14,24 +14,34 @@ from market.models import Instrument, MarketHoliday
 from market.providers import build_provider
 from market.providers.base import Provider
 from market.symbols import exchange_for_symbol
+from tradingdash.cache import LocalTTLCache
 
 _HOLIDAYS_KEY = "market:holidays:{exchange}"
 _HOLIDAYS_TTL = 3600
+# Every quote asks the calendar whether the market is open: the holidays also sit in a per-process layer.
+_holidays_local = LocalTTLCache(ttl_setting="HOLIDAYS_LOCAL_CACHE_SECONDS")
 _providers: dict[str, Provider] = {}
 _lock = threading.Lock()
 
 
 def holidays_for(exchange: str = "NSE") -> dict[date, str]:
     key = _HOLIDAYS_KEY.format(exchange=exchange)
-    holidays = cache.get(key)
+    holidays = _holidays_local.get(key)
     if holidays is None:
-        holidays = dict(MarketHoliday.objects.filter(exchange=exchange).values_list("date", "description"))
-        cache.set(key, holidays, _HOLIDAYS_TTL)
+        holidays = cache.get(key)
+        if holidays is None:
+            holidays = dict(
+                MarketHoliday.objects.filter(exchange=exchange).values_list("date", "description")
+            )
+            cache.set(key, holidays, _HOLIDAYS_TTL)
+        _holidays_local.set(key, holidays)
     return holidays
 
 
 def holidays_invalidate(exchange: str = "NSE") -> None:
+    """After staff change holidays: this process sees it at once, others within HOLIDAYS_LOCAL_CACHE_SECONDS."""
     cache.delete(_HOLIDAYS_KEY.format(exchange=exchange))
+    _holidays_local.delete(_HOLIDAYS_KEY.format(exchange=exchange))
 
 
 def calendar_for(exchange: str = "NSE") -> ExchangeCalendar:

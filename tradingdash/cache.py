@@ -7,8 +7,10 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import weakref
 
 import structlog
+from django.conf import settings
 from django_redis.cache import RedisCache
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -85,4 +87,56 @@ class ResilientRedisCache(RedisCache):
     incr = _resilient(None)(RedisCache.incr)
     has_key = _resilient(False)(RedisCache.has_key)
     touch = _resilient(False)(RedisCache.touch)
-    clear = _resilient(None)(RedisCache.clear)
+
+    def clear(self):
+        # The per-process layers hold copies of what Redis holds: a cleared cache clears them too.
+        local_caches_clear()
+        return self._resilient_clear()
+
+    _resilient_clear = _resilient(None)(RedisCache.clear)
+
+
+class LocalTTLCache:
+    """A small per-process cache in front of Redis for the hottest reads (a quote, a user row): a hit costs a
+    dict lookup instead of a network round trip. Each entry lives `ttl` seconds (read from the named setting
+    at each set, so tests can change it), which bounds how long another process's change goes unseen; changes
+    made in this process delete or replace the entry at once. Thread-safe: single dict operations only."""
+
+    def __init__(self, *, ttl_setting: str, maxsize: int = 1024):
+        self.ttl_setting = ttl_setting
+        self.maxsize = maxsize
+        self._entries: dict[object, tuple[float, object]] = {}
+        _local_caches.add(self)
+
+    @property
+    def ttl(self) -> float:
+        return float(getattr(settings, self.ttl_setting))
+
+    def get(self, key, default=None):
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= time.time():
+            return default
+        return entry[1]
+
+    def set(self, key, value) -> None:
+        ttl = self.ttl
+        if ttl <= 0:
+            return
+        if len(self._entries) >= self.maxsize:
+            self._entries.clear()  # a crude bound: these caches hold a few hot keys
+        self._entries[key] = (time.time() + ttl, value)
+
+    def delete(self, key) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_local_caches: weakref.WeakSet[LocalTTLCache] = weakref.WeakSet()
+
+
+def local_caches_clear() -> None:
+    """Empty every per-process layer (tests, and cache.clear())."""
+    for layer in list(_local_caches):
+        layer.clear()

@@ -15,8 +15,10 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "tradingdash.workers.Asgi
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-# Recycling a worker drops its WebSockets (clients reconnect); keep it rare.
-max_requests = 2000
-max_requests_jitter = 200
+# Recycling guards against slow leaks but drops the worker's WebSockets (clients reconnect) and costs a cold
+# worker (per-process caches, connections): at hundreds of requests a second 2,000 was a restart every few
+# seconds of load (bench/README.md, side by side).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
+max_requests_jitter = max_requests // 10
 accesslog = None  # the RequestIDMiddleware logs every request as a structured line
 errorlog = "-"

@@ -55,11 +55,12 @@ MIDDLEWARE = [
     "tradingdash.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, Django's auth and messages serve the admin; /api/ requests skip them (tradingdash/middleware.py).
+    "tradingdash.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "tradingdash.middleware.AuthenticationMiddleware",
+    "tradingdash.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -191,13 +192,16 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
+# Seconds an authenticated user's row is kept per web process (accounts/authentication.py): a deactivated user
+# is refused at most this long after the change. 0 reads the user on every request.
+AUTH_USER_CACHE_SECONDS = env.float("AUTH_USER_CACHE_SECONDS", default=30)
 
 AUTH_THROTTLE_RATE = env("AUTH_THROTTLE_RATE", default="5/minute")
 GENERATION_THROTTLE_RATE = env("GENERATION_THROTTLE_RATE", default="30/minute")
 
 # --- REST framework and OpenAPI
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.CachedUserJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["tradingdash.parsers.JSONParser"],
@@ -328,6 +332,10 @@ YFINANCE_LIMITER_MAX_WAIT_SECONDS = env.float("YFINANCE_LIMITER_MAX_WAIT_SECONDS
 YFINANCE_LIMITER_TASK_MAX_WAIT_SECONDS = env.float("YFINANCE_LIMITER_TASK_MAX_WAIT_SECONDS", default=120.0)
 MARKET_DATA_CACHE_TTL = env.int("MARKET_DATA_CACHE_TTL", default=300)
 QUOTE_CACHE_TTL_OPEN = env.int("QUOTE_CACHE_TTL_OPEN", default=15)
+# Per-process layers in front of Redis (market/caching.py, market/sources.py): how long another process's sync
+# (a new quote, a new version of a symbol's candles) or holiday edit can go unseen by this one. 0 turns them off.
+MARKET_LOCAL_CACHE_SECONDS = env.float("MARKET_LOCAL_CACHE_SECONDS", default=1)
+HOLIDAYS_LOCAL_CACHE_SECONDS = env.float("HOLIDAYS_LOCAL_CACHE_SECONDS", default=60)
 MARKET_MULTIPLE_MAX_SYMBOLS = 50
 # Retries of a scheduled sync after a provider outage or rate limit: jittered, doubling from this many seconds.
 MARKET_SYNC_RETRY_BACKOFF = env.int("MARKET_SYNC_RETRY_BACKOFF", default=30)

@@ -1,0 +1,100 @@
+"""The per-process cache of the JWT user (accounts/authentication.py): no query per request, and a deactivated
+or deleted user refused at most AUTH_USER_CACHE_SECONDS after the change."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+
+@pytest.fixture
+def jwt_client(api_client, user):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    return api_client
+
+
+def test_a_known_user_costs_no_query(jwt_client, user, django_assert_num_queries):
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    with django_assert_num_queries(0):
+        response = jwt_client.get("/api/auth/me")
+    assert response.status_code == 200 and response.json()["id"] == user.pk
+
+
+@pytest.mark.parametrize("change", ["deactivate", "delete"])
+def test_a_removed_user_is_refused_within_the_cache_lifetime(jwt_client, user, settings, change):
+    settings.AUTH_USER_CACHE_SECONDS = 30
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert jwt_client.get("/api/auth/me").status_code == 200
+        if change == "deactivate":
+            User.objects.filter(pk=user.pk).update(is_active=False)
+        else:
+            User.objects.filter(pk=user.pk).delete()
+        clock.shift(timedelta(seconds=31))
+        response = jwt_client.get("/api/auth/me")
+    assert response.status_code == 401
+
+
+def test_inactive_users_are_never_cached(api_client, settings):
+    inactive = UserFactory(is_active=False)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(inactive)}")
+    assert api_client.get("/api/auth/me").status_code == 401
+    User.objects.filter(pk=inactive.pk).update(is_active=True)
+    assert api_client.get("/api/auth/me").status_code == 200
+
+
+def test_zero_seconds_reads_the_user_on_every_request(jwt_client, user, settings):
+    settings.AUTH_USER_CACHE_SECONDS = 0
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert jwt_client.get("/api/auth/me").status_code == 401
+
+
+def test_token_expiry_is_still_checked(jwt_client, user):
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    with time_machine.travel(timezone.now() + timedelta(minutes=31)):
+        assert jwt_client.get("/api/auth/me").status_code == 401
+
+
+def test_each_request_gets_its_own_user_object(jwt_client, user):
+    from accounts.authentication import CachedUserJWTAuthentication
+
+    token = AccessToken.for_user(user)
+    auth = CachedUserJWTAuthentication()
+    first, second = auth.get_user(token), auth.get_user(token)
+    first.email = "changed@example.com"
+    assert second.email == user.email and auth.get_user(token).email == user.email
+
+
+def test_an_expired_token_is_refused_even_after_it_was_cached(jwt_client, settings):
+    settings.AUTH_USER_CACHE_SECONDS = 3600  # longer than the token's 30 minutes
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    with time_machine.travel(timezone.now() + timedelta(minutes=31)):
+        response = jwt_client.get("/api/auth/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_not_valid"
+
+
+def test_a_tampered_token_is_refused_though_its_original_was_cached(jwt_client, user):
+    token = str(AccessToken.for_user(user))
+    jwt_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    jwt_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tampered}")
+    assert jwt_client.get("/api/auth/me").status_code == 401
+
+
+def test_a_known_token_is_not_decoded_again(jwt_client, user, monkeypatch):
+    import jwt as pyjwt
+
+    assert jwt_client.get("/api/auth/me").status_code == 200
+    monkeypatch.setattr(pyjwt, "decode", lambda *a, **k: pytest.fail("decoded again"))
+    monkeypatch.setattr(pyjwt.PyJWT, "decode", lambda *a, **k: pytest.fail("decoded again"))
+    assert jwt_client.get("/api/auth/me").status_code == 200
