@@ -8,8 +8,11 @@ computation stay in UTC and full float precision; only what a person reads is ro
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, tzinfo
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 # Bars of these timeframes stand for a trading day (or a week of them): a response also carries its `date`.
 DAY_TIMEFRAMES = frozenset({"1D", "1W", "1M"})
@@ -57,3 +60,74 @@ def ratio(value: float | None, digits: int = 4) -> float | None:
     if value == 0:
         return 0.0
     return float(f"{value:.{digits}g}")
+
+
+# Response keys by what they hold. Prices (and differences of prices) read at the instrument's precision,
+# percentages at 2 decimals, ratios, scores, fractions and returns at 4 significant digits.
+PRICE_KEYS = frozenset(
+    {
+        "open", "high", "low", "close", "price", "previous_close", "change", "predicted_price", "lower_bound",
+        "upper_bound", "base_price", "realized_price", "error", "entry_price", "exit_price", "price_target",
+        "stop_loss", "support_level", "resistance_level", "mae", "naive_mae", "rmse",
+    }
+)  # fmt: skip
+PCT_KEYS = frozenset({"change_percent", "change_pct", "mape"})
+RATIO_KEYS = frozenset(
+    {
+        "strength", "score", "weight", "contribution", "confidence_score", "total_return", "buy_and_hold_return",
+        "max_drawdown", "sharpe", "exposure", "win_rate", "return", "mae_vs_naive", "hit_rate",
+        "interval_coverage", "coverage_80", "coverage_80_calm", "coverage_80_volatile", "directional_accuracy",
+        "equity", "dm_stat", "dm_p_value",
+    }
+)  # fmt: skip
+_UTC_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:\+00:00|Z)$")
+
+
+def present(
+    data: Any, *, zone_of: Callable[[str], tzinfo], tz: tzinfo | None = None, timeframe: str | None = None
+):
+    """A response payload as people read it: every UTC time in the exchange's clock of the `symbol` it belongs
+    to (the nearest enclosing object with a `symbol`), daily and weekly bars with their trading `date`, and
+    numbers rounded by what they hold. Pure: `zone_of(symbol)` says where a symbol trades."""
+    if isinstance(data, dict):
+        symbol = data.get("symbol")
+        if isinstance(symbol, str):
+            tz = zone_of(symbol)
+        if isinstance(data.get("timeframe"), str):
+            timeframe = data["timeframe"]
+        out = {}
+        for key, value in data.items():
+            out[key] = _present_value(key, value, zone_of=zone_of, tz=tz, timeframe=timeframe)
+        stamp = data.get("timestamp")
+        if tz is not None and timeframe in DAY_TIMEFRAMES and stamp is not None and "date" not in data:
+            when = _as_datetime(stamp)
+            if when is not None:
+                out["date"] = trading_day(when, tz)
+        return out
+    if isinstance(data, list | tuple):
+        return [present(item, zone_of=zone_of, tz=tz, timeframe=timeframe) for item in data]
+    return data
+
+
+def _present_value(key, value, *, zone_of, tz, timeframe):
+    if isinstance(value, dict | list | tuple):
+        return present(value, zone_of=zone_of, tz=tz, timeframe=timeframe)
+    if tz is not None and (isinstance(value, datetime) or (isinstance(value, str) and _UTC_ISO.match(value))):
+        return local_time(_as_datetime(value), tz)
+    if isinstance(value, float):
+        if key in PRICE_KEYS:
+            return price(value)
+        if key in PCT_KEYS or (isinstance(key, str) and key.endswith("_pct")):
+            return pct(value)
+        if key in RATIO_KEYS:
+            return ratio(value)
+    return value
+
+
+def _as_datetime(value) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None

@@ -18,10 +18,11 @@ from psycopg import pq
 
 from market.caching import history_key, quote_cache_get
 from market.models import DataIssue, Instrument, MarketData
+from market.presentation import DAY_TIMEFRAMES
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
 from market.services import candles_ensure, quote_store
-from market.sources import calendar_for, calendar_for_symbol, get_provider
+from market.sources import calendar_for, calendar_for_symbol, get_provider, time_zone_for_symbol
 from market.timeframes import Timeframe
 
 logger = structlog.get_logger(__name__)
@@ -91,13 +92,19 @@ def _history_candles_json(
         )
     if not from_start:
         values.reverse()
-    # orjson writes an aware UTC datetime exactly as datetime.isoformat() does (+00:00, .ffffff when non-zero).
-    candles = orjson.dumps(
-        [
-            {"timestamp": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v, "final": final}
-            for ts, o, h, lo, c, v, final, _ in values
-        ]
-    )
+    # Times in the exchange's clock (orjson writes an aware datetime with its offset, 2026-11-27T09:15:00+05:30),
+    # daily and weekly bars with their trading day, prices at two decimals (market.presentation).
+    tz = time_zone_for_symbol(symbol)
+    by_day = timeframe.value in DAY_TIMEFRAMES
+    rows = []
+    for ts, o, h, lo, c, v, final, _ in values:
+        local = ts.astimezone(tz).replace(microsecond=0)
+        row = {"timestamp": local, "open": round(o, 2), "high": round(h, 2), "low": round(lo, 2)}
+        row.update(close=round(c, 2), volume=v, final=final)
+        if by_day:
+            row["date"] = local.date()
+        rows.append(row)
+    candles = orjson.dumps(rows)
     sources = ",".join(sorted({row[7] for row in values})) or None
     return len(values), candles, sources
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import UTC, date
 from importlib import import_module
 
 from django.conf import settings
@@ -20,6 +20,8 @@ _HOLIDAYS_KEY = "market:holidays:{exchange}"
 _HOLIDAYS_TTL = 3600
 # Every quote asks the calendar whether the market is open: the holidays also sit in a per-process layer.
 _holidays_local = LocalTTLCache(ttl_setting="HOLIDAYS_LOCAL_CACHE_SECONDS")
+# And which exchange a symbol trades on (a catalogue edit is seen within that lifetime).
+_exchanges_local = LocalTTLCache(ttl_setting="HOLIDAYS_LOCAL_CACHE_SECONDS")
 _providers: dict[str, Provider] = {}
 _lock = threading.Lock()
 
@@ -59,8 +61,21 @@ def calendar_for(exchange: str = "NSE") -> ExchangeCalendar:
 
 def exchange_of(symbol: str) -> str:
     """The instrument's exchange from the catalogue, else what the symbol's suffix implies (market.symbols)."""
+    cached = _exchanges_local.get(symbol)
+    if cached is not None:
+        return cached
     exchange = Instrument.objects.filter(symbol=symbol).values_list("exchange", flat=True).first()
-    return exchange.strip().upper() if exchange else exchange_for_symbol(symbol)
+    exchange = exchange.strip().upper() if exchange else exchange_for_symbol(symbol)
+    _exchanges_local.set(symbol, exchange)
+    return exchange
+
+
+def time_zone_for_symbol(symbol: str):
+    """The zone of the symbol's exchange (for presenting times), UTC for a catalogue row naming no known one."""
+    try:
+        return calendar_for_symbol(symbol).tz
+    except UnknownExchange:
+        return UTC
 
 
 def calendar_for_symbol(symbol: str) -> ExchangeCalendar:

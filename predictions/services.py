@@ -626,6 +626,7 @@ def prediction_request(
     from predictions.selectors import model_default
     from predictions.tasks import generate_prediction
 
+    model = model or DEFAULT_MODEL
     if model == DEFAULT_MODEL:
         # The best active model that beats naive, else naive; training first only when nothing was ever trained.
         trained = model_default(symbol=symbol, timeframe=timeframe, horizon=horizon)

@@ -203,7 +203,7 @@ GENERATION_THROTTLE_RATE = env("GENERATION_THROTTLE_RATE", default="30/minute")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.CachedUserJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["tradingdash.renderers.PresentingJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["tradingdash.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "tradingdash.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tradingdash.exceptions.api_exception_handler",

@@ -39,3 +39,46 @@ def test_numbers_a_person_can_read():
     assert ratio(1.0843999) == 1.084
     assert ratio(0.0) == 0.0
     assert price(float("nan")) is None and pct(None) is None and ratio(float("inf")) is None
+
+
+def _zone_of(symbol):
+    return NY if symbol == "^GSPC" else IST
+
+
+def test_present_puts_each_symbols_times_in_its_own_clock_and_rounds_by_meaning():
+    from market.presentation import present
+
+    payload = {
+        "quotes": [
+            {"symbol": "TCS.NS", "timestamp": "2026-11-26T18:30:00+00:00", "price": 3.3500000000000227,
+             "change_percent": 1.23456, "volume": 10},
+            {"symbol": "^GSPC", "timestamp": datetime(2026, 11, 27, 14, 30, tzinfo=UTC), "price": 6000.123456},
+        ],
+        "errors": {},
+    }  # fmt: skip
+    shown = present(payload, zone_of=_zone_of)
+    tcs, gspc = shown["quotes"]
+    assert tcs["timestamp"] == "2026-11-27T00:00:00+05:30" and tcs["price"] == 3.35
+    assert tcs["change_percent"] == 1.23 and tcs["volume"] == 10
+    assert gspc["timestamp"] == "2026-11-27T09:30:00-05:00" and gspc["price"] == 6000.12
+
+
+def test_present_adds_the_trading_day_to_daily_rows_and_rounds_ratios():
+    from market.presentation import present
+
+    signal = {
+        "symbol": "TCS.NS",
+        "timeframe": "1D",
+        "timestamp": "2026-11-26T18:30:00+00:00",
+        "strength": 0.123456789,
+        "support_level": 1431.6999999999998,
+        "factors": [{"name": "rsi", "weight": 0.15000000000000002, "score": -0.33333333}],
+    }
+    shown = present(signal, zone_of=_zone_of)
+    assert shown["date"] == "2026-11-27"
+    assert shown["strength"] == 0.1235 and shown["support_level"] == 1431.7
+    assert shown["factors"][0] == {"name": "rsi", "weight": 0.15, "score": -0.3333}
+    # Without a symbol nothing says which clock: times stay as they are.
+    assert present({"created_at": "2026-11-26T18:30:00+00:00"}, zone_of=_zone_of) == {
+        "created_at": "2026-11-26T18:30:00+00:00"
+    }
