@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
 from market.models import CandleCoverage, Instrument, MarketData, MarketHoliday
 from market.sources import holidays_invalidate
@@ -6,9 +8,19 @@ from market.tasks import sync_symbol
 from market.timeframes import Timeframe
 
 
+@admin.display(description="Chart")
+def chart_link(obj) -> str:
+    """The instrument's chart page (candles, signals, predictions, levels, backtest)."""
+    url = reverse("admin-chart", args=[obj.symbol])
+    if getattr(obj, "timeframe", None):
+        url += f"?timeframe={obj.timeframe}"
+    return format_html('<a href="{}">chart</a>', url)
+
+
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "name", "exchange", "kind", "currency", "active")
+    list_display = ("symbol", "name", "exchange", "kind", "currency", "active", chart_link)
+    readonly_fields = (chart_link,)
     list_filter = ("active", "kind", "exchange")
     search_fields = ("symbol", "name")
     actions = ["sync_now"]
@@ -32,6 +44,7 @@ class MarketDataAdmin(admin.ModelAdmin):
         "close_price",
         "volume",
         "source",
+        chart_link,
     )
     list_filter = ("timeframe", "source", "symbol")
     search_fields = ("symbol",)

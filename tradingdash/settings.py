@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "market",
     "predictions",
     "signals",
+    "charts",
 ]
 
 MIDDLEWARE = [

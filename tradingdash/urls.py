@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from charts.views import ChartDataApi, chart_page
 from predictions.api.views import TaskStatusApi
 from tradingdash.health import health
 from tradingdash.metrics_view import MetricsApi
@@ -10,6 +11,13 @@ from tradingdash.routing import api_path
 urlpatterns = [
     path("health", health, name="health"),
     path("metrics", MetricsApi.as_view(), name="metrics"),
+    # Staff chart pages, inside the admin (its login, its look); before admin.site.urls, which would 404 them.
+    path("admin/charts/<str:symbol>/", admin.site.admin_view(chart_page), name="admin-chart"),
+    path(
+        "admin/charts/<str:symbol>/data",
+        admin.site.admin_view(ChartDataApi.as_view()),
+        name="admin-chart-data",
+    ),
     path("admin/", admin.site.urls),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
