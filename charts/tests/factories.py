@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from market.models import Instrument
 from market.selectors import candles_history
 from market.timeframes import Timeframe
 from predictions.models import Prediction
@@ -14,6 +15,8 @@ from signals.models import TradingSignal
 
 def seed_chart(symbol: str = "TCS.NS", bars: int = 400) -> list[dict]:
     """Store `bars` daily candles of `symbol` and a few signals and predictions on them; returns the candles."""
+    # In the catalogue (transactional tests flush the one the migrations load), so the synthetic provider has it.
+    Instrument.objects.get_or_create(symbol=symbol, defaults={"name": symbol})
     candles = json.loads(candles_history(symbol=symbol, timeframe=Timeframe.D1, limit=bars))["candles"]
     for position, kind in ((-120, "BUY"), (-60, "SELL"), (-20, "HOLD")):
         candle = candles[position]
