@@ -218,7 +218,9 @@ for _entry in METRICS_ALLOWED_IPS:
 
 # --- I18N, static, media
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# People read Indian Standard Time in the admin; storage stays UTC (USE_TZ), beat's zone is CELERY_TIMEZONE, and
+# the API renders its own times explicitly (see accounts' serializers for the one ModelSerializer datetime).
+TIME_ZONE = "Asia/Kolkata"
 USE_I18N = True
 USE_TZ = True
 EXCHANGE_TIME_ZONE = "Asia/Kolkata"
@@ -235,7 +237,8 @@ STORAGES = {
 }
 
 # --- Celery
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# "memory://localhost/": with no host kombu logs "No hostname was supplied" on every connection (every request).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 # Without a broker (zero-setup development) tasks run inline; with Redis they go to the workers.
 CELERY_TASK_ALWAYS_EAGER = env.bool(
     "CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env("CELERY_BROKER_URL", default=""))
@@ -320,5 +323,7 @@ LOGGING = {
         # Our own middleware logs every request once, with its id; silence Django's duplicate lines.
         "django.request": {"level": "CRITICAL"},
         "django_redis": {"level": "CRITICAL"},
+        # TensorFlow's "triggered tf.function retracing" warnings on every walk-forward fold say nothing actionable.
+        "tensorflow": {"level": "ERROR"},
     },
 }

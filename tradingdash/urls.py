@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from charts.views import ChartDataApi, chart_page
 from predictions.api.views import TaskStatusApi
+from tradingdash.exceptions import page_not_found
 from tradingdash.health import health
 from tradingdash.metrics_view import MetricsApi
 from tradingdash.routing import api_path
@@ -31,6 +32,8 @@ urlpatterns = [
     path("api/signals/", include("signals.api.urls")),
     path("api/predictions/", include("predictions.api.urls")),
     *api_path("api/tasks/<str:task_id>", TaskStatusApi.as_view(), "task-status"),
+    # Unknown API routes answer the JSON 404 with DEBUG=1 too (handler404 only applies with DEBUG off).
+    re_path(r"^api/", page_not_found),
 ]
 
 handler400 = "tradingdash.exceptions.bad_request"

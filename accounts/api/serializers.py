@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
@@ -44,6 +46,7 @@ class RegisterOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "username", "email", "date_joined"]
+        extra_kwargs = {"date_joined": {"default_timezone": UTC}}  # UTC whatever TIME_ZONE (the admin's) is
 
 
 class LoginInputSerializer(serializers.Serializer):
@@ -67,6 +70,7 @@ class MeSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "username", "email", "is_active", "is_staff", "date_joined"]
         read_only_fields = fields
+        extra_kwargs = {"date_joined": {"default_timezone": UTC}}
 
 
 class PasswordChangeInputSerializer(serializers.Serializer):

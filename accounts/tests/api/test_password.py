@@ -78,3 +78,8 @@ def test_guessing_the_current_password_is_throttled_per_user_across_ips(user, se
     response = _change(client, access, PASSWORD, NEW, REMOTE_ADDR="10.0.1.99")
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
+
+
+def test_api_times_stay_utc_while_the_admin_shows_ist(auth_client, settings):
+    assert settings.TIME_ZONE == "Asia/Kolkata"
+    assert auth_client.get("/api/auth/me").json()["date_joined"].endswith("Z")
