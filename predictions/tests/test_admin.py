@@ -18,8 +18,20 @@ def admin_client_() -> Client:
 
 def _model() -> TrainedModel:
     folds = [
-        {"fold": 1, "test_start": "2025-01-01T00:00:00+00:00", "mae": 10.5, "naive_mae": 12.0, "n_samples": 50},
-        {"fold": 2, "test_start": "2025-03-01T00:00:00+00:00", "mae": 14.25, "naive_mae": 11.0, "n_samples": 50},
+        {
+            "fold": 1,
+            "test_start": "2025-01-01T00:00:00+00:00",
+            "mae": 10.5,
+            "naive_mae": 12.0,
+            "n_samples": 50,
+        },
+        {
+            "fold": 2,
+            "test_start": "2025-03-01T00:00:00+00:00",
+            "mae": 14.25,
+            "naive_mae": 11.0,
+            "n_samples": 50,
+        },
     ]
     return TrainedModel.objects.create(
         symbol="TCS.NS",
