@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 
-.PHONY: run test venv lint format worker beat services bench e2e fuzz load audit check-compose bench-peer
+.PHONY: run test venv lint format worker beat services bench e2e fuzz load audit check-compose bench-peer superuser
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -25,6 +25,12 @@ run: venv
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py load_demo_data
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/uvicorn tradingdash.asgi:application --reload --host 127.0.0.1 --port 8000 --lifespan off
+
+## superuser: create the first admin user in the database `make run` uses (asks for a password; non-interactive
+## with DJANGO_SUPERUSER_USERNAME / DJANGO_SUPERUSER_EMAIL / DJANGO_SUPERUSER_PASSWORD set).
+superuser: venv
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput -v 0
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py createsuperuser $${DJANGO_SUPERUSER_PASSWORD:+--noinput}
 
 ## test: set up and run the whole suite against PostgreSQL and Redis (started if installed and not running).
 test: venv services
@@ -65,7 +71,7 @@ load: venv services
 	bash load/run.sh
 
 audit: venv
-	$(BIN)/bandit -r accounts market predictions signals tradingdash -ll -x '*/tests/*' -q
+	$(BIN)/bandit -r accounts market predictions signals tradingdash watchlists alerts stream charts -ll -x '*/tests/*' -q
 	$(BIN)/pip-audit -r requirements.txt
 
 check-compose:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 User = get_user_model()
@@ -32,3 +33,16 @@ def tokens_issue(*, user: User) -> TokenPair:
     return TokenPair(
         access=str(refresh.access_token), refresh=str(refresh), expires_in=int(lifetime.total_seconds())
     )
+
+
+def password_change(*, user: User, new_password: str) -> int:
+    """Set a new password (validated by the caller) and blacklist every refresh token the user still holds, so
+    sessions elsewhere end when their access tokens expire. Returns how many tokens were revoked."""
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        outstanding = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
+        revoked = BlacklistedToken.objects.bulk_create(
+            [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+        )
+    return len(revoked)

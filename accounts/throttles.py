@@ -34,6 +34,18 @@ class AuthUsernameThrottle(_SettingRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:254]}
 
 
+class AuthUserThrottle(_SettingRateThrottle):
+    """Per signed-in user, at the login rate: for password changes, where a stolen access token could otherwise
+    guess the current password as fast as it likes."""
+
+    scope = "auth_user"
+
+    def get_cache_key(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
 class GenerationThrottle(_SettingRateThrottle):
     """Per-user limit for endpoints that start expensive work (sync, training, generation)."""
 

@@ -177,7 +177,16 @@ def servers(workdir: Path, logs: Path, database_url: str) -> list[Server]:
     listed = [
         Server(
             name="ours (WSGI)",
-            command=[gunicorn, "tradingdash.wsgi:application", "-c", "tradingdash/gunicorn.conf.py"],
+            command=[
+                gunicorn,
+                "tradingdash.wsgi:application",
+                "-c",
+                "tradingdash/gunicorn.conf.py",
+                "-k",
+                "gthread",
+                "--threads",
+                "2",
+            ],
             env=ours_env,
             cwd=REPO,
             log=logs / "ours-wsgi.log",

@@ -9,7 +9,7 @@
 #   load/run.sh            # 60 s per endpoint, 64 connections (the figures in load/README.md)
 #   load/run.sh --smoke    # 10 s per endpoint: for CI
 #
-# The server runs like production: gunicorn with tradingdash/gunicorn.conf.py (LOAD_WORKERS x LOAD_THREADS,
+# The server runs like production: gunicorn with tradingdash/gunicorn.conf.py (LOAD_WORKERS uvicorn workers;
 # default 3 x 2), PostgreSQL, Redis, INFO request logs, Prometheus metrics in multiprocess mode; a fresh database
 # (LOAD_DB) filled with synthetic candles. Needs wrk (Debian: apt-get install wrk).
 set -euo pipefail
@@ -66,7 +66,7 @@ print(AccessToken.for_user(user))
 PORT="$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
 export GUNICORN_BIND="127.0.0.1:$PORT"
-"$BIN/gunicorn" tradingdash.wsgi:application --config tradingdash/gunicorn.conf.py >"$OUT/server.log" 2>&1 &
+"$BIN/gunicorn" tradingdash.asgi:application --config tradingdash/gunicorn.conf.py >"$OUT/server.log" 2>&1 &
 SERVER=$!
 cleanup() {
   kill -TERM "$SERVER" 2>/dev/null || true
@@ -101,7 +101,7 @@ assert len(json.load(open(f"{out}/signals.json"))["results"]) == 20
 assert json.load(open(f"{out}/quote.json"))["symbol"] == "TCS.NS"
 PY
 
-echo "gunicorn: $GUNICORN_WORKERS workers x $GUNICORN_THREADS threads; wrk: $WRK_THREADS threads, $CONNECTIONS connections, $DURATION per endpoint"
+echo "gunicorn: $GUNICORN_WORKERS uvicorn (ASGI) workers; wrk: $WRK_THREADS threads, $CONNECTIONS connections, $DURATION per endpoint"
 echo "| endpoint | req/s | p50 ms | p99 ms | max ms | errors |"
 echo "|---|---:|---:|---:|---:|---:|"
 failed=0

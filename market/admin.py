@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from market.models import (
     CandleSeries,
@@ -16,9 +18,19 @@ from market.tasks import sync_symbol
 from market.timeframes import Timeframe
 
 
+@admin.display(description="Chart")
+def chart_link(obj) -> str:
+    """The instrument's chart page (candles, signals, predictions, levels, backtest)."""
+    url = reverse("admin-chart", args=[obj.symbol])
+    if getattr(obj, "timeframe", None):
+        url += f"?timeframe={obj.timeframe}"
+    return format_html('<a href="{}">chart</a>', url)
+
+
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "name", "exchange", "kind", "series", "isin", "currency", "active")
+    list_display = ("symbol", "name", "exchange", "kind", "series", "isin", "currency", "active", chart_link)
+    readonly_fields = (chart_link,)
     list_filter = ("active", "kind", "exchange", "series")
     search_fields = ("symbol", "name", "isin")
     actions = ["sync_now"]
@@ -42,6 +54,7 @@ class MarketDataAdmin(admin.ModelAdmin):
         "close_price",
         "volume",
         "source",
+        chart_link,
     )
     list_filter = ("timeframe", "source", "symbol")
     search_fields = ("symbol",)

@@ -1,9 +1,30 @@
 from django.contrib import admin, messages
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from predictions.models import Prediction, TaskRecord, TrainedModel
 from predictions.services import model_activate
 from predictions.tasks import train_models
+
+FOLD_COLUMNS = (
+    "fold",
+    "train_start",
+    "train_end",
+    "test_start",
+    "test_end",
+    "n_train",
+    "n_samples",
+    "mae",
+    "naive_mae",
+    "mae_vs_naive",
+    "rmse",
+    "directional_accuracy",
+)
+
+
+def _number(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "–" if value is None else str(value)
 
 
 @admin.register(TrainedModel)
@@ -22,7 +43,19 @@ class TrainedModelAdmin(admin.ModelAdmin):
     )
     list_filter = ("algorithm", "is_active", "timeframe", "horizon", "symbol")
     search_fields = ("symbol",)
-    readonly_fields = [f.name for f in TrainedModel._meta.fields if f.name != "is_active"] + ["metrics_table"]
+    # Metrics and folds as tables, the artifact as a name (media files are not served over HTTP).
+    readonly_fields = [
+        *(
+            f.name
+            for f in TrainedModel._meta.fields
+            if f.name not in {"is_active", "metrics", "fold_metrics", "artifact"}
+        ),
+        "artifact_file",
+        "metrics_table",
+        "folds_table",
+        "folds_chart",
+    ]
+    exclude = ("metrics", "fold_metrics", "artifact")
     actions = ["activate", "retrain"]
 
     @admin.display(description="MAE / naive")
@@ -37,7 +70,64 @@ class TrainedModelAdmin(admin.ModelAdmin):
 
     @admin.display(description="Walk-forward metrics")
     def metrics_table(self, obj):
-        return format_html_join("\n", "<div><b>{}</b>: {}</div>", sorted(obj.metrics.items()))
+        rows = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", ((k, _number(v)) for k, v in sorted(obj.metrics.items()))
+        )
+        return format_html("<table>{}</table>", rows) if obj.metrics else "–"
+
+    @admin.display(description="Folds")
+    def folds_table(self, obj):
+        folds = obj.fold_metrics or []
+        if not folds:
+            return "–"
+        header = format_html_join("", "<th>{}</th>", ((column,) for column in FOLD_COLUMNS))
+        rows = format_html_join(
+            "",
+            "<tr>{}</tr>",
+            (
+                (format_html_join("", "<td>{}</td>", ((_number(fold.get(c)),) for c in FOLD_COLUMNS)),)
+                for fold in folds
+            ),
+        )
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, rows)
+
+    @admin.display(description="Model vs naive MAE per fold")
+    def folds_chart(self, obj):
+        """Bars per walk-forward fold (blue: the model, grey: naive's last close): lower is better."""
+        folds = [
+            f for f in obj.fold_metrics or [] if f.get("mae") is not None and f.get("naive_mae") is not None
+        ]
+        if not folds:
+            return "–"
+        top = max(max(f["mae"], f["naive_mae"]) for f in folds) or 1.0
+        width, height, bar = 40 * len(folds) + 20, 120, 14
+        bars = format_html_join(
+            "",
+            '<rect x="{}" y="{}" width="{}" height="{}" fill="#417690"><title>fold {}: model {}</title></rect>'
+            '<rect x="{}" y="{}" width="{}" height="{}" fill="#aaa"><title>fold {}: naive {}</title></rect>'
+            '<text x="{}" y="{}" font-size="10">{}</text>',
+            (
+                (
+                    10 + 40 * i, 100 - 90 * f["mae"] / top, bar, 90 * f["mae"] / top, f.get("fold", i + 1),
+                    _number(f["mae"]),
+                    10 + 40 * i + bar, 100 - 90 * f["naive_mae"] / top, bar, 90 * f["naive_mae"] / top,
+                    f.get("fold", i + 1), _number(f["naive_mae"]),
+                    14 + 40 * i, 114, f.get("fold", i + 1),
+                )
+                for i, f in enumerate(folds)
+            ),
+        )  # fmt: skip
+        return format_html(
+            '<svg class="folds-chart" width="{}" height="{}" role="img" aria-label="MAE per fold">{}</svg>'
+            '<div><span style="color:#417690">■</span> model <span style="color:#aaa">■</span> naive</div>',
+            width,
+            height,
+            bars,
+        )
+
+    @admin.display(description="Artifact")
+    def artifact_file(self, obj):
+        return f"{obj.artifact.name} (sha256 {obj.artifact_sha256[:12]}…)" if obj.artifact else "–"
 
     def has_add_permission(self, request):
         return False

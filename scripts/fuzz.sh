@@ -45,7 +45,7 @@ BASE="http://127.0.0.1:$PORT"
 mkdir -p "$REPORT_DIR"
 # --limit-request-line 0: fuzzed query strings run to tens of KB; gunicorn's default 4 KB limit would answer
 # them itself with an HTML 414 before Django sees them (a transport limit, not part of the API).
-"$BIN/gunicorn" tradingdash.wsgi:application --config tradingdash/gunicorn.conf.py \
+"$BIN/gunicorn" tradingdash.asgi:application --config tradingdash/gunicorn.conf.py \
   --bind "127.0.0.1:$PORT" --workers 2 --threads 2 --timeout 60 --limit-request-line 0 \
   >"$REPORT_DIR/server.log" 2>&1 &
 SERVER=$!

@@ -1,7 +1,7 @@
 import json
 
 from django.contrib import admin, messages
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from signals.models import TradingSignal
 from signals.tasks import generate_for_watchlist
@@ -23,7 +23,7 @@ class TradingSignalAdmin(admin.ModelAdmin):
     list_filter = ("signal_type", "timeframe", "symbol", "created_at")
     search_fields = ("symbol", "reasoning")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in TradingSignal._meta.fields] + ["factors_table"]
+    readonly_fields = [f.name for f in TradingSignal._meta.fields if f.name != "factors"] + ["factors_table"]
     exclude = ("factors",)
     actions = ["generate_watchlist"]
 
@@ -35,18 +35,24 @@ class TradingSignalAdmin(admin.ModelAdmin):
 
     @admin.display(description="Factors")
     def factors_table(self, obj):
-        return format_html_join(
-            "\n",
-            "<div><b>{}</b>: {} (score {}, weight {})</div>",
+        factors = obj.factors if isinstance(obj.factors, list) else json.loads(obj.factors)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     f.get("name"),
-                    f.get("explanation"),
                     f"{f.get('score', 0):+.2f}",
                     f"{f.get('weight', 0):.2f}",
+                    f.get("explanation"),
                 )
-                for f in (obj.factors if isinstance(obj.factors, list) else json.loads(obj.factors))
+                for f in factors
             ),
+        )
+        return format_html(
+            "<table><thead><tr><th>factor</th><th>score</th><th>weight</th><th>why</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
         )
 
     def has_generate_permission(self, request) -> bool:

@@ -20,12 +20,9 @@ def watched_symbols() -> set[str]:
     """Symbols someone watches. Until the watchlists app is installed, the catalogue's active instruments (the
     same watchlist the scheduled sync covers)."""
     if apps.is_installed("watchlists"):
-        try:
-            from watchlists.selectors import watched_symbols_union
-        except ImportError:
-            logger.warning("watchlists_union_missing", expected="watchlists.selectors.watched_symbols_union")
-        else:
-            return set(watched_symbols_union()) | _active_instruments()
+        from watchlists.selectors import watched_symbols_union
+
+        return watched_symbols_union() | _active_instruments()
     return _active_instruments()
 
 

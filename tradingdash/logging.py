@@ -6,6 +6,7 @@ and structlog loggers share one output format and the request-scoped context (re
 from __future__ import annotations
 
 import logging
+import sys
 
 import structlog
 
@@ -31,7 +32,8 @@ def make_formatter(fmt: str = "json") -> logging.Formatter:
         cache_logger_on_first_use=True,
     )
     if fmt == "console":
-        renderer = structlog.dev.ConsoleRenderer()
+        # Colours only for a person at a terminal: piped to a file or a log collector they are noise.
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     else:
         renderer = structlog.processors.JSONRenderer()
     return structlog.stdlib.ProcessorFormatter(

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_prometheus",
     "django_celery_beat",
     "django_celery_results",
@@ -48,12 +49,15 @@ INSTALLED_APPS = [
     "watchlists",
     "alerts",
     "stream",
+    "charts",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "tradingdash.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, API docs, charts) straight from gunicorn: compressed, immutable hashed names.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     # Sessions, Django's auth and messages serve the admin; /api/ requests skip them (tradingdash/middleware.py).
     "tradingdash.middleware.SessionMiddleware",
@@ -73,7 +77,7 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "tradingdash" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -231,6 +235,10 @@ SPECTACULAR_SETTINGS = {
         "AlertChannelEnum": "alerts.models.Channel",
         "NotificationChannelKindEnum": "alerts.models.NotificationChannel.Kind",
     },
+    # Swagger UI and ReDoc from our own static files (drf-spectacular-sidecar), never a CDN: /docs works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 CORS_ALLOWED_ORIGINS = env.list(
@@ -261,7 +269,9 @@ for _entry in METRICS_ALLOWED_IPS:
 
 # --- I18N, static, media
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# People read Indian Standard Time in the admin; storage stays UTC (USE_TZ), beat's zone is CELERY_TIMEZONE, and
+# the API renders its own times explicitly (see accounts' serializers for the one ModelSerializer datetime).
+TIME_ZONE = "Asia/Kolkata"
 USE_I18N = True
 USE_TZ = True
 EXCHANGE_TIME_ZONE = "Asia/Kolkata"
@@ -272,11 +282,14 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # `collectstatic` writes hashed, compressed copies and a manifest into STATIC_ROOT (the Docker image does it
+    # at build time); WhiteNoise serves them. With DEBUG=1 the unhashed files come straight from the apps.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
 # --- Celery
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# "memory://localhost/": with no host kombu logs "No hostname was supplied" on every connection (every request).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 # Without a broker (zero-setup development) tasks run inline; with Redis they go to the workers.
 CELERY_TASK_ALWAYS_EAGER = env.bool(
     "CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env("CELERY_BROKER_URL", default=""))
@@ -393,5 +406,7 @@ LOGGING = {
         # Our own middleware logs every request once, with its id; silence Django's duplicate lines.
         "django.request": {"level": "CRITICAL"},
         "django_redis": {"level": "CRITICAL"},
+        # TensorFlow's "triggered tf.function retracing" warnings on every walk-forward fold say nothing actionable.
+        "tensorflow": {"level": "ERROR"},
     },
 }

@@ -34,3 +34,9 @@ PREDICTION_MODEL_PARAMS = {
     "random_forest": {"n_estimators": 25, "n_jobs": 1},
 }
 PREDICTION_TRAINING_BARS = 600
+# The suite runs with DEBUG off but without `collectstatic`: templates link the apps' unhashed files. The
+# production storage (hashed, compressed, with a manifest) is checked against a real gunicorn in
+# tradingdash/tests/test_static_files.py.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True  # WhiteNoise serves the apps' files as they are, as under DEBUG=1

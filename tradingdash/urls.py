@@ -1,8 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from charts.views import ChartDataApi, chart_page
 from predictions.api.views import TaskStatusApi
+from tradingdash.exceptions import page_not_found
 from tradingdash.health import health
 from tradingdash.metrics_view import MetricsApi
 from tradingdash.routing import api_path
@@ -10,10 +12,21 @@ from tradingdash.routing import api_path
 urlpatterns = [
     path("health", health, name="health"),
     path("metrics", MetricsApi.as_view(), name="metrics"),
+    # Staff chart pages, inside the admin (its login, its look); before admin.site.urls, which would 404 them.
+    path("admin/charts/<str:symbol>/", admin.site.admin_view(chart_page), name="admin-chart"),
+    path(
+        "admin/charts/<str:symbol>/data",
+        admin.site.admin_view(ChartDataApi.as_view()),
+        name="admin-chart-data",
+    ),
     path("admin/", admin.site.urls),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path(
+        "redoc",
+        SpectacularRedocView.as_view(url_name="schema", template_name="docs/redoc.html"),
+        name="redoc",
+    ),
     path("api/auth/", include("accounts.api.urls")),
     path("api/market/", include("market.api.urls")),
     path("api/signals/", include("signals.api.urls")),
@@ -21,6 +34,8 @@ urlpatterns = [
     path("api/", include("watchlists.api.urls")),
     path("api/", include("alerts.api.urls")),
     *api_path("api/tasks/<str:task_id>", TaskStatusApi.as_view(), "task-status"),
+    # Unknown API routes answer the JSON 404 with DEBUG=1 too (handler404 only applies with DEBUG off).
+    re_path(r"^api/", page_not_found),
 ]
 
 handler400 = "tradingdash.exceptions.bad_request"

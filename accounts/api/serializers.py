@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
@@ -46,6 +48,7 @@ class RegisterOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "username", "email", "date_joined"]
+        extra_kwargs = {"date_joined": {"default_timezone": UTC}}  # UTC whatever TIME_ZONE (the admin's) is
 
 
 class LoginInputSerializer(StrictInputSerializer):
@@ -69,3 +72,25 @@ class MeSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "username", "email", "is_active", "is_staff", "date_joined"]
         read_only_fields = fields
+        extra_kwargs = {"date_joined": {"default_timezone": UTC}}
+
+
+class PasswordChangeInputSerializer(serializers.Serializer):
+    """The current password proves it is the owner; the new one passes the same validators as at registration."""
+
+    current_password = serializers.CharField(
+        write_only=True, max_length=4096, style={"input_type": "password"}
+    )
+    new_password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
+
+    def validate_current_password(self, value: str) -> str:
+        if not self.context["user"].check_password(value):
+            raise serializers.ValidationError("The current password is wrong.", code="wrong_password")
+        return value
+
+    def validate_new_password(self, value: str) -> str:
+        try:
+            password_validation.validate_password(value, user=self.context["user"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value

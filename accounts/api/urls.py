@@ -7,4 +7,5 @@ urlpatterns = [
     *api_path("refresh", views.RefreshApi.as_view(), "auth-refresh"),
     *api_path("logout", views.LogoutApi.as_view(), "auth-logout"),
     *api_path("me", views.MeApi.as_view(), "auth-me"),
+    *api_path("password", views.PasswordChangeApi.as_view(), "auth-password"),
 ]

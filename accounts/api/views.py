@@ -16,13 +16,14 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.api.serializers import (
     LoginInputSerializer,
     MeSerializer,
+    PasswordChangeInputSerializer,
     RefreshInputSerializer,
     RegisterInputSerializer,
     RegisterOutputSerializer,
     TokenPairSerializer,
 )
-from accounts.services import tokens_issue, user_register
-from accounts.throttles import AuthIPThrottle, AuthUsernameThrottle
+from accounts.services import password_change, tokens_issue, user_register
+from accounts.throttles import AuthIPThrottle, AuthUsernameThrottle, AuthUserThrottle
 
 INVALID_CREDENTIALS = "Invalid username or password."
 
@@ -97,3 +98,16 @@ class MeApi(APIView):
     @extend_schema(responses={200: MeSerializer}, tags=["auth"])
     def get(self, request):
         return Response(MeSerializer(request.user).data)
+
+
+class PasswordChangeApi(APIView):
+    """Change the password; every refresh token of the user stops working (log in again everywhere)."""
+
+    throttle_classes = [AuthIPThrottle, AuthUserThrottle]
+
+    @extend_schema(request=PasswordChangeInputSerializer, responses={204: None}, tags=["auth"])
+    def post(self, request):
+        data = PasswordChangeInputSerializer(data=request.data, context={"user": request.user})
+        data.is_valid(raise_exception=True)
+        password_change(user=request.user, new_password=data.validated_data["new_password"])
+        return Response(status=status.HTTP_204_NO_CONTENT)

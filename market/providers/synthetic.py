@@ -35,6 +35,19 @@ TICK = 0.05  # NSE equity tick size
 _DAYS_PER_YEAR = 366  # draws per calendar year, indexed by day of year
 _TREND_WINDOW = 500  # trading days in the moving average the path is pulled towards
 _INTRADAY_SIGMA_SHARE = 0.6  # how much of the daily volatility the intraday wiggle carries
+# Usual orders of magnitude of the demo catalogue (INR), so synthetic charts look plausible side by side: SENSEX
+# above NIFTY 50, each stock near its usual level. Still synthetic data, recorded as such. Others: a seeded level.
+_TYPICAL_LEVELS = {
+    "^NSEI": 24_000.0,
+    "^BSESN": 80_000.0,
+    "RELIANCE.NS": 1_400.0,
+    "TCS.NS": 3_500.0,
+    "INFY.NS": 1_600.0,
+    "HDFCBANK.NS": 1_800.0,
+    "ICICIBANK.NS": 1_300.0,
+    "SBIN.NS": 800.0,
+    "BHARTIARTL.NS": 1_800.0,
+}
 
 
 def _seed(*parts: object) -> int:
@@ -151,7 +164,11 @@ class SyntheticProvider(Provider):
         regime = np.concatenate(regimes)[quarter_slot]
 
         is_index = symbol.startswith("^")
-        level = 100 * 40 ** _unit(self.seed, symbol, "level") * (10 if is_index else 1)
+        typical = _TYPICAL_LEVELS.get(symbol)
+        if typical is not None:
+            level = typical * (0.9 + 0.2 * _unit(self.seed, symbol, "level"))
+        else:
+            level = 100 * 40 ** _unit(self.seed, symbol, "level") * (10 if is_index else 1)
         base_vol = (0.008 if is_index else 0.012) + 0.01 * _unit(self.seed, symbol, "vol")
         sigma = base_vol * (0.6 + 1.2 * regime[:, 1])  # calm to stormy quarters
         drift = (regime[:, 0] - 0.4) * 0.6 / 250  # about -24% to +36% a year

@@ -220,3 +220,16 @@ def test_ten_years_of_daily_bars_take_under_50ms(provider):
         timings.append(time.perf_counter() - started)
     assert len(candles) > 2400
     assert min(timings) < 0.05
+
+
+def test_demo_catalogue_sits_at_plausible_relative_levels(make_provider):
+    demo = {"^NSEI", "^BSESN", "RELIANCE.NS", "TCS.NS", "SBIN.NS"}
+    provider = make_provider(symbols=demo)
+    closes = {symbol: provider.fetch_candles(symbol, Timeframe.D1)["close"] for symbol in demo}
+    # Each path wanders on its own over ten years; today and over the last year the order is the usual one.
+    assert closes["^BSESN"].iloc[-1] > 2 * closes["^NSEI"].iloc[-1]  # SENSEX well above NIFTY 50
+    assert closes["^BSESN"].iloc[-250:].median() > 2 * closes["^NSEI"].iloc[-250:].median()
+    assert 10_000 < closes["^NSEI"].iloc[-1] < 50_000
+    assert 300 < closes["SBIN.NS"].iloc[-1] < 2_000
+    assert 1_000 < closes["TCS.NS"].iloc[-1] < 8_000
+    assert closes["^NSEI"].iloc[-1] > 3 * closes["TCS.NS"].iloc[-1]

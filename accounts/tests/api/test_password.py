@@ -1,0 +1,85 @@
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NEW = "An0ther-long-trading-passphrase"
+
+
+def _login(client: APIClient, username: str, password: str = PASSWORD):
+    return client.post("/api/auth/login", {"username": username, "password": password}, format="json")
+
+
+def _change(client: APIClient, access: str, current: str, new: str, **extra):
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client.post(
+        "/api/auth/password", {"current_password": current, "new_password": new}, format="json", **extra
+    )
+
+
+def test_change_sets_the_password_and_revokes_every_refresh_token(user):
+    client = APIClient()
+    first = _login(client, user.username).json()
+    second = _login(client, user.username).json()
+    response = _change(client, first["access"], PASSWORD, NEW)
+    assert response.status_code == 204
+    client.credentials()
+    for tokens in (first, second):
+        refreshed = client.post("/api/auth/refresh", {"refresh": tokens["refresh"]}, format="json")
+        assert refreshed.status_code == 401
+    assert _login(client, user.username, PASSWORD).status_code == 401
+    assert _login(client, user.username, NEW).status_code == 200
+
+
+def test_wrong_current_password_is_400_and_changes_nothing(user):
+    client = APIClient()
+    tokens = _login(client, user.username).json()
+    response = _change(client, tokens["access"], "not-my-password", NEW)
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"current_password"}
+    client.credentials()
+    assert client.post("/api/auth/refresh", {"refresh": tokens["refresh"]}, format="json").status_code == 200
+    assert _login(client, user.username, PASSWORD).status_code == 200
+
+
+@pytest.mark.parametrize("weak", ["short", "12345678901", "password123"])
+def test_new_password_goes_through_the_validators(user, weak):
+    client = APIClient()
+    tokens = _login(client, user.username).json()
+    response = _change(client, tokens["access"], PASSWORD, weak)
+    assert response.status_code == 400
+    assert "new_password" in response.json()["error"]["details"]
+
+
+def test_similar_to_the_username_is_refused():
+    user = UserFactory(username="ramanathan-trader")
+    client = APIClient()
+    tokens = _login(client, user.username).json()
+    response = _change(client, tokens["access"], PASSWORD, "ramanathan-trader")
+    assert response.status_code == 400
+
+
+def test_needs_authentication(api_client):
+    response = api_client.post(
+        "/api/auth/password", {"current_password": PASSWORD, "new_password": NEW}, format="json"
+    )
+    assert response.status_code == 401
+
+
+def test_guessing_the_current_password_is_throttled_per_user_across_ips(user, settings):
+    settings.AUTH_THROTTLE_RATE = "3/minute"
+    client = APIClient()
+    access = _login(client, user.username).json()["access"]
+    for i in range(2):  # the login above counted once against the IP, not against the user
+        assert _change(client, access, "guess", NEW, REMOTE_ADDR=f"10.0.1.{i}").status_code == 400
+    assert _change(client, access, "guess", NEW, REMOTE_ADDR="10.0.1.50").status_code == 400
+    response = _change(client, access, PASSWORD, NEW, REMOTE_ADDR="10.0.1.99")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+
+
+def test_api_times_stay_utc_while_the_admin_shows_ist(auth_client, settings):
+    assert settings.TIME_ZONE == "Asia/Kolkata"
+    assert auth_client.get("/api/auth/me").json()["date_joined"].endswith("Z")

@@ -1,0 +1,92 @@
+import pytest
+from django.test import Client
+
+from accounts.tests.factories import UserFactory
+from charts.tests.factories import seed_chart
+from market.models import Instrument
+
+pytestmark = pytest.mark.django_db
+
+DATA = "/admin/charts/TCS.NS/data"
+
+
+@pytest.fixture
+def staff_browser() -> Client:
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_chart_data_has_candles_signals_predictions_levels_and_backtest(staff_browser):
+    candles = seed_chart()
+    response = staff_browser.get(DATA, {"timeframe": "1D", "limit": 400})
+    assert response.status_code == 200
+    data = response.json()
+    assert [c["time"] for c in data["candles"]] == sorted(c["time"] for c in data["candles"])
+    assert len(data["candles"]) == len(candles) == 400
+    assert data["source"] == "synthetic"
+    assert data["display_offset_seconds"] == 19800  # NSE: IST
+    # HOLD is no trade: only BUY and SELL become markers, each with its reasoning.
+    assert [s["type"] for s in data["signals"]] == ["BUY", "SELL"]
+    assert "RSI and MACD agree" in data["signals"][0]["reasoning"]
+    times = {c["time"] for c in data["candles"]}
+    assert all(s["time"] in times for s in data["signals"])
+    realized, pending = data["predictions"]
+    assert realized["lower"] < realized["predicted"] < realized["upper"] and realized["realized"] is not None
+    assert pending["realized"] is None and pending["time"] > data["candles"][-1]["time"]
+    # Levels of the newest signal (the HOLD on candle -20).
+    assert data["levels"]["support"] == pytest.approx(candles[-20]["close"] * 0.95)
+    backtest = data["backtest"]
+    assert backtest["error"] is None
+    assert backtest["equity"][0]["value"] == pytest.approx(1.0, abs=0.05)  # marked at its first close
+    assert backtest["buy_and_hold"][0]["value"] == pytest.approx(1.0)
+    assert len(backtest["buy_and_hold"]) == len(backtest["equity"])
+
+
+def test_chart_data_of_a_short_range_keeps_the_backtest_to_that_range(staff_browser):
+    seed_chart()
+    data = staff_browser.get(DATA, {"limit": 20}).json()
+    assert len(data["candles"]) == 20
+    equity = data["backtest"]["equity"]
+    assert equity and equity[0]["time"] >= data["candles"][0]["time"]
+
+
+def test_chart_data_of_a_range_without_candles_is_empty_with_a_reason(staff_browser):
+    data = staff_browser.get(DATA, {"start": "1990-01-01", "end": "1990-02-01"}).json()
+    assert data["candles"] == [] and data["signals"] == []
+    assert data["backtest"] == {"error": "No candles in this range.", "equity": [], "buy_and_hold": []}
+
+
+def test_chart_data_rejects_bad_parameters_as_json_400(staff_browser):
+    response = staff_browser.get(DATA, {"timeframe": "2D", "limit": 9000})
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"timeframe", "limit"}
+
+
+def test_chart_data_and_page_are_for_staff_only():
+    client = Client()
+    client.force_login(UserFactory(is_staff=False))
+    for url in (DATA, "/admin/charts/TCS.NS/"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_chart_page_loads_the_vendored_chart_library(staff_browser):
+    html = staff_browser.get("/admin/charts/TCS.NS/?timeframe=1W").content.decode()
+    assert "charts/vendor/lightweight-charts/lightweight-charts.standalone.production.js" in html
+    assert '<option value="1W" selected>' in html
+    assert "/admin/charts/TCS.NS/data" in html
+    assert "https://" not in html
+
+
+def test_chart_page_of_an_invalid_symbol_is_404(staff_browser):
+    assert staff_browser.get("/admin/charts/bad%20symbol/").status_code == 404
+
+
+def test_instrument_and_market_data_admin_link_to_the_chart(staff_browser):
+    seed_chart()
+    Instrument.objects.get_or_create(symbol="TCS.NS", defaults={"name": "TCS"})
+    assert 'href="/admin/charts/TCS.NS/"' in staff_browser.get("/admin/market/instrument/").content.decode()
+    assert 'href="/admin/charts/TCS.NS/?timeframe=1D"' in (
+        staff_browser.get("/admin/market/marketdata/").content.decode()
+    )

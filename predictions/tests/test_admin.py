@@ -1,0 +1,61 @@
+from datetime import UTC, datetime
+
+import pytest
+from django.test import Client
+
+from accounts.tests.factories import UserFactory
+from predictions.models import TrainedModel
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client_() -> Client:
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def _model() -> TrainedModel:
+    folds = [
+        {
+            "fold": 1,
+            "test_start": "2025-01-01T00:00:00+00:00",
+            "mae": 10.5,
+            "naive_mae": 12.0,
+            "n_samples": 50,
+        },
+        {
+            "fold": 2,
+            "test_start": "2025-03-01T00:00:00+00:00",
+            "mae": 14.25,
+            "naive_mae": 11.0,
+            "n_samples": 50,
+        },
+    ]
+    return TrainedModel.objects.create(
+        symbol="TCS.NS",
+        timeframe="1D",
+        horizon=5,
+        algorithm="random_forest",
+        version=1,
+        data_start=datetime(2020, 1, 1, tzinfo=UTC),
+        data_end=datetime(2025, 6, 1, tzinfo=UTC),
+        n_samples=1200,
+        metrics={"mae": 12.375, "naive_mae": 11.5, "mae_vs_naive": 1.076, "directional_accuracy": 0.52},
+        fold_metrics=folds,
+        artifact="models/TCS.NS/1D/h5/random_forest_v1.joblib",
+        artifact_sha256="ab" * 32,
+    )
+
+
+def test_trained_model_page_shows_metrics_and_folds_as_tables_with_a_chart(admin_client_):
+    model = _model()
+    html = admin_client_.get(f"/admin/predictions/trainedmodel/{model.pk}/change/").content.decode()
+    assert "<tr><th>mae_vs_naive</th><td>1.076</td></tr>" in html
+    assert "<td>14.25</td>" in html and "<th>naive_mae</th>" in html  # the fold table
+    assert html.count("<rect") == 4  # model and naive bars for each of the two folds
+    assert '{"fold"' not in html and "&quot;fold&quot;" not in html  # no JSON blob
+    # The artifact is named, not linked: media files are not served over HTTP.
+    assert "random_forest_v1.joblib (sha256 abababababab…)" in html
+    assert 'href="/media/' not in html and 'href="models/' not in html
