@@ -117,13 +117,13 @@ def test_stale_tail_is_refreshed_at_most_every_five_minutes(auth_client, provide
     with time_machine.travel(NOW + timedelta(minutes=3), tick=False):
         body = _history(auth_client, "timeframe=1m&start=2026-05-31&limit=5000")
     assert len(provider.calls) == calls  # refreshed 3 minutes ago
-    assert body["candles"][-1]["timestamp"] == (NOW - timedelta(minutes=1)).isoformat()
+    assert datetime.fromisoformat(body["candles"][-1]["timestamp"]) == NOW - timedelta(minutes=1)
     with time_machine.travel(NOW + timedelta(minutes=6), tick=False):  # (another limit: not the cached body)
         body = _history(auth_client, "timeframe=1m&start=2026-05-31&limit=4999")
     assert len(provider.calls) == calls + 1
     _, _, start, end = provider.calls[-1]
     assert (start, end) == (NOW - timedelta(minutes=2), NOW + timedelta(minutes=6))
-    assert body["candles"][-1]["timestamp"] == (NOW + timedelta(minutes=5)).isoformat()
+    assert datetime.fromisoformat(body["candles"][-1]["timestamp"]) == NOW + timedelta(minutes=5)
     assert CoverageInterval.objects.filter(series__timeframe="1m").count() == 1
 
 
@@ -134,7 +134,7 @@ def test_a_day_later_the_tail_gets_the_new_bar(auth_client, provider):
     with time_machine.travel(NOW + timedelta(days=1, minutes=1), tick=False):
         body = _history(auth_client, "start=2026-05-02")
     assert MarketData.objects.count() == stored + 1
-    assert body["candles"][-1]["timestamp"] == (LISTED + timedelta(days=len(CANDLES))).isoformat()
+    assert datetime.fromisoformat(body["candles"][-1]["timestamp"]) == LISTED + timedelta(days=len(CANDLES))
 
 
 def test_a_read_never_stores_bars_older_than_its_start(auth_client, provider):

@@ -158,20 +158,20 @@ class TestHistorical:
         query = "start=2024-01-01&end=2024-12-31&limit=10&order=desc"
         body = auth_client.get(f"/api/market/historical/TCS?{query}").json()
         assert body["count"] == 10
-        assert body["candles"][-1]["timestamp"] == make_candles(50).index[-1].isoformat()
+        assert datetime.fromisoformat(body["candles"][-1]["timestamp"]) == make_candles(50).index[-1]
 
     def test_limit_with_start_returns_the_first_candles_from_start(self, auth_client, use_provider, frozen):
         use_provider(FrameProvider({("TCS.NS", Timeframe.D1): make_candles(50)}))
         body = auth_client.get("/api/market/historical/TCS?start=1990-01-01&limit=3").json()
-        assert [c["timestamp"] for c in body["candles"]] == [
-            t.isoformat() for t in make_candles(50).index[:3]
-        ]
+        assert [datetime.fromisoformat(c["timestamp"]) for c in body["candles"]] == list(
+            make_candles(50).index[:3]
+        )
 
     def test_without_start_limit_keeps_the_latest(self, auth_client, use_provider, frozen):
         candles = make_candles(50, start=OPEN_NOW - timedelta(days=60))
         use_provider(FrameProvider({("TCS.NS", Timeframe.D1): candles}))
         body = auth_client.get("/api/market/historical/TCS?limit=3").json()
-        assert [c["timestamp"] for c in body["candles"]] == [t.isoformat() for t in candles.index[-3:]]
+        assert [datetime.fromisoformat(c["timestamp"]) for c in body["candles"]] == list(candles.index[-3:])
 
     @pytest.mark.parametrize(
         "query",
@@ -314,3 +314,26 @@ def test_postgres_rendered_candles_equal_the_python_rendering(monkeypatch):
     in_python = _history_candles_json(**kwargs)
     assert in_sql[0] == in_python[0] == 25 and in_sql[2] == in_python[2] == "csv"
     assert json.loads(in_sql[1]) == json.loads(in_python[1])
+
+
+class TestPresentation:
+    """What a trader reads: exchange-local times, the trading day of daily bars, prices at two decimals."""
+
+    def test_daily_bars_read_in_ist_with_their_trading_day(self, auth_client, use_provider, frozen):
+        candles = make_candles(5, start=OPEN_NOW - timedelta(days=8))
+        candles["close"] = candles["close"] + 1e-9  # float noise a provider hands over
+        use_provider(FrameProvider({("TCS.NS", Timeframe.D1): candles}))
+        body = auth_client.get("/api/market/historical/TCS?limit=5&order=desc").json()
+        bar = body["candles"][-1]
+        assert bar["timestamp"].endswith("+05:30")
+        assert bar["date"] == bar["timestamp"][:10]
+        assert datetime.fromisoformat(bar["timestamp"]) == candles.index[-1]
+        assert bar["close"] == round(candles["close"].iloc[-1], 2)
+
+    def test_quote_in_exchange_time_with_readable_numbers(self, auth_client, use_provider, frozen):
+        candles = make_candles(5, start=OPEN_NOW - timedelta(days=8))
+        use_provider(FrameProvider({("TCS.NS", Timeframe.D1): candles}))
+        quote = auth_client.get("/api/market/quote/TCS").json()
+        assert quote["timestamp"].endswith("+05:30")
+        assert quote["price"] == round(quote["price"], 2)
+        assert quote["change_percent"] == round(quote["change_percent"], 2)

@@ -88,7 +88,9 @@ def test_models_endpoint_shows_folds_significance_and_coverage_by_regime(auth_cl
     assert len(folds) == metrics["folds"] and sum(f["n"] for f in folds) == metrics["n_samples"]
     for fold in folds:
         assert datetime.fromisoformat(fold["test_start"]) <= datetime.fromisoformat(fold["test_end"])
-        assert fold["mae_vs_naive"] == pytest.approx(fold["mae"] / fold["naive_mae"])
+        assert fold["mae_vs_naive"] == pytest.approx(
+            fold["mae"] / fold["naive_mae"], rel=2e-3
+        )  # shown to 4 digits
     ensemble = next(m for m in models if m["algorithm"] == "ensemble")
     assert [f["fold"] for f in ensemble["fold_metrics"]] == [1, 2, 3, 4, 5]
 

@@ -41,7 +41,7 @@ def test_generate_returns_201_with_levels_and_reasons(auth_client, history):
 def test_signal_uses_only_closed_candles(auth_client, history):
     body = auth_client.post("/api/signals/generate/TCS", {}, format="json").json()
     # 12:00 IST on 3 June: the 3 June bar is forming, so the last closed bar is 2 June's (opens 1 June 18:30 UTC).
-    assert body["candle_timestamp"] == "2026-06-01T18:30:00+00:00"
+    assert body["candle_timestamp"] == "2026-06-02T00:00:00+05:30"
 
 
 def test_not_enough_candles_is_422_with_needed(auth_client):
@@ -127,5 +127,5 @@ def test_list_is_served_from_cache_until_a_sync(auth_client, history):
 def test_backtest_end_date_is_inclusive_of_that_day_only(auth_client, history):
     body = auth_client.get("/api/signals/TCS/backtest?start=2025-01-01&end=2025-12-31").json()
     # 31 Dec 2025 IST opens at 30 Dec 18:30 UTC; 1 Jan 2026's bar (31 Dec 18:30 UTC) must not be in the replay.
-    assert body["end"] == "2025-12-30T18:30:00+00:00"
-    assert all(t["exit_time"] <= "2025-12-30T18:30:00+00:00" for t in body["trades"])
+    assert body["end"] == "2025-12-31T00:00:00+05:30"
+    assert all(t["exit_time"] <= "2025-12-31T00:00:00+05:30" for t in body["trades"])
