@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from market.selectors import candles_history
-from market.sources import get_calendar
+from market.sources import time_zone_for_symbol
 from market.timeframes import Timeframe
 from predictions.models import Prediction
 from signals.models import TradingSignal
@@ -120,10 +120,11 @@ def chart_data(
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = 500,
+    order: str = "desc",
 ) -> dict:
     """Everything one chart page draws, times in UNIX seconds (UTC) plus the exchange's offset for display."""
     history = json.loads(
-        candles_history(symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit)
+        candles_history(symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit, order=order)
     )
     candles = [
         {
@@ -141,7 +142,7 @@ def chart_data(
         "timeframe": timeframe.value,
         "source": history["source"],
         "stale": history["stale"],
-        "display_offset_seconds": int(get_calendar().tz.utcoffset(timezone.now()).total_seconds()),
+        "display_offset_seconds": int(time_zone_for_symbol(symbol).utcoffset(timezone.now()).total_seconds()),
         "candles": candles,
         "signals": [],
         "predictions": [],

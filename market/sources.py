@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date
 from importlib import import_module
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
@@ -60,20 +61,28 @@ def calendar_for(exchange: str = "NSE") -> ExchangeCalendar:
 
 
 def exchange_of(symbol: str) -> str:
-    """The instrument's exchange from the catalogue, else what the symbol's suffix implies (market.symbols)."""
-    cached = _exchanges_local.get(symbol)
-    if cached is not None:
-        return cached
-    exchange = Instrument.objects.filter(symbol=symbol).values_list("exchange", flat=True).first()
-    exchange = exchange.strip().upper() if exchange else exchange_for_symbol(symbol)
-    _exchanges_local.set(symbol, exchange)
-    return exchange
+    """The instrument's exchange from the catalogue, else what the symbol's suffix implies (market.symbols).
+    The catalogue's symbol -> exchange map is read in one query and kept per process for a minute, so a page
+    of many symbols costs no query per symbol."""
+    exchanges = _exchanges_local.get("catalogue")
+    if exchanges is None:
+        exchanges = {
+            row_symbol: exchange.strip().upper()
+            for row_symbol, exchange in Instrument.objects.values_list("symbol", "exchange")
+            if exchange
+        }
+        _exchanges_local.set("catalogue", exchanges)
+    return exchanges.get(symbol) or exchange_for_symbol(symbol)
 
 
 def time_zone_for_symbol(symbol: str):
-    """The zone of the symbol's exchange (for presenting times), UTC for a catalogue row naming no known one."""
+    """The zone of the symbol's exchange (for presenting times), UTC for a catalogue row naming no known one.
+    NSE and BSE need no holiday table for that."""
+    exchange = exchange_of(symbol)
+    if exchange == "NSE" or exchange in TABLE_EXCHANGES:
+        return ZoneInfo(settings.EXCHANGE_TIME_ZONE)
     try:
-        return calendar_for_symbol(symbol).tz
+        return library_calendar(exchange).tz
     except UnknownExchange:
         return UTC
 
