@@ -27,6 +27,7 @@ class ChartDataApi(APIView):
 
     def get(self, request, symbol: str):
         symbol, query = symbol_and_query(request, symbol, HistoricalQuerySerializer)
+        query.pop("format")  # the chart page takes rows
         return Response(chart_data(symbol=symbol, **query))
 
 

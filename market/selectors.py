@@ -62,6 +62,7 @@ def _history_candles_json(
     end: datetime | None,
     limit: int,
     from_start: bool = False,
+    columns: bool = False,
 ) -> tuple[int, bytes, str | None]:
     """(count, JSON array of candle objects in time order, comma-joined sources): the latest `limit` candles,
     or with `from_start` the first `limit`."""
@@ -104,9 +105,13 @@ def _history_candles_json(
         if by_day:
             row["date"] = local.date()
         rows.append(row)
-    candles = orjson.dumps(rows)
     sources = ",".join(sorted({row[7] for row in values})) or None
-    return len(values), candles, sources
+    if columns:  # one array per field, times as UNIX seconds: what charting libraries take
+        fields = ["open", "high", "low", "close", "volume", "final", *(["date"] if by_day else [])]
+        table = {"time": [int(ts.timestamp()) for ts, *_ in values]}
+        table.update({field: [row[field] for row in rows] for field in fields})
+        return len(values), orjson.dumps(table), sources
+    return len(values), orjson.dumps(rows), sources
 
 
 def candles_history(
@@ -117,6 +122,7 @@ def candles_history(
     end: datetime | None = None,
     limit: int = 500,
     order: str = "desc",
+    format: str = "rows",
     provider: Provider | None = None,
 ) -> bytes:
     """`limit` candles in [start, end), in time order, as the rendered JSON response body: the first ones from
@@ -130,6 +136,7 @@ def candles_history(
         end and end.isoformat(),
         limit,
         from_start,
+        format,
     )
     key = history_key(*key_parts)
     cached = cache.get(key)
@@ -141,7 +148,13 @@ def candles_history(
     # The key is fixed before the read: a sync committing after this point bumps the version, so what we read
     # is cached under the older version at worst, never old candles under the new one.
     count, candles, sources = _history_candles_json(
-        symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit, from_start=from_start
+        symbol=symbol,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        limit=limit,
+        from_start=from_start,
+        columns=format == "columns",
     )
     meta = {
         "symbol": symbol,

@@ -208,6 +208,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.CachedUserJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["tradingdash.renderers.PresentingJSONRenderer"],
+    # ?format= is the historical endpoint's rows/columns choice, not DRF's renderer override.
+    "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_PARSER_CLASSES": ["tradingdash.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "tradingdash.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tradingdash.exceptions.api_exception_handler",

@@ -24,6 +24,12 @@ class HistoricalQuerySerializer(QuerySerializer):
         help_text="Which end of [start, end) `limit` keeps: with a start, `asc` gives the first bars from start, "
         "`desc` the latest. Without a start, always the latest. Candles are listed in time order either way.",
     )
+    format = serializers.ChoiceField(
+        choices=["rows", "columns"],
+        default="rows",
+        help_text="`columns` gives `candles` as one array per field, times as UNIX seconds "
+        "(`{time: [...], open: [...], ...}`), the shape charting libraries take.",
+    )
 
     def validate(self, attrs: dict) -> dict:
         start, end = attrs.get("start"), attrs.get("end")

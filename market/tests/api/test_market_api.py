@@ -337,3 +337,24 @@ class TestPresentation:
         assert quote["timestamp"].endswith("+05:30")
         assert quote["price"] == round(quote["price"], 2)
         assert quote["change_percent"] == round(quote["change_percent"], 2)
+
+    def test_columns_for_charting_libraries(self, auth_client, use_provider, frozen):
+        candles = make_candles(5, start=OPEN_NOW - timedelta(days=8))
+        use_provider(FrameProvider({("TCS.NS", Timeframe.D1): candles}))
+        rows = auth_client.get("/api/market/historical/TCS?limit=5").json()
+        body = auth_client.get("/api/market/historical/TCS?limit=5&format=columns").json()
+        table = body["candles"]
+        assert body["count"] == 5 and set(table) == {
+            "time",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "final",
+            "date",
+        }
+        assert table["time"] == [int(ts.timestamp()) for ts in candles.index]
+        assert table["close"] == [bar["close"] for bar in rows["candles"]]
+        assert table["date"] == [bar["date"] for bar in rows["candles"]]
+        assert auth_client.get("/api/market/historical/TCS?format=csv").status_code == 400
