@@ -17,6 +17,7 @@ from django.utils import timezone
 from psycopg import pq
 
 from market.caching import history_key, quote_cache_get
+from market.indicators import compute_indicators
 from market.models import DataIssue, Instrument, MarketData
 from market.presentation import DAY_TIMEFRAMES
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
@@ -348,3 +349,61 @@ def symbol_require_known(*, symbol: str, provider: Provider | None = None) -> No
     if not stored and not Instrument.objects.filter(symbol=symbol).exists():
         quote_get(symbol=symbol, provider=provider)
     cache.set(key, True, 24 * 3600)
+
+
+def indicators_history(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    indicators: list,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 500,
+    order: str = "desc",
+    provider: Provider | None = None,
+) -> dict:
+    """Indicator series aligned bar for bar with the candles the historical endpoint gives for the same query
+    (same `timestamp`/`date`), warm-up bars null; cached like historical, until the symbol's next sync."""
+    names = ",".join(ind.name for ind in indicators)
+    key = history_key(
+        symbol, timeframe.value, start and start.isoformat(), end and end.isoformat(), limit, order, names
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    history = json.loads(
+        candles_history(
+            symbol=symbol,
+            timeframe=timeframe,
+            start=start,
+            end=end,
+            limit=limit,
+            order=order,
+            provider=provider,
+        )
+    )
+    candles = history["candles"]
+    frame = pd.DataFrame(candles, columns=["open", "high", "low", "close", "volume"])
+    sessions = [c["timestamp"][:10] for c in candles] if timeframe.is_intraday else None
+    series = compute_indicators(frame, indicators, session_days=sessions)
+    rows = []
+    for i, candle in enumerate(candles):
+        row = {k: candle[k] for k in ("timestamp", "date") if k in candle}
+        for name, values in series.items():
+            row[name] = (
+                {line: points[i] for line, points in values.items()}
+                if isinstance(values, dict)
+                else values[i]
+            )
+        rows.append(row)
+    payload = {
+        "symbol": symbol,
+        "timeframe": timeframe.value,
+        "count": len(rows),
+        "stale": history["stale"],
+        "indicators": [ind.name for ind in indicators],
+        "rows": rows,
+    }
+    if not history["stale"]:
+        cache.set(key, payload, settings.MARKET_DATA_CACHE_TTL)
+    return payload

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from market.api.fields import InstantField, QuerySerializer, TimeframeField
 from market.calendar import EXCHANGES
+from market.indicators import SUPPORTED, InvalidIndicator, parse_indicators
 from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
 from tradingdash.inputs import StrictInputSerializer
@@ -193,3 +194,30 @@ class QualityReportSerializer(serializers.Serializer):
     checked_at = serializers.DateTimeField(allow_null=True, help_text="Last check; null if never checked.")
     open = serializers.DictField(child=serializers.IntegerField(), help_text="Open findings by kind.")
     issues = DataIssueSerializer(many=True)
+
+
+class IndicatorsQuerySerializer(HistoricalQuerySerializer):
+    names = serializers.CharField(
+        max_length=300, help_text=f"Comma-separated, e.g. sma:50,ema:20,rsi:14,macd:12:26:9 ({SUPPORTED})."
+    )
+    order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
+    format = None
+
+    def validate_names(self, value: str) -> list:
+        try:
+            return parse_indicators(value)
+        except InvalidIndicator as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class IndicatorsSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    count = serializers.IntegerField()
+    stale = serializers.BooleanField()
+    indicators = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="One per candle of the same historical query: timestamp (and date for daily bars), then one "
+        "value per indicator (an object for macd and bbands); null while warming up.",
+    )

@@ -7,6 +7,7 @@ urlpatterns = [
     *api_path("multiple", views.MultipleApi.as_view(), "market-multiple"),
     *api_path("quote/<str:symbol>", views.QuoteApi.as_view(), "market-quote"),
     *api_path("historical/<str:symbol>", views.HistoricalApi.as_view(), "market-historical"),
+    *api_path("indicators/<str:symbol>", views.IndicatorsApi.as_view(), "market-indicators"),
     *api_path("sync/<str:symbol>", views.SyncApi.as_view(), "market-sync"),
     *api_path("quality/<str:symbol>", views.QualityApi.as_view(), "market-quality"),
 ]

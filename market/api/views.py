@@ -13,6 +13,8 @@ from market.api.fields import SYMBOL_MAX_LENGTH, SYMBOL_PATTERN, symbol_and_quer
 from market.api.serializers import (
     HistoricalQuerySerializer,
     HistoricalSerializer,
+    IndicatorsQuerySerializer,
+    IndicatorsSerializer,
     InstrumentSerializer,
     MarketStatusQuerySerializer,
     MarketStatusSerializer,
@@ -26,6 +28,7 @@ from market.api.serializers import (
 )
 from market.selectors import (
     candles_history,
+    indicators_history,
     instruments_list,
     market_status,
     quality_report,
@@ -137,3 +140,16 @@ class QualityApi(APIView):
     def get(self, request, symbol: str):
         symbol, query = symbol_and_query(request, symbol, QualityQuerySerializer)
         return Response(QualityReportSerializer(quality_report(symbol=symbol, **query)).data)
+
+
+class IndicatorsApi(APIView):
+    extra_error_statuses = PROVIDER_ERRORS
+
+    @extend_schema(
+        parameters=[SYMBOL_PARAM, IndicatorsQuerySerializer],
+        responses={200: IndicatorsSerializer},
+        tags=["market"],
+    )
+    def get(self, request, symbol: str):
+        symbol, query = symbol_and_query(request, symbol, IndicatorsQuerySerializer)
+        return Response(indicators_history(symbol=symbol, indicators=query.pop("names"), **query))

@@ -1,0 +1,110 @@
+"""Technical-indicator series for charts, computed with TA-Lib over a candle frame. Pure (no ORM).
+
+Names are `kind[:param…]`: sma:50, ema:20, rsi:14, macd:12:26:9, bbands:20:2, atr:14, vwap. Each series has one
+value per candle, `None` where the indicator has not warmed up yet; multi-line indicators (macd, bbands) give an
+object per bar. VWAP restarts each session for intraday bars and is anchored at the first bar otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import talib
+
+# kind -> (number of parameters, defaults, bounds per parameter)
+_KINDS: dict[str, tuple[tuple[float, ...], tuple[tuple[float, float], ...]]] = {
+    "sma": ((20,), ((2, 500),)),
+    "ema": ((20,), ((2, 500),)),
+    "rsi": ((14,), ((2, 200),)),
+    "atr": ((14,), ((1, 200),)),
+    "macd": ((12, 26, 9), ((2, 200), (2, 400), (1, 200))),
+    "bbands": ((20, 2), ((2, 500), (0.1, 10))),
+    "vwap": ((), ()),
+}
+SUPPORTED = "sma:N, ema:N, rsi:N, atr:N, macd:FAST:SLOW:SIGNAL, bbands:N:K, vwap"
+MAX_INDICATORS = 10
+
+
+class InvalidIndicator(ValueError):
+    """A name or parameter the endpoint cannot compute; the message lists what it can."""
+
+
+@dataclass(frozen=True)
+class Indicator:
+    name: str  # as asked, normalised: "macd:12:26:9"
+    kind: str
+    params: tuple[float, ...]
+
+
+def parse_indicators(text: str) -> list[Indicator]:
+    """`sma:50,ema:20,…` → indicators, or InvalidIndicator naming the bad part and the supported forms."""
+    parts = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise InvalidIndicator(f"Name at least one indicator: {SUPPORTED}")
+    if len(parts) > MAX_INDICATORS:
+        raise InvalidIndicator(f"At most {MAX_INDICATORS} indicators a request")
+    out: list[Indicator] = []
+    for part in parts:
+        kind, *raw = part.split(":")
+        if kind not in _KINDS:
+            raise InvalidIndicator(f"Unknown indicator {kind!r}; supported: {SUPPORTED}")
+        defaults, bounds = _KINDS[kind]
+        if len(raw) > len(defaults):
+            raise InvalidIndicator(f"{part!r} has too many parameters; supported: {SUPPORTED}")
+        try:
+            values = [float(value) for value in raw]
+        except ValueError:
+            raise InvalidIndicator(f"{part!r}: parameters are numbers; supported: {SUPPORTED}") from None
+        params = tuple(values + list(defaults[len(values) :]))
+        for value, (low, high), position in zip(params, bounds, range(len(params)), strict=True):
+            integral = not (kind == "bbands" and position == 1)
+            if not low <= value <= high or (integral and value != int(value)):
+                kind_of = "a whole number" if integral else "a number"
+                raise InvalidIndicator(
+                    f"{part!r}: parameter {position + 1} must be {kind_of} from {low:g} to {high:g}"
+                )
+        if kind == "macd" and params[0] >= params[1]:
+            raise InvalidIndicator(f"{part!r}: the fast period must be shorter than the slow one")
+        name = ":".join([kind, *(f"{p:g}" for p in params)])
+        out.append(Indicator(name=name, kind=kind, params=params))
+    return out
+
+
+def _values(array: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 4) for v in array]
+
+
+def compute_indicators(candles: pd.DataFrame, indicators: list[Indicator], *, session_days=None) -> dict:
+    """name → list (one value per candle) or dict of lists for multi-line indicators. `session_days`: for
+    intraday bars, the exchange-local day of each bar (VWAP restarts each session)."""
+    close = candles["close"].to_numpy(dtype="float64")
+    high = candles["high"].to_numpy(dtype="float64")
+    low = candles["low"].to_numpy(dtype="float64")
+    volume = candles["volume"].to_numpy(dtype="float64")
+    series: dict = {}
+    for ind in indicators:
+        p = [int(v) if v == int(v) else v for v in ind.params]
+        if ind.kind == "sma":
+            series[ind.name] = _values(talib.SMA(close, timeperiod=p[0]))
+        elif ind.kind == "ema":
+            series[ind.name] = _values(talib.EMA(close, timeperiod=p[0]))
+        elif ind.kind == "rsi":
+            series[ind.name] = _values(talib.RSI(close, timeperiod=p[0]))
+        elif ind.kind == "atr":
+            series[ind.name] = _values(talib.ATR(high, low, close, timeperiod=p[0]))
+        elif ind.kind == "macd":
+            macd, signal, hist = talib.MACD(close, fastperiod=p[0], slowperiod=p[1], signalperiod=p[2])
+            series[ind.name] = {"macd": _values(macd), "signal": _values(signal), "hist": _values(hist)}
+        elif ind.kind == "bbands":
+            upper, middle, lower = talib.BBANDS(close, timeperiod=p[0], nbdevup=p[1], nbdevdn=p[1])
+            series[ind.name] = {"upper": _values(upper), "middle": _values(middle), "lower": _values(lower)}
+        elif ind.kind == "vwap":
+            typical = (high + low + close) / 3
+            groups = pd.Series(session_days if session_days is not None else np.zeros(len(close)))
+            pv = pd.Series(typical * volume).groupby(groups.to_numpy()).cumsum().to_numpy()
+            vol = pd.Series(volume).groupby(groups.to_numpy()).cumsum().to_numpy()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                series[ind.name] = _values(np.where(vol > 0, pv / vol, np.nan))
+    return series

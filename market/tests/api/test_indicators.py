@@ -1,0 +1,71 @@
+"""GET /api/market/indicators/{symbol}: TA-Lib series aligned with the historical candles of the same query."""
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+import talib
+
+from market.indicators import InvalidIndicator, compute_indicators, parse_indicators
+from market.tests.api.test_market_api import OPEN_NOW, frozen, use_provider  # noqa: F401
+from market.tests.factories import FrameProvider, make_candles
+from market.timeframes import Timeframe
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def daily(use_provider):  # noqa: F811
+    candles = make_candles(120, start=OPEN_NOW - timedelta(days=200))
+    use_provider(FrameProvider({("TCS.NS", Timeframe.D1): candles}))
+    return candles
+
+
+def test_series_align_with_the_historical_candles_and_warm_up_as_null(auth_client, daily, frozen):  # noqa: F811
+    query = "timeframe=1D&limit=100"
+    history = auth_client.get(f"/api/market/historical/TCS?{query}").json()
+    body = auth_client.get(
+        f"/api/market/indicators/TCS?{query}&names=sma:50,rsi:14,macd:12:26:9,bbands:20:2,vwap"
+    ).json()
+    assert body["indicators"] == ["sma:50", "rsi:14", "macd:12:26:9", "bbands:20:2", "vwap"]
+    assert [(r["timestamp"], r["date"]) for r in body["rows"]] == [
+        (c["timestamp"], c["date"]) for c in history["candles"]
+    ]
+    closes = np.array([c["close"] for c in history["candles"]])
+    expected = talib.SMA(closes, timeperiod=50)
+    assert [r["sma:50"] for r in body["rows"][:49]] == [None] * 49
+    assert body["rows"][-1]["sma:50"] == pytest.approx(expected[-1], abs=1e-4)
+    last = body["rows"][-1]
+    assert set(last["macd:12:26:9"]) == {"macd", "signal", "hist"}
+    assert last["bbands:20:2"]["lower"] < last["bbands:20:2"]["middle"] < last["bbands:20:2"]["upper"]
+    assert body["rows"][0]["vwap"] is not None  # anchored at the first daily bar
+
+
+@pytest.mark.parametrize("names", ["bogus:3", "sma:0", "sma:5:6", "macd:26:12:9", "rsi:x", ""])
+def test_bad_names_are_400_listing_the_supported_ones(auth_client, daily, frozen, names):  # noqa: F811
+    response = auth_client.get(f"/api/market/indicators/TCS?names={names}")
+    assert response.status_code == 400
+    assert "names" in response.json()["error"]["details"]
+
+
+def test_limit_is_bounded(auth_client, daily, frozen):  # noqa: F811
+    assert auth_client.get("/api/market/indicators/TCS?names=sma:5&limit=5001").status_code == 400
+
+
+def test_vwap_restarts_each_session_for_intraday_bars():
+    frame = make_candles(6)
+    frame["volume"] = 100
+    series = compute_indicators(frame, parse_indicators("vwap"), session_days=["d1"] * 3 + ["d2"] * 3)
+    typical = ((frame["high"] + frame["low"] + frame["close"]) / 3).to_numpy()
+    assert series["vwap"][3] == pytest.approx(typical[3], abs=1e-4)  # the second session starts afresh
+    assert series["vwap"][2] == pytest.approx(typical[:3].mean(), abs=1e-4)
+
+
+def test_parse_normalises_and_defaults():
+    assert [i.name for i in parse_indicators("SMA:50, ema, bbands:20:2.5")] == [
+        "sma:50",
+        "ema:20",
+        "bbands:20:2.5",
+    ]
+    with pytest.raises(InvalidIndicator, match="supported"):
+        parse_indicators("ichimoku")
