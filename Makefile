@@ -24,6 +24,7 @@ venv: $(VENV)/.requirements
 run: venv
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py load_demo_data
+	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py backfill_predictions RELIANCE TCS --bars 60
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/uvicorn tradingdash.asgi:application --reload --host 127.0.0.1 --port 8000 --lifespan off
 
 ## superuser: create the first admin user in the database `make run` uses (asks for a password; non-interactive

@@ -113,6 +113,11 @@ class Prediction(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    replayed = models.BooleanField(
+        default=False,
+        help_text="Made afterwards by backfill_predictions, as of its base bar with only the data known then "
+        "(a model fitted on earlier bars), to give a track record; never a forecast anyone acted on.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

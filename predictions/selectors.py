@@ -27,6 +27,7 @@ PREDICTION_FIELDS = (
     "realized_price",
     "realized_at",
     "error",
+    "replayed",
     "created_at",
 )
 _DATES = ("base_timestamp", "target_time", "realized_at", "created_at")

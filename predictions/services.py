@@ -690,3 +690,73 @@ def task_announce(
             stage=stage,
         )
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackfillResult:
+    symbol: str
+    created: int
+    scored: int
+    model_version: str
+    trained_until: datetime
+
+
+def predictions_backfill(
+    *, symbol: str, timeframe: Timeframe, bars: int, horizon: int = 1, algorithm: str = "svr"
+) -> BackfillResult:
+    """Replay predictions on the last `bars` final bars that have matured, as of each bar: the model is fitted
+    only on bars before the first replayed one and each forecast sees only the candles up to its base bar, so
+    the track record has no look-ahead. Stored as `replayed` system predictions and scored at once. Running it
+    again changes nothing (one replayed prediction per base bar, model and horizon)."""
+    if algorithm not in (Algorithm.RANDOM_FOREST, Algorithm.SVR, Algorithm.NAIVE):
+        raise ValueError("backfill replays random_forest, svr or naive (TensorFlow stays out of this path)")
+    candles = training_candles(symbol=symbol, timeframe=timeframe)
+    first = len(candles) - horizon - bars  # position of the first replayed base bar
+    needed = history_needed(horizon) + bars + horizon
+    if first < history_needed(horizon):
+        raise NotEnoughHistory(needed=needed, available=len(candles))
+    params = settings.PREDICTION_MODEL_PARAMS.get(algorithm)
+    known = candles.iloc[: first + 1]  # everything a forecast at the first base bar could know
+    output = registry.train(algorithm, known, horizon=horizon, params=params)
+    quantiles = output.evaluation.residual_quantiles
+    calendar = calendar_for_symbol(symbol)
+    closes = candles["close"]
+    version = f"{algorithm} replay (fitted on bars to {known.index[-1].date()})"
+    created = scored = 0
+    for position in range(first, len(candles) - horizon):
+        upto = candles.iloc[: position + 1]
+        forecast = registry.predict(output.forecaster, upto, horizon=horizon, residual_quantiles=quantiles)
+        target = bars_ahead(calendar, timeframe, forecast.base_time, horizon)
+        realized = float(closes[target]) if target in closes.index else None
+        _, was_created = Prediction.objects.get_or_create(
+            symbol=symbol,
+            timeframe=timeframe.value,
+            horizon=horizon,
+            model_used=algorithm,
+            base_timestamp=forecast.base_time,
+            replayed=True,
+            defaults={
+                "time_horizon": f"{timeframe.value} x {horizon}",
+                "model_version": version,
+                "predicted_price": forecast.predicted_price,
+                "confidence_score": registry.confidence_from(output.evaluation),
+                "lower_bound": forecast.lower,
+                "upper_bound": forecast.upper,
+                "base_price": forecast.base_price,
+                "target_time": target,
+                "realized_price": realized,
+                "realized_at": target if realized is not None else None,
+                "error": forecast.predicted_price - realized if realized is not None else None,
+            },
+        )
+        created += was_created
+        scored += was_created and realized is not None
+    predictions_invalidate(symbol)
+    logger.info("predictions_backfilled", symbol=symbol, created=created, scored=scored, model=version)
+    return BackfillResult(
+        symbol=symbol,
+        created=created,
+        scored=scored,
+        model_version=version,
+        trained_until=known.index[-1].to_pydatetime(),
+    )
