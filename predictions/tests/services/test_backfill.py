@@ -35,7 +35,9 @@ def test_backfill_replays_scored_predictions_fitted_only_on_earlier_bars(history
         assert prediction.realized_price == pytest.approx(closes[prediction.target_time])
         assert prediction.lower_bound <= prediction.predicted_price <= prediction.upper_bound
     accuracy = auth_client.get("/api/predictions/TCS/accuracy").json()
-    assert accuracy["scored"] == 20 and accuracy["mae"] is not None and accuracy["interval_coverage"] is not None
+    assert (
+        accuracy["scored"] == 20 and accuracy["mae"] is not None and accuracy["interval_coverage"] is not None
+    )
     again = predictions_backfill(symbol="TCS.NS", timeframe=Timeframe.D1, bars=20)
     assert again.created == 0 and Prediction.objects.count() == 20
 
