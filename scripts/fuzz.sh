@@ -72,7 +72,7 @@ user = {"username": "fuzzer", "email": "fuzzer@example.com", "password": "fuzz-P
 requests.post(f"{base}/api/auth/register", json=user, timeout=10).raise_for_status()
 promote = "from accounts.models import User; User.objects.filter(username='fuzzer').update(is_staff=True)"
 subprocess.run([sys.executable, "manage.py", "shell", "-c", promote], check=True, capture_output=True)
-login = requests.post(f"{base}/api/auth/login", json=user, timeout=10)
+login = requests.post(f"{base}/api/auth/login", json={k: user[k] for k in ("username", "password")}, timeout=10)
 login.raise_for_status()
 print(login.json()["access"])
 PY
