@@ -19,3 +19,12 @@ class StrictInputSerializer(serializers.Serializer):
                     {key[:64]: ["Unknown field; this endpoint does not accept it."] for key in unknown[:20]}
                 )
         return super().to_internal_value(data)
+
+
+class TextField(serializers.CharField):
+    """A CharField that takes text only: DRF's would turn the number 0 into the name "0"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

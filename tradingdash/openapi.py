@@ -7,6 +7,8 @@ from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 
+from tradingdash.inputs import StrictInputSerializer
+
 
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable snake_case error code.")
@@ -50,6 +52,13 @@ class AutoSchema(SpectacularAutoSchema):
             schema["pattern"] = f"^{_NO_NUL}{_NOT_STRIPPED}{_NO_NUL}$"
         else:
             schema["pattern"] = f"^{_NO_NUL}$"
+
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        """A strict request body (tradingdash.inputs) refuses fields it does not know: say so in the schema."""
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if direction == "request" and isinstance(serializer, StrictInputSerializer):
+            schema["additionalProperties"] = False
+        return schema
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from charts.views import ChartDataApi, chart_page
@@ -35,7 +36,7 @@ urlpatterns = [
     path("api/", include("alerts.api.urls")),
     *api_path("api/tasks/<str:task_id>", TaskStatusApi.as_view(), "task-status"),
     # Unknown API routes answer the JSON 404 with DEBUG=1 too (handler404 only applies with DEBUG off).
-    re_path(r"^api/", page_not_found),
+    re_path(r"^api/", csrf_exempt(page_not_found)),  # JSON 404 for every method, never a CSRF 403 page
 ]
 
 handler400 = "tradingdash.exceptions.bad_request"

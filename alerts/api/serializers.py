@@ -8,12 +8,13 @@ from alerts.models import THRESHOLD_KINDS, Alert, AlertKind, Channel, Notificati
 from alerts.outbound import DeliveryError, apprise_check, check_url
 from market.api.fields import QuerySerializer, symbol_from_path
 from market.symbols import InvalidSymbol
+from tradingdash.inputs import StrictInputSerializer
 from watchlists.selectors import symbols_unknown
 
 SIGNAL_TYPES = ["BUY", "SELL", "HOLD"]
 
 
-class AlertInputSerializer(serializers.Serializer):
+class AlertInputSerializer(StrictInputSerializer):
     """An alert as sent by the client; `validate` refuses the combinations that could never fire sensibly."""
 
     symbol = serializers.CharField(max_length=40)
@@ -131,7 +132,7 @@ class AlertEventSerializer(serializers.Serializer):
     deliveries = DeliverySerializer(many=True)
 
 
-class ChannelInputSerializer(serializers.Serializer):
+class ChannelInputSerializer(StrictInputSerializer):
     kind = serializers.ChoiceField(choices=NotificationChannel.Kind.choices)
     url = serializers.CharField(max_length=2000, write_only=True)
     secret = serializers.CharField(min_length=16, max_length=200, required=False, write_only=True)

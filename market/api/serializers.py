@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from market.api.fields import InstantField, QuerySerializer, TimeframeField
@@ -89,6 +91,32 @@ class CandleSerializer(serializers.Serializer):
     close = serializers.FloatField()
     volume = serializers.IntegerField()
     final = serializers.BooleanField(help_text="False while the bar was still forming when it was fetched.")
+    date = serializers.DateField(required=False, help_text="Daily and weekly bars: the trading day.")
+
+
+def _column(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+CANDLE_COLUMNS_SCHEMA = {
+    "type": "object",
+    "description": "format=columns: one array per field, times as UNIX seconds.",
+    "properties": {
+        "time": _column({"type": "integer"}),
+        **{name: _column({"type": "number"}) for name in ("open", "high", "low", "close")},
+        "volume": _column({"type": "integer"}),
+        "final": _column({"type": "boolean"}),
+        "date": _column({"type": "string", "format": "date"}),
+    },
+    "required": ["time", "open", "high", "low", "close", "volume", "final"],
+}
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "array", "items": {"$ref": "#/components/schemas/Candle"}}, CANDLE_COLUMNS_SCHEMA]}
+)
+class CandlesField(serializers.JSONField):
+    """Rows (the default) or, with format=columns, one array per field."""
 
 
 class HistoricalSerializer(serializers.Serializer):
@@ -97,7 +125,9 @@ class HistoricalSerializer(serializers.Serializer):
     source = serializers.CharField(allow_null=True)
     count = serializers.IntegerField()
     stale = serializers.BooleanField()
-    candles = CandleSerializer(many=True)
+    candles = CandlesField()
+    # Keeps the Candle component in the schema for CandlesField's $ref; never present in responses.
+    row = CandleSerializer(required=False, help_text="Not sent: the shape of one row of `candles`.")
 
 
 class QuoteSerializer(serializers.Serializer):
@@ -196,9 +226,15 @@ class QualityReportSerializer(serializers.Serializer):
     issues = DataIssueSerializer(many=True)
 
 
+_INDICATOR = r"(?:sma|ema|rsi|atr|macd|bbands|vwap)(?::[0-9]{1,3}(?:\.[0-9]{1,2})?){0,3}"
+_INDICATOR_NAMES = rf"^{_INDICATOR}(?:,{_INDICATOR}){{0,9}}$"
+
+
 class IndicatorsQuerySerializer(HistoricalQuerySerializer):
     names = serializers.CharField(
-        max_length=300, help_text=f"Comma-separated, e.g. sma:50,ema:20,rsi:14,macd:12:26:9 ({SUPPORTED})."
+        max_length=300,
+        help_text=f"Comma-separated, e.g. sma:50,ema:20,rsi:14,macd:12:26:9 ({SUPPORTED}).",
+        validators=[RegexValidator(_INDICATOR_NAMES, "Names are kind[:number…], comma-separated.")],
     )
     order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
     format = None

@@ -150,3 +150,12 @@ def test_check_deploy_is_clean_with_production_settings():
     }
     result = _run_settings(production, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("method", ["post", "patch", "delete", "put"])
+def test_unknown_api_route_is_json_404_for_every_method_even_with_csrf_checks(method):
+    from rest_framework.test import APIClient
+
+    response = getattr(APIClient(enforce_csrf_checks=True), method)("/api/alerts/null,null")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")

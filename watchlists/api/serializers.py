@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from market.api.fields import symbol_from_path
 from market.symbols import InvalidSymbol
+from tradingdash.inputs import StrictInputSerializer, TextField
 from watchlists.models import Watchlist
 from watchlists.selectors import symbols_unknown
 
@@ -37,8 +38,8 @@ class SymbolListField(serializers.ListField):
         return symbols
 
 
-class WatchlistInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+class WatchlistInputSerializer(StrictInputSerializer):
+    name = TextField(max_length=100)
     symbols = SymbolListField()
 
     def validate_name(self, value: str) -> str:
