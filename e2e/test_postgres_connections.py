@@ -64,9 +64,10 @@ def test_every_process_reconnects_after_its_connections_are_killed(healthy_stack
     assert stack.worker.running and stack.beat.running and stack.web.running
 
 
-def test_without_health_checks_the_first_requests_after_the_kill_fail(healthy_stack: Stack, staff: Api):
-    """The control experiment: the same fault with CONN_HEALTH_CHECKS off reaches users as 500s, so the
-    setting (on by default) is what keeps the test above green."""
+def test_without_health_checks_the_web_still_recovers_by_itself(healthy_stack: Stack, staff: Api):
+    """The same fault with CONN_HEALTH_CHECKS off. Under WSGI this was the control experiment (each broken
+    connection failed one request with a 500); the ASGI web now takes its connections from a psycopg pool, which
+    replaces broken ones: at worst a request or two fail, and the web recovers with nothing restarted."""
     stack = healthy_stack
     stack.restart(stack.web, CONN_HEALTH_CHECKS="0")
     stack.add_instrument(SYMBOL)
@@ -74,5 +75,4 @@ def test_without_health_checks_the_first_requests_after_the_kill_fail(healthy_st
         assert staff.get(f"/api/market/historical/{SYMBOL}", limit=5).status_code == 200
     _terminate_all(stack)
     codes = [staff.get(f"/api/market/historical/{SYMBOL}", limit=5).status_code for _ in range(REQUESTS)]
-    # Each broken connection fails one request, then Django drops it.
-    assert 500 in codes and codes[-1] == 200, codes
+    assert set(codes) <= {200, 500} and codes.count(500) <= 2 and codes[-1] == 200, codes

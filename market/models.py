@@ -23,7 +23,7 @@ class Instrument(models.Model):
         max_length=12, unique=True, null=True, blank=True, help_text="Stable key of listed securities."
     )
     series = models.CharField(
-        max_length=4, blank=True, help_text="NSE series (EQ, BE, …); blank for indices."
+        max_length=4, blank=True, db_default="", help_text="NSE series (EQ, BE, …); blank for indices."
     )
     listed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
