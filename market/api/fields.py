@@ -116,3 +116,19 @@ def symbol_from_path(raw: str) -> str:
             f"Invalid symbol {raw[:32]!r}: each part starts with a letter or digit, without spaces (e.g. M&M, ^NSEI)"
         )
     return symbol
+
+
+def symbols_from_texts(texts) -> list[str]:
+    """Validated symbols in the order given, without repeats; every invalid one named in one 400."""
+    symbols, invalid = [], []
+    for text in texts:
+        try:
+            symbol = symbol_from_path(text)
+        except InvalidSymbol as exc:
+            invalid.append(str(exc))
+            continue
+        if symbol not in symbols:
+            symbols.append(symbol)
+    if invalid:
+        raise serializers.ValidationError(invalid)
+    return symbols

@@ -9,7 +9,6 @@ from rest_framework import serializers
 from market.api.fields import InstantField, QuerySerializer, TimeframeField
 from market.calendar import EXCHANGES
 from market.indicators import SUPPORTED, InvalidIndicator, parse_indicators
-from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
 from tradingdash.inputs import StrictInputSerializer
 
@@ -61,7 +60,7 @@ class MultipleQuerySerializer(QuerySerializer):
     def validate_symbols(self, value: str) -> list[str]:
         from django.conf import settings
 
-        from market.api.fields import symbol_from_path
+        from market.api.fields import symbols_from_texts
 
         raw = [part for part in (p.strip() for p in value.split(",")) if part]
         if not raw:
@@ -69,18 +68,7 @@ class MultipleQuerySerializer(QuerySerializer):
         limit = settings.MARKET_MULTIPLE_MAX_SYMBOLS
         if len(raw) > limit:
             raise serializers.ValidationError(f"At most {limit} symbols per request.")
-        symbols, invalid = [], []
-        for part in raw:
-            try:
-                symbol = symbol_from_path(part)
-            except InvalidSymbol as exc:
-                invalid.append(str(exc))
-                continue
-            if symbol not in symbols:
-                symbols.append(symbol)
-        if invalid:
-            raise serializers.ValidationError(invalid)
-        return symbols
+        return symbols_from_texts(raw)
 
 
 class CandleSerializer(serializers.Serializer):

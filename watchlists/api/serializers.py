@@ -3,8 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from market.api.fields import symbol_from_path
-from market.symbols import InvalidSymbol
+from market.api.fields import symbols_from_texts
 from tradingdash.inputs import StrictInputSerializer, TextField
 from watchlists.models import Watchlist
 from watchlists.selectors import symbols_unknown
@@ -19,17 +18,7 @@ class SymbolListField(serializers.ListField):
     def to_internal_value(self, data) -> list[str]:
         raw = super().to_internal_value(data)
         limit = settings.WATCHLIST_MAX_SYMBOLS
-        symbols, invalid = [], []
-        for text in raw:
-            try:
-                symbol = symbol_from_path(text)
-            except InvalidSymbol as exc:
-                invalid.append(str(exc))
-                continue
-            if symbol not in symbols:
-                symbols.append(symbol)
-        if invalid:
-            raise serializers.ValidationError(invalid)
+        symbols = symbols_from_texts(raw)
         unknown = symbols_unknown(symbols=symbols)
         if unknown:
             raise serializers.ValidationError([f"Unknown symbol {symbol!r}." for symbol in unknown])
