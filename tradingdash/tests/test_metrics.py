@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -83,7 +84,8 @@ class TestAccess:
         assert scraper.status_code == 200
 
     def test_not_in_the_api_schema(self, api_client):
-        assert "/metrics" not in api_client.get("/api/schema?format=json").json()["paths"]
+        schema = api_client.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+        assert "/metrics" not in json.loads(schema.content)["paths"]
 
 
 class TestRequestMetrics:
