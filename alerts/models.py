@@ -111,6 +111,20 @@ class AlertEvent(models.Model):
     def __str__(self) -> str:
         return self.message
 
+    def as_dict(self) -> dict:
+        """What the event says, as every channel and the events list show it (times stay datetimes)."""
+        return {
+            "id": self.pk,
+            "alert_id": self.alert_id,
+            "symbol": self.symbol,
+            "kind": self.kind,
+            "value": self.value,
+            "threshold": self.threshold,
+            "message": self.message,
+            "details": self.details,
+            "fired_at": self.fired_at,
+        }
+
 
 class AlertDelivery(models.Model):
     """The state of one event on one channel: pending (queued or waiting to retry), delivered or failed."""

@@ -55,15 +55,7 @@ def events_list(*, user, limit: int) -> list[dict]:
     )[:limit]
     return [
         {
-            "id": event.pk,
-            "alert_id": event.alert_id,
-            "symbol": event.symbol,
-            "kind": event.kind,
-            "value": event.value,
-            "threshold": event.threshold,
-            "message": event.message,
-            "details": event.details,
-            "fired_at": event.fired_at,
+            **event.as_dict(),
             "deliveries": [
                 {
                     "channel": delivery.channel_kind,

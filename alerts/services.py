@@ -228,17 +228,7 @@ def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: da
 
 def event_payload(event: AlertEvent) -> dict:
     """What every channel receives (the stream adds `"type": "alert"`)."""
-    return {
-        "id": event.pk,
-        "alert_id": event.alert_id,
-        "symbol": event.symbol,
-        "kind": event.kind,
-        "value": event.value,
-        "threshold": event.threshold,
-        "message": event.message,
-        "details": event.details,
-        "fired_at": event.fired_at.isoformat(),
-    }
+    return {**event.as_dict(), "fired_at": event.fired_at.isoformat()}
 
 
 @dataclass(frozen=True, kw_only=True)
