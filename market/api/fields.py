@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from market.sources import time_zone_for_symbol
 from market.symbols import InvalidSymbol, parse_symbol
 from market.timeframes import Timeframe
 
@@ -45,12 +46,15 @@ class QuerySerializer(serializers.Serializer):
 @extend_schema_field(
     {
         "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
-        "description": "A date (exchange-local midnight) or an RFC 3339 datetime with a UTC offset, years "
-        f"{_MIN_YEAR}-{_MAX_YEAR}.",
+        "description": "A date: that trading day in the symbol's exchange time (as `start`, from its midnight; "
+        "as `end`, the whole day included), or an RFC 3339 datetime with a UTC offset (a datetime without one "
+        f"is refused), years {_MIN_YEAR}-{_MAX_YEAR}.",
     }
 )
 class InstantField(serializers.Field):
-    """A date (YYYY-MM-DD, read as exchange-local midnight) or an ISO 8601 datetime with a zone."""
+    """A date (YYYY-MM-DD: a trading day in the exchange time of the serializer's `symbol` context, NSE's
+    without one) or an ISO 8601 datetime with a UTC offset. With `end_of_day`, a date stands for the end of that
+    day (the next midnight), so an exclusive end includes the whole day."""
 
     default_error_messages = {
         "invalid": "Use a date (YYYY-MM-DD) or an ISO 8601 datetime with a UTC offset.",
@@ -74,7 +78,7 @@ class InstantField(serializers.Field):
             if not _MIN_YEAR <= parsed_date.year <= _MAX_YEAR:
                 self.fail("range")
             day = parsed_date + timedelta(days=1) if self.end_of_day else parsed_date
-            return datetime.combine(day, time(), tzinfo=ZoneInfo(settings.EXCHANGE_TIME_ZONE))
+            return datetime.combine(day, time(), tzinfo=self._time_zone())
         if parsed is None:
             self.fail("invalid")
         if parsed.tzinfo is None:
@@ -82,6 +86,11 @@ class InstantField(serializers.Field):
         if not _MIN_YEAR <= parsed.year <= _MAX_YEAR:
             self.fail("range")
         return parsed
+
+    def _time_zone(self):
+        """Where the query's symbol trades: a trading day starts at midnight there."""
+        symbol = self.context.get("symbol")
+        return time_zone_for_symbol(symbol) if symbol else ZoneInfo(settings.EXCHANGE_TIME_ZONE)
 
     def to_representation(self, value):
         return value.isoformat() if isinstance(value, datetime | date) else value
@@ -99,9 +108,10 @@ _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 def symbol_and_query(
     request, raw_symbol: str, query_serializer: type[serializers.Serializer]
 ) -> tuple[str, dict]:
-    """The validated path symbol and query string of a read endpoint (InvalidSymbol / ValidationError → 400)."""
+    """The validated path symbol and query string of a read endpoint (InvalidSymbol / ValidationError → 400).
+    Dates in the query are trading days of the symbol's exchange (InstantField)."""
     symbol = symbol_from_path(raw_symbol)
-    query = query_serializer(data=request.query_params)
+    query = query_serializer(data=request.query_params, context={"symbol": symbol})
     query.is_valid(raise_exception=True)
     return symbol, query.validated_data
 
