@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from market.timeframes import Timeframe
+from market.timeframes import STORED_TIMEFRAME_CHOICES
 
 
 class Instrument(models.Model):
@@ -40,7 +40,7 @@ class MarketData(models.Model):
     """One OHLCV candle (the seed's fields) and the provider that wrote it; timestamp is the bar's open, UTC."""
 
     symbol = models.CharField(max_length=20)
-    timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)
     timestamp = models.DateTimeField()
     open_price = models.FloatField()
     high_price = models.FloatField()
@@ -82,7 +82,7 @@ class CandleSeries(models.Model):
     writers of the series' coverage intervals."""
 
     symbol = models.CharField(max_length=20)
-    timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)
     history_starts_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -149,7 +149,7 @@ class DataIssue(models.Model):
         STALE = "stale", "Stale last bar"
 
     symbol = models.CharField(max_length=20)
-    timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     start = models.DateTimeField()
     end = models.DateTimeField()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import math
+from datetime import UTC, date, datetime, time, timedelta
 
 import orjson
 import pandas as pd
@@ -16,15 +17,16 @@ from django.db.models import Max
 from django.utils import timezone
 from psycopg import pq
 
+from market import resample
 from market.caching import history_key, quote_cache_get
 from market.indicators import compute_indicators
-from market.models import DataIssue, Instrument, MarketData
+from market.models import CandleSeries, DataIssue, Instrument, MarketData
 from market.presentation import DAY_TIMEFRAMES
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
-from market.services import candles_ensure, quote_store
+from market.services import EnsureResult, candles_ensure, quote_store
 from market.sources import calendar_for, calendar_for_symbol, get_provider, time_zone_for_symbol
-from market.timeframes import Timeframe
+from market.timeframes import BUILT_FROM, Timeframe
 
 logger = structlog.get_logger(__name__)
 
@@ -55,7 +57,7 @@ def _binary_cursor():
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
-def _history_candles_json(
+def _history_values(
     *,
     symbol: str,
     timeframe: Timeframe,
@@ -63,10 +65,9 @@ def _history_candles_json(
     end: datetime | None,
     limit: int,
     from_start: bool = False,
-    columns: bool = False,
-) -> tuple[int, bytes, str | None]:
-    """(count, JSON array of candle objects in time order, comma-joined sources): the latest `limit` candles,
-    or with `from_start` the first `limit`."""
+) -> list[tuple]:
+    """Stored (timestamp, open, high, low, close, volume, final, source) rows in time order: the latest `limit`
+    in [start, end), or with `from_start` the first `limit`."""
     if connection.vendor == "postgresql":
         with _binary_cursor() as cursor:
             cursor.execute(
@@ -94,6 +95,14 @@ def _history_candles_json(
         )
     if not from_start:
         values.reverse()
+    return values
+
+
+def _candles_json(
+    *, symbol: str, timeframe: Timeframe, values: list[tuple], columns: bool = False
+) -> tuple[int, bytes, str | None]:
+    """(count, JSON of the candle rows in time order, comma-joined sources) of (timestamp, open, high, low,
+    close, volume, final, source) rows."""
     # Times in the exchange's clock (orjson writes an aware datetime with its offset, 2026-11-27T09:15:00+05:30),
     # daily and weekly bars with their trading day, prices at two decimals (market.presentation).
     tz = time_zone_for_symbol(symbol)
@@ -115,6 +124,158 @@ def _history_candles_json(
     return len(values), orjson.dumps(rows), sources
 
 
+def _history_candles_json(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    from_start: bool = False,
+    columns: bool = False,
+) -> tuple[int, bytes, str | None]:
+    """(count, JSON array of candle objects in time order, comma-joined sources): the latest `limit` stored
+    candles, or with `from_start` the first `limit`."""
+    values = _history_values(
+        symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit, from_start=from_start
+    )
+    return _candles_json(symbol=symbol, timeframe=timeframe, values=values, columns=columns)
+
+
+def _built_from(
+    *, symbol: str, timeframe: Timeframe, start: datetime | None, provider: Provider | None
+) -> Timeframe | None:
+    """The stored timeframe to build `timeframe` from on this read, None to read its own stored bars: weeks and
+    months from days, 4H from 15m/5m, 1H from them only when the provider lacks 1H or `start` lies beyond its
+    lookback (Yahoo: 730 days). Of several finer ones, the first the symbol has a series of."""
+    parts = BUILT_FROM.get(timeframe)
+    if not parts:
+        return None
+    if timeframe.is_stored and timeframe.is_intraday:
+        lookback = timeframe.spec.max_lookback
+        beyond = start is not None and lookback is not None and start < timezone.now() - lookback
+        if not beyond and timeframe in (provider or get_provider()).timeframes:
+            return None
+    if len(parts) == 1:
+        return parts[0]
+    have = set(
+        CandleSeries.objects.filter(symbol=symbol, timeframe__in=[p.value for p in parts]).values_list(
+            "timeframe", flat=True
+        )
+    )
+    return next((part for part in parts if part.value in have), parts[0])
+
+
+def _period_floor(timeframe: Timeframe, when: datetime, tz) -> date:
+    """The first day of the period of `timeframe` that `when` falls in, in exchange time: the Monday of its
+    week, the first of its month, or its day for intraday bars (which start at the session open)."""
+    day = when.astimezone(tz).date()
+    if timeframe is Timeframe.W1:
+        return day - timedelta(days=day.weekday())
+    if timeframe is Timeframe.MN1:
+        return day.replace(day=1)
+    return day
+
+
+def _period_last_day(timeframe: Timeframe, first: date) -> date:
+    if timeframe is Timeframe.W1:
+        return first + timedelta(days=6)
+    if timeframe is Timeframe.MN1:
+        return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return first
+
+
+def _parts_span(
+    timeframe: Timeframe, start: datetime | None, end: datetime | None, calendar
+) -> tuple[datetime | None, datetime | None]:
+    """Where the finer bars of the `timeframe` bars opening in [start, end) lie: whole periods, from the
+    midnight opening the first period's first trading day to the one closing the last period's last trading day
+    (so building a week asks nothing of the provider for its weekend)."""
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(), calendar.tz)
+
+    span_from = span_to = None
+    if start is not None:
+        first = _period_floor(timeframe, start, calendar.tz)
+        days = calendar.trading_days(first, _period_last_day(timeframe, first))
+        span_from = midnight(days[0] if days else first)
+    if end is not None:
+        first = _period_floor(timeframe, end - timedelta(microseconds=1), calendar.tz)
+        last = _period_last_day(timeframe, first)
+        days = calendar.trading_days(first, last)
+        span_to = midnight((days[-1] if days else last) + timedelta(days=1))
+    return span_from, span_to
+
+
+def _derived_values(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    part: Timeframe,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    from_start: bool,
+) -> list[tuple]:
+    """`timeframe` bars opening in [start, end) built from the stored `part` bars of whole periods
+    (market/resample.py), as _history_values rows; the source of each is that of its parts."""
+    calendar = calendar_for_symbol(symbol)
+    read_from, read_to = _parts_span(timeframe, start, end, calendar)
+    # Enough parts for `limit` bars plus one that the cut may have left incomplete (dropped below).
+    most = (limit + 1) * math.ceil(timeframe.spec.bar / part.spec.bar)
+    values = _history_values(
+        symbol=symbol, timeframe=part, start=read_from, end=read_to, limit=most, from_start=from_start
+    )
+    if not values:
+        return []
+    frame = pd.DataFrame(values, columns=["timestamp", *CANDLE_COLUMNS, "final", "source"])
+    frame = frame.set_index(pd.DatetimeIndex(frame.pop("timestamp")).tz_convert(UTC))
+    if timeframe.spec.bar >= timedelta(days=1):
+        bars = resample.daily_to(frame, timeframe.value, calendar)
+    else:
+        frame = frame[calendar.session_mask(frame.index)]  # a stray bar outside the sessions is in no hour
+        bars = resample.intraday_to(frame, part=part.spec.bar, bar=timeframe.spec.bar, calendar=calendar)
+    if len(values) == most and len(bars):
+        bars = bars.iloc[:-1] if from_start else bars.iloc[1:]  # the bar at the cut may lack parts
+    if start is not None:
+        bars = bars[bars.index >= start]
+    if end is not None:
+        bars = bars[bars.index < end]
+    bars = bars.iloc[:limit] if from_start else bars.iloc[-limit:]
+    if bars.empty:
+        return []
+    _, last_end = _parts_span(timeframe, None, bars.index[-1] + timedelta(microseconds=1), calendar)
+    used = frame["source"][(frame.index >= bars.index[0]) & (frame.index < last_end)]
+    source = ",".join(sorted(set(used)))
+    columns = (bars[column].tolist() for column in (*CANDLE_COLUMNS, "final"))
+    return [
+        (ts, o, h, lo, c, int(v), bool(final), source)
+        for ts, o, h, lo, c, v, final in zip(bars.index.to_pydatetime(), *columns, strict=True)
+    ]
+
+
+def _ensure_parts(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    part: Timeframe,
+    start: datetime | None,
+    end: datetime | None,
+    provider: Provider | None,
+) -> EnsureResult:
+    """Fetch the never-fetched `part` bars of the periods [start, end) touches, as far back as the provider
+    serves `part` (older ones are built from what is stored)."""
+    want_from, want_to = _parts_span(timeframe, start, end, calendar_for_symbol(symbol))
+    lookback = part.spec.max_lookback
+    if lookback is not None and want_from is not None:
+        floor = timezone.now() - lookback + timedelta(minutes=1)
+        if want_to is not None and want_to <= floor:
+            return EnsureResult(fetched=False, stale=False)  # all beyond the provider's reach
+        want_from = max(want_from, floor)
+    return candles_ensure(symbol=symbol, timeframe=part, start=want_from, end=want_to, provider=provider)
+
+
 def candles_history(
     *,
     symbol: str,
@@ -127,9 +288,11 @@ def candles_history(
     provider: Provider | None = None,
 ) -> bytes:
     """`limit` candles in [start, end), in time order, as the rendered JSON response body: the first ones from
-    `start` with order "asc", else the latest. Fetches a never-fetched range once first. The rendered bytes are
-    cached: rendering 2,500 candles costs more than reading them (bench/README.md)."""
+    `start` with order "asc", else the latest. Fetches a never-fetched range once first. Timeframes the provider
+    lacks (or lacks that far back) are built from finer stored bars, fetched likewise (`derived_from`). The
+    rendered bytes are cached: rendering 2,500 candles costs more than reading them (bench/README.md)."""
     from_start = start is not None and order == "asc"
+    part = _built_from(symbol=symbol, timeframe=timeframe, start=start, provider=provider)
     key_parts = (
         symbol,
         timeframe.value,
@@ -138,29 +301,35 @@ def candles_history(
         limit,
         from_start,
         format,
+        part and part.value,
     )
     key = history_key(*key_parts)
     cached = cache.get(key)
     if cached is not None:
         return cached
-    ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider)
+    if part is None:
+        ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider)
+    else:
+        ensured = _ensure_parts(
+            symbol=symbol, timeframe=timeframe, part=part, start=start, end=end, provider=provider
+        )
     if ensured.fetched:
         key = history_key(*key_parts)  # what we stored bumped the version
     # The key is fixed before the read: a sync committing after this point bumps the version, so what we read
     # is cached under the older version at worst, never old candles under the new one.
-    count, candles, sources = _history_candles_json(
-        symbol=symbol,
-        timeframe=timeframe,
-        start=start,
-        end=end,
-        limit=limit,
-        from_start=from_start,
-        columns=format == "columns",
+    window = {"start": start, "end": end, "limit": limit, "from_start": from_start}
+    if part is None:
+        values = _history_values(symbol=symbol, timeframe=timeframe, **window)
+    else:
+        values = _derived_values(symbol=symbol, timeframe=timeframe, part=part, **window)
+    count, candles, sources = _candles_json(
+        symbol=symbol, timeframe=timeframe, values=values, columns=format == "columns"
     )
     meta = {
         "symbol": symbol,
         "timeframe": timeframe.value,
         "source": sources,
+        "derived_from": part and part.value,
         "count": count,
         "stale": ensured.stale,
     }
@@ -399,6 +568,7 @@ def indicators_history(
     payload = {
         "symbol": symbol,
         "timeframe": timeframe.value,
+        "derived_from": history["derived_from"],
         "count": len(rows),
         "stale": history["stale"],
         "indicators": [ind.name for ind in indicators],

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from market.timeframes import Timeframe
+from market.timeframes import STORED_TIMEFRAME_CHOICES
 from predictions.ml.significance import beats_naive
 
 
@@ -29,7 +29,7 @@ class TrainedModel(models.Model):
     metrics and its artifact. At most one version per key is active; older versions stay for audit."""
 
     symbol = models.CharField(max_length=20)
-    timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)
     horizon = models.PositiveSmallIntegerField()
     algorithm = models.CharField(max_length=20, choices=Algorithm.choices)
     version = models.PositiveIntegerField()
@@ -90,7 +90,7 @@ class Prediction(models.Model):
     its 80% interval and, once the target bar has closed, what actually happened)."""
 
     symbol = models.CharField(max_length=20)
-    timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)
     horizon = models.PositiveSmallIntegerField()
     time_horizon = models.CharField(max_length=20, help_text='Human form of the horizon, e.g. "1D x 5".')
     model_used = models.CharField(max_length=20, help_text="lstm, random_forest, svr, ensemble or naive.")

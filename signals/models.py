@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from market.timeframes import Timeframe
+from market.timeframes import STORED_TIMEFRAME_CHOICES
 
 
 class TradingSignal(models.Model):
@@ -15,7 +15,7 @@ class TradingSignal(models.Model):
         HOLD = "HOLD", "Hold"
 
     symbol = models.CharField(max_length=20)
-    timeframe = models.CharField(max_length=3, choices=Timeframe.choices)
+    timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)
     signal_type = models.CharField(max_length=4, choices=Type.choices)
     strength = models.FloatField(help_text="0-1: the magnitude of the weighted factor score.")
     score = models.FloatField(help_text="Weighted factor score in [-1, 1].")

@@ -13,17 +13,24 @@ from rest_framework import serializers
 
 from market.sources import time_zone_for_symbol
 from market.symbols import InvalidSymbol, parse_symbol
-from market.timeframes import Timeframe
+from market.timeframes import STORED_TIMEFRAMES, Timeframe
 
-TIMEFRAME_CHOICES = [*Timeframe.values, "1h", "1d", "1w"]
+_ALIASES = {"1h": Timeframe.H1, "4h": Timeframe.H4, "1d": Timeframe.D1, "1w": Timeframe.W1}
 _MIN_YEAR, _MAX_YEAR = 1900, 2100
 
 
 class TimeframeField(serializers.ChoiceField):
-    """One of 1m, 5m, 15m, 1H, 1D, 1W (1h, 1d and 1w accepted too)."""
+    """One of the stored timeframes 1m, 5m, 15m, 1H, 1D, 1W (1h, 1d and 1w accepted too); with `derived`, also
+    those built from finer bars on read (4H, 1M)."""
 
-    def __init__(self, **kwargs):
-        super().__init__(choices=TIMEFRAME_CHOICES, **kwargs)
+    def __init__(self, *, derived: bool = False, **kwargs):
+        valid = list(Timeframe) if derived else list(STORED_TIMEFRAMES)
+        choices = [tf.value for tf in valid] + [alias for alias, tf in _ALIASES.items() if tf in valid]
+        kwargs.setdefault("help_text", f"One of {', '.join(tf.value for tf in valid)}.")
+        super().__init__(choices=choices, **kwargs)
+        self.error_messages["invalid_choice"] = (
+            f'"{{input}}" is not a valid timeframe; use one of {", ".join(tf.value for tf in valid)}.'
+        )
 
     def to_internal_value(self, data) -> Timeframe:
         return Timeframe.parse(super().to_internal_value(data))

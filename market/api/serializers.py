@@ -14,10 +14,17 @@ from tradingdash.inputs import StrictInputSerializer
 
 
 class HistoricalQuerySerializer(QuerySerializer):
-    timeframe = TimeframeField(default=Timeframe.D1)
-    start = InstantField(required=False)
+    timeframe = TimeframeField(
+        derived=True,
+        default=Timeframe.D1,
+        help_text="One of 1m, 5m, 15m, 1H, 4H, 1D, 1W, 1M. 1W and 1M are built from daily bars, 4H (and 1H "
+        "beyond the provider's lookback) from 15m or 5m bars: see `derived_from` in the response.",
+    )
+    start = InstantField(required=False, help_text="A trading day (exchange time) or a datetime with offset.")
     end = InstantField(
-        required=False, end_of_day=True, help_text="Inclusive for a date; exclusive for a datetime."
+        required=False,
+        end_of_day=True,
+        help_text="A trading day (exchange time), included whole; or a datetime with offset, exclusive.",
     )
     limit = serializers.IntegerField(min_value=1, max_value=5000, default=500)
     order = serializers.ChoiceField(
@@ -110,7 +117,14 @@ class CandlesField(serializers.JSONField):
 class HistoricalSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     timeframe = serializers.CharField()
-    source = serializers.CharField(allow_null=True)
+    source = serializers.CharField(
+        allow_null=True, help_text="Where the stored bars (or their parts) came from."
+    )
+    derived_from = serializers.CharField(
+        allow_null=True,
+        help_text="The stored timeframe the bars were built from (e.g. 1D for weeks), null for stored bars. A "
+        "derived bar is final only when all its parts are and its period is over.",
+    )
     count = serializers.IntegerField()
     stale = serializers.BooleanField()
     candles = CandlesField()
@@ -237,6 +251,7 @@ class IndicatorsQuerySerializer(HistoricalQuerySerializer):
 class IndicatorsSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     timeframe = serializers.CharField()
+    derived_from = serializers.CharField(allow_null=True, help_text="As in the historical response.")
     count = serializers.IntegerField()
     stale = serializers.BooleanField()
     indicators = serializers.ListField(child=serializers.CharField())

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from market.providers.errors import SymbolNotFound
-from market.timeframes import Timeframe
+from market.timeframes import STORED_TIMEFRAMES, Timeframe
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 CANDLE_COLUMNS = (*PRICE_COLUMNS, "volume")
@@ -119,6 +119,9 @@ class Provider(ABC):
     subclasses such as LookbackExceeded for requests they cannot serve)."""
 
     name: str
+    # The timeframes this provider serves (within each one's max_lookback); reads build the others from finer
+    # stored bars (market.timeframes.BUILT_FROM).
+    timeframes: frozenset[Timeframe] = frozenset(STORED_TIMEFRAMES)
 
     @abstractmethod
     def fetch_candles(
