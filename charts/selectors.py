@@ -95,6 +95,12 @@ def _levels(symbol: str, timeframe: Timeframe, last: datetime) -> dict:
 
 def _backtest(symbol: str, timeframe: Timeframe, first: datetime, last: datetime, closes: dict) -> dict:
     """The rules' equity curve over the candles shown, against buy-and-hold from the same first close."""
+    if not timeframe.is_stored:  # 4H and 1M bars are built on read; the rules run on stored series
+        return {
+            "error": f"No backtest on {timeframe.value} bars (built from finer ones).",
+            "equity": [],
+            "buy_and_hold": [],
+        }
     try:
         result = signal_backtest(
             symbol=symbol, timeframe=timeframe, start=first, end=last + timedelta(microseconds=1)

@@ -568,7 +568,7 @@ def indicators_history(
     payload = {
         "symbol": symbol,
         "timeframe": timeframe.value,
-        "derived_from": history["derived_from"],
+        "derived_from": history.get("derived_from"),
         "count": len(rows),
         "stale": history["stale"],
         "indicators": [ind.name for ind in indicators],

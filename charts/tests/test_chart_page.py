@@ -57,6 +57,13 @@ def test_chart_data_of_a_range_without_candles_is_empty_with_a_reason(staff_brow
     assert data["backtest"] == {"error": "No candles in this range.", "equity": [], "buy_and_hold": []}
 
 
+def test_chart_data_of_a_derived_timeframe_draws_its_candles_without_a_backtest(staff_browser):
+    seed_chart()
+    data = staff_browser.get(DATA, {"timeframe": "1M", "limit": 12}).json()
+    assert len(data["candles"]) == 12
+    assert data["backtest"]["error"] == "No backtest on 1M bars (built from finer ones)."
+
+
 def test_chart_data_rejects_bad_parameters_as_json_400(staff_browser):
     response = staff_browser.get(DATA, {"timeframe": "2D", "limit": 9000})
     assert response.status_code == 400
