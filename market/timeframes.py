@@ -20,14 +20,20 @@ class Timeframe(models.TextChoices):
     MN1 = "1M", "1 month"  # built from daily bars only
 
     @classmethod
-    def parse(cls, value: str) -> Timeframe:
-        """Accept the seed's spelling and the lower-case aliases (1h, 1d, 1w)."""
+    def parse(cls, value: str, *, stored_only: bool = True) -> Timeframe:
+        """Accept the seed's spelling and the lower-case aliases (1h, 4h, 1d, 1w). Syncs, tasks and commands
+        work on stored series: a derived-only timeframe (4H, 1M) is refused unless `stored_only` is off."""
         aliases = {"1h": cls.H1, "4h": cls.H4, "1d": cls.D1, "1w": cls.W1}
-        if value in cls.values:
-            return cls(value)
-        if value in aliases:
-            return aliases[value]
-        raise ValueError(f"Unknown timeframe {value!r}; use one of {', '.join(cls.values)}")
+        timeframe = cls(value) if value in cls.values else aliases.get(value)
+        valid = [tf.value for tf in (cls if not stored_only else STORED_TIMEFRAMES)]
+        if timeframe is None:
+            raise ValueError(f"Unknown timeframe {value!r}; use one of {', '.join(valid)}")
+        if stored_only and not timeframe.is_stored:
+            raise ValueError(
+                f"{timeframe.value} bars are built from finer stored ones on read, not stored; "
+                f"use one of {', '.join(valid)}"
+            )
+        return timeframe
 
     @property
     def is_intraday(self) -> bool:

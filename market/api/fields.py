@@ -33,10 +33,10 @@ class TimeframeField(serializers.ChoiceField):
         )
 
     def to_internal_value(self, data) -> Timeframe:
-        return Timeframe.parse(super().to_internal_value(data))
+        return Timeframe.parse(super().to_internal_value(data), stored_only=False)
 
     def to_representation(self, value) -> str:
-        return str(Timeframe.parse(str(value)).value)
+        return str(Timeframe.parse(str(value), stored_only=False).value)
 
 
 class QuerySerializer(serializers.Serializer):

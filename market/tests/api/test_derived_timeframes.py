@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 import time_machine
+from django.core.management import CommandError, call_command
 
 from market import sources
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
@@ -222,3 +223,9 @@ def test_derived_timeframes_cannot_be_synced(staff_client):
     response = staff_client.post("/api/market/sync/TCS", {"timeframe": "4H"}, format="json")
     assert response.status_code == 400
     assert "1m, 5m, 15m, 1H, 1D, 1W." in str(response.json()["error"]["details"]["timeframe"])
+
+
+def test_commands_and_tasks_refuse_a_timeframe_that_is_never_stored():
+    with pytest.raises(CommandError, match="1M bars are built from finer stored ones on read"):
+        call_command("sync_market_data", "TCS", "--timeframe", "1M", verbosity=0)
+    assert Timeframe.parse("4h", stored_only=False) is Timeframe.H4
