@@ -12,10 +12,11 @@ midnight; so do the derived weeks and months (midnight of their first trading da
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 _OHLCV = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
@@ -44,81 +45,93 @@ def _empty_like(bars: pd.DataFrame) -> pd.DataFrame:
 
 
 def daily_to(bars: pd.DataFrame, period: Literal["1W", "1M"], calendar: SessionCalendar) -> pd.DataFrame:
-    """Weekly (ISO weeks) or monthly bars from daily ones, in the exchange's calendar."""
+    """Weekly (ISO weeks) or monthly bars from daily ones, in the exchange's calendar. One groupby, not a loop
+    per period: a read builds hundreds of weeks per request."""
     if bars.empty:
         return _empty_like(bars)
-    local_days = bars.index.tz_convert(calendar.tz).date
     if period == "1W":
-        keys = [d - timedelta(days=d.weekday()) for d in local_days]  # Monday of the ISO week
+        period_of = _week_of
     elif period == "1M":
-        keys = [d.replace(day=1) for d in local_days]
+        period_of = _month_of
     else:
         raise ValueError(f"daily bars resample to 1W or 1M, not {period!r}")
+    local_days = bars.index.tz_convert(calendar.tz).date
     frame = bars[list(_OHLCV)].copy()
     frame["final"] = _finals(bars).to_numpy()
     frame["day"] = local_days
-    frame["key"] = keys
-    rows = []
-    for key, group in frame.groupby("key", sort=True):
-        period_end = key + timedelta(days=6) if period == "1W" else (key + pd.offsets.MonthEnd(0)).date()
-        days = calendar.trading_days(key, period_end)
-        complete = bool(days) and group["day"].iloc[-1] >= days[-1]
-        first_day = group["day"].iloc[0]
-        rows.append(
-            {
-                "timestamp": datetime.combine(first_day, time(), calendar.tz).astimezone(UTC),
-                "open": group["open"].iloc[0],
-                "high": group["high"].max(),
-                "low": group["low"].min(),
-                "close": group["close"].iloc[-1],
-                "volume": int(group["volume"].sum()),
-                "final": complete and bool(group["final"].all()),
-            }
-        )
-    return _frame(rows)
+    frame["key"] = [period_of(d)[0] for d in local_days]
+    grouped = frame.groupby("key", sort=True).agg(
+        **{column: (column, how) for column, how in _OHLCV.items()},
+        parts_final=("final", "all"),
+        first_day=("day", "first"),
+        last_day=("day", "last"),
+    )
+    # The last trading day of every period touched, from one pass over the calendar.
+    last_trading: dict = {}
+    for day in calendar.trading_days(grouped.index[0], period_of(grouped.index[-1])[1]):
+        last_trading[period_of(day)[0]] = day
+    complete = [
+        key in last_trading and last_day >= last_trading[key]
+        for key, last_day in zip(grouped.index, grouped["last_day"], strict=True)
+    ]
+    index = [datetime.combine(day, time(), calendar.tz).astimezone(UTC) for day in grouped["first_day"]]
+    out = grouped[list(_OHLCV)].copy()
+    out["volume"] = out["volume"].astype("int64")
+    out["final"] = np.asarray(complete, dtype=bool) & grouped["parts_final"].to_numpy(dtype=bool)
+    return _indexed(out, index)
+
+
+def _week_of(day: date) -> tuple[date, date]:
+    """(Monday, Sunday) of the ISO week of `day`."""
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+def _month_of(day: date) -> tuple[date, date]:
+    """(first, last) day of the month of `day`."""
+    first = day.replace(day=1)
+    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
 
 def intraday_to(
     bars: pd.DataFrame, *, part: timedelta, bar: timedelta, calendar: SessionCalendar
 ) -> pd.DataFrame:
-    """`bar`-long bars (1H, 4H) from `part`-long ones (5m, 15m), in buckets counted from each session's open."""
+    """`bar`-long bars (1H, 4H) from `part`-long ones (5m, 15m), in buckets counted from each session's open.
+    Parts before the open or from the close on belong to no bar."""
     if bar <= part or bar % part:
         raise ValueError("the derived bar must be a whole multiple of the parts' length")
     if bars.empty:
         return _empty_like(bars)
-    finals = _finals(bars)
-    local = bars.index.tz_convert(calendar.tz)
-    rows = []
-    for day in sorted(set(local.date)):
-        opened, closed = calendar.session_hours(day)
-        in_day = local.date == day
-        day_bars = bars[in_day]
-        day_final = finals[in_day]
-        offsets = (day_bars.index - opened.astimezone(UTC)) // bar
-        for k, group in day_bars.groupby(offsets.to_numpy(), sort=True):
-            if k < 0:
-                continue  # before the session open: not part of any session bar
-            start = opened.astimezone(UTC) + k * bar
-            end = min(start + bar, closed.astimezone(UTC))
-            if start >= end:
-                continue  # after the close
-            complete = group.index[-1] + part >= end
-            rows.append(
-                {
-                    "timestamp": start,
-                    "open": group["open"].iloc[0],
-                    "high": group["high"].max(),
-                    "low": group["low"].min(),
-                    "close": group["close"].iloc[-1],
-                    "volume": int(group["volume"].sum()),
-                    "final": bool(complete and day_final[group.index].all()),
-                }
-            )
-    return _frame(rows)
+    days = pd.Series(bars.index.tz_convert(calendar.tz).date, index=bars.index)
+    hours = {day: calendar.session_hours(day) for day in sorted(set(days))}
+    opens = days.map({day: pd.Timestamp(o).value for day, (o, _) in hours.items()}).to_numpy(np.int64)
+    closes = days.map({day: pd.Timestamp(c).value for day, (_, c) in hours.items()}).to_numpy(np.int64)
+    stamps = bars.index.as_unit("ns").asi8
+    bar_ns, part_ns = pd.Timedelta(bar).value, pd.Timedelta(part).value
+    k = (stamps - opens) // bar_ns
+    starts = opens + k * bar_ns
+    keep = (k >= 0) & (starts < closes)
+    frame = bars.loc[keep, list(_OHLCV)].copy()
+    frame["final"] = _finals(bars).to_numpy()[keep]
+    frame["start"] = starts[keep]
+    frame["end"] = np.minimum(starts + bar_ns, closes)[keep]
+    frame["stamp"] = stamps[keep]
+    if frame.empty:
+        return _empty_like(bars)
+    grouped = frame.groupby("start", sort=True).agg(
+        **{column: (column, how) for column, how in _OHLCV.items()},
+        parts_final=("final", "all"),
+        last=("stamp", "max"),
+        end=("end", "first"),
+    )
+    out = grouped[list(_OHLCV)].copy()
+    out["volume"] = out["volume"].astype("int64")
+    complete = (grouped["last"] + part_ns >= grouped["end"]).to_numpy(dtype=bool)
+    out["final"] = complete & grouped["parts_final"].to_numpy(dtype=bool)
+    return _indexed(out, pd.to_datetime(grouped.index.to_numpy(), utc=True))
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows).set_index("timestamp")
-    frame.index = pd.DatetimeIndex(frame.index).tz_convert(UTC).as_unit("us")
+def _indexed(frame: pd.DataFrame, index) -> pd.DataFrame:
+    frame.index = pd.DatetimeIndex(index).tz_convert(UTC).as_unit("us")
     frame.index.name = "timestamp"
     return frame
