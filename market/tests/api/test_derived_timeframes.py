@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from market import sources
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
+from market.providers.errors import ProviderUnavailable
 from market.services import candles_upsert
 from market.tests.factories import FrameProvider, make_candles
 from market.timeframes import Timeframe
@@ -229,3 +230,18 @@ def test_commands_and_tasks_refuse_a_timeframe_that_is_never_stored():
     with pytest.raises(CommandError, match="1M bars are built from finer stored ones on read"):
         call_command("sync_market_data", "TCS", "--timeframe", "1M", verbosity=0)
     assert Timeframe.parse("4h", stored_only=False) is Timeframe.H4
+
+
+def test_weeks_from_stored_days_are_served_stale_when_the_provider_is_down(auth_client, provider, now):
+    _get(auth_client, "historical/TCS?timeframe=1D&start=2026-11-02&end=2026-11-27")
+    provider.fail = ProviderUnavailable("Yahoo timed out")
+    body = _get(
+        auth_client, "historical/TCS?timeframe=1W&start=2026-11-02"
+    )  # asks for the days since the 27th
+    assert body["stale"] is True and body["derived_from"] == "1D" and body["count"] == 4
+
+
+def test_weeks_of_an_unknown_symbol_are_404_and_of_nothing_stored_503(auth_client, provider, now):
+    assert auth_client.get("/api/market/historical/NOPE?timeframe=1W").status_code == 404
+    provider.fail = ProviderUnavailable("Yahoo timed out")
+    assert auth_client.get("/api/market/historical/TCS?timeframe=1M").status_code == 503
