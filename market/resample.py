@@ -49,12 +49,12 @@ def daily_to(bars: pd.DataFrame, period: Literal["1W", "1M"], calendar: SessionC
     per period: a read builds hundreds of weeks per request."""
     if bars.empty:
         return _empty_like(bars)
-    if period == "1W":
-        period_of = _week_of
-    elif period == "1M":
-        period_of = _month_of
-    else:
+    if period not in ("1W", "1M"):
         raise ValueError(f"daily bars resample to 1W or 1M, not {period!r}")
+
+    def period_of(day: date) -> tuple[date, date]:
+        return period_days(period, day)
+
     local_days = bars.index.tz_convert(calendar.tz).date
     frame = bars[list(_OHLCV)].copy()
     frame["final"] = _finals(bars).to_numpy()
@@ -81,16 +81,16 @@ def daily_to(bars: pd.DataFrame, period: Literal["1W", "1M"], calendar: SessionC
     return _indexed(out, index)
 
 
-def _week_of(day: date) -> tuple[date, date]:
-    """(Monday, Sunday) of the ISO week of `day`."""
-    monday = day - timedelta(days=day.weekday())
-    return monday, monday + timedelta(days=6)
-
-
-def _month_of(day: date) -> tuple[date, date]:
-    """(first, last) day of the month of `day`."""
-    first = day.replace(day=1)
-    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+def period_days(period: str, day: date) -> tuple[date, date]:
+    """First and last calendar day of the period that `day` falls in: its ISO week (1W), its month (1M), or the
+    day itself (intraday bars, whose buckets are counted from the session open)."""
+    if period == "1W":
+        monday = day - timedelta(days=day.weekday())
+        return monday, monday + timedelta(days=6)
+    if period == "1M":
+        first = day.replace(day=1)
+        return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return day, day
 
 
 def intraday_to(

@@ -166,25 +166,6 @@ def _built_from(
     return next((part for part in parts if part.value in have), parts[0])
 
 
-def _period_floor(timeframe: Timeframe, when: datetime, tz) -> date:
-    """The first day of the period of `timeframe` that `when` falls in, in exchange time: the Monday of its
-    week, the first of its month, or its day for intraday bars (which start at the session open)."""
-    day = when.astimezone(tz).date()
-    if timeframe is Timeframe.W1:
-        return day - timedelta(days=day.weekday())
-    if timeframe is Timeframe.MN1:
-        return day.replace(day=1)
-    return day
-
-
-def _period_last_day(timeframe: Timeframe, first: date) -> date:
-    if timeframe is Timeframe.W1:
-        return first + timedelta(days=6)
-    if timeframe is Timeframe.MN1:
-        return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    return first
-
-
 def _parts_span(
     timeframe: Timeframe, start: datetime | None, end: datetime | None, calendar
 ) -> tuple[datetime | None, datetime | None]:
@@ -195,15 +176,16 @@ def _parts_span(
     def midnight(day: date) -> datetime:
         return datetime.combine(day, time(), calendar.tz)
 
+    def period(when: datetime) -> tuple[date, date, list[date]]:
+        first, last = resample.period_days(timeframe.value, when.astimezone(calendar.tz).date())
+        return first, last, calendar.trading_days(first, last)
+
     span_from = span_to = None
     if start is not None:
-        first = _period_floor(timeframe, start, calendar.tz)
-        days = calendar.trading_days(first, _period_last_day(timeframe, first))
+        first, _, days = period(start)
         span_from = midnight(days[0] if days else first)
     if end is not None:
-        first = _period_floor(timeframe, end - timedelta(microseconds=1), calendar.tz)
-        last = _period_last_day(timeframe, first)
-        days = calendar.trading_days(first, last)
+        _, last, days = period(end - timedelta(microseconds=1))
         span_to = midnight((days[-1] if days else last) + timedelta(days=1))
     return span_from, span_to
 
