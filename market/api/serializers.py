@@ -6,6 +6,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from market.adjust import ADJUSTMENTS
 from market.api.fields import InstantField, QuerySerializer, TimeframeField
 from market.calendar import EXCHANGES
 from market.indicators import SUPPORTED, InvalidIndicator, parse_indicators
@@ -31,6 +32,14 @@ class HistoricalQuerySerializer(QuerySerializer):
         default="rows",
         help_text="`columns` gives `candles` as one array per field, times as UNIX seconds "
         "(`{time: [...], open: [...], ...}`), the shape charting libraries take.",
+    )
+    adjust = serializers.ChoiceField(
+        choices=ADJUSTMENTS,
+        default="splits",
+        error_messages={"invalid_choice": f"adjust must be one of {', '.join(ADJUSTMENTS)}."},
+        help_text="Corporate-action adjustment applied at read time (candles are stored as traded): `none`; "
+        "`splits` (splits and bonus issues: no split day looks like a crash); `all` (also dividends and staff-"
+        "entered factors such as a demerger's: a total-return series).",
     )
 
     def validate(self, attrs: dict) -> dict:
@@ -111,6 +120,10 @@ class HistoricalSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     timeframe = serializers.CharField()
     source = serializers.CharField(allow_null=True)
+    adjust = serializers.ChoiceField(choices=ADJUSTMENTS, help_text="The adjustment applied.")
+    series = serializers.ChoiceField(
+        choices=["as-traded", "split-adjusted", "total-return"], help_text="The same, in words."
+    )
     count = serializers.IntegerField()
     stale = serializers.BooleanField()
     candles = CandlesField()
@@ -239,6 +252,7 @@ class IndicatorsSerializer(serializers.Serializer):
     timeframe = serializers.CharField()
     count = serializers.IntegerField()
     stale = serializers.BooleanField()
+    adjust = serializers.ChoiceField(choices=ADJUSTMENTS, help_text="The adjustment of the candles used.")
     indicators = serializers.ListField(child=serializers.CharField())
     rows = serializers.ListField(
         child=serializers.DictField(),
