@@ -684,6 +684,8 @@ def quality_check(*, symbol: str, timeframe: Timeframe, now: datetime | None = N
         now=now,
         expect_volume=not (instrument and instrument.kind == Instrument.Kind.INDEX)
         and not symbol.startswith("^"),
+        # A jump on an ex-date is the action (stored candles are as traded), not bad data.
+        action_days=set(CorporateAction.objects.filter(symbol=symbol).values_list("ex_date", flat=True)),
     )
     if timeframe is Timeframe.W1:  # weekly bars are checked through the daily series they come from
         findings = [f for f in findings if f.kind not in ("missing", "outside_session", "stale")]
