@@ -7,6 +7,7 @@ from django.db.models import Prefetch, QuerySet
 
 from alerts.models import Alert, AlertDelivery, AlertEvent, NotificationChannel
 from market.models import MarketData
+from market.selectors import split_ratio_between_bars
 from market.timeframes import Timeframe
 
 
@@ -18,7 +19,8 @@ class LatestPrice:
 
 def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
     """The last stored close of the timeframe and its change against the previous session's daily close (the
-    newest daily bar that opened at least a day before the last bar: today's forming daily bar is not "previous")."""
+    newest daily bar that opened at least a day before the last bar: today's forming daily bar is not "previous"),
+    divided by the ratio of any split or bonus going ex in between, so a split is no crash that fires alerts."""
     last = (
         MarketData.objects.filter(symbol=symbol, timeframe=timeframe)
         .order_by("-timestamp")
@@ -28,15 +30,19 @@ def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
     if last is None:
         return None
     timestamp, price = last
-    previous = (
+    previous_bar = (
         MarketData.objects.filter(
             symbol=symbol, timeframe=Timeframe.D1.value, timestamp__lte=timestamp - timedelta(days=1)
         )
         .order_by("-timestamp")
-        .values_list("close_price", flat=True)
+        .values_list("timestamp", "close_price")
         .first()
     )
-    change_pct = (price / previous - 1) * 100 if previous else None
+    change_pct = None
+    if previous_bar is not None and previous_bar[1]:
+        previous_at, previous = previous_bar
+        previous /= split_ratio_between_bars(symbol=symbol, earlier=previous_at, later=timestamp)
+        change_pct = (price / previous - 1) * 100
     return LatestPrice(price=price, change_pct=change_pct)
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from market.adjust import Adjustment
 from market.selectors import candles_history
 from market.sources import time_zone_for_symbol
 from market.timeframes import Timeframe
@@ -127,10 +128,14 @@ def chart_data(
     end: datetime | None = None,
     limit: int = 500,
     order: str = "desc",
+    adjust: Adjustment = "splits",
 ) -> dict:
-    """Everything one chart page draws, times in UNIX seconds (UTC) plus the exchange's offset for display."""
+    """Everything one chart page draws, times in UNIX seconds (UTC) plus the exchange's offset for display.
+    Candles split-adjusted by default, the series signals, levels and backtests are computed on."""
     history = json.loads(
-        candles_history(symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit, order=order)
+        candles_history(
+            symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit, order=order, adjust=adjust
+        )
     )
     candles = [
         {
@@ -147,6 +152,7 @@ def chart_data(
         "symbol": symbol,
         "timeframe": timeframe.value,
         "source": history["source"],
+        "adjust": history["adjust"],
         "stale": history["stale"],
         "display_offset_seconds": int(time_zone_for_symbol(symbol).utcoffset(timezone.now()).total_seconds()),
         "candles": candles,

@@ -13,6 +13,7 @@ from market.models import (
     MarketData,
     MarketHoliday,
 )
+from market.services import market_reads_invalidate
 from market.sources import holidays_invalidate
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
@@ -154,3 +155,20 @@ class CorporateActionAdmin(admin.ModelAdmin):
     list_filter = ("kind", "source")
     search_fields = ("symbol", "note")
     date_hierarchy = "ex_date"
+
+    # Adjusted reads of the symbol were cached with the actions of the time: a change makes them stale.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        market_reads_invalidate(symbol=obj.symbol)
+        if change and "symbol" in form.changed_data:
+            market_reads_invalidate(symbol=form.initial["symbol"])
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        market_reads_invalidate(symbol=obj.symbol)
+
+    def delete_queryset(self, request, queryset):
+        symbols = set(queryset.values_list("symbol", flat=True))
+        super().delete_queryset(request, queryset)
+        for symbol in symbols:
+            market_reads_invalidate(symbol=symbol)

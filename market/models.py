@@ -181,6 +181,8 @@ class CorporateAction(models.Model):
     share; `factor` is a price multiplier for bars before `ex_date`, for events the provider misses (a demerger:
     staff enter the exchange's cost-of-acquisition split, e.g. 0.955)."""
 
+    STAFF = "staff"  # the source of rows entered in admin, which a sync never overwrites
+
     class Kind(models.TextChoices):
         SPLIT = "split", "Split"
         BONUS = "bonus", "Bonus issue"

@@ -18,9 +18,18 @@ from django.utils import timezone
 from psycopg import pq
 
 from market import resample
+from market.adjust import (
+    SERIES_NAMES,
+    SHARE_COUNT_KINDS,
+    Action,
+    Adjustment,
+    adjust_candles,
+    day_factors,
+    split_ratio_between,
+)
 from market.caching import history_key, quote_cache_get
 from market.indicators import compute_indicators
-from market.models import CandleSeries, DataIssue, Instrument, MarketData
+from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, MarketData
 from market.presentation import DAY_TIMEFRAMES
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
@@ -133,13 +142,73 @@ def _history_candles_json(
     limit: int,
     from_start: bool = False,
     columns: bool = False,
+    adjust: Adjustment = "none",
 ) -> tuple[int, bytes, str | None]:
     """(count, JSON array of candle objects in time order, comma-joined sources): the latest `limit` stored
-    candles, or with `from_start` the first `limit`."""
+    candles, or with `from_start` the first `limit`, with the `adjust` corporate-action adjustment applied."""
     values = _history_values(
         symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit, from_start=from_start
     )
+    values = _adjusted_values(symbol=symbol, values=values, adjust=adjust, tz=time_zone_for_symbol(symbol))
     return _candles_json(symbol=symbol, timeframe=timeframe, values=values, columns=columns)
+
+
+def _adjusted_values(*, symbol: str, values: list[tuple], adjust: Adjustment, tz) -> list[tuple]:
+    """Stored rows (timestamp, o, h, l, c, v, …) with the factors of the `adjust` actions after each bar applied
+    (the rows themselves when none applies)."""
+    actions = corporate_actions(symbol=symbol, adjust=adjust) if values else []
+    if not actions:
+        return values
+    days = [ts.astimezone(tz).date() for ts, *_ in values]
+    prices, volumes = day_factors(days, [row[4] for row in values], actions, mode=adjust)
+    return [
+        (ts, o * f, h * f, lo * f, c * f, round(v * vf), *rest)
+        if f != 1 or vf != 1
+        else (ts, o, h, lo, c, v, *rest)
+        for (ts, o, h, lo, c, v, *rest), f, vf in zip(values, prices.tolist(), volumes.tolist(), strict=True)
+    ]
+
+
+def corporate_actions(*, symbol: str, adjust: Adjustment = "all") -> list[Action]:
+    """The symbol's stored corporate actions that the `adjust` adjustment applies, oldest first. A dividend
+    carries the stored daily close of the session before its ex-date, so its factor does not depend on the
+    window read."""
+    if adjust == "none":
+        return []
+    rows = CorporateAction.objects.filter(symbol=symbol).order_by("ex_date", "kind")
+    if adjust == "splits":
+        rows = rows.filter(kind__in=SHARE_COUNT_KINDS)
+    actions = [
+        Action(ex_date=ex_date, kind=kind, ratio=ratio, amount=amount, factor=factor)
+        for ex_date, kind, ratio, amount, factor in rows.values_list(
+            "ex_date", "kind", "ratio", "amount", "factor"
+        )
+    ]
+    if any(action.kind == CorporateAction.Kind.DIVIDEND for action in actions):
+        tz = time_zone_for_symbol(symbol)
+        actions = [
+            _with_previous_close(symbol, action, tz)
+            if action.kind == CorporateAction.Kind.DIVIDEND
+            else action
+            for action in actions
+        ]
+    return actions
+
+
+def _with_previous_close(symbol: str, action: Action, tz) -> Action:
+    previous_close = (
+        MarketData.objects.filter(
+            symbol=symbol,
+            timeframe=Timeframe.D1.value,
+            timestamp__lt=datetime.combine(action.ex_date, time(), tz),
+        )
+        .order_by("-timestamp")
+        .values_list("close_price", flat=True)
+        .first()
+    )
+    return Action(
+        ex_date=action.ex_date, kind=action.kind, amount=action.amount, previous_close=previous_close
+    )
 
 
 def _built_from(
@@ -199,9 +268,11 @@ def _derived_values(
     end: datetime | None,
     limit: int,
     from_start: bool,
+    adjust: Adjustment = "none",
 ) -> list[tuple]:
     """`timeframe` bars opening in [start, end) built from the stored `part` bars of whole periods
-    (market/resample.py), as _history_values rows; the source of each is that of its parts."""
+    (market/resample.py), as _history_values rows; the source of each is that of its parts. The parts are
+    adjusted for `adjust` before they are built into bars (a split inside a week moves the days before it)."""
     calendar = calendar_for_symbol(symbol)
     read_from, read_to = _parts_span(timeframe, start, end, calendar)
     # Enough parts for `limit` bars plus one that the cut may have left incomplete (dropped below).
@@ -211,6 +282,7 @@ def _derived_values(
     )
     if not values:
         return []
+    values = _adjusted_values(symbol=symbol, values=values, adjust=adjust, tz=calendar.tz)
     frame = pd.DataFrame(values, columns=["timestamp", *CANDLE_COLUMNS, "final", "source"])
     frame = frame.set_index(pd.DatetimeIndex(frame.pop("timestamp")).tz_convert(UTC))
     if timeframe.spec.bar >= timedelta(days=1):
@@ -267,12 +339,15 @@ def candles_history(
     limit: int = 500,
     order: str = "desc",
     format: str = "rows",
+    adjust: Adjustment = "splits",
     provider: Provider | None = None,
 ) -> bytes:
     """`limit` candles in [start, end), in time order, as the rendered JSON response body: the first ones from
-    `start` with order "asc", else the latest. Fetches a never-fetched range once first. Timeframes the provider
-    lacks (or lacks that far back) are built from finer stored bars, fetched likewise (`derived_from`). The
-    rendered bytes are cached: rendering 2,500 candles costs more than reading them (bench/README.md)."""
+    `start` with order "asc", else the latest; adjusted at read time for the `adjust` corporate actions (stored
+    candles are as traded). Fetches a never-fetched range once first. Timeframes the provider lacks (or lacks
+    that far back) are built from finer stored bars, fetched likewise (`derived_from`). The rendered bytes are
+    cached (under the symbol's version, which storing a new action bumps): rendering 2,500 candles costs more
+    than reading them (bench/README.md)."""
     from_start = start is not None and order == "asc"
     part = _built_from(symbol=symbol, timeframe=timeframe, start=start, provider=provider)
     key_parts = (
@@ -284,6 +359,7 @@ def candles_history(
         from_start,
         format,
         part and part.value,
+        adjust,
     )
     key = history_key(*key_parts)
     cached = cache.get(key)
@@ -302,8 +378,11 @@ def candles_history(
     window = {"start": start, "end": end, "limit": limit, "from_start": from_start}
     if part is None:
         values = _history_values(symbol=symbol, timeframe=timeframe, **window)
+        values = _adjusted_values(
+            symbol=symbol, values=values, adjust=adjust, tz=time_zone_for_symbol(symbol)
+        )
     else:
-        values = _derived_values(symbol=symbol, timeframe=timeframe, part=part, **window)
+        values = _derived_values(symbol=symbol, timeframe=timeframe, part=part, adjust=adjust, **window)
     count, candles, sources = _candles_json(
         symbol=symbol, timeframe=timeframe, values=values, columns=format == "columns"
     )
@@ -312,6 +391,8 @@ def candles_history(
         "timeframe": timeframe.value,
         "source": sources,
         "derived_from": part and part.value,
+        "adjust": adjust,
+        "series": SERIES_NAMES[adjust],
         "count": count,
         "stale": ensured.stale,
     }
@@ -337,7 +418,11 @@ def _quote_from_store(symbol: str) -> dict | None:
     if not rows:
         return None
     ts, o, h, lo, c, v, source = rows[0]
-    previous = rows[1][4] if len(rows) > 1 else None
+    previous = (
+        rows[1][4] / split_ratio_between_bars(symbol=symbol, earlier=rows[1][0], later=ts)
+        if len(rows) > 1
+        else None
+    )
     change = c - previous if previous is not None else None
     return {
         "symbol": symbol,
@@ -353,6 +438,19 @@ def _quote_from_store(symbol: str) -> dict | None:
         "currency": _currency(symbol),
         "source": source,
     }
+
+
+def split_ratio_between_bars(*, symbol: str, earlier: datetime, later: datetime) -> float:
+    """The ratio of the splits and bonus issues going ex after the day of the bar opening at `earlier`, through
+    the day of the one opening at `later`: what a price of the earlier bar is divided by to compare it with one
+    of the later (a split between yesterday's close and today's price is no change of price)."""
+    tz = time_zone_for_symbol(symbol)
+    after, through = earlier.astimezone(tz).date(), later.astimezone(tz).date()
+    if after >= through:
+        return 1.0
+    return split_ratio_between(
+        corporate_actions(symbol=symbol, adjust="splits"), after=after, through=through
+    )
 
 
 def _currency(symbol: str) -> str:
@@ -431,10 +529,12 @@ def candles_frame(
     end: datetime | None = None,
     limit: int | None = None,
     final_only: bool = False,
+    adjust: Adjustment = "none",
 ) -> pd.DataFrame:
     """Stored candles as a candle frame (the pure modules' input), the latest `limit` before `end`. With
     `final_only`, only bars stored after their close: scoring, signals, training and backtests never see a
-    partial bar."""
+    partial bar. `adjust`: the corporate-action adjustment applied (signals and training read "splits", so a
+    split day is no crash to them)."""
     rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
     if final_only:
         rows = rows.filter(final=True)
@@ -450,6 +550,9 @@ def candles_frame(
     frame = pd.DataFrame(values, columns=["timestamp", *CANDLE_COLUMNS]).set_index("timestamp")
     frame.index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("us")
     frame["volume"] = frame["volume"].astype("int64")
+    actions = corporate_actions(symbol=symbol, adjust=adjust)
+    if actions:
+        frame = adjust_candles(frame, actions, mode=adjust, tz=time_zone_for_symbol(symbol))
     return frame
 
 
@@ -511,13 +614,22 @@ def indicators_history(
     end: datetime | None = None,
     limit: int = 500,
     order: str = "desc",
+    adjust: Adjustment = "splits",
     provider: Provider | None = None,
 ) -> dict:
     """Indicator series aligned bar for bar with the candles the historical endpoint gives for the same query
-    (same `timestamp`/`date`), warm-up bars null; cached like historical, until the symbol's next sync."""
+    (same `timestamp`/`date`, same adjustment), warm-up bars null; cached like historical, until the symbol's
+    next sync."""
     names = ",".join(ind.name for ind in indicators)
     key = history_key(
-        symbol, timeframe.value, start and start.isoformat(), end and end.isoformat(), limit, order, names
+        symbol,
+        timeframe.value,
+        start and start.isoformat(),
+        end and end.isoformat(),
+        limit,
+        order,
+        names,
+        adjust,
     )
     cached = cache.get(key)
     if cached is not None:
@@ -530,6 +642,7 @@ def indicators_history(
             end=end,
             limit=limit,
             order=order,
+            adjust=adjust,
             provider=provider,
         )
     )
@@ -553,6 +666,7 @@ def indicators_history(
         "derived_from": history.get("derived_from"),
         "count": len(rows),
         "stale": history["stale"],
+        "adjust": adjust,
         "indicators": [ind.name for ind in indicators],
         "rows": rows,
     }

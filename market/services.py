@@ -1,7 +1,9 @@
-"""Writes of market data: idempotent candle upserts, incremental sync, on-demand backfill, holidays."""
+"""Writes of market data: idempotent candle and corporate-action upserts, incremental sync, on-demand backfill,
+holidays."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,11 +16,20 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from market.adjust import SHARE_COUNT_KINDS, Action
 from market.bars import bar_close
 from market.caching import market_version_bump, quote_cache_set
 from market.calendar import TABLE_EXCHANGES, load_holidays_csv
 from market.listings import Listing
-from market.models import CandleSeries, CoverageInterval, DataIssue, Instrument, MarketData, MarketHoliday
+from market.models import (
+    CandleSeries,
+    CorporateAction,
+    CoverageInterval,
+    DataIssue,
+    Instrument,
+    MarketData,
+    MarketHoliday,
+)
 from market.providers.base import LookbackExceeded, Provider, Quote, empty_candles, validate_candles
 from market.providers.errors import ProviderError, SymbolNotFound
 from market.quality import check_candles
@@ -310,17 +321,74 @@ def _coverage_add(
 def _fetch_and_store(
     *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, provider: Provider
 ) -> UpsertResult:
-    candles = provider.fetch_candles(symbol, timeframe, start=start, end=end)
-    result = candles_upsert(symbol=symbol, timeframe=timeframe, candles=candles, source=provider.name)
+    history = provider.fetch_history(symbol, timeframe, start=start, end=end)
+    result = candles_upsert(symbol=symbol, timeframe=timeframe, candles=history.candles, source=provider.name)
+    actions_stored = corporate_actions_upsert(symbol=symbol, actions=history.actions, source=provider.name)
     _coverage_add(
         symbol=symbol, timeframe=timeframe, start=start, end=end, source=provider.name, first=result.first
     )
-    if result.inserted or result.updated:
-        market_version_bump(symbol)
-        # Inside a caller's transaction, readers may cache what they read under this version before the
-        # candles are visible to them: bump once more when they are.
-        transaction.on_commit(lambda: market_version_bump(symbol))
+    if result.inserted or result.updated or actions_stored:
+        market_reads_invalidate(symbol=symbol)
     return result
+
+
+def market_reads_invalidate(*, symbol: str) -> None:
+    """Every cached read of `symbol` (candles, adjusted or not, quotes, indicators) is out of date."""
+    market_version_bump(symbol)
+    # Inside a caller's transaction, readers may cache what they read under this version before the
+    # change is visible to them: bump once more when it is.
+    transaction.on_commit(lambda: market_version_bump(symbol))
+
+
+def _action_group(kind: str) -> str:
+    # A bonus issue is a split to the prices (Yahoo reports one as a split): one per day, whoever reported it.
+    return "shares" if kind in SHARE_COUNT_KINDS else kind
+
+
+def corporate_actions_upsert(*, symbol: str, actions: list[Action], source: str) -> int:
+    """Store the corporate actions a provider reported: new ones are inserted, provider rows whose values changed
+    are updated, and rows staff entered (source "staff") are never touched, nor doubled by a provider's split
+    on the day staff entered a bonus. Idempotent and safe to run concurrently (the unique constraint).
+    Returns how many rows were inserted or changed; the caller invalidates cached reads when any were."""
+    if not actions:
+        return 0
+    existing = {
+        (row.ex_date, _action_group(row.kind)): row
+        for row in CorporateAction.objects.filter(symbol=symbol, ex_date__in={a.ex_date for a in actions})
+    }
+    new, changed = [], 0
+    for action in actions:
+        values = {"ratio": action.ratio, "amount": action.amount, "factor": action.factor}
+        row = existing.get((action.ex_date, _action_group(action.kind)))
+        if row is None:
+            new.append(
+                CorporateAction(
+                    symbol=symbol, ex_date=action.ex_date, kind=action.kind, source=source, **values
+                )
+            )
+            continue
+        if row.source == CorporateAction.STAFF:
+            continue
+        same = row.source == source and all(
+            (getattr(row, name) is None) == (value is None)
+            and (value is None or math.isclose(getattr(row, name), value, rel_tol=1e-9))
+            for name, value in values.items()
+        )
+        if not same:
+            # Conditional on the row still being the provider's: staff may have taken it over meanwhile.
+            changed += (
+                CorporateAction.objects.filter(pk=row.pk)
+                .exclude(source=CorporateAction.STAFF)
+                .update(source=source, **values)
+            )
+    if new:
+        CorporateAction.objects.bulk_create(new, ignore_conflicts=True)
+    stored = len(new) + changed
+    if stored:
+        logger.info(
+            "corporate_actions_stored", symbol=symbol, inserted=len(new), updated=changed, source=source
+        )
+    return stored
 
 
 def _history_start(symbol: str, timeframe: Timeframe) -> datetime | None:
@@ -616,6 +684,8 @@ def quality_check(*, symbol: str, timeframe: Timeframe, now: datetime | None = N
         now=now,
         expect_volume=not (instrument and instrument.kind == Instrument.Kind.INDEX)
         and not symbol.startswith("^"),
+        # A jump on an ex-date is the action (stored candles are as traded), not bad data.
+        action_days=set(CorporateAction.objects.filter(symbol=symbol).values_list("ex_date", flat=True)),
     )
     if timeframe is Timeframe.W1:  # weekly bars are checked through the daily series they come from
         findings = [f for f in findings if f.kind not in ("missing", "outside_session", "stale")]

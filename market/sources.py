@@ -124,7 +124,12 @@ def _build(name: str) -> Provider:
     if name == "synthetic":
         return build_provider("synthetic", symbols=_catalogue_symbols, calendar=calendar_for_symbol)
     if name == "csv":
-        return build_provider("csv", directory=settings.MARKET_DATA_CSV_DIR, tz=_time_zone_of)
+        return build_provider(
+            "csv",
+            directory=settings.MARKET_DATA_CSV_DIR,
+            tz=_time_zone_of,
+            split_adjusted=settings.MARKET_DATA_CSV_SPLIT_ADJUSTED,
+        )
     if ":" in name:
         return _build_from_path(name)
     return build_provider(name)  # raises ValueError naming the known providers

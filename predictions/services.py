@@ -21,7 +21,7 @@ from kombu.exceptions import OperationalError
 
 from market.bars import bar_close, bars_ahead, closed_only
 from market.models import MarketData
-from market.selectors import candles_frame
+from market.selectors import candles_frame, split_ratio_between_bars
 from market.services import DEFAULT_DAYS, candles_ensure
 from market.sources import calendar_for_symbol
 from market.timeframes import Timeframe
@@ -89,8 +89,13 @@ def training_candles(*, symbol: str, timeframe: Timeframe, ensure: bool = True, 
 
 
 def _closed(*, symbol: str, timeframe: Timeframe):
+    # Split-adjusted: a split day is no crash to the features and models (the last bar is as traded).
     candles = candles_frame(
-        symbol=symbol, timeframe=timeframe, limit=settings.PREDICTION_TRAINING_BARS, final_only=True
+        symbol=symbol,
+        timeframe=timeframe,
+        limit=settings.PREDICTION_TRAINING_BARS,
+        final_only=True,
+        adjust="splits",
     )
     return closed_only(candles, calendar_for_symbol(symbol), timeframe, timezone.now())
 
@@ -344,8 +349,9 @@ def prediction_generate(
 
 
 def _final_close(prediction: Prediction) -> float | None:
-    """The close of the prediction's target bar, if that bar is stored final (never a partial bar's close)."""
-    return (
+    """The close of the prediction's target bar, if that bar is stored final (never a partial bar's close), in
+    the prices of the prediction's base bar: times the ratio of a split going ex in between."""
+    close = (
         MarketData.objects.filter(
             symbol=prediction.symbol,
             timeframe=prediction.timeframe,
@@ -354,6 +360,11 @@ def _final_close(prediction: Prediction) -> float | None:
         )
         .values_list("close_price", flat=True)
         .first()
+    )
+    if close is None:
+        return None
+    return close * split_ratio_between_bars(
+        symbol=prediction.symbol, earlier=prediction.base_timestamp, later=prediction.target_time
     )
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from market.adjust import SERIES_NAMES, Adjustment
 from market.bars import closed_only
 from market.caching import market_version
 from market.selectors import candles_frame
@@ -75,8 +76,13 @@ def _closed_candles(*, symbol: str, timeframe: Timeframe, limit: int | None, nee
     return candles
 
 
+# Rules, levels and backtests read the split-adjusted series: a split day is no crash to them, and the last bar
+# (the entry) is as traded.
+SERIES: Adjustment = "splits"
+
+
 def _read_closed(*, symbol: str, timeframe: Timeframe, limit: int | None):
-    candles = candles_frame(symbol=symbol, timeframe=timeframe, limit=limit, final_only=True)
+    candles = candles_frame(symbol=symbol, timeframe=timeframe, limit=limit, final_only=True, adjust=SERIES)
     return closed_only(candles, calendar_for_symbol(symbol), timeframe, timezone.now())
 
 
@@ -185,7 +191,14 @@ def signal_backtest(
         raise EmptyRange("No stored candles between start and end.")
     result = run_backtest(candles, config=config, commission_bps=commission_bps, start=start, end=end)
     payload = _jsonable(result.to_dict())
-    payload.update({"symbol": symbol, "timeframe": timeframe.value, "commission_bps": commission_bps})
+    payload.update(
+        {
+            "symbol": symbol,
+            "timeframe": timeframe.value,
+            "commission_bps": commission_bps,
+            "series": SERIES_NAMES[SERIES],
+        }
+    )
     payload.update(_factors_replayed(config))
     return payload
 

@@ -338,6 +338,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- Market data
 MARKET_DATA_PROVIDER = env("MARKET_DATA_PROVIDER", default="yfinance")
 MARKET_DATA_CSV_DIR = Path(env("MARKET_DATA_CSV_DIR", default=str(DATA_DIR / "csv")))
+# The CSV files hold split-adjusted prices (yfinance's own export): read them back as traded.
+MARKET_DATA_CSV_SPLIT_ADJUSTED = env.bool("MARKET_DATA_CSV_SPLIT_ADJUSTED", default=False)
 DEFAULT_SYMBOL_SUFFIX = env("DEFAULT_SYMBOL_SUFFIX", default=".NS")
 YFINANCE_TIMEOUT = env.int("YFINANCE_TIMEOUT", default=10)
 YFINANCE_MAX_REQUESTS_PER_MINUTE = env.int("YFINANCE_MAX_REQUESTS_PER_MINUTE", default=60)

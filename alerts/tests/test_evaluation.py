@@ -1,6 +1,6 @@
 """The alert state machine against the database, and the data events that drive it."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -9,6 +9,7 @@ from alerts.models import Alert, AlertDelivery, AlertEvent
 from alerts.services import alerts_evaluate_price
 from alerts.tasks import evaluate_prediction, evaluate_signal
 from alerts.tests.factories import AlertFactory, ChannelFactory
+from market.models import CorporateAction
 from market.services import candles_upsert
 from market.tests.factories import make_candles
 from market.timeframes import Timeframe
@@ -200,3 +201,19 @@ def test_data_without_alerts_enqueues_nothing(django_capture_on_commit_callbacks
     # Market's own announcement (after commit) and the live stream's candle message; alerts, with no alert on
     # TCS, enqueued nothing.
     assert not [callback for callback in callbacks if callback.__module__.startswith("alerts")]
+
+
+def test_a_split_between_the_previous_close_and_now_fires_no_change_alert(django_capture_on_commit_callbacks):
+    # 1 June 2026 (IST) closes at 200; the 1:2 split goes ex on 2 June, which trades at 101: +1%, not -49.5%.
+    candles = make_candles(2, start=datetime(2026, 5, 31, 18, 30, tzinfo=UTC), base=200.0)
+    candles.iloc[1, :4] = [100.0, 102.0, 99.0, 101.0]
+    candles.iloc[0, :4] = [200.0, 201.0, 198.0, 200.0]
+    CorporateAction.objects.create(
+        symbol="TCS.NS", ex_date=date(2026, 6, 2), kind="split", ratio=2.0, source="csv"
+    )
+    crash = AlertFactory(kind="change_pct_below", threshold=-10.0)
+    rise = AlertFactory(kind="change_pct_above", threshold=0.5)
+    with django_capture_on_commit_callbacks(execute=True):
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test")
+    assert not AlertEvent.objects.filter(alert=crash).exists()
+    assert AlertEvent.objects.get(alert=rise).details["change_pct"] == pytest.approx(1.0)

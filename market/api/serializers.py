@@ -6,6 +6,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from market.adjust import ADJUSTMENTS
 from market.api.fields import InstantField, QuerySerializer, TimeframeField
 from market.calendar import EXCHANGES
 from market.indicators import SUPPORTED, InvalidIndicator, parse_indicators
@@ -38,6 +39,14 @@ class HistoricalQuerySerializer(QuerySerializer):
         default="rows",
         help_text="`columns` gives `candles` as one array per field, times as UNIX seconds "
         "(`{time: [...], open: [...], ...}`), the shape charting libraries take.",
+    )
+    adjust = serializers.ChoiceField(
+        choices=ADJUSTMENTS,
+        default="splits",
+        error_messages={"invalid_choice": f"adjust must be one of {', '.join(ADJUSTMENTS)}."},
+        help_text="Corporate-action adjustment applied at read time (candles are stored as traded): `none`; "
+        "`splits` (splits and bonus issues: no split day looks like a crash); `all` (also dividends and staff-"
+        "entered factors such as a demerger's: a total-return series).",
     )
 
     def validate(self, attrs: dict) -> dict:
@@ -124,6 +133,10 @@ class HistoricalSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The stored timeframe the bars were built from (e.g. 1D for weeks), null for stored bars. A "
         "derived bar is final only when all its parts are and its period is over.",
+    )
+    adjust = serializers.ChoiceField(choices=ADJUSTMENTS, help_text="The adjustment applied.")
+    series = serializers.ChoiceField(
+        choices=["as-traded", "split-adjusted", "total-return"], help_text="The same, in words."
     )
     count = serializers.IntegerField()
     stale = serializers.BooleanField()
@@ -254,6 +267,7 @@ class IndicatorsSerializer(serializers.Serializer):
     derived_from = serializers.CharField(allow_null=True, help_text="As in the historical response.")
     count = serializers.IntegerField()
     stale = serializers.BooleanField()
+    adjust = serializers.ChoiceField(choices=ADJUSTMENTS, help_text="The adjustment of the candles used.")
     indicators = serializers.ListField(child=serializers.CharField())
     rows = serializers.ListField(
         child=serializers.DictField(),

@@ -3,18 +3,23 @@
 Candle frame: a DataFrame indexed by a UTC-aware DatetimeIndex named "timestamp" holding each bar's
 OPEN time (daily and weekly bars open at exchange-local midnight, 18:30 UTC the day before for IST),
 sorted ascending with unique timestamps (microsecond resolution, like Python's datetime); columns
-exactly open, high, low, close (float64) and volume (int64).
+exactly open, high, low, close (float64) and volume (int64). Prices are as traded (not adjusted for
+later splits or dividends).
+
+History: what one fetch returns, the candle frame and the corporate actions (market.adjust.Action: splits,
+bonuses as splits, dividends) whose ex-date falls in the fetched window, with amounts as traded.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 import numpy as np
 import pandas as pd
 
+from market.adjust import Action, day_factors, split_ratio_between
 from market.providers.errors import SymbolNotFound
 from market.timeframes import STORED_TIMEFRAMES, Timeframe
 
@@ -22,6 +27,9 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 CANDLE_COLUMNS = (*PRICE_COLUMNS, "volume")
 INDEX_NAME = "timestamp"
 INDEX_UNIT = "us"
+# Columns of yfinance's history(actions=True) (and of its to_csv files) that carry corporate actions.
+DIVIDENDS_COLUMN = "Dividends"
+SPLITS_COLUMN = "Stock Splits"
 
 # Long enough to span any exchange closure, so the last two daily closes are in it.
 QUOTE_LOOKBACK = timedelta(days=30)
@@ -51,6 +59,14 @@ class Quote:
     timestamp: datetime
     currency: str
     source: str
+
+
+@dataclass(frozen=True)
+class History:
+    """What a fetch returns: candles as traded, and the corporate actions with an ex-date in the window."""
+
+    candles: pd.DataFrame
+    actions: list[Action] = field(default_factory=list)
 
 
 def empty_candles() -> pd.DataFrame:
@@ -107,6 +123,72 @@ def slice_candles(candles: pd.DataFrame, start: datetime | None, end: datetime |
     return candles[mask]
 
 
+def actions_from_columns(frame: pd.DataFrame, *, tz) -> list[Action]:
+    """The actions in yfinance's `Dividends` and `Stock Splits` columns (any case; 0 or blank: none) of a frame
+    with an aware index, dated by the exchange-local day (`tz`) of their row. A split value is new shares per
+    old share (2.0 for 2:1; yfinance reports a 1:1 bonus issue as a 2:1 split)."""
+    columns = {str(column).strip().lower(): column for column in frame.columns}
+    actions: list[Action] = []
+    if frame.empty:
+        return actions
+    days = frame.index.tz_convert(tz).date
+    for name, kind, key in (
+        (SPLITS_COLUMN, "split", "ratio"),
+        (DIVIDENDS_COLUMN, "dividend", "amount"),
+    ):
+        column = columns.get(name.lower())
+        if column is None:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64")
+        for day, value in zip(days, values, strict=True):
+            if np.isfinite(value) and value > 0 and not (kind == "split" and value == 1):
+                actions.append(Action(ex_date=day, kind=kind, **{key: float(value)}))
+    # One action per day and kind (a repeated bar keeps its last row, like the candles).
+    unique = {(action.ex_date, action.kind): action for action in actions}
+    return sorted(unique.values(), key=lambda action: (action.ex_date, action.kind))
+
+
+def slice_actions(actions: list[Action], start: datetime | None, end: datetime | None, *, tz) -> list[Action]:
+    """Actions whose ex-date's session lies in [start, end): from start's local day, before end."""
+    first = start.astimezone(tz).date() if start is not None else None
+    return [
+        action
+        for action in actions
+        if (first is None or action.ex_date >= first)
+        and (end is None or datetime.combine(action.ex_date, time(), tz) < end)
+    ]
+
+
+def unadjust_splits(
+    candles: pd.DataFrame, actions: list[Action], *, tz, later_splits: list[Action] = ()
+) -> tuple[pd.DataFrame, list[Action]]:
+    """Candles and actions as traded from split-adjusted ones (Yahoo adjusts every bar, and every dividend, for
+    the splits after it): bars before a split's ex-date are multiplied back by its ratio (volume divided), and
+    dividends too. `later_splits`: splits after the window, which the data is adjusted for as well."""
+    splits = [a for a in (*actions, *later_splits) if a.kind in ("split", "bonus") and a.ratio]
+    if not splits:
+        return candles, list(actions)
+    if not candles.empty:
+        days = np.array(candles.index.tz_convert(tz).date)
+        prices, volumes = day_factors(days, candles["close"].to_numpy(), splits, mode="splits")
+        candles = candles.copy()
+        for column in PRICE_COLUMNS:
+            candles[column] = candles[column].to_numpy() / prices
+        candles["volume"] = np.rint(candles["volume"].to_numpy() / volumes).astype("int64")
+    far = max(a.ex_date for a in splits)
+    as_traded = [
+        Action(
+            ex_date=a.ex_date,
+            kind=a.kind,
+            amount=a.amount * split_ratio_between(splits, after=a.ex_date, through=far),
+        )
+        if a.kind == "dividend" and a.amount
+        else a
+        for a in actions
+    ]
+    return candles, as_traded
+
+
 def require_aware(value: datetime, name: str) -> datetime:
     """Reject naive datetimes: every time in this project carries its zone."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -116,7 +198,11 @@ def require_aware(value: datetime, name: str) -> datetime:
 
 class Provider(ABC):
     """A source of candles and quotes; implementations raise only market.providers.errors (and ValueError
-    subclasses such as LookbackExceeded for requests they cannot serve)."""
+    subclasses such as LookbackExceeded for requests they cannot serve).
+
+    `fetch_history` is what syncs call: candles plus the corporate actions of the window. A provider that knows
+    no actions implements `fetch_candles` only (the default `fetch_history` reports none); one that knows them
+    overrides `fetch_history` and answers `fetch_candles` from it."""
 
     name: str
     # The timeframes this provider serves (within each one's max_lookback); reads build the others from finer
@@ -134,11 +220,24 @@ class Provider(ABC):
     ) -> pd.DataFrame:
         """Candles of `symbol` whose open time lies in [start, end) (provider defaults when None)."""
 
+    def fetch_history(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> History:
+        """Candles of `symbol` opening in [start, end) and the corporate actions with an ex-date in that window
+        (this default: none known)."""
+        return History(candles=self.fetch_candles(symbol, timeframe, start=start, end=end))
+
     def fetch_quote(self, symbol: str) -> Quote:
-        """The last daily close against the one before it, from the recent daily candles."""
+        """The last daily close against the one before it, from the recent daily candles. A split or bonus on
+        the last day is applied to the previous close (as exchanges quote it), so it is no change of price."""
         now = self._now()
-        candles = self.fetch_candles(symbol, Timeframe.D1, start=now - QUOTE_LOOKBACK, end=now)
-        return self.quote_from_candles(symbol, candles)
+        history = self.fetch_history(symbol, Timeframe.D1, start=now - QUOTE_LOOKBACK, end=now)
+        return self.quote_from_candles(symbol, history.candles, actions=history.actions)
 
     def fetch_quotes(self, symbols: list[str]) -> dict[str, Quote]:
         """Quotes of many symbols in one call (providers with a batch endpoint override this); a symbol without
@@ -151,12 +250,16 @@ class Provider(ABC):
                 continue
         return quotes
 
-    def quote_from_candles(self, symbol: str, candles: pd.DataFrame) -> Quote:
-        """The quote of the last daily candle against the close before it."""
+    def quote_from_candles(self, symbol: str, candles: pd.DataFrame, *, actions: list[Action] = ()) -> Quote:
+        """The quote of the last daily candle against the close before it (divided by the ratios of `actions`'
+        splits between the two days)."""
         if candles.empty:
             raise SymbolNotFound(symbol, f"No recent daily candles for symbol {symbol!r}")
         last = candles.iloc[-1]
         previous_close = float(candles["close"].iloc[-2]) if len(candles) > 1 else None
+        if previous_close is not None and actions:
+            previous_day, last_day = candles.index[-2:].tz_convert(self.time_zone_for(symbol)).date
+            previous_close /= split_ratio_between(list(actions), after=previous_day, through=last_day)
         price = float(last["close"])
         change = price - previous_close if previous_close is not None else None
         change_percent = change / previous_close * 100 if change is not None and previous_close else None
@@ -174,6 +277,11 @@ class Provider(ABC):
             currency=self.currency_for(symbol),
             source=self.name,
         )
+
+    def time_zone_for(self, symbol: str) -> tzinfo:
+        """Zone of `symbol`'s exchange, in which its bars and actions are dated (providers that report actions
+        override this)."""
+        return UTC
 
     def currency_for(self, symbol: str) -> str:
         """Quote currency of `symbol`: rupees, as every NSE/BSE listing and Indian index is priced in INR."""

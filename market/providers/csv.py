@@ -5,7 +5,10 @@ column is `Date` or `Datetime` (or `timestamp`, our own export) with UTC offsets
 `2024-01-02 00:00:00+05:30`; timestamps (or dates) without an offset are read as the time of the symbol's
 exchange (`tz`: one zone for every file, or a callable giving each symbol's zone, e.g. America/New_York for
 ^GSPC). Open, High, Low,
-Close and Volume are used; Dividends, Stock Splits, Adj Close and any other column are ignored.
+Close and Volume are the candles; Dividends and Stock Splits (optional, 0 or blank for none) are the corporate
+actions of the bar's day; Adj Close and any other column are ignored. Prices are taken as traded; a file with
+Yahoo's split-adjusted prices (yfinance's own export) is read with `split_adjusted=True`, which multiplies the
+bars before each split in the file back by its ratio.
 """
 
 from __future__ import annotations
@@ -14,15 +17,30 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles, normalize_candles, slice_candles
+from market.adjust import Action
+from market.providers.base import (
+    CANDLE_COLUMNS,
+    DIVIDENDS_COLUMN,
+    SPLITS_COLUMN,
+    History,
+    Provider,
+    actions_from_columns,
+    empty_candles,
+    normalize_candles,
+    slice_actions,
+    slice_candles,
+    unadjust_splits,
+)
 from market.providers.errors import SymbolNotFound, UnreadableData
 from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
 
 TIME_COLUMNS = ("Date", "Datetime", "timestamp")
+NUMBER_COLUMNS = (*CANDLE_COLUMNS, DIVIDENDS_COLUMN.lower(), SPLITS_COLUMN.lower())
 _OFFSET_PATTERN = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})$"
 
 
@@ -31,9 +49,16 @@ class CsvProvider(Provider):
 
     name = "csv"
 
-    def __init__(self, *, directory: str | Path, tz: str | Callable[[str], str] = "Asia/Kolkata"):
+    def __init__(
+        self,
+        *,
+        directory: str | Path,
+        tz: str | Callable[[str], str] = "Asia/Kolkata",
+        split_adjusted: bool = False,
+    ):
         self.directory = Path(directory).resolve()
         self.tz = tz
+        self.split_adjusted = split_adjusted
 
     def fetch_candles(
         self,
@@ -43,7 +68,20 @@ class CsvProvider(Provider):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> pd.DataFrame:
-        """Candles from the symbol's file for this timeframe opening in [start, end).
+        """Candles from the symbol's file for this timeframe opening in [start, end) (see fetch_history)."""
+        return self.fetch_history(symbol, timeframe, start=start, end=end).candles
+
+    def fetch_history(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> History:
+        """Candles from the symbol's file for this timeframe opening in [start, end), and the actions of the
+        bars in that window (the Dividends and Stock Splits columns; none from weekly files, whose rows do not
+        say which day of the week an action was on).
 
         SymbolNotFound when the directory has no file for the symbol at all; an empty frame when it has
         files for other timeframes only.
@@ -51,10 +89,19 @@ class CsvProvider(Provider):
         path = self._path(symbol, timeframe)
         if not path.is_file():
             if any(self._path(symbol, other).is_file() for other in Timeframe):
-                return empty_candles()
+                return History(candles=empty_candles())
             raise SymbolNotFound(symbol, f"No CSV market data for symbol {symbol!r}")
-        tz = self.tz if isinstance(self.tz, str) else self.tz(symbol)
-        return slice_candles(self._read(path, tz), start, end)
+        tz = self.time_zone_for(symbol)
+        candles, actions = self._read(path, tz)
+        if self.split_adjusted:
+            candles, actions = unadjust_splits(candles, actions, tz=tz)
+        window = slice_candles(candles, start, end)
+        if timeframe is Timeframe.W1:
+            return History(candles=window)
+        return History(candles=window, actions=slice_actions(actions, start, end, tz=tz))
+
+    def time_zone_for(self, symbol: str) -> ZoneInfo:
+        return ZoneInfo(self.tz if isinstance(self.tz, str) else self.tz(symbol))
 
     def _path(self, symbol: str, timeframe: Timeframe) -> Path:
         """The file for (symbol, timeframe), refusing any name that would leave the directory."""
@@ -65,8 +112,9 @@ class CsvProvider(Provider):
             raise InvalidSymbol(f"Invalid symbol {symbol[:32]!r} for a file name")
         return path
 
-    def _read(self, path: Path, tz: str) -> pd.DataFrame:
-        """The file as a candle frame; anything unreadable is an UnreadableData naming the file and line."""
+    def _read(self, path: Path, tz: ZoneInfo) -> tuple[pd.DataFrame, list[Action]]:
+        """The file as a candle frame and its actions; anything unreadable is an UnreadableData naming the file
+        and line."""
         try:
             # Text first, blank lines kept: a row's position then gives its line number (header = line 1).
             frame = pd.read_csv(path, dtype=str, skip_blank_lines=False)
@@ -86,9 +134,9 @@ class CsvProvider(Provider):
             )
         frame = frame.dropna(how="all")
         if frame.empty:
-            return empty_candles()
+            return empty_candles(), []
         for column in frame.columns:
-            if column.strip().lower() in CANDLE_COLUMNS:
+            if column.strip().lower() in NUMBER_COLUMNS:
                 numbers = pd.to_numeric(frame[column], errors="coerce")
                 bad = numbers.isna() & frame[column].notna()
                 if bad.any():
@@ -99,14 +147,14 @@ class CsvProvider(Provider):
                 frame[column] = numbers
         try:
             frame.index = self._timestamps(frame.pop(time_column), tz)
-            return normalize_candles(frame)
+            return normalize_candles(frame), actions_from_columns(frame, tz=tz)
         except _BadRow as error:
             raise UnreadableData(error.message, file=path.name, line=error.row + 2) from error
         except ValueError as error:
             raise UnreadableData(str(error), file=path.name) from error
 
     @staticmethod
-    def _timestamps(column: pd.Series, tz: str) -> pd.DatetimeIndex:
+    def _timestamps(column: pd.Series, tz: ZoneInfo) -> pd.DatetimeIndex:
         text = column.astype(str).str.strip()
         with_offset = text.str.contains(_OFFSET_PATTERN, regex=True)
         if not (with_offset.all() or not with_offset.any()):

@@ -67,7 +67,8 @@ def _to_tick(prices: np.ndarray) -> np.ndarray:
 
 
 class SyntheticProvider(Provider):
-    """Candles for a known set of symbols, on the calendar's trading days and session hours only."""
+    """Candles for a known set of symbols, on the calendar's trading days and session hours only. Its series have
+    no corporate actions, so it reports none (the default `fetch_history`)."""
 
     name = "synthetic"
 

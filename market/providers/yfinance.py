@@ -10,6 +10,12 @@ How yfinance's outcomes become our errors:
   -> an empty candle frame: a holiday or a window before the listing is not an error.
 - HTTP 429 -> RateLimited; network errors, timeouts, 5xx and unreadable bodies -> ProviderUnavailable.
 Both transient kinds are retried here with exponential backoff before they reach the caller.
+
+Corporate actions: Yahoo's chart carries the window's splits and dividends (yfinance's `Dividends` and
+`Stock Splits` columns with actions=True), and its prices, volumes and dividends are already adjusted for every
+split up to today ("Close" is split-adjusted; "Adj Close" also for dividends). Candles are stored as traded, so
+`fetch_history` multiplies the bars before each split back by its ratio (market.providers.base.unadjust_splits):
+for splits after the window too, which a window ending in the past asks Yahoo for in one more daily request.
 """
 
 from __future__ import annotations
@@ -36,16 +42,20 @@ from yfinance.exceptions import (
     YFTzMissingError,
 )
 
+from market.adjust import Action
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
 from market.providers.base import (
     QUOTE_LOOKBACK,
+    History,
     LookbackExceeded,
     Provider,
     Quote,
+    actions_from_columns,
     empty_candles,
     normalize_candles,
     require_aware,
     slice_candles,
+    unadjust_splits,
 )
 from market.providers.errors import ProviderError, ProviderUnavailable, RateLimited, SymbolNotFound
 from market.providers.patience import current_patience
@@ -57,6 +67,8 @@ logger = structlog.get_logger(__name__)
 HISTORY_FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
 # Yahoo measures its intraday lookback on its own clock: stay a little inside the limit.
 _LOOKBACK_MARGIN = timedelta(minutes=5)
+# A window ending less than this before now needs no request for the splits after it.
+_LATER_SPLITS_MARGIN = timedelta(minutes=1)
 
 
 class SlidingWindowLimiter:
@@ -202,7 +214,20 @@ class YFinanceProvider(Provider):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> pd.DataFrame:
-        """Candles opening in [start, end). No start: as far back as Yahoo serves the timeframe.
+        """Candles opening in [start, end), as traded (see fetch_history)."""
+        return self.fetch_history(symbol, timeframe, start=start, end=end).candles
+
+    def fetch_history(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> History:
+        """Candles opening in [start, end), as traded, and the splits and dividends of the window (daily and
+        intraday requests; a weekly bar does not say which day of its week an action was on). No start: as far
+        back as Yahoo serves the timeframe.
 
         Intraday requests beyond Yahoo's lookback raise LookbackExceeded before any request is sent;
         1m windows go out in chunks of at most 7 days. The last bar may still be forming while the
@@ -222,7 +247,7 @@ class YFinanceProvider(Provider):
                 )
             start = max(start, earliest + _LOOKBACK_MARGIN)
         if start >= end:
-            return empty_candles()
+            return History(candles=empty_candles())
 
         try:
             frames = [
@@ -231,18 +256,40 @@ class YFinanceProvider(Provider):
             ]
             frames = [frame for frame in frames if not frame.empty]
             if not frames:
-                return empty_candles()
-            candles = normalize_candles(pd.concat(frames))
+                return History(candles=empty_candles())
+            raw = pd.concat(frames)
+            tz = self.time_zone_for(symbol)
+            actions = [] if self.auto_adjust else actions_from_columns(raw, tz=tz)
+            candles = normalize_candles(raw)
             if timeframe.is_intraday:
                 calendar = (
                     self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
                 )
                 candles = candles[calendar.session_mask(candles.index)]
-            return slice_candles(candles, start, end)
+            candles = slice_candles(candles, start, end)
+            if self.auto_adjust:  # Yahoo's fully adjusted prices, stored as such: no actions to apply on top
+                return History(candles=candles)
+            later = self._splits_after(symbol, end, now, tz) if now - end > _LATER_SPLITS_MARGIN else []
+            candles, actions = unadjust_splits(candles, actions, tz=tz, later_splits=later)
+            if timeframe is Timeframe.W1:
+                actions = []  # dated by their week's bar, not their day: the daily sync reports them
+            return History(candles=candles, actions=actions)
         except (ProviderError, LookbackExceeded):
             raise
         except Exception as error:  # whatever else yfinance's answer does to us is still the provider failing
             raise ProviderError(f"yfinance failed for {symbol!r}: {type(error).__name__}: {error}") from error
+
+    def _splits_after(self, symbol: str, end: datetime, now: datetime, tz) -> list[Action]:
+        """The splits from `end` to now, which Yahoo has already applied to the window's prices."""
+        try:
+            frame = self._fetch_window(symbol, Timeframe.D1, end, now)
+        except (SymbolNotFound, LookbackExceeded):
+            return []
+        return [action for action in actions_from_columns(frame, tz=tz) if action.kind == "split"]
+
+    def time_zone_for(self, symbol: str):
+        calendar = self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
+        return calendar.tz
 
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
@@ -250,7 +297,8 @@ class YFinanceProvider(Provider):
     def fetch_quotes(self, symbols: list[str]) -> dict[str, Quote]:
         """Quotes of many symbols from one multi-ticker `yf.download` of recent daily bars. yfinance sends one
         chart request per ticker, so the batch takes that many slots of the rate limit. yfinance logs and skips
-        the tickers that fail; they are left out of the answer (the caller reports them as missing)."""
+        the tickers that fail; they are left out of the answer (the caller reports them as missing). Yahoo's
+        prices are split-adjusted, so a split on the last day already shows in the previous close."""
         if not symbols:
             return {}
         for _ in symbols:
@@ -322,7 +370,7 @@ class YFinanceProvider(Provider):
                 start=start,
                 end=end,
                 auto_adjust=self.auto_adjust,
-                actions=False,
+                actions=True,
                 prepost=False,
                 repair=False,
                 keepna=False,

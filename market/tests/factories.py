@@ -1,11 +1,13 @@
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import factory
 import numpy as np
 import pandas as pd
 
+from market.adjust import Action
 from market.models import Instrument, MarketData
-from market.providers.base import Provider, empty_candles
+from market.providers.base import History, Provider, empty_candles, slice_actions
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
 from market.timeframes import Timeframe
 
@@ -56,7 +58,8 @@ def make_candles(
 
 
 class FrameProvider(Provider):
-    """A provider over in-memory frames: stands in for Yahoo at the boundary (what it returns, how it fails)."""
+    """A provider over in-memory frames: stands in for Yahoo at the boundary (what it returns, how it fails), with
+    the corporate actions of each symbol (dated in IST) reported for the windows that hold them."""
 
     name = "frame"
 
@@ -65,10 +68,20 @@ class FrameProvider(Provider):
         frames: dict[tuple[str, Timeframe], pd.DataFrame] | None = None,
         *,
         fail: Exception | None = None,
+        actions: dict[str, list[Action]] | None = None,
     ):
         self.frames = frames or {}
         self.fail = fail
+        self.actions = actions or {}
         self.calls: list[tuple[str, Timeframe, datetime | None, datetime | None]] = []
+
+    def fetch_history(self, symbol, timeframe, *, start=None, end=None):
+        candles = self.fetch_candles(symbol, timeframe, start=start, end=end)
+        actions = slice_actions(self.actions.get(symbol, []), start, end, tz=self.time_zone_for(symbol))
+        return History(candles=candles, actions=actions)
+
+    def time_zone_for(self, symbol):
+        return ZoneInfo("Asia/Kolkata")
 
     def fetch_candles(self, symbol, timeframe, *, start=None, end=None):
         self.calls.append((symbol, timeframe, start, end))

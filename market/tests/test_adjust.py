@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from market.adjust import Action, adjust_candles
+from market.adjust import Action, adjust_candles, split_ratio_between
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -52,12 +52,30 @@ def test_dividends_only_in_the_total_return_series():
     )
 
 
-def test_staff_factor_for_a_demerger():
+def test_staff_factor_for_a_demerger_in_the_total_return_series_only():
     raw = _daily([2800.0, 2850.0, 2580.0])
     demerger = Action(ex_date=date(2026, 6, 3), kind="adjustment", factor=0.9)
-    adjusted = adjust_candles(raw, [demerger], mode="splits", tz=IST)
+    assert (
+        adjust_candles(raw, [demerger], mode="splits", tz=IST) is raw
+    )  # value left the company: not a split
+    adjusted = adjust_candles(raw, [demerger], mode="all", tz=IST)
     assert list(adjusted["close"]) == pytest.approx([2520.0, 2565.0, 2580.0])
     assert list(adjusted["volume"]) == [1000, 1000, 1000]
+
+
+def test_a_dividend_uses_the_known_previous_close_over_the_window():
+    raw = _daily([100.0, 100.0])  # the window ends before the ex-date: its last close is not the previous one
+    dividend = Action(ex_date=date(2026, 6, 10), kind="dividend", amount=2.0, previous_close=50.0)
+    assert list(adjust_candles(raw, [dividend], mode="all", tz=IST)["close"]) == pytest.approx([96.0, 96.0])
+
+
+def test_split_ratio_between_two_days():
+    bonus = Action(ex_date=date(2026, 6, 3), kind="bonus", ratio=2.0)
+    dividend = Action(ex_date=date(2026, 6, 3), kind="dividend", amount=1.0)
+    assert (
+        split_ratio_between([SPLIT, bonus, dividend], after=date(2026, 6, 2), through=date(2026, 6, 3)) == 4.0
+    )
+    assert split_ratio_between([SPLIT], after=date(2026, 6, 3), through=date(2026, 6, 4)) == 1.0
 
 
 def test_unknown_mode_is_refused():

@@ -80,6 +80,10 @@ class BacktestSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     commission_bps = serializers.FloatField()
+    series = serializers.CharField(
+        help_text="The candle series replayed: `split-adjusted` (splits and bonus issues applied at read time; "
+        "prices before one are comparable with today's), the one live signals use."
+    )
     trades = TradeSerializer(many=True)
     win_rate = serializers.FloatField(allow_null=True)
     total_return = serializers.FloatField(allow_null=True)

@@ -212,9 +212,12 @@ class TestHistorical:
             auth_client.get("/api/market/historical/TCS?start=2015-01-01&limit=5000")  # fetch and store once
             with CaptureQueriesContext(connection) as queries:
                 response = auth_client.get("/api/market/historical/TCS?start=2015-06-01&limit=5000")
+            with CaptureQueriesContext(connection) as unadjusted:
+                auth_client.get("/api/market/historical/TCS?start=2015-06-01&limit=5000&adjust=none")
         assert response.json()["count"] == 2500
-        # coverage + candles
-        assert len(queries) == 2, [q["sql"] for q in queries]
+        # coverage + candles + the symbol's splits (the default adjust=splits)
+        assert len(queries) == 3, [q["sql"] for q in queries]
+        assert len(unadjusted) == 2, [q["sql"] for q in unadjusted]  # coverage + candles
 
     def test_cached_response_needs_no_candle_query(self, auth_client, frozen):
         auth_client.get("/api/market/historical/TCS?start=2026-05-01")

@@ -235,6 +235,19 @@ class TestQuoteWithoutLiveQuote:
         # The 2 September bar ended at midnight IST (18:30 UTC on the 2nd).
         assert body["stale_seconds"] == int((NOW - datetime(2026, 9, 2, 18, 30, tzinfo=UTC)).total_seconds())
 
+    def test_a_split_on_the_last_stored_day_is_no_change_in_the_stale_quote(
+        self, auth_client, install, tmp_path
+    ):
+        (tmp_path / "TCS.NS_1D.csv").write_text(
+            "Date,Open,High,Low,Close,Volume,Dividends,Stock Splits\n"
+            "2026-09-01,20,24,18,22,100,0,0\n2026-09-02,11,13,10,12,200,0,2\n"
+        )
+        install(CsvProvider(directory=tmp_path))
+        assert auth_client.get("/api/market/historical/TCS?start=2026-09-01").json()["count"] == 2
+        body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["stale"] is True and body["price"] == 12 and body["previous_close"] == 11
+        assert body["change_percent"] == pytest.approx(9.09, abs=0.01)
+
     def test_unknown_csv_symbol_is_still_404(self, auth_client, install, tmp_path):
         install(CsvProvider(directory=tmp_path))
         assert auth_client.get("/api/market/quote/TCS").status_code == 404

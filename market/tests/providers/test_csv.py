@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import time_machine
 
+from market.adjust import Action
 from market.providers.base import CANDLE_COLUMNS
 from market.providers.csv import CsvProvider
 from market.providers.errors import ProviderError, SymbolNotFound
@@ -141,3 +142,46 @@ def test_quote_from_the_file(provider):
     assert quote.change_percent == pytest.approx((25938.75 / 25775.94921875 - 1) * 100)
     assert quote.volume == 0
     assert (quote.source, quote.currency) == ("csv", "INR")
+
+
+ACTIONS = Path(__file__).resolve().parents[1] / "fixtures" / "csv_actions"
+SPLIT = Action(ex_date=date(2026, 6, 4), kind="split", ratio=2.0)
+DIVIDEND = Action(ex_date=date(2026, 6, 9), kind="dividend", amount=5.0)
+
+
+def test_dividends_and_stock_splits_columns_are_the_actions_of_their_day():
+    history = CsvProvider(directory=ACTIONS).fetch_history("ACME.NS", Timeframe.D1)
+
+    assert history.actions == [SPLIT, DIVIDEND]
+    assert history.candles["close"].iloc[:4].tolist() == [1000.0, 1004.0, 1010.0, 506.0]  # stored as traded
+    assert CsvProvider(directory=ACTIONS).fetch_candles("ACME.NS", Timeframe.D1).equals(history.candles)
+
+
+def test_only_the_actions_of_the_window_are_reported():
+    provider = CsvProvider(directory=ACTIONS)
+    assert provider.fetch_history("ACME.NS", Timeframe.D1, start=ist(2026, 6, 5)).actions == [DIVIDEND]
+    assert provider.fetch_history("ACME.NS", Timeframe.D1, end=ist(2026, 6, 9)).actions == [SPLIT]
+
+
+def test_files_without_the_columns_have_no_actions(provider):
+    assert provider.fetch_history("RELIANCE.NS", Timeframe.D1).actions == []
+
+
+def test_a_split_adjusted_file_is_read_back_as_traded(tmp_path):
+    raw = pd.read_csv(ACTIONS / "ACME.NS_1D.csv")
+    before = raw.index < 3
+    raw.loc[before, ["Open", "High", "Low", "Close"]] /= 2  # what yfinance's export of the same days holds
+    raw.loc[before, "Volume"] *= 2
+    raw.to_csv(tmp_path / "ACME.NS_1D.csv", index=False)
+
+    history = CsvProvider(directory=tmp_path, split_adjusted=True).fetch_history("ACME.NS", Timeframe.D1)
+    expected = CsvProvider(directory=ACTIONS).fetch_history("ACME.NS", Timeframe.D1)
+    pd.testing.assert_frame_equal(history.candles, expected.candles)
+    assert history.actions == expected.actions
+
+
+def test_a_bad_dividend_names_its_line(tmp_path):
+    text = (ACTIONS / "ACME.NS_1D.csv").read_text().replace(",5.0,0.0", ",five,0.0")
+    write(tmp_path, "ACME.NS_1D.csv", text)
+    with pytest.raises(ProviderError, match="line 8"):
+        CsvProvider(directory=tmp_path).fetch_history("ACME.NS", Timeframe.D1)

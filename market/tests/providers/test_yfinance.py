@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from market.adjust import Action
 from market.providers.base import CANDLE_COLUMNS, LookbackExceeded
 from market.providers.errors import ProviderUnavailable, RateLimited, SymbolNotFound
 from market.tests.providers.fake_clock import FakeClock
@@ -81,11 +82,17 @@ def test_daily_nse_candles_are_stamped_at_ist_midnight_in_utc(make_provider):
     assert candles["open"].tolist() == quote["open"]
     assert candles["volume"].tolist() == quote["volume"]
 
-    (window,) = session.chart_windows()
+    # The window asked for, then the splits since its end (Yahoo's prices are adjusted for them too).
+    window, later = session.chart_windows()
     assert window["interval"] == "1d"
     assert window["period1"] == int(ist(2026, 10, 12).timestamp())
     assert window["period2"] == int(ist(2026, 10, 24).timestamp())
     assert window["includePrePost"] is False
+    assert (later["interval"], later["period1"], later["period2"]) == (
+        "1d",
+        window["period2"],
+        int(NOW.timestamp()),
+    )
 
 
 def test_quote_compares_last_close_with_previous_close(make_provider):
@@ -203,30 +210,79 @@ def test_rows_with_missing_prices_are_dropped(make_provider):
     assert candles.loc[candles.index.tz_convert(IST).date == date(2026, 11, 12), "volume"].item() == 0
 
 
-def test_split_day_keeps_yahoo_raw_prices_without_adjusting(make_provider):
-    name = "reliance_ns_1d_2024-10_split.json"
-    session = FakeYahooSession({("RELIANCE.NS", "1d"): name})
-    candles = make_provider(session).fetch_candles(
+SPLIT_CHART = "reliance_ns_1d_2024-10_split.json"  # the 28 Oct 2024 1:1 bonus, as Yahoo's 2:1 split
+
+
+def test_a_recorded_split_comes_back_as_traded_with_the_split_reported(make_provider):
+    session = FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART})
+    history = make_provider(session).fetch_history(
         "RELIANCE.NS", Timeframe.D1, start=ist(2024, 10, 21), end=ist(2024, 11, 1)
     )
 
-    chart = load_chart(name)["chart"]["result"][0]
-    assert len(candles) == 9
-    assert list(candles.columns) == list(CANDLE_COLUMNS)
-    assert datetime(2024, 10, 27, 18, 30, tzinfo=UTC) in candles.index  # the split day itself
-    assert candles["close"].tolist() == chart["indicators"]["quote"][0]["close"]
-    assert candles["close"].iloc[0] != pytest.approx(chart["indicators"]["adjclose"][0]["adjclose"][0])
+    candles = history.candles
+    quote = load_chart(SPLIT_CHART)["chart"]["result"][0]["indicators"]["quote"][0]
+    days = list(candles.index.tz_convert(IST).date)
+    split_at = days.index(date(2024, 10, 28))
+    assert history.actions == [Action(ex_date=date(2024, 10, 28), kind="split", ratio=2.0)]
+    # Yahoo's prices are split-adjusted: the bars before the ex-date are multiplied back to what was traded.
+    assert candles["close"].tolist() == pytest.approx(
+        [2 * c for c in quote["close"][:split_at]] + quote["close"][split_at:]
+    )
+    assert (
+        candles["volume"].tolist()
+        == [round(v / 2) for v in quote["volume"][:split_at]] + quote["volume"][split_at:]
+    )
+    assert candles["close"].iloc[split_at] / candles["close"].iloc[split_at - 1] < 0.51  # what was traded
+
+
+def test_a_window_before_a_split_is_unadjusted_with_the_splits_after_it(make_provider):
+    session = FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART})
+    history = make_provider(session).fetch_history(
+        "RELIANCE.NS", Timeframe.D1, start=ist(2024, 10, 21), end=ist(2024, 10, 26)
+    )
+
+    quote = load_chart(SPLIT_CHART)["chart"]["result"][0]["indicators"]["quote"][0]
+    assert history.actions == []  # the split is after the window: the daily sync reports it
+    assert history.candles["close"].tolist() == pytest.approx([2 * c for c in quote["close"][:5]])
+    window, later = session.chart_windows()
+    assert later["period1"] == window["period2"] == int(ist(2024, 10, 26).timestamp())
+
+
+def test_dividends_are_reported_as_traded(make_provider):
+    session = FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART})
+    chart = session.charts[("RELIANCE.NS", "1d")]["chart"]["result"][0]
+    # An invented dividend of 5.00 a share (Yahoo's split-adjusted amount) going ex on 23 Oct 2024.
+    stamp = int(ist(2024, 10, 23, 9, 15).timestamp())
+    chart["events"]["dividends"] = {str(stamp): {"amount": 5.0, "date": stamp}}
+    history = make_provider(session).fetch_history(
+        "RELIANCE.NS", Timeframe.D1, start=ist(2024, 10, 21), end=ist(2024, 11, 1)
+    )
+
+    assert history.actions == [
+        Action(ex_date=date(2024, 10, 23), kind="dividend", amount=10.0),
+        Action(ex_date=date(2024, 10, 28), kind="split", ratio=2.0),
+    ]
+
+
+def test_quote_on_a_split_day_is_no_crash(make_provider):
+    session = FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART})
+    quote = make_provider(session, clock=lambda: ist(2024, 10, 28, 16, 0)).fetch_quote("RELIANCE.NS")
+
+    closes = load_chart(SPLIT_CHART)["chart"]["result"][0]["indicators"]["quote"][0]["close"]
+    assert quote.price == pytest.approx(closes[5])
+    assert quote.previous_close == pytest.approx(closes[4])  # the traded close, divided by the split
+    assert abs(quote.change_percent) < 1
 
 
 def test_auto_adjust_uses_adjusted_closes(make_provider):
-    name = "reliance_ns_1d_2024-10_split.json"
-    provider = make_provider(FakeYahooSession({("RELIANCE.NS", "1d"): name}), auto_adjust=True)
-    candles = provider.fetch_candles(
+    provider = make_provider(FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART}), auto_adjust=True)
+    history = provider.fetch_history(
         "RELIANCE.NS", Timeframe.D1, start=ist(2024, 10, 21), end=ist(2024, 11, 1)
     )
 
-    adjclose = load_chart(name)["chart"]["result"][0]["indicators"]["adjclose"][0]["adjclose"]
-    assert candles["close"].tolist() == pytest.approx(adjclose)
+    adjclose = load_chart(SPLIT_CHART)["chart"]["result"][0]["indicators"]["adjclose"][0]["adjclose"]
+    assert history.candles["close"].tolist() == pytest.approx(adjclose)
+    assert history.actions == []  # already applied: reads must not apply them again
 
 
 @pytest.mark.parametrize(

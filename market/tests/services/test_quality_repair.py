@@ -3,12 +3,14 @@ provider cannot supply marked; the staff API and the command."""
 
 from datetime import UTC, datetime
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db.models import F
 
-from market.models import DataIssue, MarketData
+from market.models import CorporateAction, DataIssue, MarketData
 from market.providers.base import empty_candles
 from market.services import candles_sync, quality_check, quality_repair
 from market.sources import get_provider
@@ -76,3 +78,25 @@ def test_command_checks_and_repairs(stored_with_a_hole):
         )
     assert "3 bars re-fetched" in out.getvalue()
     assert not DataIssue.objects.filter(resolved=False, kind="missing").exists()
+
+
+def test_a_jump_on_a_stored_split_day_is_no_finding():
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=120, provider=get_provider("synthetic"))
+    rows = MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").order_by("timestamp")
+    split_bar = rows[60].timestamp
+    MarketData.objects.filter(symbol="TCS.NS", timestamp__gte=split_bar).update(
+        open_price=F("open_price") / 2,
+        high_price=F("high_price") / 2,
+        low_price=F("low_price") / 2,
+        close_price=F("close_price") / 2,
+    )  # a 1:2 split, stored as traded
+    quality_check(symbol="TCS.NS", timeframe=Timeframe.D1, now=NOW)
+    assert DataIssue.objects.get(kind="jump", resolved=False).start == split_bar
+
+    ex_date = split_bar.astimezone(ZoneInfo("Asia/Kolkata")).date()
+    CorporateAction.objects.create(
+        symbol="TCS.NS", ex_date=ex_date, kind="split", ratio=2.0, source="synthetic"
+    )
+    quality_check(symbol="TCS.NS", timeframe=Timeframe.D1, now=NOW)
+    assert not DataIssue.objects.filter(kind="jump", resolved=False).exists()
