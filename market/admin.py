@@ -4,6 +4,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from market.caching import market_version_bump
 from market.models import (
     CandleSeries,
     CorporateAction,
@@ -13,7 +14,7 @@ from market.models import (
     MarketData,
     MarketHoliday,
 )
-from market.sources import holidays_invalidate
+from market.sources import catalogue_invalidate, holidays_invalidate
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
 
@@ -29,11 +30,29 @@ def chart_link(obj) -> str:
 
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "name", "exchange", "kind", "series", "isin", "currency", "active", chart_link)
+    list_display = (
+        "symbol",
+        "name",
+        "exchange",
+        "kind",
+        "series",
+        "isin",
+        "currency",
+        "tick_size",
+        "active",
+        chart_link,
+    )
     readonly_fields = (chart_link,)
     list_filter = ("active", "kind", "exchange", "series")
     search_fields = ("symbol", "name", "isin")
     actions = ["sync_now"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Its exchange and tick shape every response about it: drop this process's copy of the catalogue and
+        # the symbol's cached responses.
+        catalogue_invalidate()
+        market_version_bump(obj.symbol)
 
     @admin.action(description="Sync now (daily candles)", permissions=["change"])
     def sync_now(self, request, queryset):

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from market.presentation import default_tick
 from market.timeframes import Timeframe
 
 
@@ -26,14 +30,37 @@ class Instrument(models.Model):
         max_length=4, blank=True, db_default="", help_text="NSE series (EQ, BE, …); blank for indices."
     )
     listed_on = models.DateField(null=True, blank=True)
+    tick_size = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text=(
+            "Price step in the quote currency; API prices of this instrument are rounded to it. Blank: 0.05 for "
+            "NSE and BSE equities (issue #10: 'tick 0.05 for NSE equities where it applies'), two decimals for "
+            "indices and other exchanges. Set it where the exchange's tick for this instrument differs."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tick_size__isnull=True) | Q(tick_size__gt=0),
+                name="market_instrument_tick_positive",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.symbol
+
+    @property
+    def price_tick(self) -> Decimal | None:
+        """The step API prices are rounded to: staff's tick_size, else the exchange's equity default."""
+        return self.tick_size or default_tick(self.exchange.strip().upper(), self.kind)
 
 
 class MarketData(models.Model):

@@ -1,9 +1,11 @@
-"""Wiring of the pure market modules to settings and the database: which provider, which holidays."""
+"""Wiring of the pure market modules to settings and the database: which provider, which holidays, which
+exchange and price tick a symbol has."""
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, date
+from decimal import Decimal
 from importlib import import_module
 from zoneinfo import ZoneInfo
 
@@ -12,6 +14,7 @@ from django.core.cache import cache
 
 from market.calendar import TABLE_EXCHANGES, ExchangeCalendar, UnknownExchange, library_calendar
 from market.models import Instrument, MarketHoliday
+from market.presentation import default_tick
 from market.providers import build_provider
 from market.providers.base import Provider
 from market.symbols import exchange_for_symbol
@@ -60,19 +63,42 @@ def calendar_for(exchange: str = "NSE") -> ExchangeCalendar:
     return library_calendar(exchange)
 
 
+def _catalogue() -> tuple[dict[str, str], dict[str, Decimal | None]]:
+    """(symbol -> exchange, symbol -> price tick) of the catalogue, read in one query and kept per process for
+    HOLIDAYS_LOCAL_CACHE_SECONDS, so a page of many symbols costs no query per symbol."""
+    catalogue = _exchanges_local.get("catalogue")
+    if catalogue is None:
+        exchanges, ticks = {}, {}
+        rows = Instrument.objects.values_list("symbol", "exchange", "kind", "tick_size")
+        for symbol, exchange, kind, tick_size in rows:
+            exchange = (exchange or "").strip().upper()
+            if exchange:
+                exchanges[symbol] = exchange
+            ticks[symbol] = tick_size or default_tick(exchange or exchange_for_symbol(symbol), kind)
+        catalogue = (exchanges, ticks)
+        _exchanges_local.set("catalogue", catalogue)
+    return catalogue
+
+
+def catalogue_invalidate() -> None:
+    """After staff edit an instrument: this process sees its exchange and tick at once, others within
+    HOLIDAYS_LOCAL_CACHE_SECONDS."""
+    _exchanges_local.delete("catalogue")
+
+
 def exchange_of(symbol: str) -> str:
-    """The instrument's exchange from the catalogue, else what the symbol's suffix implies (market.symbols).
-    The catalogue's symbol -> exchange map is read in one query and kept per process for a minute, so a page
-    of many symbols costs no query per symbol."""
-    exchanges = _exchanges_local.get("catalogue")
-    if exchanges is None:
-        exchanges = {
-            row_symbol: exchange.strip().upper()
-            for row_symbol, exchange in Instrument.objects.values_list("symbol", "exchange")
-            if exchange
-        }
-        _exchanges_local.set("catalogue", exchanges)
-    return exchanges.get(symbol) or exchange_for_symbol(symbol)
+    """The instrument's exchange from the catalogue, else what the symbol's suffix implies (market.symbols)."""
+    return _catalogue()[0].get(symbol) or exchange_for_symbol(symbol)
+
+
+def price_tick_for_symbol(symbol: str) -> Decimal | None:
+    """The step the symbol's traded prices are shown in (Instrument.price_tick); a symbol outside the catalogue
+    gets its exchange's default: an equity on NSE 0.05, an index (^NSEI) none, i.e. two decimals."""
+    ticks = _catalogue()[1]
+    if symbol in ticks:
+        return ticks[symbol]
+    kind = Instrument.Kind.INDEX if symbol.startswith("^") else Instrument.Kind.EQUITY
+    return default_tick(exchange_for_symbol(symbol), kind)
 
 
 def time_zone_for_symbol(symbol: str):
