@@ -13,8 +13,9 @@ from market.models import (
     Instrument,
     MarketData,
     MarketHoliday,
+    MarketSession,
 )
-from market.sources import catalogue_invalidate, holidays_invalidate
+from market.sources import catalogue_invalidate, holidays_invalidate, sessions_invalidate
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
 
@@ -147,6 +148,32 @@ class MarketHolidayAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
         holidays_invalidate(obj.exchange)
+
+
+@admin.register(MarketSession)
+class MarketSessionAdmin(admin.ModelAdmin):
+    """Special sessions and shortened days as the exchange announced them (or `manage.py load_sessions`)."""
+
+    list_display = ("date", "exchange", "kind", "open_time", "close_time", "description", "source")
+    list_filter = ("exchange", "kind")
+    search_fields = ("description", "source")
+    date_hierarchy = "date"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        sessions_invalidate(obj.exchange)
+        if change and "exchange" in form.changed_data:
+            sessions_invalidate(form.initial["exchange"])
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        sessions_invalidate(obj.exchange)
+
+    def delete_queryset(self, request, queryset):
+        exchanges = set(queryset.values_list("exchange", flat=True))
+        super().delete_queryset(request, queryset)
+        for exchange in exchanges:
+            sessions_invalidate(exchange)
 
 
 @admin.register(DataIssue)

@@ -6,6 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from market.calendar import EXCHANGES
 from market.presentation import default_tick
 from market.timeframes import Timeframe
 
@@ -160,6 +161,40 @@ class MarketHoliday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exchange} {self.date}: {self.description}"
+
+
+class MarketSession(models.Model):
+    """A day on which an exchange trades other hours than its regular session, as the exchange announced it:
+    a special session on a holiday or weekend (Diwali's Muhurat trading, a budget-day Saturday) or a shortened
+    day. Its hours replace that day's regular session (market.calendar.SessionOverride); one per day."""
+
+    class Kind(models.TextChoices):
+        SPECIAL = "special", "Special session"
+        SHORTENED = "shortened", "Shortened day"
+
+    exchange = models.CharField(max_length=10, default="NSE", choices=[(name, name) for name in EXCHANGES])
+    date = models.DateField(help_text="The trading day, in the exchange's calendar.")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SPECIAL)
+    open_time = models.TimeField(help_text="Session open, exchange local time (NSE: IST).")
+    close_time = models.TimeField(help_text="Session close, exchange local time (NSE: IST).")
+    description = models.CharField(max_length=200)
+    source = models.CharField(
+        max_length=300, blank=True, help_text="Where the exchange announced it (circular number or URL)."
+    )
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "date"], name="market_session_unique"),
+            models.CheckConstraint(
+                condition=Q(open_time__lt=F("close_time")), name="market_session_opens_before_close"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.exchange} {self.date} {self.open_time:%H:%M}-{self.close_time:%H:%M}: {self.description}"
+        )
 
 
 class DataIssue(models.Model):

@@ -273,6 +273,7 @@ def market_status(*, exchange: str = "NSE") -> dict:
         "now": status.now.isoformat(),
         "next_open": status.next_open.isoformat(),
         "next_close": status.next_close.isoformat(),
+        "special_session": status.special_session,
     }
 
 
