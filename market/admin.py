@@ -39,7 +39,7 @@ class InstrumentAdmin(admin.ModelAdmin):
         "series",
         "isin",
         "currency",
-        "tick_size",
+        "tick",
         "active",
         chart_link,
     )
@@ -47,6 +47,14 @@ class InstrumentAdmin(admin.ModelAdmin):
     list_filter = ("active", "kind", "exchange", "series")
     search_fields = ("symbol", "name", "isin")
     actions = ["sync_now"]
+
+    @admin.display(description="tick", ordering="tick_size")
+    def tick(self, obj) -> str:
+        """The step its API prices are rounded to; '(default)' when staff set none."""
+        tick = obj.price_tick
+        if tick is None:
+            return "0.01 (default)"
+        return f"{tick.normalize()}" + ("" if obj.tick_size else " (default)")
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

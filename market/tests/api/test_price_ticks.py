@@ -93,8 +93,11 @@ def test_a_tick_staff_set_in_admin_applies_at_once(auth_client, provider, staff_
         "series": "",
         "tick_size": "0.25",
     }
+    listing = admin.get("/admin/market/instrument/").content.decode()
+    assert '<td class="field-tick">0.05 (default)</td>' in listing
     response = admin.post(f"/admin/market/instrument/{mrf.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
+    assert '<td class="field-tick">0.25</td>' in admin.get("/admin/market/instrument/").content.decode()
     assert Instrument.objects.get(pk=mrf.pk).tick_size == Decimal("0.25")
     assert _closes(auth_client, "MRF") == [1431.75, 1431.75, 1431.75, 1431.75]
 
