@@ -4,6 +4,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from market.caching import market_version_bump
 from market.models import (
     CandleSeries,
     CorporateAction,
@@ -12,9 +13,10 @@ from market.models import (
     Instrument,
     MarketData,
     MarketHoliday,
+    MarketSession,
 )
 from market.services import market_reads_invalidate
-from market.sources import holidays_invalidate
+from market.sources import catalogue_invalidate, holidays_invalidate, sessions_invalidate
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
 
@@ -30,11 +32,37 @@ def chart_link(obj) -> str:
 
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "name", "exchange", "kind", "series", "isin", "currency", "active", chart_link)
+    list_display = (
+        "symbol",
+        "name",
+        "exchange",
+        "kind",
+        "series",
+        "isin",
+        "currency",
+        "tick",
+        "active",
+        chart_link,
+    )
     readonly_fields = (chart_link,)
     list_filter = ("active", "kind", "exchange", "series")
     search_fields = ("symbol", "name", "isin")
     actions = ["sync_now"]
+
+    @admin.display(description="tick", ordering="tick_size")
+    def tick(self, obj) -> str:
+        """The step its API prices are rounded to; '(default)' when staff set none."""
+        tick = obj.price_tick
+        if tick is None:
+            return "0.01 (default)"
+        return f"{tick.normalize()}" + ("" if obj.tick_size else " (default)")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Its exchange and tick shape every response about it: drop this process's copy of the catalogue and
+        # the symbol's cached responses.
+        catalogue_invalidate()
+        market_version_bump(obj.symbol)
 
     @admin.action(description="Sync now (daily candles)", permissions=["change"])
     def sync_now(self, request, queryset):
@@ -129,6 +157,32 @@ class MarketHolidayAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
         holidays_invalidate(obj.exchange)
+
+
+@admin.register(MarketSession)
+class MarketSessionAdmin(admin.ModelAdmin):
+    """Special sessions and shortened days as the exchange announced them (or `manage.py load_sessions`)."""
+
+    list_display = ("date", "exchange", "kind", "open_time", "close_time", "description", "source")
+    list_filter = ("exchange", "kind")
+    search_fields = ("description", "source")
+    date_hierarchy = "date"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        sessions_invalidate(obj.exchange)
+        if change and "exchange" in form.changed_data:
+            sessions_invalidate(form.initial["exchange"])
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        sessions_invalidate(obj.exchange)
+
+    def delete_queryset(self, request, queryset):
+        exchanges = set(queryset.values_list("exchange", flat=True))
+        super().delete_queryset(request, queryset)
+        for exchange in exchanges:
+            sessions_invalidate(exchange)
 
 
 @admin.register(DataIssue)

@@ -4,8 +4,12 @@ Pure Python: holidays come in as a mapping. NSE's (and BSE's, which publishes th
 hours) come from the database, or from the exchange's CSV via `load_holidays_csv`; every other exchange's
 sessions, holidays and early closes come from the `exchange_calendars` library (`library_calendar`). Weekdays
 missing from the mapping are trading days, so a year whose holiday list has not been loaded yet is treated as
-if every weekday traded. Special sessions (Muhurat trading on a holiday or weekend) are not modelled: the
-calendar only knows regular sessions (with their early closes or late opens where the library lists them).
+if every weekday traded.
+
+Every calendar also takes session overrides (`SessionOverride`, staff's `MarketSession` rows): a day with its own
+open and close, which replace the regular session of that day. A special session on a holiday or a weekend
+(Muhurat trading on Diwali, a budget-day Saturday) makes that day a trading day with those hours; a shortened
+day keeps the regular open and closes early. A day has at most one session.
 """
 
 from __future__ import annotations
@@ -44,6 +48,19 @@ class UnknownExchange(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SessionOverride:
+    """The hours of one day that differ from the regular session, in exchange local time."""
+
+    open: time
+    close: time
+    description: str = ""
+
+    def __post_init__(self):
+        if not self.open < self.close:
+            raise ValueError(f"A session must open before it closes ({self.open} >= {self.close})")
+
+
+@dataclass(frozen=True, kw_only=True)
 class MarketStatus:
     """Where the exchange stands at `now`, with the next session boundaries (all in exchange time)."""
 
@@ -55,10 +72,14 @@ class MarketStatus:
     now: datetime
     next_open: datetime
     next_close: datetime
+    # The description of today's session override (Muhurat trading, a shortened day), if there is one.
+    special_session: str | None = None
 
 
 class ExchangeCalendar:
-    """Regular trading sessions of one exchange: Monday to Friday, minus the given holidays."""
+    """Trading sessions of one exchange: Monday to Friday minus the given holidays, with the hours of the
+    overridden days (`sessions`) in place of the regular ones, and the overridden days trading even on a
+    holiday or weekend."""
 
     def __init__(
         self,
@@ -70,31 +91,59 @@ class ExchangeCalendar:
         exchange: str = "NSE",
         special_opens: Mapping[date, time] | None = None,
         special_closes: Mapping[date, time] | None = None,
+        sessions: Mapping[date, SessionOverride] | None = None,
     ):
         """`special_opens`/`special_closes`: days whose session opens later or closes earlier than usual
-        (NYSE's 13:00 close the day after Thanksgiving)."""
+        (NYSE's 13:00 close the day after Thanksgiving). `sessions`: staff's overrides, which win over both and
+        over a holiday or weekend."""
         if not pre_open[0] <= pre_open[1] <= open < close:
             raise ValueError("Session times must satisfy pre-open start <= pre-open end <= open < close")
-        self.holidays: dict[date, str] = dict(holidays)
-        self.special_opens: dict[date, time] = dict(special_opens or {})
-        self.special_closes: dict[date, time] = dict(special_closes or {})
+        self.sessions: dict[date, SessionOverride] = dict(sessions or {})
+        self.holidays: dict[date, str] = {d: name for d, name in holidays.items() if d not in self.sessions}
+        self.special_opens: dict[date, time] = {
+            **(special_opens or {}),
+            **{d: s.open for d, s in self.sessions.items()},
+        }
+        self.special_closes: dict[date, time] = {
+            **(special_closes or {}),
+            **{d: s.close for d, s in self.sessions.items()},
+        }
         self.tz = ZoneInfo(tz)
         self.pre_open = pre_open
         self.open = open
         self.close = close
         self.exchange = exchange
         self._holiday_array = np.array(sorted(self.holidays), dtype="datetime64[D]")
+        # Weekend days with a session (weekday ones are trading days already once they are no holiday).
+        self._weekend_sessions = np.array(
+            sorted(d for d in self.sessions if d.weekday() >= 5), dtype="datetime64[D]"
+        )
 
     def __repr__(self) -> str:
         return (
-            f"ExchangeCalendar(exchange={self.exchange!r}, tz={self.tz.key!r}, holidays={len(self.holidays)})"
+            f"ExchangeCalendar(exchange={self.exchange!r}, tz={self.tz.key!r}, holidays={len(self.holidays)}, "
+            f"sessions={len(self.sessions)})"
+        )
+
+    def with_sessions(self, sessions: Mapping[date, SessionOverride]) -> ExchangeCalendar:
+        """This calendar with more session overrides (they win over the ones it has)."""
+        return ExchangeCalendar(
+            self.holidays,
+            tz=self.tz.key,
+            pre_open=self.pre_open,
+            open=self.open,
+            close=self.close,
+            exchange=self.exchange,
+            special_opens=self.special_opens,
+            special_closes=self.special_closes,
+            sessions={**self.sessions, **sessions},
         )
 
     # Days
 
     def is_trading_day(self, d: date) -> bool:
-        """A weekday that is not an exchange holiday."""
-        return d.weekday() < 5 and d not in self.holidays
+        """A weekday that is not an exchange holiday, or any day with a session override."""
+        return (d.weekday() < 5 and d not in self.holidays) or d in self.sessions
 
     def trading_days(self, start: date, end: date) -> list[date]:
         """Trading days from `start` to `end`, both inclusive, in order."""
@@ -105,7 +154,14 @@ class ExchangeCalendar:
         if end < start:
             return np.array([], dtype="datetime64[D]")
         days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1)
-        return days[np.is_busday(days, holidays=self._holiday_array)]
+        return days[self._trading_mask(days)]
+
+    def _trading_mask(self, days: np.ndarray) -> np.ndarray:
+        """Which of the datetime64[D] `days` are trading days."""
+        trading = np.is_busday(days, holidays=self._holiday_array)
+        if self._weekend_sessions.size:
+            trading |= np.isin(days, self._weekend_sessions)
+        return trading
 
     def next_trading_day(self, d: date) -> date:
         """The first trading day strictly after `d`."""
@@ -118,7 +174,7 @@ class ExchangeCalendar:
     # Sessions
 
     def session_hours(self, day: date) -> tuple[datetime, datetime]:
-        """Open and close of the regular session on `day`, aware in exchange time."""
+        """Open and close of the session on `day` (its override's hours if it has one), aware in exchange time."""
         if not self.is_trading_day(day):
             raise ValueError(f"{day} is not an {self.exchange} trading day")
         opens_at = datetime.combine(day, self.special_opens.get(day, self.open), self.tz)
@@ -127,6 +183,11 @@ class ExchangeCalendar:
     def session_close(self, day: date) -> datetime:
         """Close of the session on `day` (aware, exchange time); the regular close on a closed day."""
         return datetime.combine(day, self.special_closes.get(day, self.close), self.tz)
+
+    def close_minutes(self, days: np.ndarray) -> np.ndarray:
+        """Minutes after local midnight at which the session of each datetime64[D] day closes (vectorised
+        `session_close`: early closes, shortened days and special sessions included)."""
+        return _minutes_by_day(days, self.close, self.special_closes)
 
     def session_bars(self, day: date, bar: timedelta) -> list[datetime]:
         """UTC open times of the `bar`-long bars of the session on `day` (none on a closed day).
@@ -144,12 +205,12 @@ class ExchangeCalendar:
         return [start + i * bar for i in range(count)]
 
     def session_mask(self, index: pd.DatetimeIndex) -> np.ndarray:
-        """Boolean mask of the timestamps of an aware index that fall inside a regular session."""
+        """Boolean mask of the timestamps of an aware index that fall inside a session."""
         if index.tz is None:
             raise ValueError("session_mask needs a timezone-aware index")
         local = index.tz_convert(self.tz)
         days = local.normalize().tz_localize(None).values.astype("datetime64[D]")
-        on_trading_day = np.is_busday(days, holidays=self._holiday_array)
+        on_trading_day = self._trading_mask(days)
         minutes = np.asarray(local.hour * 60 + local.minute)
         opens = _minutes_by_day(days, self.open, self.special_opens)
         closes = _minutes_by_day(days, self.close, self.special_closes)
@@ -158,27 +219,28 @@ class ExchangeCalendar:
     # Status
 
     def status(self, now: datetime) -> MarketStatus:
-        """Open/closed state at `now`, why it is closed, and the next open and close."""
+        """Open/closed state at `now`, why it is closed, and the next open and close. The pre-open phases
+        belong to the regular open: a day whose session opens at another time has none."""
         local = self._to_local(now)
         session: Session = "closed"
         reason: str | None
         day, clock = local.date(), local.timetz().replace(tzinfo=None)
         opens_at = self.special_opens.get(day, self.open)
         closes_at = self.special_closes.get(day, self.close)
-        if day in self.holidays:
-            reason = self.holidays[day]
-        elif day.weekday() >= 5:
-            reason = "weekend"
-        elif clock < self.pre_open[0]:
-            reason = "before market hours"
-        elif clock < self.pre_open[1]:
-            session, reason = "pre_open", "pre-open order entry"
+        if not self.is_trading_day(day):
+            reason = self.holidays.get(day, "weekend")
         elif clock < opens_at:
-            session, reason = "pre_open", "pre-open order matching"
+            if opens_at != self.open or clock < self.pre_open[0]:
+                reason = "before market hours"
+            elif clock < self.pre_open[1]:
+                session, reason = "pre_open", "pre-open order entry"
+            else:
+                session, reason = "pre_open", "pre-open order matching"
         elif clock < closes_at:
             session, reason = "open", None
         else:
             reason = "after hours"
+        override = self.sessions.get(day)
         return MarketStatus(
             exchange=self.exchange,
             timezone=self.tz.key,
@@ -188,6 +250,7 @@ class ExchangeCalendar:
             now=local,
             next_open=self.next_open(local),
             next_close=self.next_close(local),
+            special_session=(override.description or "special session") if override else None,
         )
 
     def next_open(self, now: datetime) -> datetime:
@@ -299,6 +362,82 @@ def load_holidays_csv(path: str | Path) -> dict[date, str]:
                 raise ValueError(f"{path.name} line {line}: {day} is listed twice")
             holidays[day] = description
     return holidays
+
+
+SESSION_KINDS = ("special", "shortened")
+_SESSIONS_HEADER = ["date", "kind", "open_time", "close_time", "description", "source"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishedSession:
+    """One row of a special-session list: a day's hours as the exchange announced them."""
+
+    date: date
+    kind: str
+    open: time
+    close: time
+    description: str
+    source: str
+
+
+def load_sessions_csv(path: str | Path) -> list[PublishedSession]:
+    """Read a list of special sessions and shortened days: a CSV with the header
+    `date,kind,open_time,close_time,description,source`, ISO dates, HH:MM times in exchange local time, kind
+    `special` or `shortened`, source optional. Every bad row is reported, with the file and line, in one
+    ValueError."""
+    path = Path(path)
+    sessions: dict[date, PublishedSession] = {}
+    errors: list[str] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or [cell.strip().lower() for cell in header] != _SESSIONS_HEADER:
+            raise ValueError(
+                f"{path.name} line 1: expected the header '{','.join(_SESSIONS_HEADER)}', got {header!r}"
+            )
+        for row in reader:
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            try:
+                session = _session_row(row)
+            except ValueError as exc:
+                errors.append(f"{path.name} line {reader.line_num}: {exc}")
+                continue
+            if session.date in sessions:
+                errors.append(f"{path.name} line {reader.line_num}: {session.date} is listed twice")
+                continue
+            sessions[session.date] = session
+    if errors:
+        raise ValueError("\n".join(errors))
+    return list(sessions.values())
+
+
+def _session_row(row: list[str]) -> PublishedSession:
+    if len(row) != len(_SESSIONS_HEADER):
+        raise ValueError(f"expected {len(_SESSIONS_HEADER)} columns, got {len(row)}")
+    raw_date, kind, raw_open, raw_close, description, source = (cell.strip() for cell in row)
+    try:
+        day = date.fromisoformat(raw_date)
+    except ValueError:
+        raise ValueError(f"invalid ISO date {raw_date!r}") from None
+    if kind not in SESSION_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(SESSION_KINDS)}, got {kind!r}")
+    opens, closes = _clock(raw_open, "open_time"), _clock(raw_close, "close_time")
+    if not opens < closes:
+        raise ValueError(f"the session must open before it closes ({raw_open} to {raw_close})")
+    if not description:
+        raise ValueError(f"missing description for {day}")
+    return PublishedSession(
+        date=day, kind=kind, open=opens, close=closes, description=description, source=source
+    )
+
+
+def _clock(raw: str, column: str) -> time:
+    try:
+        parsed = datetime.strptime(raw, "%H:%M")
+    except ValueError:
+        raise ValueError(f"{column} must be HH:MM (exchange local time), got {raw!r}") from None
+    return parsed.time()
 
 
 def bundled_nse_holidays() -> dict[date, str]:

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from market.calendar import EXCHANGES
+from market.presentation import default_tick
 from market.timeframes import STORED_TIMEFRAME_CHOICES
 
 
@@ -26,14 +31,37 @@ class Instrument(models.Model):
         max_length=4, blank=True, db_default="", help_text="NSE series (EQ, BE, …); blank for indices."
     )
     listed_on = models.DateField(null=True, blank=True)
+    tick_size = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text=(
+            "Price step in the quote currency; API prices of this instrument are rounded to it. Blank: 0.05 for "
+            "NSE and BSE equities (issue #10: 'tick 0.05 for NSE equities where it applies'), two decimals for "
+            "indices and other exchanges. Set it where the exchange's tick for this instrument differs."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tick_size__isnull=True) | Q(tick_size__gt=0),
+                name="market_instrument_tick_positive",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.symbol
+
+    @property
+    def price_tick(self) -> Decimal | None:
+        """The step API prices are rounded to: staff's tick_size, else the exchange's equity default."""
+        return self.tick_size or default_tick(self.exchange.strip().upper(), self.kind)
 
 
 class MarketData(models.Model):
@@ -133,6 +161,40 @@ class MarketHoliday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exchange} {self.date}: {self.description}"
+
+
+class MarketSession(models.Model):
+    """A day on which an exchange trades other hours than its regular session, as the exchange announced it:
+    a special session on a holiday or weekend (Diwali's Muhurat trading, a budget-day Saturday) or a shortened
+    day. Its hours replace that day's regular session (market.calendar.SessionOverride); one per day."""
+
+    class Kind(models.TextChoices):
+        SPECIAL = "special", "Special session"
+        SHORTENED = "shortened", "Shortened day"
+
+    exchange = models.CharField(max_length=10, default="NSE", choices=[(name, name) for name in EXCHANGES])
+    date = models.DateField(help_text="The trading day, in the exchange's calendar.")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SPECIAL)
+    open_time = models.TimeField(help_text="Session open, exchange local time (NSE: IST).")
+    close_time = models.TimeField(help_text="Session close, exchange local time (NSE: IST).")
+    description = models.CharField(max_length=200)
+    source = models.CharField(
+        max_length=300, blank=True, help_text="Where the exchange announced it (circular number or URL)."
+    )
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "date"], name="market_session_unique"),
+            models.CheckConstraint(
+                condition=Q(open_time__lt=F("close_time")), name="market_session_opens_before_close"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.exchange} {self.date} {self.open_time:%H:%M}-{self.close_time:%H:%M}: {self.description}"
+        )
 
 
 class DataIssue(models.Model):

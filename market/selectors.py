@@ -30,11 +30,17 @@ from market.adjust import (
 from market.caching import history_key, quote_cache_get
 from market.indicators import compute_indicators
 from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, MarketData
-from market.presentation import DAY_TIMEFRAMES
+from market.presentation import DAY_TIMEFRAMES, price_rounder
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
 from market.services import EnsureResult, candles_ensure, quote_store
-from market.sources import calendar_for, calendar_for_symbol, get_provider, time_zone_for_symbol
+from market.sources import (
+    calendar_for,
+    calendar_for_symbol,
+    get_provider,
+    price_tick_for_symbol,
+    time_zone_for_symbol,
+)
 from market.timeframes import BUILT_FROM, Timeframe
 
 logger = structlog.get_logger(__name__)
@@ -113,14 +119,15 @@ def _candles_json(
     """(count, JSON of the candle rows in time order, comma-joined sources) of (timestamp, open, high, low,
     close, volume, final, source) rows."""
     # Times in the exchange's clock (orjson writes an aware datetime with its offset, 2026-11-27T09:15:00+05:30),
-    # daily and weekly bars with their trading day, prices at two decimals (market.presentation).
+    # daily and weekly bars with their trading day, prices at the instrument's tick (market.presentation).
     tz = time_zone_for_symbol(symbol)
     by_day = timeframe.value in DAY_TIMEFRAMES
+    to_tick = price_rounder(price_tick_for_symbol(symbol))
     rows = []
     for ts, o, h, lo, c, v, final, _ in values:
         local = ts.astimezone(tz).replace(microsecond=0)
-        row = {"timestamp": local, "open": round(o, 2), "high": round(h, 2), "low": round(lo, 2)}
-        row.update(close=round(c, 2), volume=v, final=final)
+        row = {"timestamp": local, "open": to_tick(o), "high": to_tick(h), "low": to_tick(lo)}
+        row.update(close=to_tick(c), volume=v, final=final)
         if by_day:
             row["date"] = local.date()
         rows.append(row)
@@ -515,6 +522,7 @@ def market_status(*, exchange: str = "NSE") -> dict:
         "now": status.now.isoformat(),
         "next_open": status.next_open.isoformat(),
         "next_close": status.next_close.isoformat(),
+        "special_session": status.special_session,
     }
 
 

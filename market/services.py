@@ -19,7 +19,7 @@ from django.utils import timezone
 from market.adjust import SHARE_COUNT_KINDS, Action
 from market.bars import bar_close
 from market.caching import market_version_bump, quote_cache_set
-from market.calendar import TABLE_EXCHANGES, load_holidays_csv
+from market.calendar import EXCHANGES, TABLE_EXCHANGES, load_holidays_csv, load_sessions_csv
 from market.listings import Listing
 from market.models import (
     CandleSeries,
@@ -29,11 +29,12 @@ from market.models import (
     Instrument,
     MarketData,
     MarketHoliday,
+    MarketSession,
 )
 from market.providers.base import LookbackExceeded, Provider, Quote, empty_candles, validate_candles
 from market.providers.errors import ProviderError, SymbolNotFound
 from market.quality import check_candles
-from market.sources import calendar_for_symbol, get_provider, holidays_invalidate
+from market.sources import calendar_for_symbol, get_provider, holidays_invalidate, sessions_invalidate
 from market.timeframes import Timeframe
 from tradingdash.events import CandlesStored, QuoteRefreshed, announce
 from tradingdash.metrics import CANDLES_SYNCED
@@ -627,6 +628,51 @@ def holidays_load_csv(*, path: Path | str, exchange: str = "NSE") -> tuple[int, 
             updated += not was_created
     holidays_invalidate(exchange)
     return created, updated
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadResult:
+    created: int
+    updated: int
+    unchanged: int
+
+
+def sessions_load_csv(*, path: Path | str, exchange: str = "NSE") -> LoadResult:
+    """Load an exchange's announced special sessions and shortened days (market.calendar.load_sessions_csv),
+    keyed by (exchange, date): a changed row is updated, an equal one left alone, so loading twice changes
+    nothing. Rows of other days are kept. Nothing is written when any row is bad."""
+    exchange = exchange.strip().upper()
+    if exchange not in EXCHANGES:
+        raise ValueError(f"Unknown exchange {exchange!r}; use one of {', '.join(EXCHANGES)}")
+    sessions = load_sessions_csv(path)
+    created = updated = unchanged = 0
+    with transaction.atomic():
+        existing = {
+            row.date: row
+            for row in MarketSession.objects.select_for_update().filter(
+                exchange=exchange, date__in=[s.date for s in sessions]
+            )
+        }
+        for session in sessions:
+            fields = {
+                "kind": session.kind,
+                "open_time": session.open,
+                "close_time": session.close,
+                "description": session.description,
+                "source": session.source,
+            }
+            row = existing.get(session.date)
+            if row is None:
+                MarketSession.objects.create(exchange=exchange, date=session.date, **fields)
+                created += 1
+            elif any(getattr(row, name) != value for name, value in fields.items()):
+                MarketSession.objects.filter(pk=row.pk).update(**fields)
+                updated += 1
+            else:
+                unchanged += 1
+    if created or updated:
+        sessions_invalidate(exchange)
+    return LoadResult(created=created, updated=updated, unchanged=unchanged)
 
 
 def instrument_upsert_listing(*, listing: Listing, exchange: str = "NSE", activate: bool = False) -> str:

@@ -1,23 +1,34 @@
-"""Wiring of the pure market modules to settings and the database: which provider, which holidays."""
+"""Wiring of the pure market modules to settings and the database: which provider, which holidays and special
+sessions, which exchange and price tick a symbol has."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import UTC, date
+from decimal import Decimal
 from importlib import import_module
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
 
-from market.calendar import TABLE_EXCHANGES, ExchangeCalendar, UnknownExchange, library_calendar
-from market.models import Instrument, MarketHoliday
+from market.calendar import (
+    TABLE_EXCHANGES,
+    ExchangeCalendar,
+    SessionOverride,
+    UnknownExchange,
+    library_calendar,
+)
+from market.models import Instrument, MarketHoliday, MarketSession
+from market.presentation import default_tick
 from market.providers import build_provider
 from market.providers.base import Provider
 from market.symbols import exchange_for_symbol
 from tradingdash.cache import LocalTTLCache
 
 _HOLIDAYS_KEY = "market:holidays:{exchange}"
+_SESSIONS_KEY = "market:sessions:{exchange}"
 _HOLIDAYS_TTL = 3600
 # Every quote asks the calendar whether the market is open: the holidays also sit in a per-process layer.
 _holidays_local = LocalTTLCache(ttl_setting="HOLIDAYS_LOCAL_CACHE_SECONDS")
@@ -47,32 +58,102 @@ def holidays_invalidate(exchange: str = "NSE") -> None:
     _holidays_local.delete(_HOLIDAYS_KEY.format(exchange=exchange))
 
 
+def sessions_for(exchange: str = "NSE") -> dict[date, SessionOverride]:
+    """Staff's session overrides of `exchange` (MarketSession), cached like the holidays."""
+    key = _SESSIONS_KEY.format(exchange=exchange)
+    sessions = _holidays_local.get(key)
+    if sessions is None:
+        sessions = cache.get(key)
+        if sessions is None:
+            rows = MarketSession.objects.filter(exchange=exchange).values_list(
+                "date", "open_time", "close_time", "description"
+            )
+            sessions = {
+                day: SessionOverride(open=opens, close=closes, description=description)
+                for day, opens, closes, description in rows
+            }
+            cache.set(key, sessions, _HOLIDAYS_TTL)
+        _holidays_local.set(key, sessions)
+    return sessions
+
+
+def sessions_invalidate(exchange: str = "NSE") -> None:
+    """After staff change special sessions: seen here at once, elsewhere within HOLIDAYS_LOCAL_CACHE_SECONDS."""
+    cache.delete(_SESSIONS_KEY.format(exchange=exchange))
+    _holidays_local.delete(_SESSIONS_KEY.format(exchange=exchange))
+
+
 def calendar_for(exchange: str = "NSE") -> ExchangeCalendar:
     """The calendar of `exchange`: NSE (and BSE, which shares NSE's hours and published holidays) with the
-    holidays staff maintain in admin; NYSE, NASDAQ and LSE from the exchange_calendars library.
-    UnknownExchange for any other name."""
+    holidays staff maintain in admin; NYSE, NASDAQ and LSE from the exchange_calendars library. Every one
+    with staff's special sessions and shortened days (MarketSession) on top; BSE's are NSE's plus any entered
+    for BSE alone, like its holidays. UnknownExchange for any other name."""
     exchange = exchange.strip().upper()
     if exchange == "NSE":
-        return ExchangeCalendar(holidays_for("NSE"), tz=settings.EXCHANGE_TIME_ZONE, exchange=exchange)
-    if exchange in TABLE_EXCHANGES:  # BSE: NSE's holidays plus any loaded for BSE alone
+        return ExchangeCalendar(
+            holidays_for("NSE"),
+            tz=settings.EXCHANGE_TIME_ZONE,
+            exchange=exchange,
+            sessions=sessions_for("NSE"),
+        )
+    if exchange in TABLE_EXCHANGES:  # BSE: NSE's holidays and sessions plus any loaded for BSE alone
         holidays = {**holidays_for("NSE"), **holidays_for(exchange)}
-        return ExchangeCalendar(holidays, tz=settings.EXCHANGE_TIME_ZONE, exchange=exchange)
-    return library_calendar(exchange)
+        sessions = {**sessions_for("NSE"), **sessions_for(exchange)}
+        return ExchangeCalendar(
+            holidays, tz=settings.EXCHANGE_TIME_ZONE, exchange=exchange, sessions=sessions
+        )
+    calendar = library_calendar(exchange)
+    sessions = sessions_for(exchange)
+    if not sessions:
+        return calendar
+    return _library_calendar_with(exchange, tuple(sorted(sessions.items())))
+
+
+@functools.lru_cache(maxsize=16)
+def _library_calendar_with(
+    exchange: str, sessions: tuple[tuple[date, SessionOverride], ...]
+) -> ExchangeCalendar:
+    """A library calendar with staff's overrides, rebuilt only when they change (it holds 35 years of
+    holidays)."""
+    return library_calendar(exchange).with_sessions(dict(sessions))
+
+
+def _catalogue() -> tuple[dict[str, str], dict[str, Decimal | None]]:
+    """(symbol -> exchange, symbol -> price tick) of the catalogue, read in one query and kept per process for
+    HOLIDAYS_LOCAL_CACHE_SECONDS, so a page of many symbols costs no query per symbol."""
+    catalogue = _exchanges_local.get("catalogue")
+    if catalogue is None:
+        exchanges, ticks = {}, {}
+        rows = Instrument.objects.values_list("symbol", "exchange", "kind", "tick_size")
+        for symbol, exchange, kind, tick_size in rows:
+            exchange = (exchange or "").strip().upper()
+            if exchange:
+                exchanges[symbol] = exchange
+            ticks[symbol] = tick_size or default_tick(exchange or exchange_for_symbol(symbol), kind)
+        catalogue = (exchanges, ticks)
+        _exchanges_local.set("catalogue", catalogue)
+    return catalogue
+
+
+def catalogue_invalidate() -> None:
+    """After staff edit an instrument: this process sees its exchange and tick at once, others within
+    HOLIDAYS_LOCAL_CACHE_SECONDS."""
+    _exchanges_local.delete("catalogue")
 
 
 def exchange_of(symbol: str) -> str:
-    """The instrument's exchange from the catalogue, else what the symbol's suffix implies (market.symbols).
-    The catalogue's symbol -> exchange map is read in one query and kept per process for a minute, so a page
-    of many symbols costs no query per symbol."""
-    exchanges = _exchanges_local.get("catalogue")
-    if exchanges is None:
-        exchanges = {
-            row_symbol: exchange.strip().upper()
-            for row_symbol, exchange in Instrument.objects.values_list("symbol", "exchange")
-            if exchange
-        }
-        _exchanges_local.set("catalogue", exchanges)
-    return exchanges.get(symbol) or exchange_for_symbol(symbol)
+    """The instrument's exchange from the catalogue, else what the symbol's suffix implies (market.symbols)."""
+    return _catalogue()[0].get(symbol) or exchange_for_symbol(symbol)
+
+
+def price_tick_for_symbol(symbol: str) -> Decimal | None:
+    """The step the symbol's traded prices are shown in (Instrument.price_tick); a symbol outside the catalogue
+    gets its exchange's default: an equity on NSE 0.05, an index (^NSEI) none, i.e. two decimals."""
+    ticks = _catalogue()[1]
+    if symbol in ticks:
+        return ticks[symbol]
+    kind = Instrument.Kind.INDEX if symbol.startswith("^") else Instrument.Kind.EQUITY
+    return default_tick(exchange_for_symbol(symbol), kind)
 
 
 def time_zone_for_symbol(symbol: str):

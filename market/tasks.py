@@ -40,18 +40,25 @@ def sync_symbol(self, symbol: str, timeframe: str, days: int | None = None) -> d
 
 @shared_task(name="market.sync_watchlist")
 def sync_watchlist(
-    timeframes: list[str] | None = None, only_when_open: bool = False, grace_minutes: int = 0
+    timeframes: list[str] | None = None,
+    only_when_open: bool = False,
+    grace_minutes: int = 0,
+    after_close_minutes: int = 0,
 ) -> dict:
     """Enqueue one sync per active instrument and timeframe. With `only_when_open`, only instruments whose
-    exchange (per its own calendar) is in session, or closed less than `grace_minutes` ago: the run just after
-    the close fetches the day's last bars once they are final. Holidays and weekends are skipped."""
+    exchange (per its own calendar, special sessions included) is in session, or closed less than
+    `grace_minutes` ago; with `after_close_minutes` too, only those whose session closed between that many
+    and `grace_minutes` minutes ago: the run just after a close fetches the day's last bars once they are
+    final. Days without a session are skipped."""
     timeframes = timeframes or [Timeframe.D1.value]
     instruments = Instrument.objects.filter(active=True).values_list("symbol", "exchange")
     symbols = [symbol for symbol, _ in instruments]
     if only_when_open:
         now = timezone.now()
-        grace = timedelta(minutes=grace_minutes)
-        in_session = {exchange: _in_session(exchange, now, grace) for exchange in {e for _, e in instruments}}
+        grace, settle = timedelta(minutes=grace_minutes), timedelta(minutes=after_close_minutes)
+        in_session = {
+            exchange: _in_session(exchange, now, grace, settle) for exchange in {e for _, e in instruments}
+        }
         symbols = [symbol for symbol, exchange in instruments if in_session[exchange]]
         if not symbols:
             logger.info("sync_watchlist_skipped", reason="market closed")
@@ -84,18 +91,19 @@ def repair_watchlist(timeframes: list[str] | None = None) -> dict:
     return {"enqueued": len(symbols) * len(timeframes)}
 
 
-def _in_session(exchange: str, now: datetime, grace: timedelta) -> bool:
-    """The exchange is open at `now`, or its session today closed less than `grace` ago. An exchange without a
-    calendar (a catalogue typo) counts as closed, logged, rather than stopping every other instrument's sync."""
+def _in_session(exchange: str, now: datetime, grace: timedelta, settle: timedelta = timedelta(0)) -> bool:
+    """The exchange is open at `now` (when `settle` is zero), or its session today closed between `settle` and
+    `grace` ago. An exchange without a calendar (a catalogue typo) counts as closed, logged, rather than
+    stopping every other instrument's sync."""
     try:
         calendar = calendar_for(exchange)
     except UnknownExchange as exc:
         logger.warning("sync_watchlist_unknown_exchange", exchange=exchange, error=str(exc))
         return False
-    if calendar.status(now).is_open:
+    if not settle and calendar.status(now).is_open:
         return True
     today = now.astimezone(calendar.tz).date()
     if not calendar.is_trading_day(today):
         return False
     closed_at = calendar.session_close(today)
-    return closed_at <= now < closed_at + grace
+    return closed_at + settle <= now < closed_at + grace

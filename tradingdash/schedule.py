@@ -13,20 +13,27 @@ environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=
 QUOTE_REFRESH_SECONDS = environ.Env().int("QUOTE_REFRESH_SECONDS", default=60)
 
 BEAT_SCHEDULE = {
-    # NSE trades 09:15-15:30 IST; the task itself skips holidays and the minutes outside the session.
+    # Every five minutes, every day: the task asks each exchange's calendar whether it is in session, so NSE's
+    # 09:15-15:30 IST, a Muhurat evening or a budget-day Saturday (MarketSession), a shortened day and NYSE's
+    # hours are all covered, and a closed exchange costs one cheap check.
     "market-sync-intraday": {
         "task": "market.sync_watchlist",
-        "schedule": crontab(minute="*/5", hour="9-15", day_of_week="mon-fri"),
+        "schedule": crontab(minute="*/5"),
         "kwargs": {"timeframes": ["5m", "15m", "1H"], "only_when_open": True},
         "options": {"expire_seconds": 240},
     },
-    # Just after the 15:30 close: the last run above (15:25) stored the 15:15 1H bar (and the forming 5m/15m
-    # bars) half-way; this run fetches them complete, so they are stored final the same evening.
+    # Once, 5-10 minutes after each session's close (15:35 IST on a regular NSE day): the last run above stored
+    # the session's last bars half-way; this run fetches them complete, so they are stored final the same day.
     "market-sync-intraday-close": {
         "task": "market.sync_watchlist",
-        "schedule": crontab(minute=35, hour=15, day_of_week="mon-fri"),
-        "kwargs": {"timeframes": ["5m", "15m", "1H"], "only_when_open": True, "grace_minutes": 15},
-        "options": {"expire_seconds": 600},
+        "schedule": crontab(minute="*/5"),
+        "kwargs": {
+            "timeframes": ["5m", "15m", "1H"],
+            "only_when_open": True,
+            "after_close_minutes": 5,
+            "grace_minutes": 10,
+        },
+        "options": {"expire_seconds": 240},
     },
     "market-sync-daily": {
         "task": "market.sync_watchlist",

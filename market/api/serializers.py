@@ -204,6 +204,9 @@ class MarketStatusSerializer(serializers.Serializer):
     now = serializers.DateTimeField()
     next_open = serializers.DateTimeField()
     next_close = serializers.DateTimeField()
+    special_session = serializers.CharField(
+        allow_null=True, help_text="Today's special session or shortened day (MarketSession), if any."
+    )
 
 
 class InstrumentSerializer(serializers.Serializer):

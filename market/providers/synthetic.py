@@ -306,8 +306,10 @@ class SyntheticProvider(Provider):
         """Mask of bars that have finished by `now` (a bar ends at its session's close at the latest)."""
         tz = calendar.tz
         opened = candles.index.tz_convert(tz).tz_localize(None)
-        close_offset = pd.Timedelta(hours=calendar.close.hour, minutes=calendar.close.minute)
-        session_close = (opened.normalize() + close_offset).tz_localize(tz)
+        # Each day's own close: early closes, shortened days and special sessions (a Muhurat evening) included.
+        days = opened.normalize()
+        close_minutes = calendar.close_minutes(days.to_numpy().astype("datetime64[D]"))
+        session_close = (days + pd.to_timedelta(close_minutes, unit="min")).tz_localize(tz)
         if timeframe == Timeframe.D1:
             return np.asarray(session_close <= now)
         if timeframe.is_intraday:

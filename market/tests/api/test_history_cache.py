@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.db import connection
 
+from market.presentation import price
 from market.services import candles_sync
 from market.tests.factories import FrameProvider, make_candles
 from market.timeframes import Timeframe
@@ -43,6 +44,8 @@ def test_a_sync_committing_between_read_and_cache_write_never_leaves_old_candles
             raced = auth_client.get("/api/market/historical/TCS?start=2026-05-01&limit=50").json()
         after = auth_client.get("/api/market/historical/TCS?start=2026-05-01&limit=50").json()
     assert synced
-    # Prices are shown to two decimals.
-    assert raced["candles"][-1]["close"] == round(candles["close"].iloc[-1], 2)  # read before the sync
-    assert after["candles"][-1]["close"] == round(corrected["close"].iloc[-1], 2)
+    # Prices are shown at the tick of an NSE equity (0.05).
+    assert raced["candles"][-1]["close"] == price(
+        candles["close"].iloc[-1], tick=0.05
+    )  # read before the sync
+    assert after["candles"][-1]["close"] == price(corrected["close"].iloc[-1], tick=0.05)

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from market import sources
 from market.models import MarketData
+from market.presentation import price
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
 from market.services import candles_upsert
 from market.tests.factories import FrameProvider, make_candles
@@ -331,14 +332,14 @@ class TestPresentation:
         assert bar["timestamp"].endswith("+05:30")
         assert bar["date"] == bar["timestamp"][:10]
         assert datetime.fromisoformat(bar["timestamp"]) == candles.index[-1]
-        assert bar["close"] == round(candles["close"].iloc[-1], 2)
+        assert bar["close"] == price(candles["close"].iloc[-1], tick=0.05)  # an NSE equity's tick
 
     def test_quote_in_exchange_time_with_readable_numbers(self, auth_client, use_provider, frozen):
         candles = make_candles(5, start=OPEN_NOW - timedelta(days=8))
         use_provider(FrameProvider({("TCS.NS", Timeframe.D1): candles}))
         quote = auth_client.get("/api/market/quote/TCS").json()
         assert quote["timestamp"].endswith("+05:30")
-        assert quote["price"] == round(quote["price"], 2)
+        assert quote["price"] == price(quote["price"], tick=0.05)
         assert quote["change_percent"] == round(quote["change_percent"], 2)
 
     def test_columns_for_charting_libraries(self, auth_client, use_provider, frozen):

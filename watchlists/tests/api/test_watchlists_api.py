@@ -6,6 +6,7 @@ import time_machine
 from accounts.tests.factories import UserFactory
 from conftest import _client_for
 from market.models import Instrument
+from market.presentation import price
 from market.tests.factories import FrameProvider, InstrumentFactory, make_candles
 from market.timeframes import Timeframe
 from watchlists.models import Watchlist
@@ -120,5 +121,5 @@ def test_quotes_of_a_list_with_per_symbol_errors(auth_client, catalogue, monkeyp
     assert response.status_code == 200
     body = response.json()
     assert [q["symbol"] for q in body["quotes"]] == ["TCS.NS"]
-    assert body["quotes"][0]["price"] == round(candles["close"].iloc[-1], 2)
+    assert body["quotes"][0]["price"] == price(candles["close"].iloc[-1], tick=0.05)
     assert list(body["errors"]) == ["INFY.NS"]
