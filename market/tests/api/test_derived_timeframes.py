@@ -2,6 +2,7 @@
 bars aligned to the NSE session (09:15), marked `derived_from`, final only when every part is."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -11,12 +12,14 @@ from django.core.management import CommandError, call_command
 
 from market import sources
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
+from market.presentation import price_rounder
 from market.providers.errors import ProviderUnavailable
 from market.services import candles_upsert
 from market.tests.factories import FrameProvider, make_candles
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
+tick = price_rounder(Decimal("0.05"))  # TCS.NS, an NSE equity: prices at its tick
 IST = ZoneInfo("Asia/Kolkata")
 NSE = ExchangeCalendar(bundled_nse_holidays())
 NOW = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 12:00 IST
@@ -60,10 +63,10 @@ def _expected(parts: pd.DataFrame, key) -> list[tuple]:
         out.append(
             (
                 group[0][0].astimezone(IST).isoformat(),
-                round(bars[0]["open"], 2),
-                round(max(b["high"] for b in bars), 2),
-                round(min(b["low"] for b in bars), 2),
-                round(bars[-1]["close"], 2),
+                tick(bars[0]["open"]),
+                tick(max(b["high"] for b in bars)),
+                tick(min(b["low"] for b in bars)),
+                tick(bars[-1]["close"]),
                 int(sum(b["volume"] for b in bars)),
             )
         )

@@ -1,6 +1,7 @@
 """GET /api/market/historical/{symbol}?adjust=none|splits|all: corporate actions applied at read time."""
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -9,11 +10,13 @@ from django.test import Client
 from market import sources
 from market.adjust import Action
 from market.models import CorporateAction, MarketData
+from market.presentation import price_rounder
 from market.services import candles_sync
 from market.tests.factories import FrameProvider, make_candles
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
+tick = price_rounder(Decimal("0.05"))  # TCS.NS, an NSE equity: prices at its tick
 
 # Daily bars of 1-20 June 2026 (IST); a 1:2 split goes ex on 11 June, the eleventh bar.
 CANDLES = make_candles(20, start=datetime(2026, 5, 31, 18, 30, tzinfo=UTC), base=1000.0)
@@ -49,9 +52,7 @@ def test_default_is_split_adjusted_and_says_so(auth_client, provider):
     assert (body["adjust"], body["series"]) == ("splits", "split-adjusted")
     adjusted = closes(body)
     assert adjusted[SPLIT_AT] / adjusted[SPLIT_AT - 1] > 0.9  # no 50% crash on the split day
-    assert adjusted[:SPLIT_AT] == pytest.approx(
-        [round(c / 2, 2) for c in CANDLES["close"][:SPLIT_AT]], abs=0.01
-    )
+    assert adjusted[:SPLIT_AT] == pytest.approx([tick(c / 2) for c in CANDLES["close"][:SPLIT_AT]], abs=0.01)
     assert body["candles"][0]["volume"] == CANDLES["volume"].iloc[0] * 2
 
 
@@ -60,7 +61,7 @@ def test_none_gives_the_stored_prices_as_traded(auth_client, provider):
     body = history(auth_client, "adjust=none")
     assert (body["adjust"], body["series"]) == ("none", "as-traded")
     assert closes(body) != closes(split_adjusted)
-    assert closes(body) == [round(c, 2) for c in CANDLES["close"]]
+    assert closes(body) == [tick(c) for c in CANDLES["close"]]
     stored = MarketData.objects.order_by("timestamp").values_list("close_price", flat=True)
     assert list(stored) == pytest.approx(list(CANDLES["close"]))  # stored as traded
 
@@ -69,7 +70,7 @@ def test_columns_format_says_which_adjustment_it_applied(auth_client, provider):
     body = history(auth_client, "format=columns&adjust=all")
     assert body["adjust"] == "all" and body["series"] == "total-return"
     assert body["candles"]["close"][SPLIT_AT - 1] == pytest.approx(
-        CANDLES["close"].iloc[SPLIT_AT - 1] / 2, abs=0.01
+        CANDLES["close"].iloc[SPLIT_AT - 1] / 2, abs=0.025
     )
 
 
@@ -82,7 +83,7 @@ def test_a_staff_demerger_factor_applies_to_all_but_not_to_splits(auth_client, p
     assert splits[14] / splits[15] == pytest.approx(
         CANDLES["close"].iloc[14] / CANDLES["close"].iloc[15], rel=1e-3
     )
-    assert total[:15] == pytest.approx([c * 0.9 for c in splits[:15]], abs=0.01)
+    assert total[:15] == pytest.approx([c * 0.9 for c in splits[:15]], abs=0.05)  # both at the 0.05 tick
     assert total[15:] == splits[15:]
 
 
@@ -111,7 +112,7 @@ def test_an_action_stored_later_is_no_stale_cached_series(auth_client, provider)
 
 def test_staff_editing_an_action_in_admin_invalidates_cached_reads(auth_client, staff_user, provider):
     provider.actions = {}
-    assert history(auth_client)["candles"][0]["close"] == round(CANDLES["close"].iloc[0], 2)
+    assert history(auth_client)["candles"][0]["close"] == tick(CANDLES["close"].iloc[0])
     staff_user.is_superuser = True
     staff_user.save()
     admin = Client()
@@ -121,10 +122,10 @@ def test_staff_editing_an_action_in_admin_invalidates_cached_reads(auth_client, 
         {"symbol": "TCS.NS", "ex_date": "2026-06-11", "kind": "bonus", "ratio": "2", "source": "staff"},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert history(auth_client)["candles"][0]["close"] == round(CANDLES["close"].iloc[0] / 2, 2)
+    assert history(auth_client)["candles"][0]["close"] == tick(CANDLES["close"].iloc[0] / 2)
     admin.post(f"/admin/market/corporateaction/{CorporateAction.objects.get().pk}/delete/", {"post": "yes"})
     assert not CorporateAction.objects.exists()
-    assert history(auth_client)["candles"][0]["close"] == round(CANDLES["close"].iloc[0], 2)
+    assert history(auth_client)["candles"][0]["close"] == tick(CANDLES["close"].iloc[0])
 
 
 def test_indicators_read_the_same_adjusted_series(auth_client, provider):
@@ -136,5 +137,5 @@ def test_indicators_read_the_same_adjusted_series(auth_client, provider):
     across_the_split = body["rows"][SPLIT_AT][name]
     close = CANDLES["close"]
     assert across_the_split == pytest.approx(
-        (close.iloc[SPLIT_AT - 1] / 2 + close.iloc[SPLIT_AT]) / 2, abs=0.01
+        (close.iloc[SPLIT_AT - 1] / 2 + close.iloc[SPLIT_AT]) / 2, abs=0.05
     )
