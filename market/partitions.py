@@ -1,11 +1,14 @@
-"""Monthly partitions of the candle table on PostgreSQL.
+"""The candle table's partitions on PostgreSQL (migration 0009).
 
-`market_marketdata` is range-partitioned on "timestamp", one partition per calendar month (UTC), plus a default
-partition that catches rows of months without one (a backfill of old history, or a month the ahead-creation has
-not reached yet). `candle_partitions_ensure` creates the partitions of the coming months and moves whatever the
-default partition holds into partitions of its own, so the default stays empty and reads of a month touch one
-small table. It runs from a beat task and `manage.py ensure_candle_partitions`; running it twice changes nothing.
-Other databases (SQLite for `make run`) have one plain table and nothing to do.
+`market_marketdata` is list-partitioned on timeframe: minute bars (1m, 5m, 15m: nearly all the rows) go to
+`market_marketdata_intraday`, range-partitioned on "timestamp" with one partition per calendar month (UTC) and a
+default partition for months without one (a backfill of old history, or a month the ahead-creation has not
+reached); hourly and longer bars go to one plain partition, `market_marketdata_coarse`, so a 2,500-bar daily read
+opens one index rather than 120 monthly ones. `candle_partitions_ensure` creates the monthly partitions of the
+coming months and moves whatever the default partition holds into partitions of its own, so the default stays
+empty and a read of a symbol-day touches one month's table. It runs from a beat task and
+`manage.py ensure_candle_partitions`; running it twice changes nothing. Other databases (SQLite for `make run`)
+have one plain table and nothing to do.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from django.utils import timezone
 logger = structlog.get_logger(__name__)
 
 TABLE = "market_marketdata"
-DEFAULT_PARTITION = f"{TABLE}_default"
+INTRADAY = f"{TABLE}_intraday"  # minute bars, partitioned by month
+INTRADAY_TIMEFRAMES = ("1m", "5m", "15m")
+COARSE = f"{TABLE}_coarse"  # every other timeframe, one plain table
+DEFAULT_PARTITION = f"{INTRADAY}_default"
 MONTHS_AHEAD = 3
 # Creating or attaching a partition needs brief exclusive locks; give up rather than queue the candle writers
 # and readers behind a long transaction. The next run tries again (rows meanwhile land in the default).
@@ -62,18 +68,17 @@ def candle_table_partitioned() -> bool:
 
 
 def candle_partitions() -> list[tuple[str, str]]:
-    """(partition, bounds) of the candle table, oldest first, the default last; empty when not partitioned."""
+    """(partition, bounds) of every table holding candles, in name order; empty when not partitioned."""
     if not candle_table_partitioned():
         return []
     with connection.cursor() as cursor:
         cursor.execute(
             """
             SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
-            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-            WHERE i.inhparent = to_regclass(%s)
-            ORDER BY c.relname = %s, c.relname
+            FROM pg_partition_tree(to_regclass(%s)) t JOIN pg_class c ON c.oid = t.relid
+            WHERE t.isleaf ORDER BY c.relname
             """,
-            [TABLE, DEFAULT_PARTITION],
+            [TABLE],
         )
         return cursor.fetchall()
 
@@ -81,7 +86,7 @@ def candle_partitions() -> list[tuple[str, str]]:
 def candle_partitions_ensure(
     *, months_ahead: int = MONTHS_AHEAD, now: datetime | None = None
 ) -> PartitionsResult:
-    """Create the partitions of this month and the next `months_ahead`, and give every month found in the
+    """Create the minute bars' partitions of this month and the next `months_ahead`, and give every month found in the
     default partition its own partition (moving its rows there). Idempotent; concurrent runs serialise on an
     advisory lock."""
     if not candle_table_partitioned():
@@ -105,7 +110,8 @@ def candle_partitions_ensure(
 
 
 def candle_partition_create(month: date) -> int | None:
-    """Create the partition of `month` with the default partition's rows of that month; None if it exists.
+    """Create the minute bars' partition of `month` with the default partition's rows of that month; None if it
+    exists.
 
     The partition is built as a plain table and attached, rather than CREATE TABLE ... PARTITION OF: attaching
     locks the parent only in SHARE UPDATE EXCLUSIVE mode, so candle reads and writes go on meanwhile, and rows
@@ -113,6 +119,7 @@ def candle_partition_create(month: date) -> int | None:
     partition's range would make the attachment fail)."""
     name = partition_name(month)
     start, end = _bound(month), _bound(add_months(month, 1))
+    timeframes = ", ".join(f"'{timeframe}'" for timeframe in INTRADAY_TIMEFRAMES)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [TABLE])
@@ -123,7 +130,8 @@ def candle_partition_create(month: date) -> int | None:
         # The partition constraint, declared beforehand, spares ATTACH a scan of the new table.
         cursor.execute(
             f"""ALTER TABLE {name} ADD CONSTRAINT {name}_bounds
-                CHECK ("timestamp" >= %s::timestamptz AND "timestamp" < %s::timestamptz)""",
+                CHECK (timeframe IN ({timeframes}) AND "timestamp" >= %s::timestamptz
+                       AND "timestamp" < %s::timestamptz)""",
             [start, end],
         )
         cursor.execute(
@@ -143,7 +151,7 @@ def candle_partition_create(month: date) -> int | None:
         moved = cursor.rowcount
         cursor.execute(
             # Bounds are literals in DDL; they are formatted dates, never user input.
-            f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM ('{start}') TO ('{end}')"
+            f"ALTER TABLE {INTRADAY} ATTACH PARTITION {name} FOR VALUES FROM ('{start}') TO ('{end}')"
         )
         cursor.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bounds")
     return moved

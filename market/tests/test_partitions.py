@@ -1,6 +1,7 @@
 """The candle table on PostgreSQL: partitioned by month, partitions created ahead, and everything that used the
 plain table (upserts, the unique constraint, the admin, ids) working across partitions."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from django.test import Client
 from accounts.tests.factories import UserFactory
 from market.models import MarketData
 from market.partitions import (
+    COARSE,
     DEFAULT_PARTITION,
     add_months,
     candle_partitions,
@@ -47,20 +49,24 @@ def _partitions() -> dict[str, str]:
     return dict(candle_partitions())
 
 
-def test_candle_table_is_range_partitioned_by_timestamp_with_keys_that_include_it():
+def test_candle_table_is_partitioned_by_timeframe_then_minute_bars_by_month_with_keys_that_include_both():
     with connection.cursor() as cursor:
         cursor.execute(
-            """SELECT p.partstrat, a.attname FROM pg_partitioned_table p
+            """SELECT c.relname, p.partstrat, a.attname FROM pg_partitioned_table p
+               JOIN pg_class c ON c.oid = p.partrelid
                JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
-               WHERE p.partrelid = 'market_marketdata'::regclass"""
+               WHERE c.relname LIKE 'market_marketdata%%' ORDER BY c.relname"""
         )
-        assert cursor.fetchone() == ("r", "timestamp")
+        assert cursor.fetchall() == [
+            ("market_marketdata", "l", "timeframe"),
+            ("market_marketdata_intraday", "r", "timestamp"),
+        ]
         cursor.execute(
             """SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint
                WHERE conrelid = 'market_marketdata'::regclass AND contype IN ('p', 'u') ORDER BY contype"""
         )
         assert cursor.fetchall() == [
-            ("market_marketdata_pkey", "p", 'PRIMARY KEY (id, "timestamp")'),
+            ("market_marketdata_pkey", "p", 'PRIMARY KEY (id, timeframe, "timestamp")'),
             ("market_candle_unique", "u", 'UNIQUE (symbol, timeframe, "timestamp")'),
         ]
     partitions = _partitions()
@@ -71,6 +77,39 @@ def test_candle_table_is_range_partitioned_by_timestamp_with_keys_that_include_i
             f"FOR VALUES FROM ('{month:%Y-%m-%d} 00:00:00+00') TO ('{add_months(month, 1):%Y-%m-%d} 00:00:00+00')"
         )
     assert partitions[DEFAULT_PARTITION] == "DEFAULT"
+    assert partitions[COARSE] == "DEFAULT"
+
+
+def _tables_read(sql: str, params: list) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        (plan,) = cursor.fetchone()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    found = set()
+
+    def walk(node):
+        if "Relation Name" in node:
+            found.add(node["Relation Name"])
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return found
+
+
+def test_a_daily_read_opens_the_coarse_partition_and_a_minute_day_its_month_only():
+    for months_back in range(0, 120, 7):
+        MarketDataFactory(timestamp=datetime.now(UTC) - timedelta(days=30 * months_back))
+    MarketDataFactory(timeframe="1m", timestamp=datetime.now(UTC))
+    daily = """SELECT * FROM market_marketdata WHERE symbol = %s AND timeframe = %s
+               ORDER BY "timestamp" DESC LIMIT 2500"""
+    assert _tables_read(daily, ["TCS.NS", "1D"]) == {COARSE}
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    one_day = """SELECT * FROM market_marketdata WHERE symbol = %s AND timeframe = %s
+                 AND "timestamp" >= %s AND "timestamp" < %s ORDER BY "timestamp" """
+    assert _tables_read(one_day, ["TCS.NS", "1m", day, day + timedelta(hours=12)]) == {
+        partition_name(month_start(day))
+    }
 
 
 def test_django_keeps_id_as_primary_key_and_every_unique_constraint_has_the_partition_column():
@@ -112,7 +151,7 @@ def test_task_creates_the_coming_months_and_a_candle_there_lands_in_its_partitio
 
 
 def test_rows_of_a_month_without_partition_wait_in_the_default_and_move_out_keeping_their_id():
-    old = MarketDataFactory(timestamp=datetime(2011, 3, 4, 10, 0, tzinfo=UTC))
+    old = MarketDataFactory(timeframe="1m", timestamp=datetime(2011, 3, 4, 10, 0, tzinfo=UTC))
     assert _partition_of(old.pk) == DEFAULT_PARTITION
 
     result = candle_partitions_ensure()
@@ -124,15 +163,15 @@ def test_rows_of_a_month_without_partition_wait_in_the_default_and_move_out_keep
 
 
 def test_upserts_across_partitions_insert_then_update_and_the_unique_constraint_holds():
-    # Daily bars from mid-2010 to early 2011: the default partition and two partitions made on the way.
-    candles = make_candles(300, start=datetime(2010, 5, 3, 18, 30, tzinfo=UTC))
-    first = candles_upsert(symbol="INFY.NS", timeframe=Timeframe.D1, candles=candles, source="test")
+    # 15m bars a day apart from mid-2010 to early 2011: the default partition, then ten monthly ones.
+    candles = make_candles(300, start=datetime(2010, 5, 3, 4, 0, tzinfo=UTC))
+    first = candles_upsert(symbol="INFY.NS", timeframe=Timeframe.M15, candles=candles, source="test")
     assert (first.inserted, first.updated) == (300, 0)
     moved = candle_partitions_ensure()
     assert moved.moved == 300 and len(moved.created) == 10  # 2010-05 .. 2011-02
 
     changed = candles.assign(close=candles["close"] * 1.001, high=candles["high"] * 1.002)
-    again = candles_upsert(symbol="INFY.NS", timeframe=Timeframe.D1, candles=changed, source="csv")
+    again = candles_upsert(symbol="INFY.NS", timeframe=Timeframe.M15, candles=changed, source="csv")
     assert (again.inserted, again.updated) == (0, 300)
     rows = MarketData.objects.filter(symbol="INFY.NS")
     assert rows.count() == 300
@@ -141,13 +180,13 @@ def test_upserts_across_partitions_insert_then_update_and_the_unique_constraint_
     assert last.close_price == pytest.approx(changed["close"].iloc[-1])
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        MarketDataFactory(symbol="INFY.NS", timestamp=last.timestamp)
+        MarketDataFactory(symbol="INFY.NS", timeframe="15m", timestamp=last.timestamp)
 
 
 def test_candle_ids_stay_unique_and_increasing_across_partitions():
-    a = MarketDataFactory(timestamp=datetime(2012, 1, 31, 23, 59, tzinfo=UTC))
+    a = MarketDataFactory(timeframe="1m", timestamp=datetime(2012, 1, 31, 23, 59, tzinfo=UTC))
     b = MarketDataFactory(timestamp=datetime.now(UTC))
-    c = MarketDataFactory(timestamp=datetime(2012, 2, 1, tzinfo=UTC))
+    c = MarketDataFactory(timeframe="5m", timestamp=datetime(2012, 2, 1, tzinfo=UTC))
     assert a.pk < b.pk < c.pk
     assert MarketData.objects.get(pk=b.pk).timestamp == b.timestamp
 
@@ -186,7 +225,7 @@ def test_command_creates_partitions_and_lists_them(capsys):
         "market_marketdata_y2032m02  FOR VALUES FROM ('2032-02-01 00:00:00+00') TO ('2032-03-01 00:00:00+00')"
         in out
     )
-    assert out.rstrip().endswith(f"{DEFAULT_PARTITION}  DEFAULT")
+    assert f"{DEFAULT_PARTITION}  DEFAULT" in out and f"{COARSE}  DEFAULT" in out
 
 
 def test_beat_runs_the_partition_task_daily_with_an_expiry():
@@ -211,7 +250,7 @@ def test_migration_partitions_existing_rows_and_reverses_keeping_them():
     old.objects.bulk_create(
         old(
             symbol="TCS.NS",
-            timeframe="1D",
+            timeframe=timeframe,
             timestamp=ts,
             open_price=100,
             high_price=101,
@@ -221,6 +260,7 @@ def test_migration_partitions_existing_rows_and_reverses_keeping_them():
             source="csv",
             final=True,
         )
+        for timeframe in ("1D", "1m")
         for i, ts in enumerate(stamps)
     )
     kept = list(old.objects.order_by("id").values_list("id", "timestamp", "close_price"))
@@ -229,7 +269,8 @@ def test_migration_partitions_existing_rows_and_reverses_keeping_them():
     executor.loader.build_graph()
     executor.migrate(after)
     assert list(MarketData.objects.order_by("id").values_list("id", "timestamp", "close_price")) == kept
-    assert {_partition_of(i) for i, *_ in kept} == {
+    assert {_partition_of(i) for i, *_ in kept[:5]} == {COARSE}  # daily bars
+    assert {_partition_of(i) for i, *_ in kept[5:]} == {
         "market_marketdata_y2019m12",
         "market_marketdata_y2020m01",
     }
@@ -249,4 +290,4 @@ def test_migration_partitions_existing_rows_and_reverses_keeping_them():
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
-    assert MarketData.objects.count() == 6
+    assert MarketData.objects.count() == 11
