@@ -86,9 +86,9 @@ def candle_partitions() -> list[tuple[str, str]]:
 def candle_partitions_ensure(
     *, months_ahead: int = MONTHS_AHEAD, now: datetime | None = None
 ) -> PartitionsResult:
-    """Create the minute bars' partitions of this month and the next `months_ahead`, and give every month found in the
-    default partition its own partition (moving its rows there). Idempotent; concurrent runs serialise on an
-    advisory lock."""
+    """Create the minute bars' partitions of this month and the next `months_ahead`, and give every month
+    found in the default partition its own partition (moving its rows there). Idempotent; concurrent runs
+    serialise on an advisory lock."""
     if not candle_table_partitioned():
         return PartitionsResult(partitioned=False)
     this_month = month_start(timezone.localtime(now or timezone.now(), UTC))
