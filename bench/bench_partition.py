@@ -211,9 +211,10 @@ def _explain(statement: str, params) -> str:
             walk(child)
 
     walk(plan["Plan"])
+    pages = plan["Plan"].get("Shared Hit Blocks", 0) + plan["Plan"].get("Shared Read Blocks", 0)
     return (
         f"planning {plan['Planning Time']:.2f} ms, execution {plan['Execution Time']:.2f} ms, "
-        f"{len(scans)} table(s) scanned"
+        f"{len(scans)} table(s) scanned, {pages} pages read (8 KiB buffers, hit or read)"
     )
 
 
