@@ -112,10 +112,10 @@ def test_a_daily_read_opens_the_coarse_partition_and_a_minute_day_its_month_only
     }
 
 
-def test_django_keeps_id_as_primary_key_and_every_unique_constraint_has_the_partition_column():
+def test_django_keeps_id_as_primary_key_and_every_unique_constraint_has_the_partition_columns():
     assert MarketData._meta.pk.name == "id" and not MarketData._meta.is_composite_pk
     unique = [c for c in MarketData._meta.constraints if isinstance(c, models.UniqueConstraint)]
-    assert unique and all("timestamp" in c.fields for c in unique)
+    assert unique and all({"timeframe", "timestamp"} <= set(c.fields) for c in unique)
     assert not MarketData._meta.unique_together
     assert not [f for f in MarketData._meta.get_fields() if f.concrete and f.unique and not f.primary_key]
 
