@@ -52,19 +52,23 @@ CREATE TEMP TABLE bench_candle_stage (
 ) ON COMMIT DROP
 """
 MERGE_SQL = """
-WITH written AS (
+WITH proposed AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('market_marketdata', 'id')) AS id, * FROM bench_candle_stage
+),
+written AS (
     INSERT INTO market_marketdata
-        (symbol, timeframe, "timestamp", open_price, high_price, low_price, close_price, volume, source, updated_at)
-    SELECT %(symbol)s, %(timeframe)s, "timestamp", open_price, high_price, low_price, close_price, volume,
+        (id, symbol, timeframe, "timestamp", open_price, high_price, low_price, close_price, volume, source,
+         updated_at)
+    SELECT id, %(symbol)s, %(timeframe)s, "timestamp", open_price, high_price, low_price, close_price, volume,
            %(source)s, %(now)s
-    FROM bench_candle_stage
+    FROM proposed
     ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET
         open_price = EXCLUDED.open_price, high_price = EXCLUDED.high_price, low_price = EXCLUDED.low_price,
         close_price = EXCLUDED.close_price, volume = EXCLUDED.volume, source = EXCLUDED.source,
         updated_at = EXCLUDED.updated_at
-    RETURNING (xmax = 0) AS inserted
+    RETURNING id  -- inserted rows carry one of the proposed ids (no xmax on a partitioned table)
 )
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
+SELECT count(proposed.id), count(*) - count(proposed.id) FROM written LEFT JOIN proposed USING (id)
 """
 
 

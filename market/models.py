@@ -65,7 +65,13 @@ class Instrument(models.Model):
 
 
 class MarketData(models.Model):
-    """One OHLCV candle (the seed's fields) and the provider that wrote it; timestamp is the bar's open, UTC."""
+    """One OHLCV candle (the seed's fields) and the provider that wrote it; timestamp is the bar's open, UTC.
+
+    On PostgreSQL the table is partitioned by `timeframe`, minute bars then by month on `timestamp` (migration
+    0009, market/partitions.py): its primary key there is (id, timeframe, timestamp) while Django keeps `id` (a
+    CompositePrimaryKey would shut the model out of the admin). So every unique constraint must include
+    `timeframe` and `timestamp`, their column types cannot be altered in place, and no foreign key can point
+    here."""
 
     symbol = models.CharField(max_length=20)
     timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)
@@ -88,7 +94,8 @@ class MarketData(models.Model):
         verbose_name = "market data"
         verbose_name_plural = "market data"
         constraints = [
-            # Also the index for "candles of one symbol and timeframe in time order".
+            # Also the index for "candles of one symbol and timeframe in time order". Includes the partition
+            # columns, as any unique constraint of this model must (market_candle_unique is the upserts' target).
             models.UniqueConstraint(fields=["symbol", "timeframe", "timestamp"], name="market_candle_unique"),
             models.CheckConstraint(
                 condition=Q(low_price__gt=0)

@@ -173,22 +173,28 @@ CREATE TEMP TABLE IF NOT EXISTS market_candle_stage (
 ) ON COMMIT DROP;
 TRUNCATE market_candle_stage
 """
+# Inserted or updated: a row keeps its id on update, so the rows returned with one of the fresh ids proposed
+# here are the inserted ones. (RETURNING xmax = 0 would say it directly, but PostgreSQL refuses system columns
+# in RETURNING on the partitioned candle table.)
 _MERGE_SQL = """
-WITH written AS (
+WITH proposed AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('market_marketdata', 'id')) AS id, * FROM market_candle_stage
+),
+written AS (
     INSERT INTO market_marketdata
-        (symbol, timeframe, "timestamp", open_price, high_price, low_price, close_price, volume, source, final,
-         updated_at)
-    SELECT %(symbol)s, %(timeframe)s, "timestamp", open_price, high_price, low_price, close_price, volume,
+        (id, symbol, timeframe, "timestamp", open_price, high_price, low_price, close_price, volume, source,
+         final, updated_at)
+    SELECT id, %(symbol)s, %(timeframe)s, "timestamp", open_price, high_price, low_price, close_price, volume,
            %(source)s, final, %(now)s
-    FROM market_candle_stage
+    FROM proposed
     ORDER BY "timestamp"  -- one lock order for concurrent writers
     ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET
         open_price = EXCLUDED.open_price, high_price = EXCLUDED.high_price, low_price = EXCLUDED.low_price,
         close_price = EXCLUDED.close_price, volume = EXCLUDED.volume, source = EXCLUDED.source,
         final = EXCLUDED.final OR market_marketdata.final, updated_at = EXCLUDED.updated_at
-    RETURNING (xmax = 0) AS inserted
+    RETURNING id
 )
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
+SELECT count(proposed.id), count(*) - count(proposed.id) FROM written LEFT JOIN proposed USING (id)
 """
 
 

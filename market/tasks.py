@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from market.calendar import UnknownExchange
 from market.models import Instrument
+from market.partitions import candle_partitions_ensure
 from market.providers.errors import ProviderUnavailable, RateLimited
 from market.services import candles_sync, quality_repair
 from market.sources import calendar_for
@@ -89,6 +90,13 @@ def repair_watchlist(timeframes: list[str] | None = None) -> dict:
         for timeframe in timeframes:
             repair_symbol.apply_async(args=[symbol, timeframe], expires=6 * 3600)
     return {"enqueued": len(symbols) * len(timeframes)}
+
+
+@shared_task(name="market.ensure_candle_partitions")
+def ensure_candle_partitions() -> dict:
+    """Daily: the candle table's partitions of the coming months exist, and the default partition is emptied
+    into partitions of its own. Idempotent; nothing to do off PostgreSQL."""
+    return asdict(candle_partitions_ensure())
 
 
 def _in_session(exchange: str, now: datetime, grace: timedelta, settle: timedelta = timedelta(0)) -> bool:

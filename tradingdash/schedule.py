@@ -55,6 +55,13 @@ BEAT_SCHEDULE = {
         "kwargs": {"timeframes": ["1D"]},
         "options": {"expire_seconds": 4 * 3600},
     },
+    # The candle table's monthly partitions, three months ahead (market/partitions.py); daily, so a failed run
+    # (a lock it would not wait for) is retried long before the partitions run out.
+    "market-candle-partitions": {
+        "task": "market.ensure_candle_partitions",
+        "schedule": crontab(minute=10, hour=2),
+        "options": {"expire_seconds": 6 * 3600},
+    },
     "predictions-retrain-nightly": {
         "task": "predictions.retrain_all",
         "schedule": crontab(minute=0, hour=1),
