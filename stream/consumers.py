@@ -32,6 +32,7 @@ from market.symbols import InvalidSymbol, parse_symbol
 from stream.clock import exchange_zone
 from stream.groups import TOPICS, symbol_group, user_group
 from stream.live import live_symbols_touch
+from stream.publish import MESSAGE_TYPE
 from stream.selectors import instruments_exchanges
 
 logger = structlog.get_logger(__name__)
@@ -219,6 +220,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "unsubscribed", "symbols": symbols, "topics": topics})
 
     # --- Server messages
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections before every handler, on a thread (sync_to_async): for group
+        # messages, one thread hop per message per socket, a quarter of a worker's fan-out time (bench/README.md).
+        # They touch no database, so they go straight to their handler.
+        if message["type"] == MESSAGE_TYPE:
+            await self.stream_message(message)
+        else:
+            await super().dispatch(message)
 
     async def stream_message(self, event: dict) -> None:
         """A message published to one of this stream's groups (stream.publish)."""

@@ -290,6 +290,31 @@ def test_alerts_and_tasks_reach_their_owner_only(run, user):
     run(body)
 
 
+def test_published_messages_reach_sockets_without_a_thread_hop_per_socket(run, user, monkeypatch):
+    """Channels closes old database connections on a thread before each handler; stream messages skip that (the
+    fan-out's largest cost), client messages still get it."""
+    import channels.db
+
+    closes = []
+    monkeypatch.setattr(channels.db, "close_old_connections", lambda **kwargs: closes.append(1))
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        before = len(closes)
+        assert before > 0  # the connect and the auth message went through Channels' dispatch
+        for n in range(3):
+            await sync_to_async(publish_to_user)(user.pk, {"type": "alert", "alert_id": n})
+            assert (await client.receive_type("alert"))["alert_id"] == n
+        assert len(closes) == before
+        await client.send({"type": "unsubscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("unsubscribed")
+        assert len(closes) > before
+        await client.close()
+
+    run(body)
+
+
 # --- Stale feed
 
 
