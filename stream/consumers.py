@@ -31,7 +31,7 @@ from market.sources import get_calendar
 from market.symbols import InvalidSymbol, parse_symbol
 from stream.clock import exchange_zone
 from stream.groups import TOPICS, symbol_group, user_group
-from stream.live import live_symbols_touch
+from stream.live import live_symbols_due, live_symbols_touch
 from stream.publish import MESSAGE_TYPE
 from stream.selectors import instruments_exchanges
 
@@ -85,8 +85,15 @@ def _zone() -> ZoneInfo:
 
 
 @_in_thread_pool
-def _touch(symbols: list[str]) -> None:
+def _touch_in_thread(symbols: list[str]) -> None:
     live_symbols_touch(symbols)
+
+
+async def _touch(symbols: list[str]) -> None:
+    """Keep the symbols in the live set; the ones another stream of this process kept there lately cost nothing."""
+    due = live_symbols_due(symbols)
+    if due:
+        await _touch_in_thread(due)
 
 
 class StreamConsumer(AsyncWebsocketConsumer):

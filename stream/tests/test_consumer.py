@@ -151,6 +151,31 @@ def test_subscribed_symbols_join_the_live_set(run, user, instruments):
     assert "TCS.NS" in live_symbols()
 
 
+def test_a_process_touches_a_live_symbol_once_per_heartbeat_period_whatever_its_number_of_streams(
+    run, user, instruments
+):
+    from django.conf import settings
+
+    from stream.live import _client, live_key
+
+    def expiry() -> float:
+        return _client(settings.REDIS_URL).zscore(live_key(), "TCS.NS")
+
+    async def body():
+        first, second = Client(), Client()
+        for client in (first, second):
+            await client.login(user)
+            await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+            await client.receive_type("subscribed")
+            if client is first:
+                touched = await sync_to_async(expiry)()
+        assert await sync_to_async(expiry)() == touched  # the second stream wrote nothing
+        await first.close()
+        await second.close()
+
+    run(body)
+
+
 BAD_MESSAGES = [
     ({"type": "subscribe", "symbols": ["NOSUCH"], "topics": ["quote"]}, "unknown_symbol"),
     (
