@@ -238,15 +238,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def stream_message(self, event: dict) -> None:
-        """A message published to one of this stream's groups (stream.publish)."""
-        message = event["message"]
-        if message.get("type") == "quote":
-            symbol = message.get("symbol")
+        """A message published to one of this stream's groups, already encoded (stream.publish.group_message)."""
+        quote = event.get("quote")
+        if quote is not None:
+            symbol = quote["symbol"]
             if symbol in self.subscriptions:
                 self.last_quote[symbol] = time.monotonic()
-                self.last_update[symbol] = message.get("time")
+                self.last_update[symbol] = quote["time"]
                 self.stale.discard(symbol)
-        await self.send(text_data=json.dumps(message))
+        await self.send(text_data=event["text"])
 
     async def _heartbeats(self) -> None:
         """Every STREAM_HEARTBEAT_SECONDS: a heartbeat, the live-set refresh, and the stale-feed check."""
