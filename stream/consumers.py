@@ -230,7 +230,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections before every handler, on a thread (sync_to_async): for group
-        # messages, one thread hop per message per socket, a quarter of a worker's fan-out time (bench/README.md).
+        # messages, one thread hop per message per socket: half of a worker's time in the fan-out (bench/README.md).
         # They touch no database, so they go straight to their handler.
         if message["type"] == MESSAGE_TYPE:
             await self.stream_message(message)
