@@ -13,12 +13,14 @@ import hmac
 import ipaddress
 import logging
 import socket
+import ssl
 from urllib.parse import urlsplit
 
 import apprise
 import certifi
 import urllib3
 from django.conf import settings
+from urllib3.util.ssl_match_hostname import CertificateError
 
 
 class DeliveryError(Exception):
@@ -100,7 +102,7 @@ def webhook_post(*, url: str, secret: str, event_id: str, body: bytes) -> int:
             server_hostname=host,
             assert_hostname=host,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
+            ca_certs=settings.ALERT_WEBHOOK_CA_BUNDLE or certifi.where(),
         )
     else:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
@@ -113,6 +115,14 @@ def webhook_post(*, url: str, secret: str, event_id: str, body: bytes) -> int:
     }
     try:
         response = pool.urlopen("POST", path, body=body, headers=headers, redirect=False, retries=False)
+    except urllib3.exceptions.SSLError as exc:
+        reason = exc.args[0] if exc.args else None
+        if isinstance(reason, ssl.SSLCertVerificationError | CertificateError):
+            # An untrusted authority, another host's certificate, an expired one: the receiver's configuration,
+            # like a 4xx, so trying again will not help.
+            why = getattr(reason, "verify_message", None) or str(reason)
+            raise DeliveryRefused(f"The TLS certificate of {host} could not be verified: {why}.") from exc
+        raise DeliveryTransient(f"TLS error with {host}: {exc}"[:400]) from exc
     except urllib3.exceptions.HTTPError as exc:
         raise DeliveryTransient(f"{type(exc).__name__}: {exc}"[:400]) from exc
     finally:

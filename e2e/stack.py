@@ -290,6 +290,9 @@ class Stack:
                 "TF_ENABLE_ONEDNN_OPTS": "0",
                 "E2E_FAULTS_FILE": str(self.faults_file),
                 "STREAM_HEARTBEAT_SECONDS": "1",  # the live stream's heartbeat, seen within a test's patience
+                # Webhook receivers run in the test process, on loopback; a failed delivery is retried within seconds.
+                "ALERT_WEBHOOK_ALLOW_PRIVATE": "1",
+                "ALERT_DELIVERY_RETRY_BACKOFF": "1",
             }
         )
         return env

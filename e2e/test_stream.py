@@ -69,6 +69,13 @@ def test_bad_token_closes_with_4401(stack: Stack):
     assert closed.value.rcvd.code == 4401
 
 
+def test_messages_are_sent_uncompressed(stack: Stack):
+    """The client offers per-message deflate (websockets does by default); the server declines it."""
+    with stream(stack) as ws:
+        assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+
+
 def test_subscribe_heartbeat_and_a_worker_quote_refresh_reaches_the_client_within_2s(stack: Stack):
     stack.add_instrument(LIVE_SYMBOL)
     api = user(stack, "e2e-live")

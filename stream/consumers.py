@@ -31,7 +31,8 @@ from market.sources import get_calendar
 from market.symbols import InvalidSymbol, parse_symbol
 from stream.clock import exchange_zone
 from stream.groups import TOPICS, symbol_group, user_group
-from stream.live import live_symbols_touch
+from stream.live import live_symbols_due, live_symbols_touch
+from stream.publish import MESSAGE_TYPE
 from stream.selectors import instruments_exchanges
 
 logger = structlog.get_logger(__name__)
@@ -84,8 +85,15 @@ def _zone() -> ZoneInfo:
 
 
 @_in_thread_pool
-def _touch(symbols: list[str]) -> None:
+def _touch_in_thread(symbols: list[str]) -> None:
     live_symbols_touch(symbols)
+
+
+async def _touch(symbols: list[str]) -> None:
+    """Keep the symbols in the live set; the ones another stream of this process kept there lately cost nothing."""
+    due = live_symbols_due(symbols)
+    if due:
+        await _touch_in_thread(due)
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
@@ -220,16 +228,25 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # --- Server messages
 
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections before every handler, on a thread (sync_to_async): for group
+        # messages, one thread hop per message per socket: half of a worker's time in the fan-out (bench/README.md).
+        # They touch no database, so they go straight to their handler.
+        if message["type"] == MESSAGE_TYPE:
+            await self.stream_message(message)
+        else:
+            await super().dispatch(message)
+
     async def stream_message(self, event: dict) -> None:
-        """A message published to one of this stream's groups (stream.publish)."""
-        message = event["message"]
-        if message.get("type") == "quote":
-            symbol = message.get("symbol")
+        """A message published to one of this stream's groups, already encoded (stream.publish.group_message)."""
+        quote = event.get("quote")
+        if quote is not None:
+            symbol = quote["symbol"]
             if symbol in self.subscriptions:
                 self.last_quote[symbol] = time.monotonic()
-                self.last_update[symbol] = message.get("time")
+                self.last_update[symbol] = quote["time"]
                 self.stale.discard(symbol)
-        await self.send(text_data=json.dumps(message))
+        await self.send(text_data=event["text"])
 
     async def _heartbeats(self) -> None:
         """Every STREAM_HEARTBEAT_SECONDS: a heartbeat, the live-set refresh, and the stale-feed check."""

@@ -13,10 +13,15 @@ import redis
 import structlog
 from django.conf import settings
 
+from tradingdash.cache import LocalTTLCache
+
 logger = structlog.get_logger(__name__)
 
 _local: dict[str, float] = {}
 _local_lock = threading.Lock()
+# Symbols this process put in the live set within the last heartbeat period: a thousand streams on the same
+# symbols then cost one write per symbol and period instead of one per stream (bench/README.md).
+_touched = LocalTTLCache(ttl_setting="STREAM_HEARTBEAT_SECONDS", maxsize=4096)
 
 
 @cache
@@ -43,6 +48,15 @@ def live_symbols_touch(symbols: Iterable[str], *, ttl: float | None = None) -> N
         _client(settings.REDIS_URL).zadd(live_key(), members)
     except redis.RedisError as exc:
         logger.warning("live_symbols_touch_failed", error=str(exc))
+
+
+def live_symbols_due(symbols: Iterable[str]) -> list[str]:
+    """Of `symbols`, those this process has not touched within a heartbeat period, now marked as touched (the
+    caller touches them). The TTL is several heartbeats, so skipping the others never lets a live symbol lapse."""
+    due = [symbol for symbol in symbols if _touched.get(symbol) is None]
+    for symbol in due:
+        _touched.set(symbol, True)
+    return due
 
 
 def live_symbols() -> set[str]:

@@ -3,6 +3,7 @@ published in any web process or Celery worker reaches the clients of every web p
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import structlog
@@ -36,12 +37,21 @@ def _stamped(message: dict) -> dict:
     return {**message, "time": exchange_time(timezone.now())}
 
 
+def group_message(message: dict) -> dict:
+    """What goes through the channel layer: the client's JSON, encoded once here rather than once per socket in
+    every web process; a quote also carries the symbol and time its consumers track for the stale-feed rule."""
+    event = {"type": MESSAGE_TYPE, "text": json.dumps(message)}
+    if message.get("type") == "quote":
+        event["quote"] = {"symbol": message.get("symbol"), "time": message.get("time")}
+    return event
+
+
 def _group_send(group: str, message: dict) -> None:
     """A dead channel layer loses the live message (clients catch up through the API), never fails the caller."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": MESSAGE_TYPE, "message": message})
+        async_to_sync(layer.group_send)(group, group_message(message))
     except Exception as exc:  # Redis down or slow: the publisher (a task, a request) must carry on
         logger.warning("stream_publish_failed", group=group, error=f"{type(exc).__name__}: {exc}")

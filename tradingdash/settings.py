@@ -389,6 +389,8 @@ WATCHLIST_MAX_LISTS = env.int("WATCHLIST_MAX_LISTS", default=20)
 # Webhook/Apprise targets on private, loopback or link-local addresses are refused unless this is set (tests only).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
 ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=5.0)
+# PEM file of the authorities https webhooks are verified against; empty: certifi's bundle (public CAs).
+ALERT_WEBHOOK_CA_BUNDLE = env("ALERT_WEBHOOK_CA_BUNDLE", default="")
 # Failed deliveries (timeouts, 5xx) retry after 60 s, doubling up to 1 h, until 24 h after the alert fired.
 ALERT_DELIVERY_RETRY_BACKOFF = env.int("ALERT_DELIVERY_RETRY_BACKOFF", default=60)
 ALERT_DELIVERY_RETRY_BACKOFF_MAX = env.int("ALERT_DELIVERY_RETRY_BACKOFF_MAX", default=3600)

@@ -173,7 +173,8 @@ def test_stream_channel_publishes_to_the_users_group(settings, django_capture_on
     finally:
         channel_layers.backends.clear()
     assert received["type"] == "stream.message"
-    assert received["message"]["type"] == "alert" and received["message"]["id"] == event.pk
+    message = json.loads(received["text"])
+    assert message["type"] == "alert" and message["id"] == event.pk
     assert AlertDelivery.objects.get().state == "delivered"
 
 

@@ -151,6 +151,31 @@ def test_subscribed_symbols_join_the_live_set(run, user, instruments):
     assert "TCS.NS" in live_symbols()
 
 
+def test_a_process_touches_a_live_symbol_once_per_heartbeat_period_whatever_its_number_of_streams(
+    run, user, instruments
+):
+    from django.conf import settings
+
+    from stream.live import _client, live_key
+
+    def expiry() -> float:
+        return _client(settings.REDIS_URL).zscore(live_key(), "TCS.NS")
+
+    async def body():
+        first, second = Client(), Client()
+        for client in (first, second):
+            await client.login(user)
+            await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+            await client.receive_type("subscribed")
+            if client is first:
+                touched = await sync_to_async(expiry)()
+        assert await sync_to_async(expiry)() == touched  # the second stream wrote nothing
+        await first.close()
+        await second.close()
+
+    run(body)
+
+
 BAD_MESSAGES = [
     ({"type": "subscribe", "symbols": ["NOSUCH"], "topics": ["quote"]}, "unknown_symbol"),
     (
@@ -286,6 +311,31 @@ def test_alerts_and_tasks_reach_their_owner_only(run, user):
         assert await theirs.nothing()
         await mine.close()
         await theirs.close()
+
+    run(body)
+
+
+def test_published_messages_reach_sockets_without_a_thread_hop_per_socket(run, user, monkeypatch):
+    """Channels closes old database connections on a thread before each handler; stream messages skip that (the
+    fan-out's largest cost), client messages still get it."""
+    import channels.db
+
+    closes = []
+    monkeypatch.setattr(channels.db, "close_old_connections", lambda **kwargs: closes.append(1))
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        before = len(closes)
+        assert before > 0  # the connect and the auth message went through Channels' dispatch
+        for n in range(3):
+            await sync_to_async(publish_to_user)(user.pk, {"type": "alert", "alert_id": n})
+            assert (await client.receive_type("alert"))["alert_id"] == n
+        assert len(closes) == before
+        await client.send({"type": "unsubscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("unsubscribed")
+        assert len(closes) > before
+        await client.close()
 
     run(body)
 
