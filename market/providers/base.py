@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from market.providers.errors import SymbolNotFound
+from market.providers.errors import ProviderError, ProviderUnavailable, SymbolNotFound
 from market.timeframes import Timeframe
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -114,6 +114,16 @@ def require_aware(value: datetime, name: str) -> datetime:
     return value
 
 
+@dataclass(frozen=True, kw_only=True)
+class BatchCandles:
+    """What one batch fetch got: per symbol, exactly what `fetch_candles` returns for it (so whatever a single
+    fetch carries rides along), or the provider error that symbol ended with. Every requested symbol is in one
+    of the two."""
+
+    candles: dict[str, pd.DataFrame]
+    errors: dict[str, ProviderError]
+
+
 class Provider(ABC):
     """A source of candles and quotes; implementations raise only market.providers.errors (and ValueError
     subclasses such as LookbackExceeded for requests they cannot serve)."""
@@ -130,6 +140,31 @@ class Provider(ABC):
         end: datetime | None = None,
     ) -> pd.DataFrame:
         """Candles of `symbol` whose open time lies in [start, end) (provider defaults when None)."""
+
+    def fetch_candles_batch(
+        self,
+        symbols: list[str],
+        timeframe: Timeframe,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> BatchCandles:
+        """Candles of many symbols over one window (providers with a multi-symbol request override this).
+
+        One symbol's error never fails the others; an outage (ProviderUnavailable, RateLimited) stops the batch
+        and is the error of every symbol not fetched yet, so a caller retries them later instead of hammering
+        a provider that is down."""
+        candles: dict[str, pd.DataFrame] = {}
+        errors: dict[str, ProviderError] = {}
+        for position, symbol in enumerate(symbols):
+            try:
+                candles[symbol] = self.fetch_candles(symbol, timeframe, start=start, end=end)
+            except ProviderUnavailable as error:
+                errors.update(dict.fromkeys(symbols[position:], error))
+                break
+            except ProviderError as error:
+                errors[symbol] = error
+        return BatchCandles(candles=candles, errors=errors)
 
     def fetch_quote(self, symbol: str) -> Quote:
         """The last daily close against the one before it, from the recent daily candles."""

@@ -39,6 +39,7 @@ from yfinance.exceptions import (
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
 from market.providers.base import (
     QUOTE_LOOKBACK,
+    BatchCandles,
     LookbackExceeded,
     Provider,
     Quote,
@@ -208,19 +209,8 @@ class YFinanceProvider(Provider):
         1m windows go out in chunks of at most 7 days. The last bar may still be forming while the
         market is open; fetching it again later returns its final values.
         """
-        now = self._now()
         spec = timeframe.spec
-        end = min(require_aware(end, "end"), now) if end is not None else now
-        earliest = now - spec.max_lookback if spec.max_lookback is not None else None
-        if start is None:
-            start = earliest if earliest is not None else HISTORY_FLOOR
-        require_aware(start, "start")
-        if earliest is not None:
-            if start < earliest:
-                raise LookbackExceeded(
-                    f"{timeframe.value} candles are available for the last {spec.max_lookback.days} days only"
-                )
-            start = max(start, earliest + _LOOKBACK_MARGIN)
+        start, end = self._window(timeframe, start, end)
         if start >= end:
             return empty_candles()
 
@@ -244,8 +234,108 @@ class YFinanceProvider(Provider):
         except Exception as error:  # whatever else yfinance's answer does to us is still the provider failing
             raise ProviderError(f"yfinance failed for {symbol!r}: {type(error).__name__}: {error}") from error
 
+    def _window(
+        self, timeframe: Timeframe, start: datetime | None, end: datetime | None
+    ) -> tuple[datetime, datetime]:
+        """The [start, end) Yahoo is asked for: capped at now, defaulted and checked against its lookback."""
+        now = self._now()
+        spec = timeframe.spec
+        end = min(require_aware(end, "end"), now) if end is not None else now
+        earliest = now - spec.max_lookback if spec.max_lookback is not None else None
+        if start is None:
+            start = earliest if earliest is not None else HISTORY_FLOOR
+        require_aware(start, "start")
+        if earliest is not None:
+            if start < earliest:
+                raise LookbackExceeded(
+                    f"{timeframe.value} candles are available for the last {spec.max_lookback.days} days only"
+                )
+            start = max(start, earliest + _LOOKBACK_MARGIN)
+        return start, end
+
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
+
+    def fetch_candles_batch(
+        self,
+        symbols: list[str],
+        timeframe: Timeframe,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> BatchCandles:
+        """Candles of many symbols from multi-ticker `yf.download` requests (one per window chunk, as in
+        fetch_candles). yfinance sends one chart request per ticker, so each symbol takes a slot of the rate
+        limit. yfinance logs and skips a ticker that fails, which looks the same as a window without bars: the
+        symbols that come back empty are asked again one by one through fetch_candles, which tells an unknown
+        symbol (SymbolNotFound) from an outage (retried, then ProviderUnavailable) from a genuinely empty window."""
+        symbols = list(dict.fromkeys(symbols))
+        window_start, window_end = self._window(timeframe, start, end)
+        if not symbols or window_start >= window_end:
+            return BatchCandles(candles={symbol: empty_candles() for symbol in symbols}, errors={})
+        parts: dict[str, list[pd.DataFrame]] = {symbol: [] for symbol in symbols}
+        try:
+            for chunk_start, chunk_end in _chunks(window_start, window_end, timeframe.spec.max_per_request):
+                frame = self._download(symbols, timeframe, chunk_start, chunk_end)
+                for symbol in symbols:
+                    part = _ticker_frame(frame, symbol)
+                    if part is not None:
+                        parts[symbol].append(part)
+        except ProviderError as error:
+            return BatchCandles(candles={}, errors=dict.fromkeys(symbols, error))
+        candles: dict[str, pd.DataFrame] = {}
+        for symbol, frames in parts.items():
+            try:
+                found = normalize_candles(pd.concat(frames)) if frames else empty_candles()
+            except ValueError as error:
+                logger.warning("yfinance_batch_unreadable", symbol=symbol, error=str(error))
+                continue  # asked again alone below
+            if timeframe.is_intraday and not found.empty:
+                found = found[self._calendar_for(symbol).session_mask(found.index)]
+            found = slice_candles(found, window_start, window_end)
+            if not found.empty:
+                candles[symbol] = found
+        retry_alone = [symbol for symbol in symbols if symbol not in candles]
+        if retry_alone:
+            logger.info("yfinance_batch_fetch_alone", count=len(retry_alone), symbols=retry_alone[:20])
+            alone = super().fetch_candles_batch(retry_alone, timeframe, start=start, end=end)
+            candles.update(alone.candles)
+            return BatchCandles(candles=candles, errors=alone.errors)
+        return BatchCandles(candles=candles, errors={})
+
+    def _calendar_for(self, symbol: str) -> ExchangeCalendar:
+        return self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
+
+    def _download(
+        self, symbols: list[str], timeframe: Timeframe, start: datetime, end: datetime
+    ) -> pd.DataFrame | None:
+        """One multi-ticker download of [start, end), after taking one rate-limit slot per ticker."""
+        patience = current_patience()
+        for _ in symbols:
+            self.limiter.acquire(
+                self.max_requests_per_minute, max_wait=self.max_wait if patience is None else patience
+            )
+        try:
+            return yf.download(
+                tickers=list(symbols),
+                start=start,
+                end=end,
+                interval=timeframe.spec.yf_interval,
+                group_by="ticker",
+                auto_adjust=self.auto_adjust,
+                actions=False,
+                threads=False,
+                progress=False,
+                timeout=self.timeout,
+                session=self.session,
+                ignore_tz=False,
+                prepost=False,
+                repair=False,
+                keepna=False,
+                multi_level_index=True,
+            )
+        except Exception as error:  # yfinance and its HTTP backends raise many types; each one is mapped
+            raise _translate(",".join(symbols), error) from error
 
     def fetch_quotes(self, symbols: list[str]) -> dict[str, Quote]:
         """Quotes of many symbols from one multi-ticker `yf.download` of recent daily bars. yfinance sends one
@@ -332,6 +422,17 @@ class YFinanceProvider(Provider):
             return _no_prices(symbol, ticker, error)
         except Exception as error:  # yfinance and its HTTP backends raise many types; each one is mapped
             raise _translate(symbol, error) from error
+
+
+def _ticker_frame(frame: pd.DataFrame | None, symbol: str) -> pd.DataFrame | None:
+    """One ticker's columns of a `group_by="ticker"` download (yfinance upper-cases tickers), without the rows
+    that exist only because other tickers traded then; None when the ticker is not in it."""
+    if frame is None or frame.empty or not isinstance(frame.columns, pd.MultiIndex):
+        return None
+    key = symbol.upper()
+    if key not in set(frame.columns.get_level_values(0)):
+        return None
+    return frame[key].dropna(how="all")
 
 
 def _no_prices(symbol: str, ticker: yf.Ticker, error: YFPricesMissingError) -> pd.DataFrame:
