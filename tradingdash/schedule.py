@@ -28,9 +28,12 @@ BEAT_SCHEDULE = {
         "kwargs": {"timeframes": ["5m", "15m", "1H"], "only_when_open": True, "grace_minutes": 15},
         "options": {"expire_seconds": 600},
     },
+    # After the close, every day: a whole-market run (SyncRun) per timeframe over the active instruments whose
+    # exchange closed a session in the last 24 hours, as that exchange's calendar says (an NSE holiday or weekend
+    # is skipped; NYSE's evening session is picked up the next day), batched and spread over the workers.
     "market-sync-daily": {
-        "task": "market.sync_watchlist",
-        "schedule": crontab(minute=0, hour=16, day_of_week="mon-fri"),
+        "task": "market.sync_all",
+        "schedule": crontab(minute=0, hour=16),
         "kwargs": {"timeframes": ["1D", "1W"]},
         "options": {"expire_seconds": 3 * 3600},
     },
