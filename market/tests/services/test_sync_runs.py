@@ -2,10 +2,12 @@
 crash or a failure without fetching done batches again or duplicating rows."""
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
 import time_machine
 from celery.exceptions import Retry
+from django.core.management import CommandError, call_command
 
 from market import tasks
 from market.models import Instrument, MarketData, SyncBatch, SyncRun
@@ -264,3 +266,33 @@ def test_nightly_entry_takes_an_exchange_whose_session_closed_overnight(catalogu
         result = tasks.sync_all(["1D"])
     (run,) = SyncRun.objects.all()
     assert result["symbols"] == run.symbols_total == 1  # NYSE's Friday session closed at 01:30 IST
+
+
+def test_admin_lists_runs_with_percent_and_counts_read_only(clock, catalogue, provider, staff_user, client):
+    run = sync_run_plan(timeframe=D1, batch_size=3, days=400)
+    sync_batch_run(batch_id=run.batches.get(number=1).pk)
+    staff_user.is_superuser = True
+    staff_user.save()
+    client.force_login(staff_user)
+
+    page = client.get("/admin/market/syncrun/").content.decode()
+
+    assert 'value="33"' in page and "1 / 3" in page and str(3 * 365) in page
+    detail = client.get(f"/admin/market/syncrun/{run.pk}/change/")
+    assert detail.status_code == 200 and "S06.NS" not in detail.content.decode()  # counts, not symbol lists
+    assert client.get("/admin/market/syncrun/add/").status_code == 403
+
+
+def test_command_runs_inline_with_a_progress_bar_and_resumes_a_run(clock, catalogue, provider):
+    out = StringIO()
+    call_command(
+        "sync_all_instruments", "--inline", "--days", "400", "--batch-size", "3", stdout=out, verbosity=0
+    )
+    run = SyncRun.objects.get()
+    assert "3 of 3 batches done, 0 failed" in out.getvalue() and MarketData.objects.count() == 7 * 365
+
+    provider.batches.clear()
+    call_command("sync_all_instruments", "--inline", "--resume", str(run.pk), stdout=StringIO(), verbosity=0)
+    assert provider.batches == []  # every batch was done
+    with pytest.raises(CommandError, match="No sync run"):
+        call_command("sync_all_instruments", "--resume", "999999", stdout=StringIO(), verbosity=0)
