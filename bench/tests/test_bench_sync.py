@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db
 def test_backfill_then_nightly_on_a_handful_of_symbols(settings):
     settings.MARKET_SYNC_DAYS = 400
     symbols = bench_sync.bench_symbols(3)
-    with time_machine.travel(datetime(2026, 6, 3, 11, 0, tzinfo=UTC), tick=False):  # Wednesday after the close
+    wednesday_after_the_close = datetime(2026, 6, 3, 11, 0, tzinfo=UTC)
+    with time_machine.travel(wednesday_after_the_close, tick=False):
         bench_sync.prepare(symbols)
         backfill, nightly = bench_sync.backfill_and_nightly(
             symbols, batch_size=2, runner=bench_sync.run_inline
