@@ -169,6 +169,7 @@ class Workers:
             env={**bench_env(), "BENCH_SKIP_MIGRATE": "1"},
             stdout=self.handle,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the pool's children are stopped with it
         )
         deadline = time.monotonic() + WORKER_START_TIMEOUT
         while not app.control.ping(timeout=0.5):
@@ -177,11 +178,11 @@ class Workers:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.process.send_signal(signal.SIGTERM)
+        os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.handle.close()
 

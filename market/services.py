@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from market.bars import bar_close
 from market.caching import market_version_bump, quote_cache_set
-from market.calendar import TABLE_EXCHANGES, ExchangeCalendar, load_holidays_csv
+from market.calendar import TABLE_EXCHANGES, ExchangeCalendar, UnknownExchange, load_holidays_csv
 from market.listings import Listing
 from market.models import (
     CandleSeries,
@@ -764,12 +764,18 @@ def sync_run_plan(
     floor = _lookback_floor(timeframe, now)
     if floor is not None:
         want_from = max(want_from, floor)
-    calendars: dict[str, ExchangeCalendar] = {}
+    calendars: dict[str, ExchangeCalendar | None] = {}
     by_window: dict[tuple[datetime, datetime], list[str]] = {}
     for symbol in symbols:
         exchange = exchange_of(symbol)
         if exchange not in calendars:
-            calendars[exchange] = calendar_for_symbol(symbol)
+            try:
+                calendars[exchange] = calendar_for_symbol(symbol)
+            except UnknownExchange as exc:
+                calendars[exchange] = None
+                logger.warning("sync_run_unknown_exchange", exchange=exchange, error=str(exc))
+        if calendars[exchange] is None:
+            continue  # a catalogue typo: reported, and the other instruments still sync
         start = max(want_from, history_starts.get(symbol, want_from))
         for window in _sync_windows(
             spans=intervals.get(symbol, []),

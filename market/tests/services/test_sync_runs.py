@@ -296,3 +296,10 @@ def test_command_runs_inline_with_a_progress_bar_and_resumes_a_run(clock, catalo
     assert provider.batches == []  # every batch was done
     with pytest.raises(CommandError, match="No sync run"):
         call_command("sync_all_instruments", "--resume", "999999", stdout=StringIO(), verbosity=0)
+
+
+def test_plan_leaves_out_an_instrument_on_an_unknown_exchange(clock, catalogue):
+    InstrumentFactory(symbol="TYPO.NS", exchange="NSEE")
+    run = sync_run_plan(timeframe=D1, batch_size=50, days=400)
+    (batch,) = run.batches.all()
+    assert batch.symbols == catalogue
