@@ -14,7 +14,10 @@ from market.models import (
     MarketData,
     MarketHoliday,
     MarketSession,
+    SyncBatch,
+    SyncRun,
 )
+from market.selectors import sync_run_percent, sync_runs_with_progress
 from market.services import market_reads_invalidate
 from market.sources import catalogue_invalidate, holidays_invalidate, sessions_invalidate
 from market.tasks import sync_symbol
@@ -226,3 +229,97 @@ class CorporateActionAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
         for symbol in symbols:
             market_reads_invalidate(symbol=symbol)
+
+
+class SyncBatchInline(admin.TabularInline):
+    model = SyncBatch
+    fields = (
+        "number",
+        "status",
+        "start",
+        "end",
+        "symbol_count",
+        "attempts",
+        "inserted",
+        "updated",
+        "not_found",
+        "errors",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    @admin.display(description="symbols")
+    def symbol_count(self, obj):
+        return len(obj.symbols)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    """Whole-market sync runs and how far each got (read-only; `manage.py sync_all_instruments --resume ID`
+    continues one)."""
+
+    list_display = (
+        "id",
+        "timeframe",
+        "trigger",
+        "planned_at",
+        "finished_at",
+        "progress",
+        "batches",
+        "failed",
+        "inserted",
+        "updated",
+        "not_found",
+        "errors",
+    )
+    list_filter = ("timeframe", "trigger")
+    date_hierarchy = "planned_at"
+    inlines = [SyncBatchInline]
+
+    def get_queryset(self, request):
+        return sync_runs_with_progress(super().get_queryset(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in SyncRun._meta.fields]
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        percent = sync_run_percent(obj)
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}%', f"{percent:.0f}", f"{percent:.0f}"
+        )
+
+    @admin.display(description="batches done", ordering="batches_done")
+    def batches(self, obj):
+        return f"{obj.batches_done} / {obj.batches_total}"
+
+    @admin.display(description="failed", ordering="batches_failed")
+    def failed(self, obj):
+        return obj.batches_failed
+
+    @admin.display(description="rows inserted", ordering="rows_inserted")
+    def inserted(self, obj):
+        return obj.rows_inserted
+
+    @admin.display(description="rows updated", ordering="rows_updated")
+    def updated(self, obj):
+        return obj.rows_updated
+
+    @admin.display(description="not found", ordering="symbols_not_found")
+    def not_found(self, obj):
+        return obj.symbols_not_found
+
+    @admin.display(description="batches with errors", ordering="batches_with_errors")
+    def errors(self, obj):
+        return obj.batches_with_errors
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

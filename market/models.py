@@ -288,3 +288,62 @@ class CorporateAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.ex_date} {self.kind}"
+
+
+class SyncRun(models.Model):
+    """One sync of every active instrument for a timeframe, cut into batches of symbols (SyncBatch) that share a
+    fetch window. Progress and totals are read from its batches; running it again resumes it (done batches are
+    skipped)."""
+
+    timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)
+    provider = models.CharField(max_length=100, help_text="Provider name the batches fetch from.")
+    days = models.PositiveIntegerField(help_text="History wanted: the run fetches what coverage lacks of it.")
+    batch_size = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=20, default="command", help_text="beat, command or admin.")
+    batches_total = models.PositiveIntegerField(default=0)
+    symbols_total = models.PositiveIntegerField(default=0)
+    planned_at = models.DateTimeField(help_text="'Now' of the plan: every batch's window ends here.")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="Last (re)start.")
+    finished_at = models.DateTimeField(
+        null=True, blank=True, help_text="When no batch was left pending or running."
+    )
+
+    class Meta:
+        ordering = ["-planned_at"]
+
+    def __str__(self) -> str:
+        return f"sync run {self.pk} {self.timeframe} {self.planned_at:%Y-%m-%d %H:%M}"
+
+
+class SyncBatch(models.Model):
+    """Symbols of one SyncRun fetched by one provider request over one window [start, end). `pending` holds the
+    symbols still to fetch (a retry fetches only those); `errors` the last error of each symbol that had one."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField()
+    symbols = models.JSONField()
+    pending = models.JSONField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    inserted = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    not_found = models.PositiveIntegerField(default=0, help_text="Symbols the provider has no data for.")
+    errors = models.JSONField(default=dict, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last took it.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="market_syncbatch_unique")]
+        indexes = [models.Index(fields=["run", "status"], name="market_syncbatch_run_status")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.number} {self.status}"

@@ -13,7 +13,8 @@ import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg import pq
 
@@ -29,7 +30,7 @@ from market.adjust import (
 )
 from market.caching import history_key, quote_cache_get
 from market.indicators import compute_indicators
-from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, MarketData
+from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, MarketData, SyncBatch, SyncRun
 from market.presentation import DAY_TIMEFRAMES, price_rounder
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
@@ -681,3 +682,26 @@ def indicators_history(
     if not history["stale"]:
         cache.set(key, payload, settings.MARKET_DATA_CACHE_TTL)
     return payload
+
+
+def sync_runs_with_progress(queryset: QuerySet[SyncRun] | None = None) -> QuerySet[SyncRun]:
+    """Runs with their progress counted from their batches in the same query (admin list, command)."""
+    queryset = SyncRun.objects.all() if queryset is None else queryset
+    status = "batches__status"
+    return queryset.annotate(
+        batches_done=Count("batches", filter=Q(**{status: SyncBatch.Status.DONE})),
+        batches_failed=Count("batches", filter=Q(**{status: SyncBatch.Status.FAILED})),
+        batches_running=Count("batches", filter=Q(**{status: SyncBatch.Status.RUNNING})),
+        rows_inserted=Coalesce(Sum("batches__inserted"), 0),
+        rows_updated=Coalesce(Sum("batches__updated"), 0),
+        symbols_not_found=Coalesce(Sum("batches__not_found"), 0),
+        batches_with_errors=Count("batches", filter=~Q(batches__errors={})),
+    )
+
+
+def sync_run_percent(run: SyncRun) -> float:
+    """Share of a run's batches that are finished (done or failed), in percent; 100 for a run with none.
+    `run` comes from sync_runs_with_progress."""
+    if not run.batches_total:
+        return 100.0
+    return 100.0 * (run.batches_done + run.batches_failed) / run.batches_total

@@ -4,22 +4,30 @@ holidays."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import structlog
+from celery import group
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 
 from market.adjust import SHARE_COUNT_KINDS, Action
 from market.bars import bar_close
 from market.caching import market_version_bump, quote_cache_set
-from market.calendar import EXCHANGES, TABLE_EXCHANGES, load_holidays_csv, load_sessions_csv
+from market.calendar import (
+    EXCHANGES,
+    TABLE_EXCHANGES,
+    ExchangeCalendar,
+    UnknownExchange,
+    load_holidays_csv,
+    load_sessions_csv,
+)
 from market.listings import Listing
 from market.models import (
     CandleSeries,
@@ -30,11 +38,26 @@ from market.models import (
     MarketData,
     MarketHoliday,
     MarketSession,
+    SyncBatch,
+    SyncRun,
 )
-from market.providers.base import LookbackExceeded, Provider, Quote, empty_candles, validate_candles
-from market.providers.errors import ProviderError, SymbolNotFound
+from market.providers.base import (
+    History,
+    LookbackExceeded,
+    Provider,
+    Quote,
+    empty_candles,
+    validate_candles,
+)
+from market.providers.errors import ProviderError, ProviderUnavailable, SymbolNotFound
 from market.quality import check_candles
-from market.sources import calendar_for_symbol, get_provider, holidays_invalidate, sessions_invalidate
+from market.sources import (
+    calendar_for_symbol,
+    exchange_of,
+    get_provider,
+    holidays_invalidate,
+    sessions_invalidate,
+)
 from market.timeframes import Timeframe
 from tradingdash.events import CandlesStored, QuoteRefreshed, announce
 from tradingdash.metrics import CANDLES_SYNCED
@@ -329,11 +352,19 @@ def _fetch_and_store(
     *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, provider: Provider
 ) -> UpsertResult:
     history = provider.fetch_history(symbol, timeframe, start=start, end=end)
-    result = candles_upsert(symbol=symbol, timeframe=timeframe, candles=history.candles, source=provider.name)
-    actions_stored = corporate_actions_upsert(symbol=symbol, actions=history.actions, source=provider.name)
-    _coverage_add(
-        symbol=symbol, timeframe=timeframe, start=start, end=end, source=provider.name, first=result.first
+    return _store_window(
+        symbol=symbol, timeframe=timeframe, start=start, end=end, history=history, source=provider.name
     )
+
+
+def _store_window(
+    *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, history: History, source: str
+) -> UpsertResult:
+    """Upsert what the provider sent for [start, end) (candles and corporate actions) and record the window as
+    fetched."""
+    result = candles_upsert(symbol=symbol, timeframe=timeframe, candles=history.candles, source=source)
+    actions_stored = corporate_actions_upsert(symbol=symbol, actions=history.actions, source=source)
+    _coverage_add(symbol=symbol, timeframe=timeframe, start=start, end=end, source=source, first=result.first)
     if result.inserted or result.updated or actions_stored:
         market_reads_invalidate(symbol=symbol)
     return result
@@ -822,3 +853,264 @@ def _all_candles(*, symbol: str, timeframe: Timeframe) -> pd.DataFrame:
     frame = pd.DataFrame(values, columns=["timestamp", "open", "high", "low", "close", "volume"])
     frame = frame.set_index(pd.DatetimeIndex(frame.pop("timestamp"), name="timestamp").tz_convert("UTC"))
     return frame
+
+
+# --- Whole-market sync: every active instrument, in batches of symbols that share one fetch window
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchRunResult:
+    batch_id: int
+    status: str  # a SyncBatch.Status, or "skipped" when another worker holds the batch or it is done
+    inserted: int = 0
+    updated: int = 0
+    not_found: int = 0
+    retry: list[str] = field(default_factory=list)  # symbols that hit an outage, still pending
+
+
+def sync_run_plan(
+    *,
+    timeframe: Timeframe,
+    symbols: list[str] | None = None,
+    days: int | None = None,
+    batch_size: int | None = None,
+    provider_name: str | None = None,
+    trigger: str = "command",
+) -> SyncRun:
+    """Plan a sync of `symbols` (default: every active instrument): for each, the parts of the last `days` its
+    coverage lacks (the tail only once a bar has closed since it was fetched), and symbols that need the same
+    window cut into batches of `batch_size`, one provider request each. Nothing is fetched yet."""
+    now = timezone.now()
+    days = days or settings.MARKET_SYNC_DAYS
+    batch_size = max(1, batch_size or settings.MARKET_SYNC_BATCH_SIZE)
+    if symbols is None:
+        symbols = list(Instrument.objects.filter(active=True).values_list("symbol", flat=True))
+    symbols = sorted(set(symbols))
+    intervals: dict[str, list[tuple[datetime, datetime]]] = {}
+    for symbol, covered_from, covered_to in CoverageInterval.objects.filter(
+        series__timeframe=timeframe.value
+    ).values_list("series__symbol", "covered_from", "covered_to"):
+        intervals.setdefault(symbol, []).append((covered_from, covered_to))
+    history_starts = dict(
+        CandleSeries.objects.filter(timeframe=timeframe.value, history_starts_at__isnull=False).values_list(
+            "symbol", "history_starts_at"
+        )
+    )
+    want_from = now - timedelta(days=days)
+    floor = _lookback_floor(timeframe, now)
+    if floor is not None:
+        want_from = max(want_from, floor)
+    calendars: dict[str, ExchangeCalendar | None] = {}
+    by_window: dict[tuple[datetime, datetime], list[str]] = {}
+    for symbol in symbols:
+        exchange = exchange_of(symbol)
+        if exchange not in calendars:
+            try:
+                calendars[exchange] = calendar_for_symbol(symbol)
+            except UnknownExchange as exc:
+                calendars[exchange] = None
+                logger.warning("sync_run_unknown_exchange", exchange=exchange, error=str(exc))
+        if calendars[exchange] is None:
+            continue  # a catalogue typo: reported, and the other instruments still sync
+        start = max(want_from, history_starts.get(symbol, want_from))
+        for window in _sync_windows(
+            spans=intervals.get(symbol, []),
+            timeframe=timeframe,
+            want_from=start,
+            now=now,
+            calendar=calendars[exchange],
+            floor=floor,
+        ):
+            by_window.setdefault(window, []).append(symbol)
+    with transaction.atomic():
+        run = SyncRun.objects.create(
+            timeframe=timeframe.value,
+            provider=provider_name or settings.MARKET_DATA_PROVIDER,
+            days=days,
+            batch_size=batch_size,
+            trigger=trigger,
+            symbols_total=len(symbols),
+            planned_at=now,
+        )
+        batches = [
+            SyncBatch(run=run, symbols=chunk, pending=chunk, start=start, end=end)
+            for (start, end), members in sorted(by_window.items())
+            for chunk in (members[i : i + batch_size] for i in range(0, len(members), batch_size))
+        ]
+        for number, batch in enumerate(batches, start=1):
+            batch.number = number
+        SyncBatch.objects.bulk_create(batches)
+        run.batches_total = len(batches)
+        run.save(update_fields=["batches_total"])
+    logger.info(
+        "sync_run_planned", run=run.pk, timeframe=timeframe.value, symbols=len(symbols), batches=len(batches)
+    )
+    return run
+
+
+def _sync_windows(
+    *,
+    spans: list[tuple[datetime, datetime]],
+    timeframe: Timeframe,
+    want_from: datetime,
+    now: datetime,
+    calendar: ExchangeCalendar,
+    floor: datetime | None,
+) -> list[tuple[datetime, datetime]]:
+    """The windows one symbol needs: the gaps of its coverage in [want_from, now), the tail re-fetched from a
+    little before the last fetch (a bar then forming gets its final values) and only once a bar has closed since.
+    Starts are rounded down to the UTC day so symbols fetched at slightly different times share a window."""
+    latest_end = max((covered_to for _, covered_to in spans), default=None)
+    windows = []
+    for gap_from, gap_to in missing_ranges(spans, want_from, now):
+        if gap_from == latest_end and gap_to == now:
+            if not _bar_closed_since(calendar=calendar, timeframe=timeframe, since=gap_from, now=now):
+                continue
+            gap_from -= OVERLAP[timeframe]
+        start = gap_from.replace(hour=0, minute=0, second=0, microsecond=0)
+        if floor is not None:
+            start = max(start, floor)
+        windows.append((start, gap_to))
+    return windows
+
+
+def _bar_closed_since(
+    *, calendar: ExchangeCalendar, timeframe: Timeframe, since: datetime, now: datetime
+) -> bool:
+    """Whether a bar of `timeframe` can have closed in (since, now] on the exchange's calendar: for daily and
+    weekly bars, a session closed in between; intraday, at least one bar's length passed."""
+    if timeframe.is_intraday:
+        return now - since >= timeframe.spec.bar
+    if now - since > timedelta(days=7):
+        return True
+    first, last = since.astimezone(calendar.tz).date(), now.astimezone(calendar.tz).date()
+    return any(since < calendar.session_close(day) <= now for day in calendar.trading_days(first, last))
+
+
+def sync_run_resume(*, run_id: int) -> int:
+    """(Re)start a run: enqueue one task per batch not done (failed batches included; one a crashed worker left
+    running once its claim is older than the task time limit), as a Celery group after commit. Batches already
+    done are skipped, so running it again never fetches them twice. Returns how many batches were enqueued."""
+    from market.tasks import sync_run_batch
+
+    with transaction.atomic():
+        run = SyncRun.objects.select_for_update().get(pk=run_id)
+        run.batches.filter(status=SyncBatch.Status.FAILED).update(status=SyncBatch.Status.PENDING)
+        batch_ids = list(_claimable(run.batches.all(), timezone.now()).values_list("pk", flat=True))
+        run.started_at = timezone.now()
+        run.finished_at = None
+        run.save(update_fields=["started_at", "finished_at"])
+        if batch_ids:
+            transaction.on_commit(lambda: group(sync_run_batch.si(pk) for pk in batch_ids).apply_async())
+    if not batch_ids:
+        _sync_run_close_if_complete(run_id=run_id)
+    logger.info("sync_run_started", run=run_id, batches=len(batch_ids))
+    return len(batch_ids)
+
+
+def _claimable(batches, now: datetime):
+    """Batches a worker may take: pending, or running under a claim older than any task may run (its worker
+    died)."""
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    return batches.filter(
+        Q(status=SyncBatch.Status.PENDING) | Q(status=SyncBatch.Status.RUNNING, claimed_at__lt=stale)
+    )
+
+
+def sync_batch_run(
+    *, batch_id: int, last_attempt: bool = True, provider: Provider | None = None
+) -> BatchRunResult:
+    """Fetch a batch's pending symbols with one batch request and store each symbol's candles (idempotent
+    upserts that record coverage and announce CandlesStored). Symbols the provider does not know, or sent
+    unreadable data for, are recorded and not asked again; symbols that hit an outage stay pending, so a retry
+    fetches only them, and fail the batch on the `last_attempt`. The batch finishing last closes the run."""
+    now = timezone.now()
+    if not _claimable(SyncBatch.objects.filter(pk=batch_id), now).update(
+        status=SyncBatch.Status.RUNNING, claimed_at=now, attempts=F("attempts") + 1
+    ):
+        return BatchRunResult(batch_id=batch_id, status="skipped")
+    batch = SyncBatch.objects.select_related("run").get(pk=batch_id)
+    timeframe = Timeframe(batch.run.timeframe)
+    provider = provider or get_provider(batch.run.provider)
+    try:
+        fetched = provider.fetch_history_batch(batch.pending, timeframe, start=batch.start, end=batch.end)
+        histories, errors = fetched.histories, dict(fetched.errors)
+    except (ProviderError, ValueError) as exc:
+        histories, errors = {}, dict.fromkeys(batch.pending, exc)
+    inserted = updated = 0
+    for symbol, history in histories.items():
+        result = _store_window(
+            symbol=symbol,
+            timeframe=timeframe,
+            start=batch.start,
+            end=batch.end,
+            history=history,
+            source=provider.name,
+        )
+        inserted += result.inserted
+        updated += result.updated
+    retry = sorted(symbol for symbol, error in errors.items() if isinstance(error, ProviderUnavailable))
+    not_found = sum(isinstance(error, SymbolNotFound) for error in errors.values())
+    if not retry:
+        status = SyncBatch.Status.DONE
+    else:
+        status = SyncBatch.Status.FAILED if last_attempt else SyncBatch.Status.PENDING
+    messages = {symbol: message for symbol, message in batch.errors.items() if symbol not in histories}
+    messages.update({symbol: f"{type(error).__name__}: {error}" for symbol, error in errors.items()})
+    SyncBatch.objects.filter(pk=batch_id).update(
+        status=status,
+        pending=retry,
+        inserted=F("inserted") + inserted,
+        updated=F("updated") + updated,
+        not_found=F("not_found") + not_found,
+        errors=messages,
+        claimed_at=None,
+        finished_at=None if status == SyncBatch.Status.PENDING else timezone.now(),
+    )
+    logger.info(
+        "sync_batch_run",
+        run=batch.run_id,
+        batch=batch.number,
+        status=status,
+        symbols=len(batch.pending),
+        inserted=inserted,
+        updated=updated,
+        not_found=not_found,
+        retry=len(retry),
+    )
+    if status != SyncBatch.Status.PENDING:
+        _sync_run_close_if_complete(run_id=batch.run_id)
+    return BatchRunResult(
+        batch_id=batch_id, status=status, inserted=inserted, updated=updated, not_found=not_found, retry=retry
+    )
+
+
+def _sync_run_close_if_complete(*, run_id: int) -> None:
+    """Mark the run finished once no batch is pending or running. Each batch commits its own status before
+    taking the run's lock, so the last of two batches finishing together sees both done."""
+    with transaction.atomic():
+        run = SyncRun.objects.select_for_update().get(pk=run_id)
+        busy = run.batches.filter(status__in=[SyncBatch.Status.PENDING, SyncBatch.Status.RUNNING]).exists()
+        if run.finished_at is None and not busy:
+            run.finished_at = timezone.now()
+            run.save(update_fields=["finished_at"])
+            logger.info("sync_run_finished", run=run_id)
+
+
+def sync_run_inline(*, run_id: int, on_batch=None) -> list[BatchRunResult]:
+    """Run a run's remaining batches in this process, one after another (no worker needed: development, the
+    management command's --inline). An outage fails the batch at once; resuming the run retries it."""
+    with transaction.atomic():
+        run = SyncRun.objects.select_for_update().get(pk=run_id)
+        run.batches.filter(status=SyncBatch.Status.FAILED).update(status=SyncBatch.Status.PENDING)
+        run.started_at, run.finished_at = timezone.now(), None
+        run.save(update_fields=["started_at", "finished_at"])
+    results = []
+    for batch_id in _claimable(SyncBatch.objects.filter(run_id=run_id), timezone.now()).values_list(
+        "pk", flat=True
+    ):
+        results.append(sync_batch_run(batch_id=batch_id, last_attempt=True))
+        if on_batch is not None:
+            on_batch(results[-1])
+    _sync_run_close_if_complete(run_id=run_id)
+    return results

@@ -15,7 +15,7 @@ from market.calendar import UnknownExchange
 from market.models import Instrument
 from market.partitions import candle_partitions_ensure
 from market.providers.errors import ProviderUnavailable, RateLimited
-from market.services import candles_sync, quality_repair
+from market.services import candles_sync, quality_repair, sync_batch_run, sync_run_plan, sync_run_resume
 from market.sources import calendar_for
 from market.timeframes import Timeframe
 
@@ -97,6 +97,61 @@ def ensure_candle_partitions() -> dict:
     """Daily: the candle table's partitions of the coming months exist, and the default partition is emptied
     into partitions of its own. Idempotent; nothing to do off PostgreSQL."""
     return asdict(candle_partitions_ensure())
+
+
+@shared_task(name="market.sync_run_batch", bind=True, max_retries=5, acks_late=True)
+def sync_run_batch(self, batch_id: int) -> dict:
+    """One batch of a whole-market run. Safe to run twice: a batch is claimed before it runs, done batches are
+    skipped and writes are upserts. Symbols that hit an outage or rate limit are retried (only they) with the
+    sync backoff; after the last retry the batch is recorded failed and resuming the run tries it again."""
+    result = sync_batch_run(batch_id=batch_id, last_attempt=self.request.retries >= self.max_retries)
+    if result.retry and result.status == "pending":
+        countdown = get_exponential_backoff_interval(
+            factor=settings.MARKET_SYNC_RETRY_BACKOFF,
+            retries=self.request.retries,
+            maximum=settings.MARKET_SYNC_RETRY_BACKOFF_MAX,
+            full_jitter=True,
+        )
+        raise self.retry(countdown=countdown)
+    return asdict(result)
+
+
+@shared_task(name="market.sync_all")
+def sync_all(
+    timeframes: list[str] | None = None, days: int | None = None, closed_within_hours: int = 24
+) -> dict:
+    """Nightly: a whole-market run per timeframe over the active instruments whose exchange closed a session in
+    the last `closed_within_hours` (its own calendar: an exchange on holiday or a weekend is left out), batched
+    and spread over the workers."""
+    timeframes = timeframes or [Timeframe.D1.value]
+    now = timezone.now()
+    instruments = list(Instrument.objects.filter(active=True).values_list("symbol", "exchange"))
+    window = timedelta(hours=closed_within_hours)
+    closed = {exchange: _closed_within(exchange, now, window) for exchange in {e for _, e in instruments}}
+    symbols = [symbol for symbol, exchange in instruments if closed[exchange]]
+    if not symbols:
+        logger.info("sync_all_skipped", reason="no session closed")
+        return {"runs": [], "skipped": "no session closed"}
+    runs = []
+    for timeframe in timeframes:
+        run = sync_run_plan(timeframe=Timeframe.parse(timeframe), symbols=symbols, days=days, trigger="beat")
+        sync_run_resume(run_id=run.pk)
+        runs.append(run.pk)
+    return {"runs": runs, "symbols": len(symbols), "timeframes": timeframes}
+
+
+def _closed_within(exchange: str, now: datetime, window: timedelta) -> bool:
+    """The exchange's latest session closed at most `window` before `now` (per its calendar)."""
+    try:
+        calendar = calendar_for(exchange)
+    except UnknownExchange as exc:
+        logger.warning("sync_all_unknown_exchange", exchange=exchange, error=str(exc))
+        return False
+    today = now.astimezone(calendar.tz).date()
+    day = today if calendar.is_trading_day(today) else calendar.previous_trading_day(today)
+    if calendar.session_close(day) > now:
+        day = calendar.previous_trading_day(day)
+    return now - calendar.session_close(day) <= window
 
 
 def _in_session(exchange: str, now: datetime, grace: timedelta, settle: timedelta = timedelta(0)) -> bool:

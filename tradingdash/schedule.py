@@ -35,9 +35,12 @@ BEAT_SCHEDULE = {
         },
         "options": {"expire_seconds": 240},
     },
+    # After the close, every day: a whole-market run (SyncRun) per timeframe over the active instruments whose
+    # exchange closed a session in the last 24 hours, as that exchange's calendar says (an NSE holiday or weekend
+    # is skipped; NYSE's evening session is picked up the next day), batched and spread over the workers.
     "market-sync-daily": {
-        "task": "market.sync_watchlist",
-        "schedule": crontab(minute=0, hour=16, day_of_week="mon-fri"),
+        "task": "market.sync_all",
+        "schedule": crontab(minute=0, hour=16),
         "kwargs": {"timeframes": ["1D", "1W"]},
         "options": {"expire_seconds": 3 * 3600},
     },

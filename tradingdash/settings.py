@@ -357,6 +357,9 @@ MARKET_MULTIPLE_MAX_SYMBOLS = 50
 # Retries of a scheduled sync after a provider outage or rate limit: jittered, doubling from this many seconds.
 MARKET_SYNC_RETRY_BACKOFF = env.int("MARKET_SYNC_RETRY_BACKOFF", default=30)
 MARKET_SYNC_RETRY_BACKOFF_MAX = env.int("MARKET_SYNC_RETRY_BACKOFF_MAX", default=600)
+# The whole-market sync (SyncRun): symbols per provider request, and the history it keeps complete (days).
+MARKET_SYNC_BATCH_SIZE = env.int("MARKET_SYNC_BATCH_SIZE", default=50)
+MARKET_SYNC_DAYS = env.int("MARKET_SYNC_DAYS", default=3650)
 
 # Quotes of watched and live-subscribed symbols are refreshed this often while their exchange is open, in
 # batches of QUOTE_BATCH_SIZE symbols per provider call.

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from market.adjust import Action, day_factors, split_ratio_between
-from market.providers.errors import SymbolNotFound
+from market.providers.errors import ProviderError, ProviderUnavailable, SymbolNotFound
 from market.timeframes import STORED_TIMEFRAMES, Timeframe
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -196,6 +196,15 @@ def require_aware(value: datetime, name: str) -> datetime:
     return value
 
 
+@dataclass(frozen=True, kw_only=True)
+class BatchHistory:
+    """What one batch fetch got: per symbol, exactly what `fetch_history` returns for it (candles and corporate
+    actions), or the provider error that symbol ended with. Every requested symbol is in one of the two."""
+
+    histories: dict[str, History]
+    errors: dict[str, ProviderError]
+
+
 class Provider(ABC):
     """A source of candles and quotes; implementations raise only market.providers.errors (and ValueError
     subclasses such as LookbackExceeded for requests they cannot serve).
@@ -231,6 +240,32 @@ class Provider(ABC):
         """Candles of `symbol` opening in [start, end) and the corporate actions with an ex-date in that window
         (this default: none known)."""
         return History(candles=self.fetch_candles(symbol, timeframe, start=start, end=end))
+
+    def fetch_history_batch(
+        self,
+        symbols: list[str],
+        timeframe: Timeframe,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> BatchHistory:
+        """Candles and corporate actions of many symbols over one window (providers with a multi-symbol request
+        override this).
+
+        One symbol's error never fails the others; an outage (ProviderUnavailable, RateLimited) stops the batch
+        and is the error of every symbol not fetched yet, so a caller retries them later instead of hammering
+        a provider that is down."""
+        histories: dict[str, History] = {}
+        errors: dict[str, ProviderError] = {}
+        for position, symbol in enumerate(symbols):
+            try:
+                histories[symbol] = self.fetch_history(symbol, timeframe, start=start, end=end)
+            except ProviderUnavailable as error:
+                errors.update(dict.fromkeys(symbols[position:], error))
+                break
+            except ProviderError as error:
+                errors[symbol] = error
+        return BatchHistory(histories=histories, errors=errors)
 
     def fetch_quote(self, symbol: str) -> Quote:
         """The last daily close against the one before it, from the recent daily candles. A split or bonus on

@@ -21,6 +21,8 @@ from market.calendar import ExchangeCalendar
 from market.providers.base import (
     INDEX_NAME,
     INDEX_UNIT,
+    BatchHistory,
+    History,
     LookbackExceeded,
     Provider,
     empty_candles,
@@ -102,6 +104,32 @@ class SyntheticProvider(Provider):
         """Closed bars opening in [start, end), within the last `history_days` and Yahoo's intraday lookback."""
         if symbol not in self._symbols():
             raise SymbolNotFound(symbol)
+        return self._known_candles(symbol, timeframe, start=start, end=end)
+
+    def fetch_history_batch(
+        self,
+        symbols: list[str],
+        timeframe: Timeframe,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> BatchHistory:
+        """Like fetch_history per symbol (no corporate actions), reading the set of known symbols (a catalogue query when it is the
+        instrument table) once per batch rather than once per symbol."""
+        known = self._symbols()
+        histories, errors = {}, {}
+        for symbol in symbols:
+            if symbol in known:
+                histories[symbol] = History(
+                    candles=self._known_candles(symbol, timeframe, start=start, end=end)
+                )
+            else:
+                errors[symbol] = SymbolNotFound(symbol)
+        return BatchHistory(histories=histories, errors=errors)
+
+    def _known_candles(
+        self, symbol: str, timeframe: Timeframe, *, start: datetime | None, end: datetime | None
+    ) -> pd.DataFrame:
         now = self._now()
         calendar = self._calendar_for(symbol)
         spec = timeframe.spec

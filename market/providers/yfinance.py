@@ -46,6 +46,7 @@ from market.adjust import Action
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
 from market.providers.base import (
     QUOTE_LOOKBACK,
+    BatchHistory,
     History,
     LookbackExceeded,
     Provider,
@@ -233,6 +234,60 @@ class YFinanceProvider(Provider):
         1m windows go out in chunks of at most 7 days. The last bar may still be forming while the
         market is open; fetching it again later returns its final values.
         """
+        spec = timeframe.spec
+        start, end = self._window(timeframe, start, end)
+        if start >= end:
+            return History(candles=empty_candles())
+
+        try:
+            frames = [
+                self._fetch_window(symbol, timeframe, chunk_start, chunk_end)
+                for chunk_start, chunk_end in _chunks(start, end, spec.max_per_request)
+            ]
+            frames = [frame for frame in frames if not frame.empty]
+            if not frames:
+                return History(candles=empty_candles())
+            return self._history_from(symbol, timeframe, pd.concat(frames), start=start, end=end)
+        except (ProviderError, LookbackExceeded):
+            raise
+        except Exception as error:  # whatever else yfinance's answer does to us is still the provider failing
+            raise ProviderError(f"yfinance failed for {symbol!r}: {type(error).__name__}: {error}") from error
+
+    def _history_from(
+        self, symbol: str, timeframe: Timeframe, raw: pd.DataFrame, *, start: datetime, end: datetime
+    ) -> History:
+        """One symbol's Yahoo rows of [start, end) (with its Dividends and Stock Splits columns) as traded
+        candles in its sessions and the window's corporate actions."""
+        tz = self.time_zone_for(symbol)
+        actions = [] if self.auto_adjust else actions_from_columns(raw, tz=tz)
+        candles = normalize_candles(raw)
+        if timeframe.is_intraday:
+            candles = candles[self._calendar_for(symbol).session_mask(candles.index)]
+        candles = slice_candles(candles, start, end)
+        if self.auto_adjust:  # Yahoo's fully adjusted prices, stored as such: no actions to apply on top
+            return History(candles=candles)
+        now = self._now()
+        later = self._splits_after(symbol, end, now, tz) if now - end > _LATER_SPLITS_MARGIN else []
+        candles, actions = unadjust_splits(candles, actions, tz=tz, later_splits=later)
+        if timeframe is Timeframe.W1:
+            actions = []  # dated by their week's bar, not their day: the daily sync reports them
+        return History(candles=candles, actions=actions)
+
+    def _splits_after(self, symbol: str, end: datetime, now: datetime, tz) -> list[Action]:
+        """The splits from `end` to now, which Yahoo has already applied to the window's prices."""
+        try:
+            frame = self._fetch_window(symbol, Timeframe.D1, end, now)
+        except (SymbolNotFound, LookbackExceeded):
+            return []
+        return [action for action in actions_from_columns(frame, tz=tz) if action.kind == "split"]
+
+    def time_zone_for(self, symbol: str):
+        return self._calendar_for(symbol).tz
+
+    def _window(
+        self, timeframe: Timeframe, start: datetime | None, end: datetime | None
+    ) -> tuple[datetime, datetime]:
+        """The [start, end) Yahoo is asked for: capped at now, defaulted and checked against its lookback."""
         now = self._now()
         spec = timeframe.spec
         end = min(require_aware(end, "end"), now) if end is not None else now
@@ -246,53 +301,99 @@ class YFinanceProvider(Provider):
                     f"{timeframe.value} candles are available for the last {spec.max_lookback.days} days only"
                 )
             start = max(start, earliest + _LOOKBACK_MARGIN)
-        if start >= end:
-            return History(candles=empty_candles())
-
-        try:
-            frames = [
-                self._fetch_window(symbol, timeframe, chunk_start, chunk_end)
-                for chunk_start, chunk_end in _chunks(start, end, spec.max_per_request)
-            ]
-            frames = [frame for frame in frames if not frame.empty]
-            if not frames:
-                return History(candles=empty_candles())
-            raw = pd.concat(frames)
-            tz = self.time_zone_for(symbol)
-            actions = [] if self.auto_adjust else actions_from_columns(raw, tz=tz)
-            candles = normalize_candles(raw)
-            if timeframe.is_intraday:
-                calendar = (
-                    self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
-                )
-                candles = candles[calendar.session_mask(candles.index)]
-            candles = slice_candles(candles, start, end)
-            if self.auto_adjust:  # Yahoo's fully adjusted prices, stored as such: no actions to apply on top
-                return History(candles=candles)
-            later = self._splits_after(symbol, end, now, tz) if now - end > _LATER_SPLITS_MARGIN else []
-            candles, actions = unadjust_splits(candles, actions, tz=tz, later_splits=later)
-            if timeframe is Timeframe.W1:
-                actions = []  # dated by their week's bar, not their day: the daily sync reports them
-            return History(candles=candles, actions=actions)
-        except (ProviderError, LookbackExceeded):
-            raise
-        except Exception as error:  # whatever else yfinance's answer does to us is still the provider failing
-            raise ProviderError(f"yfinance failed for {symbol!r}: {type(error).__name__}: {error}") from error
-
-    def _splits_after(self, symbol: str, end: datetime, now: datetime, tz) -> list[Action]:
-        """The splits from `end` to now, which Yahoo has already applied to the window's prices."""
-        try:
-            frame = self._fetch_window(symbol, Timeframe.D1, end, now)
-        except (SymbolNotFound, LookbackExceeded):
-            return []
-        return [action for action in actions_from_columns(frame, tz=tz) if action.kind == "split"]
-
-    def time_zone_for(self, symbol: str):
-        calendar = self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
-        return calendar.tz
+        return start, end
 
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
+
+    def fetch_history_batch(
+        self,
+        symbols: list[str],
+        timeframe: Timeframe,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> BatchHistory:
+        """Candles and corporate actions of many symbols from multi-ticker `yf.download` requests (one per
+        window chunk, as in fetch_history; each symbol's rows then go through the same un-adjusting). yfinance
+        sends one chart request per ticker, so each symbol takes a slot of the rate limit. yfinance logs and
+        skips a ticker that fails, which looks the same as a window without bars: the symbols that come back
+        empty are asked again one by one through fetch_history, which tells an unknown symbol (SymbolNotFound)
+        from an outage (retried, then ProviderUnavailable) from a genuinely empty window."""
+        symbols = list(dict.fromkeys(symbols))
+        window_start, window_end = self._window(timeframe, start, end)
+        if not symbols or window_start >= window_end:
+            return BatchHistory(
+                histories={symbol: History(candles=empty_candles()) for symbol in symbols}, errors={}
+            )
+        parts: dict[str, list[pd.DataFrame]] = {symbol: [] for symbol in symbols}
+        try:
+            for chunk_start, chunk_end in _chunks(window_start, window_end, timeframe.spec.max_per_request):
+                frame = self._download(symbols, timeframe, chunk_start, chunk_end)
+                for symbol in symbols:
+                    part = _ticker_frame(frame, symbol)
+                    if part is not None:
+                        parts[symbol].append(part)
+        except ProviderError as error:
+            return BatchHistory(histories={}, errors=dict.fromkeys(symbols, error))
+        histories: dict[str, History] = {}
+        errors: dict[str, ProviderError] = {}
+        for symbol, frames in parts.items():
+            if not frames:
+                continue  # asked again alone below
+            try:
+                history = self._history_from(
+                    symbol, timeframe, pd.concat(frames), start=window_start, end=window_end
+                )
+            except ValueError as error:
+                logger.warning("yfinance_batch_unreadable", symbol=symbol, error=str(error))
+                continue  # asked again alone below
+            except ProviderError as error:  # the extra request for later splits failed
+                errors[symbol] = error
+                continue
+            if not history.candles.empty:
+                histories[symbol] = history
+        retry_alone = [symbol for symbol in symbols if symbol not in histories and symbol not in errors]
+        if retry_alone:
+            logger.info("yfinance_batch_fetch_alone", count=len(retry_alone), symbols=retry_alone[:20])
+            alone = super().fetch_history_batch(retry_alone, timeframe, start=start, end=end)
+            histories.update(alone.histories)
+            errors.update(alone.errors)
+        return BatchHistory(histories=histories, errors=errors)
+
+    def _calendar_for(self, symbol: str) -> ExchangeCalendar:
+        return self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
+
+    def _download(
+        self, symbols: list[str], timeframe: Timeframe, start: datetime, end: datetime
+    ) -> pd.DataFrame | None:
+        """One multi-ticker download of [start, end), after taking one rate-limit slot per ticker."""
+        patience = current_patience()
+        for _ in symbols:
+            self.limiter.acquire(
+                self.max_requests_per_minute, max_wait=self.max_wait if patience is None else patience
+            )
+        try:
+            return yf.download(
+                tickers=list(symbols),
+                start=start,
+                end=end,
+                interval=timeframe.spec.yf_interval,
+                group_by="ticker",
+                auto_adjust=self.auto_adjust,
+                actions=True,  # Dividends and Stock Splits: see _history_from
+                threads=False,
+                progress=False,
+                timeout=self.timeout,
+                session=self.session,
+                ignore_tz=False,
+                prepost=False,
+                repair=False,
+                keepna=False,
+                multi_level_index=True,
+            )
+        except Exception as error:  # yfinance and its HTTP backends raise many types; each one is mapped
+            raise _translate(",".join(symbols), error) from error
 
     def fetch_quotes(self, symbols: list[str]) -> dict[str, Quote]:
         """Quotes of many symbols from one multi-ticker `yf.download` of recent daily bars. yfinance sends one
@@ -380,6 +481,19 @@ class YFinanceProvider(Provider):
             return _no_prices(symbol, ticker, error)
         except Exception as error:  # yfinance and its HTTP backends raise many types; each one is mapped
             raise _translate(symbol, error) from error
+
+
+def _ticker_frame(frame: pd.DataFrame | None, symbol: str) -> pd.DataFrame | None:
+    """One ticker's columns of a `group_by="ticker"` download (yfinance upper-cases tickers), without the rows
+    that exist only because other tickers traded then; None when the ticker is not in it."""
+    if frame is None or frame.empty or not isinstance(frame.columns, pd.MultiIndex):
+        return None
+    key = symbol.upper()
+    if key not in set(frame.columns.get_level_values(0)):
+        return None
+    part = frame[key]
+    prices = [column for column in ("Open", "High", "Low", "Close") if column in part.columns]
+    return part.dropna(how="all", subset=prices or None)
 
 
 def _no_prices(symbol: str, ticker: yf.Ticker, error: YFPricesMissingError) -> pd.DataFrame:

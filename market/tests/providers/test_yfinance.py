@@ -426,3 +426,83 @@ def test_quotes_of_many_symbols_come_from_one_download_and_leave_unknown_symbols
     assert quotes["RELIANCE.NS"] == provider.fetch_quote("RELIANCE.NS")
     assert all(window["interval"] == "1d" for window in session.chart_windows())
     assert provider.fetch_quotes([]) == {}
+
+
+def test_batch_comes_from_one_multi_ticker_download_and_equals_single_fetches(
+    make_provider, yfinance_module, monkeypatch
+):
+    charts = {**DAILY, ("TCS.NS", "1d"): "tcs_ns_1d_2026-11_gaps.json"}
+    session = FakeYahooSession(charts)
+    provider = make_provider(session)
+    start, end = ist(2026, 10, 12), ist(2026, 11, 14)
+    downloads = []
+    real_download = yfinance_module.yf.download
+
+    def download(**kwargs):
+        downloads.append(kwargs)
+        return real_download(**kwargs)
+
+    monkeypatch.setattr(yfinance_module.yf, "download", download)
+
+    batch = provider.fetch_history_batch(["RELIANCE.NS", "TCS.NS"], Timeframe.D1, start=start, end=end)
+
+    (call,) = downloads
+    assert call["tickers"] == ["RELIANCE.NS", "TCS.NS"] and call["group_by"] == "ticker"
+    assert call["session"] is session
+    windows = session.chart_windows()
+    assert sorted(window["period1"] for window in windows) == [int(start.timestamp())] * 2  # one per ticker
+    assert all(window["interval"] == "1d" for window in windows)
+    assert batch.errors == {}
+    assert set(batch.histories) == {"RELIANCE.NS", "TCS.NS"}
+    # Each symbol's frame is its own: not padded with the other ticker's dates, gaps dropped as alone.
+    assert len(batch.histories["RELIANCE.NS"].candles) == 9
+    assert batch.histories["TCS.NS"].candles.index.min() >= ist(2026, 11, 2)  # no rows from RELIANCE's dates
+    for symbol, candles in batch.candles.items():
+        assert list(candles.columns) == list(CANDLE_COLUMNS) and str(candles.index.tz) == "UTC"
+        alone = provider.fetch_candles(symbol, Timeframe.D1, start=start, end=end)
+        assert candles.equals(alone), symbol
+
+
+def test_batch_asks_a_symbol_missing_from_the_download_again_alone(make_provider):
+    session = FakeYahooSession(DAILY)
+    provider = make_provider(session)
+
+    batch = provider.fetch_history_batch(
+        ["RELIANCE.NS", "NOPE.NS"], Timeframe.D1, start=ist(2026, 10, 12), end=ist(2026, 10, 24)
+    )
+
+    assert set(batch.histories) == {"RELIANCE.NS"} and len(batch.histories["RELIANCE.NS"].candles) == 9
+    assert isinstance(batch.errors["NOPE.NS"], SymbolNotFound) and batch.errors["NOPE.NS"].symbol == "NOPE.NS"
+    asked = [url.rsplit("/", 1)[1] for url, params in session.log if "/v8/finance/chart/" in url]
+    assert asked.count("RELIANCE.NS") >= 1 and "NOPE.NS" in asked
+
+
+def test_batch_window_without_bars_is_empty_for_every_symbol_not_an_error(make_provider):
+    session = FakeYahooSession({**DAILY, ("TCS.NS", "1d"): "tcs_ns_1d_2026-11_gaps.json"})
+    batch = make_provider(session).fetch_history_batch(
+        ["RELIANCE.NS"], Timeframe.D1, start=ist(2026, 10, 20), end=ist(2026, 10, 21)
+    )
+    assert batch.errors == {} and batch.histories["RELIANCE.NS"].candles.empty
+
+
+def test_batch_during_an_outage_reports_every_symbol_unavailable(make_provider):
+    session = FakeYahooSession({**DAILY, ("TCS.NS", "1d"): "tcs_ns_1d_2026-11_gaps.json"})
+    session.down = True
+    provider = make_provider(session, retries=0)
+
+    batch = provider.fetch_history_batch(["RELIANCE.NS", "TCS.NS"], Timeframe.D1, start=ist(2026, 10, 12))
+
+    assert batch.candles == {}
+    assert set(batch.errors) == {"RELIANCE.NS", "TCS.NS"}
+    assert all(isinstance(error, ProviderUnavailable) for error in batch.errors.values())
+
+
+def test_batch_takes_one_rate_limit_slot_per_ticker(make_provider, yfinance_module):
+    session = FakeYahooSession({**DAILY, ("TCS.NS", "1d"): "tcs_ns_1d_2026-11_gaps.json"})
+    clock = FakeClock()
+    limiter = yfinance_module.SlidingWindowLimiter(clock=clock, sleep=clock.sleep)
+    provider = make_provider(session, limiter=limiter, max_requests_per_minute=1)
+
+    provider.fetch_history_batch(["RELIANCE.NS", "TCS.NS"], Timeframe.D1, start=ist(2026, 10, 12))
+
+    assert sum(clock.sleeps) == pytest.approx(60)  # the second ticker waited for the first one's minute
