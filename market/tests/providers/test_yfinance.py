@@ -457,10 +457,32 @@ def test_batch_comes_from_one_multi_ticker_download_and_equals_single_fetches(
     # Each symbol's frame is its own: not padded with the other ticker's dates, gaps dropped as alone.
     assert len(batch.histories["RELIANCE.NS"].candles) == 9
     assert batch.histories["TCS.NS"].candles.index.min() >= ist(2026, 11, 2)  # no rows from RELIANCE's dates
-    for symbol, candles in batch.candles.items():
+    for symbol, history in batch.histories.items():
+        candles = history.candles
         assert list(candles.columns) == list(CANDLE_COLUMNS) and str(candles.index.tz) == "UTC"
-        alone = provider.fetch_candles(symbol, Timeframe.D1, start=start, end=end)
-        assert candles.equals(alone), symbol
+        alone = provider.fetch_history(symbol, Timeframe.D1, start=start, end=end)
+        assert candles.equals(alone.candles), symbol
+        assert history.actions == alone.actions, symbol
+
+
+def test_batch_carries_a_recorded_split_as_a_single_fetch_does(make_provider):
+    """The whole-market sync stores corporate actions too: a batch's history of a symbol with a split in its
+    window is the single fetch's (as-traded candles, the split reported)."""
+    session = FakeYahooSession(
+        {("RELIANCE.NS", "1d"): SPLIT_CHART, ("TCS.NS", "1d"): "tcs_ns_1d_2026-11_gaps.json"}
+    )
+    provider = make_provider(session)
+    window = {"start": ist(2024, 10, 21), "end": ist(2024, 11, 1)}
+
+    batch = provider.fetch_history_batch(["RELIANCE.NS"], Timeframe.D1, **window)
+    alone = provider.fetch_history("RELIANCE.NS", Timeframe.D1, **window)
+
+    history = batch.histories["RELIANCE.NS"]
+    assert history.actions == [Action(ex_date=date(2024, 10, 28), kind="split", ratio=2.0)] == alone.actions
+    assert history.candles.equals(alone.candles)
+    closes = history.candles["close"]
+    split_at = list(closes.index.tz_convert(IST).date).index(date(2024, 10, 28))
+    assert closes.iloc[split_at] / closes.iloc[split_at - 1] < 0.51  # as traded, not Yahoo's adjusted prices
 
 
 def test_batch_asks_a_symbol_missing_from_the_download_again_alone(make_provider):
@@ -492,7 +514,7 @@ def test_batch_during_an_outage_reports_every_symbol_unavailable(make_provider):
 
     batch = provider.fetch_history_batch(["RELIANCE.NS", "TCS.NS"], Timeframe.D1, start=ist(2026, 10, 12))
 
-    assert batch.candles == {}
+    assert batch.histories == {}
     assert set(batch.errors) == {"RELIANCE.NS", "TCS.NS"}
     assert all(isinstance(error, ProviderUnavailable) for error in batch.errors.values())
 
