@@ -59,6 +59,12 @@ def quote_cache_delete(symbol: str) -> None:
     _local.delete(quote_key(symbol))
 
 
+async def history_body_aget(key: str) -> bytes | None:
+    """A cached historical body, read on the event loop (None when missing, or when the cache is not Redis)."""
+    aget_raw = getattr(cache, "aget_raw", None)
+    return await aget_raw(key) if aget_raw is not None else None
+
+
 def history_key(symbol: str, timeframe: str, *parts: object) -> str:
     tail = ":".join("" if p is None else str(p) for p in parts)
     return f"market:history:{symbol}:{timeframe}:{market_version(symbol)}:{tail}"

@@ -115,6 +115,22 @@ def _history_candles_json(
     return len(values), orjson.dumps(rows), sources
 
 
+def candles_history_key(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 500,
+    order: str = "desc",
+    format: str = "rows",
+) -> str:
+    """The cache key of candles_history's body for the same arguments (async views read it without a thread)."""
+    from_start = start is not None and order == "asc"
+    parts = (start and start.isoformat(), end and end.isoformat(), limit, from_start, format)
+    return history_key(symbol, timeframe.value, *parts)
+
+
 def candles_history(
     *,
     symbol: str,
@@ -130,22 +146,15 @@ def candles_history(
     `start` with order "asc", else the latest. Fetches a never-fetched range once first. The rendered bytes are
     cached: rendering 2,500 candles costs more than reading them (bench/README.md)."""
     from_start = start is not None and order == "asc"
-    key_parts = (
-        symbol,
-        timeframe.value,
-        start and start.isoformat(),
-        end and end.isoformat(),
-        limit,
-        from_start,
-        format,
-    )
-    key = history_key(*key_parts)
+    query = {"start": start, "end": end, "limit": limit, "order": order, "format": format}
+    key = candles_history_key(symbol=symbol, timeframe=timeframe, **query)
     cached = cache.get(key)
     if cached is not None:
         return cached
     ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider)
     if ensured.fetched:
-        key = history_key(*key_parts)  # what we stored bumped the version
+        # What we stored bumped the version.
+        key = candles_history_key(symbol=symbol, timeframe=timeframe, **query)
     # The key is fixed before the read: a sync committing after this point bumps the version, so what we read
     # is cached under the older version at worst, never old candles under the new one.
     count, candles, sources = _history_candles_json(

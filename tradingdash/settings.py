@@ -52,21 +52,23 @@ INSTALLED_APPS = [
     "charts",
 ]
 
+# Async-capable without thread hops under ASGI where ours (tradingdash/middleware.py): django-prometheus' and
+# Django's run their hooks through sync_to_async in async mode, WhiteNoise's is sync only.
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "tradingdash.middleware.PrometheusBeforeMiddleware",
     "tradingdash.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, API docs, charts) straight from gunicorn: compressed, immutable hashed names.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
+    "tradingdash.middleware.WhiteNoiseMiddleware",
+    "tradingdash.middleware.CorsMiddleware",
     # Sessions, Django's auth and messages serve the admin; /api/ requests skip them (tradingdash/middleware.py).
     "tradingdash.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "tradingdash.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "tradingdash.middleware.AuthenticationMiddleware",
     "tradingdash.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "tradingdash.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "tradingdash.urls"
