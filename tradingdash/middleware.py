@@ -24,7 +24,7 @@ from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as session_middleware
 from django.http import HttpRequest, HttpResponse
-from django.middleware import common
+from django.middleware import clickjacking, common, csrf, security
 from django_prometheus import middleware as prometheus_middleware
 from whitenoise import middleware as whitenoise_middleware
 
@@ -124,7 +124,20 @@ class PrometheusAfterMiddleware(InlineHooksMixin, prometheus_middleware.Promethe
     pass
 
 
+class SecurityMiddleware(InlineHooksMixin, security.SecurityMiddleware):
+    pass
+
+
 class CommonMiddleware(InlineHooksMixin, common.CommonMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(InlineHooksMixin, csrf.CsrfViewMiddleware):
+    """CSRF_USE_SESSIONS stays off (tradingdash.tests.test_api_middleware): the token comes from a cookie, so
+    these hooks read no session and do no I/O."""
+
+
+class XFrameOptionsMiddleware(InlineHooksMixin, clickjacking.XFrameOptionsMiddleware):
     pass
 
 

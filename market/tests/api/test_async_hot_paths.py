@@ -53,12 +53,13 @@ def drf_answer(path: str, token: str):
 
 
 @pytest.mark.parametrize("path", [QUOTE, HISTORY])
-def test_a_request_answered_from_memory_matches_the_drf_view(path, token):
+def test_a_request_answered_from_memory_starts_no_thread_and_matches_the_drf_view(path, token):
     first = asgi_request("GET", path, token=token)  # verifies the token, loads the user, fills the caches
     assert first.status == 200 and first.threads_started >= 1
 
     from_memory = asgi_request("GET", path, token=token)
     assert from_memory.status == 200
+    assert from_memory.threads_started == 0
 
     drf = drf_answer(path, token)
     assert drf.threads_started >= 1
@@ -73,7 +74,7 @@ def test_a_request_answered_from_memory_matches_the_drf_view(path, token):
 def test_quote_from_memory_says_cached(token):
     asgi_request("GET", QUOTE, token=token)
     body = asgi_request("GET", QUOTE, token=token)
-    assert b'"cached":true' in body.body
+    assert body.threads_started == 0 and b'"cached":true' in body.body
 
 
 def test_an_expired_token_is_refused_though_this_process_verified_it(user):
