@@ -26,7 +26,7 @@ from market.api.serializers import (
     SyncInputSerializer,
     SyncResultSerializer,
 )
-from market.caching import history_body_aget
+from market.caching import history_body_aget, market_version_awarm, quote_cache_awarm
 from market.selectors import (
     candles_history,
     candles_history_key,
@@ -88,8 +88,11 @@ class QuoteApi(APIView):
 
 async def quote_from_memory(request, symbol: str) -> dict:
     """QuoteApi's answer on the event loop (tradingdash.async_views): the same selector, from the per-process
-    caches (a miss raises and QuoteApi answers in a thread)."""
-    return quote_get(symbol=symbol_from_path(symbol))
+    caches, the quote copied into them from Redis without a thread when its one-second entry expired (a miss
+    raises and QuoteApi answers in a thread)."""
+    symbol = symbol_from_path(symbol)
+    await quote_cache_awarm(symbol)
+    return quote_get(symbol=symbol)
 
 
 class HistoricalApi(APIView):
@@ -110,6 +113,7 @@ async def historical_from_memory(request, symbol: str) -> bytes | None:
     """HistoricalApi's cached body read on the event loop (tradingdash.async_views): same parsing, same cache
     key as candles_history; None on a miss, which HistoricalApi then serves in a thread."""
     symbol, query = symbol_and_query(request, symbol, HistoricalQuerySerializer)
+    await market_version_awarm(symbol)
     return await history_body_aget(candles_history_key(symbol=symbol, **query))
 
 

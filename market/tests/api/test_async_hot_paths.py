@@ -71,6 +71,16 @@ def test_a_request_answered_from_memory_starts_no_thread_and_matches_the_drf_vie
     assert len(from_memory.headers["x-request-id"]) == 32
 
 
+@pytest.mark.parametrize("path", [QUOTE, HISTORY])
+def test_an_expired_local_entry_is_refilled_from_redis_without_a_thread(path, token):
+    from market import caching
+
+    asgi_request("GET", path, token=token)
+    caching._local.clear()  # what MARKET_LOCAL_CACHE_SECONDS does every second under load
+    again = asgi_request("GET", path, token=token)
+    assert again.status == 200 and again.threads_started == 0
+
+
 def test_quote_from_memory_says_cached(token):
     asgi_request("GET", QUOTE, token=token)
     body = asgi_request("GET", QUOTE, token=token)
