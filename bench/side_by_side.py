@@ -2,22 +2,22 @@
 
     bench/side_by_side.sh                      (make bench-peer; creates bench/peer/.venv first)
     bench/side_by_side.sh --duration 10 --rounds 3
+    bench/side_by_side.sh --wsgi               (also ours under the old WSGI gthread worker, for comparison)
 
 Same database (the bench database of bench/harness.py), same symbol and 2,500 daily candles, one worker per
-server, wrk with 16 connections. For each endpoint the servers take turns (ours WSGI, ours ASGI, peer; again),
-so a noisy machine slows all of them alike; the ratio is ours / peer within one round. Prints one markdown table
-of every run and one of the ratios against the issue-12 targets.
+server, wrk with 16 connections. For each endpoint the servers take turns (ours, peer; again), so a noisy
+machine slows all of them alike; the ratio is ours / peer within one round. Prints one markdown table of every
+run and one of the ratios against the issue-12 targets.
 
-Servers: ours under `tradingdash/gunicorn.conf.py` (one worker, its default threads) as WSGI, and under
-gunicorn with `uvicorn.workers.UvicornWorker` (tradingdash/asgi.py) when uvicorn is installed; the peer under
-gunicorn with one UvicornWorker. Ours runs as in production (DEBUG off, JSON INFO request logs, Prometheus in
-multiprocess mode).
+Servers: ours as in production (tradingdash/gunicorn.conf.py: gunicorn with tradingdash.workers.AsgiWorker
+serving tradingdash/asgi.py, one worker, DEBUG off, JSON INFO request logs, Prometheus in multiprocess mode);
+with --wsgi also tradingdash.wsgi under a gthread worker with 2 threads; the peer under gunicorn with one
+UvicornWorker.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -161,7 +161,7 @@ def wrk(url: str, token: str, *, seconds: int, connections: int, vary: int | Non
     return json.loads(next(line for line in out.splitlines() if line.startswith("{")))
 
 
-def servers(workdir: Path, logs: Path, database_url: str) -> list[Server]:
+def servers(workdir: Path, logs: Path, database_url: str, *, wsgi: bool = False) -> list[Server]:
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     ours_env = {
         **{k: v for k, v in bench_env().items() if not k.startswith("GUNICORN_")},
@@ -174,45 +174,35 @@ def servers(workdir: Path, logs: Path, database_url: str) -> list[Server]:
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
     }
     (workdir / "prometheus").mkdir()
+    # Production: gunicorn.conf.py's worker class (tradingdash.workers.AsgiWorker) and its DATABASE_POOL.
     listed = [
         Server(
-            name="ours (WSGI)",
-            command=[
-                gunicorn,
-                "tradingdash.wsgi:application",
-                "-c",
-                "tradingdash/gunicorn.conf.py",
-                "-k",
-                "gthread",
-                "--threads",
-                "2",
-            ],
+            name="ours",
+            command=[gunicorn, "tradingdash.asgi:application", "-c", "tradingdash/gunicorn.conf.py"],
             env=ours_env,
             cwd=REPO,
-            log=logs / "ours-wsgi.log",
+            log=logs / "ours-asgi.log",
         )
     ]
-    if importlib.util.find_spec("uvicorn") is not None:
+    if wsgi:
         listed.append(
             Server(
-                name="ours (ASGI)",
+                name="ours (WSGI)",
                 command=[
                     gunicorn,
-                    "tradingdash.asgi:application",
+                    "tradingdash.wsgi:application",
                     "-c",
                     "tradingdash/gunicorn.conf.py",
                     "-k",
-                    "uvicorn.workers.UvicornWorker",
+                    "gthread",
+                    "--threads",
+                    "2",
                 ],
-                # Django's ASGI handler runs each sync view in a thread: with persistent connections it opened
-                # one per thread and PostgreSQL ran out of connections.
-                env={**ours_env, "CONN_MAX_AGE": "0"},
+                env=ours_env,
                 cwd=REPO,
-                log=logs / "ours-asgi.log",
+                log=logs / "ours-wsgi.log",
             )
         )
-    else:
-        print("uvicorn is not installed in .venv: measuring ours under WSGI only", file=sys.stderr)
     peer_env = {
         "PATH": os.environ["PATH"],
         "PEER_DATABASE_URL": database_url.replace("postgres://", "postgresql+psycopg://", 1),
@@ -289,7 +279,7 @@ def ratios(results: Results, names: list[str]) -> tuple[str, bool]:
                 continue
             per_round = [r.rps / peer[r.round].rps for r in runs if peer.get(r.round) and peer[r.round].rps]
             ok = bool(per_round) and min(per_round) >= target and not any(r.errors for r in runs)
-            passed &= ok or name != "ours (WSGI)"
+            passed &= ok or name != "ours"
             shown = ", ".join(f"{x:.1f}×" for x in per_round)
             lines.append(
                 f"| {endpoint} | {name} | {median:,.0f} | {p50:.1f} | {p99:.1f} | {cpu:.2f} | {shown} | ≥ {target:g}× | "
@@ -304,6 +294,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per endpoint (2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--only", nargs="+", choices=sorted(ENDPOINTS), help="measure only these endpoints")
+    parser.add_argument(
+        "--wsgi", action="store_true", help="also ours under WSGI (gthread), as before issue 11"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is required (Debian/Ubuntu: apt-get install -y wrk)")
@@ -328,7 +321,7 @@ def main() -> None:
     logs = REPO / "var" / "side_by_side"
     logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tradingdash-sbs-") as tmp:
-        listed = servers(Path(tmp), logs, os.environ["DATABASE_URL"])
+        listed = servers(Path(tmp), logs, os.environ["DATABASE_URL"], wsgi=args.wsgi)
         try:
             for server in listed:
                 server.start(free_port())

@@ -59,6 +59,31 @@ def quote_cache_delete(symbol: str) -> None:
     _local.delete(quote_key(symbol))
 
 
+async def _local_awarm(key: str) -> None:
+    """Copy `key` from Redis into the per-process layer on the event loop when the layer lacks it, as the sync
+    readers below do, so that the async views (tradingdash.async_views) do not all fall back to a thread each
+    time a one-second entry expires under load."""
+    if _local.get(key) is None:
+        aget_raw = getattr(cache, "aget_raw", None)
+        value = await aget_raw(key) if aget_raw is not None else None
+        if value is not None:
+            _local.set(key, value)
+
+
+async def quote_cache_awarm(symbol: str) -> None:
+    await _local_awarm(quote_key(symbol))
+
+
+async def market_version_awarm(symbol: str) -> None:
+    await _local_awarm(_VERSION_KEY.format(symbol=symbol))
+
+
+async def history_body_aget(key: str) -> bytes | None:
+    """A cached historical body, read on the event loop (None when missing, or when the cache is not Redis)."""
+    aget_raw = getattr(cache, "aget_raw", None)
+    return await aget_raw(key) if aget_raw is not None else None
+
+
 def history_key(symbol: str, timeframe: str, *parts: object) -> str:
     tail = ":".join("" if p is None else str(p) for p in parts)
     return f"market:history:{symbol}:{timeframe}:{market_version(symbol)}:{tail}"

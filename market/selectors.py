@@ -229,9 +229,7 @@ def _built_from(
     if not parts:
         return None
     if timeframe.is_stored and timeframe.is_intraday:
-        lookback = timeframe.spec.max_lookback
-        beyond = start is not None and lookback is not None and start < timezone.now() - lookback
-        if not beyond and timeframe in (provider or get_provider()).timeframes:
+        if not _beyond_lookback(timeframe, start) and timeframe in (provider or get_provider()).timeframes:
             return None
     if len(parts) == 1:
         return parts[0]
@@ -338,6 +336,40 @@ def _ensure_parts(
     return candles_ensure(symbol=symbol, timeframe=part, start=want_from, end=want_to, provider=provider)
 
 
+def candles_history_key(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 500,
+    order: str = "desc",
+    format: str = "rows",
+    adjust: Adjustment = "splits",
+) -> str:
+    """The cache key of candles_history's body for the same arguments, computed without a query (async views
+    read it without a thread). Which finer timeframe a derived read is built from is not in it: that follows the
+    stored series, and storing any bumps the symbol's version, which is; only the lookback cut-off, which moves
+    with the clock, is."""
+    from_start = start is not None and order == "asc"
+    parts = (
+        start and start.isoformat(),
+        end and end.isoformat(),
+        limit,
+        from_start,
+        format,
+        adjust,
+        _beyond_lookback(timeframe, start),
+    )
+    return history_key(symbol, timeframe.value, *parts)
+
+
+def _beyond_lookback(timeframe: Timeframe, start: datetime | None) -> bool:
+    """`start` lies beyond how far back providers serve the (intraday) timeframe (Yahoo's 1H: 730 days)."""
+    lookback = timeframe.spec.max_lookback
+    return start is not None and lookback is not None and start < timezone.now() - lookback
+
+
 def candles_history(
     *,
     symbol: str,
@@ -358,18 +390,8 @@ def candles_history(
     than reading them (bench/README.md)."""
     from_start = start is not None and order == "asc"
     part = _built_from(symbol=symbol, timeframe=timeframe, start=start, provider=provider)
-    key_parts = (
-        symbol,
-        timeframe.value,
-        start and start.isoformat(),
-        end and end.isoformat(),
-        limit,
-        from_start,
-        format,
-        part and part.value,
-        adjust,
-    )
-    key = history_key(*key_parts)
+    query = {"start": start, "end": end, "limit": limit, "order": order, "format": format, "adjust": adjust}
+    key = candles_history_key(symbol=symbol, timeframe=timeframe, **query)
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -380,7 +402,8 @@ def candles_history(
             symbol=symbol, timeframe=timeframe, part=part, start=start, end=end, provider=provider
         )
     if ensured.fetched:
-        key = history_key(*key_parts)  # what we stored bumped the version
+        # What we stored bumped the version.
+        key = candles_history_key(symbol=symbol, timeframe=timeframe, **query)
     # The key is fixed before the read: a sync committing after this point bumps the version, so what we read
     # is cached under the older version at worst, never old candles under the new one.
     window = {"start": start, "end": end, "limit": limit, "from_start": from_start}

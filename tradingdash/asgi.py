@@ -5,11 +5,12 @@ Production runs it with gunicorn's uvicorn worker (tradingdash/gunicorn.conf.py)
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingdash.settings")
 
-# Django first: the WebSocket routes import models.
+# Django first: the WebSocket routes import models. Django's ASGI handler, minus the thread a request served on
+# the event loop would start for Django's bookkeeping alone (tradingdash/asgi_handler.py).
+from tradingdash.asgi_handler import get_asgi_application
+
 django_application = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

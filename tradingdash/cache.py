@@ -4,6 +4,9 @@ short cool-down, so a frozen Redis costs one socket timeout per cool-down rather
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import functools
 import threading
 import time
@@ -19,6 +22,26 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 logger = structlog.get_logger(__name__)
 
 _state_lock = threading.Lock()
+# Set while an async view serves from memory only (`local_only`): any call that would reach Redis raises.
+_local_only: contextvars.ContextVar[bool] = contextvars.ContextVar("local_only", default=False)
+
+
+class NotInLocalCache(Exception):
+    """Raised under `local_only()` where the code would have gone to Redis (or is about to do other I/O)."""
+
+
+@contextlib.contextmanager
+def local_only():
+    """Run sync read code on the event loop when everything it needs sits in the per-process layers: a call
+    that would go to Redis raises NotInLocalCache instead, and Django itself raises SynchronousOnlyOperation
+    for a database query from async code. The caller then runs the same code in a thread, as a sync view."""
+    token = _local_only.set(True)
+    try:
+        yield
+    finally:
+        _local_only.reset(token)
+
+
 _MISS = object()
 _down = False
 COOLDOWN_SECONDS = 2.0
@@ -43,6 +66,8 @@ def _resilient(default=None):
     def decorate(method):
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
+            if _local_only.get():
+                raise NotInLocalCache(method.__name__)
             if time.monotonic() < self._skip_until:
                 return default
             try:
@@ -94,6 +119,41 @@ class ResilientRedisCache(RedisCache):
         return self._resilient_clear()
 
     _resilient_clear = _resilient(None)(RedisCache.clear)
+
+    async def aget_raw(self, key: str):
+        """`get` for async views, without a thread: redis.asyncio on this event loop, the value decoded as
+        django-redis stores it. None when missing, and when Redis is down or cooling down (the caller then
+        takes the sync path, which logs the outage once)."""
+        if time.monotonic() < self._skip_until:
+            return None
+        client, codec = self._async_client()
+        try:
+            value = await client.get(codec.make_key(key))
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return None
+        return None if value is None else codec.decode(value)
+
+    def _async_client(self):
+        """(redis.asyncio client, django-redis client for keys and decoding), one per event loop and server.
+        Kept at module level: Django gives each async request context its own cache backend instance, and a
+        client per instance was a new connection per request."""
+        clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+        server = str(self._server).split(",")[0]  # the primary, as DefaultClient reads
+        if server not in clients:
+            import redis.asyncio
+
+            options = self._params.get("OPTIONS", {})
+            client = redis.asyncio.Redis.from_url(
+                server,
+                socket_connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT"),
+                socket_timeout=options.get("SOCKET_TIMEOUT"),
+            )
+            clients[server] = (client, self.client)
+        return clients[server]
+
+
+# Event loop -> {server: (redis.asyncio client, django-redis client)}: uvicorn runs one loop per worker.
+_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class LocalTTLCache:

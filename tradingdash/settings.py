@@ -50,23 +50,29 @@ INSTALLED_APPS = [
     "alerts",
     "stream",
     "charts",
+    "tradingdash.apps.TradingdashConfig",  # system checks only (tradingdash/checks.py)
 ]
+# Django's deploy checks look for its security, clickjacking and CSRF middleware by dotted path; ours subclass
+# them, and tradingdash/checks.py runs those checks against ours instead.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 
+# Each one async-capable without thread hops under ASGI (tradingdash/middleware.py): Django's own and
+# django-prometheus' run their hooks through sync_to_async in async mode, WhiteNoise's is sync only.
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "tradingdash.middleware.PrometheusBeforeMiddleware",
     "tradingdash.middleware.RequestIDMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    "tradingdash.middleware.SecurityMiddleware",
     # Static files (admin, API docs, charts) straight from gunicorn: compressed, immutable hashed names.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
+    "tradingdash.middleware.WhiteNoiseMiddleware",
+    "tradingdash.middleware.CorsMiddleware",
     # Sessions, Django's auth and messages serve the admin; /api/ requests skip them (tradingdash/middleware.py).
     "tradingdash.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "tradingdash.middleware.CommonMiddleware",
+    "tradingdash.middleware.CsrfViewMiddleware",
     "tradingdash.middleware.AuthenticationMiddleware",
     "tradingdash.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "tradingdash.middleware.XFrameOptionsMiddleware",
+    "tradingdash.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "tradingdash.urls"

@@ -118,7 +118,8 @@ def symbol_and_query(
     """The validated path symbol and query string of a read endpoint (InvalidSymbol / ValidationError → 400).
     Dates in the query are trading days of the symbol's exchange (InstantField)."""
     symbol = symbol_from_path(raw_symbol)
-    query = query_serializer(data=request.query_params, context={"symbol": symbol})
+    # A DRF request's query_params, or a Django request's GET (the async hot views: tradingdash.async_views).
+    query = query_serializer(data=getattr(request, "query_params", request.GET), context={"symbol": symbol})
     query.is_valid(raise_exception=True)
     return symbol, query.validated_data
 

@@ -26,8 +26,10 @@ from market.api.serializers import (
     SyncInputSerializer,
     SyncResultSerializer,
 )
+from market.caching import history_body_aget, market_version_awarm, quote_cache_awarm
 from market.selectors import (
     candles_history,
+    candles_history_key,
     indicators_history,
     instruments_list,
     market_status,
@@ -84,6 +86,15 @@ class QuoteApi(APIView):
         return Response(quote_get(symbol=symbol_from_path(symbol)))
 
 
+async def quote_from_memory(request, symbol: str) -> dict:
+    """QuoteApi's answer on the event loop (tradingdash.async_views): the same selector, from the per-process
+    caches, the quote copied into them from Redis without a thread when its one-second entry expired (a miss
+    raises and QuoteApi answers in a thread)."""
+    symbol = symbol_from_path(symbol)
+    await quote_cache_awarm(symbol)
+    return quote_get(symbol=symbol)
+
+
 class HistoricalApi(APIView):
     extra_error_statuses = PROVIDER_ERRORS
 
@@ -96,6 +107,14 @@ class HistoricalApi(APIView):
         symbol, query = symbol_and_query(request, symbol, HistoricalQuerySerializer)
         # Already rendered (and cached as bytes): 2,500 candles are not re-serialized per request.
         return HttpResponse(candles_history(symbol=symbol, **query), content_type="application/json")
+
+
+async def historical_from_memory(request, symbol: str) -> bytes | None:
+    """HistoricalApi's cached body read on the event loop (tradingdash.async_views): same parsing, same cache
+    key as candles_history; None on a miss, which HistoricalApi then serves in a thread."""
+    symbol, query = symbol_and_query(request, symbol, HistoricalQuerySerializer)
+    await market_version_awarm(symbol)
+    return await history_body_aget(candles_history_key(symbol=symbol, **query))
 
 
 class SyncApi(APIView):

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 # "Beats naive" needs MAE/naive < 1 and a Diebold–Mariano p-value below this (two-sided).
 DM_ALPHA = 0.10
@@ -52,6 +51,10 @@ def diebold_mariano(model_errors: np.ndarray, naive_errors: np.ndarray, horizon:
     correction = (n + 1 - 2 * h + h * (h - 1) / n) / n
     if correction > 0:
         stat *= math.sqrt(correction)
+    # Imported here, not at module level: predictions.models imports this module in every web process, and
+    # scipy.stats cost the web worker ~57 MiB of its 160 MiB budget (bench/README.md, side by side).
+    from scipy import stats
+
     p_value = float(2.0 * stats.t.sf(abs(stat), df=n - 1))
     return DieboldMariano(stat, p_value)
 

@@ -16,6 +16,8 @@ Client().get("/health")
 Client().get("/api/schema")
 assert "tensorflow" not in sys.modules, sorted(m for m in sys.modules if m.startswith("tensorflow"))[:5]
 assert "keras" not in sys.modules
+# scipy.stats alone was ~57 MiB of the web worker's 160 MiB budget (issue 12): only training needs it.
+assert "scipy" not in sys.modules, sorted(m for m in sys.modules if m.startswith("scipy"))[:5]
 print("ok")
 """
 

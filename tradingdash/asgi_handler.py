@@ -1,0 +1,111 @@
+"""Django's ASGI handler without the thread a request needs only for Django's own bookkeeping.
+
+Django's handler runs every request in a ThreadSensitiveContext (so the sync code of one request shares one
+thread, started for it), and always goes to that thread twice: to send `request_started` (its receivers are
+sync) and to close the response (which sends `request_finished`). A request served entirely on the event loop
+(tradingdash.async_views: a cached quote) therefore still started a thread and hopped to it twice, which cost
+about two thirds of its CPU (bench/README.md, side by side). This handler does those two steps on the event loop
+when that changes nothing:
+
+- `request_started`'s receivers run inline unless one is async (then as Django does). Django's own receivers
+  (reset_queries, close_old_connections) act on the current thread's database connections: the event loop's
+  thread has none (Django refuses queries there), exactly like the fresh thread Django would have used.
+- The response is closed inline when the request never used its thread (nothing sync ran: no database
+  connection can have been opened for it); otherwise in that thread, as Django does, so `request_finished`
+  returns that thread's connections.
+
+Everything else is Django's `ASGIHandler.handle` (Django 5.2), unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import django
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers import asgi
+from django.urls import set_script_prefix
+
+
+def get_asgi_application() -> ASGIHandler:
+    """django.core.asgi.get_asgi_application, with this handler."""
+    django.setup(set_prefix=False)
+    return ASGIHandler()
+
+
+def _used_thread(context: ThreadSensitiveContext) -> bool:
+    """Whether sync code ran for this request (asgiref starts the context's thread on first use)."""
+    return context in SyncToAsync.context_to_thread_executor
+
+
+def _has_async_receivers(signal, sender) -> bool:
+    """Signal.send cannot call async receivers from the event loop (Signal.asend sorts them the same way)."""
+    return bool(signal._live_receivers(sender)[1])
+
+
+class ASGIHandler(asgi.ASGIHandler):
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        async with ThreadSensitiveContext() as context:
+            await self.handle(scope, receive, send, context=context)
+
+    async def handle(self, scope, receive, send, context: ThreadSensitiveContext | None = None):
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(asgi.get_script_prefix(scope))
+        if _has_async_receivers(signals.request_started, self.__class__):
+            await signals.request_started.asend(sender=self.__class__, scope=scope)
+        else:
+            signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            await sync_to_async(error_response.close)()
+            return
+
+        async def process_request(request, send):
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client disconnected during send_response
+                await self.send_response(response, send)
+            return response
+
+        # As Django: catch a disconnect while getting the response.
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(process_request(request, send)),
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            response = tasks[1].result()
+        except asyncio.CancelledError:
+            await signals.request_finished.asend(sender=self.__class__)
+        else:
+            if (
+                context is None
+                or _used_thread(context)
+                or _has_async_receivers(signals.request_finished, self.__class__)
+            ):
+                await sync_to_async(response.close)()
+            else:
+                response.close()
+        body_file.close()

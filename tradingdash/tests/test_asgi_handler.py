@@ -1,0 +1,96 @@
+"""The ASGI handler (tradingdash/asgi_handler.py), the async-capable middleware (tradingdash/middleware.py) and
+the deploy checks that see them (tradingdash/checks.py)."""
+
+import threading
+
+import pytest
+from django.core import checks as django_checks
+from django.core.signals import request_finished
+from rest_framework_simplejwt.tokens import AccessToken
+
+from market.tests.factories import InstrumentFactory
+from tradingdash.checks import check_security_middleware_subclasses
+from tradingdash.tests.asgi import asgi_request
+
+
+@pytest.fixture
+def finished_in():
+    """The thread each request_finished was sent in."""
+    threads = []
+
+    def receiver(**kwargs):
+        threads.append(threading.current_thread())
+
+    request_finished.connect(receiver)
+    yield threads
+    request_finished.disconnect(receiver)
+
+
+@pytest.fixture
+def _committed(monkeypatch):
+    from django.db import connections
+
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_committed")
+def test_request_finished_is_sent_once_in_the_thread_a_sync_request_used(user, finished_in, settings):
+    settings.MARKET_LOCAL_CACHE_SECONDS = 60
+    InstrumentFactory(symbol="TCS.NS")
+    token = str(AccessToken.for_user(user))
+
+    sync = asgi_request("GET", "/api/market/symbols", token=token)  # a sync DRF view: runs in a thread
+    assert sync.status == 200 and sync.threads_started >= 1
+    assert len(finished_in) == 1 and finished_in[0] is not threading.main_thread()
+    worker_thread = finished_in[0]
+
+    asgi_request("GET", "/api/market/quote/TCS", token=token)
+    finished_in.clear()
+    from_memory = asgi_request("GET", "/api/market/quote/TCS", token=token)
+    assert from_memory.status == 200 and from_memory.threads_started == 0
+    assert len(finished_in) == 1 and finished_in[0] is not worker_thread  # on the event loop's thread
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_committed")
+def test_the_admin_works_under_asgi_with_sessions_and_csrf():
+    response = asgi_request("GET", "/admin/login/")
+    assert response.status == 200
+    assert "csrftoken=" in response.headers["set-cookie"]
+    assert b'name="csrfmiddlewaretoken"' in response.body
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_committed")
+def test_a_request_that_is_no_static_file_passes_whitenoise_to_the_view():
+    # Static files themselves: tradingdash/tests/test_static_files.py, against the production server.
+    response = asgi_request("GET", "/health")
+    assert response.status in (200, 503) and b"database" in response.body
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def _ids(messages) -> set[str]:
+    return {message.id for message in messages}
+
+
+def test_deploy_checks_see_our_security_middleware(settings):
+    settings.SECURE_HSTS_SECONDS = 0
+    settings.SECURE_SSL_REDIRECT = False
+    settings.X_FRAME_OPTIONS = "SAMEORIGIN"
+    found = _ids(check_security_middleware_subclasses(None))
+    # What Django reports when its own classes are listed, which it skips for subclasses.
+    assert {"security.W004", "security.W008", "security.W019"} <= found
+    assert not found & {"security.W001", "security.W002", "security.W003", "tradingdash.W001"}
+
+
+def test_deploy_checks_report_a_missing_security_middleware(settings):
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith(".SecurityMiddleware")]
+    assert "tradingdash.W001" in _ids(check_security_middleware_subclasses(None))
+
+
+def test_the_check_is_registered_for_deploy():
+    assert check_security_middleware_subclasses in django_checks.registry.registry.get_checks(
+        include_deployment_checks=True
+    )
