@@ -228,9 +228,9 @@ def _built_from(
     parts = BUILT_FROM.get(timeframe)
     if not parts:
         return None
-    if timeframe.is_stored and timeframe.is_intraday:
-        if not _beyond_lookback(timeframe, start) and timeframe in (provider or get_provider()).timeframes:
-            return None
+    served = timeframe.is_stored and timeframe.is_intraday and not _beyond_lookback(timeframe, start)
+    if served and timeframe in (provider or get_provider()).timeframes:
+        return None
     if len(parts) == 1:
         return parts[0]
     have = set(
