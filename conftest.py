@@ -1,9 +1,17 @@
 import pytest
+import structlog
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from tradingdash.cache import local_caches_clear
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _uncached_loggers():
+    """structlog's capture_logs cannot see a logger that cached its processors on first use (as production
+    configures them): in tests every call reads the current configuration."""
+    structlog.configure(cache_logger_on_first_use=False)
 
 
 @pytest.fixture(autouse=True)
