@@ -11,6 +11,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
+from market.presentation import present
+from market.sources import price_tick_for_symbol, time_zone_for_symbol
 from stream.clock import exchange_time
 from stream.groups import symbol_group, user_group
 
@@ -39,8 +41,11 @@ def _stamped(message: dict) -> dict:
 
 def group_message(message: dict) -> dict:
     """What goes through the channel layer: the client's JSON, encoded once here rather than once per socket in
-    every web process; a quote also carries the symbol and time its consumers track for the stale-feed rule."""
-    event = {"type": MESSAGE_TYPE, "text": json.dumps(message)}
+    every web process; a quote also carries the symbol and time its consumers track for the stale-feed rule.
+    Numbers read as in the API (market.presentation): traded prices at the symbol's tick, other prices and
+    percentages at 2 decimals, ratios at 4 significant digits."""
+    readable = present(message, zone_of=time_zone_for_symbol, tick_of=price_tick_for_symbol)
+    event = {"type": MESSAGE_TYPE, "text": json.dumps(readable)}
     if message.get("type") == "quote":
         event["quote"] = {"symbol": message.get("symbol"), "time": message.get("time")}
     return event
