@@ -68,7 +68,7 @@ class MarketData(models.Model):
     """One OHLCV candle (the seed's fields) and the provider that wrote it; timestamp is the bar's open, UTC.
 
     On PostgreSQL the table is partitioned by `timeframe`, minute bars then by month on `timestamp` (migration
-    0009, market/partitions.py): its primary key there is (id, timeframe, timestamp) while Django keeps `id` (a
+    0011, market/partitions.py): its primary key there is (id, timeframe, timestamp) while Django keeps `id` (a
     CompositePrimaryKey would shut the model out of the admin). So every unique constraint must include
     `timeframe` and `timestamp`, their column types cannot be altered in place, and no foreign key can point
     here."""

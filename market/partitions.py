@@ -1,4 +1,4 @@
-"""The candle table's partitions on PostgreSQL (migration 0009).
+"""The candle table's partitions on PostgreSQL (migration 0011).
 
 `market_marketdata` is list-partitioned on timeframe: minute bars (1m, 5m, 15m: nearly all the rows) go to
 `market_marketdata_intraday`, range-partitioned on "timestamp" with one partition per calendar month (UTC) and a
