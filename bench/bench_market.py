@@ -58,14 +58,14 @@ WITH proposed AS MATERIALIZED (
 written AS (
     INSERT INTO market_marketdata
         (id, symbol, timeframe, "timestamp", open_price, high_price, low_price, close_price, volume, source,
-         updated_at)
+         final, updated_at)
     SELECT id, %(symbol)s, %(timeframe)s, "timestamp", open_price, high_price, low_price, close_price, volume,
-           %(source)s, %(now)s
+           %(source)s, TRUE, %(now)s  -- the bench's bars are years old: closed
     FROM proposed
     ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET
         open_price = EXCLUDED.open_price, high_price = EXCLUDED.high_price, low_price = EXCLUDED.low_price,
         close_price = EXCLUDED.close_price, volume = EXCLUDED.volume, source = EXCLUDED.source,
-        updated_at = EXCLUDED.updated_at
+        final = EXCLUDED.final, updated_at = EXCLUDED.updated_at
     RETURNING id  -- inserted rows carry one of the proposed ids (no xmax on a partitioned table)
 )
 SELECT count(proposed.id), count(*) - count(proposed.id) FROM written LEFT JOIN proposed USING (id)
