@@ -1,7 +1,10 @@
 """The request budget shared through Redis (market.providers.ratelimit), against the real Redis of the test
 settings. Two limiters on one key stand for two processes: each has its own connection."""
 
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -105,6 +108,38 @@ class TestSharedBudget:
         assert admitted == [0] * 5
         assert len(refused) == 7 and all(1 <= seconds <= 60 for seconds in refused)
         assert connect(redis_url).zcard(key) == 5
+
+    def test_separate_processes_together_stay_within_the_budget(self, redis_url, key, settings):
+        # Each process takes slots as fast as the budget allows, from a common start, for one second: with 3 calls
+        # per 0.5 s, together at most 6 (9 allowing for the gap between Redis's clock and theirs), where two
+        # per-process budgets take 12.
+        start = time.time() + 3.0  # after both have imported
+        script = (
+            "import sys, time, redis\n"
+            "from market.providers.ratelimit import RedisSlidingWindowLimiter\n"
+            "url, key, start = sys.argv[1], sys.argv[2], float(sys.argv[3])\n"
+            "limiter = RedisSlidingWindowLimiter(client=redis.Redis.from_url(url), key=key, fallback=None, window=0.5)\n"
+            "time.sleep(max(start - time.time(), 0))\n"
+            "admitted = 0\n"
+            "while True:\n"
+            "    limiter.acquire(3)\n"
+            "    if time.time() >= start + 1.0:\n"
+            "        break\n"
+            "    admitted += 1\n"
+            "print(admitted)\n"
+        )
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, redis_url, key, repr(start)],
+                cwd=settings.BASE_DIR,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        admitted = [int(process.communicate(timeout=30)[0]) for process in processes]
+        assert all(process.returncode == 0 for process in processes)
+        assert 3 <= sum(admitted) <= 9
 
     def test_on_redis_time_the_window_slides_and_the_key_expires(self, make_limiter, redis_url, key):
         first, second = make_limiter(window=0.3), make_limiter(window=0.3)
