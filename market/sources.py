@@ -201,6 +201,7 @@ def _build(name: str) -> Provider:
             max_requests_per_minute=settings.YFINANCE_MAX_REQUESTS_PER_MINUTE,
             max_wait=settings.YFINANCE_LIMITER_MAX_WAIT_SECONDS,
             calendar=calendar_for_symbol,
+            limiter=_yfinance_limiter(),
         )
     if name == "synthetic":
         return build_provider("synthetic", symbols=_catalogue_symbols, calendar=calendar_for_symbol)
@@ -214,6 +215,26 @@ def _build(name: str) -> Provider:
     if ":" in name:
         return _build_from_path(name)
     return build_provider(name)  # raises ValueError naming the known providers
+
+
+def _yfinance_limiter():
+    """The yfinance request budget: shared by every process through Redis when REDIS_URL is set (falling back to
+    this process's budget while Redis is unreachable); without Redis, None (the provider's per-process budget)."""
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    from market.providers.ratelimit import RedisSlidingWindowLimiter
+    from market.providers.yfinance import process_limiter
+
+    client = redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
+        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+    )
+    return RedisSlidingWindowLimiter(
+        client=client, key=f"{settings.CACHE_KEY_PREFIX}:ratelimit:yfinance", fallback=process_limiter
+    )
 
 
 def _build_from_path(path: str) -> Provider:

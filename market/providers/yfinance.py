@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import structlog
@@ -61,6 +61,9 @@ from market.providers.base import (
 from market.providers.errors import ProviderError, ProviderUnavailable, RateLimited, SymbolNotFound
 from market.providers.patience import current_patience
 from market.timeframes import Timeframe
+
+if TYPE_CHECKING:
+    from market.providers.ratelimit import Limiter
 
 logger = structlog.get_logger(__name__)
 
@@ -133,8 +136,9 @@ class SlidingWindowLimiter:
         return math.ceil(self.window)
 
 
-# One budget for every YFinanceProvider in the process: Yahoo limits us per client, not per instance.
-_shared_limiter = SlidingWindowLimiter()
+# One budget for every YFinanceProvider in the process: Yahoo limits us per client, not per instance. With Redis,
+# market.sources shares the budget across processes (market.providers.ratelimit) and falls back to this one.
+process_limiter = SlidingWindowLimiter()
 
 _configure_lock = threading.Lock()
 _configured_cache_dir: Path | None = None
@@ -183,7 +187,7 @@ class YFinanceProvider(Provider):
         calendar: ExchangeCalendar | Callable[[str], ExchangeCalendar] | None = None,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        limiter: SlidingWindowLimiter | None = None,
+        limiter: Limiter | None = None,
         max_wait: float | None = None,
     ):
         """`session` (a requests or curl_cffi Session) replaces yfinance's process-wide session: yfinance
@@ -204,7 +208,7 @@ class YFinanceProvider(Provider):
         self.calendar = calendar or ExchangeCalendar(bundled_nse_holidays())
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sleep = sleep
-        self.limiter = limiter or _shared_limiter
+        self.limiter = limiter or process_limiter
         self.max_wait = max_wait
 
     def fetch_candles(
