@@ -95,7 +95,7 @@ def candle_partitions_ensure(
     wanted = {add_months(this_month, i) for i in range(months_ahead + 1)}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT DISTINCT date_trunc('month', "timestamp", 'UTC')::date FROM {DEFAULT_PARTITION}"""  # noqa: S608 constant
+            f"""SELECT DISTINCT date_trunc('month', "timestamp", 'UTC')::date FROM {DEFAULT_PARTITION}"""  # noqa: S608  # nosec B608: a constant name
         )
         stranded = {row[0] for row in cursor.fetchall()}
     created, moved = [], 0
@@ -145,7 +145,7 @@ def candle_partition_create(month: date) -> int | None:
                     DELETE FROM {DEFAULT_PARTITION}
                     WHERE "timestamp" >= %s::timestamptz AND "timestamp" < %s::timestamptz RETURNING {columns}
                 )
-                INSERT INTO {name} ({columns}) SELECT {columns} FROM moved""",  # noqa: S608 names from the catalogue
+                INSERT INTO {name} ({columns}) SELECT {columns} FROM moved""",  # noqa: S608  # nosec B608: names from the catalogue
             [start, end],
         )
         moved = cursor.rowcount
