@@ -17,7 +17,14 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+if TYPE_CHECKING:
+    from market.columns import BarColumns
 
 # Bars of these timeframes stand for a trading day (or a week of them): a response also carries its `date`.
 DAY_TIMEFRAMES = frozenset({"1D", "1W", "1M"})
@@ -74,11 +81,87 @@ def price_rounder(tick: Tick = None) -> Callable[[float], float]:
     return lambda value: round(round(value / width) * width, decimals)
 
 
+@functools.lru_cache(maxsize=64)
+def price_array_rounder(tick: Tick = None) -> Callable[[np.ndarray], list[float]]:
+    """price_rounder over an array, as a list: the same floats. Where the tick's inverse is a whole number k,
+    Python's round(v * k) / k and NumPy's rint(v * k) / k agree to the bit (both round the same product half to
+    even, and divide the same exactly representable integer by k); other ticks keep the per-value rounder
+    (NumPy's decimal rounding differs from Python's in the last digit)."""
+    step = Decimal(str(tick)) if tick else Decimal(1).scaleb(-PRICE_DECIMALS)
+    per_unit = 1 / step if step > 0 else None
+    if per_unit is not None and per_unit == per_unit.to_integral_value():
+        k = float(per_unit)
+        return lambda values: (np.rint(values * k) / k).tolist()
+    one = price_rounder(tick)
+    return lambda values: [one(value) for value in values.tolist()]
+
+
 def price(value: float | None, *, tick: Tick = None) -> float | None:
     """A price at the instrument's precision: to its tick when it has one, else to two decimals."""
     if value is None or not math.isfinite(value):
         return None
     return price_rounder(tick)(value)
+
+
+def local_times(seconds: np.ndarray, tz: tzinfo) -> np.ndarray:
+    """local_time of many UTC epoch seconds at once: ISO 8601 strings in the exchange's clock with its offset
+    (2026-11-27T09:15:00+05:30), as a NumPy string array."""
+    wall = pd.to_datetime(seconds, unit="s", utc=True).tz_convert(tz).tz_localize(None).as_unit("s").asi8
+    stamps = np.datetime_as_string(wall.astype("datetime64[s]"))
+    offsets = wall - seconds
+    known = np.unique(offsets)
+    suffixes = np.array([_offset_text(int(offset)) for offset in known])
+    if len(known) == 1:
+        return np.char.add(stamps, suffixes[0])
+    return np.char.add(stamps, suffixes[np.searchsorted(known, offsets)])
+
+
+def _offset_text(seconds: int) -> str:
+    """A UTC offset as isoformat writes it: +05:30, -04:00, +00:00 (and :SS when it has seconds)."""
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
+
+
+def candles_json(bars: BarColumns, *, tz: tzinfo, tick: Tick, by_day: bool, table: bool = False) -> bytes:
+    """The JSON array of candle objects a historical response carries, in time order: each bar's open time in
+    the exchange's clock, its trading `date` when `by_day`, prices at the tick. With `table`, one array per
+    field instead and times as UNIX seconds (what charting libraries take). Column at a time: about a fifth of
+    the per-bar loop's cost on 2,500 bars (bench/README.md)."""
+    to_tick = price_array_rounder(tick)
+    opens, highs, lows, closes = (to_tick(values) for values in (bars.open, bars.high, bars.low, bars.close))
+    volumes, finals = bars.volume.tolist(), bars.final.tolist()
+    stamps = local_times(bars.time, tz) if len(bars) else np.array([], dtype="<U25")
+    if table:
+        fields = {"time": bars.time.tolist(), "open": opens, "high": highs, "low": lows, "close": closes}
+        fields.update(volume=volumes, final=finals)
+        if by_day:
+            fields["date"] = stamps.astype("<U10").tolist()
+        return orjson.dumps(fields)
+    rows = zip(stamps.tolist(), opens, highs, lows, closes, volumes, finals, strict=True)
+    if by_day:
+        return orjson.dumps(
+            [
+                {
+                    "timestamp": ts,
+                    "open": o,
+                    "high": h,
+                    "low": lo,
+                    "close": c,
+                    "volume": v,
+                    "final": f,
+                    "date": ts[:10],
+                }
+                for ts, o, h, lo, c, v, f in rows
+            ]
+        )
+    return orjson.dumps(
+        [
+            {"timestamp": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v, "final": f}
+            for ts, o, h, lo, c, v, f in rows
+        ]
+    )
 
 
 def pct(value: float | None) -> float | None:

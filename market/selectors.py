@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
-import orjson
 import pandas as pd
 import psycopg
 import structlog
@@ -29,9 +28,10 @@ from market.adjust import (
     split_ratio_between,
 )
 from market.caching import history_key, quote_cache_get
+from market.columns import BarColumns, columns_from_frame, columns_from_rows, empty_columns
 from market.indicators import compute_indicators
 from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, MarketData, SyncBatch, SyncRun
-from market.presentation import DAY_TIMEFRAMES, price_rounder
+from market.presentation import DAY_TIMEFRAMES, candles_json
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
 from market.services import EnsureResult, candles_ensure, quote_store
@@ -46,12 +46,15 @@ from market.timeframes import BUILT_FROM, Timeframe
 
 logger = structlog.get_logger(__name__)
 
-# The latest candles over a binary-protocol cursor, rendered by orjson: decoding text timestamps was the costly
-# part of the ORM read, and PostgreSQL's own rendering (string_agg of text, float8 printed per value) cost
-# twice the binary read plus orjson (bench/README.md, "Historical cache miss"). Constant SQL; values are
-# parameters.
+# The latest candles over a binary-protocol cursor, as columns (market.columns): decoding text timestamps was the
+# costly part of the ORM read, and PostgreSQL's own rendering (string_agg of text, float8 printed per value) cost
+# twice the binary read plus orjson (bench/README.md, "Historical cache miss"). Times come as epoch seconds
+# (truncated, as the API shows them), which NumPy takes without a datetime per bar: date_part's float8 holds a
+# present-day epoch to a quarter of a microsecond, so its floor is the bar's second (EXTRACT's numeric is exact
+# but slower). Constant SQL; values are parameters.
 _PG_HISTORY_SQL = """
-SELECT "timestamp", open_price, high_price, low_price, close_price, volume, final, source
+SELECT floor(date_part('epoch', "timestamp"))::int8, open_price, high_price, low_price, close_price, volume, final,
+       source
 FROM market_marketdata
 WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
   AND (%(start)s::timestamptz IS NULL OR "timestamp" >= %(start)s::timestamptz)
@@ -73,7 +76,7 @@ def _binary_cursor():
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
-def _history_values(
+def _history_columns(
     *,
     symbol: str,
     timeframe: Timeframe,
@@ -81,24 +84,23 @@ def _history_values(
     end: datetime | None,
     limit: int,
     from_start: bool = False,
-) -> list[tuple]:
-    """Stored (timestamp, open, high, low, close, volume, final, source) rows in time order: the latest `limit`
-    in [start, end), or with `from_start` the first `limit`."""
+) -> BarColumns:
+    """Stored bars in time order: the latest `limit` in [start, end), or with `from_start` the first `limit`."""
     if connection.vendor == "postgresql":
         with _binary_cursor() as cursor:
             cursor.execute(
                 _PG_HISTORY_FROM_START_SQL if from_start else _PG_HISTORY_SQL,
                 {"symbol": symbol, "timeframe": timeframe.value, "start": start, "end": end, "limit": limit},
             )
-            values = cursor.fetchall()
+            rows = cursor.fetchall()
     else:
-        rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
+        stored = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
         if start is not None:
-            rows = rows.filter(timestamp__gte=start)
+            stored = stored.filter(timestamp__gte=start)
         if end is not None:
-            rows = rows.filter(timestamp__lt=end)
-        values = list(
-            rows.order_by("timestamp" if from_start else "-timestamp").values_list(
+            stored = stored.filter(timestamp__lt=end)
+        rows = list(
+            stored.order_by("timestamp" if from_start else "-timestamp").values_list(
                 "timestamp",
                 "open_price",
                 "high_price",
@@ -109,36 +111,23 @@ def _history_values(
                 "source",
             )[:limit]
         )
-    if not from_start:
-        values.reverse()
-    return values
+    bars = columns_from_rows(rows)
+    return bars if from_start else bars.reversed()
 
 
 def _candles_json(
-    *, symbol: str, timeframe: Timeframe, values: list[tuple], columns: bool = False
+    *, symbol: str, timeframe: Timeframe, bars: BarColumns, columns: bool = False
 ) -> tuple[int, bytes, str | None]:
-    """(count, JSON of the candle rows in time order, comma-joined sources) of (timestamp, open, high, low,
-    close, volume, final, source) rows."""
-    # Times in the exchange's clock (orjson writes an aware datetime with its offset, 2026-11-27T09:15:00+05:30),
-    # daily and weekly bars with their trading day, prices at the instrument's tick (market.presentation).
-    tz = time_zone_for_symbol(symbol)
-    by_day = timeframe.value in DAY_TIMEFRAMES
-    to_tick = price_rounder(price_tick_for_symbol(symbol))
-    rows = []
-    for ts, o, h, lo, c, v, final, _ in values:
-        local = ts.astimezone(tz).replace(microsecond=0)
-        row = {"timestamp": local, "open": to_tick(o), "high": to_tick(h), "low": to_tick(lo)}
-        row.update(close=to_tick(c), volume=v, final=final)
-        if by_day:
-            row["date"] = local.date()
-        rows.append(row)
-    sources = ",".join(sorted({row[7] for row in values})) or None
-    if columns:  # one array per field, times as UNIX seconds: what charting libraries take
-        fields = ["open", "high", "low", "close", "volume", "final", *(["date"] if by_day else [])]
-        table = {"time": [int(ts.timestamp()) for ts, *_ in values]}
-        table.update({field: [row[field] for row in rows] for field in fields})
-        return len(values), orjson.dumps(table), sources
-    return len(values), orjson.dumps(rows), sources
+    """(count, JSON of the candles in time order, comma-joined sources): times in the exchange's clock, daily
+    and weekly bars with their trading day, prices at the instrument's tick (market.presentation)."""
+    body = candles_json(
+        bars,
+        tz=time_zone_for_symbol(symbol),
+        tick=price_tick_for_symbol(symbol),
+        by_day=timeframe.value in DAY_TIMEFRAMES,
+        table=columns,
+    )
+    return len(bars), body, bars.sources
 
 
 def _history_candles_json(
@@ -154,27 +143,22 @@ def _history_candles_json(
 ) -> tuple[int, bytes, str | None]:
     """(count, JSON array of candle objects in time order, comma-joined sources): the latest `limit` stored
     candles, or with `from_start` the first `limit`, with the `adjust` corporate-action adjustment applied."""
-    values = _history_values(
+    bars = _history_columns(
         symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit, from_start=from_start
     )
-    values = _adjusted_values(symbol=symbol, values=values, adjust=adjust, tz=time_zone_for_symbol(symbol))
-    return _candles_json(symbol=symbol, timeframe=timeframe, values=values, columns=columns)
+    bars = _adjusted(symbol=symbol, bars=bars, adjust=adjust, tz=time_zone_for_symbol(symbol))
+    return _candles_json(symbol=symbol, timeframe=timeframe, bars=bars, columns=columns)
 
 
-def _adjusted_values(*, symbol: str, values: list[tuple], adjust: Adjustment, tz) -> list[tuple]:
-    """Stored rows (timestamp, o, h, l, c, v, …) with the factors of the `adjust` actions after each bar applied
-    (the rows themselves when none applies)."""
-    actions = corporate_actions(symbol=symbol, adjust=adjust) if values else []
+def _adjusted(*, symbol: str, bars: BarColumns, adjust: Adjustment, tz) -> BarColumns:
+    """Stored bars with the factors of the `adjust` actions after each bar applied (the bars themselves when
+    none applies)."""
+    actions = corporate_actions(symbol=symbol, adjust=adjust) if len(bars) else []
     if not actions:
-        return values
-    days = [ts.astimezone(tz).date() for ts, *_ in values]
-    prices, volumes = day_factors(days, [row[4] for row in values], actions, mode=adjust)
-    return [
-        (ts, o * f, h * f, lo * f, c * f, round(v * vf), *rest)
-        if f != 1 or vf != 1
-        else (ts, o, h, lo, c, v, *rest)
-        for (ts, o, h, lo, c, v, *rest), f, vf in zip(values, prices.tolist(), volumes.tolist(), strict=True)
-    ]
+        return bars
+    days = pd.to_datetime(bars.time, unit="s", utc=True).tz_convert(tz).tz_localize(None).normalize()
+    prices, volumes = day_factors(days.to_numpy().astype("datetime64[D]"), bars.close, actions, mode=adjust)
+    return bars.scaled(prices, volumes)
 
 
 def corporate_actions(*, symbol: str, adjust: Adjustment = "all") -> list[Action]:
@@ -275,28 +259,26 @@ def _derived_values(
     limit: int,
     from_start: bool,
     adjust: Adjustment = "none",
-) -> list[tuple]:
+) -> BarColumns:
     """`timeframe` bars opening in [start, end) built from the stored `part` bars of whole periods
-    (market/resample.py), as _history_values rows; the source of each is that of its parts. The parts are
-    adjusted for `adjust` before they are built into bars (a split inside a week moves the days before it)."""
+    (market/resample.py); the source of each is that of its parts. The parts are adjusted for `adjust` before
+    they are built into bars (a split inside a week moves the days before it)."""
     calendar = calendar_for_symbol(symbol)
     read_from, read_to = _parts_span(timeframe, start, end, calendar)
     # Enough parts for `limit` bars plus one that the cut may have left incomplete (dropped below).
     most = (limit + 1) * math.ceil(timeframe.spec.bar / part.spec.bar)
-    values = _history_values(
+    parts = _history_columns(
         symbol=symbol, timeframe=part, start=read_from, end=read_to, limit=most, from_start=from_start
     )
-    if not values:
-        return []
-    values = _adjusted_values(symbol=symbol, values=values, adjust=adjust, tz=calendar.tz)
-    frame = pd.DataFrame(values, columns=["timestamp", *CANDLE_COLUMNS, "final", "source"])
-    frame = frame.set_index(pd.DatetimeIndex(frame.pop("timestamp")).tz_convert(UTC))
+    if not len(parts):
+        return empty_columns()
+    frame = _adjusted(symbol=symbol, bars=parts, adjust=adjust, tz=calendar.tz).frame()
     if timeframe.spec.bar >= timedelta(days=1):
         bars = resample.daily_to(frame, timeframe.value, calendar)
     else:
         frame = frame[calendar.session_mask(frame.index)]  # a stray bar outside the sessions is in no hour
         bars = resample.intraday_to(frame, part=part.spec.bar, bar=timeframe.spec.bar, calendar=calendar)
-    if len(values) == most and len(bars):
+    if len(parts) == most and len(bars):
         bars = bars.iloc[:-1] if from_start else bars.iloc[1:]  # the bar at the cut may lack parts
     if start is not None:
         bars = bars[bars.index >= start]
@@ -304,15 +286,10 @@ def _derived_values(
         bars = bars[bars.index < end]
     bars = bars.iloc[:limit] if from_start else bars.iloc[-limit:]
     if bars.empty:
-        return []
+        return empty_columns()
     _, last_end = _parts_span(timeframe, None, bars.index[-1] + timedelta(microseconds=1), calendar)
     used = frame["source"][(frame.index >= bars.index[0]) & (frame.index < last_end)]
-    source = ",".join(sorted(set(used)))
-    columns = (bars[column].tolist() for column in (*CANDLE_COLUMNS, "final"))
-    return [
-        (ts, o, h, lo, c, int(v), bool(final), source)
-        for ts, o, h, lo, c, v, final in zip(bars.index.to_pydatetime(), *columns, strict=True)
-    ]
+    return columns_from_frame(bars, source=",".join(sorted(set(used))))
 
 
 def _ensure_parts(
@@ -408,14 +385,12 @@ def candles_history(
     # is cached under the older version at worst, never old candles under the new one.
     window = {"start": start, "end": end, "limit": limit, "from_start": from_start}
     if part is None:
-        values = _history_values(symbol=symbol, timeframe=timeframe, **window)
-        values = _adjusted_values(
-            symbol=symbol, values=values, adjust=adjust, tz=time_zone_for_symbol(symbol)
-        )
+        bars = _history_columns(symbol=symbol, timeframe=timeframe, **window)
+        bars = _adjusted(symbol=symbol, bars=bars, adjust=adjust, tz=time_zone_for_symbol(symbol))
     else:
-        values = _derived_values(symbol=symbol, timeframe=timeframe, part=part, adjust=adjust, **window)
+        bars = _derived_values(symbol=symbol, timeframe=timeframe, part=part, adjust=adjust, **window)
     count, candles, sources = _candles_json(
-        symbol=symbol, timeframe=timeframe, values=values, columns=format == "columns"
+        symbol=symbol, timeframe=timeframe, bars=bars, columns=format == "columns"
     )
     meta = {
         "symbol": symbol,
