@@ -27,7 +27,7 @@ from market.adjust import (
     day_factors,
     split_ratio_between,
 )
-from market.caching import history_key, quote_cache_get
+from market.caching import history_key, market_version, quote_cache_get
 from market.columns import BarColumns, columns_from_frame, columns_from_rows, empty_columns
 from market.indicators import compute_indicators
 from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, MarketData, SyncBatch, SyncRun
@@ -43,6 +43,7 @@ from market.sources import (
     time_zone_for_symbol,
 )
 from market.timeframes import BUILT_FROM, Timeframe
+from tradingdash.cache import LocalTTLCache, cache_is_down
 
 logger = structlog.get_logger(__name__)
 
@@ -161,12 +162,29 @@ def _adjusted(*, symbol: str, bars: BarColumns, adjust: Adjustment, tz) -> BarCo
     return bars.scaled(prices, volumes)
 
 
+# Corporate actions per (symbol, version, adjustment), kept per process: every cache-miss read of a symbol asks
+# for them, and they change only where the symbol's version is bumped (storing actions or daily bars, staff
+# edits: market.services.market_reads_invalidate), so an entry under a version is as true as a body cached
+# under it. Not kept while Redis is down: versions are not shared between processes then.
+_actions_local = LocalTTLCache(ttl_setting="MARKET_DATA_CACHE_TTL")
+
+
 def corporate_actions(*, symbol: str, adjust: Adjustment = "all") -> list[Action]:
     """The symbol's stored corporate actions that the `adjust` adjustment applies, oldest first. A dividend
     carries the stored daily close of the session before its ex-date, so its factor does not depend on the
     window read."""
     if adjust == "none":
         return []
+    key = (symbol, market_version(symbol), adjust)
+    actions = _actions_local.get(key)
+    if actions is None:
+        actions = tuple(_corporate_actions_stored(symbol=symbol, adjust=adjust))
+        if not cache_is_down():
+            _actions_local.set(key, actions)
+    return list(actions)
+
+
+def _corporate_actions_stored(*, symbol: str, adjust: Adjustment) -> list[Action]:
     rows = CorporateAction.objects.filter(symbol=symbol).order_by("ex_date", "kind")
     if adjust == "splits":
         rows = rows.filter(kind__in=SHARE_COUNT_KINDS)

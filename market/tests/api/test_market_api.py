@@ -10,7 +10,7 @@ from market import sources
 from market.models import MarketData
 from market.presentation import price
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
-from market.services import candles_upsert
+from market.services import candles_upsert, market_reads_invalidate
 from market.tests.factories import FrameProvider, make_candles
 from market.timeframes import Timeframe
 
@@ -215,10 +215,16 @@ class TestHistorical:
                 response = auth_client.get("/api/market/historical/TCS?start=2015-06-01&limit=5000")
             with CaptureQueriesContext(connection) as unadjusted:
                 auth_client.get("/api/market/historical/TCS?start=2015-06-01&limit=5000&adjust=none")
+            market_reads_invalidate(symbol="TCS.NS")  # a new version: its splits are read again
+            with CaptureQueriesContext(connection) as new_version:
+                auth_client.get("/api/market/historical/TCS?start=2015-06-01&limit=4000")
         assert response.json()["count"] == 2500
-        # coverage + candles + the symbol's splits (the default adjust=splits)
-        assert len(queries) == 3, [q["sql"] for q in queries]
+        # coverage + candles: the symbol's splits (the default adjust=splits) were read under this version by the
+        # first request
+        assert len(queries) == 2, [q["sql"] for q in queries]
         assert len(unadjusted) == 2, [q["sql"] for q in unadjusted]  # coverage + candles
+        assert len(new_version) == 3, [q["sql"] for q in new_version]  # coverage + candles + splits
+        assert "market_corporateaction" in new_version[2]["sql"]
 
     def test_cached_response_needs_no_candle_query(self, auth_client, frozen):
         auth_client.get("/api/market/historical/TCS?start=2026-05-01")

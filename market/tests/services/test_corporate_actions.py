@@ -6,11 +6,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import transaction
 
 from market.adjust import Action
 from market.models import CorporateAction, MarketData
 from market.providers.csv import CsvProvider
-from market.services import candles_sync, corporate_actions_upsert
+from market.services import candles_sync, corporate_actions_upsert, market_reads_invalidate
 from market.tests.providers.fake_yahoo import FakeYahooSession, load_chart
 from market.timeframes import Timeframe
 
@@ -110,3 +111,34 @@ def test_a_sync_from_a_recorded_yahoo_split(yfinance_module, yfinance_cache_dir,
     yahoo = load_chart("reliance_ns_1d_2024-10_split.json")["chart"]["result"][0]["indicators"]["quote"][0]
     closes = list(MarketData.objects.order_by("timestamp").values_list("close_price", flat=True))
     assert closes == pytest.approx([2 * c for c in yahoo["close"][:5]] + yahoo["close"][5:])  # as traded
+
+
+class TestReadPerVersion:
+    """market.selectors.corporate_actions keeps what it read per symbol version in the process: a read after a
+    change that bumps the version sees the change; nothing is kept while Redis (the shared version) is down."""
+
+    def test_a_stored_action_is_seen_by_the_next_read(self):
+        from market.selectors import corporate_actions
+
+        assert corporate_actions(symbol="ACME.NS", adjust="splits") == []
+        # What a sync does (market.services._store_window), and staff's edits in the admin.
+        with transaction.atomic():
+            if corporate_actions_upsert(symbol="ACME.NS", actions=[SPLIT], source="csv"):
+                market_reads_invalidate(symbol="ACME.NS")
+        assert [a.ratio for a in corporate_actions(symbol="ACME.NS", adjust="splits")] == [2.0]
+
+    def test_read_once_per_version(self, django_assert_num_queries):
+        from market.selectors import corporate_actions
+
+        corporate_actions_upsert(symbol="ACME.NS", actions=[SPLIT], source="csv")
+        with django_assert_num_queries(1):
+            corporate_actions(symbol="ACME.NS", adjust="splits")
+            corporate_actions(symbol="ACME.NS", adjust="splits")
+
+    def test_not_kept_while_redis_is_down(self, monkeypatch, django_assert_num_queries):
+        from market import selectors
+
+        monkeypatch.setattr(selectors, "cache_is_down", lambda: True)
+        with django_assert_num_queries(2):
+            selectors.corporate_actions(symbol="ACME.NS", adjust="splits")
+            selectors.corporate_actions(symbol="ACME.NS", adjust="splits")
