@@ -22,3 +22,11 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
 max_requests_jitter = max_requests // 10
 accesslog = None  # the RequestIDMiddleware logs every request as a structured line
 errorlog = "-"
+
+
+def post_fork(server, worker):
+    """In each worker, before it loads the app: at most WEB_MALLOC_ARENA_MAX glibc malloc arenas (2; 0 keeps
+    glibc's 8 per core), as its request threads kept one each (tradingdash/malloc.py)."""
+    from tradingdash.malloc import malloc_arena_max_set
+
+    malloc_arena_max_set(int(os.environ.get("WEB_MALLOC_ARENA_MAX", "2")))

@@ -3,11 +3,12 @@ this process, counting the threads each one starts."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import threading
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
-from asgiref.testing import ApplicationCommunicator
 
 
 @dataclass
@@ -52,16 +53,28 @@ async def _request(method: str, path: str, headers: dict[str, str]) -> AsgiRespo
         "server": ("testserver", 80),
     }
     before = _started
-    communicator = ApplicationCommunicator(application, scope)
-    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
-    start = await communicator.receive_output(10)
-    body = b""
-    while True:
-        message = await communicator.receive_output(10)
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    await communicator.wait(10)
+    # As uvicorn: the request body, then (once the response is complete) a disconnect for the handler's
+    # listener; most requests in production end with that RequestAborted (tradingdash/asgi_handler.py).
+    incoming = [{"type": "http.request", "body": b"", "more_body": False}]
+    sent = []
+    complete = asyncio.Event()
+
+    async def receive():
+        if incoming:
+            return incoming.pop()
+        await complete.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            complete.set()
+
+    # In a context of its own, as a server's: not this test's (whose async_to_sync would run sync code here).
+    task = contextvars.Context().run(asyncio.create_task, application(scope, receive, send))
+    await asyncio.wait_for(task, 10)
+    start = sent[0]
+    body = b"".join(message.get("body", b"") for message in sent[1:])
     return AsgiResponse(
         status=start["status"],
         headers={k.decode().lower(): v.decode() for k, v in start["headers"]},
