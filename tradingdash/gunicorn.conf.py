@@ -15,10 +15,12 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "tradingdash.workers.Asgi
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-# Recycling guards against slow leaks but drops the worker's WebSockets (clients reconnect) and costs a cold
-# worker (per-process caches, connections): at hundreds of requests a second 2,000 was a restart every few
-# seconds of load (bench/README.md, side by side).
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
+# No recycling by default: a restart drops the worker's WebSockets (clients reconnect), fails the requests in
+# flight on its keep-alive connections and leaves a cold worker (per-process caches, connections). At 1,600
+# cached quotes a second, 20,000 requests was a restart every 12 s (bench/README.md, side by side). The leaks it
+# guarded against were found and fixed (tradingdash/asgi_handler.py, tradingdash/malloc.py: RSS stays flat under
+# load); set GUNICORN_MAX_REQUESTS to recycle anyway, with 10% jitter.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 accesslog = None  # the RequestIDMiddleware logs every request as a structured line
 errorlog = "-"
