@@ -312,67 +312,6 @@ def bench_endpoints(report: Report) -> None:
         )
 
 
-ASGI_MISS_TARGET_MS = 6.0  # issue 12
-
-
-def _far_end(i: int) -> str:
-    """A distinct `end` per i (i < 10,000), decades after the stored candles."""
-    return f"2099-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
-
-
-def bench_asgi_history(report: Report) -> None:
-    """The 2,500-candle historical read through Django's ASGI handler, as production serves it (uvicorn
-    workers): django.test.AsyncClient, so the async hot path (tradingdash.async_views) runs as in a worker and a
-    miss reaches the DRF view in a thread. A miss asks for a distinct `end` each time (far in the future, so the
-    same 2,500 candles), which misses the response cache only: the per-process and Redis caches that a real
-    miss finds warm stay warm. CPU is the process's (all threads) per request."""
-    import asyncio
-
-    from django.core.cache import cache
-    from django.test import AsyncClient
-
-    client = AsyncClient()
-    auth = {"Authorization": jwt_client()._credentials["HTTP_AUTHORIZATION"]}
-    url = f"/api/market/historical/{SYMBOL.removesuffix('.NS')}?timeframe=1D&limit={HISTORY_BARS}"
-    cases = {
-        "cache miss (response not cached: a distinct far-future end each)": lambda i: (
-            f"{url}&end={_far_end(i)}"
-        ),
-        "cache hit": lambda i: f"{url}&end={_far_end(0)}",
-    }
-    cache.clear()  # no body from an earlier run under these ends
-
-    async def run() -> dict[str, tuple[list[float], list[float]]]:
-        results = {}
-        for label, target in cases.items():
-            times, cpu = [], []
-            for i in range(1, REQUESTS + 11):
-                started_cpu, started = time.process_time(), time.perf_counter()
-                response = await client.get(target(i), headers=auth)
-                wall_ms, cpu_ms = (
-                    (time.perf_counter() - started) * 1000,
-                    (time.process_time() - started_cpu) * 1000,
-                )
-                assert response.status_code == 200, (response.status_code, response.content[:300])
-                if i > 10:  # the first ten warm the per-process caches
-                    times.append(wall_ms)
-                    cpu.append(cpu_ms)
-            results[label] = (times, cpu)
-        return results
-
-    for label, (times, cpu) in asyncio.run(run()).items():
-        miss = "miss" in label
-        p50 = pct(times, 50)
-        report.add(
-            area="Market",
-            name=f"GET /api/market/historical, 2,500 daily candles, ASGI in process, {label}",
-            value=f"p50 {p50:.2f} ms",
-            target=f"p50 ≤ {ASGI_MISS_TARGET_MS:g} ms (issue 12)" if miss else "—",
-            passed=(p50 <= ASGI_MISS_TARGET_MS) if miss else None,
-            detail=f"{spread(times)}; CPU p50 {pct(cpu, 50):.2f} ms per request",
-        )
-
-
 def history_breakdown(report: Report, *, client, url: str, miss: list[float], hit: list[float]) -> None:
     """What a 2,500-candle historical request is made of: each part timed alone, medians of 50."""
     import psycopg
@@ -464,7 +403,6 @@ def main() -> None:
     report = Report()
     bench_upsert(report)
     bench_endpoints(report)
-    bench_asgi_history(report)
     finish(report, args.json)
 
 

@@ -23,7 +23,8 @@ from bench.harness import REPO, Report, bench_env, load_report, report_markdown,
 
 # Module and time limit in seconds; the limits add up to 10 minutes (a whole run takes about 3.5).
 BENCHMARKS = {
-    "market": ("bench.bench_market", 180),
+    "market": ("bench.bench_market", 150),
+    "asgi": ("bench.bench_asgi", 30),
     "predictions": ("bench.bench_predictions", 240),
     "signals": ("bench.bench_signals", 60),
     "web": ("bench.bench_web", 120),
