@@ -55,7 +55,9 @@ class BarColumns:
     def scaled(self, prices: np.ndarray, volumes: np.ndarray) -> BarColumns:
         """Prices multiplied by `prices` and volumes by `volumes` (rounded half to even, as Python's round), bar
         by bar: a corporate-action adjustment. A factor of 1 leaves the value exactly as it was."""
-        volume = np.where(volumes != 1, np.rint(self.volume * volumes), self.volume).astype("int64")
+        volume = self.volume.copy()
+        changed = volumes != 1
+        volume[changed] = np.rint(self.volume[changed] * volumes[changed])
         return replace(
             self,
             open=self.open * prices,

@@ -85,6 +85,21 @@ def test_times_across_new_yorks_dst_change_carry_each_bars_own_offset():
     assert local_times(seconds[:1], ZoneInfo("Asia/Kolkata")).tolist() == ["2026-03-08T12:29:00+05:30"]
 
 
+@pytest.mark.parametrize(
+    ("zone", "when"),
+    [
+        ("Asia/Kolkata", datetime(1900, 6, 1, 4, 0, tzinfo=UTC)),  # +05:21:10 until 1906
+        ("Africa/Monrovia", datetime(1960, 6, 1, 12, 0, tzinfo=UTC)),  # -00:44:30 until 1972
+    ],
+)
+def test_offsets_with_seconds_read_in_whole_minutes_as_before(zone, when):
+    rows = [(when, 10.0, 11.0, 9.0, 10.5, 100, True, "csv")]
+    tz = ZoneInfo(zone)
+    rendered = candles_json(columns_from_rows(rows), tz=tz, tick=None, by_day=False)
+    assert rendered == per_bar_json(rows, tz=tz, tick=None, by_day=False)
+    assert orjson.loads(rendered)[0]["timestamp"][-6:] in {"+05:21", "-00:45"}
+
+
 def test_sub_second_times_read_truncated_to_the_second():
     when = datetime(2026, 1, 5, 3, 45, 0, 999_999, tzinfo=UTC)
     bars = columns_from_rows([(when, 1.0, 1.0, 1.0, 1.0, 1, True, "csv")])
@@ -132,6 +147,12 @@ def test_scaling_matches_the_per_bar_adjustment():
     got = zip(*(getattr(scaled, f).tolist() for f in ("open", "high", "low", "close", "volume")), strict=True)
     assert list(got) == expected
     assert scaled.volume.dtype == np.int64
+
+
+def test_a_volume_without_a_factor_is_kept_exactly():
+    rows = [(datetime(2026, 1, 1, tzinfo=UTC), 1.0, 1.0, 1.0, 1.0, 2**53 + 1, True, "csv")]
+    scaled = columns_from_rows(rows).scaled(np.array([0.5]), np.array([1.0]))
+    assert scaled.volume.tolist() == [2**53 + 1]
 
 
 def test_a_frame_round_trips():
