@@ -4,7 +4,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from market.caching import market_version_bump
 from market.models import (
     CandleSeries,
     CorporateAction,
@@ -65,7 +64,7 @@ class InstrumentAdmin(admin.ModelAdmin):
         # Its exchange and tick shape every response about it: drop this process's copy of the catalogue and
         # the symbol's cached responses.
         catalogue_invalidate()
-        market_version_bump(obj.symbol)
+        market_reads_invalidate(symbol=obj.symbol)
 
     @admin.action(description="Sync now (daily candles)", permissions=["change"])
     def sync_now(self, request, queryset):

@@ -20,10 +20,16 @@ _local = LocalTTLCache(ttl_setting="MARKET_LOCAL_CACHE_SECONDS")
 
 
 def market_version(symbol: str) -> str:
+    """The symbol's current version. A version Redis lost (restarted, evicted, expired) is replaced by a new
+    random one, never by a fixed default: what was cached under an earlier "0" must not become current again."""
     key = _VERSION_KEY.format(symbol=symbol)
     version = _local.get(key)
     if version is None:
-        version = cache.get(key) or "0"
+        version = cache.get(key)
+        if version is None:
+            cache.add(key, uuid.uuid4().hex[:12], _VERSION_TTL)  # the first process to ask sets it
+            version = cache.get(key)
+        version = version or "0"  # Redis down: nothing is cached under any version then
         _local.set(key, version)
     return version
 

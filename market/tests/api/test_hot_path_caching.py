@@ -74,6 +74,19 @@ def test_another_process_version_bump_is_seen_within_the_local_lifetime(clock, s
     assert market_version("TCS.NS") == "from-elsewhere"
 
 
+def test_a_version_redis_lost_is_replaced_by_a_new_one_never_by_a_default(clock, settings):
+    """Entries cached under a version (history bodies in Redis, corporate actions in processes) must not become
+    current again when Redis restarts or evicts the version key."""
+    settings.MARKET_LOCAL_CACHE_SECONDS = 1
+    first = market_version("TCS.NS")
+    assert first == cache.get("market:version:TCS.NS") and first != "0"
+    cache.delete("market:version:TCS.NS")  # Redis restarted, or evicted the key
+    clock.shift(timedelta(seconds=1.5))
+    second = market_version("TCS.NS")
+    assert second not in {first, "0"}
+    assert second == cache.get("market:version:TCS.NS")  # and every process now reads that one
+
+
 def test_holidays_are_kept_per_process_and_invalidated_at_once_here(clock, settings):
     settings.HOLIDAYS_LOCAL_CACHE_SECONDS = 60
     day = OPEN_NOW.date()
