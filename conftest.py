@@ -24,6 +24,27 @@ def _clear_cache():
     local_caches_clear()
 
 
+# A Redis nobody listens on: tradingdash.cache degrades to misses and dropped writes.
+DEAD_CACHE = {
+    "BACKEND": "tradingdash.cache.ResilientRedisCache",
+    "LOCATION": "redis://127.0.0.1:1/0",
+    "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
+}
+
+
+@pytest.fixture
+def dead_cache(settings):
+    """The default cache pointed at an unreachable Redis for the test."""
+    from django.core.cache import caches
+
+    from tradingdash import cache as resilient
+
+    settings.CACHES = {"default": DEAD_CACHE}
+    resilient._mark(False)
+    yield caches["default"]
+    resilient._mark(False)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -306,14 +306,16 @@ class TestRedisDown:
         assert auth_client.get("/api/market/status").status_code == 200
 
 
-def test_postgres_rendered_candles_equal_the_python_rendering(monkeypatch):
-    """The SQL (json_agg) path and the ORM path give the same JSON values, floats to the last bit."""
+@pytest.mark.parametrize("microsecond", [999, 999_999])
+def test_postgres_rendered_candles_equal_the_python_rendering(monkeypatch, microsecond):
+    """The binary-cursor path (epoch seconds floored in SQL) and the ORM path (Python datetimes) give the same
+    JSON values, floats to the last bit and sub-second times truncated alike."""
     import json
 
     from market.selectors import _history_candles_json
 
     candles = make_candles(
-        40, start=datetime(2026, 1, 5, 3, 45, 0, 999, tzinfo=UTC), step=timedelta(minutes=15)
+        40, start=datetime(2026, 1, 5, 3, 45, 0, microsecond, tzinfo=UTC), step=timedelta(minutes=15)
     )
     candles["close"] = candles["close"] * (1 + 1e-13)  # awkward floats
     candles["high"] = candles[["high", "close"]].max(axis=1)
@@ -324,6 +326,7 @@ def test_postgres_rendered_candles_equal_the_python_rendering(monkeypatch):
     in_python = _history_candles_json(**kwargs)
     assert in_sql[0] == in_python[0] == 25 and in_sql[2] == in_python[2] == "csv"
     assert json.loads(in_sql[1]) == json.loads(in_python[1])
+    assert json.loads(in_sql[1])[0]["timestamp"] == "2026-01-05T13:00:00+05:30"  # the 16th of 40, to the second
 
 
 class TestPresentation:

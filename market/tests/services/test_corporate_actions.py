@@ -135,10 +135,9 @@ class TestReadPerVersion:
             corporate_actions(symbol="ACME.NS", adjust="splits")
             corporate_actions(symbol="ACME.NS", adjust="splits")
 
-    def test_not_kept_while_redis_is_down(self, monkeypatch, django_assert_num_queries):
-        from market import selectors
+    def test_not_kept_while_redis_is_down(self, dead_cache, django_assert_num_queries):
+        from market.selectors import corporate_actions
 
-        monkeypatch.setattr(selectors, "cache_is_down", lambda: True)
         with django_assert_num_queries(2):
-            selectors.corporate_actions(symbol="ACME.NS", adjust="splits")
-            selectors.corporate_actions(symbol="ACME.NS", adjust="splits")
+            corporate_actions(symbol="ACME.NS", adjust="splits")
+            corporate_actions(symbol="ACME.NS", adjust="splits")
