@@ -15,12 +15,13 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "tradingdash.workers.Asgi
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-# No recycling by default: a restart drops the worker's WebSockets (clients reconnect), fails the requests in
-# flight on its keep-alive connections and leaves a cold worker (per-process caches, connections). At 1,600
-# cached quotes a second, 20,000 requests was a restart every 12 s (bench/README.md, side by side). The leaks it
-# guarded against were found and fixed (tradingdash/asgi_handler.py, tradingdash/malloc.py: RSS stays flat under
-# load); set GUNICORN_MAX_REQUESTS to recycle anyway, with 10% jitter.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+# Recycling is a safety net against leaks, rarely used: a restart drops the worker's WebSockets (clients
+# reconnect), can fail requests racing on its keep-alive connections and leaves a cold worker (per-process caches,
+# connections). At 1,600 cached quotes a second the former 20,000 was a restart every 12 s (bench/README.md,
+# "Worker recycling"); the leaks found are fixed (tradingdash/asgi_handler.py, tradingdash/malloc.py) and RSS
+# stays flat over the benchmarks' minutes, not proven over days. 500,000 (10% jitter) is hours of a busy
+# dashboard; 0 turns it off.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "500000"))
 max_requests_jitter = max_requests // 10
 accesslog = None  # the RequestIDMiddleware logs every request as a structured line
 errorlog = "-"
