@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 import pandas as pd
 import psycopg
@@ -151,7 +151,7 @@ def _history_candles_json(
     return _candles_json(symbol=symbol, timeframe=timeframe, bars=bars, columns=columns)
 
 
-def _adjusted(*, symbol: str, bars: BarColumns, adjust: Adjustment, tz) -> BarColumns:
+def _adjusted(*, symbol: str, bars: BarColumns, adjust: Adjustment, tz: tzinfo) -> BarColumns:
     """Stored bars with the factors of the `adjust` actions after each bar applied (the bars themselves when
     none applies)."""
     actions = corporate_actions(symbol=symbol, adjust=adjust) if len(bars) else []
