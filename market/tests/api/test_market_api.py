@@ -326,7 +326,8 @@ def test_postgres_rendered_candles_equal_the_python_rendering(monkeypatch, micro
     in_python = _history_candles_json(**kwargs)
     assert in_sql[0] == in_python[0] == 25 and in_sql[2] == in_python[2] == "csv"
     assert json.loads(in_sql[1]) == json.loads(in_python[1])
-    assert json.loads(in_sql[1])[0]["timestamp"] == "2026-01-05T13:00:00+05:30"  # the 16th of 40, to the second
+    # The 16th bar of 40, to the second.
+    assert json.loads(in_sql[1])[0]["timestamp"] == "2026-01-05T13:00:00+05:30"
 
 
 class TestPresentation:
