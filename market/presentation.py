@@ -62,21 +62,26 @@ def default_tick(exchange: str, kind: str) -> Decimal | None:
     return EQUITY_TICKS.get(exchange) if kind == "equity" else None
 
 
-@functools.lru_cache(maxsize=64)
-def price_rounder(tick: Tick = None) -> Callable[[float], float]:
-    """A function rounding a finite price to the nearest multiple of `tick` (ties to even), shown with the
-    tick's decimals (at least two); without a tick, to two decimals (a step of 0.01). Built once per tick: the
-    historical endpoint calls it four times per candle."""
+def _price_step(tick: Tick) -> tuple[Decimal, int | None]:
+    """(the price step, its whole number of steps per unit or None): 0.05 -> (0.05, 20), 0.03 -> (0.03, None);
+    without a tick two decimals, (0.01, 100)."""
     step = Decimal(str(tick)) if tick else Decimal(1).scaleb(-PRICE_DECIMALS)
     if step <= 0:
         raise ValueError(f"A tick must be positive, got {tick!r}")
-    decimals = max(PRICE_DECIMALS, -step.normalize().as_tuple().exponent)
     per_unit = 1 / step
-    if per_unit == per_unit.to_integral_value():
+    return step, int(per_unit) if per_unit == per_unit.to_integral_value() else None
+
+
+@functools.lru_cache(maxsize=64)
+def price_rounder(tick: Tick = None) -> Callable[[float], float]:
+    """A function rounding a finite price to the nearest multiple of `tick` (ties to even), shown with the
+    tick's decimals (at least two); without a tick, to two decimals (a step of 0.01). Built once per tick."""
+    step, k = _price_step(tick)
+    if k is not None:
         # 0.05 = 1/20: round(v * 20) / 20 is the float nearest the tick's exact multiple, already at its decimals
         # (and about twice as fast as round(v, 2)).
-        k = int(per_unit)
         return lambda value: round(value * k) / k
+    decimals = max(PRICE_DECIMALS, -step.normalize().as_tuple().exponent)
     width = float(step)
     return lambda value: round(round(value / width) * width, decimals)
 
@@ -87,10 +92,8 @@ def price_array_rounder(tick: Tick = None) -> Callable[[np.ndarray], list[float]
     Python's round(v * k) / k and NumPy's rint(v * k) / k agree to the bit (both round the same product half to
     even, and divide the same exactly representable integer by k); other ticks keep the per-value rounder
     (NumPy's decimal rounding differs from Python's in the last digit)."""
-    step = Decimal(str(tick)) if tick else Decimal(1).scaleb(-PRICE_DECIMALS)
-    per_unit = 1 / step if step > 0 else None
-    if per_unit is not None and per_unit == per_unit.to_integral_value():
-        k = float(per_unit)
+    _, k = _price_step(tick)
+    if k is not None:
         return lambda values: (np.rint(values * k) / k).tolist()
     one = price_rounder(tick)
     return lambda values: [one(value) for value in values.tolist()]
