@@ -52,6 +52,19 @@ class BarColumns:
             source=self.source[::-1],
         )
 
+    def take(self, order: np.ndarray) -> BarColumns:
+        """The bars at the positions `order` lists, in its order."""
+        return BarColumns(
+            time=self.time[order],
+            open=self.open[order],
+            high=self.high[order],
+            low=self.low[order],
+            close=self.close[order],
+            volume=self.volume[order],
+            final=self.final[order],
+            source=[self.source[i] for i in order.tolist()],
+        )
+
     def scaled(self, prices: np.ndarray, volumes: np.ndarray) -> BarColumns:
         """Prices multiplied by `prices` and volumes by `volumes` (rounded half to even, as Python's round), bar
         by bar: a corporate-action adjustment. A factor of 1 leaves the value exactly as it was."""
@@ -102,6 +115,18 @@ def columns_of(
         final=np.asarray(final, dtype="bool"),
         source=list(source),
     )
+
+
+def columns_in_time_order(**columns) -> BarColumns:
+    """BarColumns of columns_of's columns (one value per bar, bars in any order, times distinct), sorted by time:
+    as given when already ascending, reversed when descending."""
+    bars = columns_of(**columns)
+    steps = np.diff(bars.time)
+    if (steps > 0).all():
+        return bars
+    if (steps < 0).all():
+        return bars.reversed()
+    return bars.take(np.argsort(bars.time, kind="stable"))
 
 
 def columns_from_rows(rows: Sequence[tuple]) -> BarColumns:
