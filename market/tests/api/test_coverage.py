@@ -178,3 +178,31 @@ def test_admin_lists_series_and_their_intervals(staff_user, auth_client, provide
     page = client.get(f"/admin/market/candleseries/{series.pk}/change/").content.decode()
     assert page.count('class="field-covered_from"') == 2
     assert client.get("/admin/market/coverageinterval/").status_code == 200
+
+
+def test_the_coverage_read_in_sql_is_the_orms(monkeypatch):
+    """candles_ensure reads a series' intervals in SQL on PostgreSQL: the same values, in the same order, as the
+    ORM's read (SQLite's), and where the provider's history starts."""
+    from django.db import connection
+
+    from market.services import _coverage_of
+
+    series = CandleSeries.objects.create(symbol="TCS.NS", timeframe="1D", history_starts_at=LISTED)
+    CandleSeries.objects.create(symbol="TCS.NS", timeframe="1H")  # another series of the symbol
+    for days in (300, 10, 100):
+        CoverageInterval.objects.create(
+            series=series,
+            covered_from=LISTED + timedelta(days=days),
+            covered_to=LISTED + timedelta(days=days + 50),
+            last_synced_at=NOW - timedelta(days=days),
+            source="csv",
+        )
+    in_sql = _coverage_of(symbol="TCS.NS", timeframe=Timeframe.D1)
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    assert in_sql == _coverage_of(symbol="TCS.NS", timeframe=Timeframe.D1)
+    intervals, starts = in_sql
+    assert [interval.covered_from for interval in intervals] == [
+        LISTED + timedelta(days=d) for d in (10, 100, 300)
+    ]
+    assert starts == LISTED and intervals[0].last_synced_at == NOW - timedelta(days=10)
+    assert _coverage_of(symbol="TCS.NS", timeframe=Timeframe.H1) == ([], None)
