@@ -5,9 +5,10 @@ the network.
 
 django.test.AsyncClient drives tradingdash.asgi's handler on an event loop, so the async hot paths
 (tradingdash.async_views) answer from memory as in a worker and a miss reaches the DRF view in a thread of its
-own. The process is set up as gunicorn.conf.py sets up a worker: DATABASE_POOL=1 (a request's thread takes a
-pooled connection instead of opening one). Figures: wall time around `await client.get()`, and the process's
-CPU time (every thread) per request.
+own. The process is set up as gunicorn.conf.py and tradingdash.workers set up a worker (`worker_like`):
+DATABASE_POOL=1 (a request's thread takes a pooled connection instead of opening one), two malloc arenas, the
+URLconf loaded and the start-up objects frozen out of the garbage collector's sight. Figures: wall time around
+`await client.get()`, and the process's CPU time (every thread) per request.
 
 The historical miss asks each time for the same latest 2,500 daily candles with a distinct `end` far in the
 future: it misses the response cache only, as a real miss does (the per-process and Redis caches of the symbol's
@@ -81,10 +82,25 @@ def bench_endpoints(report: Report) -> None:
         )
 
 
+def worker_like() -> None:
+    """What tradingdash/gunicorn.conf.py and tradingdash.workers.AsgiWorker do in each worker after Django is set
+    up: at most WEB_MALLOC_ARENA_MAX malloc arenas, the URLconf loaded, then the start-up objects frozen out of
+    the garbage collector's sight and its young-generation threshold raised."""
+    from django.urls import get_resolver
+
+    from tradingdash.malloc import malloc_arena_max_set
+    from tradingdash.workers import DEFAULT_GC_THRESHOLD, GC_THRESHOLD_ENV, settle_gc
+
+    malloc_arena_max_set(int(os.environ.get("WEB_MALLOC_ARENA_MAX", "2")))
+    get_resolver().url_patterns  # noqa: B018 - loads the URLconf
+    settle_gc(int(os.environ.get(GC_THRESHOLD_ENV, DEFAULT_GC_THRESHOLD)))
+
+
 def main() -> None:
     args = cli(__doc__.splitlines()[0])
     os.environ["DATABASE_POOL"] = "1"  # as tradingdash/gunicorn.conf.py sets it for every worker
     setup()
+    worker_like()
     report = Report()
     bench_endpoints(report)
     finish(report, args.json)
