@@ -21,6 +21,8 @@ assert "keras" not in sys.modules
 assert "scipy" not in sys.modules, sorted(m for m in sys.modules if m.startswith("scipy"))[:5]
 # Only sending a notification or saving a channel needs Apprise (alerts/outbound.py): ~2 MiB of each worker.
 assert "apprise" not in sys.modules
+# joblib only when a model artifact is read or written (predictions/ml/base.py).
+assert "joblib" not in sys.modules
 print("ok")
 """
 
