@@ -4,6 +4,9 @@ A user chooses the URL, so before anything is sent its host is resolved and ever
 private, loopback, link-local, reserved or multicast); the webhook connection is then pinned to the checked address,
 so a DNS answer that changes between the check and the connect (rebinding) cannot redirect it. Apprise opens its own
 connections, so its host is checked just before each send. ALERT_WEBHOOK_ALLOW_PRIVATE=1 lifts the check (tests).
+
+Apprise is imported where it is used: a web worker needs it only when a channel is saved or tested, and importing it
+at start-up was ~50 modules and 2 MiB of every worker's RSS (bench/README.md, "Web worker RSS").
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import socket
 import ssl
 from urllib.parse import urlsplit
 
-import apprise
 import certifi
 import urllib3
 from django.conf import settings
@@ -137,6 +139,8 @@ def webhook_post(*, url: str, secret: str, event_id: str, body: bytes) -> int:
 
 def apprise_check(url: str) -> None:
     """Validate an Apprise URL when it is saved (DeliveryError): a URL Apprise knows, not aimed at a private host."""
+    import apprise
+
     if not apprise.Apprise().add(url):
         raise DeliveryRefused("Not a URL Apprise understands (see its list of supported services).")
     _apprise_host_check(url)
@@ -158,6 +162,8 @@ def _apprise_host_check(url: str) -> None:
 
 def apprise_send(*, url: str, title: str, body: str) -> None:
     """Send through Apprise (Telegram, e-mail, Slack, Discord, ntfy…); a failure is transient with its log line."""
+    import apprise
+
     apprise_check(url)
     notifier = apprise.Apprise()
     notifier.add(url)

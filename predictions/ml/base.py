@@ -1,4 +1,8 @@
-"""The interface every forecaster implements: fit on features, predict log returns, round-trip through bytes."""
+"""The interface every forecaster implements: fit on features, predict log returns, round-trip through bytes.
+
+joblib is imported by the two functions that use it: a web worker imports this module at start (the prediction
+services) but reads an artifact only when it serves a prediction, and joblib at start-up was ~50 modules and
+2 MiB of every worker's RSS (bench/README.md, "Web worker RSS")."""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import io
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -77,6 +80,8 @@ class Forecaster(ABC):
 
 def dump_bundle(bundle: dict[str, Any]) -> bytes:
     """joblib-serialise a dict of artifacts to bytes."""
+    import joblib
+
     buffer = io.BytesIO()
     joblib.dump(bundle, buffer, compress=3)
     return buffer.getvalue()
@@ -84,6 +89,8 @@ def dump_bundle(bundle: dict[str, Any]) -> bytes:
 
 def load_bundle(data: bytes, algorithm: str) -> dict[str, Any]:
     """Inverse of dump_bundle, refusing artifacts written by another algorithm."""
+    import joblib
+
     bundle = joblib.load(io.BytesIO(data))
     if not isinstance(bundle, dict) or bundle.get("algorithm") != algorithm:
         found = bundle.get("algorithm") if isinstance(bundle, dict) else type(bundle).__name__
