@@ -59,16 +59,16 @@ logger = structlog.get_logger(__name__)
 # aggregates the picked bars into one array per column and NumPy takes each array's bytes as they come
 # (_ArrayColumnLoader), so no Python object is made per bar but a bar's source. A row per bar cost a tuple and
 # eight objects each and then a pass to turn them into columns: 2.9 ms for 2,500 bars, of which PostgreSQL's own
-# work was 0.45 ms; as arrays 0.9 ms in PostgreSQL and ~2 ms in all (bench/README.md, "Fourth pass"). Decoding
-# text timestamps was the costly part of the ORM read before that. Times come as epoch seconds (truncated, as
-# the API shows them): date_part's float8 holds a present-day epoch to a quarter of a microsecond, so its floor
-# is the bar's second (EXTRACT's numeric is exact but slower). Constant SQL; values are parameters.
+# work was 0.45 ms; as arrays 0.6 ms in PostgreSQL and ~2 ms in all (bench/README.md, "Fourth pass"). Decoding
+# text timestamps was the costly part of the ORM read before that. Times load as epoch seconds, truncated as
+# the API shows them, from the microseconds a binary timestamptz is (_TimestampArrayLoader): exact, and
+# PostgreSQL computes nothing per bar (date_part per bar was a quarter of its work). Constant SQL; values are
+# parameters.
 _PG_HISTORY_SQL = """
-SELECT array_agg(time), array_agg(open_price), array_agg(high_price), array_agg(low_price),
+SELECT array_agg("timestamp"), array_agg(open_price), array_agg(high_price), array_agg(low_price),
        array_agg(close_price), array_agg(volume), array_agg(final), array_agg(source)
 FROM (
-    SELECT floor(date_part('epoch', "timestamp"))::int8 AS time, open_price, high_price, low_price, close_price,
-           volume, final, source
+    SELECT "timestamp", open_price, high_price, low_price, close_price, volume, final, source
     FROM market_marketdata
     WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
       AND (%(start)s::timestamptz IS NULL OR "timestamp" >= %(start)s::timestamptz)
@@ -117,14 +117,36 @@ class _BoolArrayLoader(_ArrayColumnLoader):
     element = "?"
 
 
-# By the arrays' type OIDs (int8[], float8[], bool[]): psycopg takes a name such as "int8[]" as the element's.
-_ARRAY_LOADERS = {1016: _Int8ArrayLoader, 1022: _Float8ArrayLoader, 1000: _BoolArrayLoader}
+class _TimestampArrayLoader(_ArrayColumnLoader):
+    """timestamptz[] as UTC epoch seconds (int64), truncated towards the past: a binary timestamptz is the
+    microseconds since 2000-01-01 00:00 UTC."""
+
+    element = ">i8"
+    _EPOCH_2000 = 946_684_800
+    _INFINITIES = (np.iinfo(np.int64).min, np.iinfo(np.int64).max)  # -infinity and infinity
+
+    def load(self, data) -> np.ndarray:
+        micros = super().load(data)
+        if np.isin(micros, self._INFINITIES).any():
+            raise psycopg.DataError("an infinite timestamp has no epoch seconds")
+        return micros // 1_000_000 + self._EPOCH_2000
+
+
+# By the arrays' type OIDs (int8[], float8[], bool[], timestamptz[]): psycopg takes a name such as "int8[]" as the
+# element's.
+_ARRAY_LOADERS = {
+    1016: _Int8ArrayLoader,
+    1022: _Float8ArrayLoader,
+    1000: _BoolArrayLoader,
+    1185: _TimestampArrayLoader,
+}
 
 
 def _binary_cursor(*, array_columns: bool = False):
     """A server-side-binding, binary-result psycopg cursor on Django's connection, wrapped like Django's own
     (query logging, execute wrappers). Django's cursors bind client-side, which cannot return binary results.
-    With `array_columns`, arrays of int8, float8 and bool load as NumPy arrays (on this cursor only)."""
+    With `array_columns`, arrays of int8, float8, bool and timestamptz (as epoch seconds) load as NumPy arrays
+    (on this cursor only)."""
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     raw = psycopg.Cursor(connection.connection)

@@ -108,3 +108,26 @@ def test_columns_are_put_in_time_order_whatever_order_they_came_in(order):
     assert bars.time.tolist() == [100, 200, 300, 400] == bars.volume.tolist() == bars.open.tolist()
     assert bars.final.tolist() == [False, False, True, True]
     assert bars.source == ["s100", "s200", "s300", "s400"]
+
+
+@pytest.mark.parametrize(
+    ("stamp", "seconds"),
+    [
+        ("2026-01-05 03:45:00+00", 1_767_584_700),
+        ("2026-01-05 03:45:00.999999+00", 1_767_584_700),  # truncated, as the API shows times
+        ("1999-12-31 23:59:59.5+00", 946_684_799),  # before 2000 (negative microseconds): towards the past
+        ("1969-12-31 23:59:59.000001+00", -1),
+        ("2000-01-01 00:00:00+00", 946_684_800),
+    ],
+)
+def test_timestamps_load_as_epoch_seconds(stamp, seconds):
+    with _binary_cursor(array_columns=True) as cursor:
+        cursor.execute("SELECT ARRAY[%(stamp)s::timestamptz]", {"stamp": stamp})
+        (loaded,) = cursor.fetchone()
+    assert loaded.dtype == np.int64 and loaded.tolist() == [seconds]
+
+
+def test_an_infinite_timestamp_is_refused():
+    with _binary_cursor(array_columns=True) as cursor, pytest.raises(DataError):
+        cursor.execute("SELECT ARRAY['infinity'::timestamptz]", {})
+        cursor.fetchone()
