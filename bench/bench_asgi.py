@@ -83,22 +83,24 @@ def bench_endpoints(report: Report) -> None:
 
 
 def worker_like() -> None:
-    """What tradingdash/gunicorn.conf.py and tradingdash.workers.AsgiWorker do in each worker after Django is set
-    up: at most WEB_MALLOC_ARENA_MAX malloc arenas, the URLconf loaded, then the start-up objects frozen out of
-    the garbage collector's sight and its young-generation threshold raised."""
+    """What tradingdash.workers.AsgiWorker does in each worker once Django is set up: the URLconf loaded, then the
+    start-up objects frozen out of the garbage collector's sight and its young-generation threshold raised."""
     from django.urls import get_resolver
 
-    from tradingdash.malloc import malloc_arena_max_set
     from tradingdash.workers import DEFAULT_GC_THRESHOLD, GC_THRESHOLD_ENV, settle_gc
 
-    malloc_arena_max_set(int(os.environ.get("WEB_MALLOC_ARENA_MAX", "2")))
     get_resolver().url_patterns  # noqa: B018 - loads the URLconf
     settle_gc(int(os.environ.get(GC_THRESHOLD_ENV, DEFAULT_GC_THRESHOLD)))
 
 
 def main() -> None:
     args = cli(__doc__.splitlines()[0])
-    os.environ["DATABASE_POOL"] = "1"  # as tradingdash/gunicorn.conf.py sets it for every worker
+    # As tradingdash/gunicorn.conf.py sets up every worker before it loads the app: a pooled connection per
+    # request thread, at most WEB_MALLOC_ARENA_MAX malloc arenas (before the pool's threads make their own).
+    os.environ["DATABASE_POOL"] = "1"
+    from tradingdash.malloc import malloc_arena_max_set
+
+    malloc_arena_max_set(int(os.environ.get("WEB_MALLOC_ARENA_MAX", "2")))
     setup()
     worker_like()
     report = Report()

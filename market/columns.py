@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -117,15 +117,15 @@ def columns_of(
     )
 
 
-def columns_in_time_order(**columns) -> BarColumns:
-    """BarColumns of columns_of's columns (one value per bar, bars in any order, times distinct), sorted by time:
-    as given when already ascending, reversed when descending."""
+def columns_in_time_order(*, descending: bool = False, **columns) -> BarColumns:
+    """BarColumns of columns_of's columns, sorted by time: the bars as given, or reversed when `descending`, when
+    that is time order (bars within one second, which share a time here, keep the order they were read in, as
+    the ORM's read gives them); else sorted, stably, from that order."""
     bars = columns_of(**columns)
-    steps = np.diff(bars.time)
-    if (steps > 0).all():
+    if descending:
+        bars = bars.reversed()
+    if (np.diff(bars.time) >= 0).all():
         return bars
-    if (steps < 0).all():
-        return bars.reversed()
     return bars.take(np.argsort(bars.time, kind="stable"))
 
 
@@ -149,7 +149,11 @@ def columns_from_frame(frame: pd.DataFrame, *, source: str) -> BarColumns:
     return columns_of(time=seconds, final=frame["final"].to_numpy(), source=[source] * len(frame), **columns)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+
+
 def _epoch_seconds(ts: datetime) -> int:
     if ts.tzinfo is None:
         raise ValueError("naive datetime: candle times are stored timezone-aware (UTC)")
-    return int(ts.timestamp())
+    return (ts - _EPOCH) // _SECOND  # floored, as PostgreSQL's read floors (exactly: no float in between)

@@ -179,8 +179,9 @@ def _history_columns(
         # An aggregate sees the rows in the order its subquery sorted them in practice, which SQL does not
         # promise: the times say.
         return columns_in_time_order(
-            time=time, open=open_, high=high, low=low, close=close, volume=volume, final=final, source=source
-        )
+            descending=not from_start,
+            time=time, open=open_, high=high, low=low, close=close, volume=volume, final=final, source=source,
+        )  # fmt: skip
     stored = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
     if start is not None:
         stored = stored.filter(timestamp__gte=start)

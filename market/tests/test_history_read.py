@@ -10,12 +10,16 @@ import pytest
 from django.db import DataError, connection
 
 from market.columns import columns_in_time_order
+from market.models import MarketData
 from market.selectors import _binary_cursor, _history_columns
 from market.services import candles_upsert
 from market.tests.factories import make_candles
 from market.timeframes import Timeframe
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's read (SQLite's is the ORM's)"),
+]
 
 START = datetime(2024, 1, 1, 3, 45, tzinfo=UTC)
 
@@ -93,9 +97,35 @@ def test_arrays_a_column_cannot_hold_are_refused(sql):
 
 
 def test_other_cursors_keep_psycopgs_lists():
+    with _binary_cursor(array_columns=True) as cursor:  # loaders registered on the shared connection's cursor
+        cursor.execute("SELECT ARRAY[1, 2]::int8[]", {})
+        assert isinstance(cursor.fetchone()[0], np.ndarray)
     with _binary_cursor() as cursor:
         cursor.execute("SELECT ARRAY[1, 2]::int8[]", {})
         assert cursor.fetchone() == ([1, 2],)
+
+
+@pytest.mark.parametrize("from_start", [False, True])
+def test_bars_within_one_second_come_in_the_orms_order(monkeypatch, from_start):
+    """Times are read to the second: two bars stored within one (a CSV with fractions) share a time, and stay
+    in stored order, as the ORM's read gives them."""
+    offsets = [
+        timedelta(0),
+        timedelta(minutes=1),
+        timedelta(minutes=1, microseconds=500_000),
+        timedelta(minutes=2),
+    ]
+    for price, offset in zip((10.0, 11.0, 12.0, 13.0), offsets, strict=True):
+        MarketData.objects.create(
+            symbol="TCS.NS", timeframe="1m", timestamp=START + offset, open_price=price, high_price=price,
+            low_price=price, close_price=price, volume=int(price), source=f"s{price:g}", final=True,
+        )  # fmt: skip
+    args = {"symbol": "TCS.NS", "timeframe": Timeframe.M1, "start": START, "end": None, "limit": 10}
+    in_arrays = _history_columns(**args, from_start=from_start)
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    assert as_lists(in_arrays) == as_lists(_history_columns(**args, from_start=from_start))
+    assert in_arrays.open.tolist() == [10.0, 11.0, 12.0, 13.0]
+    assert in_arrays.time[1] == in_arrays.time[2]
 
 
 @pytest.mark.parametrize("order", [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]])
@@ -131,3 +161,15 @@ def test_an_infinite_timestamp_is_refused():
     with _binary_cursor(array_columns=True) as cursor, pytest.raises(DataError):
         cursor.execute("SELECT ARRAY['infinity'::timestamptz]", {})
         cursor.fetchone()
+
+
+def test_a_fraction_of_a_second_before_1970_floors_in_both_reads(monkeypatch):
+    when = datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC)
+    MarketData.objects.create(
+        symbol="TCS.NS", timeframe="1D", timestamp=when, open_price=1.0, high_price=1.0, low_price=1.0,
+        close_price=1.0, volume=1, source="csv", final=True,
+    )  # fmt: skip
+    args = {"symbol": "TCS.NS", "timeframe": Timeframe.D1, "start": None, "end": None, "limit": 5}
+    assert _history_columns(**args).time.tolist() == [-1]
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    assert _history_columns(**args).time.tolist() == [-1]
