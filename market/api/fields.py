@@ -116,12 +116,25 @@ def symbol_and_query(
     request, raw_symbol: str, query_serializer: type[serializers.Serializer]
 ) -> tuple[str, dict]:
     """The validated path symbol and query string of a read endpoint (InvalidSymbol / ValidationError → 400).
-    Dates in the query are trading days of the symbol's exchange (InstantField)."""
-    symbol = symbol_from_path(raw_symbol)
-    # A DRF request's query_params, or a Django request's GET (the async hot views: tradingdash.async_views).
-    query = query_serializer(data=getattr(request, "query_params", request.GET), context={"symbol": symbol})
-    query.is_valid(raise_exception=True)
-    return symbol, query.validated_data
+    Dates in the query are trading days of the symbol's exchange (InstantField).
+
+    Validated once per request: a historical read that misses the cache is validated on the event loop first
+    (tradingdash.async_views) and then again by the DRF view in a thread, 0.4 ms each of a 6.6 ms miss. Only
+    a valid query is kept (an invalid one raises each time, so the DRF view answers its 400); each caller gets
+    a copy of it."""
+    http_request = getattr(request, "_request", request)  # the Django request under a DRF one
+    validated = http_request.__dict__.setdefault("_validated_queries", {})
+    key = (raw_symbol, query_serializer)
+    if key not in validated:
+        symbol = symbol_from_path(raw_symbol)
+        # A DRF request's query_params, or a Django request's GET (the async hot views).
+        query = query_serializer(
+            data=getattr(request, "query_params", request.GET), context={"symbol": symbol}
+        )
+        query.is_valid(raise_exception=True)
+        validated[key] = (symbol, query.validated_data)
+    symbol, query = validated[key]
+    return symbol, dict(query)
 
 
 def symbol_from_path(raw: str) -> str:

@@ -144,3 +144,26 @@ def test_the_schema_still_documents_both_endpoints(auth_client):
     assert quote["tags"] == ["market"] and "200" in quote["responses"]
     assert {p["name"] for p in history["parameters"]} >= {"symbol", "timeframe", "limit", "start", "end"}
     assert quote["security"] == [{"jwtAuth": []}]
+
+
+def test_a_miss_validates_its_query_once_though_both_paths_read_it(token, monkeypatch):
+    """The event loop validates the query to look for a cached body; on a miss the DRF view in its thread uses
+    that validation instead of repeating it, and answers as it would have."""
+    from market.api.serializers import HistoricalQuerySerializer
+
+    asgi_request("GET", HISTORY, token=token)  # the token and user seen, the caches warm
+    calls = []
+    validate = HistoricalQuerySerializer.is_valid
+
+    def counted(self, *args, **kwargs):
+        calls.append(self)
+        return validate(self, *args, **kwargs)
+
+    monkeypatch.setattr(HistoricalQuerySerializer, "is_valid", counted)
+    miss = asgi_request("GET", HISTORY + "&end=2099-01-01T00:00:00Z", token=token)
+    assert miss.status == 200 and miss.threads_started >= 1  # the DRF view answered
+    assert len(calls) == 1
+    assert miss.body == drf_answer(HISTORY + "&end=2099-01-01T00:00:00Z", token).body
+    calls.clear()
+    invalid = asgi_request("GET", HISTORY + "&end=not-a-time", token=token)
+    assert invalid.status == 400 and len(calls) == 2  # not kept: each path raises, the DRF view answers the 400
