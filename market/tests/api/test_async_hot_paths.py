@@ -166,4 +166,5 @@ def test_a_miss_validates_its_query_once_though_both_paths_read_it(token, monkey
     assert miss.body == drf_answer(HISTORY + "&end=2099-01-01T00:00:00Z", token).body
     calls.clear()
     invalid = asgi_request("GET", HISTORY + "&end=not-a-time", token=token)
-    assert invalid.status == 400 and len(calls) == 2  # not kept: each path raises, the DRF view answers the 400
+    # Not kept: each path raises, and the DRF view answers the 400.
+    assert invalid.status == 400 and len(calls) == 2
