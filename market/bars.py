@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from market.calendar import ExchangeCalendar
 from market.timeframes import Timeframe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Bars never run past this many days of closures (long holiday runs are at most a few days).
 _MAX_SCAN_DAYS = 60

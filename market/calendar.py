@@ -20,11 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -306,6 +308,7 @@ def library_calendar(exchange: str) -> ExchangeCalendar:
     if code is None:
         raise UnknownExchange(f"Unknown exchange {exchange!r}; use one of {', '.join(EXCHANGES)}")
     import exchange_calendars
+    import pandas as pd
 
     library = exchange_calendars.get_calendar(code, start=LIBRARY_START)
     tz = library.tz.key

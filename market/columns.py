@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from market.providers.base import CANDLE_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,8 @@ class BarColumns:
 
     def frame(self) -> pd.DataFrame:
         """A candle frame (market.providers.base columns, plus final and source) indexed by UTC open time."""
+        import pandas as pd
+
         index = pd.DatetimeIndex(
             pd.to_datetime(self.time, unit="s", utc=True).as_unit("us"), name="timestamp"
         )

@@ -1,4 +1,4 @@
-"""Technical-indicator series for charts, computed with TA-Lib over a candle frame. Pure (no ORM).
+"""Technical-indicator series for charts, computed with TA-Lib over candle columns. Pure (no ORM).
 
 Names are `kind[:param…]`: sma:50, ema:20, rsi:14, macd:12:26:9, bbands:20:2, atr:14, vwap. Each series has one
 value per candle, `None` where the indicator has not warmed up yet; multi-line indicators (macd, bbands) give an
@@ -7,11 +7,11 @@ object per bar. VWAP restarts each session for intraday bars and is anchored at 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import pandas as pd
-import talib
 
 # kind -> (number of parameters, defaults, bounds per parameter)
 _KINDS: dict[str, tuple[tuple[float, ...], tuple[tuple[float, float], ...]]] = {
@@ -76,13 +76,26 @@ def _values(array: np.ndarray) -> list[float | None]:
     return [None if not np.isfinite(v) else round(float(v), 4) for v in array]
 
 
-def compute_indicators(candles: pd.DataFrame, indicators: list[Indicator], *, session_days=None) -> dict:
-    """name → list (one value per candle) or dict of lists for multi-line indicators. `session_days`: for
-    intraday bars, the exchange-local day of each bar (VWAP restarts each session)."""
-    close = candles["close"].to_numpy(dtype="float64")
-    high = candles["high"].to_numpy(dtype="float64")
-    low = candles["low"].to_numpy(dtype="float64")
-    volume = candles["volume"].to_numpy(dtype="float64")
+def _session_cumsum(values: np.ndarray, sessions: np.ndarray) -> np.ndarray:
+    """Running sum of `values` that restarts where `sessions` changes from one bar to the next (bars in time
+    order, so each session's bars are contiguous)."""
+    if not len(values):
+        return values.copy()
+    starts = np.flatnonzero(np.r_[True, sessions[1:] != sessions[:-1]])
+    return np.concatenate([np.cumsum(part) for part in np.split(values, starts[1:])])
+
+
+def compute_indicators(candles: Mapping[str, Any], indicators: list[Indicator], *, session_days=None) -> dict:
+    """name → list (one value per candle) or dict of lists for multi-line indicators. `candles`: columns open,
+    high, low, close, volume in time order (NumPy arrays, lists or a frame's columns). `session_days`: for
+    intraday bars, the exchange-local day of each bar (VWAP restarts each session). NumPy and TA-Lib only: the
+    indicators endpoint does not load pandas into a web worker."""
+    import talib
+
+    close = np.asarray(candles["close"], dtype="float64")
+    high = np.asarray(candles["high"], dtype="float64")
+    low = np.asarray(candles["low"], dtype="float64")
+    volume = np.asarray(candles["volume"], dtype="float64")
     series: dict = {}
     for ind in indicators:
         p = [int(v) if v == int(v) else v for v in ind.params]
@@ -102,9 +115,9 @@ def compute_indicators(candles: pd.DataFrame, indicators: list[Indicator], *, se
             series[ind.name] = {"upper": _values(upper), "middle": _values(middle), "lower": _values(lower)}
         elif ind.kind == "vwap":
             typical = (high + low + close) / 3
-            groups = pd.Series(session_days if session_days is not None else np.zeros(len(close)))
-            pv = pd.Series(typical * volume).groupby(groups.to_numpy()).cumsum().to_numpy()
-            vol = pd.Series(volume).groupby(groups.to_numpy()).cumsum().to_numpy()
+            sessions = np.asarray(session_days) if session_days is not None else np.zeros(len(close))
+            pv = _session_cumsum(typical * volume, sessions)
+            vol = _session_cumsum(volume, sessions)
             with np.errstate(invalid="ignore", divide="ignore"):
                 series[ind.name] = _values(np.where(vol > 0, pv / vol, np.nan))
     return series

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # A session's daily bar is expected this long after its close (providers publish with some delay).
 DAILY_GRACE = timedelta(hours=2)
@@ -129,6 +131,8 @@ def check_candles(
 
 
 def _atr(candles: pd.DataFrame, period: int = 14) -> pd.Series:
+    import pandas as pd
+
     prev_close = candles["close"].shift()
     true_range = pd.concat(
         [
@@ -143,6 +147,8 @@ def _atr(candles: pd.DataFrame, period: int = 14) -> pd.Series:
 
 
 def _jumps(candles: pd.DataFrame, calendar, action_days: set[date], k: float) -> list[Finding]:
+    import pandas as pd
+
     atr = _atr(candles)
     prev_close = candles["close"].shift()
     move = pd.concat(

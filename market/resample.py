@@ -13,11 +13,13 @@ midnight; so do the derived weeks and months (midnight of their first trading da
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _OHLCV = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
 
@@ -33,12 +35,16 @@ class SessionCalendar(Protocol):
 
 
 def _finals(bars: pd.DataFrame) -> pd.Series:
+    import pandas as pd
+
     if "final" in bars.columns:
         return bars["final"].astype(bool)
     return pd.Series(True, index=bars.index)
 
 
 def _empty_like(bars: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     frame = bars.iloc[0:0][list(_OHLCV)].copy()
     frame["final"] = pd.Series(dtype=bool)
     return frame
@@ -98,6 +104,8 @@ def intraday_to(
 ) -> pd.DataFrame:
     """`bar`-long bars (1H, 4H) from `part`-long ones (5m, 15m), in buckets counted from each session's open.
     Parts before the open or from the close on belong to no bar."""
+    import pandas as pd
+
     if bar <= part or bar % part:
         raise ValueError("the derived bar must be a whole multiple of the parts' length")
     if bars.empty:
@@ -132,6 +140,8 @@ def intraday_to(
 
 
 def _indexed(frame: pd.DataFrame, index) -> pd.DataFrame:
+    import pandas as pd
+
     frame.index = pd.DatetimeIndex(index).tz_convert(UTC).as_unit("us")
     frame.index.name = "timestamp"
     return frame

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import math
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import psycopg
 import structlog
 from django.conf import settings
@@ -52,6 +52,9 @@ from market.sources import (
 )
 from market.timeframes import BUILT_FROM, Timeframe
 from tradingdash.cache import LocalTTLCache, cache_is_down
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = structlog.get_logger(__name__)
 
@@ -234,6 +237,8 @@ def _history_candles_json(
 def _adjusted(*, symbol: str, bars: BarColumns, adjust: Adjustment, tz: tzinfo) -> BarColumns:
     """Stored bars with the factors of the `adjust` actions after each bar applied (the bars themselves when
     none applies)."""
+    import pandas as pd
+
     actions = corporate_actions(symbol=symbol, adjust=adjust) if len(bars) else []
     if not actions:
         return bars
@@ -640,6 +645,8 @@ def candles_frame(
     `final_only`, only bars stored after their close: scoring, signals, training and backtests never see a
     partial bar. `adjust`: the corporate-action adjustment applied (signals and training read "splits", so a
     split day is no crash to them)."""
+    import pandas as pd
+
     rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
     if final_only:
         rows = rows.filter(final=True)
@@ -752,9 +759,9 @@ def indicators_history(
         )
     )
     candles = history["candles"]
-    frame = pd.DataFrame(candles, columns=["open", "high", "low", "close", "volume"])
+    columns = {field: [c[field] for c in candles] for field in ("open", "high", "low", "close", "volume")}
     sessions = [c["timestamp"][:10] for c in candles] if timeframe.is_intraday else None
-    series = compute_indicators(frame, indicators, session_days=sessions)
+    series = compute_indicators(columns, indicators, session_days=sessions)
     rows = []
     for i, candle in enumerate(candles):
         row = {k: candle[k] for k in ("timestamp", "date") if k in candle}

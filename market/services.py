@@ -7,10 +7,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 import structlog
 from celery import group
 from django.conf import settings
@@ -62,6 +61,9 @@ from market.sources import (
 from market.timeframes import Timeframe
 from tradingdash.events import CandlesStored, QuoteRefreshed, announce
 from tradingdash.metrics import CANDLES_SYNCED
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = structlog.get_logger(__name__)
 
@@ -872,6 +874,8 @@ def quality_repair(
 
 def _all_candles(*, symbol: str, timeframe: Timeframe) -> pd.DataFrame:
     """Every stored candle in time order, as a candle frame (quality checks need all of them)."""
+    import pandas as pd
+
     values = list(
         MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
         .order_by("timestamp")

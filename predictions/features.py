@@ -6,11 +6,14 @@ trained on one price level still applies after the stock has doubled. Warm-up ro
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
-import talib
 from numpy.lib.stride_tricks import sliding_window_view
-from talib import abstract
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MIN_HORIZON = 1
 MAX_HORIZON = 30
@@ -46,23 +49,29 @@ FEATURE_COLUMNS: list[str] = [
 
 
 def _talib_lookback(name: str, **parameters: float) -> int:
+    from talib import abstract
+
     function = abstract.Function(name)
     function.set_parameters(parameters)
     return int(function.lookback)
 
 
-# Rows lost to warm-up: the longest lookback of any feature, taken from TA-Lib itself for its indicators.
-WARMUP_BARS: int = max(
-    _talib_lookback("RSI", timeperiod=RSI_PERIOD),
-    _talib_lookback("MACD", fastperiod=MACD_FAST, slowperiod=MACD_SLOW, signalperiod=MACD_SIGNAL),
-    _talib_lookback("BBANDS", timeperiod=BB_PERIOD, nbdevup=BB_DEVIATIONS, nbdevdn=BB_DEVIATIONS),
-    *(_talib_lookback("SMA", timeperiod=p) for p in MA_PERIODS),
-    *(_talib_lookback("EMA", timeperiod=p) for p in MA_PERIODS),
-    _talib_lookback("ATR", timeperiod=ATR_PERIOD),
-    _talib_lookback("ROC", timeperiod=ROC_PERIOD),
-    1 + RETURN_LAGS,  # a log return needs the previous close, then RETURN_LAGS shifts
-    ZSCORE_PERIOD - 1,  # volume and OBV z-scores (OBV itself has no lookback)
-)
+@functools.cache
+def warmup_bars() -> int:
+    """Rows lost to warm-up: the longest lookback of any feature, taken from TA-Lib itself for its indicators.
+    A function, not a constant, so that importing this module (a web worker does, for MAX_HORIZON) does not load
+    TA-Lib."""
+    return max(
+        _talib_lookback("RSI", timeperiod=RSI_PERIOD),
+        _talib_lookback("MACD", fastperiod=MACD_FAST, slowperiod=MACD_SLOW, signalperiod=MACD_SIGNAL),
+        _talib_lookback("BBANDS", timeperiod=BB_PERIOD, nbdevup=BB_DEVIATIONS, nbdevdn=BB_DEVIATIONS),
+        *(_talib_lookback("SMA", timeperiod=p) for p in MA_PERIODS),
+        *(_talib_lookback("EMA", timeperiod=p) for p in MA_PERIODS),
+        _talib_lookback("ATR", timeperiod=ATR_PERIOD),
+        _talib_lookback("ROC", timeperiod=ROC_PERIOD),
+        1 + RETURN_LAGS,  # a log return needs the previous close, then RETURN_LAGS shifts
+        ZSCORE_PERIOD - 1,  # volume and OBV z-scores (OBV itself has no lookback)
+    )
 
 
 def validate_horizon(horizon: int) -> int:
@@ -76,6 +85,8 @@ def validate_horizon(horizon: int) -> int:
 
 def validate_candles(candles: pd.DataFrame) -> None:
     """Reject frames that break the candle convention; features on them would be silently wrong."""
+    import pandas as pd
+
     missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
     if missing:
         raise ValueError(f"candles lack columns {missing}")
@@ -106,6 +117,9 @@ def _rolling_zscore(values: np.ndarray, window: int) -> np.ndarray:
 
 def compute_features(candles: pd.DataFrame) -> pd.DataFrame:
     """FEATURE_COLUMNS for every bar after the warm-up; each row depends only on candles at or before it."""
+    import pandas as pd
+    import talib
+
     validate_candles(candles)
     high = candles["high"].to_numpy(dtype="float64")
     low = candles["low"].to_numpy(dtype="float64")
@@ -153,7 +167,7 @@ def compute_features(candles: pd.DataFrame) -> pd.DataFrame:
     features["obv_z_20"] = _rolling_zscore(talib.OBV(close, volume), ZSCORE_PERIOD)
 
     frame = pd.DataFrame(features, index=candles.index, columns=FEATURE_COLUMNS)
-    # Inputs are validated finite, so the only NaN rows are the warm-up ones (a test pins this to WARMUP_BARS).
+    # Inputs are validated finite, so the only NaN rows are the warm-up ones (a test pins this to warmup_bars()).
     return frame.dropna()
 
 

@@ -25,7 +25,7 @@ from market.selectors import candles_frame, split_ratio_between_bars
 from market.services import DEFAULT_DAYS, candles_ensure
 from market.sources import calendar_for_symbol
 from market.timeframes import Timeframe
-from predictions.features import WARMUP_BARS
+from predictions.features import warmup_bars
 from predictions.loading import forecaster_load
 from predictions.ml import registry
 from predictions.ml.comparison import Known, config_key, evaluate_config
@@ -64,7 +64,7 @@ class NoActiveModel(Exception):
 
 
 def history_needed(horizon: int) -> int:
-    return WARMUP_BARS + MIN_TRAINING_ROWS + horizon
+    return warmup_bars() + MIN_TRAINING_ROWS + horizon
 
 
 def predictions_invalidate(symbol: str) -> None:

@@ -21,13 +21,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from signals.config import DEFAULT_CONFIG, SignalConfig
 from signals.levels import compute_levels
 from signals.rules import evaluate_series
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # NSE's continuous session, 09:15-15:30 IST, for annualising intraday bars.
 _SESSION_MINUTES = 375
@@ -181,6 +184,8 @@ def run_backtest(
 
 def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
     """Bars per year from the median bar spacing: 252 for daily, 52 weekly, 12 monthly, sessions × bars intraday."""
+    import pandas as pd
+
     if len(index) < 2:
         return float(_TRADING_DAYS)
     spacing = pd.Series(index).diff().median()
@@ -209,6 +214,8 @@ def _intrabar_exit(position: _Position, open_: float, high: float, low: float) -
 
 
 def _utc(moment: datetime | date | str) -> pd.Timestamp:
+    import pandas as pd
+
     stamp = pd.Timestamp(moment)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 

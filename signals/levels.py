@@ -20,12 +20,15 @@ So BUY: stop < E < target and stop < support; SELL: target < E < stop and stop >
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from signals.config import DEFAULT_CONFIG, SignalConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SIGNAL_TYPES = ("BUY", "SELL", "HOLD")
 

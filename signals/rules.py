@@ -15,13 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import talib
 
 from signals.config import DEFAULT_CONFIG, FACTOR_NAMES, SignalConfig
 from signals.levels import compute_levels
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _REQUIRED_COLUMNS = ("open", "high", "low", "close", "volume")
 # Bands narrower than this fraction of the middle band are numerically flat (TA-Lib's variance rounding).
@@ -167,6 +169,8 @@ def evaluate_series(
     bars have none) or an array aligned with `candles`; NaN means no prediction. Bars before `required_bars` have
     NaN scores and no signal. Columns: score, strength, signal, atr and `<factor>_score` for each active factor.
     """
+    import pandas as pd
+
     predictions = None
     if predicted_returns is not None:
         if isinstance(predicted_returns, pd.Series):
@@ -221,6 +225,8 @@ class _Computed:
 def _compute(candles: pd.DataFrame, config: SignalConfig, predictions: np.ndarray | None) -> _Computed:
     """All indicators and factor scores over the whole series, in element-wise arithmetic only, so that a prefix
     of the input gives bit-for-bit the same values as the whole series at the same bars."""
+    import talib
+
     high, low, close, volume = _arrays(candles)
     weights = config.weights
     builders: dict[str, Callable[[], _FactorSeries]] = {
@@ -248,6 +254,8 @@ def _compute(candles: pd.DataFrame, config: SignalConfig, predictions: np.ndarra
 
 def _arrays(candles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """High, low, close and volume as float64 arrays, after checking the candle frame convention."""
+    import pandas as pd
+
     missing = [column for column in _REQUIRED_COLUMNS if column not in candles.columns]
     if missing:
         raise ValueError(f"candles lack columns: {', '.join(missing)}")
@@ -292,6 +300,8 @@ def _price(value: float) -> str:
 
 def _rsi(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
     """Mean reversion: oversold is bullish, overbought bearish, graded by depth beyond the threshold."""
+    import talib
+
     period, oversold, overbought = config.rsi_period, config.rsi_oversold, config.rsi_overbought
     rsi = talib.RSI(close, timeperiod=period)
     # TA-Lib reports 0 when nothing moved (no gains, no losses): that is not "oversold".
@@ -318,6 +328,8 @@ def _rsi(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
 
 def _macd(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
     """A recent signal-line cross dominates (fading with age); otherwise histogram sign and direction."""
+    import talib
+
     _, _, histogram = talib.MACD(
         close, fastperiod=config.macd_fast, slowperiod=config.macd_slow, signalperiod=config.macd_signal
     )
@@ -346,6 +358,8 @@ def _macd(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
 
 def _bollinger(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
     """Mean reversion against the bands: +0.5 on the lower band, -0.5 on the upper, ±1 half a width beyond."""
+    import talib
+
     upper, middle, lower = talib.BBANDS(
         close,
         timeperiod=config.bollinger_period,
@@ -373,6 +387,8 @@ def _bollinger(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
 
 def _trend(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
     """Close against both SMAs and the SMAs against each other; a recent golden/death cross counts double."""
+    import talib
+
     fast = talib.SMA(close, timeperiod=config.sma_fast)
     slow = talib.SMA(close, timeperiod=config.sma_slow)
     regime = np.sign(fast - slow)
@@ -408,6 +424,8 @@ def _trend(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
 
 def _volume(close: np.ndarray, volume: np.ndarray, config: SignalConfig) -> _FactorSeries:
     """Above-average volume confirms the close-to-close move; no volume data (indices) is neutral."""
+    import talib
+
     period, full_ratio = config.volume_period, config.volume_full_ratio
     average = _shift(talib.SMA(volume, timeperiod=period))
     has_volume = average > 0

@@ -15,13 +15,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from market.adjust import Action, day_factors, split_ratio_between
 from market.providers.errors import ProviderError, ProviderUnavailable, SymbolNotFound
 from market.timeframes import STORED_TIMEFRAMES, Timeframe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 CANDLE_COLUMNS = (*PRICE_COLUMNS, "volume")
@@ -71,6 +74,8 @@ class History:
 
 def empty_candles() -> pd.DataFrame:
     """A candle frame with no rows (but the right columns, dtypes and index)."""
+    import pandas as pd
+
     index = pd.DatetimeIndex([], tz=UTC, name=INDEX_NAME).as_unit(INDEX_UNIT)
     frame = pd.DataFrame({column: pd.Series(dtype="float64", index=index) for column in PRICE_COLUMNS})
     frame["volume"] = pd.Series(dtype="int64", index=index)
@@ -83,6 +88,8 @@ def normalize_candles(frame: pd.DataFrame) -> pd.DataFrame:
     Rows with a missing price are dropped, a missing volume counts as 0, and a repeated timestamp keeps
     its last row (the most recent version of that bar).
     """
+    import pandas as pd
+
     if frame.empty:
         return empty_candles()
     if not isinstance(frame.index, pd.DatetimeIndex) or frame.index.tz is None:
@@ -115,6 +122,8 @@ def validate_candles(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def slice_candles(candles: pd.DataFrame, start: datetime | None, end: datetime | None) -> pd.DataFrame:
     """Bars whose open time lies in [start, end)."""
+    import pandas as pd
+
     mask = np.ones(len(candles), dtype=bool)
     if start is not None:
         mask &= candles.index >= pd.Timestamp(require_aware(start, "start"))
@@ -127,6 +136,8 @@ def actions_from_columns(frame: pd.DataFrame, *, tz) -> list[Action]:
     """The actions in yfinance's `Dividends` and `Stock Splits` columns (any case; 0 or blank: none) of a frame
     with an aware index, dated by the exchange-local day (`tz`) of their row. A split value is new shares per
     old share (2.0 for 2:1; yfinance reports a 1:1 bonus issue as a 2:1 split)."""
+    import pandas as pd
+
     columns = {str(column).strip().lower(): column for column in frame.columns}
     actions: list[Action] = []
     if frame.empty:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, MutableMapping
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from predictions.ml.ensemble_evaluation import ensemble_out_of_sample
 from predictions.ml.evaluation import MIN_FOLDS, Evaluation, evaluation_from_out_of_sample, walk_forward
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Known = MutableMapping[tuple[str, str], Evaluation]
 

@@ -4,15 +4,17 @@ none does."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-import pandas as pd
 
 from predictions.ml.algorithms import forecaster_class
 from predictions.ml.base import Forecaster, dump_bundle, load_bundle
 from predictions.ml.evaluation import Evaluation
 from predictions.ml.significance import beats_naive
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Ensemble(Forecaster):

@@ -10,14 +10,17 @@ stored (to predict with) uses the same rule on all folds, i.e. what it would hav
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from predictions.ml.ensemble import Ensemble
 from predictions.ml.evaluation import evaluation_from_out_of_sample, score_rows
 from predictions.ml.registry import TrainOutput
 from predictions.ml.significance import beats_naive
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def ensemble_weights(
@@ -71,6 +74,8 @@ def ensemble_out_of_sample(
 
 def ensemble_train(outputs: Sequence[TrainOutput]) -> TrainOutput:
     """An Ensemble TrainOutput from fitted members of one run; naive (and saying so) when none beats naive."""
+    import pandas as pd
+
     if not outputs:
         raise ValueError("an ensemble needs at least one trained member")
     first = outputs[0]

@@ -11,14 +11,16 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from predictions.features import build_dataset, validate_horizon
 from predictions.ml.algorithms import make_forecaster
 from predictions.ml.significance import diebold_mariano
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MIN_FOLDS = 5
 MIN_TRAIN_ROWS = 100
@@ -155,6 +157,8 @@ def walk_forward(
     params: dict[str, Any] | None = None,
 ) -> Evaluation:
     """Fit on each expanding training window, predict the purged test fold after it, score out of sample."""
+    import pandas as pd
+
     horizon = validate_horizon(horizon)
     if folds < MIN_FOLDS:
         raise ValueError(f"walk-forward needs at least {MIN_FOLDS} folds, got {folds}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-import pandas as pd
 
 from predictions.ml.base import Forecaster, dump_bundle, load_bundle
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class NaiveForecaster(Forecaster):

@@ -11,17 +11,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from predictions.features import (
     FEATURE_COLUMNS,
-    WARMUP_BARS,
     build_dataset,
     compute_features,
     validate_horizon,
+    warmup_bars,
 )
 from predictions.ml.algorithms import ALGORITHMS, forecaster_class, make_forecaster
 from predictions.ml.base import Forecaster
@@ -32,6 +31,9 @@ from predictions.ml.evaluation import (
     InsufficientHistory,
     walk_forward,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ALGORITHMS",
@@ -124,7 +126,7 @@ def predict(
     horizon: int,
     residual_quantiles: Mapping[str, float],
 ) -> Forecast:
-    """Forecast from the last candle, using only the most recent WARMUP_BARS + lookback + SETTLE_BARS rows.
+    """Forecast from the last candle, using only the most recent warmup_bars() + lookback + SETTLE_BARS rows.
 
     The interval applies the walk-forward residual quantiles in log space: price * exp(return + q). With
     volatility-scaled quantiles ("scaled_q10"/"scaled_q90", locally adaptive conformal) q is the scaled
@@ -136,11 +138,12 @@ def predict(
     q10, q90 = float(residual_quantiles[f"{prefix}q10"]), float(residual_quantiles[f"{prefix}q90"])
     if not q10 <= q90:
         raise ValueError("residual quantiles must satisfy q10 <= q90")
-    if len(candles) < WARMUP_BARS + forecaster.lookback:
+    warmup = warmup_bars()
+    if len(candles) < warmup + forecaster.lookback:
         raise InsufficientHistory(
-            f"{forecaster.algorithm} needs {WARMUP_BARS + forecaster.lookback} candles, got {len(candles)}"
+            f"{forecaster.algorithm} needs {warmup + forecaster.lookback} candles, got {len(candles)}"
         )
-    recent = candles.iloc[-(WARMUP_BARS + forecaster.lookback + SETTLE_BARS) :]
+    recent = candles.iloc[-(warmup + forecaster.lookback + SETTLE_BARS) :]
     features = compute_features(recent)
     if len(features) < forecaster.lookback or features.index[-1] != candles.index[-1]:
         raise InsufficientHistory("the latest candle has no complete feature row")

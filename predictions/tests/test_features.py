@@ -8,10 +8,10 @@ import pytest
 
 from predictions.features import (
     FEATURE_COLUMNS,
-    WARMUP_BARS,
     build_dataset,
     compute_features,
     make_target,
+    warmup_bars,
 )
 from predictions.ml.random_forest import RandomForestForecaster
 from predictions.tests.ml.synthetic import make_candles
@@ -54,9 +54,9 @@ def sma_seeded_ema(values: pd.Series, period: int) -> pd.Series:
 
 def test_columns_and_warmup_rows_are_exact(candles, features):
     assert list(features.columns) == FEATURE_COLUMNS
-    assert WARMUP_BARS == 49  # the 50-bar SMA/EMA needs 49 earlier bars
-    assert len(features) == len(candles) - WARMUP_BARS
-    assert features.index[0] == candles.index[WARMUP_BARS]
+    assert warmup_bars() == 49  # the 50-bar SMA/EMA needs 49 earlier bars
+    assert len(features) == len(candles) - warmup_bars()
+    assert features.index[0] == candles.index[warmup_bars()]
     assert np.isfinite(features.to_numpy()).all()
 
 
@@ -138,7 +138,7 @@ def test_volume_and_obv_zscores_match_rolling_reference(candles, features):
 
 def test_zero_volume_index_gives_zero_scores_not_nan():
     features = compute_features(make_candles(200, seed=3, zero_volume=True))
-    assert len(features) == 200 - WARMUP_BARS
+    assert len(features) == 200 - warmup_bars()
     assert (features["volume_z_20"] == 0).all() and (features["obv_z_20"] == 0).all()
     assert np.isfinite(features.to_numpy()).all()
 
@@ -150,7 +150,7 @@ def test_flat_prices_stay_finite():
         index=index,
     )
     features = compute_features(flat)
-    assert len(features) == 120 - WARMUP_BARS
+    assert len(features) == 120 - warmup_bars()
     assert np.isfinite(features.to_numpy()).all()
     assert (features["bb_pct_b"] == 0.5).all()
 
@@ -185,7 +185,7 @@ def test_target_refuses_out_of_range_horizon(candles, horizon):
 def test_dataset_is_aligned_and_nan_free(candles):
     X, y = build_dataset(candles, 3)
     assert X.index.equals(y.index)
-    assert len(X) == len(candles) - WARMUP_BARS - 3
+    assert len(X) == len(candles) - warmup_bars() - 3
     assert X.index[-1] == candles.index[-4]
     assert not X.isna().any().any() and not y.isna().any()
 
@@ -202,11 +202,11 @@ def _perturb_after(candles: pd.DataFrame, t: int, seed: int) -> pd.DataFrame:
     return changed
 
 
-@pytest.mark.parametrize("t", [WARMUP_BARS, 120, 333, 598])
+@pytest.mark.parametrize("t", [warmup_bars(), 120, 333, 598])
 def test_features_at_or_before_t_ignore_everything_after_t(candles, t):
     original = compute_features(candles).loc[: candles.index[t]]
     changed = compute_features(_perturb_after(candles, t, seed=t)).loc[: candles.index[t]]
-    assert len(original) == t - WARMUP_BARS + 1
+    assert len(original) == t - warmup_bars() + 1
     pd.testing.assert_frame_equal(original, changed, check_exact=True)
 
 

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 import talib
 
@@ -59,6 +60,20 @@ def test_vwap_restarts_each_session_for_intraday_bars():
     typical = ((frame["high"] + frame["low"] + frame["close"]) / 3).to_numpy()
     assert series["vwap"][3] == pytest.approx(typical[3], abs=1e-4)  # the second session starts afresh
     assert series["vwap"][2] == pytest.approx(typical[:3].mean(), abs=1e-4)
+
+
+def test_vwap_by_session_matches_a_grouped_cumulative_sum():
+    """The NumPy running sums per session give what pandas' groupby().cumsum() gave (the implementation before
+    the indicators endpoint stopped loading pandas), sessions of uneven lengths included."""
+    frame = make_candles(40, seed=7)
+    sessions = [f"d{i}" for i, size in enumerate([1, 7, 3, 12, 5, 2, 10]) for _ in range(size)]
+    series = compute_indicators(frame, parse_indicators("vwap"), session_days=sessions)
+    typical = (frame["high"] + frame["low"] + frame["close"]) / 3
+    groups = pd.Series(sessions, index=frame.index)
+    expected = (typical * frame["volume"]).groupby(groups).cumsum() / frame["volume"].groupby(groups).cumsum()
+    assert series["vwap"] == [round(v, 4) for v in expected]
+    anchored = compute_indicators(frame, parse_indicators("vwap"))["vwap"]
+    assert anchored == [round(v, 4) for v in (typical * frame["volume"]).cumsum() / frame["volume"].cumsum()]
 
 
 def test_parse_normalises_and_defaults():

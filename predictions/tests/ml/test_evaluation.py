@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from predictions.features import WARMUP_BARS, build_dataset, compute_features
+from predictions.features import build_dataset, compute_features, warmup_bars
 from predictions.ml import registry
 from predictions.ml.evaluation import InsufficientHistory, folds, walk_forward
 from predictions.tests.ml.synthetic import make_candles
@@ -96,7 +96,7 @@ def test_walk_forward_needs_five_folds_and_enough_history(candles):
     with pytest.raises(ValueError, match="at least 5 folds"):
         walk_forward(candles, "naive", folds=3)
     with pytest.raises(InsufficientHistory):
-        walk_forward(candles.iloc[: WARMUP_BARS + 120], "naive")
+        walk_forward(candles.iloc[: warmup_bars() + 120], "naive")
     with pytest.raises(ValueError, match="unknown algorithm"):
         walk_forward(candles, "xgboost")
 

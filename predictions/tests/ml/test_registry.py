@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from predictions.features import WARMUP_BARS, build_dataset, compute_features
+from predictions.features import build_dataset, compute_features, warmup_bars
 from predictions.ml import registry
 from predictions.ml.ensemble import Ensemble
 from predictions.ml.evaluation import Evaluation, InsufficientHistory
@@ -40,7 +40,7 @@ def test_train_output_describes_the_final_fit(trained, candles):
     output = trained["svr"]
     X, _ = build_dataset(candles, 2)
     assert output.algorithm == "svr" and output.horizon == 2
-    assert output.n_samples == len(X) == len(candles) - WARMUP_BARS - 2
+    assert output.n_samples == len(X) == len(candles) - warmup_bars() - 2
     assert output.feature_columns == list(X.columns)
     assert output.hyperparameters == output.forecaster.hyperparameters()
     assert output.data_start == candles.index[0] and output.data_end == candles.index[-1]
@@ -76,7 +76,7 @@ def test_forecast_needs_enough_history(trained, candles):
     with pytest.raises(InsufficientHistory):
         registry.predict(
             forecaster,
-            candles.iloc[: WARMUP_BARS + 5],
+            candles.iloc[: warmup_bars() + 5],
             horizon=1,
             residual_quantiles={"q10": -0.01, "q90": 0.01},
         )
