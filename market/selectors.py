@@ -39,7 +39,7 @@ from market.columns import (
 )
 from market.indicators import compute_indicators
 from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, MarketData, SyncBatch, SyncRun
-from market.presentation import DAY_TIMEFRAMES, candles_json
+from market.presentation import DAY_TIMEFRAMES, candles_json, local_seconds
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
 from market.services import EnsureResult, candles_ensure, quote_store
@@ -242,8 +242,8 @@ def _adjusted(*, symbol: str, bars: BarColumns, adjust: Adjustment, tz: tzinfo) 
     actions = corporate_actions(symbol=symbol, adjust=adjust) if len(bars) else []
     if not actions:
         return bars
-    days = pd.to_datetime(bars.time, unit="s", utc=True).tz_convert(tz).tz_localize(None).normalize()
-    prices, volumes = day_factors(days.to_numpy().astype("datetime64[D]"), bars.close, actions, mode=adjust)
+    days = local_seconds(bars.time, tz).astype("datetime64[s]").astype("datetime64[D]")
+    prices, volumes = day_factors(days, bars.close, actions, mode=adjust)
     return bars.scaled(prices, volumes)
 
 
