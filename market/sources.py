@@ -10,6 +10,7 @@ from decimal import Decimal
 from importlib import import_module
 from zoneinfo import ZoneInfo
 
+import structlog
 from django.conf import settings
 from django.core.cache import cache
 
@@ -22,10 +23,12 @@ from market.calendar import (
 )
 from market.models import Instrument, MarketHoliday, MarketSession
 from market.presentation import default_tick
-from market.providers import build_provider
+from market.providers import build_provider, provider_import
 from market.providers.base import Provider
 from market.symbols import exchange_for_symbol
 from tradingdash.cache import LocalTTLCache
+
+logger = structlog.get_logger(__name__)
 
 _HOLIDAYS_KEY = "market:holidays:{exchange}"
 _SESSIONS_KEY = "market:sessions:{exchange}"
@@ -248,6 +251,21 @@ def _build_from_path(path: str) -> Provider:
     if not isinstance(provider, Provider):
         raise TypeError(f"Market data provider {path!r} returned {type(provider).__name__}, not a Provider")
     return provider
+
+
+def provider_preload() -> None:
+    """Import the configured provider's module without building it (tradingdash.workers.AsgiWorker, at start).
+
+    A quote that misses the cache asks the provider, so a web worker loads it (and pandas, ~31 MiB; yfinance
+    ~16 MiB more) with its first such request anyway. Loaded at start instead, that request is not slowed by the
+    imports, and their objects are frozen out of the garbage collector's sight with the rest of the start-up
+    (settle_gc); loaded later they would be walked by every full collection. A provider that cannot be imported
+    is logged and left to fail where it is used, as before."""
+    name = settings.MARKET_DATA_PROVIDER
+    try:
+        provider_import(name)
+    except ImportError as exc:
+        logger.warning("provider_preload_failed", provider=name, error=str(exc))
 
 
 def get_provider(name: str | None = None) -> Provider:

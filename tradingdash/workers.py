@@ -11,8 +11,8 @@ DEFAULT_GC_THRESHOLD = 7000
 
 
 def settle_gc(threshold: int) -> None:
-    """Take what the worker loaded at start-up (Django, the URLconf and its views, pandas, NumPy: ~190,000
-    objects) out of the cyclic collector's sight and collect young objects less often.
+    """Take what the worker loaded at start-up (Django, the URLconf and its views, the market data provider with
+    pandas, NumPy: ~190,000 objects) out of the cyclic collector's sight and collect young objects less often.
 
     Under load a worker's full collections walked all of it: 145-290 ms in which the event loop answered no
     one, the tail of the load script's quote latency (bench/README.md, "Garbage collector"). DRF's serializers
@@ -40,9 +40,12 @@ class AsgiWorker(UvicornWorker):
 
     def load_wsgi(self):
         super().load_wsgi()
-        # Import every view and serializer now, not on a request: a worker's first requests are not slowed by
-        # imports, and what they load is frozen with the rest.
+        # Import every view and serializer, and the market data provider a quote miss asks, now, not on a
+        # request: a worker's first requests are not slowed by imports, and what they load is frozen with the rest.
         from django.urls import get_resolver
 
+        from market.sources import provider_preload
+
         get_resolver().url_patterns  # noqa: B018 - loads the URLconf
+        provider_preload()
         settle_gc(int(os.environ.get(GC_THRESHOLD_ENV, DEFAULT_GC_THRESHOLD)))

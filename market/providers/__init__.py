@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from market.providers.base import Provider
 
 PROVIDER_NAMES = ("yfinance", "synthetic", "csv")
+PROVIDER_MODULES = {name: f"market.providers.{name}" for name in PROVIDER_NAMES}
+
+
+def provider_import(name: str) -> None:
+    """Import the module of the provider called `name` (one of PROVIDER_NAMES, or `package.module:factory`)
+    and what it needs (pandas; for yfinance its HTTP stack) without building the provider."""
+    import_module(PROVIDER_MODULES.get(name) or name.partition(":")[0])
 
 
 def build_provider(name: str, **kwargs: Any) -> Provider:

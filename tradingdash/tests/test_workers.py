@@ -1,7 +1,10 @@
 """The web worker settles the garbage collector once its app is loaded (tradingdash.workers)."""
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 from tradingdash import workers
 
@@ -17,14 +20,54 @@ def test_settle_gc_freezes_what_is_loaded_and_sets_the_young_threshold():
     assert out.split() == ["True", "5000"]
 
 
-def test_the_worker_loads_the_urlconf_then_settles_gc_with_the_configured_threshold(monkeypatch):
+def test_the_worker_loads_the_urlconf_and_provider_then_settles_gc_with_the_configured_threshold(monkeypatch):
+    from market import sources
+
     calls = []
     monkeypatch.setattr(workers.UvicornWorker, "load_wsgi", lambda self: calls.append("app"))
+    monkeypatch.setattr(sources, "provider_preload", lambda: calls.append("provider"))
     monkeypatch.setattr(workers, "settle_gc", lambda threshold: calls.append(threshold))
     monkeypatch.setenv("GUNICORN_GC_THRESHOLD", "12345")
     worker = workers.AsgiWorker.__new__(workers.AsgiWorker)  # no sockets or config: only the hook is tested
     worker.load_wsgi()
-    assert calls == ["app", 12345]
+    assert calls == ["app", "provider", 12345]
     monkeypatch.delenv("GUNICORN_GC_THRESHOLD")
     worker.load_wsgi()
     assert calls[-1] == workers.DEFAULT_GC_THRESHOLD
+
+
+PRELOAD = """
+import sys
+import django
+django.setup()
+from market.sources import provider_preload
+assert "market.providers.{name}" not in sys.modules and "pandas" not in sys.modules
+provider_preload()
+assert "market.providers.{name}" in sys.modules and "pandas" in sys.modules
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("name", ["csv", "synthetic", "yfinance"])
+def test_provider_preload_imports_the_configured_providers_module_without_building_it(name):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tradingdash.test_settings", "MARKET_DATA_PROVIDER": name}
+    out = subprocess.run(
+        [sys.executable, "-c", PRELOAD.format(name=name)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
+
+
+def test_a_provider_that_cannot_be_imported_is_logged_not_raised(settings):
+    from structlog.testing import capture_logs
+
+    from market.sources import provider_preload
+
+    settings.MARKET_DATA_PROVIDER = "no_such_package.module:factory"
+    with capture_logs() as logs:
+        provider_preload()
+    assert [entry["event"] for entry in logs] == ["provider_preload_failed"]
