@@ -88,8 +88,7 @@ def _session_cumsum(values: np.ndarray, sessions: np.ndarray) -> np.ndarray:
 def compute_indicators(candles: Mapping[str, Any], indicators: list[Indicator], *, session_days=None) -> dict:
     """name → list (one value per candle) or dict of lists for multi-line indicators. `candles`: columns open,
     high, low, close, volume in time order (NumPy arrays, lists or a frame's columns). `session_days`: for
-    intraday bars, the exchange-local day of each bar (VWAP restarts each session). NumPy and TA-Lib only: the
-    indicators endpoint does not load pandas into a web worker."""
+    intraday bars, the exchange-local day of each bar (VWAP restarts each session)."""
     import talib
 
     close = np.asarray(candles["close"], dtype="float64")

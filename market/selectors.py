@@ -237,7 +237,6 @@ def _history_candles_json(
 def _adjusted(*, symbol: str, bars: BarColumns, adjust: Adjustment, tz: tzinfo) -> BarColumns:
     """Stored bars with the factors of the `adjust` actions after each bar applied (the bars themselves when
     none applies)."""
-    import pandas as pd
 
     actions = corporate_actions(symbol=symbol, adjust=adjust) if len(bars) else []
     if not actions:

@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
 
 SCRIPT = """
@@ -23,6 +24,10 @@ assert "scipy" not in sys.modules, sorted(m for m in sys.modules if m.startswith
 assert "apprise" not in sys.modules
 # joblib only when a model artifact is read or written (predictions/ml/base.py).
 assert "joblib" not in sys.modules
+# pandas and TA-Lib (~33 MiB) only where indicators, signals or models are computed; not for the hot reads either
+# (test_historical_reads_never_load_pandas_or_ta_lib).
+assert "pandas" not in sys.modules
+assert "talib" not in sys.modules
 print("ok")
 """
 
@@ -38,4 +43,67 @@ def test_web_process_never_imports_what_only_background_work_needs():
         cwd=settings.BASE_DIR,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+READS = """
+import json, os, sys
+import django
+django.setup()
+from django.test import Client
+import tradingdash.asgi  # noqa: F401 - what a gunicorn worker loads
+from django.urls import get_resolver
+get_resolver().url_patterns
+client = Client(HTTP_AUTHORIZATION="Bearer " + os.environ["READ_TOKEN"])
+for path in (
+    "/api/market/historical/TCS?timeframe=1D&limit=300",  # a miss: read from the database and rendered
+    "/api/market/historical/TCS?timeframe=1D&limit=300",  # a hit
+    "/api/market/historical/TCS?timeframe=1D&limit=300&format=columns",
+):
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code, response.content[:300])
+    assert json.loads(response.content), path
+loaded = sorted(m for m in ("pandas", "talib") if m in sys.modules)
+assert not loaded, loaded
+print("ok")
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_historical_reads_never_load_pandas_or_ta_lib(user):
+    """Reading, adjusting and rendering stored candles (as objects or columns) works on NumPy columns: none of it
+    needs pandas (~28 MiB of a worker) or TA-Lib (which imports pandas itself). Timeframes built from others (1W
+    from 1D) still resample with pandas, and indicators need TA-Lib. A worker still
+    loads pandas with its market data provider (a quote that misses the cache asks it; market.sources.
+    provider_preload), so this keeps the read path ready for a worker without one."""
+    from django.db import connection
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from market.calendar import ExchangeCalendar, bundled_nse_holidays
+    from market.providers import build_provider
+    from market.services import candles_sync
+    from market.tests.factories import InstrumentFactory
+    from market.timeframes import Timeframe
+
+    InstrumentFactory(symbol="TCS.NS", name="Tata Consultancy Services")
+    provider = build_provider(
+        "synthetic", symbols=["TCS.NS"], calendar=ExchangeCalendar(bundled_nse_holidays()), history_days=800
+    )
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=800, provider=provider)
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tradingdash.test_settings",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "READ_TOKEN": str(AccessToken.for_user(user)),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", READS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=settings.BASE_DIR,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
