@@ -71,3 +71,29 @@ def test_a_provider_that_cannot_be_imported_is_logged_not_raised(settings):
     with capture_logs() as logs:
         provider_preload()
     assert [entry["event"] for entry in logs] == ["provider_preload_failed"]
+
+
+CELERY_PRELOAD = """
+import sys
+from celery.signals import worker_init
+from tradingdash.celery import app, computation_preload
+assert computation_preload in [ref() for _, ref in worker_init.receivers], "not connected to worker_init"
+assert "pandas" not in sys.modules and "talib" not in sys.modules
+worker_init.send(sender=None)
+assert {"pandas", "talib", "market.providers.synthetic"} <= set(sys.modules), "not preloaded"
+assert "tensorflow" not in sys.modules
+print("ok")
+"""
+
+
+def test_a_celery_worker_preloads_pandas_ta_lib_and_the_provider_before_its_pool_forks():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tradingdash.test_settings",
+        "MARKET_DATA_PROVIDER": "synthetic",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", CELERY_PRELOAD], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
