@@ -7,8 +7,8 @@ django.test.AsyncClient drives tradingdash.asgi's handler on an event loop, so t
 (tradingdash.async_views) answer from memory as in a worker and a miss reaches the DRF view in a thread of its
 own. The process is set up as gunicorn.conf.py and tradingdash.workers set up a worker (`worker_like`):
 DATABASE_POOL=1 (a request's thread takes a pooled connection instead of opening one), two malloc arenas, the
-URLconf loaded and the the market data provider's module imported, the
-    start-up objects frozen out of the garbage collector's sight. Figures: wall time around
+URLconf loaded and the market data provider's module imported, the start-up objects frozen out of the
+garbage collector's sight. Figures: wall time around
 `await client.get()`, and the process's CPU time (every thread) per request.
 
 The historical miss asks each time for the same latest 2,500 daily candles with a distinct `end` far in the
@@ -84,9 +84,9 @@ def bench_endpoints(report: Report) -> None:
 
 
 def worker_like() -> None:
-    """What tradingdash.workers.AsgiWorker does in each worker once Django is set up: the URLconf loaded, then the
-    the market data provider's module imported, the
-    start-up objects frozen out of the garbage collector's sight and its young-generation threshold raised."""
+    """What tradingdash.workers.AsgiWorker does in each worker once Django is set up: the URLconf loaded and the
+    market data provider's module imported, then the start-up objects frozen out of the garbage collector's sight
+    and its young-generation threshold raised."""
     from django.urls import get_resolver
 
     from market.sources import provider_preload

@@ -78,11 +78,16 @@ def _values(array: np.ndarray) -> list[float | None]:
 
 def _session_cumsum(values: np.ndarray, sessions: np.ndarray) -> np.ndarray:
     """Running sum of `values` that restarts where `sessions` changes from one bar to the next (bars in time
-    order, so each session's bars are contiguous)."""
+    order, so each session's bars are contiguous). As pandas' cumsum: a missing value (NaN) stays missing and
+    is skipped by the sums after it."""
+    if len(sessions) != len(values):
+        raise ValueError(f"{len(sessions)} session days for {len(values)} candles")
     if not len(values):
         return values.copy()
     starts = np.flatnonzero(np.r_[True, sessions[1:] != sessions[:-1]])
-    return np.concatenate([np.cumsum(part) for part in np.split(values, starts[1:])])
+    sums = np.concatenate([np.nancumsum(part) for part in np.split(values, starts[1:])])
+    sums[np.isnan(values)] = np.nan
+    return sums
 
 
 def compute_indicators(candles: Mapping[str, Any], indicators: list[Indicator], *, session_days=None) -> dict:

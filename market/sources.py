@@ -254,18 +254,22 @@ def _build_from_path(path: str) -> Provider:
 
 
 def provider_preload() -> None:
-    """Import the configured provider's module without building it (tradingdash.workers.AsgiWorker, at start).
+    """Import the configured provider's module without building it: in a web worker at start
+    (tradingdash.workers.AsgiWorker), and in a Celery worker's main process before its pool forks
+    (tradingdash.celery.computation_preload).
 
     A quote that misses the cache asks the provider, so a web worker loads it (and pandas, ~31 MiB; yfinance
     ~16 MiB more) with its first such request anyway. Loaded at start instead, that request is not slowed by the
     imports, and their objects are frozen out of the garbage collector's sight with the rest of the start-up
     (settle_gc); loaded later they would be walked by every full collection. A provider that cannot be imported
-    is logged and left to fail where it is used, as before."""
+    (a bad name, a module that raises) is logged and left to fail where it is used, as before: the worker starts
+    and serves what does not need it."""
     name = settings.MARKET_DATA_PROVIDER
     try:
-        provider_import(name)
-    except ImportError as exc:
-        logger.warning("provider_preload_failed", provider=name, error=str(exc))
+        if not provider_import(name):
+            logger.warning("provider_preload_failed", provider=name, error="not a known provider name")
+    except Exception as exc:
+        logger.warning("provider_preload_failed", provider=name, error=repr(exc), exc_info=True)
 
 
 def get_provider(name: str | None = None) -> Provider:

@@ -23,8 +23,12 @@ def computation_preload(**kwargs) -> None:
     processes share them from the fork instead of each importing them (~0.5-1.5 s and ~35 MiB) on its first task.
     Not TensorFlow: it is imported only where an LSTM is trained or run, after the fork."""
     import django
+    from django.apps import apps
 
-    django.setup()  # done already by Celery's Django fixup when it ran first; a no-op then
+    if (
+        not apps.ready
+    ):  # Celery's Django fixup sets Django up before worker_init, when it imports the task modules
+        django.setup()
     import pandas  # noqa: F401
     import talib  # noqa: F401
 

@@ -11,10 +11,16 @@ PROVIDER_NAMES = ("yfinance", "synthetic", "csv")
 PROVIDER_MODULES = {name: f"market.providers.{name}" for name in PROVIDER_NAMES}
 
 
-def provider_import(name: str) -> None:
-    """Import the module of the provider called `name` (one of PROVIDER_NAMES, or `package.module:factory`)
-    and what it needs (pandas; for yfinance its HTTP stack) without building the provider."""
-    import_module(PROVIDER_MODULES.get(name) or name.partition(":")[0])
+def provider_import(name: str) -> bool:
+    """Import the module of the provider called `name` (one of PROVIDER_NAMES, or `package.module:factory` as
+    market.sources builds it) and what it needs (pandas; for yfinance its HTTP stack) without building the
+    provider. False for a name that names neither (building it would fail anyway)."""
+    module, colon, _ = name.partition(":")
+    module = PROVIDER_MODULES.get(name) or (module if colon else "")
+    if not module:
+        return False
+    import_module(module)
+    return True
 
 
 def build_provider(name: str, **kwargs: Any) -> Provider:

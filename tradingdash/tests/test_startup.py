@@ -5,6 +5,8 @@ import sys
 import pytest
 from django.conf import settings
 
+from tradingdash.tests.production import _database_url
+
 SCRIPT = """
 import sys
 import django
@@ -72,11 +74,11 @@ print("ok")
 @pytest.mark.django_db(transaction=True)
 def test_historical_reads_never_load_pandas_or_ta_lib(user):
     """Reading, adjusting and rendering stored candles (as objects or columns) works on NumPy columns: none of it
-    needs pandas (~28 MiB of a worker) or TA-Lib (which imports pandas itself). Timeframes built from others (1W
+    needs pandas (~28 MiB of a worker) or TA-Lib (which imports pandas itself), for NSE and BSE symbols (the
+    other exchanges' calendars come from exchange_calendars, which uses pandas). Timeframes built from others (1W
     from 1D) still resample with pandas, and indicators need TA-Lib. A worker still
     loads pandas with its market data provider (a quote that misses the cache asks it; market.sources.
     provider_preload), so this keeps the read path ready for a worker without one."""
-    from django.db import connection
     from rest_framework_simplejwt.tokens import AccessToken
 
     from market.calendar import ExchangeCalendar, bundled_nse_holidays
@@ -90,11 +92,10 @@ def test_historical_reads_never_load_pandas_or_ta_lib(user):
         "synthetic", symbols=["TCS.NS"], calendar=ExchangeCalendar(bundled_nse_holidays()), history_days=800
     )
     candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=800, provider=provider)
-    database = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tradingdash.test_settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "DATABASE_URL": _database_url(),
         "READ_TOKEN": str(AccessToken.for_user(user)),
     }
     result = subprocess.run(

@@ -62,12 +62,28 @@ def test_provider_preload_imports_the_configured_providers_module_without_buildi
     assert out.stdout.strip() == "ok"
 
 
-def test_a_provider_that_cannot_be_imported_is_logged_not_raised(settings):
+@pytest.mark.parametrize(
+    "name",
+    [
+        "no_such_package.module:factory",
+        "",
+        ":factory",
+        ".relative:factory",
+        "yfinance ",
+        "json",
+        "td_preload_raises:factory",
+    ],
+)
+def test_a_provider_that_cannot_be_imported_is_logged_not_raised(settings, name, monkeypatch, tmp_path):
+    """Whatever the configured name, or its module raising at import, the worker starts (gunicorn stops the whole
+    server when a worker fails to boot); building the provider fails where it is used, as before."""
     from structlog.testing import capture_logs
 
     from market.sources import provider_preload
 
-    settings.MARKET_DATA_PROVIDER = "no_such_package.module:factory"
+    (tmp_path / "td_preload_raises.py").write_text("raise OSError('a library failed to load')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.MARKET_DATA_PROVIDER = name
     with capture_logs() as logs:
         provider_preload()
     assert [entry["event"] for entry in logs] == ["provider_preload_failed"]

@@ -76,6 +76,16 @@ def test_vwap_by_session_matches_a_grouped_cumulative_sum():
     assert anchored == [round(v, 4) for v in (typical * frame["volume"]).cumsum() / frame["volume"].cumsum()]
 
 
+def test_vwap_skips_a_missing_value_as_pandas_did_and_refuses_misaligned_sessions():
+    columns = {"open": [1.0] * 5, "high": [1.0, None, 2.0, 4.0, 1.0], "low": [1.0, 1.0, 2.0, 4.0, 1.0]}
+    columns.update(close=[1.0, 1.0, 2.0, 4.0, 1.0], volume=[1, 1, 2, 3, None])
+    # typical x volume 1, missing, 4, 12, missing; volume 1, 1, 2, 3, missing. The running sums skip what is missing
+    # (the second bar's volume still counts): 1/1, missing, 5/4, 17/7, missing, as pandas' cumsum gave.
+    assert compute_indicators(columns, parse_indicators("vwap"))["vwap"] == [1.0, None, 1.25, 2.4286, None]
+    with pytest.raises(ValueError, match="3 session days for 5 candles"):
+        compute_indicators(columns, parse_indicators("vwap"), session_days=["d1"] * 3)
+
+
 def test_parse_normalises_and_defaults():
     assert [i.name for i in parse_indicators("SMA:50, ema, bbands:20:2.5")] == [
         "sma:50",
