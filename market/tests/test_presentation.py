@@ -1,8 +1,5 @@
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -22,6 +19,7 @@ from market.presentation import (
     trading_day,
     utc_offsets,
 )
+from tradingdash.tests.fresh_process import assert_script_passes
 
 IST = ZoneInfo("Asia/Kolkata")
 NY = ZoneInfo("America/New_York")
@@ -344,9 +342,4 @@ def test_daily_bars_over_ten_years_read_as_with_pandas():
 def test_importing_the_presentation_module_does_not_import_pandas():
     # A web worker renders quotes and candles through this module; pandas would cost it ~28 MiB.
     code = "import sys, market.presentation; assert 'pandas' not in sys.modules; print('ok')"
-    root = Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "ok"
+    assert_script_passes(code, timeout=60)

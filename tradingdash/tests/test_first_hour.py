@@ -2,10 +2,8 @@
 when output is not a terminal, no kombu warning per request, TensorFlow's retracing warnings silenced."""
 
 import os
-import subprocess
-import sys
 
-from django.conf import settings
+from tradingdash.tests.fresh_process import assert_script_passes
 
 SCRIPT = """
 import logging
@@ -37,17 +35,7 @@ def test_make_run_settings_give_json_404s_and_quiet_plain_logs():
     env.update(
         {"DEBUG": "1", "DJANGO_SETTINGS_MODULE": "tradingdash.settings", "MARKET_DATA_PROVIDER": "synthetic"}
     )
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=settings.BASE_DIR,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
+    result = assert_script_passes(SCRIPT, env=env)
     assert "plain_line" in result.stderr  # the console format, to a pipe
     assert "\\x1b[" not in result.stderr
     assert "No hostname was supplied" not in result.stderr

@@ -1,10 +1,6 @@
-import os
-import subprocess
-import sys
-
 import pytest
-from django.conf import settings
 
+from tradingdash.tests.fresh_process import assert_script_passes, settings_env
 from tradingdash.tests.production import _database_url
 
 SCRIPT = """
@@ -35,17 +31,7 @@ print("ok")
 
 
 def test_web_process_never_imports_what_only_background_work_needs():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tradingdash.test_settings"}
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=settings.BASE_DIR,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().endswith("ok")
+    assert_script_passes(SCRIPT, env=settings_env())
 
 
 READS = """
@@ -92,19 +78,5 @@ def test_historical_reads_never_load_pandas_or_ta_lib(user):
         "synthetic", symbols=["TCS.NS"], calendar=ExchangeCalendar(bundled_nse_holidays()), history_days=800
     )
     candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=800, provider=provider)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tradingdash.test_settings",
-        "DATABASE_URL": _database_url(),
-        "READ_TOKEN": str(AccessToken.for_user(user)),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", READS],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=settings.BASE_DIR,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
+    env = settings_env(DATABASE_URL=_database_url(), READ_TOKEN=str(AccessToken.for_user(user)))
+    assert_script_passes(READS, env=env)

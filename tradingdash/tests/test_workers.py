@@ -1,12 +1,12 @@
 """The web worker settles the garbage collector once its app is loaded (tradingdash.workers)."""
 
-import os
 import subprocess
 import sys
 
 import pytest
 
 from tradingdash import workers
+from tradingdash.tests.fresh_process import assert_script_passes, settings_env
 
 
 def test_settle_gc_freezes_what_is_loaded_and_sets_the_young_threshold():
@@ -50,16 +50,7 @@ print("ok")
 
 @pytest.mark.parametrize("name", ["csv", "synthetic", "yfinance"])
 def test_provider_preload_imports_the_configured_providers_module_without_building_it(name):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tradingdash.test_settings", "MARKET_DATA_PROVIDER": name}
-    out = subprocess.run(
-        [sys.executable, "-c", PRELOAD.format(name=name)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "ok"
+    assert_script_passes(PRELOAD.format(name=name), env=settings_env(MARKET_DATA_PROVIDER=name))
 
 
 @pytest.mark.parametrize(
@@ -103,13 +94,4 @@ print("ok")
 
 
 def test_a_celery_worker_preloads_pandas_ta_lib_and_the_provider_before_its_pool_forks():
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tradingdash.test_settings",
-        "MARKET_DATA_PROVIDER": "synthetic",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", CELERY_PRELOAD], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "ok"
+    assert_script_passes(CELERY_PRELOAD, env=settings_env(MARKET_DATA_PROVIDER="synthetic"))
