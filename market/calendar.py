@@ -210,13 +210,18 @@ class ExchangeCalendar:
         """Boolean mask of the timestamps of an aware index that fall inside a session."""
         if index.tz is None:
             raise ValueError("session_mask needs a timezone-aware index")
-        local = index.tz_convert(self.tz)
-        days = local.normalize().tz_localize(None).values.astype("datetime64[D]")
-        on_trading_day = self._trading_mask(days)
-        minutes = np.asarray(local.hour * 60 + local.minute)
+        return self.session_mask_seconds(index.as_unit("ns").asi8 // 1_000_000_000)
+
+    def session_mask_seconds(self, seconds: np.ndarray) -> np.ndarray:
+        """Which of the UTC epoch seconds fall inside a session (session_mask without pandas)."""
+        from market.presentation import local_seconds
+
+        local = local_seconds(seconds, self.tz)
+        days = (local // 86400).astype("datetime64[D]")
+        minutes = local % 86400 // 60
         opens = _minutes_by_day(days, self.open, self.special_opens)
         closes = _minutes_by_day(days, self.close, self.special_closes)
-        return np.asarray(on_trading_day & (minutes >= opens) & (minutes < closes))
+        return np.asarray(self._trading_mask(days) & (minutes >= opens) & (minutes < closes))
 
     # Status
 

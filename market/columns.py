@@ -11,14 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-from market.providers.base import CANDLE_COLUMNS
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +77,6 @@ class BarColumns:
             volume=volume,
         )
 
-    def frame(self) -> pd.DataFrame:
-        """A candle frame (market.providers.base columns, plus final and source) indexed by UTC open time."""
-        import pandas as pd
-
-        index = pd.DatetimeIndex(
-            pd.to_datetime(self.time, unit="s", utc=True).as_unit("us"), name="timestamp"
-        )
-        columns = {"open": self.open, "high": self.high, "low": self.low, "close": self.close}
-        columns.update(volume=self.volume, final=self.final, source=self.source)
-        return pd.DataFrame(columns, index=index)
-
 
 def empty_columns() -> BarColumns:
     return columns_of(time=[], open=[], high=[], low=[], close=[], volume=[], final=[], source=[])
@@ -145,13 +128,6 @@ def columns_from_rows(rows: Sequence[tuple]) -> BarColumns:
     return columns_of(
         time=time, open=open_, high=high, low=low, close=close, volume=volume, final=final, source=source
     )
-
-
-def columns_from_frame(frame: pd.DataFrame, *, source: str) -> BarColumns:
-    """BarColumns of a candle frame indexed by aware open times (a resampled one), all from `source`."""
-    seconds = frame.index.tz_convert(UTC).as_unit("s").asi8 if len(frame) else []
-    columns = {column: frame[column].to_numpy() for column in CANDLE_COLUMNS}
-    return columns_of(time=seconds, final=frame["final"].to_numpy(), source=[source] * len(frame), **columns)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

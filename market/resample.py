@@ -1,27 +1,30 @@
-"""Coarser bars built from finer ones, aligned to the exchange's sessions. Pure (no ORM).
+"""Coarser bars built from finer ones, aligned to the exchange's sessions. Pure (no ORM), NumPy only.
 
 Weeks and months come from daily bars; 1H and 4H bars from 5m/15m bars, in buckets that start at the session
 open (NSE: 09:15, 10:15, … 15:15, the last one cut short by the 15:30 close), never at the top of the clock
 hour. A derived bar is final only when every part is final and the period it stands for is over: a week whose
 last trading day has no bar yet, or an hour whose last part has not closed, is still forming.
 
-Frames follow the candle convention (market/providers/base.py): UTC index of bar OPEN times, columns open,
-high, low, close, volume, and optionally `final` (missing = every part final). Daily bars open at exchange-local
-midnight; so do the derived weeks and months (midnight of their first trading day).
+Bars come and go as BarColumns (market/columns.py), in time order: open times in UTC epoch seconds. Daily bars
+open at exchange-local midnight; so do the derived weeks and months (midnight of their first trading day). Each
+derived bar's source is the comma-joined sources of its parts.
+
+Column at a time, without pandas: a read builds hundreds of weeks per request (a 500-week read took 37 ms with
+pandas' groupby and a date per daily bar in Python; bench/README.md, "Derived bars without pandas").
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Literal, Protocol
+from datetime import date, datetime, time, timedelta
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import pandas as pd
+from market.columns import BarColumns, empty_columns
+from market.presentation import local_seconds
 
-_OHLCV = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+_DAY = 86400
 
 
 class SessionCalendar(Protocol):
@@ -29,62 +32,33 @@ class SessionCalendar(Protocol):
 
     tz: ZoneInfo
 
-    def trading_days(self, start, end) -> list: ...
+    def trading_days_array(self, start: date, end: date) -> np.ndarray: ...
 
-    def session_hours(self, day) -> tuple[datetime, datetime]: ...
-
-
-def _finals(bars: pd.DataFrame) -> pd.Series:
-    import pandas as pd
-
-    if "final" in bars.columns:
-        return bars["final"].astype(bool)
-    return pd.Series(True, index=bars.index)
+    def session_hours(self, day: date) -> tuple[datetime, datetime]: ...
 
 
-def _empty_like(bars: pd.DataFrame) -> pd.DataFrame:
-    import pandas as pd
-
-    frame = bars.iloc[0:0][list(_OHLCV)].copy()
-    frame["final"] = pd.Series(dtype=bool)
-    return frame
-
-
-def daily_to(bars: pd.DataFrame, period: Literal["1W", "1M"], calendar: SessionCalendar) -> pd.DataFrame:
-    """Weekly (ISO weeks) or monthly bars from daily ones, in the exchange's calendar. One groupby, not a loop
-    per period: a read builds hundreds of weeks per request."""
-    if bars.empty:
-        return _empty_like(bars)
+def daily_to(bars: BarColumns, period: Literal["1W", "1M"], calendar: SessionCalendar) -> BarColumns:
+    """Weekly (ISO weeks) or monthly bars from daily ones, in the exchange's calendar."""
     if period not in ("1W", "1M"):
         raise ValueError(f"daily bars resample to 1W or 1M, not {period!r}")
-
-    def period_of(day: date) -> tuple[date, date]:
-        return period_days(period, day)
-
-    local_days = bars.index.tz_convert(calendar.tz).date
-    frame = bars[list(_OHLCV)].copy()
-    frame["final"] = _finals(bars).to_numpy()
-    frame["day"] = local_days
-    frame["key"] = [period_of(d)[0] for d in local_days]
-    grouped = frame.groupby("key", sort=True).agg(
-        **{column: (column, how) for column, how in _OHLCV.items()},
-        parts_final=("final", "all"),
-        first_day=("day", "first"),
-        last_day=("day", "last"),
-    )
-    # The last trading day of every period touched, from one pass over the calendar.
-    last_trading: dict = {}
-    for day in calendar.trading_days(grouped.index[0], period_of(grouped.index[-1])[1]):
-        last_trading[period_of(day)[0]] = day
-    complete = [
-        key in last_trading and last_day >= last_trading[key]
-        for key, last_day in zip(grouped.index, grouped["last_day"], strict=True)
-    ]
-    index = [datetime.combine(day, time(), calendar.tz).astimezone(UTC) for day in grouped["first_day"]]
-    out = grouped[list(_OHLCV)].copy()
-    out["volume"] = out["volume"].astype("int64")
-    out["final"] = np.asarray(complete, dtype=bool) & grouped["parts_final"].to_numpy(dtype=bool)
-    return _indexed(out, index)
+    if not len(bars):
+        return empty_columns()
+    days = (local_seconds(bars.time, calendar.tz) // _DAY).astype("datetime64[D]")
+    keys = _period_starts(period, days)
+    firsts, lasts = _runs(keys)
+    # The last trading day of every period touched, from one read of the calendar: a period is over once its
+    # last trading day has a bar (a period without a trading day never is).
+    periods = keys[firsts]
+    ends = _period_ends(period, periods)
+    trading = calendar.trading_days_array(periods[0].item(), ends[-1].item())
+    at = np.searchsorted(trading, ends, side="right") - 1
+    has_trading = at >= 0
+    last_trading = trading[np.maximum(at, 0)] if len(trading) else periods
+    has_trading &= last_trading >= periods
+    complete = has_trading & (days[lasts] >= last_trading)
+    first_days = days[firsts].tolist()
+    times = [int(datetime.combine(day, time(), calendar.tz).timestamp()) for day in first_days]
+    return _built(bars, firsts, lasts, times=np.asarray(times, dtype=np.int64), complete=complete)
 
 
 def period_days(period: str, day: date) -> tuple[date, date]:
@@ -100,48 +74,76 @@ def period_days(period: str, day: date) -> tuple[date, date]:
 
 
 def intraday_to(
-    bars: pd.DataFrame, *, part: timedelta, bar: timedelta, calendar: SessionCalendar
-) -> pd.DataFrame:
+    bars: BarColumns, *, part: timedelta, bar: timedelta, calendar: SessionCalendar
+) -> BarColumns:
     """`bar`-long bars (1H, 4H) from `part`-long ones (5m, 15m), in buckets counted from each session's open.
-    Parts before the open or from the close on belong to no bar."""
-    import pandas as pd
-
+    Parts before the open or from the close on belong to no bar, nor do parts of a day without a session."""
     if bar <= part or bar % part:
         raise ValueError("the derived bar must be a whole multiple of the parts' length")
-    if bars.empty:
-        return _empty_like(bars)
-    days = pd.Series(bars.index.tz_convert(calendar.tz).date, index=bars.index)
-    hours = {day: calendar.session_hours(day) for day in sorted(set(days))}
-    opens = days.map({day: pd.Timestamp(o).value for day, (o, _) in hours.items()}).to_numpy(np.int64)
-    closes = days.map({day: pd.Timestamp(c).value for day, (_, c) in hours.items()}).to_numpy(np.int64)
-    stamps = bars.index.as_unit("ns").asi8
-    bar_ns, part_ns = pd.Timedelta(bar).value, pd.Timedelta(part).value
-    k = (stamps - opens) // bar_ns
-    starts = opens + k * bar_ns
-    keep = (k >= 0) & (starts < closes)
-    frame = bars.loc[keep, list(_OHLCV)].copy()
-    frame["final"] = _finals(bars).to_numpy()[keep]
-    frame["start"] = starts[keep]
-    frame["end"] = np.minimum(starts + bar_ns, closes)[keep]
-    frame["stamp"] = stamps[keep]
-    if frame.empty:
-        return _empty_like(bars)
-    grouped = frame.groupby("start", sort=True).agg(
-        **{column: (column, how) for column, how in _OHLCV.items()},
-        parts_final=("final", "all"),
-        last=("stamp", "max"),
-        end=("end", "first"),
+    if not len(bars):
+        return empty_columns()
+    days = (local_seconds(bars.time, calendar.tz) // _DAY).astype("datetime64[D]")
+    unique_days, day_of = np.unique(days, return_inverse=True)
+    trading = np.isin(unique_days, calendar.trading_days_array(unique_days[0].item(), unique_days[-1].item()))
+    hours = [
+        calendar.session_hours(day) if is_trading else None
+        for day, is_trading in zip(unique_days.tolist(), trading.tolist(), strict=True)
+    ]
+    opens = np.array([int(h[0].timestamp()) if h else 0 for h in hours], dtype=np.int64)[day_of]
+    closes = np.array([int(h[1].timestamp()) if h else 0 for h in hours], dtype=np.int64)[day_of]
+    bar_s, part_s = bar // timedelta(seconds=1), part // timedelta(seconds=1)
+    k = (bars.time - opens) // bar_s
+    starts = opens + k * bar_s
+    keep = np.flatnonzero((bars.time >= opens) & (bars.time < closes))
+    if not keep.size:
+        return empty_columns()
+    kept = bars.take(keep)
+    starts, ends = starts[keep], np.minimum(starts + bar_s, closes)[keep]
+    firsts, lasts = _runs(starts)
+    complete = kept.time[lasts] + part_s >= ends[firsts]
+    return _built(kept, firsts, lasts, times=starts[firsts], complete=complete)
+
+
+def _period_starts(period: str, days: np.ndarray) -> np.ndarray:
+    """The first day of each datetime64[D] day's ISO week or month."""
+    if period == "1W":
+        return days - (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
+    return days.astype("datetime64[M]").astype("datetime64[D]")
+
+
+def _period_ends(period: str, starts: np.ndarray) -> np.ndarray:
+    if period == "1W":
+        return starts + 6
+    return (starts.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1
+
+
+def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) positions of each run of equal keys, in order (the bars are in time order, so are the keys)."""
+    firsts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    lasts = np.concatenate((firsts[1:], [len(keys)])) - 1
+    return firsts, lasts
+
+
+def _built(
+    bars: BarColumns, firsts: np.ndarray, lasts: np.ndarray, *, times: np.ndarray, complete: np.ndarray
+) -> BarColumns:
+    """One bar per run [firsts[i], lasts[i]] of parts: first open, highest high, lowest low, last close, summed
+    volume; final when the period is `complete` and every part is final."""
+    sources = bars.source
+    if len(set(sources)) == 1:
+        joined = [sources[0]] * len(firsts)
+    else:
+        joined = [
+            ",".join(sorted(set(sources[first : last + 1])))
+            for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True)
+        ]
+    return BarColumns(
+        time=times,
+        open=bars.open[firsts],
+        high=np.maximum.reduceat(bars.high, firsts),
+        low=np.minimum.reduceat(bars.low, firsts),
+        close=bars.close[lasts],
+        volume=np.add.reduceat(bars.volume, firsts),
+        final=np.asarray(complete, dtype=bool) & np.logical_and.reduceat(bars.final, firsts),
+        source=joined,
     )
-    out = grouped[list(_OHLCV)].copy()
-    out["volume"] = out["volume"].astype("int64")
-    complete = (grouped["last"] + part_ns >= grouped["end"]).to_numpy(dtype=bool)
-    out["final"] = complete & grouped["parts_final"].to_numpy(dtype=bool)
-    return _indexed(out, pd.to_datetime(grouped.index.to_numpy(), utc=True))
-
-
-def _indexed(frame: pd.DataFrame, index) -> pd.DataFrame:
-    import pandas as pd
-
-    frame.index = pd.DatetimeIndex(index).tz_convert(UTC).as_unit("us")
-    frame.index.name = "timestamp"
-    return frame

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, time, timedelta, tzinfo
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,7 +33,6 @@ from market.adjust import (
 from market.caching import history_key, market_version, quote_cache_get
 from market.columns import (
     BarColumns,
-    columns_from_frame,
     columns_from_rows,
     columns_in_time_order,
     empty_columns,
@@ -372,26 +372,42 @@ def _derived_values(
     parts = _history_columns(
         symbol=symbol, timeframe=part, start=read_from, end=read_to, limit=most, from_start=from_start
     )
-    if not len(parts):
+    read = len(parts)
+    if not read:
         return empty_columns()
-    frame = _adjusted(symbol=symbol, bars=parts, adjust=adjust, tz=calendar.tz).frame()
+    parts = _adjusted(symbol=symbol, bars=parts, adjust=adjust, tz=calendar.tz)
     if timeframe.spec.bar >= timedelta(days=1):
-        bars = resample.daily_to(frame, timeframe.value, calendar)
+        bars = resample.daily_to(parts, timeframe.value, calendar)
     else:
-        frame = frame[calendar.session_mask(frame.index)]  # a stray bar outside the sessions is in no hour
-        bars = resample.intraday_to(frame, part=part.spec.bar, bar=timeframe.spec.bar, calendar=calendar)
-    if len(parts) == most and len(bars):
-        bars = bars.iloc[:-1] if from_start else bars.iloc[1:]  # the bar at the cut may lack parts
+        # A stray bar outside the sessions is in no hour.
+        parts = parts.take(np.flatnonzero(calendar.session_mask_seconds(parts.time)))
+        bars = resample.intraday_to(parts, part=part.spec.bar, bar=timeframe.spec.bar, calendar=calendar)
+    if read == most and len(bars):
+        bars = bars.take(
+            np.arange(len(bars) - 1) if from_start else np.arange(1, len(bars))
+        )  # the bar at the cut may lack parts
+    kept = np.ones(len(bars), dtype=bool)
     if start is not None:
-        bars = bars[bars.index >= start]
+        kept &= bars.time * _MICROS >= _epoch_micros(start)
     if end is not None:
-        bars = bars[bars.index < end]
-    bars = bars.iloc[:limit] if from_start else bars.iloc[-limit:]
-    if bars.empty:
+        kept &= bars.time * _MICROS < _epoch_micros(end)
+    chosen = np.flatnonzero(kept)
+    bars = bars.take(chosen[:limit] if from_start else chosen[-limit:])
+    if not len(bars):
         return empty_columns()
-    _, last_end = _parts_span(timeframe, None, bars.index[-1] + timedelta(microseconds=1), calendar)
-    used = frame["source"][(frame.index >= bars.index[0]) & (frame.index < last_end)]
-    return columns_from_frame(bars, source=",".join(sorted(set(used))))
+    last = datetime.fromtimestamp(int(bars.time[-1]), UTC) + timedelta(microseconds=1)
+    _, last_end = _parts_span(timeframe, None, last, calendar)
+    used = (parts.time >= bars.time[0]) & (parts.time * _MICROS < _epoch_micros(last_end))
+    source = ",".join(sorted({parts.source[i] for i in np.flatnonzero(used).tolist()}))
+    return replace(bars, source=[source] * len(bars))
+
+
+_MICROS = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_micros(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(microseconds=1)
 
 
 def _ensure_parts(

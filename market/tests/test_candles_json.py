@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from market.adjust import Action, day_factors
-from market.columns import BarColumns, columns_from_frame, columns_from_rows, empty_columns
+from market.columns import columns_from_rows, empty_columns
 from market.presentation import candles_json, local_times, price_array_rounder, price_rounder
 
 ZONES = [ZoneInfo("Asia/Kolkata"), ZoneInfo("America/New_York"), ZoneInfo("Europe/London"), UTC]
@@ -153,16 +153,3 @@ def test_a_volume_without_a_factor_is_kept_exactly():
     rows = [(datetime(2026, 1, 1, tzinfo=UTC), 1.0, 1.0, 1.0, 1.0, 2**53 + 1, True, "csv")]
     scaled = columns_from_rows(rows).scaled(np.array([0.5]), np.array([1.0]))
     assert scaled.volume.tolist() == [2**53 + 1]
-
-
-def test_a_frame_round_trips():
-    rows = [
-        (datetime(2026, 1, 5, 3, 45, tzinfo=UTC) + timedelta(minutes=15 * i), 1.0, 2.0, 0.5, 1.5, i, i % 2 == 0, "csv")
-        for i in range(5)
-    ]  # fmt: skip
-    bars = columns_from_rows(rows)
-    back = columns_from_frame(bars.frame(), source="csv")
-    assert isinstance(back, BarColumns)
-    for field in ("time", "open", "high", "low", "close", "volume", "final"):
-        assert getattr(back, field).tolist() == getattr(bars, field).tolist()
-    assert bars.frame().index[0] == rows[0][0]

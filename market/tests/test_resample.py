@@ -1,34 +1,46 @@
-"""Derived bars against bars computed by hand on the NSE calendar (Friday 2026-11-27, Diwali week of 2026-11-09)."""
+"""Derived bars against bars computed by hand on the NSE calendar (Friday 2026-11-27, Diwali week of 2026-11-09),
+and against a bar-by-bar reference on random series of three exchanges' calendars."""
 
+import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pandas as pd
+import numpy as np
 import pytest
 
-from market.calendar import ExchangeCalendar, bundled_nse_holidays
-from market.resample import daily_to, intraday_to
+from market.calendar import ExchangeCalendar, bundled_nse_holidays, library_calendar
+from market.columns import BarColumns, columns_of
+from market.resample import daily_to, intraday_to, period_days
 
 IST = ZoneInfo("Asia/Kolkata")
 NSE = ExchangeCalendar(bundled_nse_holidays())
 
 
-def _frame(rows, final=None):
-    index = pd.DatetimeIndex([ts for ts, *_ in rows], name="timestamp").tz_convert(UTC)
-    frame = pd.DataFrame(
-        [r[1:] for r in rows], index=index, columns=["open", "high", "low", "close", "volume"]
+def _bars(rows, final=None, source=None) -> BarColumns:
+    """Bars of (aware open time, open, high, low, close, volume) rows."""
+    return columns_of(
+        time=[int(ts.timestamp()) for ts, *_ in rows],
+        open=[r[1] for r in rows],
+        high=[r[2] for r in rows],
+        low=[r[3] for r in rows],
+        close=[r[4] for r in rows],
+        volume=[r[5] for r in rows],
+        final=[True] * len(rows) if final is None else final,
+        source=source or ["csv"] * len(rows),
     )
-    if final is not None:
-        frame["final"] = final
-    return frame
 
 
 def _day(d: date) -> datetime:
     return datetime.combine(d, time(), IST)
 
 
-def _daily(days: list[date]):
-    return _frame([(_day(d), 100 + i, 110 + i, 90 + i, 105 + i, 1000 * (i + 1)) for i, d in enumerate(days)])
+def _daily(days: list[date], final=None, source=None) -> BarColumns:
+    rows = [(_day(d), 100 + i, 110 + i, 90 + i, 105 + i, 1000 * (i + 1)) for i, d in enumerate(days)]
+    return _bars(rows, final, source)
+
+
+def _utc(ts: datetime) -> int:
+    return int(ts.timestamp())
 
 
 def test_week_with_a_holiday_is_built_from_its_four_sessions():
@@ -37,65 +49,107 @@ def test_week_with_a_holiday_is_built_from_its_four_sessions():
     assert len(days) == 4
     weekly = daily_to(_daily(days), "1W", NSE)
     assert len(weekly) == 1
-    bar = weekly.iloc[0]
-    assert weekly.index[0] == datetime(2026, 11, 9, tzinfo=IST).astimezone(UTC)
-    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (100, 113, 90, 108, 10000)
-    assert bar.final
+    assert weekly.time.tolist() == [_utc(datetime(2026, 11, 9, tzinfo=IST))]
+    bar = (weekly.open[0], weekly.high[0], weekly.low[0], weekly.close[0], weekly.volume[0])
+    assert bar == (100, 113, 90, 108, 10000)
+    assert weekly.final.tolist() == [True]
 
 
 def test_a_week_still_trading_is_not_final():
     days = NSE.trading_days(date(2026, 11, 23), date(2026, 11, 26))  # Mon..Thu; Friday 27 has no bar yet
-    weekly = daily_to(_daily(days), "1W", NSE)
-    assert not weekly.iloc[0].final
+    assert daily_to(_daily(days), "1W", NSE).final.tolist() == [False]
 
 
 def test_a_week_with_a_partial_day_is_not_final():
     days = NSE.trading_days(date(2026, 11, 16), date(2026, 11, 20))
-    daily = _daily(days)
-    daily["final"] = [True, True, True, True, False]
-    assert not daily_to(daily, "1W", NSE).iloc[0].final
+    daily = _daily(days, final=[True, True, True, True, False])
+    assert daily_to(daily, "1W", NSE).final.tolist() == [False]
 
 
 def test_months_open_on_their_first_trading_day():
     days = NSE.trading_days(date(2026, 9, 28), date(2026, 10, 6))  # 2 October is a holiday
     monthly = daily_to(_daily(days), "1M", NSE)
-    assert list(monthly.index) == [
-        datetime(2026, 9, 28, tzinfo=IST).astimezone(UTC),
-        datetime(2026, 10, 1, tzinfo=IST).astimezone(UTC),
+    assert monthly.time.tolist() == [
+        _utc(datetime(2026, 9, 28, tzinfo=IST)),
+        _utc(datetime(2026, 10, 1, tzinfo=IST)),
     ]
-    assert monthly.iloc[0].final and not monthly.iloc[1].final  # October goes on past the 6th
+    assert monthly.final.tolist() == [True, False]  # October goes on past the 6th
 
 
-def _fifteens(day: date, count: int):
+def test_a_week_without_a_session_is_never_final():
+    closed = {date(2026, 11, 16) + timedelta(days=i): "closed all week" for i in range(5)}
+    calendar = ExchangeCalendar({**bundled_nse_holidays(), **closed})
+    stray = _daily([date(2026, 11, 21)])  # a Saturday bar in that week
+    assert daily_to(stray, "1W", calendar).final.tolist() == [False]
+    assert daily_to(stray, "1W", NSE).final.tolist() == [True]  # with its sessions, Saturday is past Friday
+
+
+def test_each_derived_bar_names_the_sources_of_its_parts():
+    days = NSE.trading_days(date(2026, 11, 16), date(2026, 11, 27))
+    sources = ["yfinance"] * 5 + ["csv", "yfinance", "yfinance", "yfinance", "yfinance"]
+    weekly = daily_to(_daily(days, source=sources), "1W", NSE)
+    assert weekly.source == ["yfinance", "csv,yfinance"]
+
+
+def test_resampling_nothing_gives_nothing():
+    empty = _daily([])
+    assert len(daily_to(empty, "1W", NSE)) == 0
+    assert len(intraday_to(empty, part=timedelta(minutes=15), bar=timedelta(hours=1), calendar=NSE)) == 0
+
+
+def test_daily_bars_resample_to_weeks_or_months_only():
+    with pytest.raises(ValueError, match="1W or 1M"):
+        daily_to(_daily([date(2026, 11, 27)]), "1D", NSE)
+
+
+def _fifteens(day: date, count: int) -> BarColumns:
     start = datetime.combine(day, time(9, 15), IST)
-    return _frame(
+    return _bars(
         [(start + timedelta(minutes=15 * i), 10 + i, 11 + i, 9 + i, 10.5 + i, 100) for i in range(count)]
     )
+
+
+def _local_clock(times: np.ndarray) -> list[str]:
+    return [datetime.fromtimestamp(t, IST).strftime("%H:%M") for t in times.tolist()]
 
 
 def test_nse_hours_start_at_the_session_open_and_the_last_is_cut_at_the_close():
     day = date(2026, 11, 27)
     hourly = intraday_to(_fifteens(day, 25), part=timedelta(minutes=15), bar=timedelta(hours=1), calendar=NSE)
-    local = [ts.tz_convert(IST).strftime("%H:%M") for ts in hourly.index]
-    assert local == ["09:15", "10:15", "11:15", "12:15", "13:15", "14:15", "15:15"]
-    first = hourly.iloc[0]
-    assert (first.open, first.high, first.low, first.close, first.volume) == (10, 14, 9, 13.5, 400)
-    last = hourly.iloc[-1]  # 15:15-15:30: one 15-minute part, complete at the close
-    assert last.volume == 100 and last.final
-    assert hourly["final"].all()
+    assert _local_clock(hourly.time) == ["09:15", "10:15", "11:15", "12:15", "13:15", "14:15", "15:15"]
+    assert (hourly.open[0], hourly.high[0], hourly.low[0], hourly.close[0], hourly.volume[0]) == (
+        10,
+        14,
+        9,
+        13.5,
+        400,
+    )
+    assert hourly.volume[-1] == 100  # 15:15-15:30: one 15-minute part, complete at the close
+    assert hourly.final.all()
 
 
 def test_an_hour_whose_parts_are_not_all_in_is_not_final():
     day = date(2026, 11, 27)
     hourly = intraday_to(_fifteens(day, 6), part=timedelta(minutes=15), bar=timedelta(hours=1), calendar=NSE)
-    assert list(hourly["final"]) == [True, False]
+    assert hourly.final.tolist() == [True, False]
 
 
 def test_four_hour_bars():
     day = date(2026, 11, 27)
     bars = intraday_to(_fifteens(day, 25), part=timedelta(minutes=15), bar=timedelta(hours=4), calendar=NSE)
-    assert [ts.tz_convert(IST).strftime("%H:%M") for ts in bars.index] == ["09:15", "13:15"]
-    assert list(bars["volume"]) == [1600, 900]
+    assert _local_clock(bars.time) == ["09:15", "13:15"]
+    assert bars.volume.tolist() == [1600, 900]
+
+
+def test_parts_outside_the_session_or_on_a_closed_day_belong_to_no_bar():
+    friday, saturday = date(2026, 11, 27), date(2026, 11, 28)
+    before_open = datetime.combine(friday, time(9, 0), IST)
+    rows = [(before_open, 1, 1, 1, 1, 7)]
+    rows += [(datetime.combine(friday, time(9, 15), IST), 10, 11, 9, 10.5, 100)]
+    rows += [(datetime.combine(saturday, time(9, 15), IST), 20, 21, 19, 20.5, 5)]
+    hourly = intraday_to(_bars(rows), part=timedelta(minutes=15), bar=timedelta(hours=1), calendar=NSE)
+    assert _local_clock(hourly.time) == ["09:15"]
+    assert hourly.volume.tolist() == [100]
 
 
 def test_derived_bar_must_be_a_multiple_of_its_parts():
@@ -106,3 +160,109 @@ def test_derived_bar_must_be_a_multiple_of_its_parts():
             bar=timedelta(minutes=20),
             calendar=NSE,
         )
+
+
+# Against a reference that builds each bar on its own, from the calendar's trading days and session hours.
+
+
+def _reference_daily(bars: BarColumns, period: str, calendar) -> list[tuple]:
+    groups: dict[date, list[int]] = {}
+    for i, t in enumerate(bars.time.tolist()):
+        day = datetime.fromtimestamp(t, calendar.tz).date()
+        groups.setdefault(period_days(period, day)[0], []).append(i)
+    out = []
+    for first_day, members in groups.items():
+        last_day_of_period = period_days(period, first_day)[1]
+        sessions = calendar.trading_days(first_day, last_day_of_period)
+        last_bar_day = datetime.fromtimestamp(bars.time[members[-1]], calendar.tz).date()
+        over = bool(sessions) and last_bar_day >= sessions[-1]
+        opened = datetime.combine(
+            datetime.fromtimestamp(bars.time[members[0]], calendar.tz).date(), time(), calendar.tz
+        )
+        out.append(_reference_bar(bars, members, int(opened.timestamp()), over))
+    return out
+
+
+def _reference_intraday(bars: BarColumns, part: timedelta, bar: timedelta, calendar) -> list[tuple]:
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(bars.time.tolist()):
+        moment = datetime.fromtimestamp(t, UTC)
+        day = moment.astimezone(calendar.tz).date()
+        if not calendar.is_trading_day(day):
+            continue
+        opens, closes = calendar.session_hours(day)
+        if not opens <= moment < closes:
+            continue
+        start = opens + (moment - opens) // bar * bar
+        groups.setdefault((start, min(start + bar, closes)), []).append(i)
+    out = []
+    for (start, end), members in groups.items():
+        over = datetime.fromtimestamp(bars.time[members[-1]], UTC) + part >= end
+        out.append(_reference_bar(bars, members, int(start.timestamp()), over))
+    return out
+
+
+def _reference_bar(bars: BarColumns, members: list[int], opened: int, over: bool) -> tuple:
+    return (
+        opened,
+        bars.open[members[0]],
+        max(bars.high[i] for i in members),
+        min(bars.low[i] for i in members),
+        bars.close[members[-1]],
+        sum(int(bars.volume[i]) for i in members),
+        over and all(bool(bars.final[i]) for i in members),
+        ",".join(sorted({bars.source[i] for i in members})),
+    )
+
+
+def _as_tuples(bars: BarColumns) -> list[tuple]:
+    fields = (bars.time, bars.open, bars.high, bars.low, bars.close, bars.volume, bars.final)
+    return [
+        (*values, source)
+        for values, source in zip(zip(*(f.tolist() for f in fields), strict=True), bars.source, strict=True)
+    ]
+
+
+def _random_bars(rng: random.Random, times: list[int]) -> BarColumns:
+    return columns_of(
+        time=times,
+        open=[rng.uniform(90, 110) for _ in times],
+        high=[rng.uniform(110, 120) for _ in times],
+        low=[rng.uniform(80, 90) for _ in times],
+        close=[rng.uniform(90, 110) for _ in times],
+        volume=[rng.randrange(10**6) for _ in times],
+        final=[rng.random() > 0.05 for _ in times],
+        source=[rng.choice(["yfinance", "yfinance", "yfinance", "csv"]) for _ in times],
+    )
+
+
+@pytest.mark.parametrize("exchange", ["NSE", "NYSE", "LSE"])
+def test_derived_bars_match_a_bar_by_bar_reference(exchange):
+    calendar = NSE if exchange == "NSE" else library_calendar(exchange)
+    rng = random.Random(exchange)
+    for _ in range(40):
+        start = date(2019, 1, 1) + timedelta(days=rng.randrange(2500))
+        days = [
+            d
+            for d in calendar.trading_days(start, start + timedelta(days=rng.randrange(1, 400)))
+            if rng.random() > 0.1
+        ]
+        if rng.random() < 0.3:  # a stray bar on a Saturday
+            days = sorted({*days, start + timedelta(days=(5 - start.weekday()) % 7)})
+        daily = _random_bars(rng, [int(datetime.combine(d, time(), calendar.tz).timestamp()) for d in days])
+        for period in ("1W", "1M"):
+            assert _as_tuples(daily_to(daily, period, calendar)) == _reference_daily(daily, period, calendar)
+        parts = []
+        for day in [d for d in days if calendar.is_trading_day(d)][: rng.randrange(1, 6)]:
+            opens, closes = calendar.session_hours(day)
+            count = (closes - opens) // timedelta(minutes=15)
+            steps = range(
+                rng.randrange(-2, 3), count + rng.randrange(-3, 3)
+            )  # some before the open, after the close
+            parts += [
+                int((opens + timedelta(minutes=15 * i)).timestamp()) for i in steps if rng.random() > 0.1
+            ]
+        fifteens = _random_bars(rng, sorted(set(parts)))
+        for bar in (timedelta(hours=1), timedelta(hours=4)):
+            built = intraday_to(fifteens, part=timedelta(minutes=15), bar=bar, calendar=calendar)
+            assert _as_tuples(built) == _reference_intraday(fifteens, timedelta(minutes=15), bar, calendar)

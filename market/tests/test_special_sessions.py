@@ -9,6 +9,7 @@ import pytest
 
 from market.bars import bar_close, bars_ahead
 from market.calendar import ExchangeCalendar, SessionOverride, bundled_nse_holidays, library_calendar
+from market.columns import columns_of
 from market.resample import intraday_to
 from market.timeframes import Timeframe
 
@@ -84,18 +85,15 @@ def test_session_mask_keeps_the_special_sessions_bars_only(nse):
 
 
 def test_hourly_bars_built_from_15m_start_at_the_special_open(nse):
-    index = pd.DatetimeIndex(
-        [ist(2026, 11, 8, 18, 15) + timedelta(minutes=15 * i) for i in range(4)]
-    ).tz_convert(UTC)
-    parts = pd.DataFrame(
-        {"open": [10.0, 11, 12, 13], "high": [11.0, 12, 13, 14], "low": [9.0, 10, 11, 12],
-         "close": [11.0, 12, 13, 14], "volume": [1, 2, 3, 4]},
-        index=index,
+    times = [int((ist(2026, 11, 8, 18, 15) + timedelta(minutes=15 * i)).timestamp()) for i in range(4)]
+    parts = columns_of(
+        time=times, open=[10.0, 11, 12, 13], high=[11.0, 12, 13, 14], low=[9.0, 10, 11, 12],
+        close=[11.0, 12, 13, 14], volume=[1, 2, 3, 4], final=[True] * 4, source=["csv"] * 4,
     )  # fmt: skip
     hourly = intraday_to(parts, part=timedelta(minutes=15), bar=timedelta(hours=1), calendar=nse)
-    assert hourly.index.tolist() == [ist(2026, 11, 8, 18, 15)]
-    assert (hourly["open"].iloc[0], hourly["close"].iloc[0], hourly["volume"].iloc[0]) == (10.0, 14.0, 10)
-    assert bool(hourly["final"].iloc[0])
+    assert hourly.time.tolist() == [int(ist(2026, 11, 8, 18, 15).timestamp())]
+    assert (hourly.open[0], hourly.close[0], hourly.volume[0]) == (10.0, 14.0, 10)
+    assert hourly.final.tolist() == [True]
 
 
 @pytest.mark.parametrize(
