@@ -150,11 +150,6 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
         factors=[factor.to_dict() for factor in result.factors],
         prediction=prediction,
     )
-    events.announce(
-        events.SignalCreated(
-            signal_id=signal.pk, symbol=symbol, timeframe=timeframe.value, signal_type=signal.signal_type
-        )
-    )
     _signals_invalidate(symbol)
     events.announce(
         events.SignalCreated(

@@ -1,0 +1,33 @@
+"""A generated signal is announced once: the live stream sends it once and alerts are evaluated once."""
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+from market.services import candles_sync
+from market.sources import get_provider
+from market.tests.factories import InstrumentFactory
+from market.timeframes import Timeframe
+from signals.services import signal_generate
+from tradingdash import events
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 27, 11, 0, tzinfo=UTC)  # Friday, NSE closed for the day
+
+
+@pytest.fixture
+def announced():
+    seen: list[events.SignalCreated] = []
+    events.subscribe(events.SignalCreated, seen.append)
+    yield seen
+    events.unsubscribe(events.SignalCreated, seen.append)
+
+
+def test_a_generated_signal_is_announced_exactly_once(announced):
+    InstrumentFactory(symbol="TCS.NS")
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        signal = signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
+    assert [event.signal_id for event in announced] == [signal.pk]
