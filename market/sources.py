@@ -25,7 +25,7 @@ from market.models import Instrument, MarketHoliday, MarketSession
 from market.presentation import default_tick
 from market.providers import build_provider, provider_import
 from market.providers.base import Provider
-from market.symbols import exchange_for_symbol
+from market.symbols import InvalidSymbol, exchange_for_symbol, suffix_exchange, supported_suffixes
 from tradingdash.cache import LocalTTLCache
 
 logger = structlog.get_logger(__name__)
@@ -147,6 +147,19 @@ def catalogue_invalidate() -> None:
 def exchange_of(symbol: str) -> str:
     """The instrument's exchange from the catalogue, else what the symbol's suffix implies (market.symbols)."""
     return _catalogue()[0].get(symbol) or exchange_for_symbol(symbol)
+
+
+def symbol_require_supported(symbol: str) -> None:
+    """Raise InvalidSymbol (400) for a symbol whose exchange nothing names: neither the catalogue
+    (Instrument.exchange) nor its suffix (market.symbols). Its session hours, holidays, time zone and tick are
+    unknown, and NSE's would be wrong: a Toronto daily bar would be final before Toronto opened, a Tokyo one
+    dated the day before."""
+    if suffix_exchange(symbol) is None and symbol not in _catalogue()[0]:
+        suffix = symbol.rsplit(".", 1)[1]
+        raise InvalidSymbol(
+            f"Unsupported exchange suffix .{suffix} in {symbol!r}: use {supported_suffixes()}, a US symbol "
+            "without a suffix, or an index such as ^NSEI (staff can list other instruments with their exchange)"
+        )
 
 
 def price_tick_for_symbol(symbol: str) -> Decimal | None:

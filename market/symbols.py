@@ -72,7 +72,14 @@ _INDEX_PREFIXES = {"^NSE": "NSE", "^CNX": "NSE", "^BSE": "BSE"}
 
 def exchange_for_symbol(symbol: str) -> str:
     """The exchange a symbol's suffix or index name implies: RELIANCE.NS -> NSE, TCS.BO -> BSE, ^GSPC -> NYSE,
-    AAPL -> NYSE. A suffix not listed here gets NSE, the catalogue's default exchange (Instrument.exchange)."""
+    AAPL -> NYSE. A suffix not listed here gets NSE, the catalogue's default exchange (Instrument.exchange); the
+    API refuses such symbols unless the catalogue lists them (market.sources.symbol_require_supported)."""
+    return suffix_exchange(symbol) or DEFAULT_EXCHANGE
+
+
+def suffix_exchange(symbol: str) -> str | None:
+    """The exchange the symbol's suffix or index name names, None for a suffix not listed here (RY.TO, 7203.T):
+    its exchange's clock, sessions and tick are unknown."""
     symbol = symbol.upper()
     if symbol.startswith("^"):
         if symbol in _INDEX_EXCHANGES:
@@ -81,4 +88,9 @@ def exchange_for_symbol(symbol: str) -> str:
         return _INDEX_PREFIXES[prefix] if prefix else "NYSE"
     if "." not in symbol:
         return "NYSE"
-    return _SUFFIX_EXCHANGES.get("." + symbol.rsplit(".", 1)[1], DEFAULT_EXCHANGE)
+    return _SUFFIX_EXCHANGES.get("." + symbol.rsplit(".", 1)[1])
+
+
+def supported_suffixes() -> str:
+    """The suffixes an unlisted symbol may carry, for error messages."""
+    return ", ".join(f"{suffix} ({exchange})" for suffix, exchange in _SUFFIX_EXCHANGES.items())

@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from market.sources import time_zone_for_symbol
+from market.sources import symbol_require_supported, time_zone_for_symbol
 from market.symbols import InvalidSymbol, parse_symbol
 from market.timeframes import STORED_TIMEFRAMES, Timeframe
 
@@ -104,10 +104,15 @@ class InstantField(serializers.Field):
 
 
 # Symbols as the API takes them: parse_symbol's rules, and each dot-separated part starts with a letter or digit,
-# no surrounding spaces, ASCII only; at most 20 characters, 17 for a bare name (it gets the .NS suffix).
+# no surrounding spaces, ASCII only; at most 20 characters, 17 for a bare name (it gets the .NS suffix); a
+# suffix names a supported exchange (.NS, .BO, .L, any case), unless staff list the instrument with its
+# exchange (market.sources.symbol_require_supported), which a pattern cannot say.
 # The OpenAPI schema publishes this pattern; market/tests/api/test_symbol_schema.py keeps the two in step.
 _PART = "[A-Za-z0-9][A-Za-z0-9&-]*"
-SYMBOL_PATTERN = rf"^(?:\^{_PART}(?:\.{_PART})*|{_PART}(?:\.{_PART})+|[A-Za-z0-9][A-Za-z0-9&-]{{0,16}})$"
+_SUFFIX = r"\.(?:[Nn][Ss]|[Bb][Oo]|[Ll])"
+SYMBOL_PATTERN = (
+    rf"^(?:\^{_PART}(?:\.{_PART})*|{_PART}(?:\.{_PART})*{_SUFFIX}|[A-Za-z0-9][A-Za-z0-9&-]{{0,16}})$"
+)
 SYMBOL_MAX_LENGTH = 20
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
@@ -146,6 +151,7 @@ def symbol_from_path(raw: str) -> str:
         raise InvalidSymbol(
             f"Invalid symbol {raw[:32]!r}: each part starts with a letter or digit, without spaces (e.g. M&M, ^NSEI)"
         )
+    symbol_require_supported(symbol)
     return symbol
 
 

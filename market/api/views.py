@@ -48,7 +48,7 @@ SYMBOL_PARAM = OpenApiParameter(
 )
 # The canonical form of ?symbols=, at most 50 (MARKET_MULTIPLE_MAX_SYMBOLS); the API also takes spaces after
 # commas and longer dotted names.
-_SYMBOL_IN_LIST = r"\^?[A-Za-z0-9][A-Za-z0-9&-]{0,14}(?:\.[A-Za-z]{1,3})?"
+_SYMBOL_IN_LIST = r"\^?[A-Za-z0-9][A-Za-z0-9&-]{0,14}(?:\.(?:[Nn][Ss]|[Bb][Oo]|[Ll]))?"
 SYMBOLS_PARAM = OpenApiParameter(
     "symbols",
     {"type": "string", "pattern": rf"^{_SYMBOL_IN_LIST}(?:,{_SYMBOL_IN_LIST}){{0,49}}$", "maxLength": 2000},

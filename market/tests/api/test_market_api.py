@@ -11,7 +11,7 @@ from market.models import MarketData
 from market.presentation import price
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
 from market.services import candles_upsert, market_reads_invalidate
-from market.tests.factories import FrameProvider, make_candles
+from market.tests.factories import FrameProvider, InstrumentFactory, make_candles
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -96,6 +96,30 @@ class TestSymbolValidation:
         assert response.json()["error"]["code"] == "validation_error"
         assert "symbol" in response.json()["error"]["details"]
         assert provider.calls == []
+
+    @pytest.mark.parametrize("path", ["quote/RY.TO", "historical/7203.T?timeframe=1D", "indicators/SAP.DE"])
+    def test_a_suffix_naming_no_known_exchange_is_400_before_any_provider_call(
+        self, auth_client, use_provider, path
+    ):
+        # NSE's clock would be wrong for them: a Toronto daily bar final before Toronto opens, a Tokyo one dated
+        # the day before.
+        provider = use_provider(FrameProvider())
+        response = auth_client.get(f"/api/market/{path}")
+        assert response.status_code == 400
+        assert "Unsupported exchange suffix" in json.dumps(response.json())
+        assert provider.calls == []
+
+    def test_a_listed_instrument_with_its_exchange_is_served_whatever_its_suffix(
+        self, auth_client, use_provider
+    ):
+        InstrumentFactory(symbol="VOD.IL", exchange="LSE")
+        sources.catalogue_invalidate()
+        candles = make_candles(5, start=datetime(2026, 6, 1, 23, 0, tzinfo=UTC))  # London midnight (BST)
+        use_provider(FrameProvider({("VOD.IL", Timeframe.D1): candles}))
+        with time_machine.travel(datetime(2026, 6, 8, 12, 0, tzinfo=UTC), tick=False):
+            response = auth_client.get("/api/market/historical/VOD.IL?timeframe=1D&start=2026-06-01")
+        assert response.status_code == 200, response.content
+        assert response.json()["candles"][0]["timestamp"].endswith("+01:00")  # London's clock, not India's
 
     @pytest.mark.parametrize("bad", ["..%2F..%2Fetc%2Fpasswd", "http:%2F%2Fevil.com"])
     def test_slashes_never_reach_a_view(self, auth_client, use_provider, bad):
