@@ -47,6 +47,8 @@ for path in (
     "/api/market/historical/TCS?timeframe=1D&limit=300",  # a miss: read from the database and rendered
     "/api/market/historical/TCS?timeframe=1D&limit=300",  # a hit
     "/api/market/historical/TCS?timeframe=1D&limit=300&format=columns",
+    "/api/market/historical/TCS?timeframe=1W&limit=50",  # built from the stored days (market.resample)
+    "/api/market/historical/TCS?timeframe=1M&limit=12&adjust=none&format=columns",
 ):
     response = client.get(path)
     assert response.status_code == 200, (path, response.status_code, response.content[:300])
@@ -61,8 +63,8 @@ print("ok")
 def test_historical_reads_never_load_pandas_or_ta_lib(user):
     """Reading, adjusting and rendering stored candles (as objects or columns) works on NumPy columns: none of it
     needs pandas (~28 MiB of a worker) or TA-Lib (which imports pandas itself), for NSE and BSE symbols (the
-    other exchanges' calendars come from exchange_calendars, which uses pandas). Timeframes built from others (1W
-    from 1D) still resample with pandas, and indicators need TA-Lib. A worker still
+    other exchanges' calendars come from exchange_calendars, which uses pandas), weeks and months built from the
+    stored days included. Indicators need TA-Lib. A worker still
     loads pandas with its market data provider (a quote that misses the cache asks it; market.sources.
     provider_preload), so this keeps the read path ready for a worker without one."""
     from rest_framework_simplejwt.tokens import AccessToken
