@@ -134,7 +134,10 @@ def alerts_evaluate_prediction(*, prediction_id: int) -> list[int]:
     prediction = Prediction.objects.filter(pk=prediction_id).first()
     if prediction is None or prediction.within_interval is not False:
         return []
-    alerts = Alert.objects.filter(symbol=prediction.symbol, kind=AlertKind.PREDICTION_MISS, active=True)
+    alerts = Alert.objects.filter(symbol=prediction.symbol, kind=AlertKind.PREDICTION_MISS)
+    if prediction.requested_by_id is not None:
+        # A user's own prediction is theirs alone: its price and interval go to nobody else's alerts.
+        alerts = alerts.filter(user_id=prediction.requested_by_id)
     message = (
         f"{prediction.symbol}: {prediction.model_used} predicted {prediction.predicted_price:.2f} "
         f"({prediction.lower_bound:.2f}–{prediction.upper_bound:.2f}), realized {prediction.realized_price:.2f}"
