@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from alerts.models import Alert, AlertDelivery, AlertEvent, NotificationChannel
+from alerts.models import ALERT_EDITABLE_FIELDS, Alert, AlertDelivery, AlertEvent, NotificationChannel
+from alerts.services import alert_update
 
 
 @admin.register(Alert)
@@ -10,7 +11,29 @@ class AlertAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     search_fields = ("symbol", "user__username")
     raw_id_fields = ("user",)
-    readonly_fields = ("armed", "last_value", "last_fired_at", "fired_count", "created_at", "updated_at")
+    readonly_fields = (
+        "armed",
+        "last_value",
+        "last_fired_at",
+        "last_observed_at",
+        "fired_count",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (("user",) if obj is not None else ())
+
+    def save_model(self, request, obj, form, change):
+        """Through alert_update, like the API: only the edited fields are written, so a form loaded before the
+        alert fired never rolls that firing back."""
+        if not change:
+            return super().save_model(request, obj, form, change)
+        edited = {
+            name: form.cleaned_data[name] for name in form.changed_data if name in ALERT_EDITABLE_FIELDS
+        }
+        alert_update(alert=obj, **edited)
+        obj.refresh_from_db()
 
 
 class AlertDeliveryInline(admin.TabularInline):

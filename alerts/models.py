@@ -61,7 +61,9 @@ class NotificationChannel(models.Model):
 
 class Alert(models.Model):
     """A user's condition on one symbol and the channels to tell them on. Price and change alerts fire once per
-    crossing: `armed` drops when one fires and comes back when the value goes back across the threshold."""
+    crossing: `armed` drops when one fires and comes back when the value goes back across the threshold.
+    `armed`, `last_*` and `fired_count` belong to the evaluator: user and admin edits never write them (except
+    re-arming on a new condition), so an edit made from a stale copy cannot roll back a firing."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alerts")
     symbol = models.CharField(max_length=20)
@@ -75,6 +77,11 @@ class Alert(models.Model):
     last_value = models.FloatField(null=True, blank=True)
     last_fired_at = models.DateTimeField(null=True, blank=True)
     fired_count = models.PositiveIntegerField(default=0)
+    last_observed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Time of the newest quote or bar evaluated: an older one arriving later is skipped.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -88,6 +95,20 @@ class Alert(models.Model):
         return (
             f"{self.symbol} {self.kind} {self.threshold if self.threshold is not None else self.signal_type}"
         )
+
+
+# What a user (API) or an operator (admin) may change; everything else on an alert is the evaluator's state.
+ALERT_EDITABLE_FIELDS = (
+    "symbol",
+    "kind",
+    "threshold",
+    "signal_type",
+    "channels",
+    "active",
+    "cooldown_minutes",
+)
+# A change of any of these is a new condition, which starts armed.
+ALERT_CONDITION_FIELDS = ("symbol", "kind", "threshold")
 
 
 class AlertEvent(models.Model):

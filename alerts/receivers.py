@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from alerts.models import THRESHOLD_KINDS, Alert, AlertKind
+from alerts.rules import candles_feed_price_alerts
 from tradingdash.events import CandlesStored, PredictionStored, QuoteRefreshed, SignalCreated
 
 
@@ -15,13 +16,16 @@ def on_quote(event: QuoteRefreshed) -> None:
     if not _watched(event.symbol, THRESHOLD_KINDS):
         return
     quote = event.quote
-    args = (event.symbol, quote.get("price"), quote.get("change_percent"), None)
+    # The quote's own time orders the evaluation: a late task with an older quote must not win.
+    args = (event.symbol, quote.get("price"), quote.get("change_percent"), quote.get("timestamp"))
     transaction.on_commit(lambda: evaluate_quote.delay(*args), robust=True)
 
 
 def on_candles(event: CandlesStored) -> None:
     from alerts.tasks import evaluate_candles
 
+    if not candles_feed_price_alerts(event.timeframe):
+        return
     if (event.inserted or event.updated) and _watched(event.symbol, THRESHOLD_KINDS):
         transaction.on_commit(lambda: evaluate_candles.delay(event.symbol, event.timeframe), robust=True)
 
@@ -41,4 +45,6 @@ def on_prediction(event: PredictionStored) -> None:
 
 
 def _watched(symbol: str, kinds) -> bool:
-    return Alert.objects.filter(symbol=symbol, kind__in=list(kinds), active=True).exists()
+    return Alert.objects.filter(
+        symbol=symbol, kind__in=list(kinds), active=True, user__is_active=True
+    ).exists()

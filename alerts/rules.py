@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from market.timeframes import Timeframe
+
 
 @dataclass(frozen=True, kw_only=True)
 class Transition:
     fire: bool
     armed: bool
+
+
+def candles_feed_price_alerts(timeframe: str) -> bool:
+    """Only daily and intraday bars say what the price is today; a weekly or monthly bar's change is the change
+    over the week or month, which a change alert (today's change) must never see."""
+    return timeframe in Timeframe.values and (Timeframe(timeframe).is_intraday or timeframe == Timeframe.D1)
 
 
 def beyond(kind: str, value: float, threshold: float) -> bool:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from alerts.models import Alert, AlertDelivery, AlertEvent, NotificationChannel
 from market.models import MarketData
@@ -15,12 +16,15 @@ from market.timeframes import Timeframe
 class LatestPrice:
     price: float
     change_pct: float | None
+    observed_at: datetime  # when the close was the price: the bar's end, or now while it is forming
 
 
 def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
     """The last stored close of the timeframe and its change against the previous session's daily close (the
-    newest daily bar that opened at least a day before the last bar: today's forming daily bar is not "previous"),
-    divided by the ratio of any split or bonus going ex in between, so a split is no crash that fires alerts."""
+    newest daily bar that opened at least a day before the last bar's trading day: today's forming daily bar is
+    not "previous"), divided by the ratio of any split or bonus going ex in between, so a split is no crash that
+    fires alerts. The trading day of a weekly or monthly bar is that of its newest daily bar, not its open."""
+    spec_bar = Timeframe(timeframe).spec.bar
     last = (
         MarketData.objects.filter(symbol=symbol, timeframe=timeframe)
         .order_by("-timestamp")
@@ -30,9 +34,22 @@ def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
     if last is None:
         return None
     timestamp, price = last
+    trading_day = timestamp
+    if spec_bar > Timeframe.D1.spec.bar:
+        trading_day = (
+            MarketData.objects.filter(
+                symbol=symbol,
+                timeframe=Timeframe.D1.value,
+                timestamp__gte=timestamp,
+                timestamp__lt=timestamp + spec_bar,
+            )
+            .order_by("-timestamp")
+            .values_list("timestamp", flat=True)
+            .first()
+        ) or timestamp
     previous_bar = (
         MarketData.objects.filter(
-            symbol=symbol, timeframe=Timeframe.D1.value, timestamp__lte=timestamp - timedelta(days=1)
+            symbol=symbol, timeframe=Timeframe.D1.value, timestamp__lte=trading_day - timedelta(days=1)
         )
         .order_by("-timestamp")
         .values_list("timestamp", "close_price")
@@ -43,7 +60,8 @@ def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
         previous_at, previous = previous_bar
         previous /= split_ratio_between_bars(symbol=symbol, earlier=previous_at, later=timestamp)
         change_pct = (price / previous - 1) * 100
-    return LatestPrice(price=price, change_pct=change_pct)
+    observed_at = min(timestamp + spec_bar, timezone.now())
+    return LatestPrice(price=price, change_pct=change_pct, observed_at=observed_at)
 
 
 def alerts_of(*, user) -> QuerySet[Alert]:

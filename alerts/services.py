@@ -12,6 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alerts.models import (
+    ALERT_CONDITION_FIELDS,
+    ALERT_EDITABLE_FIELDS,
     THRESHOLD_KINDS,
     Alert,
     AlertDelivery,
@@ -25,9 +27,6 @@ from alerts.rules import in_cooldown, threshold_transition
 
 logger = structlog.get_logger(__name__)
 
-_STATE_FIELDS = ("kind", "threshold", "symbol")
-
-
 # --- Alerts and channels
 
 
@@ -36,13 +35,26 @@ def alert_create(*, user, **fields) -> Alert:
 
 
 def alert_update(*, alert: Alert, **fields) -> Alert:
-    """Change an alert; a new condition starts armed (a crossing of the old threshold says nothing of the new)."""
-    for name, value in fields.items():
-        setattr(alert, name, value)
-    if any(name in fields for name in _STATE_FIELDS) or fields.get("active"):
-        alert.armed = True
-    alert.save()
-    return alert
+    """Change what a user may change of an alert. The row is locked and re-read, and only the edited fields (and
+    `armed`) are written, so an edit never rolls back a firing that happened since the caller loaded the alert.
+    A new condition (symbol, kind or threshold different from the stored one) or a reactivation starts armed: a
+    crossing of the old condition says nothing of the new; sending the same condition back changes nothing."""
+    unknown = set(fields) - set(ALERT_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        current = Alert.objects.select_for_update().get(pk=alert.pk)
+        rearm = any(
+            name in fields and fields[name] != getattr(current, name) for name in ALERT_CONDITION_FIELDS
+        ) or (fields.get("active") is True and not current.active)
+        for name, value in fields.items():
+            setattr(current, name, value)
+        update = [*fields, "updated_at"]
+        if rearm:
+            current.armed = True
+            update.append("armed")
+        current.save(update_fields=update)
+    return current
 
 
 def channel_create(*, user, kind: str, url: str, secret: str = "") -> NotificationChannel:
@@ -55,8 +67,11 @@ def channel_create(*, user, kind: str, url: str, secret: str = "") -> Notificati
 def alerts_evaluate_price(
     *, symbol: str, price: float | None, change_pct: float | None, observed_at: datetime | None = None
 ) -> list[int]:
-    """Run the crossing state machine of the symbol's active price and change alerts on a new value; the ids of
-    the events fired. Each alert is locked while it is decided, so concurrent evaluations cannot both fire it."""
+    """Run the crossing state machine of the symbol's active price and change alerts on a value observed at
+    `observed_at` (the quote's or bar's own time); the ids of the events fired. Each alert is locked while it is
+    decided, so concurrent evaluations cannot both fire it, and a value older than the newest one the alert has
+    seen is skipped: tasks run out of order on several workers, and a superseded price must not fire. A crossing
+    is keyed by the time of the value that fired it, so evaluating the same value again never notifies twice."""
     now = observed_at or timezone.now()
     values = {
         AlertKind.PRICE_ABOVE: price,
@@ -66,12 +81,13 @@ def alerts_evaluate_price(
     }
     kinds = [kind for kind in THRESHOLD_KINDS if values[kind] is not None]
     fired = []
-    for alert_id in Alert.objects.filter(symbol=symbol, active=True, kind__in=kinds).values_list(
-        "id", flat=True
-    ):
+    for alert_id in _firing(Alert.objects.filter(symbol=symbol, kind__in=kinds)).values_list("id", flat=True):
         with transaction.atomic():
-            alert = Alert.objects.select_for_update().filter(pk=alert_id, active=True).first()
+            alert = _locked(alert_id)
             if alert is None or alert.threshold is None:
+                continue
+            if observed_at is not None and alert.last_observed_at and observed_at < alert.last_observed_at:
+                logger.info("alert_value_superseded", alert_id=alert.pk, observed_at=observed_at.isoformat())
                 continue
             value = values[alert.kind]
             step = threshold_transition(
@@ -85,10 +101,13 @@ def alerts_evaluate_price(
             )
             alert.armed, alert.last_value = step.armed, value
             update = ["armed", "last_value", "updated_at"]
+            if observed_at is not None:
+                alert.last_observed_at = observed_at
+                update.append("last_observed_at")
             if step.fire:
                 event = _fire(
                     alert,
-                    key=f"alert:{alert.pk}:crossing:{alert.fired_count + 1}",
+                    key=f"alert:{alert.pk}:crossing:{now.isoformat()}",
                     value=value,
                     message=_threshold_message(alert, value),
                     details={"price": price, "change_pct": change_pct},
@@ -108,9 +127,7 @@ def alerts_evaluate_signal(*, signal_id: int) -> list[int]:
     signal = TradingSignal.objects.filter(pk=signal_id).first()
     if signal is None:
         return []
-    alerts = Alert.objects.filter(
-        symbol=signal.symbol, kind=AlertKind.SIGNAL, signal_type=signal.signal_type, active=True
-    )
+    alerts = Alert.objects.filter(symbol=signal.symbol, kind=AlertKind.SIGNAL, signal_type=signal.signal_type)
     message = f"{signal.symbol}: new {signal.signal_type} signal ({signal.timeframe}, strength {signal.strength:.2f})"
     details = {
         "signal_id": signal.pk,
@@ -134,7 +151,10 @@ def alerts_evaluate_prediction(*, prediction_id: int) -> list[int]:
     prediction = Prediction.objects.filter(pk=prediction_id).first()
     if prediction is None or prediction.within_interval is not False:
         return []
-    alerts = Alert.objects.filter(symbol=prediction.symbol, kind=AlertKind.PREDICTION_MISS, active=True)
+    alerts = Alert.objects.filter(symbol=prediction.symbol, kind=AlertKind.PREDICTION_MISS)
+    if prediction.requested_by_id is not None:
+        # A user's own prediction is theirs alone: its price and interval go to nobody else's alerts.
+        alerts = alerts.filter(user_id=prediction.requested_by_id)
     message = (
         f"{prediction.symbol}: {prediction.model_used} predicted {prediction.predicted_price:.2f} "
         f"({prediction.lower_bound:.2f}–{prediction.upper_bound:.2f}), realized {prediction.realized_price:.2f}"
@@ -157,12 +177,22 @@ def alerts_evaluate_prediction(*, prediction_id: int) -> list[int]:
     )
 
 
+def _firing(alerts):
+    """The alerts that may fire: active, of an active user (a deactivated account is told nothing)."""
+    return alerts.filter(active=True, user__is_active=True)
+
+
+def _locked(alert_id: int) -> Alert | None:
+    """The alert, locked and re-read, if it may still fire (it may have been deactivated since it was listed)."""
+    return _firing(Alert.objects.select_for_update(of=("self",))).filter(pk=alert_id).first()
+
+
 def _fire_each(alerts, *, key: str, value: float | None, message: str, details: dict) -> list[int]:
     now = timezone.now()
     fired = []
-    for alert_id in alerts.values_list("id", flat=True):
+    for alert_id in _firing(alerts).values_list("id", flat=True):
         with transaction.atomic():
-            alert = Alert.objects.select_for_update().filter(pk=alert_id, active=True).first()
+            alert = _locked(alert_id)
             if alert is None:
                 continue
             if in_cooldown(
@@ -239,6 +269,8 @@ class Attempt:
 
 def _send(delivery: AlertDelivery) -> None:
     event = delivery.event
+    if not event.user.is_active:
+        raise DeliveryRefused("The user is deactivated: nothing is sent to them.")
     payload = event_payload(event)
     if delivery.channel_kind == Channel.STREAM:
         from stream.publish import publish_to_user
@@ -270,7 +302,7 @@ def delivery_attempt(*, delivery_id: int) -> Attempt:
     with transaction.atomic():
         delivery = (
             AlertDelivery.objects.select_for_update(of=("self",))
-            .select_related("event", "channel")
+            .select_related("event__user", "channel")
             .filter(pk=delivery_id)
             .first()
         )

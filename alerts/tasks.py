@@ -6,6 +6,7 @@ from datetime import datetime
 
 from celery import shared_task
 
+from alerts.rules import candles_feed_price_alerts
 from alerts.selectors import latest_price
 from alerts.services import (
     alerts_evaluate_prediction,
@@ -25,10 +26,14 @@ def evaluate_quote(
 
 @shared_task(name="alerts.evaluate_candles", acks_late=True, expires=300)
 def evaluate_candles(symbol: str, timeframe: str) -> list[int]:
+    if not candles_feed_price_alerts(timeframe):
+        return []
     latest = latest_price(symbol=symbol, timeframe=timeframe)
     if latest is None:
         return []
-    return alerts_evaluate_price(symbol=symbol, price=latest.price, change_pct=latest.change_pct)
+    return alerts_evaluate_price(
+        symbol=symbol, price=latest.price, change_pct=latest.change_pct, observed_at=latest.observed_at
+    )
 
 
 @shared_task(name="alerts.evaluate_signal", acks_late=True)

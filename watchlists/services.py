@@ -54,11 +54,18 @@ def watchlist_create(*, user, name: str, symbols: list[str]) -> Watchlist:
 def watchlist_update(
     *, watchlist: Watchlist, name: str | None = None, symbols: list[str] | None = None
 ) -> Watchlist:
-    if name is not None:
-        watchlist.name = name
-    if symbols is not None:
-        watchlist.symbols = symbols
-    return _saved(watchlist)
+    """Rename and/or replace the symbols. The row is locked and re-read and only the given fields are written,
+    so two edits from copies loaded at the same time (a rename, a symbols change) both stick."""
+    fields = {key: value for key, value in (("name", name), ("symbols", symbols)) if value is not None}
+    try:
+        with transaction.atomic():
+            current = Watchlist.objects.select_for_update().get(pk=watchlist.pk)
+            for key, value in fields.items():
+                setattr(current, key, value)
+            current.save(update_fields=[*fields, "updated_at"])
+    except IntegrityError as exc:
+        raise WatchlistError("name", f"You already have a watchlist named {name!r}.") from exc
+    return current
 
 
 def _saved(watchlist: Watchlist) -> Watchlist:

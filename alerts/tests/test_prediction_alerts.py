@@ -1,0 +1,49 @@
+"""prediction_miss alerts tell a user of system predictions and of their own, never of another user's."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from accounts.tests.factories import UserFactory
+from alerts.models import AlertEvent
+from alerts.tasks import evaluate_prediction
+from alerts.tests.factories import AlertFactory
+from predictions.models import Prediction
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 6, 3, 6, 30, tzinfo=UTC)
+
+
+def _missed(requested_by=None) -> Prediction:
+    return Prediction.objects.create(
+        symbol="TCS.NS",
+        timeframe="1D",
+        horizon=1,
+        time_horizon="1D x 1",
+        model_used="naive",
+        model_version="naive",
+        predicted_price=123.45,
+        lower_bound=120.0,
+        upper_bound=127.0,
+        base_price=100.0,
+        base_timestamp=NOW,
+        target_time=NOW + timedelta(days=1),
+        realized_price=90.0,
+        requested_by=requested_by,
+    )
+
+
+def test_another_users_prediction_fires_only_its_owners_alert():
+    owner, other = UserFactory(), UserFactory()
+    owners_alert = AlertFactory(user=owner, kind="prediction_miss", threshold=None, cooldown_minutes=0)
+    AlertFactory(user=other, kind="prediction_miss", threshold=None, cooldown_minutes=0)
+    assert len(evaluate_prediction.delay(_missed(requested_by=owner).pk).get()) == 1
+    assert list(AlertEvent.objects.values_list("alert_id", "user_id")) == [(owners_alert.pk, owner.pk)]
+    assert not AlertEvent.objects.filter(user=other).exists()
+
+
+def test_a_system_prediction_fires_every_users_alert():
+    first = AlertFactory(kind="prediction_miss", threshold=None)
+    second = AlertFactory(kind="prediction_miss", threshold=None)
+    assert len(evaluate_prediction.delay(_missed().pk).get()) == 2
+    assert set(AlertEvent.objects.values_list("alert_id", flat=True)) == {first.pk, second.pk}
