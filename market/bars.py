@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from market.calendar import ExchangeCalendar
@@ -34,7 +34,17 @@ def bars_ahead(calendar: ExchangeCalendar, timeframe: Timeframe, opened_at: date
         raise ValueError("n must be at least 1")
     local = opened_at.astimezone(calendar.tz)
     if timeframe is Timeframe.W1:
-        return (opened_at + timedelta(weeks=n)).astimezone(UTC)
+        # Step in exchange-local time: n weeks of UTC drift by an hour across a DST change.
+        day = local.date() + timedelta(weeks=n)
+        return datetime.combine(day, local.time(), calendar.tz).astimezone(UTC)
+    if timeframe is Timeframe.MN1:
+        # A month bar opens at local midnight of its first trading day (market/resample.py).
+        months = local.year * 12 + local.month - 1 + n
+        first = date(months // 12, months % 12 + 1, 1)
+        days = calendar.trading_days(first, first + timedelta(days=_MAX_SCAN_DAYS))
+        if not days:
+            raise ValueError("no trading session found ahead")
+        return datetime.combine(days[0], time(), calendar.tz).astimezone(UTC)
     if timeframe is Timeframe.D1:
         day = local.date()
         for _ in range(n):

@@ -78,20 +78,28 @@ def model_default(*, symbol: str, timeframe: Timeframe, horizon: int) -> Trained
     return min(beating, key=lambda model: (model.metrics["mae_vs_naive"], model.pk), default=None)
 
 
-def predictions_list(*, symbol: str, timeframe: Timeframe, limit: int = 20) -> dict:
-    """Newest first, with realized values where known; cached 15 minutes until a new prediction or model.
+def predictions_list(*, symbol: str, timeframe: Timeframe, user, limit: int = 20) -> dict:
+    """Newest first, with realized values where known: the user's own predictions and the system's (staff see
+    everyone's), as for the detail. Cached 15 minutes per viewer until a new prediction or model.
     An unknown symbol (not in the catalogue, not known to the provider) is a 404, as for quotes."""
     symbol_require_known(symbol=symbol)
-    key = f"predictions:list:{symbol}:{timeframe.value}:{limit}:{predictions_cache_version(symbol)}"
+    viewer = "staff" if user.is_staff else f"user{user.pk}"
+    version = predictions_cache_version(symbol)
+    key = f"predictions:list:{symbol}:{timeframe.value}:{limit}:{viewer}:{version}"
     cached = cache.get(key)
     if cached is not None:
         return cached
-    rows = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value).values(*PREDICTION_FIELDS)[
-        :limit
-    ]
-    payload = {"results": [prediction_to_dict(row) for row in rows]}
+    rows = _visible_to(Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value), user)
+    payload = {"results": [prediction_to_dict(row) for row in rows.values(*PREDICTION_FIELDS)[:limit]]}
     cache.set(key, payload, settings.PREDICTION_CACHE_TTL)
     return payload
+
+
+def _visible_to(rows, user):
+    """A user's predictions are theirs alone (staff read any); system predictions, made for signals, are public."""
+    if user.is_staff:
+        return rows
+    return rows.filter(Q(requested_by_id=user.pk) | Q(requested_by__isnull=True))
 
 
 def models_overview(*, symbol: str, timeframe: Timeframe) -> dict:
@@ -175,10 +183,7 @@ def prediction_system_for_bar(*, trained: TrainedModel, base_timestamp) -> Predi
 
 def prediction_get(*, prediction_id: int, user) -> dict | None:
     """One prediction for its owner (staff read any; system predictions, made for signals, are public)."""
-    rows = Prediction.objects.filter(pk=prediction_id)
-    if not user.is_staff:
-        rows = rows.filter(Q(requested_by_id=user.pk) | Q(requested_by__isnull=True))
-    row = rows.values(*PREDICTION_FIELDS).first()
+    row = _visible_to(Prediction.objects.filter(pk=prediction_id), user).values(*PREDICTION_FIELDS).first()
     return prediction_to_dict(row) if row is not None else None
 
 

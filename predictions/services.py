@@ -351,21 +351,25 @@ def prediction_generate(
 def _final_close(prediction: Prediction) -> float | None:
     """The close of the prediction's target bar, if that bar is stored final (never a partial bar's close), in
     the prices of the prediction's base bar: times the ratio of a split going ex in between."""
+    return _final_close_at(
+        symbol=prediction.symbol,
+        timeframe=prediction.timeframe,
+        base_time=prediction.base_timestamp,
+        target_time=prediction.target_time,
+    )
+
+
+def _final_close_at(
+    *, symbol: str, timeframe: str, base_time: datetime, target_time: datetime
+) -> float | None:
     close = (
-        MarketData.objects.filter(
-            symbol=prediction.symbol,
-            timeframe=prediction.timeframe,
-            timestamp=prediction.target_time,
-            final=True,
-        )
+        MarketData.objects.filter(symbol=symbol, timeframe=timeframe, timestamp=target_time, final=True)
         .values_list("close_price", flat=True)
         .first()
     )
     if close is None:
         return None
-    return close * split_ratio_between_bars(
-        symbol=prediction.symbol, earlier=prediction.base_timestamp, later=prediction.target_time
-    )
+    return close * split_ratio_between_bars(symbol=symbol, earlier=base_time, later=target_time)
 
 
 def _record_score(prediction: Prediction, close: float) -> None:
@@ -718,7 +722,11 @@ def predictions_backfill(
     """Replay predictions on the last `bars` final bars that have matured, as of each bar: the model is fitted
     only on bars before the first replayed one and each forecast sees only the candles up to its base bar, so
     the track record has no look-ahead. Stored as `replayed` system predictions and scored at once. Running it
-    again changes nothing (one replayed prediction per base bar, model and horizon)."""
+    again changes nothing (one replayed prediction per base bar, model and horizon).
+
+    The model sees split-adjusted candles (today's share count), but each row is stored, like a live prediction,
+    in the as-traded prices of its base bar, and scored by the same _final_close: a later rescore of its target
+    bar then finds the same close, not one in other units."""
     if algorithm not in (Algorithm.RANDOM_FOREST, Algorithm.SVR, Algorithm.NAIVE):
         raise ValueError("backfill replays random_forest, svr or naive (TensorFlow stays out of this path)")
     candles = training_candles(symbol=symbol, timeframe=timeframe)
@@ -731,14 +739,18 @@ def predictions_backfill(
     output = registry.train(algorithm, known, horizon=horizon, params=params)
     quantiles = output.evaluation.residual_quantiles
     calendar = calendar_for_symbol(symbol)
-    closes = candles["close"]
+    now = timezone.now()
     version = f"{algorithm} replay (fitted on bars to {known.index[-1].date()})"
     created = scored = 0
     for position in range(first, len(candles) - horizon):
         upto = candles.iloc[: position + 1]
         forecast = registry.predict(output.forecaster, upto, horizon=horizon, residual_quantiles=quantiles)
         target = bars_ahead(calendar, timeframe, forecast.base_time, horizon)
-        realized = float(closes[target]) if target in closes.index else None
+        # Adjusted prices back to the base bar's as traded: times the splits going ex after it.
+        ratio = split_ratio_between_bars(symbol=symbol, earlier=forecast.base_time, later=now)
+        realized = _final_close_at(
+            symbol=symbol, timeframe=timeframe.value, base_time=forecast.base_time, target_time=target
+        )
         _, was_created = Prediction.objects.get_or_create(
             symbol=symbol,
             timeframe=timeframe.value,
@@ -749,15 +761,15 @@ def predictions_backfill(
             defaults={
                 "time_horizon": f"{timeframe.value} x {horizon}",
                 "model_version": version,
-                "predicted_price": forecast.predicted_price,
+                "predicted_price": forecast.predicted_price * ratio,
                 "confidence_score": registry.confidence_from(output.evaluation),
-                "lower_bound": forecast.lower,
-                "upper_bound": forecast.upper,
-                "base_price": forecast.base_price,
+                "lower_bound": forecast.lower * ratio,
+                "upper_bound": forecast.upper * ratio,
+                "base_price": forecast.base_price * ratio,
                 "target_time": target,
                 "realized_price": realized,
                 "realized_at": target if realized is not None else None,
-                "error": forecast.predicted_price - realized if realized is not None else None,
+                "error": forecast.predicted_price * ratio - realized if realized is not None else None,
             },
         )
         created += was_created

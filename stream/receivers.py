@@ -45,8 +45,12 @@ def stream_on_signal(event: events.SignalCreated) -> None:
 def stream_on_prediction(event: events.PredictionStored) -> None:
     def send() -> None:
         message = messages.prediction_message(prediction_id=event.prediction_id, scored=event.scored)
-        if message is not None:
+        if message is None:
+            return
+        if event.user_id is None:  # a system prediction (made for signals) is public
             publish_to_symbol(topic="prediction", symbol=event.symbol, message=message)
+        else:  # a user's prediction is theirs alone, as on the detail endpoint
+            publish_to_user(event.user_id, message)
 
     transaction.on_commit(send, robust=True)
 

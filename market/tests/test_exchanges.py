@@ -87,3 +87,29 @@ def test_bars_on_the_nyse_clock():
         )
     )
     assert mask.tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        # Spring forward (8 March 2026): the week of Mon 2 March opens at 05:00Z, the next at 04:00Z.
+        (datetime(2026, 3, 2, 5, 0, tzinfo=UTC), datetime(2026, 3, 9, 4, 0, tzinfo=UTC)),
+        # Fall back (1 November 2026): a UTC week would land at 23:00 on Sunday 1 November, the day before.
+        (datetime(2026, 10, 26, 4, 0, tzinfo=UTC), datetime(2026, 11, 2, 5, 0, tzinfo=UTC)),
+    ],
+)
+def test_weekly_bars_ahead_across_dst_is_next_mondays_local_midnight(base, expected):
+    nyse = library_calendar("NYSE")
+    assert bars_ahead(nyse, Timeframe.W1, base, 1) == expected
+
+
+def test_weekly_and_monthly_bars_ahead_on_the_lse_across_dst():
+    lse = library_calendar("LSE")
+    # Mon 23 March 2026 00:00 GMT; the UK clocks go forward on 29 March: two weeks on is Mon 6 April 00:00 BST.
+    assert bars_ahead(lse, Timeframe.W1, datetime(2026, 3, 23, 0, 0, tzinfo=UTC), 2) == datetime(
+        2026, 4, 5, 23, 0, tzinfo=UTC
+    )
+    # The March bar (first trading day Mon 2 March, 00:00 GMT) to the April bar: Wed 1 April, 00:00 BST.
+    assert bars_ahead(lse, Timeframe.MN1, datetime(2026, 3, 2, 0, 0, tzinfo=UTC), 1) == datetime(
+        2026, 3, 31, 23, 0, tzinfo=UTC
+    )

@@ -99,7 +99,7 @@ class PredictionListApi(APIView):
     )
     def get(self, request, symbol: str):
         symbol, query = symbol_and_query(request, symbol, ListQuerySerializer)
-        return Response(predictions_list(symbol=symbol, **query))
+        return Response(predictions_list(symbol=symbol, user=request.user, **query))
 
 
 class PredictionGenerateApi(APIView):

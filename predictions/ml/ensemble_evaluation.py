@@ -1,10 +1,11 @@
 """The ensemble as a model of its own, scored out of sample for real.
 
 Its members come from one training run (same candles, same folds). For test fold k the members and their weights
-are chosen from folds 1..k-1 only — the members that beat naive there (MAE/naive < 1 and Diebold–Mariano
-p < 0.10), weighted by 1/MAE on those rows — and fold 1, with nothing before it, is naive. The ensemble's metrics
-come from those fold-wise combinations, so choosing members never sees the rows that score it. The ensemble that is
-stored (to predict with) uses the same rule on all folds, i.e. what it would have chosen for the next fold.
+are chosen from folds 1..k-1 only, purged by the horizon (just the rows whose outcome is known when fold k starts)
+— the members that beat naive there (MAE/naive < 1 and Diebold–Mariano p < 0.10), weighted by 1/MAE on those
+rows — and fold 1, with nothing before it, is naive. The ensemble's metrics come from those fold-wise
+combinations, so choosing members never sees the rows that score it. The ensemble that is stored (to predict
+with) uses the same rule on all folds, i.e. what it would have chosen for the next fold.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from predictions.ml.ensemble import Ensemble
-from predictions.ml.evaluation import evaluation_from_out_of_sample, score_rows
+from predictions.ml.evaluation import evaluation_from_out_of_sample, known_before, score_rows
 from predictions.ml.registry import TrainOutput
 from predictions.ml.significance import beats_naive
 
@@ -47,8 +48,8 @@ def ensemble_weights(
 def ensemble_out_of_sample(
     frames: Sequence[pd.DataFrame], algorithms: Sequence[str], horizon: int
 ) -> tuple[pd.DataFrame, list[dict[str, float]]]:
-    """The ensemble's out-of-sample rows (fold k combined with weights chosen on folds < k) and, per fold, the
-    weights it used."""
+    """The ensemble's out-of-sample rows (fold k combined with weights chosen on the rows of folds < k whose
+    outcome is known when fold k starts) and, per fold, the weights it used."""
     first = frames[0]
     if any(not frame.index.equals(first.index) for frame in frames[1:]):
         raise ValueError("ensemble members must be evaluated on the same rows")
@@ -59,7 +60,7 @@ def ensemble_out_of_sample(
     combined = np.zeros(len(first))
     used: list[dict[str, float]] = []
     for number in np.unique(fold_ids):
-        earlier, current = fold_ids < number, fold_ids == number
+        earlier, current = known_before(fold_ids, number, horizon), fold_ids == number
         weights = ensemble_weights(
             base[earlier], actual[earlier], [m[earlier] for m in members], algorithms, horizon
         )

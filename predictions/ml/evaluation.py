@@ -61,7 +61,7 @@ class Evaluation:
     moved or the model never called a direction), naive_mae, naive_rmse, mae_vs_naive (model MAE / naive MAE),
     dm_stat and dm_p_value (Diebold–Mariano on absolute errors vs naive, see significance.py), coverage_80 and
     coverage_80_calm / coverage_80_volatile (share of fold 2..k outcomes inside the 80% interval built from
-    earlier folds only; overall, in the calmest and in the most volatile third of those rows), n_samples,
+    earlier folds only, purged by the horizon; overall, in the calmest and in the most volatile third of those rows), n_samples,
     folds, horizon. residual_quantiles: "q10"/"q90" of actual - predicted log return, and "scaled_q10"/
     "scaled_q90" of that residual divided by the volatility known at prediction time (VOLATILITY_COLUMN).
     """
@@ -141,6 +141,16 @@ def score_rows(base: np.ndarray, predicted: np.ndarray, actual: np.ndarray, hori
         "dm_p_value": dm.p_value,
         "n_samples": len(actual),
     }
+
+
+def known_before(fold_ids: np.ndarray, number: int, horizon: int) -> np.ndarray:
+    """Mask of the out-of-sample rows whose outcome is known when fold `number` starts: row r's target is the
+    return to bar r + horizon, so only rows r <= start - horizon, purged like walk-forward training. The rows
+    are consecutive dataset rows, as walk_forward's test folds tile them in order."""
+    start = int(np.argmax(fold_ids == number))
+    known = np.zeros(len(fold_ids), dtype=bool)
+    known[: max(0, start - horizon + 1)] = True
+    return known
 
 
 def _quantiles(residuals: np.ndarray) -> dict[str, float]:
@@ -253,15 +263,18 @@ def evaluation_from_out_of_sample(
 ) -> Evaluation:
     """Metrics, interval quantiles and fold-wise coverage from out-of-sample rows (fold, base, predicted,
     actual, volatility). The interval is locally adaptive conformal: residuals divided by the volatility
-    known at prediction time; the coverage of fold i uses the scaled residuals of folds 1..i-1 only, times
-    the row's own volatility."""
+    known at prediction time; the coverage of fold i uses the scaled residuals of folds 1..i-1 only (those whose
+    outcome is known when fold i starts: known_before), times the row's own volatility."""
     residuals = (out_of_sample["actual"] - out_of_sample["predicted"]).to_numpy(dtype="float64")
     scale = _scale(out_of_sample)
     scaled = residuals / scale
     fold_ids = out_of_sample["fold"].to_numpy()
     covered, covered_scale = [], []
     for number in np.unique(fold_ids)[1:]:
-        earlier = _quantiles(scaled[fold_ids < number])
+        known = known_before(fold_ids, number, horizon)
+        if not known.any():
+            continue
+        earlier = _quantiles(scaled[known])
         current = fold_ids == number
         covered.append((scaled[current] >= earlier["q10"]) & (scaled[current] <= earlier["q90"]))
         covered_scale.append(scale[current])

@@ -15,6 +15,7 @@ from market.services import candles_sync, candles_upsert
 from market.sources import get_provider
 from market.tests.factories import InstrumentFactory, make_candles
 from market.timeframes import Timeframe
+from predictions.models import Prediction
 from signals.selectors import signals_list
 from signals.services import signal_generate
 from stream.live import live_symbols
@@ -416,3 +417,49 @@ def test_a_generated_signal_reaches_signal_subscribers_as_the_api_shows_it(run, 
 
     with time_machine.travel(datetime(2026, 6, 3, 12, 0, tzinfo=IST), tick=True):
         run(body)
+
+
+def _prediction(*, user_id: int | None, price: float):
+    now = datetime(2026, 6, 2, 0, 0, tzinfo=IST)
+    prediction = Prediction.objects.create(
+        symbol="TCS.NS",
+        timeframe="1D",
+        horizon=1,
+        time_horizon="1D x 1",
+        model_used="naive",
+        model_version="naive",
+        predicted_price=price,
+        lower_bound=price - 10,
+        upper_bound=price + 10,
+        base_price=price,
+        base_timestamp=now,
+        target_time=now.replace(day=3),
+        requested_by_id=user_id,
+    )
+    events.announce(
+        events.PredictionStored(prediction_id=prediction.pk, symbol="TCS.NS", timeframe="1D", user_id=user_id)
+    )
+    return prediction
+
+
+def test_a_users_prediction_reaches_its_owner_only_and_a_system_one_every_subscriber(run, user, instruments):
+    other = UserFactory()
+
+    async def body():
+        mine, theirs = Client(), Client()
+        for client, who in ((mine, user), (theirs, other)):
+            await client.login(who)
+            await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["prediction"]})
+            await client.receive_type("subscribed")
+
+        private = await sync_to_async(_prediction)(user_id=user.pk, price=3500.0)
+        assert (await mine.receive_type("prediction"))["prediction"]["id"] == private.pk
+        assert await theirs.nothing()
+
+        public = await sync_to_async(_prediction)(user_id=None, price=3600.0)
+        for client in (mine, theirs):
+            assert (await client.receive_type("prediction"))["prediction"]["id"] == public.pk
+        await mine.close()
+        await theirs.close()
+
+    run(body)

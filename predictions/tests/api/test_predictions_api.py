@@ -9,7 +9,7 @@ from market.services import candles_sync
 from market.sources import get_provider
 from market.timeframes import Timeframe
 from predictions.models import Prediction, TaskRecord, TrainedModel
-from predictions.services import models_train
+from predictions.services import models_train, prediction_generate
 
 pytestmark = pytest.mark.django_db
 
@@ -113,6 +113,25 @@ def test_list_cache_is_invalidated_when_a_model_is_activated(auth_client, histor
     assert len(auth_client.get("/api/predictions/TCS").json()["results"]) == 1  # cached
     model_activate(trained=TrainedModel.objects.get(algorithm="svr"))
     assert auth_client.get("/api/predictions/TCS").json()["results"] == []
+
+
+def test_a_users_prediction_is_listed_to_them_and_staff_only_whoever_filled_the_cache(
+    auth_client, user, staff_client, history
+):
+    system = prediction_generate(symbol="TCS.NS", timeframe=Timeframe.D1, model="naive")
+    made = auth_client.post("/api/predictions/generate/TCS", {"model": "naive"}, format="json")
+    assert made.status_code == 201, made.content
+    mine = made.json()["id"]
+
+    def listed(client):
+        return {row["id"] for row in client.get("/api/predictions/TCS").json()["results"]}
+
+    assert listed(auth_client) == {mine, system.pk}  # the owner's list is cached first
+    stranger = _client_for(UserFactory())
+    assert stranger.get(f"/api/predictions/id/{mine}").status_code == 404
+    assert listed(stranger) == {system.pk}
+    assert listed(staff_client) == {mine, system.pk}
+    assert listed(auth_client) == {mine, system.pk}
 
 
 def test_lstm_prediction_runs_in_a_worker_task_not_the_request(auth_client, history):

@@ -137,6 +137,69 @@ def test_ensemble_fold_one_is_naive_and_later_folds_use_only_earlier_rows():
         assert ensemble.evaluation.metrics["directional_accuracy"] is None
 
 
+def _two_folds(horizon: int, fold_rows: int = 40) -> tuple[pd.DataFrame, np.ndarray]:
+    """Out-of-sample rows of two folds of `fold_rows` consecutive rows, and a mask of the fold-1 rows whose
+    target (the return to row r + horizon) is realized only inside fold 2: the last horizon - 1 of fold 1."""
+    rng = np.random.default_rng(3)
+    n = 2 * fold_rows
+    frame = pd.DataFrame(
+        {
+            "fold": np.repeat([1, 2], fold_rows),
+            "base": np.full(n, 100.0),
+            "actual": rng.normal(0, 0.01, n),
+            "volatility": np.ones(n),
+        },
+        index=pd.bdate_range("2020-01-01", periods=n, tz="UTC", name="timestamp"),
+    )
+    rows = np.arange(n)
+    leaked = (frame["fold"].to_numpy() == 1) & (rows + horizon > fold_rows)
+    return frame, leaked
+
+
+def test_ensemble_weights_for_a_fold_use_no_outcome_realized_inside_it():
+    horizon = 5
+    frame, leaked = _two_folds(horizon)
+    actual = frame["actual"].to_numpy()
+    # Half naive's error on every row whose outcome was known when fold 2 started, far worse on the 4 leaked ones.
+    member = np.where(leaked, actual + 0.5, 0.5 * actual)
+    outputs = []
+    for forecaster, predicted in ((SvrForecaster(), member), (NaiveForecaster(), np.zeros(len(frame)))):
+        rows = frame.assign(predicted=predicted)
+        evaluation = evaluation_from_out_of_sample(
+            forecaster.algorithm, rows, horizon=horizon, folds=2, candles=pd.DataFrame(index=frame.index)
+        )
+        outputs.append(
+            TrainOutput(
+                algorithm=forecaster.algorithm,
+                horizon=horizon,
+                forecaster=forecaster,
+                evaluation=evaluation,
+                feature_columns=[],
+                hyperparameters={},
+                n_samples=len(frame),
+                data_start=frame.index[0].to_pydatetime(),
+                data_end=frame.index[-1].to_pydatetime(),
+            )
+        )
+    weights = [fold["weights"] for fold in ensemble_train(outputs).evaluation.fold_metrics]
+    # Chosen on the rows known at fold 2's start the member beats naive; the leaked rows would have dropped it.
+    assert weights == [{}, {"svr": 1.0}]
+
+
+def test_interval_coverage_of_a_fold_uses_no_outcome_realized_inside_it():
+    horizon = 5
+    frame, leaked = _two_folds(horizon)
+    fold_2 = frame["fold"].to_numpy() == 2
+    # Residuals 0 on fold-1 rows known at fold 2's start, 1 on the 4 leaked ones, 0.05 on fold 2: the interval
+    # from known rows is [0, 0] and covers nothing of fold 2; with the leaked rows its q90 is 0.1, covering all.
+    residual = np.where(leaked, 1.0, np.where(fold_2, 0.05, 0.0))
+    rows = frame.assign(predicted=frame["actual"] - residual)
+    metrics = evaluation_from_out_of_sample(
+        "naive", rows, horizon=horizon, folds=2, candles=pd.DataFrame(index=frame.index)
+    ).metrics
+    assert metrics["coverage_80"] == 0.0
+
+
 # --- Locally adaptive conformal intervals
 
 
