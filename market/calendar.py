@@ -304,18 +304,24 @@ def _minutes_by_day(days: np.ndarray, regular: time, special: Mapping[date, time
     return minutes
 
 
-@functools.cache
 def library_calendar(exchange: str) -> ExchangeCalendar:
     """The calendar of an exchange kept by the `exchange_calendars` library (NYSE, NASDAQ, LSE): its time zone,
-    regular hours, holidays (weekdays without a session) and early closes / late opens. Built once per process
-    (about two seconds); the library is imported only here, so NSE-only processes never load it."""
+    regular hours, holidays (weekdays without a session) and early closes / late opens, through the end of next
+    year. Built once per process and calendar year (about two seconds): a process that outlives the year it
+    built the calendar in gets the following years' holidays instead of taking every weekday for a session.
+    The library is imported only here, so NSE-only processes never load it."""
     code = LIBRARY_EXCHANGES.get(exchange)
     if code is None:
         raise UnknownExchange(f"Unknown exchange {exchange!r}; use one of {', '.join(EXCHANGES)}")
+    return _library_calendar(exchange, code, date.today().year)
+
+
+@functools.lru_cache(maxsize=8)
+def _library_calendar(exchange: str, code: str, year: int) -> ExchangeCalendar:
     import exchange_calendars
     import pandas as pd
 
-    library = exchange_calendars.get_calendar(code, start=LIBRARY_START)
+    library = exchange_calendars.get_calendar(code, start=LIBRARY_START, end=f"{year + 1}-12-31")
     tz = library.tz.key
     opens = library.opens.dt.tz_convert(tz)
     closes = library.closes.dt.tz_convert(tz)

@@ -109,15 +109,15 @@ def calendar_for(exchange: str = "NSE") -> ExchangeCalendar:
     sessions = sessions_for(exchange)
     if not sessions:
         return calendar
-    return _library_calendar_with(exchange, tuple(sorted(sessions.items())))
+    return _library_calendar_with(exchange, tuple(sorted(sessions.items())), date.today().year)
 
 
 @functools.lru_cache(maxsize=16)
 def _library_calendar_with(
-    exchange: str, sessions: tuple[tuple[date, SessionOverride], ...]
+    exchange: str, sessions: tuple[tuple[date, SessionOverride], ...], year: int
 ) -> ExchangeCalendar:
     """A library calendar with staff's overrides, rebuilt only when they change (it holds 35 years of
-    holidays)."""
+    holidays) or the year does (library_calendar's schedule reaches the end of the next year)."""
     return library_calendar(exchange).with_sessions(dict(sessions))
 
 

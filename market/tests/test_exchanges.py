@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, time
 
 import pandas as pd
 import pytest
+import time_machine
 
 from market.bars import bar_close, bars_ahead
 from market.calendar import UnknownExchange, library_calendar
@@ -54,6 +55,20 @@ def test_bse_shares_nse_hours_and_holidays():
 def test_unknown_exchange_is_refused():
     with pytest.raises(UnknownExchange, match="Unknown exchange 'MOON'"):
         calendar_for("MOON")
+
+
+def test_a_library_calendar_built_in_an_earlier_year_is_not_used_past_its_schedule(db):
+    # The library's schedule reaches about a year past the day a calendar is built; a process may run longer.
+    from market import calendar as calendars
+
+    calendars._library_calendar.cache_clear()
+    with time_machine.travel(datetime(2019, 6, 3, 12, 0, tzinfo=UTC), tick=False):
+        assert library_calendar("NYSE").session_hours(date(2019, 11, 29))[1].time() == time(13, 0)
+    with time_machine.travel(datetime(2026, 11, 27, 15, 0, tzinfo=UTC), tick=False):
+        nyse = library_calendar("NYSE")
+        assert nyse.session_hours(date(2026, 11, 27))[1].time() == time(13, 0)  # the day after Thanksgiving
+        assert not nyse.is_trading_day(date(2026, 12, 25))
+        assert calendar_for("NYSE").status(datetime(2026, 11, 27, 18, 30, tzinfo=UTC)).reason == "after hours"
 
 
 def test_nyse_sessions_holidays_and_early_closes_come_from_the_library():
