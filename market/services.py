@@ -123,11 +123,21 @@ class SyncResult:
     message: str | None = None
 
 
-def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str) -> UpsertResult:
+def candles_upsert(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    candles: pd.DataFrame,
+    source: str,
+    fetched_at: datetime | None = None,
+) -> UpsertResult:
     """Store candles, replacing stored bars with the same timestamp. Invalid OHLCV rows are logged, not stored.
     Safe to repeat and to run concurrently: the unique constraint makes every write an upsert. Each bar is stored
-    `final` only if it had closed (on the symbol's exchange calendar) at `timezone.now()`; a later fetch that
-    completes a partial bar turns it final. After commit, announces CandlesStored (re-scoring listens)."""
+    `final` only if it had closed (on the symbol's exchange calendar) at `fetched_at`, the time the provider was
+    asked (default: now, for candles that come from no request): values read before the close are partial however
+    late they are stored. A later fetch that completes a partial bar turns it final; a stored final bar is never
+    overwritten by partial values (an out-of-order or slow write). After commit, announces CandlesStored
+    (re-scoring listens)."""
     valid, rejected = validate_candles(candles)
     valid = valid[~valid.index.duplicated(keep="last")].sort_index()
     if len(rejected):
@@ -141,7 +151,8 @@ def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, 
     if valid.empty:
         return UpsertResult(inserted=0, updated=0, rejected=len(rejected), first=None, last=None)
     now = timezone.now()
-    valid = valid.assign(final=_final_mask(symbol=symbol, timeframe=timeframe, index=valid.index, now=now))
+    as_of = min(fetched_at, now) if fetched_at is not None else now
+    valid = valid.assign(final=_final_mask(symbol=symbol, timeframe=timeframe, index=valid.index, now=as_of))
     write = _upsert_copy if connection.vendor == "postgresql" else _upsert_orm
     inserted, updated = write(symbol=symbol, timeframe=timeframe, candles=valid, source=source, now=now)
     CANDLES_SYNCED.labels(source, timeframe.value, "inserted").inc(inserted)
@@ -200,7 +211,7 @@ CREATE TEMP TABLE IF NOT EXISTS market_candle_stage (
 TRUNCATE market_candle_stage
 """
 # Inserted or updated: a row keeps its id on update, so the rows returned with one of the fresh ids proposed
-# here are the inserted ones. (RETURNING xmax = 0 would say it directly, but PostgreSQL refuses system columns
+# here are the inserted ones (a final row that partial values leave alone is neither). (RETURNING xmax = 0 would say it directly, but PostgreSQL refuses system columns
 # in RETURNING on the partitioned candle table.)
 _MERGE_SQL = """
 WITH proposed AS MATERIALIZED (
@@ -217,7 +228,8 @@ written AS (
     ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET
         open_price = EXCLUDED.open_price, high_price = EXCLUDED.high_price, low_price = EXCLUDED.low_price,
         close_price = EXCLUDED.close_price, volume = EXCLUDED.volume, source = EXCLUDED.source,
-        final = EXCLUDED.final OR market_marketdata.final, updated_at = EXCLUDED.updated_at
+        final = EXCLUDED.final, updated_at = EXCLUDED.updated_at
+    WHERE EXCLUDED.final OR NOT market_marketdata.final  -- partial values never replace a final bar
     RETURNING id
 )
 SELECT count(proposed.id), count(*) - count(proposed.id) FROM written LEFT JOIN proposed USING (id)
@@ -245,7 +257,8 @@ def _upsert_copy(
 def _upsert_orm(
     *, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str, now: datetime
 ) -> tuple[int, int]:
-    """Any other database (SQLite in development): bulk_create with update_conflicts."""
+    """Any other database (SQLite in development): bulk_create with update_conflicts, without the partial rows
+    whose bar is stored final (bulk_create has no conditional update)."""
     rows = [
         MarketData(
             symbol=symbol,
@@ -263,6 +276,15 @@ def _upsert_orm(
         for ts, o, h, lo, c, v, final in _candle_rows(candles)
     ]
     with transaction.atomic():
+        stored_final = set(
+            MarketData.objects.filter(
+                symbol=symbol,
+                timeframe=timeframe.value,
+                final=True,
+                timestamp__in=[row.timestamp for row in rows if not row.final],
+            ).values_list("timestamp", flat=True)
+        )
+        rows = [row for row in rows if row.final or row.timestamp not in stored_final]
         existing = MarketData.objects.filter(
             symbol=symbol,
             timeframe=timeframe.value,
@@ -318,11 +340,19 @@ def missing_ranges(
 
 
 def _coverage_add(
-    *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, source: str, first: datetime | None
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    start: datetime,
+    end: datetime,
+    source: str,
+    first: datetime | None,
+    synced_at: datetime,
 ) -> None:
-    """Record that [start, end) was fetched (its first bar `first`, None when empty): merge it with the
-    intervals it touches or overlaps, and learn where the provider's history starts."""
-    now = timezone.now()
+    """Record that [start, end) was fetched at `synced_at` (when the provider was asked: its answer is as of
+    then) with first bar `first` (None when empty): merge it with the intervals it touches or overlaps, and learn
+    where the provider's history starts."""
+    now = synced_at
     with transaction.atomic():
         series, _ = CandleSeries.objects.select_for_update().get_or_create(
             symbol=symbol, timeframe=timeframe.value
@@ -354,20 +384,44 @@ def _coverage_add(
 def _fetch_and_store(
     *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, provider: Provider
 ) -> UpsertResult:
+    fetched_at = timezone.now()  # before the request: what it answers is as of then at the latest
     history = provider.fetch_history(symbol, timeframe, start=start, end=end)
     return _store_window(
-        symbol=symbol, timeframe=timeframe, start=start, end=end, history=history, source=provider.name
+        symbol=symbol,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        history=history,
+        source=provider.name,
+        fetched_at=fetched_at,
     )
 
 
 def _store_window(
-    *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, history: History, source: str
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    start: datetime,
+    end: datetime,
+    history: History,
+    source: str,
+    fetched_at: datetime,
 ) -> UpsertResult:
-    """Upsert what the provider sent for [start, end) (candles and corporate actions) and record the window as
-    fetched."""
-    result = candles_upsert(symbol=symbol, timeframe=timeframe, candles=history.candles, source=source)
+    """Upsert what the provider sent for [start, end) when asked at `fetched_at` (candles and corporate actions)
+    and record the window as fetched then."""
+    result = candles_upsert(
+        symbol=symbol, timeframe=timeframe, candles=history.candles, source=source, fetched_at=fetched_at
+    )
     actions_stored = corporate_actions_upsert(symbol=symbol, actions=history.actions, source=source)
-    _coverage_add(symbol=symbol, timeframe=timeframe, start=start, end=end, source=source, first=result.first)
+    _coverage_add(
+        symbol=symbol,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        source=source,
+        first=result.first,
+        synced_at=fetched_at,
+    )
     if result.inserted or result.updated or actions_stored:
         market_reads_invalidate(symbol=symbol)
     return result
@@ -1065,6 +1119,9 @@ def sync_batch_run(
     batch = SyncBatch.objects.select_related("run").get(pk=batch_id)
     timeframe = Timeframe(batch.run.timeframe)
     provider = provider or get_provider(batch.run.provider)
+    fetched_at = (
+        timezone.now()
+    )  # before the (long, multi-ticker) download: its bars are as of then at the latest
     try:
         fetched = provider.fetch_history_batch(batch.pending, timeframe, start=batch.start, end=batch.end)
         histories, errors = fetched.histories, dict(fetched.errors)
@@ -1079,6 +1136,7 @@ def sync_batch_run(
             end=batch.end,
             history=history,
             source=provider.name,
+            fetched_at=fetched_at,
         )
         inserted += result.inserted
         updated += result.updated
