@@ -648,9 +648,11 @@ def _windows_to_fetch(
     want_to: datetime,
     now: datetime,
     freshness: timedelta,
+    calendar: ExchangeCalendar,
 ) -> list[tuple[datetime, datetime]]:
     """The never-fetched parts of [want_from, want_to). A gap right after an interval that reached the present
-    when it was fetched is the growing tail: refetched at most every `freshness`, and only once a bar fits."""
+    when it was fetched is the growing tail: refetched at most every `freshness`, and only once a bar has closed
+    since that fetch (a new one, or the one then forming, whose stored values are partial until refetched)."""
     ends = {interval.covered_to: interval for interval in intervals}
     windows = []
     spans = [(interval.covered_from, interval.covered_to) for interval in intervals]
@@ -661,9 +663,12 @@ def _windows_to_fetch(
             continue
         reached_present = before.covered_to >= before.last_synced_at - freshness
         if reached_present and (
-            gap_to <= gap_from + timeframe.spec.bar or before.last_synced_at >= now - freshness
+            before.last_synced_at >= now - freshness
+            or not _bar_closed_since(
+                calendar=calendar, timeframe=timeframe, since=before.last_synced_at, now=now
+            )
         ):
-            continue  # the tail: no new bar can have closed in it yet, or it was refreshed moments ago
+            continue  # the tail: refreshed moments ago, or no bar has closed since it was fetched
         # Re-fetch a little before the interval's end so a bar that was still forming gets its final values.
         # (Never before what was asked for: reads store nothing older than their start.)
         windows.append((max(gap_from - OVERLAP[timeframe], want_from), gap_to))
@@ -688,6 +693,7 @@ def candles_ensure(
     now = timezone.now()
     check_lookback(timeframe=timeframe, start=start, now=now)
     intervals, history_start = _coverage_of(symbol=symbol, timeframe=timeframe)
+    calendar = calendar_for_symbol(symbol)
     want_to = min(end, now) if end is not None else now
     if start is not None:
         want_from = start
@@ -707,6 +713,7 @@ def candles_ensure(
         want_to=want_to,
         now=now,
         freshness=freshness,
+        calendar=calendar,
     )
     if not windows:
         return EnsureResult(fetched=False, stale=False)
@@ -1065,9 +1072,17 @@ def _bar_closed_since(
     *, calendar: ExchangeCalendar, timeframe: Timeframe, since: datetime, now: datetime
 ) -> bool:
     """Whether a bar of `timeframe` can have closed in (since, now] on the exchange's calendar: for daily and
-    weekly bars, a session closed in between; intraday, at least one bar's length passed."""
+    weekly bars, a session closed in between; intraday, at least one bar's length passed, or the bar forming at
+    `since` closed (a bar boundary or the session's close lies in between)."""
     if timeframe.is_intraday:
-        return now - since >= timeframe.spec.bar
+        if now - since >= timeframe.spec.bar:
+            return True
+        days = {since.astimezone(calendar.tz).date(), now.astimezone(calendar.tz).date()}
+        return any(
+            since < bar_close(calendar, timeframe, opened_at) <= now
+            for day in days
+            for opened_at in calendar.session_bars(day, timeframe.spec.bar)
+        )
     if now - since > timedelta(days=7):
         return True
     first, last = since.astimezone(calendar.tz).date(), now.astimezone(calendar.tz).date()
