@@ -683,10 +683,11 @@ def candles_ensure(
     end: datetime | None,
     provider: Provider | None = None,
     freshness: timedelta = timedelta(minutes=5),
+    limit: int | None = None,
 ) -> EnsureResult:
     """Make sure the requested range is stored: fetch exactly the sub-ranges never fetched (once each) and
-    refresh a stale tail at most every `freshness`. Without `start`: the default history when nothing was ever
-    fetched, else the tail of the latest fetched range.
+    refresh a stale tail at most every `freshness`. Without `start`: the default history before `end` (or now),
+    longer when `limit` bars need more (what the latest-`limit` read will show), whatever was fetched before.
 
     When the provider fails but candles are stored, they are served marked stale; when nothing is stored,
     the provider's error propagates (404 for an unknown symbol, 503 for any other failure)."""
@@ -697,10 +698,13 @@ def candles_ensure(
     want_to = min(end, now) if end is not None else now
     if start is not None:
         want_from = start
-    elif intervals:
-        want_from = intervals[-1].covered_from  # no start: the latest fetched range and its tail
     else:
-        want_from = want_to - timedelta(days=DEFAULT_DAYS[timeframe])  # never fetched: the default history
+        # No start: the latest bars before want_to, however narrow or late the ranges fetched so far are.
+        want_from = want_to - timedelta(days=DEFAULT_DAYS[timeframe])
+        if limit is not None:
+            want_from = min(
+                want_from, _bars_span_start(calendar=calendar, timeframe=timeframe, limit=limit, end=want_to)
+            )
     floor = _lookback_floor(timeframe, now)
     if floor is not None:
         want_from = max(want_from, floor)
@@ -736,6 +740,28 @@ def candles_ensure(
         logger.warning("serving_stale_candles", symbol=symbol, timeframe=timeframe.value, error=str(exc))
         return EnsureResult(fetched=False, stale=True, stale_reason=str(exc))
     return EnsureResult(fetched=True, stale=False)
+
+
+def _bars_span_start(
+    *, calendar: ExchangeCalendar, timeframe: Timeframe, limit: int, end: datetime
+) -> datetime:
+    """A start (local midnight of a trading day) from which [start, end) holds at least `limit` bars of
+    `timeframe` on the calendar, with a session to spare (end's may have just begun, a short one may lack bars)."""
+    last = end.astimezone(calendar.tz).date()
+    if timeframe is Timeframe.W1:
+        return end - timedelta(weeks=limit + 1)
+    per_session = 1
+    if timeframe.is_intraday:
+        regular = last if calendar.is_trading_day(last) else calendar.previous_trading_day(last)
+        per_session = max(1, len(calendar.session_bars(regular, timeframe.spec.bar)))
+    sessions = -(-limit // per_session) + 1
+    first = last - timedelta(days=sessions * 7 // 5 + 14)
+    days = calendar.trading_days_array(first, last)
+    while len(days) < sessions:
+        first -= timedelta(days=sessions * 7 // 5 + 14)
+        days = calendar.trading_days_array(first, last)
+    day = days[-sessions].astype(object)
+    return datetime.combine(day, datetime.min.time(), calendar.tz).astimezone(end.tzinfo)
 
 
 def holidays_load_csv(*, path: Path | str, exchange: str = "NSE") -> tuple[int, int]:

@@ -123,3 +123,48 @@ def test_the_tail_is_not_refetched_while_no_bar_has_closed_since():
             symbol="TCS.NS", timeframe=Timeframe.M15, start=None, end=None, provider=provider
         )
     assert not ensured.fetched and len(provider.calls) == asked
+
+
+# Daily bars (every calendar day) from 2015; "now" is 2025-06-03.
+YEARS = make_candles(4000, start=datetime(2015, 1, 1, 18, 30, tzinfo=UTC))
+NOW = datetime(2025, 6, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def years():
+    provider = FrameProvider({("TCS.NS", Timeframe.D1): YEARS})
+    with time_machine.travel(NOW, tick=False):
+        yield provider
+
+
+def test_the_latest_bars_after_a_narrow_read_are_the_default_history(years):
+    candles_history(
+        symbol="TCS.NS", timeframe=Timeframe.D1, start=datetime(2025, 5, 27, tzinfo=IST), provider=years
+    )
+    body = json.loads(candles_history(symbol="TCS.NS", timeframe=Timeframe.D1, limit=500, provider=years))
+    assert body["count"] == 500
+    assert body["candles"][0]["timestamp"] == YEARS.index[YEARS.index < NOW][-500].tz_convert(IST).isoformat()
+
+
+def test_the_latest_bars_before_an_end_older_than_the_fetched_history_are_fetched(years):
+    assert (
+        json.loads(candles_history(symbol="TCS.NS", timeframe=Timeframe.D1, provider=years))["count"] == 500
+    )
+    end = datetime(2019, 1, 1, tzinfo=IST)
+    body = json.loads(
+        candles_history(symbol="TCS.NS", timeframe=Timeframe.D1, end=end, limit=100, provider=years)
+    )
+    assert (body["count"], body["stale"]) == (100, False)
+    assert body["candles"][-1]["timestamp"] == datetime(2018, 12, 31, tzinfo=IST).isoformat()
+
+
+def test_the_latest_bars_need_more_than_the_default_history_when_the_limit_asks(years):
+    ensured = candles_ensure(
+        symbol="TCS.NS", timeframe=Timeframe.D1, start=None, end=None, limit=2000, provider=years
+    )
+    assert ensured.fetched
+    first_asked = min(start for _, _, start, _ in years.calls)
+    # 2,000 NSE sessions reach back about eight years, further than the five of the default history.
+    assert first_asked < NOW - timedelta(days=2000 * 7 // 5)
+    body = json.loads(candles_history(symbol="TCS.NS", timeframe=Timeframe.D1, limit=2000, provider=years))
+    assert body["count"] == 2000
