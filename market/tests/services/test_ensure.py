@@ -168,3 +168,8 @@ def test_the_latest_bars_need_more_than_the_default_history_when_the_limit_asks(
     assert first_asked < NOW - timedelta(days=2000 * 7 // 5)
     body = json.loads(candles_history(symbol="TCS.NS", timeframe=Timeframe.D1, limit=2000, provider=years))
     assert body["count"] == 2000
+
+
+def test_a_read_of_more_bars_than_the_default_history_holds_fetches_them(years):
+    body = json.loads(candles_history(symbol="TCS.NS", timeframe=Timeframe.D1, limit=2000, provider=years))
+    assert body["count"] == 2000
