@@ -491,7 +491,9 @@ def candles_history(
     if cached is not None:
         return cached
     if part is None:
-        ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider)
+        ensured = candles_ensure(
+            symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider, limit=limit
+        )
     else:
         ensured = _ensure_parts(
             symbol=symbol, timeframe=timeframe, part=part, start=start, end=end, provider=provider

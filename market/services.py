@@ -123,11 +123,21 @@ class SyncResult:
     message: str | None = None
 
 
-def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str) -> UpsertResult:
+def candles_upsert(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    candles: pd.DataFrame,
+    source: str,
+    fetched_at: datetime | None = None,
+) -> UpsertResult:
     """Store candles, replacing stored bars with the same timestamp. Invalid OHLCV rows are logged, not stored.
     Safe to repeat and to run concurrently: the unique constraint makes every write an upsert. Each bar is stored
-    `final` only if it had closed (on the symbol's exchange calendar) at `timezone.now()`; a later fetch that
-    completes a partial bar turns it final. After commit, announces CandlesStored (re-scoring listens)."""
+    `final` only if it had closed (on the symbol's exchange calendar) at `fetched_at`, the time the provider was
+    asked (default: now, for candles that come from no request): values read before the close are partial however
+    late they are stored. A later fetch that completes a partial bar turns it final; a stored final bar is never
+    overwritten by partial values (an out-of-order or slow write). After commit, announces CandlesStored
+    (re-scoring listens)."""
     valid, rejected = validate_candles(candles)
     valid = valid[~valid.index.duplicated(keep="last")].sort_index()
     if len(rejected):
@@ -141,7 +151,8 @@ def candles_upsert(*, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, 
     if valid.empty:
         return UpsertResult(inserted=0, updated=0, rejected=len(rejected), first=None, last=None)
     now = timezone.now()
-    valid = valid.assign(final=_final_mask(symbol=symbol, timeframe=timeframe, index=valid.index, now=now))
+    as_of = min(fetched_at, now) if fetched_at is not None else now
+    valid = valid.assign(final=_final_mask(symbol=symbol, timeframe=timeframe, index=valid.index, now=as_of))
     write = _upsert_copy if connection.vendor == "postgresql" else _upsert_orm
     inserted, updated = write(symbol=symbol, timeframe=timeframe, candles=valid, source=source, now=now)
     CANDLES_SYNCED.labels(source, timeframe.value, "inserted").inc(inserted)
@@ -200,7 +211,7 @@ CREATE TEMP TABLE IF NOT EXISTS market_candle_stage (
 TRUNCATE market_candle_stage
 """
 # Inserted or updated: a row keeps its id on update, so the rows returned with one of the fresh ids proposed
-# here are the inserted ones. (RETURNING xmax = 0 would say it directly, but PostgreSQL refuses system columns
+# here are the inserted ones (a final row that partial values leave alone is neither). (RETURNING xmax = 0 would say it directly, but PostgreSQL refuses system columns
 # in RETURNING on the partitioned candle table.)
 _MERGE_SQL = """
 WITH proposed AS MATERIALIZED (
@@ -217,7 +228,8 @@ written AS (
     ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET
         open_price = EXCLUDED.open_price, high_price = EXCLUDED.high_price, low_price = EXCLUDED.low_price,
         close_price = EXCLUDED.close_price, volume = EXCLUDED.volume, source = EXCLUDED.source,
-        final = EXCLUDED.final OR market_marketdata.final, updated_at = EXCLUDED.updated_at
+        final = EXCLUDED.final, updated_at = EXCLUDED.updated_at
+    WHERE EXCLUDED.final OR NOT market_marketdata.final  -- partial values never replace a final bar
     RETURNING id
 )
 SELECT count(proposed.id), count(*) - count(proposed.id) FROM written LEFT JOIN proposed USING (id)
@@ -245,7 +257,8 @@ def _upsert_copy(
 def _upsert_orm(
     *, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str, now: datetime
 ) -> tuple[int, int]:
-    """Any other database (SQLite in development): bulk_create with update_conflicts."""
+    """Any other database (SQLite in development): bulk_create with update_conflicts, without the partial rows
+    whose bar is stored final (bulk_create has no conditional update)."""
     rows = [
         MarketData(
             symbol=symbol,
@@ -263,6 +276,15 @@ def _upsert_orm(
         for ts, o, h, lo, c, v, final in _candle_rows(candles)
     ]
     with transaction.atomic():
+        stored_final = set(
+            MarketData.objects.filter(
+                symbol=symbol,
+                timeframe=timeframe.value,
+                final=True,
+                timestamp__in=[row.timestamp for row in rows if not row.final],
+            ).values_list("timestamp", flat=True)
+        )
+        rows = [row for row in rows if row.final or row.timestamp not in stored_final]
         existing = MarketData.objects.filter(
             symbol=symbol,
             timeframe=timeframe.value,
@@ -318,11 +340,19 @@ def missing_ranges(
 
 
 def _coverage_add(
-    *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, source: str, first: datetime | None
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    start: datetime,
+    end: datetime,
+    source: str,
+    first: datetime | None,
+    synced_at: datetime,
 ) -> None:
-    """Record that [start, end) was fetched (its first bar `first`, None when empty): merge it with the
-    intervals it touches or overlaps, and learn where the provider's history starts."""
-    now = timezone.now()
+    """Record that [start, end) was fetched at `synced_at` (when the provider was asked: its answer is as of
+    then) with first bar `first` (None when empty): merge it with the intervals it touches or overlaps, and learn
+    where the provider's history starts."""
+    now = synced_at
     with transaction.atomic():
         series, _ = CandleSeries.objects.select_for_update().get_or_create(
             symbol=symbol, timeframe=timeframe.value
@@ -354,20 +384,44 @@ def _coverage_add(
 def _fetch_and_store(
     *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, provider: Provider
 ) -> UpsertResult:
+    fetched_at = timezone.now()  # before the request: what it answers is as of then at the latest
     history = provider.fetch_history(symbol, timeframe, start=start, end=end)
     return _store_window(
-        symbol=symbol, timeframe=timeframe, start=start, end=end, history=history, source=provider.name
+        symbol=symbol,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        history=history,
+        source=provider.name,
+        fetched_at=fetched_at,
     )
 
 
 def _store_window(
-    *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, history: History, source: str
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    start: datetime,
+    end: datetime,
+    history: History,
+    source: str,
+    fetched_at: datetime,
 ) -> UpsertResult:
-    """Upsert what the provider sent for [start, end) (candles and corporate actions) and record the window as
-    fetched."""
-    result = candles_upsert(symbol=symbol, timeframe=timeframe, candles=history.candles, source=source)
+    """Upsert what the provider sent for [start, end) when asked at `fetched_at` (candles and corporate actions)
+    and record the window as fetched then."""
+    result = candles_upsert(
+        symbol=symbol, timeframe=timeframe, candles=history.candles, source=source, fetched_at=fetched_at
+    )
     actions_stored = corporate_actions_upsert(symbol=symbol, actions=history.actions, source=source)
-    _coverage_add(symbol=symbol, timeframe=timeframe, start=start, end=end, source=source, first=result.first)
+    _coverage_add(
+        symbol=symbol,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        source=source,
+        first=result.first,
+        synced_at=fetched_at,
+    )
     if result.inserted or result.updated or actions_stored:
         market_reads_invalidate(symbol=symbol)
     return result
@@ -594,9 +648,11 @@ def _windows_to_fetch(
     want_to: datetime,
     now: datetime,
     freshness: timedelta,
+    calendar: ExchangeCalendar,
 ) -> list[tuple[datetime, datetime]]:
     """The never-fetched parts of [want_from, want_to). A gap right after an interval that reached the present
-    when it was fetched is the growing tail: refetched at most every `freshness`, and only once a bar fits."""
+    when it was fetched is the growing tail: refetched at most every `freshness`, and only once a bar has closed
+    since that fetch (a new one, or the one then forming, whose stored values are partial until refetched)."""
     ends = {interval.covered_to: interval for interval in intervals}
     windows = []
     spans = [(interval.covered_from, interval.covered_to) for interval in intervals]
@@ -607,9 +663,12 @@ def _windows_to_fetch(
             continue
         reached_present = before.covered_to >= before.last_synced_at - freshness
         if reached_present and (
-            gap_to <= gap_from + timeframe.spec.bar or before.last_synced_at >= now - freshness
+            before.last_synced_at >= now - freshness
+            or not _bar_closed_since(
+                calendar=calendar, timeframe=timeframe, since=before.last_synced_at, now=now
+            )
         ):
-            continue  # the tail: no new bar can have closed in it yet, or it was refreshed moments ago
+            continue  # the tail: refreshed moments ago, or no bar has closed since it was fetched
         # Re-fetch a little before the interval's end so a bar that was still forming gets its final values.
         # (Never before what was asked for: reads store nothing older than their start.)
         windows.append((max(gap_from - OVERLAP[timeframe], want_from), gap_to))
@@ -624,23 +683,28 @@ def candles_ensure(
     end: datetime | None,
     provider: Provider | None = None,
     freshness: timedelta = timedelta(minutes=5),
+    limit: int | None = None,
 ) -> EnsureResult:
     """Make sure the requested range is stored: fetch exactly the sub-ranges never fetched (once each) and
-    refresh a stale tail at most every `freshness`. Without `start`: the default history when nothing was ever
-    fetched, else the tail of the latest fetched range.
+    refresh a stale tail at most every `freshness`. Without `start`: the default history before `end` (or now),
+    longer when `limit` bars need more (what the latest-`limit` read will show), whatever was fetched before.
 
     When the provider fails but candles are stored, they are served marked stale; when nothing is stored,
     the provider's error propagates (404 for an unknown symbol, 503 for any other failure)."""
     now = timezone.now()
     check_lookback(timeframe=timeframe, start=start, now=now)
     intervals, history_start = _coverage_of(symbol=symbol, timeframe=timeframe)
+    calendar = calendar_for_symbol(symbol)
     want_to = min(end, now) if end is not None else now
     if start is not None:
         want_from = start
-    elif intervals:
-        want_from = intervals[-1].covered_from  # no start: the latest fetched range and its tail
     else:
-        want_from = want_to - timedelta(days=DEFAULT_DAYS[timeframe])  # never fetched: the default history
+        # No start: the latest bars before want_to, however narrow or late the ranges fetched so far are.
+        want_from = want_to - timedelta(days=DEFAULT_DAYS[timeframe])
+        if limit is not None:
+            want_from = min(
+                want_from, _bars_span_start(calendar=calendar, timeframe=timeframe, limit=limit, end=want_to)
+            )
     floor = _lookback_floor(timeframe, now)
     if floor is not None:
         want_from = max(want_from, floor)
@@ -653,6 +717,7 @@ def candles_ensure(
         want_to=want_to,
         now=now,
         freshness=freshness,
+        calendar=calendar,
     )
     if not windows:
         return EnsureResult(fetched=False, stale=False)
@@ -675,6 +740,28 @@ def candles_ensure(
         logger.warning("serving_stale_candles", symbol=symbol, timeframe=timeframe.value, error=str(exc))
         return EnsureResult(fetched=False, stale=True, stale_reason=str(exc))
     return EnsureResult(fetched=True, stale=False)
+
+
+def _bars_span_start(
+    *, calendar: ExchangeCalendar, timeframe: Timeframe, limit: int, end: datetime
+) -> datetime:
+    """A start (local midnight of a trading day) from which [start, end) holds at least `limit` bars of
+    `timeframe` on the calendar, with a session to spare (end's may have just begun, a short one may lack bars)."""
+    last = end.astimezone(calendar.tz).date()
+    if timeframe is Timeframe.W1:
+        return end - timedelta(weeks=limit + 1)
+    per_session = 1
+    if timeframe.is_intraday:
+        regular = last if calendar.is_trading_day(last) else calendar.previous_trading_day(last)
+        per_session = max(1, len(calendar.session_bars(regular, timeframe.spec.bar)))
+    sessions = -(-limit // per_session) + 1
+    first = last - timedelta(days=sessions * 7 // 5 + 14)
+    days = calendar.trading_days_array(first, last)
+    while len(days) < sessions:
+        first -= timedelta(days=sessions * 7 // 5 + 14)
+        days = calendar.trading_days_array(first, last)
+    day = days[-sessions].astype(object)
+    return datetime.combine(day, datetime.min.time(), calendar.tz).astimezone(end.tzinfo)
 
 
 def holidays_load_csv(*, path: Path | str, exchange: str = "NSE") -> tuple[int, int]:
@@ -1011,9 +1098,17 @@ def _bar_closed_since(
     *, calendar: ExchangeCalendar, timeframe: Timeframe, since: datetime, now: datetime
 ) -> bool:
     """Whether a bar of `timeframe` can have closed in (since, now] on the exchange's calendar: for daily and
-    weekly bars, a session closed in between; intraday, at least one bar's length passed."""
+    weekly bars, a session closed in between; intraday, at least one bar's length passed, or the bar forming at
+    `since` closed (a bar boundary or the session's close lies in between)."""
     if timeframe.is_intraday:
-        return now - since >= timeframe.spec.bar
+        if now - since >= timeframe.spec.bar:
+            return True
+        days = {since.astimezone(calendar.tz).date(), now.astimezone(calendar.tz).date()}
+        return any(
+            since < bar_close(calendar, timeframe, opened_at) <= now
+            for day in days
+            for opened_at in calendar.session_bars(day, timeframe.spec.bar)
+        )
     if now - since > timedelta(days=7):
         return True
     first, last = since.astimezone(calendar.tz).date(), now.astimezone(calendar.tz).date()
@@ -1065,6 +1160,9 @@ def sync_batch_run(
     batch = SyncBatch.objects.select_related("run").get(pk=batch_id)
     timeframe = Timeframe(batch.run.timeframe)
     provider = provider or get_provider(batch.run.provider)
+    fetched_at = (
+        timezone.now()
+    )  # before the (long, multi-ticker) download: its bars are as of then at the latest
     try:
         fetched = provider.fetch_history_batch(batch.pending, timeframe, start=batch.start, end=batch.end)
         histories, errors = fetched.histories, dict(fetched.errors)
@@ -1079,6 +1177,7 @@ def sync_batch_run(
             end=batch.end,
             history=history,
             source=provider.name,
+            fetched_at=fetched_at,
         )
         inserted += result.inserted
         updated += result.updated

@@ -322,8 +322,10 @@ class YFinanceProvider(Provider):
         window chunk, as in fetch_history; each symbol's rows then go through the same un-adjusting). yfinance
         sends one chart request per ticker, so each symbol takes a slot of the rate limit. yfinance logs and
         skips a ticker that fails, which looks the same as a window without bars: the symbols that come back
-        empty are asked again one by one through fetch_history, which tells an unknown symbol (SymbolNotFound)
-        from an outage (retried, then ProviderUnavailable) from a genuinely empty window."""
+        empty, from the whole window or from any chunk in which other tickers had bars (a 1m window's week
+        whose request alone failed), are asked again one by one through fetch_history, which tells an unknown
+        symbol (SymbolNotFound) from an outage (retried, then ProviderUnavailable) from a genuinely empty
+        window. Never a history with a hole where a request failed: the caller records the window as fetched."""
         symbols = list(dict.fromkeys(symbols))
         window_start, window_end = self._window(timeframe, start, end)
         if not symbols or window_start >= window_end:
@@ -331,20 +333,24 @@ class YFinanceProvider(Provider):
                 histories={symbol: History(candles=empty_candles()) for symbol in symbols}, errors={}
             )
         parts: dict[str, list[pd.DataFrame]] = {symbol: [] for symbol in symbols}
+        holes: set[str] = set()  # symbols without bars in a chunk where other tickers had some
         try:
             for chunk_start, chunk_end in _chunks(window_start, window_end, timeframe.spec.max_per_request):
                 frame = self._download(symbols, timeframe, chunk_start, chunk_end)
-                for symbol in symbols:
-                    part = _ticker_frame(frame, symbol)
-                    if part is not None:
+                chunk = {symbol: _ticker_frame(frame, symbol) for symbol in symbols}
+                traded = any(part is not None and not part.empty for part in chunk.values())
+                for symbol, part in chunk.items():
+                    if part is not None and not part.empty:
                         parts[symbol].append(part)
+                    elif traded:
+                        holes.add(symbol)
         except ProviderError as error:
             return BatchHistory(histories={}, errors=dict.fromkeys(symbols, error))
         histories: dict[str, History] = {}
         errors: dict[str, ProviderError] = {}
         for symbol, frames in parts.items():
-            if not frames:
-                continue  # asked again alone below
+            if not frames or symbol in holes:
+                continue  # asked again alone below: its request may have failed where the others' did not
             try:
                 history = self._history_from(
                     symbol, timeframe, pd.concat(frames), start=window_start, end=window_end
@@ -360,6 +366,8 @@ class YFinanceProvider(Provider):
         retry_alone = [symbol for symbol in symbols if symbol not in histories and symbol not in errors]
         if retry_alone:
             logger.info("yfinance_batch_fetch_alone", count=len(retry_alone), symbols=retry_alone[:20])
+            if holes:
+                _forget_cached_responses()  # else a failed request's error page answers its retry from memory
             alone = super().fetch_history_batch(retry_alone, timeframe, start=start, end=end)
             histories.update(alone.histories)
             errors.update(alone.errors)

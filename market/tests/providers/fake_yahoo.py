@@ -32,14 +32,17 @@ class FakeYahooSession(requests.Session):
 
     `charts` maps (symbol, interval) to a fixture file. `window_outcomes` scripts the next answers to
     chart requests for a window (not the timezone lookups): an HTTP status (404: Yahoo's not-found JSON,
-    429: its rate-limit text, 5xx: its "Will be right back" page), or an exception to raise.
-    `down` makes every request fail as if the network were gone.
+    429: its rate-limit text, 5xx: its "Will be right back" page), an exception to raise, or None to answer
+    from the fixture as usual (to fail a later request only).
+    `symbol_outcomes` scripts them for one symbol's requests alone (yfinance orders a multi-ticker download's
+    requests as it likes). `down` makes every request fail as if the network were gone.
     """
 
     def __init__(self, charts: dict[tuple[str, str], str] | None = None):
         super().__init__()
         self.charts = {key: load_chart(name) for key, name in (charts or {}).items()}
-        self.window_outcomes: list[int | Exception] = []
+        self.window_outcomes: list[int | Exception | None] = []
+        self.symbol_outcomes: dict[str, list[int | Exception | None]] = {}
         self.down = False
         self.log: list[tuple[str, dict[str, Any]]] = []
         self.unexpected: list[str] = []
@@ -75,8 +78,9 @@ class FakeYahooSession(requests.Session):
         return self._answer(method, url, params, 404, "<html><body>Not Found</body></html>", "text/html")
 
     def _chart(self, method: str, url: str, params: dict[str, Any], symbol: str) -> requests.Response:
-        if "period1" in params and self.window_outcomes:
-            outcome = self.window_outcomes.pop(0)
+        script = self.symbol_outcomes.get(symbol) or self.window_outcomes
+        outcome = script.pop(0) if "period1" in params and script else None
+        if outcome is not None:
             if isinstance(outcome, Exception):
                 raise outcome
             if outcome == 404:

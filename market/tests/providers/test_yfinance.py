@@ -528,3 +528,52 @@ def test_batch_takes_one_rate_limit_slot_per_ticker(make_provider, yfinance_modu
     provider.fetch_history_batch(["RELIANCE.NS", "TCS.NS"], Timeframe.D1, start=ist(2026, 10, 12))
 
     assert sum(clock.sleeps) == pytest.approx(60)  # the second ticker waited for the first one's minute
+
+
+ONE_MINUTE_TWO_TICKERS = {
+    ("RELIANCE.NS", "1m"): "reliance_ns_1m_2026-11.json",
+    ("TCS.NS", "1m"): "reliance_ns_1m_2026-11.json",
+}
+
+
+def test_batch_asks_a_symbol_again_alone_when_its_request_for_one_chunk_failed(make_provider):
+    """A 1m batch goes out in week-long downloads; yfinance logs a ticker's failed request in one of them and
+    leaves its columns empty. That week must not come back as a history without it (the sync would record the
+    window fetched): the symbol is asked again alone."""
+    session = FakeYahooSession(ONE_MINUTE_TWO_TICKERS)
+    # RELIANCE's request for the second week fails, and so does yfinance's own retry of it.
+    session.symbol_outcomes = {"RELIANCE.NS": [None, 500, 500]}
+    provider = make_provider(session, retries=0)
+
+    batch = provider.fetch_history_batch(["RELIANCE.NS", "TCS.NS"], Timeframe.M1, start=ist(2026, 10, 20))
+
+    assert batch.errors == {}
+    for symbol in ("RELIANCE.NS", "TCS.NS"):
+        assert set(batch.histories[symbol].candles.index.tz_convert(IST).date) == {
+            date(2026, 10, 26),
+            date(2026, 11, 2),
+            date(2026, 11, 9),
+        }, symbol
+
+
+def test_batch_reports_a_symbol_whose_chunk_fails_alone_too_as_unavailable(make_provider):
+    session = FakeYahooSession(ONE_MINUTE_TWO_TICKERS)
+    session.symbol_outcomes = {"RELIANCE.NS": [None, 500, 500, None, *[500] * 10]}
+    provider = make_provider(session, retries=0)
+
+    batch = provider.fetch_history_batch(["RELIANCE.NS", "TCS.NS"], Timeframe.M1, start=ist(2026, 10, 20))
+
+    assert "RELIANCE.NS" not in batch.histories
+    assert isinstance(batch.errors["RELIANCE.NS"], ProviderUnavailable)
+    assert len(batch.histories["TCS.NS"].candles) == 60
+
+
+def test_batch_window_empty_for_every_ticker_in_a_chunk_is_no_reason_to_ask_again(make_provider):
+    session = FakeYahooSession(ONE_MINUTE_TWO_TICKERS)
+    provider = make_provider(session)
+
+    # The last week-long chunk (10 Nov to now) has no bars for anyone: a quiet window, not a failure.
+    batch = provider.fetch_history_batch(["RELIANCE.NS", "TCS.NS"], Timeframe.M1, start=ist(2026, 10, 20))
+
+    assert batch.errors == {} and {len(h.candles) for h in batch.histories.values()} == {60}
+    assert len(session.chart_windows()) == 2 * 4  # four week-long downloads of two tickers, nothing alone

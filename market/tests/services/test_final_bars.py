@@ -10,12 +10,13 @@ import pytest
 import time_machine
 from django.apps import apps
 from django.db import connection
+from django.utils import timezone
 
-from market.models import MarketData
+from market.models import CoverageInterval, MarketData
 from market.selectors import _history_candles_json, candles_frame
-from market.services import candles_sync, candles_upsert
+from market.services import candles_sync, candles_upsert, sync_batch_run, sync_run_plan
 from market.sources import get_provider
-from market.tests.factories import InstrumentFactory, MarketDataFactory, make_candles
+from market.tests.factories import FrameProvider, InstrumentFactory, MarketDataFactory, make_candles
 from market.timeframes import Timeframe
 from tradingdash.events import CandlesStored, subscribe, unsubscribe
 
@@ -181,3 +182,62 @@ def test_csv_us_dates_are_stamped_in_new_york_and_final_after_the_nyse_close(tmp
         (datetime(2019, 1, 3, 5, 0, tzinfo=UTC), False),
     ]
     assert pd.Timestamp(stored[1][0]).tz_convert("America/New_York").hour == 0
+
+
+class SlowFrameProvider(FrameProvider):
+    """Yahoo answering as the bars stood when asked, its answer arriving `delay` later (network and parsing)."""
+
+    def __init__(self, frames, traveller, delay=timedelta(seconds=3)):
+        super().__init__(frames)
+        self.traveller, self.delay = traveller, delay
+
+    def fetch_candles(self, symbol, timeframe, *, start=None, end=None):
+        frame = super().fetch_candles(symbol, timeframe, start=start, end=end)
+        self.traveller.shift(self.delay)
+        return frame
+
+
+# 5m bars of Wednesday 2026-06-03 from 15:00 IST; the last, 15:25, closes with the session at 15:30 IST.
+FIVE_MINUTES = make_candles(6, start=datetime(2026, 6, 3, 9, 30, tzinfo=UTC), step=timedelta(minutes=5))
+AT_152958_IST = datetime(2026, 6, 3, 9, 59, 58, tzinfo=UTC)
+
+
+def test_bar_forming_when_fetched_is_not_final_though_stored_after_its_close():
+    with time_machine.travel(AT_152958_IST, tick=False) as traveller:
+        provider = SlowFrameProvider({("TCS.NS", Timeframe.M5): FIVE_MINUTES}, traveller)
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.M5, days=1, provider=provider)
+        assert timezone.now() > datetime(2026, 6, 3, 10, 0, tzinfo=UTC)  # stored after the 15:30 close
+    assert _final_flags(timeframe="5m") == [True] * 5 + [False]
+    series = CoverageInterval.objects.get(series__symbol="TCS.NS", series__timeframe="5m")
+    assert series.last_synced_at == AT_152958_IST  # as of the request, not of the store
+
+
+def test_a_batch_sync_judges_final_when_the_download_began():
+    # Planned and started at 15:29:58; the many-ticker download takes 10 seconds.
+    with time_machine.travel(AT_152958_IST, tick=False) as traveller:
+        provider = SlowFrameProvider(
+            {("TCS.NS", Timeframe.M5): FIVE_MINUTES}, traveller, delay=timedelta(seconds=10)
+        )
+        run = sync_run_plan(timeframe=Timeframe.M5, symbols=["TCS.NS"], days=1, provider_name="frame")
+        for batch in run.batches.all():
+            sync_batch_run(batch_id=batch.pk, provider=provider)
+    assert _final_flags(timeframe="5m") == [True] * 5 + [False]
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_partial_values_written_late_never_replace_a_final_bar(monkeypatch, vendor):
+    monkeypatch.setattr(connection, "vendor", vendor)  # the COPY merge, or the ORM's bulk upsert
+    forming = HOURLY.copy()
+    forming.iloc[-1, forming.columns.get_loc("close")] = forming["open"].iloc[-1]
+    forming.iloc[-1, forming.columns.get_loc("high")] = forming[["open", "high"]].iloc[-1].max()
+    with time_machine.travel(AT_1535_IST, tick=False):
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.H1, candles=HOURLY, source="frame")
+        # A slower request, sent at 15:25 before the one above, is stored after it.
+        result = candles_upsert(
+            symbol="TCS.NS", timeframe=Timeframe.H1, candles=forming, source="late", fetched_at=AT_1525_IST
+        )
+    last = MarketData.objects.get(timeframe="1H", timestamp=HOURLY.index[-1].to_pydatetime())
+    assert (last.final, last.source) == (True, "frame")
+    assert last.close_price == pytest.approx(HOURLY["close"].iloc[-1])
+    assert result.inserted == 0
+    assert MarketData.objects.filter(timeframe="1H", source="late").count() == 6  # the closed bars, rewritten

@@ -10,11 +10,13 @@ from celery.exceptions import Retry
 from django.core.management import CommandError, call_command
 
 from market import tasks
-from market.models import Instrument, MarketData, SyncBatch, SyncRun
+from market.models import CoverageInterval, Instrument, MarketData, SyncBatch, SyncRun
 from market.providers.errors import ProviderUnavailable
 from market.selectors import sync_run_percent, sync_runs_with_progress
 from market.services import sync_batch_run, sync_run_plan, sync_run_resume
 from market.tests.factories import FrameProvider, InstrumentFactory, make_candles
+from market.tests.providers.fake_clock import FakeClock
+from market.tests.providers.fake_yahoo import FakeYahooSession
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -303,3 +305,38 @@ def test_plan_leaves_out_an_instrument_on_an_unknown_exchange(clock, catalogue):
     run = sync_run_plan(timeframe=D1, batch_size=50, days=400)
     (batch,) = run.batches.all()
     assert batch.symbols == catalogue
+
+
+@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
+def test_a_symbol_whose_week_failed_in_a_one_minute_batch_is_not_recorded_as_fetched(
+    yfinance_module, yfinance_cache_dir, nse_calendar
+):
+    """A 1m batch over three weeks is three downloads; yfinance swallows TCS's failed request of the second
+    (and its retries, also alone): the week is not claimed as fetched, TCS stays pending for the retry."""
+    yfinance_module._forget_cached_responses()  # yfinance memoises past windows for the whole process
+    now = datetime(2026, 11, 11, 12, 0, tzinfo=UTC)
+    session = FakeYahooSession(
+        {
+            ("RELIANCE.NS", "1m"): "reliance_ns_1m_2026-11.json",
+            ("TCS.NS", "1m"): "reliance_ns_1m_2026-11.json",
+        }
+    )
+    session.symbol_outcomes = {"TCS.NS": [None, *[500] * 20]}
+    clock = FakeClock()
+    provider = yfinance_module.YFinanceProvider(
+        session=session,
+        cache_dir=yfinance_cache_dir,
+        calendar=nse_calendar,
+        clock=lambda: now,
+        retries=0,
+        sleep=lambda seconds: None,
+        limiter=yfinance_module.SlidingWindowLimiter(clock=clock, sleep=clock.sleep),
+    )
+    with time_machine.travel(now, tick=False):
+        run = sync_run_plan(timeframe=Timeframe.M1, symbols=["RELIANCE.NS", "TCS.NS"], days=21)
+        (batch,) = run.batches.all()
+        result = sync_batch_run(batch_id=batch.pk, last_attempt=False, provider=provider)
+
+    assert result.retry == ["TCS.NS"]
+    assert not CoverageInterval.objects.filter(series__symbol="TCS.NS").exists()
+    assert MarketData.objects.filter(symbol="RELIANCE.NS", timeframe="1m").count() == 60
