@@ -17,14 +17,18 @@ _MAX_SCAN_DAYS = 60
 
 def bar_close(calendar: ExchangeCalendar, timeframe: Timeframe, opened_at: datetime) -> datetime:
     """When the bar that opened at `opened_at` closes, in UTC: an intraday bar after its length, cut short by
-    the session close; a daily bar with its session; a weekly bar with the last session of its week (early
-    closes included)."""
+    the session close; a daily bar with its session; a weekly or monthly bar with the last session of its week or
+    month (early closes included)."""
     day = opened_at.astimezone(calendar.tz).date()
     if timeframe is Timeframe.D1:
         return calendar.session_close(day).astimezone(UTC)
     if timeframe is Timeframe.W1:
         week = calendar.trading_days(day, day + timedelta(days=6))
         return calendar.session_close(week[-1] if week else day + timedelta(days=4)).astimezone(UTC)
+    if timeframe is Timeframe.MN1:
+        month_end = (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        month = calendar.trading_days(day, month_end)
+        return calendar.session_close(month[-1] if month else month_end).astimezone(UTC)
     return min(opened_at + timeframe.spec.bar, calendar.session_close(day)).astimezone(UTC)
 
 

@@ -30,6 +30,7 @@ from market.adjust import (
     day_factors,
     split_ratio_between,
 )
+from market.bars import bar_close
 from market.caching import history_key, market_version, quote_cache_get
 from market.columns import (
     BarColumns,
@@ -368,7 +369,7 @@ def _derived_values(
     calendar = calendar_for_symbol(symbol)
     read_from, read_to = _parts_span(timeframe, start, end, calendar)
     # Enough parts for `limit` bars plus one that the cut may have left incomplete (dropped below).
-    most = (limit + 1) * math.ceil(timeframe.spec.bar / part.spec.bar)
+    most = _parts_needed(timeframe, part, limit)
     parts = _history_columns(
         symbol=symbol, timeframe=part, start=read_from, end=read_to, limit=most, from_start=from_start
     )
@@ -417,10 +418,12 @@ def _ensure_parts(
     part: Timeframe,
     start: datetime | None,
     end: datetime | None,
+    limit: int,
     provider: Provider | None,
 ) -> EnsureResult:
     """Fetch the never-fetched `part` bars of the periods [start, end) touches, as far back as the provider
-    serves `part` (older ones are built from what is stored)."""
+    serves `part` (older ones are built from what is stored); without `start`, as many as _derived_values reads
+    for the latest `limit` bars."""
     want_from, want_to = _parts_span(timeframe, start, end, calendar_for_symbol(symbol))
     lookback = part.spec.max_lookback
     if lookback is not None and want_from is not None:
@@ -428,7 +431,20 @@ def _ensure_parts(
         if want_to is not None and want_to <= floor:
             return EnsureResult(fetched=False, stale=False)  # all beyond the provider's reach
         want_from = max(want_from, floor)
-    return candles_ensure(symbol=symbol, timeframe=part, start=want_from, end=want_to, provider=provider)
+    return candles_ensure(
+        symbol=symbol,
+        timeframe=part,
+        start=want_from,
+        end=want_to,
+        provider=provider,
+        limit=None if want_from is not None else _parts_needed(timeframe, part, limit),
+    )
+
+
+def _parts_needed(timeframe: Timeframe, part: Timeframe, limit: int) -> int:
+    """How many `part` bars a read of `limit` `timeframe` bars takes: enough for one more, which the cut may
+    leave incomplete."""
+    return (limit + 1) * math.ceil(timeframe.spec.bar / part.spec.bar)
 
 
 def candles_history_key(
@@ -496,7 +512,13 @@ def candles_history(
         )
     else:
         ensured = _ensure_parts(
-            symbol=symbol, timeframe=timeframe, part=part, start=start, end=end, provider=provider
+            symbol=symbol,
+            timeframe=timeframe,
+            part=part,
+            start=start,
+            end=end,
+            limit=limit,
+            provider=provider,
         )
     if ensured.fetched:
         # What we stored bumped the version.
@@ -528,8 +550,20 @@ def candles_history(
         + b"}"
     )
     if not ensured.stale:
-        cache.set(key, body, settings.MARKET_DATA_CACHE_TTL)
+        cache.set(key, body, _body_seconds(symbol=symbol, timeframe=timeframe, bars=bars))
     return body
+
+
+def _body_seconds(*, symbol: str, timeframe: Timeframe, bars: BarColumns) -> int:
+    """How long a rendered body may be served: MARKET_DATA_CACHE_TTL, or until its last bar closes when it is
+    still forming (a second after), so that no read after the close is answered with the bar's values from
+    before it: the next one re-fetches the tail (candles_ensure) and shows them final."""
+    ttl = settings.MARKET_DATA_CACHE_TTL
+    if not len(bars) or bars.final[-1]:
+        return ttl
+    opened = datetime.fromtimestamp(int(bars.time[-1]), UTC)
+    closes = bar_close(calendar_for_symbol(symbol), timeframe, opened)
+    return int(min(ttl, max(1, math.ceil((closes - timezone.now()).total_seconds()) + 1)))
 
 
 def _quote_from_store(symbol: str) -> dict | None:

@@ -173,3 +173,50 @@ def test_the_latest_bars_need_more_than_the_default_history_when_the_limit_asks(
 def test_a_read_of_more_bars_than_the_default_history_holds_fetches_them(years):
     body = json.loads(candles_history(symbol="TCS.NS", timeframe=Timeframe.D1, limit=2000, provider=years))
     assert body["count"] == 2000
+
+
+def test_the_latest_weeks_fetch_the_days_they_are_built_from(years):
+    # 500 weeks (about ten years) of daily parts: more than the five years a read of days fetches by default.
+    body = json.loads(candles_history(symbol="TCS.NS", timeframe=Timeframe.W1, limit=500, provider=years))
+    assert body["derived_from"] == "1D"
+    assert body["count"] == 500
+    first_asked = min(start for _, _, start, _ in years.calls)
+    assert first_asked < NOW - timedelta(weeks=500)
+
+
+def test_a_body_whose_last_bar_is_forming_is_cached_until_that_bar_closes():
+    # The response cache keeps real (Redis) time, so its expiry is read rather than waited for.
+    from market.selectors import candles_history_key
+
+    provider = LiveProvider({("TCS.NS", Timeframe.D1): DAILY}, DAILY_CLOSES)
+    at = datetime(2026, 6, 3, 9, 58, tzinfo=UTC)  # 15:28 IST: Wednesday's bar closes in two minutes
+    with time_machine.travel(at, tick=False):
+        body = json.loads(
+            candles_history(symbol="TCS.NS", timeframe=Timeframe.D1, limit=3, provider=provider)
+        )
+        key = candles_history_key(symbol="TCS.NS", timeframe=Timeframe.D1, limit=3)
+    assert body["candles"][-1]["final"] is False
+    assert 0 < cache.ttl(key) <= 121
+
+
+def test_weekly_and_monthly_bars_close_with_the_last_session_of_their_period():
+    from market.bars import bar_close
+    from market.sources import calendar_for
+
+    nse = calendar_for("NSE")
+    june = datetime(2026, 5, 31, 18, 30, tzinfo=UTC)  # Monday 1 June 2026, IST midnight
+    assert bar_close(nse, Timeframe.MN1, june) == datetime(2026, 6, 30, 10, 0, tzinfo=UTC)  # Tuesday 30th
+    assert bar_close(nse, Timeframe.W1, june) == datetime(2026, 6, 5, 10, 0, tzinfo=UTC)
+
+
+def test_a_body_of_final_bars_is_cached_for_the_whole_ttl(settings):
+    provider = LiveProvider({("TCS.NS", Timeframe.D1): DAILY}, DAILY_CLOSES)
+    from market.selectors import candles_history_key
+
+    with time_machine.travel(datetime(2026, 6, 3, 11, 30, tzinfo=UTC), tick=False):  # 17:00 IST
+        body = json.loads(
+            candles_history(symbol="TCS.NS", timeframe=Timeframe.D1, limit=3, provider=provider)
+        )
+        key = candles_history_key(symbol="TCS.NS", timeframe=Timeframe.D1, limit=3)
+    assert body["candles"][-1]["final"] is True
+    assert cache.ttl(key) > settings.MARKET_DATA_CACHE_TTL - 5
