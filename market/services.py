@@ -686,8 +686,9 @@ def candles_ensure(
     limit: int | None = None,
 ) -> EnsureResult:
     """Make sure the requested range is stored: fetch exactly the sub-ranges never fetched (once each) and
-    refresh a stale tail at most every `freshness`. Without `start`: the default history before `end` (or now),
-    longer when `limit` bars need more (what the latest-`limit` read will show), whatever was fetched before.
+    refresh a stale tail at most every `freshness`. Without `start`: the `limit` bars before `end` (or now) that the
+    latest-`limit` read will show, whatever was fetched before; the default history (or more, for the limit) when
+    nothing was fetched yet or no limit is given.
 
     When the provider fails but candles are stored, they are served marked stale; when nothing is stored,
     the provider's error propagates (404 for an unknown symbol, 503 for any other failure)."""
@@ -699,12 +700,12 @@ def candles_ensure(
     if start is not None:
         want_from = start
     else:
-        # No start: the latest bars before want_to, however narrow or late the ranges fetched so far are.
+        # No start: the latest bars before want_to, however narrow or late the ranges fetched so far are: the
+        # `limit` a read shows, or the default history when nothing was fetched yet (or no limit is given).
         want_from = want_to - timedelta(days=DEFAULT_DAYS[timeframe])
         if limit is not None:
-            want_from = min(
-                want_from, _bars_span_start(calendar=calendar, timeframe=timeframe, limit=limit, end=want_to)
-            )
+            shown_from = _bars_span_start(calendar=calendar, timeframe=timeframe, limit=limit, end=want_to)
+            want_from = min(want_from, shown_from) if not intervals else shown_from
     floor = _lookback_floor(timeframe, now)
     if floor is not None:
         want_from = max(want_from, floor)

@@ -114,7 +114,10 @@ SYMBOL_PATTERN = (
     rf"^(?:\^{_PART}(?:\.{_PART})*|{_PART}(?:\.{_PART})*{_SUFFIX}|[A-Za-z0-9][A-Za-z0-9&-]{{0,16}})$"
 )
 SYMBOL_MAX_LENGTH = 20
-_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+# The form alone, any suffix: the suffix is checked next, against the catalogue too (symbol_require_supported).
+_SYMBOL_RE = re.compile(
+    rf"^(?:\^{_PART}(?:\.{_PART})*|{_PART}(?:\.{_PART})+|[A-Za-z0-9][A-Za-z0-9&-]{{0,16}})$"
+)
 
 
 def symbol_and_query(
