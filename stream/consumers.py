@@ -2,7 +2,8 @@
 
 Protocol (README, "Live stream"): the client's first message authenticates with an access JWT within
 STREAM_AUTH_TIMEOUT_SECONDS, or the socket closes with 4401. Then it subscribes to topics of symbols; the
-server pushes messages of those groups, the user's own alerts and tasks, and a heartbeat.
+server pushes messages of those groups, the user's own alerts and tasks, and a heartbeat. The socket lives no
+longer than its token: it closes with 4401 when the token expires or its user is deactivated.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import contextlib
 import functools
 import json
 import time
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -54,9 +56,17 @@ class StreamError(Exception):
         self.code, self.message = code, message
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Grant:
+    """Who a valid access token authenticates, and until when."""
+
+    user_id: int
+    expires_at: datetime
+
+
 @_in_thread_pool
-def _active_user_id(token: str) -> int | None:
-    """The id of the active user an unexpired access token was issued to, else None."""
+def _grant(token: str) -> _Grant | None:
+    """The active user an unexpired access token was issued to and the token's expiry, else None."""
     try:
         claims = AccessToken(token)
     except TokenError:
@@ -64,8 +74,15 @@ def _active_user_id(token: str) -> int | None:
     user_id = claims.get(jwt_settings.USER_ID_CLAIM)
     if user_id is None:
         return None
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).values_list("pk", flat=True).first()
-    return user
+    user_id = get_user_model().objects.filter(pk=user_id, is_active=True).values_list("pk", flat=True).first()
+    if user_id is None:
+        return None
+    return _Grant(user_id=user_id, expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC))
+
+
+@_in_thread_pool
+def _user_is_active(user_id: int) -> bool:
+    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
 
 
 @_in_thread_pool
@@ -97,11 +114,14 @@ async def _touch(symbols: list[str]) -> None:
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
-    """One client's stream. State per connection: the user, the subscribed topics per symbol, and for the
-    stale-feed check when each symbol last had a quote."""
+    """One client's stream. State per connection: the user and when their token expires, the subscribed topics
+    per symbol, and for the stale-feed check when each symbol last had a quote."""
 
     async def connect(self) -> None:
         self.user_id: int | None = None
+        self.expires_at: datetime | None = None  # the access token's expiry
+        self.user_checked_at: datetime | None = None  # when the user was last found active
+        self.ended = False  # closed by the server: nothing more is sent
         self.subscriptions: dict[str, set[str]] = {}
         self.exchanges: dict[str, str] = {}
         self.last_quote: dict[str, float] = {}  # monotonic time of the last quote (or of the subscription)
@@ -120,13 +140,30 @@ class StreamConsumer(AsyncWebsocketConsumer):
         for task in (getattr(self, "auth_task", None), getattr(self, "heartbeat_task", None)):
             if task is not None:
                 task.cancel()
-        if getattr(self, "user_id", None) is not None:
-            await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
-        for symbol, topics in getattr(self, "subscriptions", {}).items():
+        await self._leave_groups()
+
+    async def _leave_groups(self) -> None:
+        """Out of the user's and the symbols' groups: nothing reaches this socket any more."""
+        user_id, subscriptions = getattr(self, "user_id", None), getattr(self, "subscriptions", {})
+        self.user_id, self.subscriptions = None, {}
+        if user_id is not None:
+            await self.channel_layer.group_discard(user_group(user_id), self.channel_name)
+        for symbol, topics in subscriptions.items():
             for topic in topics:
                 await self.channel_layer.group_discard(symbol_group(topic, symbol), self.channel_name)
 
+    async def _end(self) -> None:
+        """Close with 4401 because the token expired or its user may no longer use it; the client reconnects with
+        a fresh token. The groups are left at once, before the server's disconnect comes back."""
+        if self.ended:
+            return
+        self.ended = True
+        await self._leave_groups()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.ended:
+            return
         try:
             message = json.loads(text_data if text_data is not None else bytes_data)
         except (TypeError, ValueError):
@@ -162,11 +199,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _authenticate(self, message: Any) -> None:
         token = message.get("token") if isinstance(message, dict) and message.get("type") == "auth" else None
-        user_id = await _active_user_id(token) if isinstance(token, str) and token else None
-        if user_id is None:
+        grant = await _grant(token) if isinstance(token, str) and token else None
+        if grant is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.user_id = user_id
+        user_id = self.user_id = grant.user_id
+        self.expires_at, self.user_checked_at = grant.expires_at, timezone.now()
         self.auth_task.cancel()
         self.zone = await _zone()
         await self.channel_layer.group_add(user_group(user_id), self.channel_name)
@@ -238,7 +276,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def stream_message(self, event: dict) -> None:
-        """A message published to one of this stream's groups, already encoded (stream.publish.group_message)."""
+        """A message published to one of this stream's groups, already encoded (stream.publish.group_message).
+        Nothing is sent once the token has expired (checked here too, so no private message slips out between
+        two heartbeats)."""
+        if self.ended:
+            return
+        now = timezone.now()
+        if self.expires_at is None or now >= self.expires_at:
+            await self._end()
+            return
         quote = event.get("quote")
         if quote is not None:
             symbol = quote["symbol"]
@@ -249,10 +295,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
 
     async def _heartbeats(self) -> None:
-        """Every STREAM_HEARTBEAT_SECONDS: a heartbeat, the live-set refresh, and the stale-feed check."""
+        """Every STREAM_HEARTBEAT_SECONDS: the token check, a heartbeat, the live-set refresh, and the stale-feed
+        check."""
         while True:
             await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS)
             try:
+                if not await self._still_authorised():
+                    await self._end()
+                    return
                 await self._send({"type": "heartbeat"})
                 if self.subscriptions:
                     await _touch(list(self.subscriptions))
@@ -261,6 +311,19 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 raise
             except Exception:
                 logger.exception("stream_heartbeat_failed", user_id=self.user_id)
+
+    async def _still_authorised(self) -> bool:
+        """The token has not expired and, checked every AUTH_USER_CACHE_SECONDS (the API's bound for a
+        deactivated user), its user is still active. A password change ends the stream when the token expires,
+        as it ends API sessions (accounts.services.password_change)."""
+        now = timezone.now()
+        if self.expires_at is None or now >= self.expires_at:
+            return False
+        if now - self.user_checked_at >= timedelta(seconds=settings.AUTH_USER_CACHE_SECONDS):
+            if not await _user_is_active(self.user_id):
+                return False
+            self.user_checked_at = now
+        return True
 
     async def _check_stale(self) -> None:
         limit = STALE_PERIODS * settings.QUOTE_REFRESH_SECONDS
