@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,9 +90,15 @@ def _exchanges(symbols: list[str]) -> dict[str, str]:
 
 
 @_in_thread_pool
-def _open_exchanges(exchanges: set[str]) -> set[str]:
-    now = timezone.now()
-    return {exchange for exchange in exchanges if get_calendar(exchange).status(now).is_open}
+def _session_opens(exchanges: set[str], now: datetime) -> dict[str, datetime]:
+    """For each of `exchanges` open at `now`, when its session in progress opened."""
+    opens = {}
+    for exchange in exchanges:
+        calendar = get_calendar(exchange)
+        status = calendar.status(now)
+        if status.is_open:
+            opens[exchange] = calendar.session_hours(status.now.date())[0]
+    return opens
 
 
 @_in_thread_pool
@@ -124,7 +129,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.ended = False  # closed by the server: nothing more is sent
         self.subscriptions: dict[str, set[str]] = {}
         self.exchanges: dict[str, str] = {}
-        self.last_quote: dict[str, float] = {}  # monotonic time of the last quote (or of the subscription)
+        self.last_quote: dict[str, datetime] = {}  # when the last quote (or the subscription) came
         self.last_update: dict[str, str | None] = {}  # exchange time of the last quote the client got
         self.stale: set[str] = set()
         self.zone: ZoneInfo | None = None
@@ -245,7 +250,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                     await self.channel_layer.group_add(symbol_group(topic, symbol), self.channel_name)
                     current.add(topic)
             self.exchanges[symbol] = exchanges[symbol]
-            self.last_quote.setdefault(symbol, time.monotonic())
+            self.last_quote.setdefault(symbol, timezone.now())
             self.last_update.setdefault(symbol, None)
         await _touch(symbols)
         await self._send({"type": "subscribed", "symbols": symbols, "topics": topics})
@@ -289,7 +294,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if quote is not None:
             symbol = quote["symbol"]
             if symbol in self.subscriptions:
-                self.last_quote[symbol] = time.monotonic()
+                # A quote that came while the exchange was closed starts no clock: _check_stale counts from the
+                # session's open when that is later.
+                self.last_quote[symbol] = now
                 self.last_update[symbol] = quote["time"]
                 self.stale.discard(symbol)
         await self.send(text_data=event["text"])
@@ -326,14 +333,22 @@ class StreamConsumer(AsyncWebsocketConsumer):
         return True
 
     async def _check_stale(self) -> None:
-        limit = STALE_PERIODS * settings.QUOTE_REFRESH_SECONDS
-        now = time.monotonic()
-        late = [s for s, seen in self.last_quote.items() if now - seen > limit and s not in self.stale]
+        """A symbol is stale once its exchange has been open for STALE_PERIODS refresh periods without a quote:
+        counted from the later of its last quote (or subscription) and the open of the session in progress, so
+        the hours the exchange was closed, and quotes that came meanwhile, count for nothing."""
+        limit = timedelta(seconds=STALE_PERIODS * settings.QUOTE_REFRESH_SECONDS)
+        now = timezone.now()
+        late = [
+            s
+            for s, seen in self.last_quote.items()
+            if now - seen > limit and s not in self.stale and "quote" in self.subscriptions.get(s, ())
+        ]
         if not late:
             return
-        open_now = await _open_exchanges({self.exchanges[s] for s in late})
+        opens = await _session_opens({self.exchanges[s] for s in late}, now)
         for symbol in late:
-            if self.exchanges[symbol] in open_now and "quote" in self.subscriptions.get(symbol, ()):
+            opened = opens.get(self.exchanges[symbol])
+            if opened is not None and now - max(self.last_quote[symbol], opened) > limit:
                 self.stale.add(symbol)
                 await self._send(
                     {

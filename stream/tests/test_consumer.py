@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -415,4 +415,26 @@ def test_a_generated_signal_reaches_signal_subscribers_as_the_api_shows_it(run, 
         await client.close()
 
     with time_machine.travel(datetime(2026, 6, 3, 12, 0, tzinfo=IST), tick=True):
+        run(body)
+
+
+def test_a_stream_subscribed_before_the_open_is_not_stale_until_three_periods_into_the_session(
+    run, user, instruments, settings
+):
+    """The hours the exchange was closed count for nothing: the clock starts at the open (09:15 IST)."""
+    settings.STREAM_HEARTBEAT_SECONDS = 0.1
+    settings.QUOTE_REFRESH_SECONDS = 1  # stale after 3 s of session without a quote
+    opens = datetime(2026, 11, 25, 9, 15, tzinfo=IST)  # a Wednesday
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")  # at 09:14:57, closed
+        feed = await client.receive_type("feed", timeout=8)
+        assert feed["status"] == "stale" and feed["last_update"] is None
+        assert datetime.fromisoformat(feed["time"]) >= opens + timedelta(seconds=3)
+        await client.close()
+
+    with time_machine.travel(opens - timedelta(seconds=3), tick=True):
         run(body)
