@@ -2,7 +2,8 @@
 
 Protocol (README, "Live stream"): the client's first message authenticates with an access JWT within
 STREAM_AUTH_TIMEOUT_SECONDS, or the socket closes with 4401. Then it subscribes to topics of symbols; the
-server pushes messages of those groups, the user's own alerts and tasks, and a heartbeat.
+server pushes messages of those groups, the user's own alerts and tasks, and a heartbeat. The socket lives no
+longer than its token: it closes with 4401 when the token expires or its user is deactivated.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import asyncio
 import contextlib
 import functools
 import json
-import time
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -54,9 +55,17 @@ class StreamError(Exception):
         self.code, self.message = code, message
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Grant:
+    """Who a valid access token authenticates, and until when."""
+
+    user_id: int
+    expires_at: datetime
+
+
 @_in_thread_pool
-def _active_user_id(token: str) -> int | None:
-    """The id of the active user an unexpired access token was issued to, else None."""
+def _grant(token: str) -> _Grant | None:
+    """The active user an unexpired access token was issued to and the token's expiry, else None."""
     try:
         claims = AccessToken(token)
     except TokenError:
@@ -64,8 +73,15 @@ def _active_user_id(token: str) -> int | None:
     user_id = claims.get(jwt_settings.USER_ID_CLAIM)
     if user_id is None:
         return None
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).values_list("pk", flat=True).first()
-    return user
+    user_id = get_user_model().objects.filter(pk=user_id, is_active=True).values_list("pk", flat=True).first()
+    if user_id is None:
+        return None
+    return _Grant(user_id=user_id, expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC))
+
+
+@_in_thread_pool
+def _user_is_active(user_id: int) -> bool:
+    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
 
 
 @_in_thread_pool
@@ -74,9 +90,15 @@ def _exchanges(symbols: list[str]) -> dict[str, str]:
 
 
 @_in_thread_pool
-def _open_exchanges(exchanges: set[str]) -> set[str]:
-    now = timezone.now()
-    return {exchange for exchange in exchanges if get_calendar(exchange).status(now).is_open}
+def _session_opens(exchanges: set[str], now: datetime) -> dict[str, datetime]:
+    """For each of `exchanges` open at `now`, when its session in progress opened."""
+    opens = {}
+    for exchange in exchanges:
+        calendar = get_calendar(exchange)
+        status = calendar.status(now)
+        if status.is_open:
+            opens[exchange] = calendar.session_hours(status.now.date())[0]
+    return opens
 
 
 @_in_thread_pool
@@ -97,14 +119,17 @@ async def _touch(symbols: list[str]) -> None:
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
-    """One client's stream. State per connection: the user, the subscribed topics per symbol, and for the
-    stale-feed check when each symbol last had a quote."""
+    """One client's stream. State per connection: the user and when their token expires, the subscribed topics
+    per symbol, and for the stale-feed check when each symbol last had a quote."""
 
     async def connect(self) -> None:
         self.user_id: int | None = None
+        self.expires_at: datetime | None = None  # the access token's expiry
+        self.user_checked_at: datetime | None = None  # when the user was last found active
+        self.ended = False  # closed by the server: nothing more is sent
         self.subscriptions: dict[str, set[str]] = {}
         self.exchanges: dict[str, str] = {}
-        self.last_quote: dict[str, float] = {}  # monotonic time of the last quote (or of the subscription)
+        self.last_quote: dict[str, datetime] = {}  # when the last quote (or the subscription) came
         self.last_update: dict[str, str | None] = {}  # exchange time of the last quote the client got
         self.stale: set[str] = set()
         self.zone: ZoneInfo | None = None
@@ -120,13 +145,30 @@ class StreamConsumer(AsyncWebsocketConsumer):
         for task in (getattr(self, "auth_task", None), getattr(self, "heartbeat_task", None)):
             if task is not None:
                 task.cancel()
-        if getattr(self, "user_id", None) is not None:
-            await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
-        for symbol, topics in getattr(self, "subscriptions", {}).items():
+        await self._leave_groups()
+
+    async def _leave_groups(self) -> None:
+        """Out of the user's and the symbols' groups: nothing reaches this socket any more."""
+        user_id, subscriptions = getattr(self, "user_id", None), getattr(self, "subscriptions", {})
+        self.user_id, self.subscriptions = None, {}
+        if user_id is not None:
+            await self.channel_layer.group_discard(user_group(user_id), self.channel_name)
+        for symbol, topics in subscriptions.items():
             for topic in topics:
                 await self.channel_layer.group_discard(symbol_group(topic, symbol), self.channel_name)
 
+    async def _end(self) -> None:
+        """Close with 4401 because the token expired or its user may no longer use it; the client reconnects with
+        a fresh token. The groups are left at once, before the server's disconnect comes back."""
+        if self.ended:
+            return
+        self.ended = True
+        await self._leave_groups()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.ended:
+            return
         try:
             message = json.loads(text_data if text_data is not None else bytes_data)
         except (TypeError, ValueError):
@@ -162,11 +204,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _authenticate(self, message: Any) -> None:
         token = message.get("token") if isinstance(message, dict) and message.get("type") == "auth" else None
-        user_id = await _active_user_id(token) if isinstance(token, str) and token else None
-        if user_id is None:
+        grant = await _grant(token) if isinstance(token, str) and token else None
+        if grant is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.user_id = user_id
+        user_id = self.user_id = grant.user_id
+        self.expires_at, self.user_checked_at = grant.expires_at, timezone.now()
         self.auth_task.cancel()
         self.zone = await _zone()
         await self.channel_layer.group_add(user_group(user_id), self.channel_name)
@@ -207,7 +250,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                     await self.channel_layer.group_add(symbol_group(topic, symbol), self.channel_name)
                     current.add(topic)
             self.exchanges[symbol] = exchanges[symbol]
-            self.last_quote.setdefault(symbol, time.monotonic())
+            self.last_quote.setdefault(symbol, timezone.now())
             self.last_update.setdefault(symbol, None)
         await _touch(symbols)
         await self._send({"type": "subscribed", "symbols": symbols, "topics": topics})
@@ -238,21 +281,35 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def stream_message(self, event: dict) -> None:
-        """A message published to one of this stream's groups, already encoded (stream.publish.group_message)."""
+        """A message published to one of this stream's groups, already encoded (stream.publish.group_message).
+        Nothing is sent once the token has expired (checked here too, so no private message slips out between
+        two heartbeats)."""
+        if self.ended:
+            return
+        now = timezone.now()
+        if self.expires_at is None or now >= self.expires_at:
+            await self._end()
+            return
         quote = event.get("quote")
         if quote is not None:
             symbol = quote["symbol"]
             if symbol in self.subscriptions:
-                self.last_quote[symbol] = time.monotonic()
+                # A quote that came while the exchange was closed starts no clock: _check_stale counts from the
+                # session's open when that is later.
+                self.last_quote[symbol] = now
                 self.last_update[symbol] = quote["time"]
                 self.stale.discard(symbol)
         await self.send(text_data=event["text"])
 
     async def _heartbeats(self) -> None:
-        """Every STREAM_HEARTBEAT_SECONDS: a heartbeat, the live-set refresh, and the stale-feed check."""
+        """Every STREAM_HEARTBEAT_SECONDS: the token check, a heartbeat, the live-set refresh, and the stale-feed
+        check."""
         while True:
             await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS)
             try:
+                if not await self._still_authorised():
+                    await self._end()
+                    return
                 await self._send({"type": "heartbeat"})
                 if self.subscriptions:
                     await _touch(list(self.subscriptions))
@@ -262,15 +319,36 @@ class StreamConsumer(AsyncWebsocketConsumer):
             except Exception:
                 logger.exception("stream_heartbeat_failed", user_id=self.user_id)
 
+    async def _still_authorised(self) -> bool:
+        """The token has not expired and, checked every AUTH_USER_CACHE_SECONDS (the API's bound for a
+        deactivated user), its user is still active. A password change ends the stream when the token expires,
+        as it ends API sessions (accounts.services.password_change)."""
+        now = timezone.now()
+        if self.expires_at is None or now >= self.expires_at:
+            return False
+        if now - self.user_checked_at >= timedelta(seconds=settings.AUTH_USER_CACHE_SECONDS):
+            if not await _user_is_active(self.user_id):
+                return False
+            self.user_checked_at = now
+        return True
+
     async def _check_stale(self) -> None:
-        limit = STALE_PERIODS * settings.QUOTE_REFRESH_SECONDS
-        now = time.monotonic()
-        late = [s for s, seen in self.last_quote.items() if now - seen > limit and s not in self.stale]
+        """A symbol is stale once its exchange has been open for STALE_PERIODS refresh periods without a quote:
+        counted from the later of its last quote (or subscription) and the open of the session in progress, so
+        the hours the exchange was closed, and quotes that came meanwhile, count for nothing."""
+        limit = timedelta(seconds=STALE_PERIODS * settings.QUOTE_REFRESH_SECONDS)
+        now = timezone.now()
+        late = [
+            s
+            for s, seen in self.last_quote.items()
+            if now - seen > limit and s not in self.stale and "quote" in self.subscriptions.get(s, ())
+        ]
         if not late:
             return
-        open_now = await _open_exchanges({self.exchanges[s] for s in late})
+        opens = await _session_opens({self.exchanges[s] for s in late}, now)
         for symbol in late:
-            if self.exchanges[symbol] in open_now and "quote" in self.subscriptions.get(symbol, ()):
+            opened = opens.get(self.exchanges[symbol])
+            if opened is not None and now - max(self.last_quote[symbol], opened) > limit:
                 self.stale.add(symbol)
                 await self._send(
                     {

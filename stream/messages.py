@@ -3,10 +3,11 @@ and the exchange-local `time` it was sent; prices and rows keep the API's field 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from market.bars import bar_close
 from market.models import MarketData
@@ -24,17 +25,36 @@ def _now(exchange: str) -> str:
 
 
 def quote_message(*, symbol: str, quote: dict[str, Any]) -> dict:
+    """A quote as streamed, with when it was quoted (`timestamp`) and where its exchange stands now
+    (`market_status`: open, pre_open or closed): a quote fetched while the exchange is closed (the last close,
+    served on a weekend) is no live tick, and `live` says so."""
     exchange = exchange_of(symbol)
+    now = timezone.now()
+    status = get_calendar(exchange).status(now)
+    quoted_at = _aware(quote.get("timestamp"))
+    stale = bool(quote.get("stale", False))
     return {
         "type": "quote",
-        "time": _now(exchange),
+        "time": exchange_time(now, exchange),
         "symbol": symbol,
         "price": quote["price"],
         "change": quote.get("change"),
         "change_pct": quote.get("change_percent"),
         "volume": quote.get("volume"),
-        "stale": bool(quote.get("stale", False)),
+        "stale": stale,
+        "timestamp": exchange_time(quoted_at, exchange) if quoted_at is not None else None,
+        "market_status": status.session,
+        "live": status.is_open and not stale,
     }
+
+
+def _aware(value: Any) -> datetime | None:
+    """The quote payload's timestamp (an ISO string, or a datetime), aware; UTC when it names no zone."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if not isinstance(value, datetime):
+        return None
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
 def candle_message(*, symbol: str, timeframe: str, opened_at: datetime) -> dict | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -463,3 +463,57 @@ def test_a_users_prediction_reaches_its_owner_only_and_a_system_one_every_subscr
         await theirs.close()
 
     run(body)
+
+
+def test_a_stream_subscribed_before_the_open_is_not_stale_until_three_periods_into_the_session(
+    run, user, instruments, settings
+):
+    """The hours the exchange was closed count for nothing: the clock starts at the open (09:15 IST)."""
+    settings.STREAM_HEARTBEAT_SECONDS = 0.1
+    settings.QUOTE_REFRESH_SECONDS = 1  # stale after 3 s of session without a quote
+    opens = datetime(2026, 11, 25, 9, 15, tzinfo=IST)  # a Wednesday
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")  # at 09:14:57, closed
+        feed = await client.receive_type("feed", timeout=8)
+        assert feed["status"] == "stale" and feed["last_update"] is None
+        assert datetime.fromisoformat(feed["time"]) >= opens + timedelta(seconds=3)
+        await client.close()
+
+    with time_machine.travel(opens - timedelta(seconds=3), tick=True):
+        run(body)
+
+
+@pytest.mark.parametrize(
+    ("moment", "market_status", "live"),
+    [
+        (datetime(2026, 11, 28, 11, 0, tzinfo=IST), "closed", False),  # a Saturday: Friday's close
+        (datetime(2026, 11, 27, 11, 0, tzinfo=IST), "open", True),
+    ],
+)
+def test_a_quote_carries_its_own_time_and_its_exchanges_status(
+    run, user, instruments, moment, market_status, live
+):
+    """A quote fetched on a weekend is the last close, not a live tick: it says when it was quoted and that the
+    exchange is closed; the fields clients already read keep their meaning."""
+    quoted_at = "2026-11-27T09:59:59+00:00"  # Friday 15:29:59 IST
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        await sync_to_async(events.announce)(
+            events.QuoteRefreshed(symbol="TCS.NS", quote={**QUOTE, "timestamp": quoted_at})
+        )
+        quote = await client.receive_type("quote")
+        assert quote["timestamp"] == "2026-11-27T15:29:59+05:30"
+        assert (quote["market_status"], quote["live"]) == (market_status, live)
+        assert quote["stale"] is False and quote["price"] == 101.5
+        await client.close()
+
+    with time_machine.travel(moment, tick=False):
+        run(body)
