@@ -71,8 +71,10 @@ def alerts_evaluate_price(
     `observed_at` (the quote's or bar's own time); the ids of the events fired. Each alert is locked while it is
     decided, so concurrent evaluations cannot both fire it, and a value older than the newest one the alert has
     seen is skipped: tasks run out of order on several workers, and a superseded price must not fire. A crossing
-    is keyed by the time of the value that fired it, so evaluating the same value again never notifies twice."""
-    now = observed_at or timezone.now()
+    is keyed by the time of the value that fired it, so evaluating the same value again never notifies twice, and
+    the cooldown runs on those times; the event itself fires (and its deliveries have ALERT_DELIVERY_MAX_AGE from)
+    when it is evaluated: a quote of Friday's close evaluated on Monday fires on Monday, its time in the details."""
+    now = observed = observed_at or timezone.now()
     values = {
         AlertKind.PRICE_ABOVE: price,
         AlertKind.PRICE_BELOW: price,
@@ -107,10 +109,10 @@ def alerts_evaluate_price(
             if step.fire:
                 event = _fire(
                     alert,
-                    key=f"alert:{alert.pk}:crossing:{now.isoformat()}",
+                    key=f"alert:{alert.pk}:crossing:{observed.isoformat()}",
                     value=value,
                     message=_threshold_message(alert, value),
-                    details={"price": price, "change_pct": change_pct},
+                    details={"price": price, "change_pct": change_pct, "observed_at": observed.isoformat()},
                     now=now,
                 )
                 if event is not None:
@@ -217,7 +219,8 @@ def _threshold_message(alert: Alert, value: float) -> str:
 
 def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: datetime) -> AlertEvent | None:
     """Store the firing under its unique key and queue its deliveries after commit; None when that key has fired
-    already (a retried task), so nobody is notified twice. Runs inside the caller's transaction."""
+    already (a retried task), so nobody is notified twice. Runs inside the caller's transaction. The event fires
+    now; `now` is the time of the value that fired it, from which the alert's cooldown runs."""
     try:
         with transaction.atomic():
             event = AlertEvent.objects.create(
@@ -230,7 +233,7 @@ def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: da
                 threshold=alert.threshold,
                 message=message,
                 details=details,
-                fired_at=now,
+                fired_at=timezone.now(),
             )
     except IntegrityError:
         logger.info("alert_already_fired", alert_id=alert.pk, key=key)

@@ -4,6 +4,7 @@ skipped, so a superseded price never fires."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from alerts.models import Alert, AlertEvent
 from alerts.tasks import evaluate_quote
@@ -28,13 +29,19 @@ def test_an_older_quote_evaluated_after_a_newer_one_does_not_fire():
     assert len(evaluate_quote("TCS.NS", 105.0, None, (NOW + timedelta(minutes=2)).isoformat())) == 1
 
 
-def test_a_refreshed_quote_is_evaluated_as_of_its_own_time(django_capture_on_commit_callbacks):
+def test_a_refreshed_quote_is_evaluated_as_of_its_own_time_and_fires_when_evaluated(
+    django_capture_on_commit_callbacks,
+):
+    # Friday's close, evaluated before Monday's open: ordered by the quote's time, fired (and delivered, within
+    # ALERT_DELIVERY_MAX_AGE of the firing) on Monday.
     alert = AlertFactory(threshold=100.0)
     quote = {"symbol": "TCS.NS", "price": 101.0, "change_percent": 1.0, "timestamp": NOW.isoformat()}
-    with django_capture_on_commit_callbacks(execute=True):
+    monday = NOW + timedelta(days=2, hours=20)
+    with time_machine.travel(monday, tick=False), django_capture_on_commit_callbacks(execute=True):
         announce(QuoteRefreshed(symbol="TCS.NS", quote=quote))
     event = AlertEvent.objects.get(alert=alert)
-    assert event.fired_at == NOW and Alert.objects.get(pk=alert.pk).last_observed_at == NOW
+    assert event.fired_at == monday and event.details["observed_at"] == NOW.isoformat()
+    assert Alert.objects.get(pk=alert.pk).last_observed_at == NOW
 
 
 def test_stored_candles_are_evaluated_as_of_the_end_of_the_last_bar(django_capture_on_commit_callbacks):
@@ -44,7 +51,7 @@ def test_stored_candles_are_evaluated_as_of_the_end_of_the_last_bar(django_captu
         candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test")
     bar_end = candles.index[-1].to_pydatetime() + timedelta(days=1)
     assert Alert.objects.get(pk=alert.pk).last_observed_at == bar_end
-    assert AlertEvent.objects.get(alert=alert).fired_at == bar_end
+    assert AlertEvent.objects.get(alert=alert).details["observed_at"] == bar_end.isoformat()
     # A quote from before that bar closed, evaluated late, changes nothing.
     Alert.objects.filter(pk=alert.pk).update(armed=True, threshold=0.5)
     assert evaluate_quote("TCS.NS", 0.4, None, (bar_end - timedelta(hours=2)).isoformat()) == []
