@@ -4,7 +4,14 @@ import math
 
 from rest_framework import serializers
 
-from alerts.models import THRESHOLD_KINDS, Alert, AlertKind, Channel, NotificationChannel
+from alerts.models import (
+    ALERT_EDITABLE_FIELDS,
+    THRESHOLD_KINDS,
+    Alert,
+    AlertKind,
+    Channel,
+    NotificationChannel,
+)
 from alerts.outbound import DeliveryError, apprise_check, check_url
 from market.api.fields import QuerySerializer, symbol_from_path
 from market.symbols import InvalidSymbol
@@ -90,17 +97,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alert
-        fields = [
-            "id",
-            "symbol",
-            "kind",
-            "threshold",
-            "signal_type",
-            "channels",
-            "active",
-            "cooldown_minutes",
-            "last_fired_at",
-        ]
+        fields = ["id", *ALERT_EDITABLE_FIELDS, "last_fired_at"]
 
     def get_signal_type(self, obj: Alert) -> str | None:
         return obj.signal_type or None
