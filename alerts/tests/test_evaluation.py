@@ -13,8 +13,9 @@ from market.models import CorporateAction
 from market.services import candles_upsert
 from market.tests.factories import make_candles
 from market.timeframes import Timeframe
-from predictions.models import Prediction
+from predictions.tests.factories import PredictionFactory
 from signals.models import TradingSignal
+from signals.tests.factories import TradingSignalFactory
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 6, 3, 6, 30, tzinfo=UTC)
@@ -69,19 +70,7 @@ def test_editing_the_threshold_rearms():
 
 
 def _signal(signal_type="BUY"):
-    return TradingSignal.objects.create(
-        symbol="TCS.NS",
-        timeframe="1D",
-        signal_type=signal_type,
-        strength=0.5,
-        score=0.5,
-        entry_price=100.0,
-        price_target=110.0,
-        stop_loss=95.0,
-        candle_timestamp=NOW,
-        reasoning="test",
-        factors=[],
-    )
+    return TradingSignalFactory(signal_type=signal_type, candle_timestamp=NOW)
 
 
 def test_a_retried_signal_evaluation_fires_and_notifies_once(
@@ -103,23 +92,10 @@ def test_a_retried_signal_evaluation_fires_and_notifies_once(
 
 def test_prediction_miss_fires_only_outside_the_interval():
     alert = AlertFactory(kind="prediction_miss", threshold=None)
-    common = {
-        "symbol": "TCS.NS",
-        "timeframe": "1D",
-        "horizon": 1,
-        "time_horizon": "1D x 1",
-        "model_used": "naive",
-        "model_version": "naive",
-        "predicted_price": 100.0,
-        "lower_bound": 95.0,
-        "upper_bound": 105.0,
-        "base_price": 100.0,
-        "base_timestamp": NOW,
-        "target_time": NOW + timedelta(days=1),
-    }
-    inside = Prediction.objects.create(**common, realized_price=104.0)
-    outside = Prediction.objects.create(**common, realized_price=90.0)
-    unscored = Prediction.objects.create(**common)
+    common = {"predicted_price": 100.0, "lower_bound": 95.0, "upper_bound": 105.0, "base_timestamp": NOW}
+    inside = PredictionFactory(**common, realized_price=104.0)
+    outside = PredictionFactory(**common, realized_price=90.0)
+    unscored = PredictionFactory(**common)
     assert evaluate_prediction.delay(inside.pk).get() == []
     assert evaluate_prediction.delay(unscored.pk).get() == []
     assert len(evaluate_prediction.delay(outside.pk).get()) == 1
@@ -159,13 +135,7 @@ def test_a_generated_signal_and_a_scored_prediction_announce_themselves(django_c
         AlertFactory(kind="signal", threshold=None, signal_type=signal.signal_type)
         AlertFactory(kind="prediction_miss", threshold=None)
         bar = TradingSignal.objects.get(pk=signal.pk).candle_timestamp
-        Prediction.objects.create(
-            symbol="TCS.NS",
-            timeframe="1D",
-            horizon=1,
-            time_horizon="1D x 1",
-            model_used="naive",
-            model_version="naive",
+        PredictionFactory(
             predicted_price=1.0,
             lower_bound=0.5,
             upper_bound=1.5,

@@ -8,7 +8,7 @@ from alerts.models import AlertDelivery, AlertEvent
 from alerts.services import alerts_evaluate_price, delivery_attempt
 from alerts.tasks import evaluate_signal
 from alerts.tests.factories import AlertFactory, ChannelFactory
-from signals.models import TradingSignal
+from signals.tests.factories import TradingSignalFactory
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 6, 3, 6, 30, tzinfo=UTC)
@@ -34,19 +34,7 @@ def test_a_deactivated_users_price_alerts_do_not_fire(
 def test_a_deactivated_users_signal_alerts_do_not_fire():
     alert = AlertFactory(kind="signal", threshold=None, signal_type="BUY")
     _deactivate(alert.user)
-    signal = TradingSignal.objects.create(
-        symbol="TCS.NS",
-        timeframe="1D",
-        signal_type="BUY",
-        strength=0.5,
-        score=0.5,
-        entry_price=100.0,
-        price_target=110.0,
-        stop_loss=95.0,
-        candle_timestamp=NOW,
-        reasoning="test",
-        factors=[],
-    )
+    signal = TradingSignalFactory(candle_timestamp=NOW)
     assert evaluate_signal.delay(signal.pk).get() == []
     assert not AlertEvent.objects.exists()
 

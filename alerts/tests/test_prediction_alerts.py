@@ -1,6 +1,6 @@
 """prediction_miss alerts tell a user of system predictions and of their own, never of another user's."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -9,25 +9,17 @@ from alerts.models import AlertEvent
 from alerts.tasks import evaluate_prediction
 from alerts.tests.factories import AlertFactory
 from predictions.models import Prediction
+from predictions.tests.factories import PredictionFactory
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 6, 3, 6, 30, tzinfo=UTC)
 
 
 def _missed(requested_by=None) -> Prediction:
-    return Prediction.objects.create(
-        symbol="TCS.NS",
-        timeframe="1D",
-        horizon=1,
-        time_horizon="1D x 1",
-        model_used="naive",
-        model_version="naive",
-        predicted_price=123.45,
+    return PredictionFactory(
         lower_bound=120.0,
         upper_bound=127.0,
-        base_price=100.0,
         base_timestamp=NOW,
-        target_time=NOW + timedelta(days=1),
         realized_price=90.0,
         requested_by=requested_by,
     )

@@ -4,19 +4,15 @@ import pytest
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
-from signals.models import TradingSignal
+from signals.tests.factories import TradingSignalFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_signal_page_shows_its_factors_once_as_a_table():
-    signal = TradingSignal.objects.create(
-        symbol="TCS.NS",
-        timeframe="1D",
-        signal_type="BUY",
-        strength=0.5,
-        score=0.5,
-        entry_price=100.0,
+    signal = TradingSignalFactory(
+        price_target=None,
+        stop_loss=None,
         candle_timestamp=datetime(2026, 1, 5, 3, 45, tzinfo=UTC),
         reasoning="RSI oversold",
         factors=[{"name": "rsi", "score": 0.8, "weight": 0.25, "explanation": "RSI 27 is oversold"}],

@@ -15,7 +15,7 @@ from market.services import candles_sync, candles_upsert
 from market.sources import get_provider
 from market.tests.factories import InstrumentFactory, make_candles
 from market.timeframes import Timeframe
-from predictions.models import Prediction
+from predictions.tests.factories import PredictionFactory
 from signals.selectors import signals_list
 from signals.services import signal_generate
 from stream.live import live_symbols
@@ -421,19 +421,12 @@ def test_a_generated_signal_reaches_signal_subscribers_as_the_api_shows_it(run, 
 
 def _prediction(*, user_id: int | None, price: float):
     now = datetime(2026, 6, 2, 0, 0, tzinfo=IST)
-    prediction = Prediction.objects.create(
-        symbol="TCS.NS",
-        timeframe="1D",
-        horizon=1,
-        time_horizon="1D x 1",
-        model_used="naive",
-        model_version="naive",
+    prediction = PredictionFactory(
         predicted_price=price,
         lower_bound=price - 10,
         upper_bound=price + 10,
         base_price=price,
         base_timestamp=now,
-        target_time=now.replace(day=3),
         requested_by_id=user_id,
     )
     events.announce(

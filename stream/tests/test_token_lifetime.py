@@ -38,6 +38,14 @@ async def publish_private(user_id: int) -> None:
     )
 
 
+async def assert_ended(client: Client, user_id: int) -> None:
+    """The socket closed with 4401, and a private message published after that reaches nobody."""
+    assert await closed_with(client) == 4401
+    await publish_private(user_id)
+    assert await client.nothing()
+    await client.close()
+
+
 def test_the_stream_closes_with_4401_when_its_token_expires_and_private_messages_stop(run, user, settings):
     settings.STREAM_HEARTBEAT_SECONDS = 0.1
 
@@ -48,10 +56,7 @@ def test_the_stream_closes_with_4401_when_its_token_expires_and_private_messages
         assert (await client.receive_type("alert"))["alert_id"] == 1
         await client.receive_type("task")
         traveller.shift(PAST_EXPIRY)
-        assert await closed_with(client) == 4401
-        await publish_private(user.pk)
-        assert await client.nothing()
-        await client.close()
+        await assert_ended(client, user.pk)
 
     with time_machine.travel(timezone.now(), tick=True) as traveller:
         run(body)
@@ -82,10 +87,7 @@ def test_the_stream_of_a_deactivated_user_closes_with_4401(run, user, settings):
         await client.login(user)
         await client.receive_type("heartbeat")
         await sync_to_async(type(user).objects.filter(pk=user.pk).update)(is_active=False)
-        assert await closed_with(client) == 4401
-        await publish_private(user.pk)
-        assert await client.nothing()
-        await client.close()
+        await assert_ended(client, user.pk)
 
     run(body)
 
@@ -101,10 +103,7 @@ def test_after_a_password_change_the_stream_ends_when_its_token_expires(run, use
         await sync_to_async(password_change)(user=user, new_password="another-Passw0rd!")
         await client.receive_type("heartbeat")
         traveller.shift(PAST_EXPIRY)
-        assert await closed_with(client) == 4401
-        await publish_private(user.pk)
-        assert await client.nothing()
-        await client.close()
+        await assert_ended(client, user.pk)
 
     with time_machine.travel(timezone.now(), tick=True) as traveller:
         run(body)

@@ -92,20 +92,23 @@ def _random_walk_outputs(seed: int, n: int = 300, horizon: int = 5) -> list[Trai
         evaluation = evaluation_from_out_of_sample(
             forecaster.algorithm, frame, horizon=horizon, folds=5, candles=pd.DataFrame(index=index)
         )
-        outputs.append(
-            TrainOutput(
-                algorithm=forecaster.algorithm,
-                horizon=horizon,
-                forecaster=forecaster,
-                evaluation=evaluation,
-                feature_columns=[],
-                hyperparameters={},
-                n_samples=n,
-                data_start=index[0].to_pydatetime(),
-                data_end=index[-1].to_pydatetime(),
-            )
-        )
+        outputs.append(_trained(forecaster, evaluation, horizon=horizon, index=index))
     return outputs
+
+
+def _trained(forecaster, evaluation, *, horizon: int, index: pd.DatetimeIndex) -> TrainOutput:
+    """What training would hand the ensemble: the member and its out-of-sample evaluation over `index`."""
+    return TrainOutput(
+        algorithm=forecaster.algorithm,
+        horizon=horizon,
+        forecaster=forecaster,
+        evaluation=evaluation,
+        feature_columns=[],
+        hyperparameters={},
+        n_samples=len(index),
+        data_start=index[0].to_pydatetime(),
+        data_end=index[-1].to_pydatetime(),
+    )
 
 
 def test_ensemble_on_a_random_walk_does_not_beat_naive_by_construction():
@@ -168,19 +171,7 @@ def test_ensemble_weights_for_a_fold_use_no_outcome_realized_inside_it():
         evaluation = evaluation_from_out_of_sample(
             forecaster.algorithm, rows, horizon=horizon, folds=2, candles=pd.DataFrame(index=frame.index)
         )
-        outputs.append(
-            TrainOutput(
-                algorithm=forecaster.algorithm,
-                horizon=horizon,
-                forecaster=forecaster,
-                evaluation=evaluation,
-                feature_columns=[],
-                hyperparameters={},
-                n_samples=len(frame),
-                data_start=frame.index[0].to_pydatetime(),
-                data_end=frame.index[-1].to_pydatetime(),
-            )
-        )
+        outputs.append(_trained(forecaster, evaluation, horizon=horizon, index=frame.index))
     weights = [fold["weights"] for fold in ensemble_train(outputs).evaluation.fold_metrics]
     # Chosen on the rows known at fold 2's start the member beats naive; the leaked rows would have dropped it.
     assert weights == [{}, {"svr": 1.0}]
