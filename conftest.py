@@ -4,6 +4,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+from tradingdash import events
 from tradingdash.cache import local_caches_clear
 
 
@@ -22,6 +23,23 @@ def _clear_cache():
     yield
     cache.clear()
     local_caches_clear()
+
+
+@pytest.fixture
+def announcements():
+    """announcements(EventType): the list that every event of that type announced during the test is appended
+    to (tradingdash.events); the handlers are removed afterwards."""
+    subscribed = []
+
+    def collect(event_type: type) -> list:
+        seen: list = []
+        events.subscribe(event_type, seen.append)
+        subscribed.append((event_type, seen.append))
+        return seen
+
+    yield collect
+    for event_type, handler in subscribed:
+        events.unsubscribe(event_type, handler)
 
 
 # A Redis nobody listens on: tradingdash.cache degrades to misses and dropped writes.

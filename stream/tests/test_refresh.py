@@ -38,11 +38,8 @@ def no_live_subscriptions(settings):
 
 
 @pytest.fixture
-def announced():
-    seen: list[events.QuoteRefreshed] = []
-    events.subscribe(events.QuoteRefreshed, seen.append)
-    yield seen
-    events.unsubscribe(events.QuoteRefreshed, seen.append)
+def announced(announcements):
+    return announcements(events.QuoteRefreshed)
 
 
 @pytest.fixture

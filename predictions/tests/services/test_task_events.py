@@ -11,11 +11,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def announced():
-    seen: list[events.TaskUpdated] = []
-    events.subscribe(events.TaskUpdated, seen.append)
-    yield seen
-    events.unsubscribe(events.TaskUpdated, seen.append)
+def announced(announcements):
+    return announcements(events.TaskUpdated)
 
 
 @shared_task(name="predictions.tests.echo")

@@ -18,11 +18,8 @@ NOW = datetime(2026, 11, 27, 11, 0, tzinfo=UTC)  # Friday, NSE closed for the da
 
 
 @pytest.fixture
-def announced():
-    seen: list[events.SignalCreated] = []
-    events.subscribe(events.SignalCreated, seen.append)
-    yield seen
-    events.unsubscribe(events.SignalCreated, seen.append)
+def announced(announcements):
+    return announcements(events.SignalCreated)
 
 
 def test_a_generated_signal_is_announced_exactly_once(announced):
