@@ -1,9 +1,15 @@
+from datetime import UTC, date, datetime
+
 import pytest
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
 from charts.tests.factories import seed_chart
-from market.models import Instrument
+from market.models import CorporateAction, Instrument
+from market.services import market_reads_invalidate
+from market.tests.factories import InstrumentFactory
+from predictions.models import Prediction
+from signals.models import TradingSignal
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +31,10 @@ def test_chart_data_has_candles_signals_predictions_levels_and_backtest(staff_br
     assert [c["time"] for c in data["candles"]] == sorted(c["time"] for c in data["candles"])
     assert len(data["candles"]) == len(candles) == 400
     assert data["source"] == "synthetic"
-    assert data["display_offset_seconds"] == 19800  # NSE: IST
+    assert data["time_zone"] == "Asia/Kolkata"
+    # The exchange's wall clock, as the chart library draws it: a daily bar at its trading day's midnight, IST.
+    assert data["candles"][-1]["time"] == _wall(candles[-1]["timestamp"])
+    assert {c["time"] % 86400 for c in data["candles"]} == {0}
     # HOLD is no trade: only BUY and SELL become markers, each with its reasoning.
     assert [s["type"] for s in data["signals"]] == ["BUY", "SELL"]
     assert "RSI and MACD agree" in data["signals"][0]["reasoning"]
@@ -97,3 +106,61 @@ def test_instrument_and_market_data_admin_link_to_the_chart(staff_browser):
     assert 'href="/admin/charts/TCS.NS/?timeframe=1D"' in (
         staff_browser.get("/admin/market/marketdata/").content.decode()
     )
+
+
+def _wall(iso: str) -> int:
+    """The wall-clock time of an ISO 8601 time with its offset, as UNIX seconds read as UTC."""
+    return int(datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp())
+
+
+def test_chart_times_are_the_exchange_wall_clock_in_summer_and_in_winter(staff_browser):
+    # A daily NYSE bar stands at its trading day's midnight in New York: 05:00 UTC in winter, 04:00 UTC in summer.
+    # One offset for every bar (the one of today) drew half the year's bars at 23:00 of the day before.
+    InstrumentFactory(symbol="^GSPC", exchange="NYSE", currency="USD", kind="index")
+    data = staff_browser.get("/admin/charts/%5EGSPC/data", {"timeframe": "1D", "limit": 300}).json()
+    assert len(data["candles"]) == 300
+    assert {c["time"] % 86400 for c in data["candles"]} == {0}
+    assert data["time_zone"] == "America/New_York"
+
+
+def test_chart_signals_levels_and_predictions_follow_the_candles_across_a_split(staff_browser):
+    # Signals and levels are stored as traded on their candle, predictions in the prices of their base bar.
+    # After a 1:2 split they were drawn at twice the split-adjusted candles they belong to.
+    candles = seed_chart()
+    ex_date = date.fromisoformat(
+        candles[-7]["date"]
+    )  # after the signals and the realized forecast's base bar
+    CorporateAction.objects.create(symbol="TCS.NS", ex_date=ex_date, kind="split", ratio=2.0)
+    market_reads_invalidate(symbol="TCS.NS")
+    buy = TradingSignal.objects.get(signal_type="BUY")
+    hold = TradingSignal.objects.get(signal_type="HOLD")
+    realized = Prediction.objects.get(realized_price__isnull=False)
+    pending = Prediction.objects.get(realized_price__isnull=True)
+
+    data = staff_browser.get(DATA, {"timeframe": "1D", "limit": 400}).json()
+    assert data["adjust"] == "splits"
+    close_at = {c["time"]: c["close"] for c in data["candles"]}
+    marker = next(s for s in data["signals"] if s["type"] == "BUY")
+    assert marker["price"] == pytest.approx(buy.entry_price / 2, abs=0.05)  # at the tick
+    assert marker["price"] == pytest.approx(close_at[marker["time"]], abs=0.05)  # on its candle
+    assert data["levels"]["support"] == pytest.approx(hold.support_level / 2)
+    assert data["levels"]["resistance"] == pytest.approx(hold.resistance_level / 2)
+    drawn_realized, drawn_pending = data["predictions"]
+    for key, stored in (
+        ("predicted", "predicted_price"),
+        ("lower", "lower_bound"),
+        ("realized", "realized_price"),
+    ):
+        assert drawn_realized[key] == pytest.approx(getattr(realized, stored) / 2)
+    assert drawn_pending["predicted"] == pytest.approx(pending.predicted_price)  # made after the split
+
+    # As traded: signals and levels where they traded; a forecast from before the split, drawn on a bar after
+    # it, in that bar's prices.
+    data = staff_browser.get(DATA, {"timeframe": "1D", "limit": 400, "adjust": "none"}).json()
+    marker = next(s for s in data["signals"] if s["type"] == "BUY")
+    assert marker["price"] == pytest.approx(buy.entry_price, abs=0.05)
+    assert data["levels"]["support"] == pytest.approx(hold.support_level)
+    assert data["predictions"][0]["predicted"] == pytest.approx(realized.predicted_price / 2)
+    # Buy-and-hold stays on the backtest's split-adjusted series: no false halving at the split.
+    values = [p["value"] for p in data["backtest"]["buy_and_hold"]]
+    assert min(values) > 0.6

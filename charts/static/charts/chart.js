@@ -15,32 +15,27 @@
     autoSize: true,
   };
 
-  function shift(offset) {
-    // The library draws UTC; shifting by the exchange's offset shows exchange-local times (IST for NSE).
-    return (points) => points.map((p) => ({ ...p, time: p.time + offset }));
-  }
-
   function percent(value) {
     return value === null || value === undefined ? "–" : (value * 100).toFixed(1) + "%";
   }
 
   function drawPrice(data) {
-    const at = shift(data.display_offset_seconds);
+    // Times come as the exchange's wall clock (each at its own UTC offset), which the library draws as given.
     const intraday = !["1D", "1W"].includes(data.timeframe);
     const chart = LC.createChart(priceBox, { ...layout, timeScale: { timeVisible: intraday } });
     const candles = chart.addSeries(LC.CandlestickSeries, {
       upColor: "#26a69a", downColor: "#ef5350", borderVisible: false,
       wickUpColor: "#26a69a", wickDownColor: "#ef5350",
     });
-    candles.setData(at(data.candles.map(({ volume, ...ohlc }) => ohlc)));
+    candles.setData(data.candles.map(({ volume, ...ohlc }) => ohlc));
     const volume = chart.addSeries(LC.HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "" });
     volume.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
-    volume.setData(at(data.candles.map((c) => ({
+    volume.setData(data.candles.map((c) => ({
       time: c.time, value: c.volume, color: c.close >= c.open ? "rgba(38,166,154,.45)" : "rgba(239,83,80,.45)",
-    }))));
+    })));
 
     const markers = data.signals.map((s) => ({
-      time: s.time + data.display_offset_seconds,
+      time: s.time,
       position: s.type === "BUY" ? "belowBar" : "aboveBar",
       shape: s.type === "BUY" ? "arrowUp" : "arrowDown",
       color: s.type === "BUY" ? "#1e88e5" : "#e91e63",
@@ -48,7 +43,7 @@
     }));
     LC.createSeriesMarkers(candles, markers);
 
-    const forecasts = at(data.predictions);
+    const forecasts = data.predictions;
     if (forecasts.length) {
       const line = (color, style, extra) => chart.addSeries(LC.LineSeries, {
         color, lineWidth: 1, lineStyle: style, lastValueVisible: false, priceLineVisible: false, ...extra,
@@ -73,7 +68,7 @@
     }
     chart.timeScale().fitContent();
 
-    const signalAt = new Map(data.signals.map((s) => [s.time + data.display_offset_seconds, s]));
+    const signalAt = new Map(data.signals.map((s) => [s.time, s]));
     const forecastAt = new Map(forecasts.map((p) => [p.time, p]));
     chart.subscribeCrosshairMove((param) => {
       const signal = param.time !== undefined ? signalAt.get(param.time) : undefined;
@@ -114,10 +109,9 @@
     summary.textContent = `Rules ${percent(s.total_return)} against buy-and-hold ${percent(s.buy_and_hold_return)}; ` +
       `max drawdown ${percent(s.max_drawdown)}, win rate ${percent(s.win_rate)}, exposure ${percent(s.exposure)}, ` +
       `Sharpe ${s.sharpe === null ? "–" : s.sharpe.toFixed(2)}.`;
-    const at = shift(data.display_offset_seconds);
     const chart = LC.createChart(box, layout);
-    chart.addSeries(LC.LineSeries, { color: "#1e88e5", lineWidth: 2, title: "signal rules" }).setData(at(backtest.equity));
-    chart.addSeries(LC.LineSeries, { color: "#9e9e9e", lineWidth: 1, title: "buy & hold" }).setData(at(backtest.buy_and_hold));
+    chart.addSeries(LC.LineSeries, { color: "#1e88e5", lineWidth: 2, title: "signal rules" }).setData(backtest.equity);
+    chart.addSeries(LC.LineSeries, { color: "#9e9e9e", lineWidth: 1, title: "buy & hold" }).setData(backtest.buy_and_hold);
     chart.timeScale().fitContent();
     box.dataset.points = String(backtest.equity.length);
   }
@@ -131,7 +125,7 @@
       return;
     }
     status.textContent = `${body.symbol} ${body.timeframe}: ${body.candles.length} candles, ${body.signals.length} signals, ` +
-      `${body.predictions.length} predictions; source ${body.source || "–"}${body.stale ? " (stale)" : ""}. Times in exchange time.`;
+      `${body.predictions.length} predictions; source ${body.source || "–"}${body.stale ? " (stale)" : ""}. Times in exchange time (${body.time_zone}).`;
     if (body.candles.length) {
       drawPrice(body);
       drawEquity(body);
