@@ -623,8 +623,8 @@ def _serialize_quote(payload: dict) -> dict:
 
 
 def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
-    """Latest quote: from the cache, else the provider (cached briefly while NSE is open, longer when closed),
-    else, when the provider fails or has no live quote (e.g. CSV files without recent bars), from the last stored
+    """Latest quote: from the cache, else the provider (cached briefly while its exchange is open, longer while
+    it is closed but never past its next open: market.services.quote_seconds), else, when the provider fails or has no live quote (e.g. CSV files without recent bars), from the last stored
     daily candles, marked stale with `stale_seconds` (the time since that bar ended)."""
     now = timezone.now()
     status = calendar_for_symbol(symbol).status(now)
@@ -647,7 +647,7 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
             "stale": True,
             "stale_seconds": int((now - bar_end).total_seconds()),
         }
-    quote = quote_store(quote=fetched, is_open=status.is_open)
+    quote = quote_store(quote=fetched, status=status)
     return {**quote, "market_status": status.session, "cached": False}
 
 

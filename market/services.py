@@ -24,6 +24,7 @@ from market.calendar import (
     EXCHANGES,
     TABLE_EXCHANGES,
     ExchangeCalendar,
+    MarketStatus,
     UnknownExchange,
     load_holidays_csv,
     load_sessions_csv,
@@ -560,17 +561,26 @@ def _nothing_stored_reason(*, symbol: str, timeframe: Timeframe, start: datetime
     return reason
 
 
-def quote_store(*, quote: Quote, is_open: bool) -> dict:
-    """Cache a freshly fetched quote (briefly while the exchange is open) and announce it; returns its payload
-    in the quote endpoint's shape."""
+def quote_store(*, quote: Quote, status: MarketStatus) -> dict:
+    """Cache a freshly fetched quote for as long as it may be served (quote_seconds, by its exchange's
+    `status` when it was fetched) and announce it; returns its payload in the quote endpoint's shape."""
     payload = asdict(quote)
     payload["timestamp"] = quote.timestamp.isoformat()
     payload["stale"] = False
     payload["stale_seconds"] = None
-    ttl = settings.QUOTE_CACHE_TTL_OPEN if is_open else settings.MARKET_DATA_CACHE_TTL
-    quote_cache_set(quote.symbol, payload, ttl)
+    quote_cache_set(quote.symbol, payload, quote_seconds(status))
     announce(QuoteRefreshed(symbol=quote.symbol, quote=payload))
     return payload
+
+
+def quote_seconds(status: MarketStatus) -> int:
+    """How long a quote fetched at `status.now` may be served from the cache: QUOTE_CACHE_TTL_OPEN while its
+    exchange is open; while it is closed MARKET_DATA_CACHE_TTL, but never past the next open (a second after):
+    the session's first reads ask for its prices instead of being served the quote from before it."""
+    if status.is_open:
+        return settings.QUOTE_CACHE_TTL_OPEN
+    until_open = math.ceil((status.next_open - status.now).total_seconds()) + 1
+    return int(min(settings.MARKET_DATA_CACHE_TTL, max(1, until_open)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -593,7 +603,7 @@ def quotes_refresh(*, symbols: list[str], provider: Provider | None = None) -> Q
         quotes = provider.fetch_quotes(wanted[index : index + size])
         requests += 1
         for symbol, quote in quotes.items():
-            quote_store(quote=quote, is_open=calendar_for_symbol(symbol).status(now).is_open)
+            quote_store(quote=quote, status=calendar_for_symbol(symbol).status(now))
             refreshed.append(symbol)
     missing = sorted(set(wanted) - set(refreshed))
     logger.info("quotes_refreshed", refreshed=len(refreshed), missing=len(missing), requests=requests)

@@ -107,3 +107,25 @@ def test_holidays_changed_elsewhere_are_seen_within_the_local_lifetime(clock, se
     assert day not in holidays_for()
     clock.shift(timedelta(seconds=61))
     assert day in holidays_for()
+
+
+def test_a_quote_fetched_while_closed_is_cached_until_the_session_opens(auth_client, settings):
+    # 09:12 IST on a trading day: NSE opens at 09:15. With MARKET_DATA_CACHE_TTL for every closed-market quote,
+    # the pre-open quote was served as current (cached, not stale, market_status "open") until 09:17.
+    # The cache keeps real (Redis) time, so its expiry is read rather than waited for.
+    from market.caching import quote_key
+
+    settings.MARKET_DATA_CACHE_TTL = 300
+    with time_machine.travel(datetime(2026, 6, 1, 3, 42, tzinfo=UTC), tick=False):
+        body = auth_client.get("/api/market/quote/TCS").json()
+    assert body["market_status"] != "open" and body["cached"] is False
+    assert 0 < cache.ttl(quote_key("TCS.NS")) <= 181
+
+
+def test_a_quote_fetched_after_the_close_keeps_the_closed_market_lifetime(auth_client, settings):
+    settings.MARKET_DATA_CACHE_TTL = 300
+    with time_machine.travel(datetime(2026, 6, 1, 11, 30, tzinfo=UTC), tick=False):  # 17:00 IST
+        auth_client.get("/api/market/quote/TCS")
+    from market.caching import quote_key
+
+    assert cache.ttl(quote_key("TCS.NS")) > 290
