@@ -9,7 +9,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.utils import aware_utcnow
+from rest_framework_simplejwt.utils import aware_utcnow, get_md5_hash_password
 
 from tradingdash.cache import LocalTTLCache
 
@@ -20,12 +20,28 @@ _users = LocalTTLCache(ttl_setting="AUTH_USER_CACHE_SECONDS")
 _tokens = LocalTTLCache(ttl_setting="AUTH_USER_CACHE_SECONDS")
 
 
+def password_claim_matches(token, password: str) -> bool:
+    """Whether `token` was issued under the user's current password hash `password` (simplejwt's
+    CHECK_REVOKE_TOKEN claim): a password change revokes every access token issued before it."""
+    if not api_settings.CHECK_REVOKE_TOKEN:
+        return True
+    return token.get(api_settings.REVOKE_TOKEN_CLAIM) == get_md5_hash_password(password)
+
+
+def user_forget(user_id: int) -> None:
+    """Drop a user from this process's cache, so that its next request reads the row (after a password change).
+    Cached under the token's user id claim: a string in tokens simplejwt issues now, a number in older ones."""
+    _users.delete(str(user_id))
+    _users.delete(user_id)
+
+
 class CachedUserJWTAuthentication(JWTAuthentication):
     """simplejwt's JWTAuthentication (signature, expiry and token type checked on every request), whose user
     row is kept per process for AUTH_USER_CACHE_SECONDS: loading it was a database query on every request,
-    half of a cached quote's time. Only found, active users are kept, so a deactivated or deleted user is
-    refused at most AUTH_USER_CACHE_SECONDS after the change (well within the access token's lifetime);
-    refresh tokens are checked against the blacklist as before (refresh does not go through here)."""
+    half of a cached quote's time. Only found, active users are kept, so a deactivated or deleted user, and
+    a token issued before a password change, are refused at most AUTH_USER_CACHE_SECONDS after the change
+    (well within the access token's lifetime); refresh tokens are checked against the blacklist as before
+    (refresh does not go through here)."""
 
     def get_validated_token(self, raw_token: bytes):
         token = _tokens.get(raw_token)
@@ -43,9 +59,12 @@ class CachedUserJWTAuthentication(JWTAuthentication):
         user_id = validated_token.get(api_settings.USER_ID_CLAIM)
         cached = _users.get(user_id) if user_id is not None else None
         if cached is not None:
+            if not password_claim_matches(validated_token, cached.password):
+                raise AuthenticationFailed("The user's password has been changed.", code="password_changed")
             # A copy: a view that changes request.user must not change what other requests see.
             return copy.copy(cached)
-        user = super().get_user(validated_token)  # raises for unknown and inactive users
+        # Raises for unknown and inactive users, and for a token issued under another password.
+        user = super().get_user(validated_token)
         _users.set(user_id, copy.copy(user))
         return user
 
@@ -71,7 +90,7 @@ def authenticate_from_memory(request) -> tuple | None:
         return None
     user_id = token.get(api_settings.USER_ID_CLAIM)
     user = _users.get(user_id) if user_id is not None else None
-    if user is None:
+    if user is None or not password_claim_matches(token, user.password):
         return None
     return copy.copy(user), token
 

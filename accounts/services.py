@@ -10,6 +10,8 @@ from django.db import transaction
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.authentication import user_forget
+
 User = get_user_model()
 
 
@@ -36,8 +38,10 @@ def tokens_issue(*, user: User) -> TokenPair:
 
 
 def password_change(*, user: User, new_password: str) -> int:
-    """Set a new password (validated by the caller) and blacklist every refresh token the user still holds, so
-    sessions elsewhere end when their access tokens expire. Returns how many tokens were revoked."""
+    """Set a new password (validated by the caller) and blacklist every refresh token the user still holds.
+    Access tokens issued before it stop working too (they carry a hash of the password they were issued
+    under: SIMPLE_JWT's CHECK_REVOKE_TOKEN), in this process at once and in others within
+    AUTH_USER_CACHE_SECONDS. Returns how many refresh tokens were revoked."""
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
@@ -45,4 +49,5 @@ def password_change(*, user: User, new_password: str) -> int:
         revoked = BlacklistedToken.objects.bulk_create(
             [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
         )
+        transaction.on_commit(lambda: user_forget(user.pk))  # the old row, not re-read before the commit
     return len(revoked)

@@ -28,6 +28,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.authentication import password_claim_matches
 from market.sources import get_calendar
 from market.symbols import InvalidSymbol, parse_symbol
 from stream.clock import exchange_zone
@@ -61,27 +62,33 @@ class _Grant:
 
     user_id: int
     expires_at: datetime
+    token: AccessToken
 
 
 @_in_thread_pool
 def _grant(token: str) -> _Grant | None:
-    """The active user an unexpired access token was issued to and the token's expiry, else None."""
+    """The active user an unexpired access token was issued to (under the user's current password) and the
+    token's expiry, else None."""
     try:
         claims = AccessToken(token)
     except TokenError:
         return None
     user_id = claims.get(jwt_settings.USER_ID_CLAIM)
+    user_id = _token_user(user_id, claims) if user_id is not None else None
     if user_id is None:
         return None
-    user_id = get_user_model().objects.filter(pk=user_id, is_active=True).values_list("pk", flat=True).first()
-    if user_id is None:
-        return None
-    return _Grant(user_id=user_id, expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC))
+    return _Grant(user_id=user_id, expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC), token=claims)
 
 
-@_in_thread_pool
-def _user_is_active(user_id: int) -> bool:
-    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+def _token_user(user_id, token: AccessToken) -> int | None:
+    """The id of the token's user if they are active and have not changed their password since it was
+    issued, else None."""
+    row = get_user_model().objects.filter(pk=user_id, is_active=True).values_list("pk", "password").first()
+    return row[0] if row is not None and password_claim_matches(token, row[1]) else None
+
+
+async def _token_still_good(user_id: int, token: AccessToken) -> bool:
+    return await _in_thread_pool(_token_user)(user_id, token) is not None
 
 
 @_in_thread_pool
@@ -125,6 +132,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user_id: int | None = None
         self.expires_at: datetime | None = None  # the access token's expiry
+        self.token: AccessToken | None = None
         self.user_checked_at: datetime | None = None  # when the user was last found active
         self.ended = False  # closed by the server: nothing more is sent
         self.subscriptions: dict[str, set[str]] = {}
@@ -210,6 +218,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         user_id = self.user_id = grant.user_id
         self.expires_at, self.user_checked_at = grant.expires_at, timezone.now()
+        self.token = grant.token
         self.auth_task.cancel()
         self.zone = await _zone()
         await self.channel_layer.group_add(user_group(user_id), self.channel_name)
@@ -321,13 +330,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _still_authorised(self) -> bool:
         """The token has not expired and, checked every AUTH_USER_CACHE_SECONDS (the API's bound for a
-        deactivated user), its user is still active. A password change ends the stream when the token expires,
-        as it ends API sessions (accounts.services.password_change)."""
+        deactivated user or a password change), its user is still active and the token was issued under the
+        user's current password (accounts.services.password_change)."""
         now = timezone.now()
         if self.expires_at is None or now >= self.expires_at:
             return False
         if now - self.user_checked_at >= timedelta(seconds=settings.AUTH_USER_CACHE_SECONDS):
-            if not await _user_is_active(self.user_id):
+            if not await _token_still_good(self.user_id, self.token):
                 return False
             self.user_checked_at = now
         return True

@@ -204,9 +204,13 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # Tokens carry a hash of the password they were issued under: a password change revokes every access token
+    # issued before it (refresh tokens are blacklisted as well: accounts.services.password_change).
+    "CHECK_REVOKE_TOKEN": True,
 }
-# Seconds an authenticated user's row is kept per web process (accounts/authentication.py): a deactivated user
-# is refused at most this long after the change. 0 reads the user on every request.
+# Seconds an authenticated user's row is kept per web process (accounts/authentication.py): a deactivated user,
+# or a token issued before a password change, is refused at most this long after the change. 0 reads the user
+# on every request.
 AUTH_USER_CACHE_SECONDS = env.float("AUTH_USER_CACHE_SECONDS", default=30)
 
 AUTH_THROTTLE_RATE = env("AUTH_THROTTLE_RATE", default="5/minute")

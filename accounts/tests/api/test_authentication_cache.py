@@ -42,6 +42,34 @@ def test_a_removed_user_is_refused_within_the_cache_lifetime(jwt_client, user, s
     assert response.status_code == 401
 
 
+def test_access_tokens_issued_before_a_password_change_are_refused_at_once(
+    api_client, user, django_capture_on_commit_callbacks
+):
+    from accounts.services import password_change
+
+    old = AccessToken.for_user(user)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {old}")
+    assert api_client.get("/api/auth/me").status_code == 200  # cached in this process
+    with django_capture_on_commit_callbacks(execute=True):
+        password_change(user=user, new_password="An0ther-long-trading-passphrase")
+    response = api_client.get("/api/auth/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "password_changed"
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")  # a new login's token
+    assert api_client.get("/api/auth/me").status_code == 200
+
+
+def test_a_password_changed_by_another_process_is_seen_within_the_cache_lifetime(jwt_client, user, settings):
+    # Another web process changed it: this one's cached user still has the old hash until its entry expires.
+    settings.AUTH_USER_CACHE_SECONDS = 30
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert jwt_client.get("/api/auth/me").status_code == 200
+        user.set_password("An0ther-long-trading-passphrase")
+        User.objects.filter(pk=user.pk).update(password=user.password)
+        clock.shift(timedelta(seconds=31))
+        assert jwt_client.get("/api/auth/me").status_code == 401
+
+
 def test_inactive_users_are_never_cached(api_client, settings):
     inactive = UserFactory(is_active=False)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(inactive)}")
