@@ -949,9 +949,15 @@ def quality_repair(
         if floor is not None and issue.end < floor:
             continue  # older than the provider serves: it can never be supplied
         end = issue.end + (timeframe.spec.bar if timeframe.is_intraday else timedelta(days=1))
-        result = _fetch_and_store(
-            symbol=symbol, timeframe=timeframe, start=issue.start, end=end, provider=provider
-        )
+        start = max(issue.start, floor) if floor is not None else issue.start
+        try:
+            result = _fetch_and_store(
+                symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider
+            )
+        except SymbolNotFound:
+            # Yahoo's answer for a window it has nothing for ("No data found"): this run cannot be supplied
+            # (marked below), the next ones may be.
+            continue
         refetched += result.inserted
     result = quality_check(symbol=symbol, timeframe=timeframe, now=now)
     unavailable = DataIssue.objects.filter(
