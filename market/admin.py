@@ -17,7 +17,7 @@ from market.models import (
     SyncRun,
 )
 from market.selectors import sync_run_percent, sync_runs_with_progress
-from market.services import market_reads_invalidate
+from market.services import candles_delete, market_reads_invalidate
 from market.sources import catalogue_invalidate, holidays_invalidate, sessions_invalidate
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
@@ -98,6 +98,13 @@ class MarketDataAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    # A deleted bar must be fetched again by the next read and no longer served from a cached body.
+    def delete_model(self, request, obj):
+        candles_delete(candles=MarketData.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        candles_delete(candles=queryset)
 
 
 class CoverageIntervalInline(admin.TabularInline):

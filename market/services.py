@@ -14,7 +14,7 @@ import structlog
 from celery import group
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Max, Min, Q
+from django.db.models import F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from market.adjust import SHARE_COUNT_KINDS, Action
@@ -379,6 +379,47 @@ def _coverage_add(
             series.history_starts_at = first if starts_here else None
             if series.history_starts_at != known:
                 series.save(update_fields=["history_starts_at"])
+
+
+def candles_delete(*, candles: QuerySet[MarketData]) -> int:
+    """Delete stored candles (staff, in the admin) and forget that their bars were fetched: coverage that still
+    claimed them would keep every read from asking the provider again (a silent hole), and cached reads of
+    their symbols still show them. Returns how many were deleted."""
+    rows = list(candles.values_list("pk", "symbol", "timeframe", "timestamp"))
+    if not rows:
+        return 0
+    with transaction.atomic():
+        MarketData.objects.filter(pk__in=[pk for pk, *_ in rows]).delete()
+        holes: dict[tuple[str, str], list[datetime]] = {}
+        for _, symbol, timeframe, timestamp in rows:
+            holes.setdefault((symbol, timeframe), []).append(timestamp)
+        for (symbol, timeframe), stamps in holes.items():
+            bar = Timeframe(timeframe).spec.bar
+            _coverage_remove(symbol=symbol, timeframe=timeframe, ranges=[(ts, ts + bar) for ts in stamps])
+        for symbol in {symbol for symbol, _ in holes}:
+            market_reads_invalidate(symbol=symbol)
+    logger.info("candles_deleted", count=len(rows), symbols=sorted({symbol for _, symbol, *_ in rows}))
+    return len(rows)
+
+
+def _coverage_remove(*, symbol: str, timeframe: str, ranges: list[tuple[datetime, datetime]]) -> None:
+    """Cut the [from, to) `ranges` out of the series' fetched intervals, so reads fetch them again."""
+    series = CandleSeries.objects.select_for_update().filter(symbol=symbol, timeframe=timeframe).first()
+    if series is None:
+        return
+    for cut_from, cut_to in sorted(ranges):
+        for interval in series.intervals.filter(covered_from__lt=cut_to, covered_to__gt=cut_from):
+            pieces = [(interval.covered_from, cut_from), (cut_to, interval.covered_to)]
+            kept = [(a, b) for a, b in pieces if a < b]
+            interval.delete()
+            for a, b in kept:
+                CoverageInterval.objects.create(
+                    series=series,
+                    covered_from=a,
+                    covered_to=b,
+                    last_synced_at=interval.last_synced_at,
+                    source=interval.source,
+                )
 
 
 def _fetch_and_store(

@@ -1,0 +1,65 @@
+"""Staff deleting candles in the admin: the next read neither serves them from a cached body nor trusts the
+coverage that said their bars were fetched."""
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.test import Client
+
+from accounts.tests.factories import UserFactory
+from market.models import MarketData
+from market.tests.factories import FrameProvider, make_candles
+from market.timeframes import Timeframe
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 6, 1, 6, 30, tzinfo=UTC)
+LISTED = datetime(2026, 1, 1, 18, 30, tzinfo=UTC)
+URL = "/api/market/historical/TCS?start=2026-05-01&limit=100"
+
+
+@pytest.fixture
+def provider(monkeypatch):
+    provider = FrameProvider({("TCS.NS", Timeframe.D1): make_candles((NOW - LISTED).days, start=LISTED)})
+    for where in ("market.sources", "market.selectors", "market.services"):
+        monkeypatch.setattr(f"{where}.get_provider", lambda name=None: provider)
+    return provider
+
+
+@pytest.fixture
+def admin_client():
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def _times(body: dict) -> list[str]:
+    return [candle["timestamp"] for candle in body["candles"]]
+
+
+def test_a_candle_staff_delete_is_fetched_again_by_the_next_read(auth_client, admin_client, provider):
+    with time_machine.travel(NOW, tick=False):
+        before = auth_client.get(URL).json()
+        bad = MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").order_by("timestamp")[10]
+        response = admin_client.post(f"/admin/market/marketdata/{bad.pk}/delete/", {"post": "yes"})
+        assert response.status_code == 302 and not MarketData.objects.filter(pk=bad.pk).exists()
+        after = auth_client.get(URL).json()
+    assert MarketData.objects.filter(symbol="TCS.NS", timeframe="1D", timestamp=bad.timestamp).exists()
+    assert _times(after) == _times(before)
+
+
+def test_a_candle_staff_delete_is_no_longer_served(auth_client, admin_client, provider):
+    with time_machine.travel(NOW, tick=False):
+        before = auth_client.get(URL).json()
+        bad = MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").order_by("timestamp")[10]
+        frame = provider.frames[("TCS.NS", Timeframe.D1)]
+        provider.frames[("TCS.NS", Timeframe.D1)] = frame[
+            frame.index != bad.timestamp
+        ]  # Yahoo dropped it too
+        response = admin_client.post(
+            "/admin/market/marketdata/",
+            {"action": "delete_selected", "_selected_action": [bad.pk], "post": "yes"},
+        )
+        assert response.status_code == 302 and not MarketData.objects.filter(pk=bad.pk).exists()
+        after = auth_client.get(URL).json()
+    assert len(_times(after)) == len(_times(before)) - 1
