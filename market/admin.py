@@ -162,10 +162,18 @@ class MarketHolidayAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         holidays_invalidate(obj.exchange)
+        if change and "exchange" in form.changed_data:
+            holidays_invalidate(form.initial["exchange"])
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
         holidays_invalidate(obj.exchange)
+
+    def delete_queryset(self, request, queryset):
+        exchanges = set(queryset.values_list("exchange", flat=True))
+        super().delete_queryset(request, queryset)
+        for exchange in exchanges:
+            holidays_invalidate(exchange)
 
 
 @admin.register(MarketSession)

@@ -1,5 +1,5 @@
-"""Staff deleting candles in the admin: the next read neither serves them from a cached body nor trusts the
-coverage that said their bars were fetched."""
+"""Staff edits in the admin: deleted candles are neither served from a cached body nor trusted as fetched by
+coverage; holiday edits reach the calendar of every exchange they touch."""
 
 from datetime import UTC, datetime
 
@@ -63,3 +63,25 @@ def test_a_candle_staff_delete_is_no_longer_served(auth_client, admin_client, pr
         assert response.status_code == 302 and not MarketData.objects.filter(pk=bad.pk).exists()
         after = auth_client.get(URL).json()
     assert len(_times(after)) == len(_times(before)) - 1
+
+
+def test_holidays_staff_delete_in_bulk_or_move_to_another_exchange_stop_closing_the_old_one(admin_client):
+    from datetime import date
+
+    from market.models import MarketHoliday
+    from market.sources import calendar_for
+
+    wrong = [date(2026, 7, 6), date(2026, 7, 7)]  # entered by mistake: NSE trades on both days
+    rows = [MarketHoliday.objects.create(exchange="NSE", date=day, description="typo") for day in wrong]
+    assert not any(calendar_for("NSE").is_trading_day(day) for day in wrong)  # read, so cached
+
+    response = admin_client.post(
+        "/admin/market/marketholiday/",
+        {"action": "delete_selected", "_selected_action": [rows[0].pk], "post": "yes"},
+    )
+    assert response.status_code == 302 and not MarketHoliday.objects.filter(pk=rows[0].pk).exists()
+    form = {"date": "2026-07-07", "exchange": "BSE", "description": "BSE only"}
+    assert admin_client.post(f"/admin/market/marketholiday/{rows[1].pk}/change/", form).status_code == 302
+    assert MarketHoliday.objects.get(pk=rows[1].pk).exchange == "BSE"
+
+    assert all(calendar_for("NSE").is_trading_day(day) for day in wrong)
