@@ -85,3 +85,31 @@ def test_holidays_staff_delete_in_bulk_or_move_to_another_exchange_stop_closing_
     assert MarketHoliday.objects.get(pk=rows[1].pk).exchange == "BSE"
 
     assert all(calendar_for("NSE").is_trading_day(day) for day in wrong)
+
+
+def test_staff_cannot_add_a_bonus_on_a_day_whose_split_is_stored_which_would_divide_prices_twice(
+    admin_client,
+):
+    from datetime import date
+
+    from market.adjust import Action
+    from market.models import CorporateAction
+    from market.selectors import corporate_actions
+    from market.services import corporate_actions_upsert
+
+    # Yahoo reports a 1:1 bonus issue as a 2:1 split; staff then enter the same bonus by its name.
+    split = Action(ex_date=date(2024, 10, 28), kind="split", ratio=2.0)
+    corporate_actions_upsert(symbol="RELIANCE.NS", actions=[split], source="yfinance")
+    form = {
+        "symbol": "RELIANCE.NS",
+        "ex_date": "2024-10-28",
+        "kind": "bonus",
+        "ratio": "2",
+        "source": "staff",
+        "note": "1:1 bonus",
+    }
+    response = admin_client.post("/admin/market/corporateaction/add/", form)
+
+    assert response.status_code == 200 and "already" in response.content.decode()
+    assert CorporateAction.objects.filter(symbol="RELIANCE.NS").count() == 1
+    assert [a.ratio for a in corporate_actions(symbol="RELIANCE.NS", adjust="splits")] == [2.0]
