@@ -941,6 +941,9 @@ def quality_check(*, symbol: str, timeframe: Timeframe, now: datetime | None = N
         for finding in findings:
             key = (finding.kind, finding.start)
             seen.add(key)
+            # "The provider could not supply it" holds for the run that was asked for: one that has grown since
+            # (a tail run a day longer) or come back after it was resolved holds bars nobody asked for yet.
+            same = existing.get(key)
             _, created = DataIssue.objects.update_or_create(
                 symbol=symbol,
                 timeframe=timeframe.value,
@@ -949,6 +952,7 @@ def quality_check(*, symbol: str, timeframe: Timeframe, now: datetime | None = N
                 defaults={
                     "end": finding.end,
                     "details": finding.details,
+                    "unavailable": same is not None and same.unavailable and same.end == finding.end,
                     "resolved": False,
                     "resolved_at": None,
                     "checked_at": now,

@@ -156,3 +156,20 @@ def test_an_intraday_gap_reaching_back_past_the_lookback_is_repaired_from_where_
     back = MarketData.objects.filter(symbol="TCS.NS", timeframe="15m", timestamp__in=removed)
     assert set(back.values_list("timestamp", flat=True)) == {ts for ts in removed if ts > floor}
     assert {ts for ts in removed if ts < floor}, "the hole must begin beyond the lookback"
+
+
+def test_a_missing_run_that_grew_since_it_was_marked_unavailable_is_asked_for_again():
+    synthetic = get_provider("synthetic")
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=60, provider=synthetic)
+    tuesday = datetime(2026, 12, 1, 14, 30, tzinfo=UTC)  # Monday's and Tuesday's bars are due, none stored
+    nothing = FrameProvider({("TCS.NS", Timeframe.D1): empty_candles()})
+    with time_machine.travel(tuesday, tick=False):
+        quality_repair(symbol="TCS.NS", timeframe=Timeframe.D1, provider=nothing, now=tuesday)
+    assert DataIssue.objects.get(kind="missing", resolved=False).unavailable
+
+    friday = datetime(2026, 12, 4, 14, 30, tzinfo=UTC)  # the run now reaches Friday: three days never asked
+    with time_machine.travel(friday, tick=False):
+        result = quality_repair(symbol="TCS.NS", timeframe=Timeframe.D1, provider=synthetic, now=friday)
+    assert result.refetched == 5 and result.unavailable == 0
+    assert not DataIssue.objects.filter(kind="missing", resolved=False).exists()
