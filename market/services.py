@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -59,7 +59,7 @@ from market.sources import (
     sessions_invalidate,
 )
 from market.timeframes import Timeframe
-from tradingdash.events import CandlesStored, QuoteRefreshed, announce
+from tradingdash.events import CandlesStored, CorporateActionsChanged, QuoteRefreshed, announce
 from tradingdash.metrics import CANDLES_SYNCED
 
 if TYPE_CHECKING:
@@ -463,7 +463,9 @@ def _store_window(
         first=result.first,
         synced_at=fetched_at,
     )
-    if result.inserted or result.updated or actions_stored:
+    if actions_stored:
+        corporate_actions_changed(symbol=symbol, ex_dates=[action.ex_date for action in history.actions])
+    elif result.inserted or result.updated:
         market_reads_invalidate(symbol=symbol)
     return result
 
@@ -474,6 +476,15 @@ def market_reads_invalidate(*, symbol: str) -> None:
     # Inside a caller's transaction, readers may cache what they read under this version before the
     # change is visible to them: bump once more when it is.
     transaction.on_commit(lambda: market_version_bump(symbol))
+
+
+def corporate_actions_changed(*, symbol: str, ex_dates: list[date]) -> None:
+    """Actions of `symbol` on `ex_dates` were stored, changed or deleted: its cached reads are out of date, and
+    after commit the listeners re-check what they computed across those days (predictions' scores)."""
+    market_reads_invalidate(symbol=symbol)
+    if ex_dates:
+        event = CorporateActionsChanged(symbol=symbol, first=min(ex_dates), last=max(ex_dates))
+        transaction.on_commit(lambda: announce(event))
 
 
 def _action_group(kind: str) -> str:
