@@ -371,10 +371,14 @@ def _coverage_add(
         known = series.history_starts_at
         if first is not None and (known is None or first < known):
             # Nothing in [start, first) and nothing stored before it: the provider's history starts at first.
-            starts_here = first - start > history_gap(timeframe) and not (
-                MarketData.objects.filter(
-                    symbol=symbol, timeframe=timeframe.value, timestamp__lt=first
-                ).exists()
+            starts_here = (
+                first - start > history_gap(timeframe)
+                and not (
+                    MarketData.objects.filter(
+                        symbol=symbol, timeframe=timeframe.value, timestamp__lt=first
+                    ).exists()
+                )
+                and not _listed_before(symbol=symbol, when=start)
             )
             series.history_starts_at = first if starts_here else None
             if series.history_starts_at != known:
@@ -420,6 +424,13 @@ def _coverage_remove(*, symbol: str, timeframe: str, ranges: list[tuple[datetime
                     last_synced_at=interval.last_synced_at,
                     source=interval.source,
                 )
+
+
+def _listed_before(*, symbol: str, when: datetime) -> bool:
+    """The catalogue's listing date of `symbol` is before `when`: it traded then, so a window from `when` whose
+    first bar comes weeks later met a gap in its trading (a suspension), not the start of its history."""
+    listed_on = Instrument.objects.filter(symbol=symbol).values_list("listed_on", flat=True).first()
+    return listed_on is not None and listed_on < when.date()
 
 
 def _fetch_and_store(
