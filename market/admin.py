@@ -17,7 +17,7 @@ from market.models import (
     SyncRun,
 )
 from market.selectors import sync_run_percent, sync_runs_with_progress
-from market.services import market_reads_invalidate
+from market.services import candles_delete, corporate_actions_changed, market_reads_invalidate
 from market.sources import catalogue_invalidate, holidays_invalidate, sessions_invalidate
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
@@ -99,6 +99,13 @@ class MarketDataAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    # A deleted bar must be fetched again by the next read and no longer served from a cached body.
+    def delete_model(self, request, obj):
+        candles_delete(candles=MarketData.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        candles_delete(candles=queryset)
+
 
 class CoverageIntervalInline(admin.TabularInline):
     model = CoverageInterval
@@ -155,10 +162,18 @@ class MarketHolidayAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         holidays_invalidate(obj.exchange)
+        if change and "exchange" in form.changed_data:
+            holidays_invalidate(form.initial["exchange"])
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
         holidays_invalidate(obj.exchange)
+
+    def delete_queryset(self, request, queryset):
+        exchanges = set(queryset.values_list("exchange", flat=True))
+        super().delete_queryset(request, queryset)
+        for exchange in exchanges:
+            holidays_invalidate(exchange)
 
 
 @admin.register(MarketSession)
@@ -212,22 +227,28 @@ class CorporateActionAdmin(admin.ModelAdmin):
     search_fields = ("symbol", "note")
     date_hierarchy = "ex_date"
 
-    # Adjusted reads of the symbol were cached with the actions of the time: a change makes them stale.
+    # Adjusted reads of the symbol were cached, and predictions across the ex-date scored, with the actions of
+    # the time: a change makes them stale.
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        market_reads_invalidate(symbol=obj.symbol)
-        if change and "symbol" in form.changed_data:
-            market_reads_invalidate(symbol=form.initial["symbol"])
+        ex_dates = [obj.ex_date]
+        if change and form.initial["symbol"] != obj.symbol:
+            corporate_actions_changed(symbol=form.initial["symbol"], ex_dates=[form.initial["ex_date"]])
+        elif change:
+            ex_dates.append(form.initial["ex_date"])
+        corporate_actions_changed(symbol=obj.symbol, ex_dates=ex_dates)
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
-        market_reads_invalidate(symbol=obj.symbol)
+        corporate_actions_changed(symbol=obj.symbol, ex_dates=[obj.ex_date])
 
     def delete_queryset(self, request, queryset):
-        symbols = set(queryset.values_list("symbol", flat=True))
+        days: dict[str, list] = {}
+        for symbol, ex_date in queryset.values_list("symbol", "ex_date"):
+            days.setdefault(symbol, []).append(ex_date)
         super().delete_queryset(request, queryset)
-        for symbol in symbols:
-            market_reads_invalidate(symbol=symbol)
+        for symbol, ex_dates in days.items():
+            corporate_actions_changed(symbol=symbol, ex_dates=ex_dates)
 
 
 class SyncBatchInline(admin.TabularInline):

@@ -23,8 +23,11 @@ def bar_close(calendar: ExchangeCalendar, timeframe: Timeframe, opened_at: datet
     if timeframe is Timeframe.D1:
         return calendar.session_close(day).astimezone(UTC)
     if timeframe is Timeframe.W1:
-        week = calendar.trading_days(day, day + timedelta(days=6))
-        return calendar.session_close(week[-1] if week else day + timedelta(days=4)).astimezone(UTC)
+        # The bar's ISO week: a week built from days opens on its first trading day, a Tuesday after a
+        # Monday holiday, and still ends with that week's last session.
+        monday = day - timedelta(days=day.weekday())
+        week = calendar.trading_days(monday, monday + timedelta(days=6))
+        return calendar.session_close(week[-1] if week else monday + timedelta(days=4)).astimezone(UTC)
     if timeframe is Timeframe.MN1:
         month_end = (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
         month = calendar.trading_days(day, month_end)

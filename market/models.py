@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -288,6 +289,25 @@ class CorporateAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.ex_date} {self.kind}"
+
+    def clean(self) -> None:
+        """One share-count action per day: a bonus is a split to the prices (Yahoo reports a 1:1 bonus as a 2:1
+        split), so a bonus and a split of the same day would divide every earlier price twice."""
+        share_count = (self.Kind.SPLIT, self.Kind.BONUS)
+        if self.kind not in share_count or not self.symbol or not self.ex_date:
+            return
+        other = (
+            CorporateAction.objects.filter(symbol=self.symbol, ex_date=self.ex_date, kind__in=share_count)
+            .exclude(pk=self.pk)
+            .first()
+        )
+        if other is not None:
+            raise ValidationError(
+                {
+                    "kind": f"A {other.get_kind_display().lower()} of {other.ratio:g} from {other.source} is "
+                    f"already stored for {self.symbol} on {self.ex_date}; change that one instead."
+                }
+            )
 
 
 class SyncRun(models.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -14,7 +14,7 @@ import structlog
 from celery import group
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Max, Min, Q
+from django.db.models import F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from market.adjust import SHARE_COUNT_KINDS, Action
@@ -60,7 +60,7 @@ from market.sources import (
     sessions_invalidate,
 )
 from market.timeframes import Timeframe
-from tradingdash.events import CandlesStored, QuoteRefreshed, announce
+from tradingdash.events import CandlesStored, CorporateActionsChanged, QuoteRefreshed, announce
 from tradingdash.metrics import CANDLES_SYNCED
 
 if TYPE_CHECKING:
@@ -372,14 +372,66 @@ def _coverage_add(
         known = series.history_starts_at
         if first is not None and (known is None or first < known):
             # Nothing in [start, first) and nothing stored before it: the provider's history starts at first.
-            starts_here = first - start > history_gap(timeframe) and not (
-                MarketData.objects.filter(
-                    symbol=symbol, timeframe=timeframe.value, timestamp__lt=first
-                ).exists()
+            starts_here = (
+                first - start > history_gap(timeframe)
+                and not (
+                    MarketData.objects.filter(
+                        symbol=symbol, timeframe=timeframe.value, timestamp__lt=first
+                    ).exists()
+                )
+                and not _listed_before(symbol=symbol, when=start)
             )
             series.history_starts_at = first if starts_here else None
             if series.history_starts_at != known:
                 series.save(update_fields=["history_starts_at"])
+
+
+def candles_delete(*, candles: QuerySet[MarketData]) -> int:
+    """Delete stored candles (staff, in the admin) and forget that their bars were fetched: coverage that still
+    claimed them would keep every read from asking the provider again (a silent hole), and cached reads of
+    their symbols still show them. Returns how many were deleted."""
+    rows = list(candles.values_list("pk", "symbol", "timeframe", "timestamp"))
+    if not rows:
+        return 0
+    with transaction.atomic():
+        MarketData.objects.filter(pk__in=[pk for pk, *_ in rows]).delete()
+        holes: dict[tuple[str, str], list[datetime]] = {}
+        for _, symbol, timeframe, timestamp in rows:
+            holes.setdefault((symbol, timeframe), []).append(timestamp)
+        for (symbol, timeframe), stamps in holes.items():
+            bar = Timeframe(timeframe).spec.bar
+            _coverage_remove(symbol=symbol, timeframe=timeframe, ranges=[(ts, ts + bar) for ts in stamps])
+        for symbol in {symbol for symbol, _ in holes}:
+            market_reads_invalidate(symbol=symbol)
+    logger.info("candles_deleted", count=len(rows), symbols=sorted({symbol for _, symbol, *_ in rows}))
+    return len(rows)
+
+
+def _coverage_remove(*, symbol: str, timeframe: str, ranges: list[tuple[datetime, datetime]]) -> None:
+    """Cut the [from, to) `ranges` out of the series' fetched intervals, so reads fetch them again."""
+    series = CandleSeries.objects.select_for_update().filter(symbol=symbol, timeframe=timeframe).first()
+    if series is None:
+        return
+    for cut_from, cut_to in sorted(ranges):
+        for interval in series.intervals.filter(covered_from__lt=cut_to, covered_to__gt=cut_from):
+            pieces = [(interval.covered_from, cut_from), (cut_to, interval.covered_to)]
+            kept = [(a, b) for a, b in pieces if a < b]
+            interval.delete()
+            for a, b in kept:
+                CoverageInterval.objects.create(
+                    series=series,
+                    covered_from=a,
+                    covered_to=b,
+                    last_synced_at=interval.last_synced_at,
+                    source=interval.source,
+                )
+
+
+def _listed_before(*, symbol: str, when: datetime) -> bool:
+    """The catalogue's listing date of `symbol` is before `when`: it traded then, so a window from `when` whose
+    first bar comes weeks later met a gap in its trading (a suspension), not the start of its history."""
+    listed_on = Instrument.objects.filter(symbol=symbol).values_list("listed_on", flat=True).first()
+    return listed_on is not None and listed_on < when.date()
 
 
 def _fetch_and_store(
@@ -423,7 +475,9 @@ def _store_window(
         first=result.first,
         synced_at=fetched_at,
     )
-    if result.inserted or result.updated or actions_stored:
+    if actions_stored:
+        corporate_actions_changed(symbol=symbol, ex_dates=[action.ex_date for action in history.actions])
+    elif result.inserted or result.updated:
         market_reads_invalidate(symbol=symbol)
     return result
 
@@ -434,6 +488,15 @@ def market_reads_invalidate(*, symbol: str) -> None:
     # Inside a caller's transaction, readers may cache what they read under this version before the
     # change is visible to them: bump once more when it is.
     transaction.on_commit(lambda: market_version_bump(symbol))
+
+
+def corporate_actions_changed(*, symbol: str, ex_dates: list[date]) -> None:
+    """Actions of `symbol` on `ex_dates` were stored, changed or deleted: its cached reads are out of date, and
+    after commit the listeners re-check what they computed across those days (predictions' scores)."""
+    market_reads_invalidate(symbol=symbol)
+    if ex_dates:
+        event = CorporateActionsChanged(symbol=symbol, first=min(ex_dates), last=max(ex_dates))
+        transaction.on_commit(lambda: announce(event))
 
 
 def _action_group(kind: str) -> str:
@@ -910,6 +973,9 @@ def quality_check(*, symbol: str, timeframe: Timeframe, now: datetime | None = N
         for finding in findings:
             key = (finding.kind, finding.start)
             seen.add(key)
+            # "The provider could not supply it" holds for the run that was asked for: one that has grown since
+            # (a tail run a day longer) or come back after it was resolved holds bars nobody asked for yet.
+            same = existing.get(key)
             _, created = DataIssue.objects.update_or_create(
                 symbol=symbol,
                 timeframe=timeframe.value,
@@ -918,6 +984,7 @@ def quality_check(*, symbol: str, timeframe: Timeframe, now: datetime | None = N
                 defaults={
                     "end": finding.end,
                     "details": finding.details,
+                    "unavailable": same is not None and same.unavailable and same.end == finding.end,
                     "resolved": False,
                     "resolved_at": None,
                     "checked_at": now,
@@ -959,9 +1026,15 @@ def quality_repair(
         if floor is not None and issue.end < floor:
             continue  # older than the provider serves: it can never be supplied
         end = issue.end + (timeframe.spec.bar if timeframe.is_intraday else timedelta(days=1))
-        result = _fetch_and_store(
-            symbol=symbol, timeframe=timeframe, start=issue.start, end=end, provider=provider
-        )
+        start = max(issue.start, floor) if floor is not None else issue.start
+        try:
+            result = _fetch_and_store(
+                symbol=symbol, timeframe=timeframe, start=start, end=end, provider=provider
+            )
+        except SymbolNotFound:
+            # Yahoo's answer for a window it has nothing for ("No data found"): this run cannot be supplied
+            # (marked below), the next ones may be.
+            continue
         refetched += result.inserted
     result = quality_check(symbol=symbol, timeframe=timeframe, now=now)
     unavailable = DataIssue.objects.filter(

@@ -6,10 +6,11 @@ class PredictionsConfig(AppConfig):
     verbose_name = "Predictions"
 
     def ready(self) -> None:
-        from predictions.receivers import rescore_on_candles_stored
-        from tradingdash.events import CandlesStored, subscribe
+        from predictions.receivers import rescore_on_candles_stored, rescore_on_corporate_actions
+        from tradingdash.events import CandlesStored, CorporateActionsChanged, subscribe
 
         subscribe(CandlesStored, rescore_on_candles_stored)
+        subscribe(CorporateActionsChanged, rescore_on_corporate_actions)
 
         from celery.signals import task_postrun
 

@@ -3,11 +3,15 @@ enqueues a task after the announcing transaction commits; the work happens in th
 
 from __future__ import annotations
 
-from django.db import transaction
+from datetime import datetime, time, timedelta
 
+from django.db import transaction
+from django.db.models import Max, Min
+
+from market.sources import time_zone_for_symbol
 from predictions.models import Prediction
 from predictions.services import task_announce
-from tradingdash.events import CandlesStored
+from tradingdash.events import CandlesStored, CorporateActionsChanged
 
 
 def rescore_on_candles_stored(event: CandlesStored) -> None:
@@ -27,6 +31,26 @@ def rescore_on_candles_stored(event: CandlesStored) -> None:
 
     args = [event.symbol, event.timeframe, event.first.isoformat(), event.last.isoformat()]
     transaction.on_commit(lambda: rescore_predictions.delay(*args))
+
+
+def rescore_on_corporate_actions(event: CorporateActionsChanged) -> None:
+    """A split or bonus going ex between a prediction's base bar and its target changes the ratio its realized
+    close is converted to the base bar's prices by (one staff enter after scoring): re-score those predictions."""
+    tz = time_zone_for_symbol(event.symbol)
+    across = (
+        Prediction.objects.filter(
+            symbol=event.symbol,
+            target_time__gte=datetime.combine(event.first, time(), tz),
+            base_timestamp__lt=datetime.combine(event.last + timedelta(days=1), time(), tz),
+        )
+        .values("timeframe")
+        .annotate(first=Min("target_time"), last=Max("target_time"))
+    )
+    from predictions.tasks import rescore_predictions
+
+    for row in across:
+        args = [event.symbol, row["timeframe"], row["first"].isoformat(), row["last"].isoformat()]
+        transaction.on_commit(lambda args=args: rescore_predictions.delay(*args))
 
 
 def announce_task_finished(

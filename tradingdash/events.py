@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import structlog
@@ -30,6 +30,16 @@ class CandlesStored:
     inserted: int = 0
     updated: int = 0
     source: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorporateActionsChanged:
+    """Corporate actions of one symbol with ex-dates in [first, last] were stored, changed or deleted: whatever was
+    computed from its adjusted prices across those days (a prediction's score across a split) is out of date."""
+
+    symbol: str
+    first: date
+    last: date
 
 
 @dataclass(frozen=True, kw_only=True)

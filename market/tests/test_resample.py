@@ -266,3 +266,15 @@ def test_derived_bars_match_a_bar_by_bar_reference(exchange):
         for bar in (timedelta(hours=1), timedelta(hours=4)):
             built = intraday_to(fifteens, part=timedelta(minutes=15), bar=bar, calendar=calendar)
             assert _as_tuples(built) == _reference_intraday(fifteens, timedelta(minutes=15), bar, calendar)
+
+
+def test_a_week_whose_monday_is_a_holiday_closes_with_its_friday():
+    # Monday 2026-01-26 is Republic Day: the week of 26 January opens on Tuesday 27 and ends Friday 30.
+    from market.bars import bar_close
+    from market.timeframes import Timeframe
+
+    days = NSE.trading_days(date(2026, 1, 26), date(2026, 1, 29))  # Tuesday to Thursday: still trading
+    weekly = daily_to(_daily(days), "1W", NSE)
+    assert weekly.time.tolist() == [_utc(_day(date(2026, 1, 27)))] and weekly.final.tolist() == [False]
+    opened = datetime.fromtimestamp(int(weekly.time[0]), UTC)
+    assert bar_close(NSE, Timeframe.W1, opened) == datetime(2026, 1, 30, 15, 30, tzinfo=IST)

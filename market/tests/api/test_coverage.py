@@ -1,6 +1,6 @@
 """Coverage is a set of fetched intervals: reads fetch exactly what was never fetched, and nothing else."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -206,3 +206,18 @@ def test_the_coverage_read_in_sql_is_the_orms(monkeypatch):
     ]
     assert starts == LISTED and intervals[0].last_synced_at == NOW - timedelta(days=10)
     assert _coverage_of(symbol="TCS.NS", timeframe=Timeframe.H1) == ([], None)
+
+
+def test_a_first_read_inside_a_trading_suspension_does_not_hide_the_years_before_it(auth_client, provider):
+    # TCS (listed long before 2023, as the catalogue says) did not trade from 1 to 23 June 2024: a read that
+    # begins inside that suspension is not where the provider's history begins.
+    from market.models import Instrument
+
+    Instrument.objects.filter(symbol="TCS.NS").update(listed_on=date(2004, 8, 25))
+    suspended = (CANDLES.index >= datetime(2024, 5, 31, 18, 30, tzinfo=UTC)) & (
+        CANDLES.index < datetime(2024, 6, 23, 18, 30, tzinfo=UTC)
+    )
+    provider.frames[("TCS.NS", Timeframe.D1)] = CANDLES[~suspended]
+    assert _history(auth_client, "start=2024-06-01&end=2024-06-30")["count"] > 0
+    body = _history(auth_client, "start=2024-01-01&end=2024-01-31")
+    assert body["count"] == JANUARY_2024 and body["stale"] is False

@@ -12,7 +12,8 @@ from django.db.models import F
 
 from market.models import CorporateAction, DataIssue, MarketData
 from market.providers.base import empty_candles
-from market.services import candles_sync, quality_check, quality_repair
+from market.providers.errors import SymbolNotFound
+from market.services import _all_candles, candles_sync, quality_check, quality_repair
 from market.sources import get_provider
 from market.tests.factories import FrameProvider
 from market.timeframes import Timeframe
@@ -100,3 +101,75 @@ def test_a_jump_on_a_stored_split_day_is_no_finding():
     )
     quality_check(symbol="TCS.NS", timeframe=Timeframe.D1, now=NOW)
     assert not DataIssue.objects.filter(kind="jump", resolved=False).exists()
+
+
+class _NoDataBefore(FrameProvider):
+    """Yahoo's chart answer for an old window it has nothing for ("No data found, symbol may be delisted")
+    is SymbolNotFound; later windows are served from the frame."""
+
+    def __init__(self, frame, *, before):
+        super().__init__({("TCS.NS", Timeframe.D1): frame})
+        self.before = before
+
+    def fetch_candles(self, symbol, timeframe, *, start=None, end=None):
+        if start is not None and start < self.before:
+            self.calls.append((symbol, timeframe, start, end))
+            raise SymbolNotFound(symbol, "Yahoo Finance has no data for 'TCS.NS': No data found")
+        return super().fetch_candles(symbol, timeframe, start=start, end=end)
+
+
+def test_a_gap_the_provider_says_it_has_no_data_for_does_not_stop_the_repair_of_the_others():
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=120, provider=get_provider("synthetic"))
+    rows = list(MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").order_by("timestamp"))
+    frame = _all_candles(symbol="TCS.NS", timeframe=Timeframe.D1)
+    old, recent = [rows[10].timestamp], [rows[60].timestamp, rows[61].timestamp]
+    MarketData.objects.filter(symbol="TCS.NS", timestamp__in=old + recent).delete()
+    provider = _NoDataBefore(frame, before=rows[30].timestamp)
+
+    result = quality_repair(symbol="TCS.NS", timeframe=Timeframe.D1, provider=provider, now=NOW)
+
+    assert result.refetched == 2 and result.unavailable == 1
+    assert MarketData.objects.filter(symbol="TCS.NS", timestamp__in=recent).count() == 2
+    still_missing = DataIssue.objects.get(kind="missing", resolved=False)
+    assert (still_missing.start, still_missing.unavailable) == (old[0], True)
+
+
+def test_an_intraday_gap_reaching_back_past_the_lookback_is_repaired_from_where_the_provider_serves():
+    provider = get_provider("synthetic")
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.M15, days=59, provider=provider)
+    hole = MarketData.objects.filter(
+        symbol="TCS.NS",
+        timeframe="15m",
+        timestamp__gte=datetime(2026, 10, 5, tzinfo=UTC),  # Monday to Wednesday
+        timestamp__lt=datetime(2026, 10, 8, tzinfo=UTC),
+    )
+    removed = list(hole.values_list("timestamp", flat=True))
+    hole.delete()
+    later = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)  # the provider's 60 days now begin inside the hole
+    floor = later - Timeframe.M15.spec.max_lookback
+    with time_machine.travel(later, tick=False):
+        result = quality_repair(symbol="TCS.NS", timeframe=Timeframe.M15, provider=provider, now=later)
+
+    assert result.refetched > 0
+    back = MarketData.objects.filter(symbol="TCS.NS", timeframe="15m", timestamp__in=removed)
+    assert set(back.values_list("timestamp", flat=True)) == {ts for ts in removed if ts > floor}
+    assert {ts for ts in removed if ts < floor}, "the hole must begin beyond the lookback"
+
+
+def test_a_missing_run_that_grew_since_it_was_marked_unavailable_is_asked_for_again():
+    synthetic = get_provider("synthetic")
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=60, provider=synthetic)
+    tuesday = datetime(2026, 12, 1, 14, 30, tzinfo=UTC)  # Monday's and Tuesday's bars are due, none stored
+    nothing = FrameProvider({("TCS.NS", Timeframe.D1): empty_candles()})
+    with time_machine.travel(tuesday, tick=False):
+        quality_repair(symbol="TCS.NS", timeframe=Timeframe.D1, provider=nothing, now=tuesday)
+    assert DataIssue.objects.get(kind="missing", resolved=False).unavailable
+
+    friday = datetime(2026, 12, 4, 14, 30, tzinfo=UTC)  # the run now reaches Friday: three days never asked
+    with time_machine.travel(friday, tick=False):
+        result = quality_repair(symbol="TCS.NS", timeframe=Timeframe.D1, provider=synthetic, now=friday)
+    assert result.refetched == 5 and result.unavailable == 0
+    assert not DataIssue.objects.filter(kind="missing", resolved=False).exists()

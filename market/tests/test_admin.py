@@ -1,0 +1,115 @@
+"""Staff edits in the admin: deleted candles are neither served from a cached body nor trusted as fetched by
+coverage; holiday edits reach the calendar of every exchange they touch."""
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.test import Client
+
+from accounts.tests.factories import UserFactory
+from market.models import MarketData
+from market.tests.factories import FrameProvider, make_candles
+from market.timeframes import Timeframe
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 6, 1, 6, 30, tzinfo=UTC)
+LISTED = datetime(2026, 1, 1, 18, 30, tzinfo=UTC)
+URL = "/api/market/historical/TCS?start=2026-05-01&limit=100"
+
+
+@pytest.fixture
+def provider(monkeypatch):
+    provider = FrameProvider({("TCS.NS", Timeframe.D1): make_candles((NOW - LISTED).days, start=LISTED)})
+    for where in ("market.sources", "market.selectors", "market.services"):
+        monkeypatch.setattr(f"{where}.get_provider", lambda name=None: provider)
+    return provider
+
+
+@pytest.fixture
+def admin_client():
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def _times(body: dict) -> list[str]:
+    return [candle["timestamp"] for candle in body["candles"]]
+
+
+def test_a_candle_staff_delete_is_fetched_again_by_the_next_read(auth_client, admin_client, provider):
+    with time_machine.travel(NOW, tick=False):
+        before = auth_client.get(URL).json()
+        bad = MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").order_by("timestamp")[10]
+        response = admin_client.post(f"/admin/market/marketdata/{bad.pk}/delete/", {"post": "yes"})
+        assert response.status_code == 302 and not MarketData.objects.filter(pk=bad.pk).exists()
+        after = auth_client.get(URL).json()
+    assert MarketData.objects.filter(symbol="TCS.NS", timeframe="1D", timestamp=bad.timestamp).exists()
+    assert _times(after) == _times(before)
+
+
+def test_a_candle_staff_delete_is_no_longer_served(auth_client, admin_client, provider):
+    with time_machine.travel(NOW, tick=False):
+        before = auth_client.get(URL).json()
+        bad = MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").order_by("timestamp")[10]
+        frame = provider.frames[("TCS.NS", Timeframe.D1)]
+        provider.frames[("TCS.NS", Timeframe.D1)] = frame[
+            frame.index != bad.timestamp
+        ]  # Yahoo dropped it too
+        response = admin_client.post(
+            "/admin/market/marketdata/",
+            {"action": "delete_selected", "_selected_action": [bad.pk], "post": "yes"},
+        )
+        assert response.status_code == 302 and not MarketData.objects.filter(pk=bad.pk).exists()
+        after = auth_client.get(URL).json()
+    assert len(_times(after)) == len(_times(before)) - 1
+
+
+def test_holidays_staff_delete_in_bulk_or_move_to_another_exchange_stop_closing_the_old_one(admin_client):
+    from datetime import date
+
+    from market.models import MarketHoliday
+    from market.sources import calendar_for
+
+    wrong = [date(2026, 7, 6), date(2026, 7, 7)]  # entered by mistake: NSE trades on both days
+    rows = [MarketHoliday.objects.create(exchange="NSE", date=day, description="typo") for day in wrong]
+    assert not any(calendar_for("NSE").is_trading_day(day) for day in wrong)  # read, so cached
+
+    response = admin_client.post(
+        "/admin/market/marketholiday/",
+        {"action": "delete_selected", "_selected_action": [rows[0].pk], "post": "yes"},
+    )
+    assert response.status_code == 302 and not MarketHoliday.objects.filter(pk=rows[0].pk).exists()
+    form = {"date": "2026-07-07", "exchange": "BSE", "description": "BSE only"}
+    assert admin_client.post(f"/admin/market/marketholiday/{rows[1].pk}/change/", form).status_code == 302
+    assert MarketHoliday.objects.get(pk=rows[1].pk).exchange == "BSE"
+
+    assert all(calendar_for("NSE").is_trading_day(day) for day in wrong)
+
+
+def test_staff_cannot_add_a_bonus_on_a_day_whose_split_is_stored_which_would_divide_prices_twice(
+    admin_client,
+):
+    from datetime import date
+
+    from market.adjust import Action
+    from market.models import CorporateAction
+    from market.selectors import corporate_actions
+    from market.services import corporate_actions_upsert
+
+    # Yahoo reports a 1:1 bonus issue as a 2:1 split; staff then enter the same bonus by its name.
+    split = Action(ex_date=date(2024, 10, 28), kind="split", ratio=2.0)
+    corporate_actions_upsert(symbol="RELIANCE.NS", actions=[split], source="yfinance")
+    form = {
+        "symbol": "RELIANCE.NS",
+        "ex_date": "2024-10-28",
+        "kind": "bonus",
+        "ratio": "2",
+        "source": "staff",
+        "note": "1:1 bonus",
+    }
+    response = admin_client.post("/admin/market/corporateaction/add/", form)
+
+    assert response.status_code == 200 and "already" in response.content.decode()
+    assert CorporateAction.objects.filter(symbol="RELIANCE.NS").count() == 1
+    assert [a.ratio for a in corporate_actions(symbol="RELIANCE.NS", adjust="splits")] == [2.0]
