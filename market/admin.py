@@ -122,8 +122,8 @@ class CoverageIntervalInline(admin.TabularInline):
 class CandleSeriesAdmin(admin.ModelAdmin):
     """One row per symbol and timeframe, with its fetched intervals and where the provider's history starts."""
 
-    list_display = ("symbol", "timeframe", "history_starts_at", "interval_count")
-    list_filter = ("timeframe",)
+    list_display = ("symbol", "timeframe", "history_starts_at", "history_source", "interval_count")
+    list_filter = ("timeframe", "history_source")
     search_fields = ("symbol",)
     inlines = [CoverageIntervalInline]
 

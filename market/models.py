@@ -114,15 +114,20 @@ class MarketData(models.Model):
 
 
 class CandleSeries(models.Model):
-    """What we know about the provider's history of one symbol and timeframe; its row also serialises the
-    writers of the series' coverage intervals."""
+    """What we know about the providers' history of one symbol and timeframe; its row also serialises the
+    writers of the series' coverage intervals. Coverage is per provider (CoverageInterval.source): what one
+    provider answered says nothing of what another would (a CSV file of two years, synthetic bars in a demo
+    database later served by Yahoo)."""
 
     symbol = models.CharField(max_length=20)
     timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)
     history_starts_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="The provider has nothing before this (its first bar); reads do not ask for earlier bars.",
+        help_text="history_source has nothing before this (its first bar); its reads do not ask for earlier bars.",
+    )
+    history_source = models.CharField(
+        max_length=20, blank=True, default="", help_text="The provider history_starts_at is a claim about."
     )
 
     class Meta:
@@ -134,8 +139,9 @@ class CandleSeries(models.Model):
 
 
 class CoverageInterval(models.Model):
-    """A range [covered_from, covered_to) of a series we asked the provider for, so reads fetch only what was
-    never asked. A series' intervals are disjoint: ranges that touch or overlap are merged into one."""
+    """A range [covered_from, covered_to) of a series we asked the provider `source` for, so reads from that
+    provider fetch only what it was never asked. A series' intervals of one source are disjoint: ranges that
+    touch or overlap are merged into one."""
 
     series = models.ForeignKey(CandleSeries, on_delete=models.CASCADE, related_name="intervals")
     covered_from = models.DateTimeField()

@@ -358,7 +358,7 @@ def _coverage_add(
         series, _ = CandleSeries.objects.select_for_update().get_or_create(
             symbol=symbol, timeframe=timeframe.value
         )
-        touching = list(series.intervals.filter(covered_from__lte=end, covered_to__gte=start))
+        touching = list(series.intervals.filter(source=source, covered_from__lte=end, covered_to__gte=start))
         latest = max(touching, key=lambda interval: interval.covered_to, default=None)
         merged = CoverageInterval(
             series=series,
@@ -369,9 +369,9 @@ def _coverage_add(
         )
         series.intervals.filter(pk__in=[interval.pk for interval in touching]).delete()
         merged.save()
-        known = series.history_starts_at
+        known = series.history_starts_at if series.history_source == source else None
         if first is not None and (known is None or first < known):
-            # Nothing in [start, first) and nothing stored before it: the provider's history starts at first.
+            # Nothing in [start, first) and nothing stored before it: this provider's history starts at first.
             starts_here = (
                 first - start > history_gap(timeframe)
                 and not (
@@ -381,9 +381,14 @@ def _coverage_add(
                 )
                 and not _listed_before(symbol=symbol, when=start)
             )
-            series.history_starts_at = first if starts_here else None
-            if series.history_starts_at != known:
-                series.save(update_fields=["history_starts_at"])
+            claim = first if starts_here else None
+            # One claim per series: this provider's replaces another's, but no claim leaves another's alone.
+            if (claim is not None or series.history_source == source) and (
+                series.history_starts_at,
+                series.history_source,
+            ) != (claim, source):
+                series.history_starts_at, series.history_source = claim, source
+                series.save(update_fields=["history_starts_at", "history_source"])
 
 
 def candles_delete(*, candles: QuerySet[MarketData]) -> int:
@@ -550,9 +555,10 @@ def corporate_actions_upsert(*, symbol: str, actions: list[Action], source: str)
     return stored
 
 
-def _history_start(symbol: str, timeframe: Timeframe) -> datetime | None:
+def _history_start(symbol: str, timeframe: Timeframe, source: str) -> datetime | None:
+    """Where the provider `source` was seen to have nothing earlier, if it was."""
     return (
-        CandleSeries.objects.filter(symbol=symbol, timeframe=timeframe.value)
+        CandleSeries.objects.filter(symbol=symbol, timeframe=timeframe.value, history_source=source)
         .values_list("history_starts_at", flat=True)
         .first()
     )
@@ -574,7 +580,7 @@ def candles_sync(
             last=Max("timestamp")
         )["last"]
         start = last - OVERLAP[timeframe] if last else now - timedelta(days=DEFAULT_DAYS[timeframe])
-        history_start = _history_start(symbol, timeframe)
+        history_start = _history_start(symbol, timeframe, provider.name)
         if history_start is not None:
             start = max(start, history_start)
     floor = _lookback_floor(timeframe, now)
@@ -583,7 +589,9 @@ def candles_sync(
     result = _fetch_and_store(symbol=symbol, timeframe=timeframe, start=start, end=now, provider=provider)
     message = None
     if not (result.inserted or result.updated or result.rejected):
-        message = _nothing_stored_reason(symbol=symbol, timeframe=timeframe, start=start, end=now)
+        message = _nothing_stored_reason(
+            symbol=symbol, timeframe=timeframe, start=start, end=now, source=provider.name
+        )
     logger.info(
         "candles_synced",
         symbol=symbol,
@@ -605,10 +613,12 @@ def candles_sync(
     )
 
 
-def _nothing_stored_reason(*, symbol: str, timeframe: Timeframe, start: datetime, end: datetime) -> str:
+def _nothing_stored_reason(
+    *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, source: str
+) -> str:
     """Why a sync stored nothing, with the earliest bar we know the provider has."""
     earliest = (
-        _history_start(symbol, timeframe)
+        _history_start(symbol, timeframe, source)
         or (
             MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value).aggregate(
                 first=Min("timestamp")
@@ -688,27 +698,38 @@ class Covered(NamedTuple):
     last_synced_at: datetime
 
 
-def _coverage_of(*, symbol: str, timeframe: Timeframe) -> tuple[list[Covered], datetime | None]:
-    """The series' fetched intervals in time order, and where the provider's history starts (None: not known).
-    As plain values: every historical read asks, and model instances cost twice the query."""
+def _coverage_of(*, symbol: str, timeframe: Timeframe, source: str) -> tuple[list[Covered], datetime | None]:
+    """The series' intervals fetched from the provider `source` in time order, and where that provider's history
+    starts (None: not known). As plain values: every historical read asks, and model instances cost twice the
+    query."""
     if connection.vendor == "postgresql":  # the ORM's compiling was most of this query's cost
         with connection.cursor() as cursor:
-            cursor.execute(_COVERAGE_SQL, [symbol, timeframe.value])
+            cursor.execute(_COVERAGE_SQL, [source, symbol, timeframe.value, source])
             rows = cursor.fetchall()
     else:  # SQLite's driver returns naive times; the ORM makes them aware
-        rows = list(
-            CoverageInterval.objects.filter(series__symbol=symbol, series__timeframe=timeframe.value)
+        rows = [
+            (*row[:3], row[3] if row[4] == source else None)
+            for row in CoverageInterval.objects.filter(
+                series__symbol=symbol, series__timeframe=timeframe.value, source=source
+            )
             .order_by("covered_from")
-            .values_list("covered_from", "covered_to", "last_synced_at", "series__history_starts_at")
-        )
+            .values_list(
+                "covered_from",
+                "covered_to",
+                "last_synced_at",
+                "series__history_starts_at",
+                "series__history_source",
+            )
+        ]
     return [Covered(*row[:3]) for row in rows], rows[0][3] if rows else None
 
 
 _COVERAGE_SQL = """
-SELECT covered.covered_from, covered.covered_to, covered.last_synced_at, series.history_starts_at
+SELECT covered.covered_from, covered.covered_to, covered.last_synced_at,
+       CASE WHEN series.history_source = %s THEN series.history_starts_at END
 FROM market_coverageinterval AS covered
 JOIN market_candleseries AS series ON series.id = covered.series_id
-WHERE series.symbol = %s AND series.timeframe = %s
+WHERE series.symbol = %s AND series.timeframe = %s AND covered.source = %s
 ORDER BY covered.covered_from
 """
 
@@ -767,7 +788,8 @@ def candles_ensure(
     the provider's error propagates (404 for an unknown symbol, 503 for any other failure)."""
     now = timezone.now()
     check_lookback(timeframe=timeframe, start=start, now=now)
-    intervals, history_start = _coverage_of(symbol=symbol, timeframe=timeframe)
+    provider = provider or get_provider()
+    intervals, history_start = _coverage_of(symbol=symbol, timeframe=timeframe, source=provider.name)
     calendar = calendar_for_symbol(symbol)
     want_to = min(end, now) if end is not None else now
     if start is not None:
@@ -795,7 +817,6 @@ def candles_ensure(
     )
     if not windows:
         return EnsureResult(fetched=False, stale=False)
-    provider = provider or get_provider()
     try:
         for window_start, window_end in windows:
             if floor is not None:
@@ -1091,14 +1112,16 @@ def sync_run_plan(
         symbols = list(Instrument.objects.filter(active=True).values_list("symbol", flat=True))
     symbols = sorted(set(symbols))
     intervals: dict[str, list[tuple[datetime, datetime]]] = {}
+    provider_name = provider_name or settings.MARKET_DATA_PROVIDER
+    source = get_provider(provider_name).name  # what the batches' provider records on what it fetches
     for symbol, covered_from, covered_to in CoverageInterval.objects.filter(
-        series__timeframe=timeframe.value
+        series__timeframe=timeframe.value, source=source
     ).values_list("series__symbol", "covered_from", "covered_to"):
         intervals.setdefault(symbol, []).append((covered_from, covered_to))
     history_starts = dict(
-        CandleSeries.objects.filter(timeframe=timeframe.value, history_starts_at__isnull=False).values_list(
-            "symbol", "history_starts_at"
-        )
+        CandleSeries.objects.filter(
+            timeframe=timeframe.value, history_starts_at__isnull=False, history_source=source
+        ).values_list("symbol", "history_starts_at")
     )
     want_from = now - timedelta(days=days)
     floor = _lookback_floor(timeframe, now)
@@ -1129,7 +1152,7 @@ def sync_run_plan(
     with transaction.atomic():
         run = SyncRun.objects.create(
             timeframe=timeframe.value,
-            provider=provider_name or settings.MARKET_DATA_PROVIDER,
+            provider=provider_name,
             days=days,
             batch_size=batch_size,
             trigger=trigger,

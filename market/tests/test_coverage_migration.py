@@ -65,3 +65,40 @@ def test_old_spans_become_intervals_of_the_stored_candles_split_at_long_gaps():
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stored_history_start_stays_a_claim_about_the_provider_that_found_it():
+    before, after = [("market", "0012_sync_runs")], [("market", "0013_coverage_per_provider")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    CandleSeries = old.get_model("market", "CandleSeries")
+    CoverageInterval = old.get_model("market", "CoverageInterval")
+    found = CandleSeries.objects.create(symbol="TCS.NS", timeframe="1D", history_starts_at=T0)
+    for start, source in ((T0, "csv"), (T0 + timedelta(days=400), "yfinance")):
+        CoverageInterval.objects.create(
+            series=found,
+            covered_from=start,
+            covered_to=start + timedelta(days=100),
+            last_synced_at=start + timedelta(days=100),
+            source=source,
+        )
+    CandleSeries.objects.create(symbol="BARE.NS", timeframe="1D", history_starts_at=T0)  # no interval
+    CandleSeries.objects.create(symbol="NONE.NS", timeframe="1D")
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    new = executor.loader.project_state(after).apps
+    claims = {
+        symbol: (starts, source)
+        for symbol, starts, source in new.get_model("market", "CandleSeries").objects.values_list(
+            "symbol", "history_starts_at", "history_source"
+        )
+    }
+    assert claims == {"TCS.NS": (T0, "csv"), "BARE.NS": (None, ""), "NONE.NS": (None, "")}
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())

@@ -197,15 +197,23 @@ def test_the_coverage_read_in_sql_is_the_orms(monkeypatch):
             last_synced_at=NOW - timedelta(days=days),
             source="csv",
         )
-    in_sql = _coverage_of(symbol="TCS.NS", timeframe=Timeframe.D1)
+    series.history_source = "csv"
+    series.save()
+    CoverageInterval.objects.create(  # what another provider was asked: no claim about this one's
+        series=series, covered_from=LISTED, covered_to=NOW, last_synced_at=NOW, source="yfinance"
+    )
+    in_sql = _coverage_of(symbol="TCS.NS", timeframe=Timeframe.D1, source="csv")
+    others = _coverage_of(symbol="TCS.NS", timeframe=Timeframe.D1, source="yfinance")
     monkeypatch.setattr(connection, "vendor", "sqlite")
-    assert in_sql == _coverage_of(symbol="TCS.NS", timeframe=Timeframe.D1)
+    assert in_sql == _coverage_of(symbol="TCS.NS", timeframe=Timeframe.D1, source="csv")
+    assert others == _coverage_of(symbol="TCS.NS", timeframe=Timeframe.D1, source="yfinance")
     intervals, starts = in_sql
     assert [interval.covered_from for interval in intervals] == [
         LISTED + timedelta(days=d) for d in (10, 100, 300)
     ]
     assert starts == LISTED and intervals[0].last_synced_at == NOW - timedelta(days=10)
-    assert _coverage_of(symbol="TCS.NS", timeframe=Timeframe.H1) == ([], None)
+    assert [interval.covered_from for interval in others[0]] == [LISTED] and others[1] is None
+    assert _coverage_of(symbol="TCS.NS", timeframe=Timeframe.H1, source="csv") == ([], None)
 
 
 def test_a_first_read_inside_a_trading_suspension_does_not_hide_the_years_before_it(auth_client, provider):
@@ -221,3 +229,29 @@ def test_a_first_read_inside_a_trading_suspension_does_not_hide_the_years_before
     assert _history(auth_client, "start=2024-06-01&end=2024-06-30")["count"] > 0
     body = _history(auth_client, "start=2024-01-01&end=2024-01-31")
     assert body["count"] == JANUARY_2024 and body["stale"] is False
+
+
+def test_what_one_provider_was_asked_is_no_claim_about_another():
+    # A CSV file holding the last year, synced for ten: its coverage (ten years asked) and its first bar (where
+    # "the provider's" history seemed to start) kept every later Yahoo read from asking for the years before.
+    import json
+
+    from market.selectors import candles_history
+    from market.services import candles_sync
+
+    files = FrameProvider({("TCS.NS", Timeframe.D1): CANDLES[CANDLES.index >= NOW - timedelta(days=365)]})
+    files.name = "csv"
+    yahoo = FrameProvider({("TCS.NS", Timeframe.D1): CANDLES})
+    yahoo.name = "yfinance"
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=3650, provider=files)
+        body = json.loads(
+            candles_history(
+                symbol="TCS.NS", timeframe=Timeframe.D1, start=LISTED, order="asc", limit=5000, provider=yahoo
+            )
+        )
+    assert yahoo.calls, "Yahoo was never asked"
+    assert body["count"] == len(CANDLES)
+    assert body["source"] == "yfinance"  # every bar asked of Yahoo, the file's year included
+    # The file's first bar stays a claim about the file only.
+    assert CandleSeries.objects.get(symbol="TCS.NS", timeframe="1D").history_source == "csv"

@@ -212,12 +212,13 @@ def test_bar_forming_when_fetched_is_not_final_though_stored_after_its_close():
     assert series.last_synced_at == AT_152958_IST  # as of the request, not of the store
 
 
-def test_a_batch_sync_judges_final_when_the_download_began():
+def test_a_batch_sync_judges_final_when_the_download_began(monkeypatch):
     # Planned and started at 15:29:58; the many-ticker download takes 10 seconds.
     with time_machine.travel(AT_152958_IST, tick=False) as traveller:
         provider = SlowFrameProvider(
             {("TCS.NS", Timeframe.M5): FIVE_MINUTES}, traveller, delay=timedelta(seconds=10)
         )
+        monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
         run = sync_run_plan(timeframe=Timeframe.M5, symbols=["TCS.NS"], days=1, provider_name="frame")
         for batch in run.batches.all():
             sync_batch_run(batch_id=batch.pk, provider=provider)
