@@ -281,6 +281,7 @@ def provider_preload() -> None:
     try:
         if not provider_import(name):
             logger.warning("provider_preload_failed", provider=name, error="not a known provider name")
+        import pandas  # noqa: F401 - what every provider's fetch returns (the synthetic one imports it lazily)
     except Exception as exc:
         logger.warning("provider_preload_failed", provider=name, error=repr(exc), exc_info=True)
 

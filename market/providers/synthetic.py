@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from market.calendar import ExchangeCalendar
 from market.providers.base import (
@@ -31,6 +31,9 @@ from market.providers.base import (
 )
 from market.providers.errors import SymbolNotFound
 from market.timeframes import Timeframe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ANCHOR = date(2000, 1, 3)  # first day of every daily path; a Monday
 TICK = 0.05  # NSE equity tick size
@@ -130,6 +133,8 @@ class SyntheticProvider(Provider):
     def _known_candles(
         self, symbol: str, timeframe: Timeframe, *, start: datetime | None, end: datetime | None
     ) -> pd.DataFrame:
+        import pandas as pd
+
         now = self._now()
         calendar = self._calendar_for(symbol)
         spec = timeframe.spec
@@ -174,6 +179,8 @@ class SyntheticProvider(Provider):
 
     def _daily(self, symbol: str, last_day: date, calendar: ExchangeCalendar) -> pd.DataFrame:
         """Daily bars from ANCHOR to `last_day` (inclusive), indexed by the UTC time of local midnight."""
+        import pandas as pd
+
         days = calendar.trading_days_array(ANCHOR, last_day)
         if days.size == 0:
             return empty_candles()
@@ -236,6 +243,8 @@ class SyntheticProvider(Provider):
         self, symbol: str, start_day: date, end_day: date, now: datetime, calendar: ExchangeCalendar
     ) -> pd.DataFrame:
         """Weeks (Monday to Sunday) aggregated from daily bars, stamped at Monday's local midnight."""
+        import pandas as pd
+
         monday = start_day - timedelta(days=start_day.weekday())
         sunday = end_day + timedelta(days=6 - end_day.weekday())  # whole weeks, however the window cuts them
         daily = self._daily(symbol, sunday, calendar).loc[self._local_midnight(monday, calendar) :]
@@ -263,6 +272,8 @@ class SyntheticProvider(Provider):
         self, symbol: str, start_day: date, end_day: date, bar: timedelta, calendar: ExchangeCalendar
     ) -> pd.DataFrame:
         """Bars of `bar` length aggregated from per-day minute paths bridging the daily open to close."""
+        import pandas as pd
+
         daily = self._daily(symbol, end_day, calendar).loc[self._local_midnight(start_day, calendar) :]
         if daily.empty:
             return empty_candles()
@@ -332,6 +343,8 @@ class SyntheticProvider(Provider):
         self, candles: pd.DataFrame, timeframe: Timeframe, now: datetime, calendar: ExchangeCalendar
     ) -> np.ndarray:
         """Mask of bars that have finished by `now` (a bar ends at its session's close at the latest)."""
+        import pandas as pd
+
         tz = calendar.tz
         opened = candles.index.tz_convert(tz).tz_localize(None)
         # Each day's own close: early closes, shortened days and special sessions (a Muhurat evening) included.

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from market.providers.errors import ProviderUnavailable
 from market.services import candles_sync
 from market.tests.factories import FrameProvider, make_candles
 from market.timeframes import Timeframe
@@ -16,15 +17,19 @@ pytestmark = pytest.mark.django_db
 HOURLY = make_candles(7, start=datetime(2026, 6, 3, 3, 45, tzinfo=UTC), step=timedelta(hours=1))
 
 
-def test_partial_bar_is_left_out_even_after_its_close():
+def test_partial_bar_is_left_out_even_after_its_close(monkeypatch):
     provider = FrameProvider({("ODD.NS", Timeframe.H1): HOURLY})
+    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)  # the configured one
     with time_machine.travel(datetime(2026, 6, 3, 9, 55, tzinfo=UTC), tick=False):
         candles_sync(symbol="ODD.NS", timeframe=Timeframe.H1, days=1, provider=provider)
-    # 15:31 IST: the bar has closed, but what is stored is its 15:25 snapshot.
+    # 15:31 IST: the bar has closed, but what is stored is its 15:25 snapshot (the provider is down, so the
+    # read cannot fetch it complete).
+    provider.fail = ProviderUnavailable("Yahoo Finance did not answer")
     with time_machine.travel(datetime(2026, 6, 3, 10, 1, tzinfo=UTC), tick=False):
         candles = _closed_candles(symbol="ODD.NS", timeframe=Timeframe.H1, limit=None)
     assert candles.index[-1] == HOURLY.index[-2]
     # Once fetched complete (the 15:35 IST sync), it is used.
+    provider.fail = None
     with time_machine.travel(datetime(2026, 6, 3, 10, 5, tzinfo=UTC), tick=False):
         candles_sync(symbol="ODD.NS", timeframe=Timeframe.H1, days=1, provider=provider)
         candles = _closed_candles(symbol="ODD.NS", timeframe=Timeframe.H1, limit=None)
