@@ -134,21 +134,31 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
         reasoning += (
             f"; prediction factor absent: {absent} (its weight is redistributed over the factors above)"
         )
+    values = {
+        "signal_type": str(result.signal_type),
+        "strength": result.strength,
+        "score": result.score,
+        "entry_price": result.entry_price,
+        "price_target": result.price_target,
+        "stop_loss": result.stop_loss,
+        "support_level": result.support_level,
+        "resistance_level": result.resistance_level,
+        "reasoning": reasoning,
+        "factors": [factor.to_dict() for factor in result.factors],
+        "prediction_id": prediction.pk if prediction is not None else None,
+    }
+    candle_time = result.candle_time.to_pydatetime()
+    # The same closed bar with the same inputs is the same signal: a run with no new bar (a weekday holiday, a
+    # retried task, a second POST) returns it rather than storing and announcing it again as "new".
+    latest = (
+        TradingSignal.objects.filter(symbol=symbol, timeframe=timeframe.value, candle_timestamp=candle_time)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if latest is not None and _same_signal(latest, values):
+        return latest
     signal = TradingSignal.objects.create(
-        symbol=symbol,
-        timeframe=timeframe.value,
-        signal_type=str(result.signal_type),
-        strength=result.strength,
-        score=result.score,
-        entry_price=result.entry_price,
-        price_target=result.price_target,
-        stop_loss=result.stop_loss,
-        support_level=result.support_level,
-        resistance_level=result.resistance_level,
-        candle_timestamp=result.candle_time.to_pydatetime(),
-        reasoning=reasoning,
-        factors=[factor.to_dict() for factor in result.factors],
-        prediction=prediction,
+        symbol=symbol, timeframe=timeframe.value, candle_timestamp=candle_time, **values
     )
     _signals_invalidate(symbol)
     events.announce(
@@ -158,6 +168,21 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
     )
     logger.info("signal_generated", symbol=symbol, timeframe=timeframe.value, signal=signal.signal_type)
     return signal
+
+
+def _same_signal(signal: TradingSignal, values: dict) -> bool:
+    """Whether a stored signal says what `values` say (floats equal up to rounding)."""
+
+    def same(a, b) -> bool:
+        if isinstance(a, float) and isinstance(b, float):
+            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        return a == b
+
+    return all(same(getattr(signal, name), value) for name, value in values.items())
 
 
 def signal_backtest(
