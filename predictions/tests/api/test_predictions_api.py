@@ -154,3 +154,20 @@ def test_only_tensorflow_models_are_flagged():
     assert not model("ensemble", ["svr", "random_forest"]).needs_tensorflow
     assert not model("ensemble").needs_tensorflow
     assert not model("random_forest").needs_tensorflow
+
+
+def test_accuracy_counts_only_the_predictions_the_viewer_may_see(auth_client, user, staff_client, frozen):
+    from predictions.tests.factories import PredictionFactory
+
+    # The system's prediction (public) hit; the user's own (private) missed by 20 and fell outside its interval.
+    PredictionFactory(predicted_price=110.0, realized_price=105.0, error=5.0)
+    PredictionFactory(requested_by=user, predicted_price=80.0, realized_price=100.5, error=-20.5)
+
+    def accuracy(client):
+        body = client.get("/api/predictions/TCS/accuracy").json()
+        return body["total"], body["scored"], body["mae"]
+
+    stranger = _client_for(UserFactory())
+    assert accuracy(stranger) == (1, 1, 5.0)  # nothing of another user's private predictions
+    assert accuracy(auth_client) == (2, 2, 12.75)
+    assert accuracy(staff_client) == (2, 2, 12.75)

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 import time_machine
+from django.contrib.auth.models import AnonymousUser
 from django.core.management import CommandError, call_command
 
 from market.adjust import Action
@@ -92,11 +93,11 @@ def test_backfill_across_a_split_stores_as_traded_prices_that_a_resync_leaves_al
             ratio = 2.0 if p.base_timestamp < split_bar <= p.target_time else 1.0
             assert p.realized_price == pytest.approx(closes[p.target_time] * ratio)
             assert abs(p.error) < 0.1 * p.base_price
-        before = predictions_accuracy(symbol="SPLIT.NS", timeframe=Timeframe.D1)
+        before = predictions_accuracy(symbol="SPLIT.NS", timeframe=Timeframe.D1, user=AnonymousUser())
         # The same history fetched again announces CandlesStored over the range; the receiver enqueues this.
         candles_sync(symbol="SPLIT.NS", timeframe=Timeframe.D1, days=600, provider=provider)
         changed = predictions_rescore(
             symbol="SPLIT.NS", timeframe="1D", first=start, last=traded.index[-1].to_pydatetime()
         )
         assert changed == 0
-        assert predictions_accuracy(symbol="SPLIT.NS", timeframe=Timeframe.D1) == before
+        assert predictions_accuracy(symbol="SPLIT.NS", timeframe=Timeframe.D1, user=AnonymousUser()) == before
