@@ -8,7 +8,8 @@ Rules of the replay:
   Indian cash segment, where delivery shorts are not possible);
 * a position leaves at its stop or target, checked against each bar's low/high from the entry bar on; when both
   are touched in one bar the stop is assumed first (conservative); a bar that opens beyond a level fills at the
-  open; an opposite signal closes it at the next open (and reverses it when that side is allowed); a position
+  open (that level was met first: a gap beyond the target is a target exit even if the bar then reaches the
+  stop); an opposite signal closes it at the next open (and reverses it when that side is allowed); a position
   still open at the end is closed at the last close;
 * commission c = commission_bps / 10 000 is charged on each side as a fraction of equity, so a trade returns
   (1 − c)² · (1 + side · (exit / entry − 1)) − 1; buy-and-hold pays the same two commissions;
@@ -199,7 +200,12 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
 
 
 def _intrabar_exit(position: _Position, open_: float, high: float, low: float) -> tuple[float, str | None]:
-    """Exit price and reason if the bar touches the stop or the target; the stop wins a tie."""
+    """Exit price and reason if the bar touches the stop or the target; the stop wins a tie. A bar that opens at
+    or beyond a level has met it at the open, before anything else in the bar: no tie, it fills at the open."""
+    if position.side > 0 and open_ >= position.price_target:
+        return open_, "target"
+    if position.side < 0 and open_ <= position.price_target:
+        return open_, "target"
     if position.side > 0:
         if low <= position.stop_loss:
             return min(open_, position.stop_loss), "stop"
