@@ -739,15 +739,16 @@ def predictions_backfill(
     output = registry.train(algorithm, known, horizon=horizon, params=params)
     quantiles = output.evaluation.residual_quantiles
     calendar = calendar_for_symbol(symbol)
-    now = timezone.now()
+    latest = candles.index[-1].to_pydatetime()
     version = f"{algorithm} replay (fitted on bars to {known.index[-1].date()})"
     created = scored = 0
     for position in range(first, len(candles) - horizon):
         upto = candles.iloc[: position + 1]
         forecast = registry.predict(output.forecaster, upto, horizon=horizon, residual_quantiles=quantiles)
         target = bars_ahead(calendar, timeframe, forecast.base_time, horizon)
-        # Adjusted prices back to the base bar's as traded: times the splits going ex after it.
-        ratio = split_ratio_between_bars(symbol=symbol, earlier=forecast.base_time, later=now)
+        # Adjusted prices (in the units of the last bar read) back to the base bar's as traded: times the splits
+        # going ex after it, through that last bar.
+        ratio = split_ratio_between_bars(symbol=symbol, earlier=forecast.base_time, later=latest)
         realized = _final_close_at(
             symbol=symbol, timeframe=timeframe.value, base_time=forecast.base_time, target_time=target
         )
