@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,9 +33,10 @@ from signals.rules import evaluate_series
 if TYPE_CHECKING:
     import pandas as pd
 
-# NSE's continuous session, 09:15-15:30 IST, for annualising intraday bars.
+# Bar spacing alone cannot say how long an exchange's session is: inferring intraday bars per year assumes NSE's
+# continuous session, 09:15-15:30 IST. Callers that know the exchange pass periods_per_year (intraday_periods_per_year).
 _SESSION_MINUTES = 375
-_TRADING_DAYS = 252
+TRADING_DAYS = 252
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,15 +189,20 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
     import pandas as pd
 
     if len(index) < 2:
-        return float(_TRADING_DAYS)
+        return float(TRADING_DAYS)
     spacing = pd.Series(index).diff().median()
     if spacing >= pd.Timedelta(days=25):
         return 12.0
     if spacing >= pd.Timedelta(days=5):
         return 52.0
     if spacing >= pd.Timedelta(hours=20):
-        return float(_TRADING_DAYS)
-    return float(_TRADING_DAYS * math.ceil(_SESSION_MINUTES / (spacing / pd.Timedelta(minutes=1))))
+        return float(TRADING_DAYS)
+    return float(TRADING_DAYS * math.ceil(_SESSION_MINUTES / (spacing / pd.Timedelta(minutes=1))))
+
+
+def intraday_periods_per_year(session: timedelta, bar: timedelta) -> float:
+    """Bars per year of `bar`-long bars in a regular `session`: the last bar may be cut short by the close."""
+    return float(TRADING_DAYS * math.ceil(session / bar))
 
 
 def _intrabar_exit(position: _Position, open_: float, high: float, low: float) -> tuple[float, str | None]:

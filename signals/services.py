@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import structlog
 from django.conf import settings
@@ -24,7 +24,7 @@ from predictions.ml.registry import ArtifactIntegrityError
 from predictions.models import Prediction
 from predictions.selectors import model_default, prediction_system_for_bar
 from predictions.services import NoActiveModel, prediction_generate
-from signals.backtest import run_backtest
+from signals.backtest import intraday_periods_per_year, run_backtest
 from signals.config import SignalConfig
 from signals.models import TradingSignal
 from signals.rules import evaluate, required_bars
@@ -209,7 +209,14 @@ def signal_backtest(
         in_range = in_range[in_range <= end]
     if in_range.empty:
         raise EmptyRange("No stored candles between start and end.")
-    result = run_backtest(candles, config=config, commission_bps=commission_bps, start=start, end=end)
+    result = run_backtest(
+        candles,
+        config=config,
+        commission_bps=commission_bps,
+        start=start,
+        end=end,
+        periods_per_year=_periods_per_year(symbol=symbol, timeframe=timeframe),
+    )
     payload = _jsonable(result.to_dict())
     payload.update(
         {
@@ -221,6 +228,17 @@ def signal_backtest(
     )
     payload.update(_factors_replayed(config))
     return payload
+
+
+def _periods_per_year(*, symbol: str, timeframe: Timeframe) -> float | None:
+    """Intraday: the bars of a regular session of the symbol's exchange (LSE's 15-minute bars are 34 a session,
+    NSE's 25), 252 sessions a year. None otherwise: daily, weekly and monthly bars are inferred from their spacing."""
+    if not timeframe.is_intraday:
+        return None
+    calendar = calendar_for_symbol(symbol)
+    day = date(2000, 1, 3)  # any date: the regular hours are the same every day
+    session = datetime.combine(day, calendar.close) - datetime.combine(day, calendar.open)
+    return intraday_periods_per_year(session, timeframe.spec.bar)
 
 
 def _factors_replayed(config: SignalConfig) -> dict:
