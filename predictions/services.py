@@ -740,7 +740,9 @@ def predictions_backfill(
     quantiles = output.evaluation.residual_quantiles
     calendar = calendar_for_symbol(symbol)
     latest = candles.index[-1].to_pydatetime()
-    version = f"{algorithm} replay (fitted on bars to {known.index[-1].date()})"
+    # The exchange's trading day of the last bar fitted on (a daily bar opens at local midnight, the day before
+    # in UTC east of Greenwich).
+    version = f"{algorithm} replay (fitted on bars to {known.index[-1].tz_convert(calendar.tz).date()})"
     created = scored = 0
     for position in range(first, len(candles) - horizon):
         upto = candles.iloc[: position + 1]

@@ -53,6 +53,14 @@ def test_backfill_replays_scored_predictions_fitted_only_on_earlier_bars(history
     assert again.created == 0 and Prediction.objects.count() == 20
 
 
+def test_replayed_version_names_the_exchange_day_of_the_last_bar_fitted_on(history):
+    # Daily bars open at IST midnight, 18:30 UTC the day before: the version must name the trading day.
+    result = predictions_backfill(symbol="TCS.NS", timeframe=Timeframe.D1, bars=5)
+    day = result.trained_until.astimezone(IST).date()
+    assert result.model_version == f"svr replay (fitted on bars to {day})"
+    assert set(Prediction.objects.values_list("model_version", flat=True)) == {result.model_version}
+
+
 def test_command_and_its_errors(history):
     out = StringIO()
     call_command("backfill_predictions", "TCS", "--bars", "5", stdout=out, verbosity=0)
