@@ -372,9 +372,18 @@ def _final_close_at(
     return close * split_ratio_between_bars(symbol=symbol, earlier=base_time, later=target_time)
 
 
+def _realized_at(*, symbol: str, timeframe: str, target_time: datetime) -> datetime:
+    """When a target bar's close was realized: the bar's close on its exchange's calendar (a daily bar's is the
+    session close, not the local midnight it opens at)."""
+    return bar_close(calendar_for_symbol(symbol), Timeframe.parse(timeframe), target_time)
+
+
 def _record_score(prediction: Prediction, close: float) -> None:
+    realized_at = _realized_at(
+        symbol=prediction.symbol, timeframe=prediction.timeframe, target_time=prediction.target_time
+    )
     Prediction.objects.filter(pk=prediction.pk).update(
-        realized_price=close, realized_at=prediction.target_time, error=prediction.predicted_price - close
+        realized_price=close, realized_at=realized_at, error=prediction.predicted_price - close
     )
     predictions_invalidate(prediction.symbol)
     events.announce(
@@ -771,7 +780,7 @@ def predictions_backfill(
                 "base_price": forecast.base_price * ratio,
                 "target_time": target,
                 "realized_price": realized,
-                "realized_at": target if realized is not None else None,
+                "realized_at": bar_close(calendar, timeframe, target) if realized is not None else None,
                 "error": forecast.predicted_price * ratio - realized if realized is not None else None,
             },
         )

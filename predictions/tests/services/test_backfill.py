@@ -61,6 +61,12 @@ def test_replayed_version_names_the_exchange_day_of_the_last_bar_fitted_on(histo
     assert set(Prediction.objects.values_list("model_version", flat=True)) == {result.model_version}
 
 
+def test_replayed_predictions_are_realized_at_the_target_sessions_close(history):
+    predictions_backfill(symbol="TCS.NS", timeframe=Timeframe.D1, bars=5)
+    for p in Prediction.objects.filter(replayed=True):
+        assert p.realized_at == datetime.combine(p.target_time.astimezone(IST).date(), time(15, 30), IST)
+
+
 def test_command_and_its_errors(history):
     out = StringIO()
     call_command("backfill_predictions", "TCS", "--bars", "5", stdout=out, verbosity=0)
