@@ -695,7 +695,7 @@ def candles_frame(
     """Stored candles as a candle frame (the pure modules' input), the latest `limit` before `end`. With
     `final_only`, only bars stored after their close: scoring, signals, training and backtests never see a
     partial bar. `adjust`: the corporate-action adjustment applied (signals and training read "splits", so a
-    split day is no crash to them)."""
+    split day is no crash to them), in the prices of the last bar returned (which is as traded)."""
     import pandas as pd
 
     rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value)
@@ -715,7 +715,13 @@ def candles_frame(
     frame["volume"] = frame["volume"].astype("int64")
     actions = corporate_actions(symbol=symbol, adjust=adjust)
     if actions:
-        frame = adjust_candles(frame, actions, mode=adjust, tz=time_zone_for_symbol(symbol))
+        tz = time_zone_for_symbol(symbol)
+        # Into the prices of the last bar read, as traded: an action going ex after it (today's, while today's
+        # bar is still forming or left out as partial; a split staff entered ahead of its ex-date) has not
+        # changed any price read yet, so it scales nothing.
+        last_day = frame.index[-1].tz_convert(tz).date()
+        actions = [action for action in actions if action.ex_date <= last_day]
+        frame = adjust_candles(frame, actions, mode=adjust, tz=tz)
     return frame
 
 

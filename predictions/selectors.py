@@ -137,10 +137,15 @@ def _fold_row(fold: dict) -> dict:
     return {k: row.get(k) for k in FOLD_KEYS}
 
 
-def predictions_accuracy(*, symbol: str, timeframe: Timeframe) -> dict:
-    """How past predictions did once their target bar closed: direction hit rate, MAE, interval coverage."""
-    scored = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value, realized_price__isnull=False)
-    moved = scored.exclude(realized_price=F("base_price"))
+def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user) -> dict:
+    """How past predictions did once their target bar closed: direction hit rate (of the predictions that called a
+    direction; None when none did), MAE, interval coverage. Over the predictions the viewer may see (their own
+    and the system's; staff: all), as for the list."""
+    visible = _visible_to(Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value), user)
+    scored = visible.filter(realized_price__isnull=False)
+    # A hit is a direction called and come true: a prediction of no change (naive) calls none, so it is neither
+    # a hit nor a miss, and a price that did not move has no direction to get right.
+    moved = scored.exclude(realized_price=F("base_price")).exclude(predicted_price=F("base_price"))
     summary = scored.aggregate(
         count=Count("id"),
         inside=Count(
@@ -157,7 +162,7 @@ def predictions_accuracy(*, symbol: str, timeframe: Timeframe) -> dict:
     return {
         "symbol": symbol,
         "timeframe": timeframe.value,
-        "total": Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value).count(),
+        "total": visible.count(),
         "scored": count,
         "hit_rate": hits / moved_count if moved_count else None,
         "mae": sum(abs(e) for e in errors) / count if count else None,

@@ -372,9 +372,18 @@ def _final_close_at(
     return close * split_ratio_between_bars(symbol=symbol, earlier=base_time, later=target_time)
 
 
+def _realized_at(*, symbol: str, timeframe: str, target_time: datetime) -> datetime:
+    """When a target bar's close was realized: the bar's close on its exchange's calendar (a daily bar's is the
+    session close, not the local midnight it opens at)."""
+    return bar_close(calendar_for_symbol(symbol), Timeframe.parse(timeframe), target_time)
+
+
 def _record_score(prediction: Prediction, close: float) -> None:
+    realized_at = _realized_at(
+        symbol=prediction.symbol, timeframe=prediction.timeframe, target_time=prediction.target_time
+    )
     Prediction.objects.filter(pk=prediction.pk).update(
-        realized_price=close, realized_at=prediction.target_time, error=prediction.predicted_price - close
+        realized_price=close, realized_at=realized_at, error=prediction.predicted_price - close
     )
     predictions_invalidate(prediction.symbol)
     events.announce(
@@ -739,15 +748,18 @@ def predictions_backfill(
     output = registry.train(algorithm, known, horizon=horizon, params=params)
     quantiles = output.evaluation.residual_quantiles
     calendar = calendar_for_symbol(symbol)
-    now = timezone.now()
-    version = f"{algorithm} replay (fitted on bars to {known.index[-1].date()})"
+    latest = candles.index[-1].to_pydatetime()
+    # The exchange's trading day of the last bar fitted on (a daily bar opens at local midnight, the day before
+    # in UTC east of Greenwich).
+    version = f"{algorithm} replay (fitted on bars to {known.index[-1].tz_convert(calendar.tz).date()})"
     created = scored = 0
     for position in range(first, len(candles) - horizon):
         upto = candles.iloc[: position + 1]
         forecast = registry.predict(output.forecaster, upto, horizon=horizon, residual_quantiles=quantiles)
         target = bars_ahead(calendar, timeframe, forecast.base_time, horizon)
-        # Adjusted prices back to the base bar's as traded: times the splits going ex after it.
-        ratio = split_ratio_between_bars(symbol=symbol, earlier=forecast.base_time, later=now)
+        # Adjusted prices (in the units of the last bar read) back to the base bar's as traded: times the splits
+        # going ex after it, through that last bar.
+        ratio = split_ratio_between_bars(symbol=symbol, earlier=forecast.base_time, later=latest)
         realized = _final_close_at(
             symbol=symbol, timeframe=timeframe.value, base_time=forecast.base_time, target_time=target
         )
@@ -768,7 +780,7 @@ def predictions_backfill(
                 "base_price": forecast.base_price * ratio,
                 "target_time": target,
                 "realized_price": realized,
-                "realized_at": target if realized is not None else None,
+                "realized_at": bar_close(calendar, timeframe, target) if realized is not None else None,
                 "error": forecast.predicted_price * ratio - realized if realized is not None else None,
             },
         )

@@ -8,7 +8,8 @@ Rules of the replay:
   Indian cash segment, where delivery shorts are not possible);
 * a position leaves at its stop or target, checked against each bar's low/high from the entry bar on; when both
   are touched in one bar the stop is assumed first (conservative); a bar that opens beyond a level fills at the
-  open; an opposite signal closes it at the next open (and reverses it when that side is allowed); a position
+  open (that level was met first: a gap beyond the target is a target exit even if the bar then reaches the
+  stop); an opposite signal closes it at the next open (and reverses it when that side is allowed); a position
   still open at the end is closed at the last close;
 * commission c = commission_bps / 10 000 is charged on each side as a fraction of equity, so a trade returns
   (1 − c)² · (1 + side · (exit / entry − 1)) − 1; buy-and-hold pays the same two commissions;
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,9 +33,10 @@ from signals.rules import evaluate_series
 if TYPE_CHECKING:
     import pandas as pd
 
-# NSE's continuous session, 09:15-15:30 IST, for annualising intraday bars.
+# Bar spacing alone cannot say how long an exchange's session is: inferring intraday bars per year assumes NSE's
+# continuous session, 09:15-15:30 IST. Callers that know the exchange pass periods_per_year (intraday_periods_per_year).
 _SESSION_MINUTES = 375
-_TRADING_DAYS = 252
+TRADING_DAYS = 252
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,19 +189,29 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
     import pandas as pd
 
     if len(index) < 2:
-        return float(_TRADING_DAYS)
+        return float(TRADING_DAYS)
     spacing = pd.Series(index).diff().median()
     if spacing >= pd.Timedelta(days=25):
         return 12.0
     if spacing >= pd.Timedelta(days=5):
         return 52.0
     if spacing >= pd.Timedelta(hours=20):
-        return float(_TRADING_DAYS)
-    return float(_TRADING_DAYS * math.ceil(_SESSION_MINUTES / (spacing / pd.Timedelta(minutes=1))))
+        return float(TRADING_DAYS)
+    return float(TRADING_DAYS * math.ceil(_SESSION_MINUTES / (spacing / pd.Timedelta(minutes=1))))
+
+
+def intraday_periods_per_year(session: timedelta, bar: timedelta) -> float:
+    """Bars per year of `bar`-long bars in a regular `session`: the last bar may be cut short by the close."""
+    return float(TRADING_DAYS * math.ceil(session / bar))
 
 
 def _intrabar_exit(position: _Position, open_: float, high: float, low: float) -> tuple[float, str | None]:
-    """Exit price and reason if the bar touches the stop or the target; the stop wins a tie."""
+    """Exit price and reason if the bar touches the stop or the target; the stop wins a tie. A bar that opens at
+    or beyond a level has met it at the open, before anything else in the bar: no tie, it fills at the open."""
+    if position.side > 0 and open_ >= position.price_target:
+        return open_, "target"
+    if position.side < 0 and open_ <= position.price_target:
+        return open_, "target"
     if position.side > 0:
         if low <= position.stop_loss:
             return min(open_, position.stop_loss), "stop"

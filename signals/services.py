@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import structlog
 from django.conf import settings
@@ -24,7 +24,7 @@ from predictions.ml.registry import ArtifactIntegrityError
 from predictions.models import Prediction
 from predictions.selectors import model_default, prediction_system_for_bar
 from predictions.services import NoActiveModel, prediction_generate
-from signals.backtest import run_backtest
+from signals.backtest import intraday_periods_per_year, run_backtest
 from signals.config import SignalConfig
 from signals.models import TradingSignal
 from signals.rules import evaluate, required_bars
@@ -134,21 +134,31 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
         reasoning += (
             f"; prediction factor absent: {absent} (its weight is redistributed over the factors above)"
         )
+    values = {
+        "signal_type": str(result.signal_type),
+        "strength": result.strength,
+        "score": result.score,
+        "entry_price": result.entry_price,
+        "price_target": result.price_target,
+        "stop_loss": result.stop_loss,
+        "support_level": result.support_level,
+        "resistance_level": result.resistance_level,
+        "reasoning": reasoning,
+        "factors": [factor.to_dict() for factor in result.factors],
+        "prediction_id": prediction.pk if prediction is not None else None,
+    }
+    candle_time = result.candle_time.to_pydatetime()
+    # The same closed bar with the same inputs is the same signal: a run with no new bar (a weekday holiday, a
+    # retried task, a second POST) returns it rather than storing and announcing it again as "new".
+    latest = (
+        TradingSignal.objects.filter(symbol=symbol, timeframe=timeframe.value, candle_timestamp=candle_time)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if latest is not None and _same_signal(latest, values):
+        return latest
     signal = TradingSignal.objects.create(
-        symbol=symbol,
-        timeframe=timeframe.value,
-        signal_type=str(result.signal_type),
-        strength=result.strength,
-        score=result.score,
-        entry_price=result.entry_price,
-        price_target=result.price_target,
-        stop_loss=result.stop_loss,
-        support_level=result.support_level,
-        resistance_level=result.resistance_level,
-        candle_timestamp=result.candle_time.to_pydatetime(),
-        reasoning=reasoning,
-        factors=[factor.to_dict() for factor in result.factors],
-        prediction=prediction,
+        symbol=symbol, timeframe=timeframe.value, candle_timestamp=candle_time, **values
     )
     _signals_invalidate(symbol)
     events.announce(
@@ -158,6 +168,21 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
     )
     logger.info("signal_generated", symbol=symbol, timeframe=timeframe.value, signal=signal.signal_type)
     return signal
+
+
+def _same_signal(signal: TradingSignal, values: dict) -> bool:
+    """Whether a stored signal says what `values` say (floats equal up to rounding)."""
+
+    def same(a, b) -> bool:
+        if isinstance(a, float) and isinstance(b, float):
+            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        return a == b
+
+    return all(same(getattr(signal, name), value) for name, value in values.items())
 
 
 def signal_backtest(
@@ -184,7 +209,14 @@ def signal_backtest(
         in_range = in_range[in_range <= end]
     if in_range.empty:
         raise EmptyRange("No stored candles between start and end.")
-    result = run_backtest(candles, config=config, commission_bps=commission_bps, start=start, end=end)
+    result = run_backtest(
+        candles,
+        config=config,
+        commission_bps=commission_bps,
+        start=start,
+        end=end,
+        periods_per_year=_periods_per_year(symbol=symbol, timeframe=timeframe),
+    )
     payload = _jsonable(result.to_dict())
     payload.update(
         {
@@ -196,6 +228,17 @@ def signal_backtest(
     )
     payload.update(_factors_replayed(config))
     return payload
+
+
+def _periods_per_year(*, symbol: str, timeframe: Timeframe) -> float | None:
+    """Intraday: the bars of a regular session of the symbol's exchange (LSE's 15-minute bars are 34 a session,
+    NSE's 25), 252 sessions a year. None otherwise: daily, weekly and monthly bars are inferred from their spacing."""
+    if not timeframe.is_intraday:
+        return None
+    calendar = calendar_for_symbol(symbol)
+    day = date(2000, 1, 3)  # any date: the regular hours are the same every day
+    session = datetime.combine(day, calendar.close) - datetime.combine(day, calendar.open)
+    return intraday_periods_per_year(session, timeframe.spec.bar)
 
 
 def _factors_replayed(config: SignalConfig) -> dict:

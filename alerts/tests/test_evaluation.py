@@ -131,20 +131,22 @@ def test_a_generated_signal_and_a_scored_prediction_announce_themselves(django_c
 
     with time_machine.travel(NOW, tick=False):
         candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
-        signal = signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
-        AlertFactory(kind="signal", threshold=None, signal_type=signal.signal_type)
+        # Generating again on the same bar is the same signal, announced once: the alert exists beforehand,
+        # for whichever type the signal turns out to be.
+        for signal_type in ("BUY", "SELL", "HOLD"):
+            AlertFactory(kind="signal", threshold=None, signal_type=signal_type)
         AlertFactory(kind="prediction_miss", threshold=None)
-        bar = TradingSignal.objects.get(pk=signal.pk).candle_timestamp
-        PredictionFactory(
-            predicted_price=1.0,
-            lower_bound=0.5,
-            upper_bound=1.5,
-            base_price=1.0,
-            base_timestamp=bar - timedelta(days=1),
-            target_time=bar,
-        )
         with django_capture_on_commit_callbacks(execute=True):
             signal = signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
+            bar = TradingSignal.objects.get(pk=signal.pk).candle_timestamp
+            PredictionFactory(
+                predicted_price=1.0,
+                lower_bound=0.5,
+                upper_bound=1.5,
+                base_price=1.0,
+                base_timestamp=bar - timedelta(days=1),
+                target_time=bar,
+            )
             assert predictions_score() == 1
     assert set(AlertEvent.objects.values_list("kind", flat=True)) == {"signal", "prediction_miss"}
 

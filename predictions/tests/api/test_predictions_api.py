@@ -154,3 +154,39 @@ def test_only_tensorflow_models_are_flagged():
     assert not model("ensemble", ["svr", "random_forest"]).needs_tensorflow
     assert not model("ensemble").needs_tensorflow
     assert not model("random_forest").needs_tensorflow
+
+
+def test_accuracy_counts_only_the_predictions_the_viewer_may_see(auth_client, user, staff_client, frozen):
+    from predictions.tests.factories import PredictionFactory
+
+    # The system's prediction (public) hit; the user's own (private) missed by 20 and fell outside its interval.
+    PredictionFactory(predicted_price=110.0, realized_price=105.0, error=5.0)
+    PredictionFactory(requested_by=user, predicted_price=80.0, realized_price=100.5, error=-20.5)
+
+    def accuracy(client):
+        body = client.get("/api/predictions/TCS/accuracy").json()
+        return body["total"], body["scored"], body["mae"]
+
+    stranger = _client_for(UserFactory())
+    assert accuracy(stranger) == (1, 1, 5.0)  # nothing of another user's private predictions
+    assert accuracy(auth_client) == (2, 2, 12.75)
+    assert accuracy(staff_client) == (2, 2, 12.75)
+
+
+def test_accuracy_hit_rate_counts_only_predictions_that_called_a_direction(auth_client, frozen):
+    from predictions.tests.factories import PredictionFactory
+
+    # Two naive predictions (price unchanged: no direction called) and one call of a rise that came true.
+    PredictionFactory(predicted_price=100.0, realized_price=104.0, error=-4.0)
+    PredictionFactory(predicted_price=100.0, realized_price=97.0, error=3.0)
+    PredictionFactory(predicted_price=103.0, realized_price=102.0, error=1.0)
+    body = auth_client.get("/api/predictions/TCS/accuracy").json()
+    assert body["scored"] == 3 and body["mae"] == pytest.approx(8 / 3, abs=0.01)
+    assert body["hit_rate"] == 1.0  # not 1/3: a naive prediction is no wrong call
+
+
+def test_accuracy_hit_rate_is_null_when_no_prediction_called_a_direction(auth_client, frozen):
+    from predictions.tests.factories import PredictionFactory
+
+    PredictionFactory(predicted_price=100.0, realized_price=104.0, error=-4.0)
+    assert auth_client.get("/api/predictions/TCS/accuracy").json()["hit_rate"] is None  # never 0.0

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 import time_machine
+from django.contrib.auth.models import AnonymousUser
 from django.core.management import CommandError, call_command
 
 from market.adjust import Action
@@ -52,6 +53,20 @@ def test_backfill_replays_scored_predictions_fitted_only_on_earlier_bars(history
     assert again.created == 0 and Prediction.objects.count() == 20
 
 
+def test_replayed_version_names_the_exchange_day_of_the_last_bar_fitted_on(history):
+    # Daily bars open at IST midnight, 18:30 UTC the day before: the version must name the trading day.
+    result = predictions_backfill(symbol="TCS.NS", timeframe=Timeframe.D1, bars=5)
+    day = result.trained_until.astimezone(IST).date()
+    assert result.model_version == f"svr replay (fitted on bars to {day})"
+    assert set(Prediction.objects.values_list("model_version", flat=True)) == {result.model_version}
+
+
+def test_replayed_predictions_are_realized_at_the_target_sessions_close(history):
+    predictions_backfill(symbol="TCS.NS", timeframe=Timeframe.D1, bars=5)
+    for p in Prediction.objects.filter(replayed=True):
+        assert p.realized_at == datetime.combine(p.target_time.astimezone(IST).date(), time(15, 30), IST)
+
+
 def test_command_and_its_errors(history):
     out = StringIO()
     call_command("backfill_predictions", "TCS", "--bars", "5", stdout=out, verbosity=0)
@@ -92,11 +107,11 @@ def test_backfill_across_a_split_stores_as_traded_prices_that_a_resync_leaves_al
             ratio = 2.0 if p.base_timestamp < split_bar <= p.target_time else 1.0
             assert p.realized_price == pytest.approx(closes[p.target_time] * ratio)
             assert abs(p.error) < 0.1 * p.base_price
-        before = predictions_accuracy(symbol="SPLIT.NS", timeframe=Timeframe.D1)
+        before = predictions_accuracy(symbol="SPLIT.NS", timeframe=Timeframe.D1, user=AnonymousUser())
         # The same history fetched again announces CandlesStored over the range; the receiver enqueues this.
         candles_sync(symbol="SPLIT.NS", timeframe=Timeframe.D1, days=600, provider=provider)
         changed = predictions_rescore(
             symbol="SPLIT.NS", timeframe="1D", first=start, last=traded.index[-1].to_pydatetime()
         )
         assert changed == 0
-        assert predictions_accuracy(symbol="SPLIT.NS", timeframe=Timeframe.D1) == before
+        assert predictions_accuracy(symbol="SPLIT.NS", timeframe=Timeframe.D1, user=AnonymousUser()) == before

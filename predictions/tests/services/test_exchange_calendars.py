@@ -133,3 +133,33 @@ def test_training_leaves_out_the_partial_bar():
     with time_machine.travel(datetime(2026, 6, 3, 12, 0, tzinfo=UTC), tick=False):
         candles = training_candles(symbol="TCS.NS", timeframe=Timeframe.H1, ensure=False)
     assert candles.index[-1] == HOURLY.index[-2]
+
+
+def test_realized_at_is_when_the_target_bar_closed_not_when_it_opened(django_capture_on_commit_callbacks):
+    # The 15:15 IST hourly bar is cut short by the 15:30 close: its price is realized then, not at 15:15.
+    hourly = _prediction("TCS.NS", "1H", LAST_HOUR)
+    with (
+        time_machine.travel(datetime(2026, 6, 3, 10, 5, tzinfo=UTC), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.H1, candles=HOURLY, source="frame")
+        predictions_score()
+    hourly.refresh_from_db()
+    assert hourly.realized_price is not None
+    assert hourly.realized_at == datetime(2026, 6, 3, 10, 0, tzinfo=UTC)  # 15:30 IST
+
+
+def test_a_daily_prediction_is_realized_at_its_exchanges_session_close(tmp_path, settings, monkeypatch):
+    InstrumentFactory(symbol="^GSPC", exchange="NYSE", currency="USD", kind="index")
+    (tmp_path / "^GSPC_1D.csv").write_text(
+        "Date,Open,High,Low,Close,Volume\n2019-01-02,2476.9,2519.5,2467.5,2510.0,0\n"
+    )
+    settings.MARKET_DATA_CSV_DIR = tmp_path
+    monkeypatch.setattr("market.sources._providers", {})
+    prediction = _prediction("^GSPC", "1D", FIRST_2019_BAR, predicted=2500.0)
+    with time_machine.travel(datetime(2019, 1, 3, 1, 0, tzinfo=UTC), tick=False):
+        candles_sync(symbol="^GSPC", timeframe=Timeframe.D1, days=10, provider=get_provider("csv"))
+        assert predictions_score() == 1
+    prediction.refresh_from_db()
+    # 16:00 in New York on 2 January, not the bar's open at midnight (before anything traded).
+    assert prediction.realized_at == datetime(2019, 1, 2, 21, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -67,8 +67,11 @@ def test_unknown_symbol_is_404(auth_client, frozen):
 def test_list_newest_first_and_invalidated_by_new_signal(auth_client, history):
     assert auth_client.get("/api/signals/TCS").json()["results"] == []
     auth_client.post("/api/signals/generate/TCS", {}, format="json")
-    auth_client.post("/api/signals/generate/TCS", {}, format="json")
-    results = auth_client.get("/api/signals/TCS?timeframe=1D&limit=5").json()["results"]
+    assert len(auth_client.get("/api/signals/TCS?timeframe=1D&limit=5").json()["results"]) == 1
+    with time_machine.travel(NOW + timedelta(days=1), tick=False):  # a day later: one more closed bar
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=5, provider=get_provider("synthetic"))
+        auth_client.post("/api/signals/generate/TCS", {}, format="json")
+        results = auth_client.get("/api/signals/TCS?timeframe=1D&limit=5").json()["results"]
     assert len(results) == 2
     assert results[0]["id"] > results[1]["id"]
 

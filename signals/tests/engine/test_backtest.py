@@ -82,6 +82,28 @@ def test_a_gap_through_the_stop_fills_at_the_open():
     assert trade["return"] == 0.0
 
 
+def test_a_gap_beyond_the_target_fills_at_the_open_even_if_the_bar_later_touches_the_stop():
+    # The bar opens above a long's target: the target was reached at the open, before any later fall to the
+    # stop, so there is no tie to resolve conservatively.
+    prefix = first_signal(FALL)
+    signal = evaluate(prefix, config=RSI_ONLY)
+    entry, target, stop = signal.entry_price, signal.price_target, signal.stop_loss
+    candles = append_bar(prefix, open=entry, high=entry + 0.1, low=entry - 0.1, close=entry)
+    candles = append_bar(candles, open=target + 2, high=target + 3, low=stop - 1, close=entry)
+    trade = run_backtest(candles, config=RSI_ONLY).trades[0]
+    assert (trade["exit_reason"], trade["exit_price"]) == ("target", target + 2)
+
+
+def test_a_short_gapping_below_its_target_fills_at_the_open_even_if_the_bar_later_touches_the_stop():
+    prefix = first_signal(RISE)
+    signal = evaluate(prefix, config=RSI_ONLY)
+    entry, target, stop = signal.entry_price, signal.price_target, signal.stop_loss
+    candles = append_bar(prefix, open=entry, high=entry + 0.1, low=entry - 0.1, close=entry)
+    candles = append_bar(candles, open=target - 2, high=stop + 1, low=target - 3, close=entry)
+    trade = run_backtest(candles, config=RSI_ONLY).trades[0]
+    assert (trade["side"], trade["exit_reason"], trade["exit_price"]) == ("SHORT", "target", target - 2)
+
+
 def test_one_winning_short_exits_at_its_target():
     prefix = first_signal(RISE)
     signal = evaluate(prefix, config=RSI_ONLY)

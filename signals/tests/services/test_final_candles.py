@@ -34,3 +34,20 @@ def test_partial_bar_is_left_out_even_after_its_close(monkeypatch):
         candles_sync(symbol="ODD.NS", timeframe=Timeframe.H1, days=1, provider=provider)
         candles = _closed_candles(symbol="ODD.NS", timeframe=Timeframe.H1, limit=None)
     assert candles.index[-1] == HOURLY.index[-1]
+
+
+def test_a_split_announced_for_a_later_day_leaves_the_signal_in_the_last_bars_prices():
+    from datetime import date
+
+    from market.models import CorporateAction, MarketData
+    from market.services import market_reads_invalidate
+    from market.sources import get_provider
+    from signals.services import signal_generate
+
+    with time_machine.travel(datetime(2026, 6, 4, 6, 30, tzinfo=UTC), tick=False):  # 12:00 IST, bar forming
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        CorporateAction.objects.create(symbol="TCS.NS", ex_date=date(2026, 6, 15), kind="split", ratio=2.0)
+        market_reads_invalidate(symbol="TCS.NS")
+        signal = signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
+    traded = MarketData.objects.get(symbol="TCS.NS", timeframe="1D", timestamp=signal.candle_timestamp)
+    assert signal.entry_price == pytest.approx(traded.close_price)
