@@ -15,6 +15,7 @@ import json
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 import numpy as np
+from django.utils import timezone
 
 from market.adjust import Adjustment, day_factors, split_ratio_between
 from market.selectors import candles_history, corporate_actions
@@ -51,7 +52,9 @@ class _Series:
     def __init__(self, symbol: str, adjust: Adjustment):
         self.tz = time_zone_for_symbol(symbol)
         self.adjust = adjust
-        self.actions = corporate_actions(symbol=symbol, adjust=adjust)
+        # As the candles are adjusted (market.selectors._adjusted): for the actions gone ex by today.
+        today = timezone.now().astimezone(self.tz).date()
+        self.actions = [a for a in corporate_actions(symbol=symbol, adjust=adjust) if a.ex_date <= today]
         self.splits = corporate_actions(symbol=symbol, adjust="splits")
 
     def time(self, value: datetime | str) -> int:

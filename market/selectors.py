@@ -239,7 +239,13 @@ def _adjusted(*, symbol: str, bars: BarColumns, adjust: Adjustment, tz: tzinfo) 
     """Stored bars with the factors of the `adjust` actions after each bar applied (the bars themselves when
     none applies)."""
 
-    actions = corporate_actions(symbol=symbol, adjust=adjust) if len(bars) else []
+    # Today's share count: an action going ex on a later day (staff enter splits ahead) has changed no price yet.
+    today = timezone.now().astimezone(tz).date()
+    actions = (
+        [a for a in corporate_actions(symbol=symbol, adjust=adjust) if a.ex_date <= today]
+        if len(bars)
+        else []
+    )
     if not actions:
         return bars
     days = local_seconds(bars.time, tz).astype("datetime64[s]").astype("datetime64[D]")

@@ -139,3 +139,18 @@ def test_indicators_read_the_same_adjusted_series(auth_client, provider):
     assert across_the_split == pytest.approx(
         (close.iloc[SPLIT_AT - 1] / 2 + close.iloc[SPLIT_AT]) / 2, abs=0.05
     )
+
+
+def test_a_split_announced_for_a_later_day_adjusts_nothing_yet(auth_client, provider):
+    # Staff enter a split ahead of its ex-date: until then no price has changed, and today's share count is the
+    # old one. Applied at once, every stored bar read at half the price it is trading at.
+    before = closes(history(auth_client))
+    CorporateAction.objects.create(symbol="TCS.NS", ex_date=date(2026, 6, 25), kind="split", ratio=5.0)
+    from market.services import market_reads_invalidate
+
+    market_reads_invalidate(symbol="TCS.NS")
+    assert closes(history(auth_client)) == before
+    market_reads_invalidate(symbol="TCS.NS")  # bodies cached the day before live MARKET_DATA_CACHE_TTL at most
+    with time_machine.travel(datetime(2026, 6, 25, 4, 0, tzinfo=UTC), tick=False):  # its ex-date, 09:30 IST
+        on_the_day = closes(history(auth_client))
+    assert on_the_day[-1] == pytest.approx(tick(before[-1] / 5), abs=0.01)
