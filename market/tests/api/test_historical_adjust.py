@@ -150,7 +150,8 @@ def test_a_split_announced_for_a_later_day_adjusts_nothing_yet(auth_client, prov
 
     market_reads_invalidate(symbol="TCS.NS")
     assert closes(history(auth_client)) == before
-    market_reads_invalidate(symbol="TCS.NS")  # bodies cached the day before live MARKET_DATA_CACHE_TTL at most
+    # Bodies cached the day before live MARKET_DATA_CACHE_TTL at most.
+    market_reads_invalidate(symbol="TCS.NS")
     with time_machine.travel(datetime(2026, 6, 25, 4, 0, tzinfo=UTC), tick=False):  # its ex-date, 09:30 IST
         on_the_day = closes(history(auth_client))
     assert on_the_day[-1] == pytest.approx(tick(before[-1] / 5), abs=0.01)
