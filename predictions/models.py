@@ -118,6 +118,13 @@ class Prediction(models.Model):
         help_text="Made afterwards by backfill_predictions, as of its base bar with only the data known then "
         "(a model fitted on earlier bars), to give a track record; never a forecast anyone acted on.",
     )
+    task_id = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The background task that made it: that task delivered again finds it instead of storing another.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -282,10 +282,12 @@ def prediction_generate(
     horizon: int = 1,
     model: str = DEFAULT_MODEL,
     user_id: int | None = None,
+    task_id: str | None = None,
 ) -> Prediction:
     """Forecast from the latest closed candle and store it: with the active version of `model`, with naive
     ("naive", the last close, interval from its walk-forward), or with DEFAULT_MODEL: the active version chosen
-    by selectors.model_default, naive when none beats naive.
+    by selectors.model_default, naive when none beats naive. Made by the task `task_id`, it is stored (and
+    announced) once however often that task is delivered: a redelivery returns the stored prediction.
 
     The returned Prediction also carries `beats_naive`, `default_reason` (why the default is what it is) and
     `confidence_reason` (why confidence_score is null), for the response.
@@ -316,27 +318,35 @@ def prediction_generate(
         confidence, confidence_reason = _confidence(trained, forecaster)
     forecast = registry.predict(forecaster, candles, horizon=horizon, residual_quantiles=quantiles)
     calendar = calendar_for_symbol(symbol)
-    prediction = Prediction.objects.create(
-        symbol=symbol,
-        timeframe=timeframe.value,
-        horizon=horizon,
-        time_horizon=f"{timeframe.value} x {horizon}",
-        model_used=used,
-        model_version=version[:200],
-        predicted_price=forecast.predicted_price,
-        confidence_score=confidence,
-        lower_bound=forecast.lower,
-        upper_bound=forecast.upper,
-        base_price=forecast.base_price,
-        base_timestamp=forecast.base_time,
-        target_time=bars_ahead(calendar, timeframe, forecast.base_time, horizon),
-        requested_by_id=user_id,
-    )
-    if trained is not None:
-        prediction.trained_models.add(trained)
+    values = {
+        "symbol": symbol,
+        "timeframe": timeframe.value,
+        "horizon": horizon,
+        "time_horizon": f"{timeframe.value} x {horizon}",
+        "model_used": used,
+        "model_version": version[:200],
+        "predicted_price": forecast.predicted_price,
+        "confidence_score": confidence,
+        "lower_bound": forecast.lower,
+        "upper_bound": forecast.upper,
+        "base_price": forecast.base_price,
+        "base_timestamp": forecast.base_time,
+        "target_time": bars_ahead(calendar, timeframe, forecast.base_time, horizon),
+        "requested_by_id": user_id,
+    }
+    with transaction.atomic():
+        if task_id is None:
+            prediction, created = Prediction.objects.create(**values), True
+        else:
+            prediction, created = Prediction.objects.get_or_create(task_id=task_id, defaults=values)
+        if created and trained is not None:
+            prediction.trained_models.add(trained)
     prediction.beats_naive = trained.beats_naive if trained is not None else False
     prediction.default_reason = default_reason
     prediction.confidence_reason = confidence_reason
+    if not created:  # the task delivered again: stored and announced the first time
+        logger.info("prediction_already_made", symbol=symbol, task_id=task_id, prediction_id=prediction.pk)
+        return prediction
     predictions_invalidate(symbol)
     events.announce(
         events.PredictionStored(

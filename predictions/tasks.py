@@ -66,21 +66,32 @@ def train_models(
     }
     if then_predict:
         prediction = prediction_generate(
-            symbol=symbol, timeframe=tf, horizon=horizon, model=then_predict, user_id=user_id
+            symbol=symbol,
+            timeframe=tf,
+            horizon=horizon,
+            model=then_predict,
+            user_id=user_id,
+            task_id=self.request.id,
         )
         result.update(prediction_id=prediction.pk, prediction=prediction_made(prediction))
     result["followers_started"] = task_followers_release(task_id=self.request.id)
     return result
 
 
-@shared_task(name="predictions.generate_prediction", acks_late=True)
+@shared_task(name="predictions.generate_prediction", bind=True, acks_late=True)
 def generate_prediction(
-    symbol: str, timeframe: str, horizon: int = 1, model: str = "ensemble", user_id: int | None = None
+    self, symbol: str, timeframe: str, horizon: int = 1, model: str = "ensemble", user_id: int | None = None
 ) -> dict:
     """Predict with the active model in a worker (the web process never loads TensorFlow models). The result
-    carries the prediction in the shape of POST /api/predictions/generate's 201 body."""
+    carries the prediction in the shape of POST /api/predictions/generate's 201 body; delivered again (a worker
+    lost after storing it: acks_late), it answers with the same prediction."""
     prediction = prediction_generate(
-        symbol=symbol, timeframe=Timeframe.parse(timeframe), horizon=horizon, model=model, user_id=user_id
+        symbol=symbol,
+        timeframe=Timeframe.parse(timeframe),
+        horizon=horizon,
+        model=model,
+        user_id=user_id,
+        task_id=self.request.id,
     )
     return {"prediction_id": prediction.pk, "prediction": prediction_made(prediction)}
 
