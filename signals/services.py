@@ -193,10 +193,12 @@ def signal_backtest(
     end: datetime | None = None,
     commission_bps: float = 0.0,
 ) -> dict:
-    """Replay the rules bar by bar over the stored history (no look-ahead; next-open entries)."""
+    """Replay the rules bar by bar over the stored history (no look-ahead; next-open entries), fetching first
+    what the range asked for was never fetched."""
     config = signal_config()
-    candles = _closed_candles(symbol=symbol, timeframe=timeframe, limit=None)
     needed = required_bars(config) + 2
+    _backtest_range_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, warmup=needed)
+    candles = _closed_candles(symbol=symbol, timeframe=timeframe, limit=None)
     if len(candles) < needed:
         raise NotEnoughCandles(needed=needed, available=len(candles))
     if end is not None:
@@ -228,6 +230,25 @@ def signal_backtest(
     )
     payload.update(_factors_replayed(config))
     return payload
+
+
+def _backtest_range_ensure(
+    *, symbol: str, timeframe: Timeframe, start: datetime | None, end: datetime | None, warmup: int
+) -> None:
+    """Fetch what a backtest of [start, end) reads and was never fetched: the range and the `warmup` bars before
+    it (the default history before `end` without a start; _closed_candles adds the latest). Only what the
+    provider still serves: a start beyond an intraday lookback runs on what is stored."""
+    if start is None and end is None:
+        return
+    if start is None:
+        candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=end)
+        return
+    candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=start, limit=warmup)
+    lookback = timeframe.spec.max_lookback
+    if lookback is not None:
+        start = max(start, timezone.now() - lookback + timedelta(minutes=1))
+    if end is None or start < end:
+        candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end)
 
 
 def _periods_per_year(*, symbol: str, timeframe: Timeframe) -> float | None:

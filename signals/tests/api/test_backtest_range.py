@@ -45,3 +45,13 @@ def test_backtest_with_a_date_and_a_utc_datetime(auth_client, history, query, st
     with time_machine.travel(NOW, tick=False):
         response = auth_client.get(f"/api/signals/TCS/backtest?timeframe=1D&{query}")
     assert response.status_code == status, response.json()
+
+
+def test_a_backtest_from_before_the_stored_history_fetches_it_first(auth_client, history):
+    # 900 days stored; the backtest asks from 2019. It used to run on the stored years only (from 2023), its
+    # `start` quietly later than the one asked, because only the default history was ever fetched.
+    with time_machine.travel(NOW, tick=False):
+        response = auth_client.get("/api/signals/TCS/backtest?timeframe=1D&start=2019-01-01&end=2020-01-01")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["start"].startswith("2019-01-01") and body["end"].startswith("2020-01-01")  # through that day
