@@ -308,6 +308,38 @@ class TestMultiple:
         assert [q["symbol"] for q in body["quotes"]] == ["TCS.NS"]
         assert body["errors"] == {"SBIN.NS": "timeout"}
 
+    def test_quotes_not_cached_are_asked_for_together(self, auth_client, use_provider, frozen, settings):
+        # A cold watchlist of many symbols was a provider request per symbol (50 Yahoo round trips).
+        settings.QUOTE_BATCH_SIZE = 50
+
+        class Counting(FrameProvider):
+            def __init__(self):
+                super().__init__()
+                self.batches, self.singles = [], []
+
+            def fetch_quotes(self, symbols):
+                self.batches.append(sorted(symbols))
+                return super().fetch_quotes(symbols)
+
+            def fetch_quote(self, symbol):
+                self.singles.append(symbol)
+                return super().fetch_quote(symbol)
+
+            def fetch_candles(self, symbol, timeframe, *, start=None, end=None):
+                if symbol == "NOSUCHCO.NS":
+                    raise SymbolNotFound(symbol)
+                return make_candles(5, start=OPEN_NOW - timedelta(days=6))
+
+        provider = use_provider(Counting())
+        body = auth_client.get("/api/market/multiple?symbols=TCS,INFY,SBIN,NOSUCHCO").json()
+        assert [q["symbol"] for q in body["quotes"]] == ["TCS.NS", "INFY.NS", "SBIN.NS"]
+        assert set(body["errors"]) == {"NOSUCHCO.NS"}
+        assert provider.batches == [["INFY.NS", "NOSUCHCO.NS", "SBIN.NS", "TCS.NS"]]
+        # One call each inside the batch (FrameProvider has no batch endpoint), and only the unknown symbol again.
+        assert sorted(provider.singles) == ["INFY.NS", "NOSUCHCO.NS", "NOSUCHCO.NS", "SBIN.NS", "TCS.NS"]
+        assert auth_client.get("/api/market/multiple?symbols=TCS,INFY").json()["errors"] == {}
+        assert provider.batches == [["INFY.NS", "NOSUCHCO.NS", "SBIN.NS", "TCS.NS"]]  # cached now
+
     def test_more_than_50_symbols_is_400(self, auth_client):
         symbols = ",".join(f"S{i}" for i in range(51))
         assert auth_client.get(f"/api/market/multiple?symbols={symbols}").status_code == 400
