@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
@@ -74,6 +75,12 @@ class RefreshApi(_PublicApi):
             serializer.is_valid(raise_exception=True)
         except TokenError as exc:
             raise InvalidToken(exc.args[0]) from exc
+        except ObjectDoesNotExist as exc:
+            # simplejwt looks the token's user up with .get(): a deleted account's refresh token is a 401 like
+            # an inactive one's, not a 500.
+            raise AuthenticationFailed(
+                "No active account found for the given token.", code="no_active_account"
+            ) from exc
         return Response(serializer.validated_data)
 
 

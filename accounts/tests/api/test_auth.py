@@ -148,6 +148,14 @@ class TestTokens:
         again = api_client.post("/api/auth/refresh", {"refresh": refresh}, format="json")
         assert again.status_code == 401
 
+    def test_refresh_token_of_deleted_user_is_401_not_500(self, api_client):
+        gone = UserFactory()
+        refresh = str(RefreshToken.for_user(gone))
+        gone.delete()
+        response = api_client.post("/api/auth/refresh", {"refresh": refresh}, format="json")
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "no_active_account"
+
     def test_logout_blacklists_refresh(self, api_client, user):
         tokens = login(api_client, user.username).json()
         response = bearer(api_client, tokens["access"]).post(
