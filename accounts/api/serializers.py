@@ -75,7 +75,7 @@ class MeSerializer(serializers.ModelSerializer):
         extra_kwargs = {"date_joined": {"default_timezone": UTC}}
 
 
-class PasswordChangeInputSerializer(serializers.Serializer):
+class PasswordChangeInputSerializer(StrictInputSerializer):
     """The current password proves it is the owner; the new one passes the same validators as at registration."""
 
     current_password = serializers.CharField(
