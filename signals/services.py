@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import structlog
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection, transaction
 from django.utils import timezone
 
 from market.adjust import SERIES_NAMES, Adjustment
@@ -113,14 +114,37 @@ def _system_prediction(*, symbol: str, timeframe: Timeframe, base_timestamp) -> 
     return prediction, ""
 
 
-def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
+def _signal_for_bar(*, symbol: str, timeframe: Timeframe, bar: datetime) -> TradingSignal | None:
+    return (
+        TradingSignal.objects.filter(symbol=symbol, timeframe=timeframe.value, candle_timestamp=bar)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _bar_lock(*, symbol: str, timeframe: Timeframe) -> None:
+    """Serialise once-per-bar generation of one series until the transaction ends (PostgreSQL; elsewhere one
+    process runs the tasks)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"signal:{symbol}:{timeframe.value}"]
+            )
+
+
+def signal_generate(*, symbol: str, timeframe: Timeframe, once_per_bar: bool = False) -> TradingSignal:
     """Evaluate the rules on the latest closed candles (and the system's prediction from the same bar, when a
-    model beats naive) and store it."""
+    model beats naive) and store it. With `once_per_bar` (scheduled runs, which a redelivered or concurrent
+    task may repeat) a bar that already has a signal keeps it: that signal is returned, nothing is stored or
+    announced again."""
     config = signal_config()
     needed = required_bars(config)
     candles = _closed_candles(symbol=symbol, timeframe=timeframe, limit=needed + _EXTRA_BARS, needed=needed)
     if len(candles) < needed:
         raise NotEnoughCandles(needed=needed, available=len(candles))
+    bar = candles.index[-1].to_pydatetime()
+    if once_per_bar and (existing := _signal_for_bar(symbol=symbol, timeframe=timeframe, bar=bar)):
+        return existing
     prediction, absent = None, "its weight is 0"
     if config.prediction_weight > 0:
         base = candles.index[-1].to_pydatetime()
@@ -134,7 +158,26 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
         reasoning += (
             f"; prediction factor absent: {absent} (its weight is redistributed over the factors above)"
         )
-    signal = TradingSignal.objects.create(
+    with transaction.atomic():
+        if once_per_bar:
+            _bar_lock(symbol=symbol, timeframe=timeframe)
+            if existing := _signal_for_bar(symbol=symbol, timeframe=timeframe, bar=bar):
+                return existing
+        signal = _signal_store(
+            symbol=symbol, timeframe=timeframe, result=result, reasoning=reasoning, prediction=prediction
+        )
+    _signals_invalidate(symbol)
+    events.announce(
+        events.SignalCreated(
+            signal_id=signal.pk, symbol=symbol, timeframe=timeframe.value, signal_type=signal.signal_type
+        )
+    )
+    logger.info("signal_generated", symbol=symbol, timeframe=timeframe.value, signal=signal.signal_type)
+    return signal
+
+
+def _signal_store(*, symbol: str, timeframe: Timeframe, result, reasoning: str, prediction) -> TradingSignal:
+    return TradingSignal.objects.create(
         symbol=symbol,
         timeframe=timeframe.value,
         signal_type=str(result.signal_type),
@@ -150,14 +193,6 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
         factors=[factor.to_dict() for factor in result.factors],
         prediction=prediction,
     )
-    _signals_invalidate(symbol)
-    events.announce(
-        events.SignalCreated(
-            signal_id=signal.pk, symbol=symbol, timeframe=timeframe.value, signal_type=signal.signal_type
-        )
-    )
-    logger.info("signal_generated", symbol=symbol, timeframe=timeframe.value, signal=signal.signal_type)
-    return signal
 
 
 def signal_backtest(

@@ -28,3 +28,22 @@ def test_a_generated_signal_is_announced_exactly_once(announced):
         candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
         signal = signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
     assert [event.signal_id for event in announced] == [signal.pk]
+
+
+def test_the_scheduled_generation_delivered_twice_stores_and_announces_one_signal_per_bar(announced):
+    """Tasks are acked late: a worker lost mid-run (or a run outliving the broker's visibility timeout) has
+    generate_for_watchlist delivered again. The second run must not store a second signal for the same closed
+    bar, which would notify every signal alert's owner twice (alert events are keyed by signal)."""
+    from market.models import Instrument
+    from signals.models import TradingSignal
+    from signals.tasks import generate_for_watchlist
+
+    InstrumentFactory(symbol="TCS.NS")
+    Instrument.objects.exclude(symbol="TCS.NS").update(active=False)
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        first = generate_for_watchlist("1D")
+        second = generate_for_watchlist("1D")
+    assert TradingSignal.objects.filter(symbol="TCS.NS").count() == 1
+    assert len(announced) == 1
+    assert [g["signal_id"] for g in second["generated"]] == [g["signal_id"] for g in first["generated"]]
