@@ -214,6 +214,9 @@ def task_status(*, record: TaskRecord) -> dict:
         lead_state, _, lead_stage, _, lead_error = _task_state(lead.task_id)
         if lead_state == "FAILURE":
             state, error = "FAILURE", lead_error
+        elif lead_state == "REVOKED":
+            # Nothing will start this task: the training it waited for was cancelled.
+            state, error = "REVOKED", "The training this prediction waited for was cancelled; ask again."
         elif lead_state in _PENDING:
             stage = f"waiting for training ({lead_stage or lead_state.lower()})"
     return {

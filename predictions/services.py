@@ -487,12 +487,13 @@ PREDICT_TASK = "predictions.generate_prediction"
 
 
 def task_in_flight(*, key: str) -> TaskRecord | None:
-    """The newest task with this key that is still queued or running (within the task time limit)."""
-    from celery.result import AsyncResult
+    """The newest task with this key that is still queued or running (within the task time limit), as its
+    owner's status reports it: a follower whose training failed or was cancelled will never start."""
+    from predictions.selectors import task_status
 
     since = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-    for record in TaskRecord.objects.filter(key=key, created_at__gte=since)[:3]:
-        if AsyncResult(record.task_id).state in _PENDING_STATES:
+    for record in TaskRecord.objects.select_related("follows").filter(key=key, created_at__gte=since)[:3]:
+        if task_status(record=record)["state"] in _PENDING_STATES:
             return record
     return None
 

@@ -153,3 +153,26 @@ def test_generate_on_a_symbol_with_too_little_stored_history_fetches_it_first(au
     response = auth_client.post("/api/predictions/generate/INFY", {"model": "svr"}, format="json")
     assert response.status_code == 202, response.json()
     assert response.json()["status"] == "SUCCESS"
+
+
+def test_follower_of_a_revoked_training_reports_it_instead_of_waiting_forever(auth_client, history):
+    """An operator who revokes a queued training (celery control revoke) leaves nothing to start the followers'
+    predictions: their status must say so, not PENDING "waiting for training" for ever."""
+    from celery import current_app
+
+    lead = TaskRecord.objects.create(
+        task_id="revoked-training-0102",
+        name="predictions.train_models",
+        key="train:TCS.NS:1D:1:svr",
+        user=UserFactory(),
+    )
+    body = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
+    assert body["status"] == "waiting_for_training"
+    current_app.backend.mark_as_revoked(lead.task_id, reason="revoked by an operator")
+    status = auth_client.get(f"/api/tasks/{body['task_id']}").json()
+    assert status["state"] == "REVOKED", status
+    assert "cancelled" in status["error"]
+    # Nor is it a task "in flight" that the same request would be joined to again.
+    from predictions.services import task_in_flight
+
+    assert task_in_flight(key=TaskRecord.objects.get(task_id=body["task_id"]).key) is None
