@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -21,10 +21,32 @@ class TokenPair:
     token_type: str = "Bearer"  # noqa: S105 (a scheme name, not a secret)
 
 
+class AccountTaken(Exception):
+    """Another registration took the username or email after validation checked them (a concurrent request)."""
+
+    def __init__(self, fields: list[str]):
+        self.fields = fields
+        super().__init__(f"Already taken: {', '.join(fields)}")
+
+
 def user_register(*, username: str, email: str, password: str) -> User:
-    """Create an ordinary (never staff) user; validation happened in the API serializer."""
-    with transaction.atomic():
-        return User.objects.create_user(username=username, email=email, password=password)
+    """Create an ordinary (never staff) user; validation happened in the API serializer. The database's unique
+    constraints decide a race with a concurrent registration of the same username or email (AccountTaken)."""
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(username=username, email=email, password=password)
+    except IntegrityError as exc:
+        taken = [
+            field
+            for field, exists in (
+                ("username", User.objects.filter(username=username).exists()),
+                ("email", User.objects.filter(email__iexact=User.objects.normalize_email(email)).exists()),
+            )
+            if exists
+        ]
+        if not taken:
+            raise
+        raise AccountTaken(taken) from exc
 
 
 def tokens_issue(*, user: User) -> TokenPair:

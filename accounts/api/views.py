@@ -6,7 +6,7 @@ from django.contrib.auth import authenticate
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,7 +23,7 @@ from accounts.api.serializers import (
     RegisterOutputSerializer,
     TokenPairSerializer,
 )
-from accounts.services import password_change, tokens_issue, user_register
+from accounts.services import AccountTaken, password_change, tokens_issue, user_register
 from accounts.throttles import AuthIPThrottle, AuthUsernameThrottle, AuthUserThrottle
 
 INVALID_CREDENTIALS = "Invalid username or password."
@@ -45,7 +45,12 @@ class RegisterApi(_PublicApi):
     def post(self, request):
         data = RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = user_register(**data.validated_data)
+        try:
+            user = user_register(**data.validated_data)
+        except AccountTaken as exc:
+            raise ValidationError(
+                {field: [f"A user with that {field} already exists."] for field in exc.fields}, code="unique"
+            ) from exc
         return Response(RegisterOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 

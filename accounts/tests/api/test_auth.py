@@ -29,6 +29,18 @@ def bearer(client, token):
     return client
 
 
+class RegisteredMeanwhile:
+    """A password validator standing for a second registration of the same name and email that commits while
+    this one is being validated (its password hashed and checked), i.e. after the uniqueness checks passed."""
+
+    def validate(self, password, user=None):
+        if user is not None and not User.objects.filter(username=user.username).exists():
+            User.objects.create_user(username=user.username, email=user.email.upper(), password=password)
+
+    def get_help_text(self):
+        return ""
+
+
 class TestRegister:
     def test_creates_user_and_returns_public_fields(self, api_client):
         response = register(api_client)
@@ -55,6 +67,14 @@ class TestRegister:
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "validation_error"
         assert "username" in response.json()["error"]["details"]
+
+    def test_the_same_account_registered_concurrently_is_400_not_500(self, api_client, settings):
+        settings.AUTH_PASSWORD_VALIDATORS = [{"NAME": "accounts.tests.api.test_auth.RegisteredMeanwhile"}]
+        response = register(api_client)
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["code"] == "validation_error"
+        assert set(response.json()["error"]["details"]) == {"username", "email"}
+        assert User.objects.filter(username="alice").count() == 1
 
     def test_duplicate_email_differing_only_in_case(self, api_client):
         UserFactory(username="bob", email="alice@example.com")
