@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC
 
 from rest_framework import serializers
 
@@ -98,6 +99,8 @@ class AlertSerializer(serializers.ModelSerializer):
     class Meta:
         model = Alert
         fields = ["id", *ALERT_EDITABLE_FIELDS, "last_fired_at"]
+        # Rendered in UTC so the API's renderer shows it in the clock of the alert's exchange (not TIME_ZONE's).
+        extra_kwargs = {"last_fired_at": {"default_timezone": UTC}}
 
     def get_signal_type(self, obj: Alert) -> str | None:
         return obj.signal_type or None
@@ -113,7 +116,7 @@ class DeliverySerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=["pending", "delivered", "failed"])
     attempts = serializers.IntegerField()
     last_error = serializers.CharField(allow_null=True)
-    delivered_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True, default_timezone=UTC)
 
 
 class AlertEventSerializer(serializers.Serializer):
@@ -125,7 +128,7 @@ class AlertEventSerializer(serializers.Serializer):
     threshold = serializers.FloatField(allow_null=True)
     message = serializers.CharField()
     details = serializers.DictField()
-    fired_at = serializers.DateTimeField()
+    fired_at = serializers.DateTimeField(default_timezone=UTC)  # shown in the symbol's exchange clock
     deliveries = DeliverySerializer(many=True)
 
 

@@ -259,3 +259,29 @@ def test_channel_test_is_throttled_per_user(auth_client, user, settings, receive
     url = f"/api/notifications/channels/{channel.pk}/test"
     assert [auth_client.post(url).status_code for _ in range(3)] == [200, 200, 429]
     assert len(receiver.requests) == 2
+
+
+def test_alert_and_event_times_read_in_the_clock_of_the_alerts_exchange(auth_client, user):
+    """Issue 10: every time in a response carries the instrument's exchange offset. An S&P 500 alert's times
+    are New York's (-05:00 in January), not India's, which is the server's TIME_ZONE (for the admin)."""
+    from datetime import UTC, datetime
+
+    from market.tests.factories import InstrumentFactory
+
+    InstrumentFactory(symbol="^GSPC", exchange="NYSE", kind="index")
+    fired = datetime(2026, 1, 15, 15, 0, tzinfo=UTC)  # 10:00 in New York
+    alert = AlertFactory(user=user, symbol="^GSPC", threshold=6000.0, last_fired_at=fired)
+    AlertEvent.objects.create(
+        key="gspc-above-6000",
+        alert=alert,
+        user=user,
+        symbol="^GSPC",
+        kind="price_above",
+        value=6001.0,
+        threshold=6000.0,
+        message="^GSPC above 6000",
+        fired_at=fired,
+    )
+    assert auth_client.get(f"/api/alerts/{alert.pk}").json()["last_fired_at"] == "2026-01-15T10:00:00-05:00"
+    event = auth_client.get("/api/alerts/events").json()["results"][0]
+    assert event["fired_at"] == "2026-01-15T10:00:00-05:00"
