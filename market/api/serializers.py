@@ -259,8 +259,7 @@ class IndicatorsQuerySerializer(HistoricalQuerySerializer):
         help_text=f"Comma-separated, e.g. sma:50,ema:20,rsi:14,macd:12:26:9 ({SUPPORTED}).",
         validators=[RegexValidator(_INDICATOR_NAMES, "Names are kind[:number…], comma-separated.")],
     )
-    order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
-    format = None
+    format = None  # `order` as historical's (asc by default): the same query gives the same bars
 
     def validate_names(self, value: str) -> list:
         try:
