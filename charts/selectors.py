@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+import numpy as np
 from django.utils import timezone
 
 from market.adjust import Adjustment
+from market.presentation import utc_offsets
 from market.selectors import candles_history
 from market.sources import time_zone_for_symbol
 from market.timeframes import Timeframe
@@ -120,6 +122,33 @@ def _backtest(symbol: str, timeframe: Timeframe, first: datetime, last: datetime
     return {"error": None, "equity": equity, "buy_and_hold": buy_and_hold, "summary": summary}
 
 
+def _display_offsets(payload: dict, tz) -> list[dict]:
+    """The exchange's UTC offset in force from each time drawn on: [{"from": UNIX seconds, "offset": seconds}]
+    in time order, one entry per change. The page shifts every point by the offset at its own time, so a bar
+    from the other side of a daylight-saving change is still drawn at its own exchange time (and day)."""
+    backtest = payload["backtest"]
+    times = sorted(
+        {
+            point["time"]
+            for series in (
+                payload["candles"],
+                payload["signals"],
+                payload["predictions"],
+                backtest["equity"],
+                backtest["buy_and_hold"],
+            )
+            for point in series
+        }
+    )
+    if not times:
+        return []
+    changes: list[dict] = []
+    for second, offset in zip(times, utc_offsets(np.array(times, dtype=np.int64), tz).tolist(), strict=True):
+        if not changes or changes[-1]["offset"] != offset:
+            changes.append({"from": second, "offset": offset})
+    return changes
+
+
 def chart_data(
     *,
     symbol: str,
@@ -130,13 +159,15 @@ def chart_data(
     order: str = "desc",
     adjust: Adjustment = "splits",
 ) -> dict:
-    """Everything one chart page draws, times in UNIX seconds (UTC) plus the exchange's offset for display.
-    Candles split-adjusted by default, the series signals, levels and backtests are computed on."""
+    """Everything one chart page draws, times in UNIX seconds (UTC) plus the exchange's offsets for display
+    (`display_offsets`, one per daylight-saving period drawn; `display_offset_seconds` is today's). Candles
+    split-adjusted by default, the series signals, levels and backtests are computed on."""
     history = json.loads(
         candles_history(
             symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit, order=order, adjust=adjust
         )
     )
+    tz = time_zone_for_symbol(symbol)
     candles = [
         {
             "time": _seconds(c["timestamp"]),
@@ -154,7 +185,8 @@ def chart_data(
         "source": history["source"],
         "adjust": history["adjust"],
         "stale": history["stale"],
-        "display_offset_seconds": int(time_zone_for_symbol(symbol).utcoffset(timezone.now()).total_seconds()),
+        "display_offset_seconds": int(tz.utcoffset(timezone.now()).total_seconds()),
+        "display_offsets": [],
         "candles": candles,
         "signals": [],
         "predictions": [],
@@ -172,4 +204,5 @@ def chart_data(
         levels=_levels(symbol, timeframe, last),
         backtest=_backtest(symbol, timeframe, first, last, closes),
     )
+    payload["display_offsets"] = _display_offsets(payload, tz)
     return payload

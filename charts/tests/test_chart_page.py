@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 from django.test import Client
 
@@ -97,3 +99,31 @@ def test_instrument_and_market_data_admin_link_to_the_chart(staff_browser):
     assert 'href="/admin/charts/TCS.NS/?timeframe=1D"' in (
         staff_browser.get("/admin/market/marketdata/").content.decode()
     )
+
+
+def _shown(data: dict, seconds: int) -> datetime:
+    """Where the page draws a point of UNIX time `seconds`: shifted by the exchange's offset at that time
+    (display_offsets: the offset in force from each UTC second on; without it, the single current offset)."""
+    offset = data["display_offset_seconds"]
+    for change in data.get("display_offsets", []):
+        if change["from"] <= seconds:
+            offset = change["offset"]
+    return datetime.fromtimestamp(seconds + offset, UTC)
+
+
+def test_chart_data_draws_each_bar_at_its_own_exchange_time_across_daylight_saving():
+    """An LSE daily bar opens at midnight London time: BST (+01:00) in summer, GMT in winter. Viewed in January,
+    one offset for every point (January's) drew each summer bar at 23:00 the evening before, on the wrong day."""
+    import time_machine
+
+    Instrument.objects.create(symbol="VOD.L", name="Vodafone", exchange="LSE")
+    with time_machine.travel(datetime(2027, 1, 20, 12, 0, tzinfo=UTC), tick=False):
+        candles = seed_chart("VOD.L", bars=250)
+        staff_browser = Client()
+        staff_browser.force_login(UserFactory(is_staff=True, is_superuser=True))
+        data = staff_browser.get("/admin/charts/VOD.L/data", {"timeframe": "1D", "limit": 250}).json()
+    assert len(data["candles"]) == 250
+    drawn = [_shown(data, c["time"]) for c in data["candles"]]
+    assert [(d.date().isoformat(), d.hour) for d in drawn] == [(c["date"], 0) for c in candles]
+    assert any(c["timestamp"].endswith("+01:00") for c in candles)  # summer bars are in the range
+    assert {_shown(data, s["time"]) for s in data["signals"]} <= set(drawn)

@@ -15,9 +15,22 @@
     autoSize: true,
   };
 
-  function shift(offset) {
-    // The library draws UTC; shifting by the exchange's offset shows exchange-local times (IST for NSE).
-    return (points) => points.map((p) => ({ ...p, time: p.time + offset }));
+  let offsets = [];  // the exchange's UTC offset in force from each time on (display_offsets), set by load()
+  let currentOffset = 0;
+
+  function local(time) {
+    // The library draws UTC; adding the exchange's offset at that time shows exchange-local times (IST for NSE),
+    // on either side of a daylight-saving change (New York, London).
+    let offset = offsets.length ? offsets[0].offset : currentOffset;
+    for (const change of offsets) {
+      if (change.from > time) break;
+      offset = change.offset;
+    }
+    return time + offset;
+  }
+
+  function shift() {
+    return (points) => points.map((p) => ({ ...p, time: local(p.time) }));
   }
 
   function percent(value) {
@@ -25,7 +38,7 @@
   }
 
   function drawPrice(data) {
-    const at = shift(data.display_offset_seconds);
+    const at = shift();
     const intraday = !["1D", "1W"].includes(data.timeframe);
     const chart = LC.createChart(priceBox, { ...layout, timeScale: { timeVisible: intraday } });
     const candles = chart.addSeries(LC.CandlestickSeries, {
@@ -40,7 +53,7 @@
     }))));
 
     const markers = data.signals.map((s) => ({
-      time: s.time + data.display_offset_seconds,
+      time: local(s.time),
       position: s.type === "BUY" ? "belowBar" : "aboveBar",
       shape: s.type === "BUY" ? "arrowUp" : "arrowDown",
       color: s.type === "BUY" ? "#1e88e5" : "#e91e63",
@@ -73,7 +86,7 @@
     }
     chart.timeScale().fitContent();
 
-    const signalAt = new Map(data.signals.map((s) => [s.time + data.display_offset_seconds, s]));
+    const signalAt = new Map(data.signals.map((s) => [local(s.time), s]));
     const forecastAt = new Map(forecasts.map((p) => [p.time, p]));
     chart.subscribeCrosshairMove((param) => {
       const signal = param.time !== undefined ? signalAt.get(param.time) : undefined;
@@ -114,7 +127,7 @@
     summary.textContent = `Rules ${percent(s.total_return)} against buy-and-hold ${percent(s.buy_and_hold_return)}; ` +
       `max drawdown ${percent(s.max_drawdown)}, win rate ${percent(s.win_rate)}, exposure ${percent(s.exposure)}, ` +
       `Sharpe ${s.sharpe === null ? "–" : s.sharpe.toFixed(2)}.`;
-    const at = shift(data.display_offset_seconds);
+    const at = shift();
     const chart = LC.createChart(box, layout);
     chart.addSeries(LC.LineSeries, { color: "#1e88e5", lineWidth: 2, title: "signal rules" }).setData(at(backtest.equity));
     chart.addSeries(LC.LineSeries, { color: "#9e9e9e", lineWidth: 1, title: "buy & hold" }).setData(at(backtest.buy_and_hold));
@@ -132,6 +145,8 @@
     }
     status.textContent = `${body.symbol} ${body.timeframe}: ${body.candles.length} candles, ${body.signals.length} signals, ` +
       `${body.predictions.length} predictions; source ${body.source || "–"}${body.stale ? " (stale)" : ""}. Times in exchange time.`;
+    offsets = body.display_offsets || [];
+    currentOffset = body.display_offset_seconds;
     if (body.candles.length) {
       drawPrice(body);
       drawEquity(body);
