@@ -4,6 +4,7 @@ hold across gunicorn workers."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from rest_framework.throttling import SimpleRateThrottle
 
 
@@ -31,7 +32,17 @@ class AuthUsernameThrottle(_SettingRateThrottle):
         username = data.get("username") if isinstance(data, dict) else None
         if not isinstance(username, str) or not username.strip():
             return None
-        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:254]}
+        return self.cache_format % {"scope": self.scope, "ident": _account_ident(username.strip()[:254])}
+
+
+def _account_ident(name: str) -> str:
+    """One throttle identity per account, however login names it: the username (exact) or the account's email
+    (any case), as accounts.backends resolves it; a name of no account stands for itself, lower-cased."""
+    User = get_user_model()
+    pk = User._default_manager.filter(username=name).values_list("pk", flat=True).first()
+    if pk is None and "@" in name:
+        pk = User._default_manager.filter(email__iexact=name).values_list("pk", flat=True).first()
+    return f"account-{pk}" if pk is not None else name.lower()
 
 
 class AuthUserThrottle(_SettingRateThrottle):

@@ -258,6 +258,27 @@ class TestThrottle:
         )
         assert response.status_code == 429
 
+    def test_per_account_limit_holds_whether_it_is_named_by_username_or_email(
+        self, api_client, user, settings
+    ):
+        """Login takes the username or the account's email: both name one account, so guesses against it
+        share one budget; alternating the two forms must not double it."""
+        settings.AUTH_THROTTLE_RATE = "5/minute"
+        for i in range(5):
+            api_client.post(
+                "/api/auth/login",
+                {"username": user.username, "password": "x"},
+                format="json",
+                REMOTE_ADDR=f"10.0.1.{i + 1}",
+            )
+        response = api_client.post(
+            "/api/auth/login",
+            {"username": user.email.upper(), "password": "x"},
+            format="json",
+            REMOTE_ADDR="10.0.1.99",
+        )
+        assert response.status_code == 429
+
     def test_register_is_throttled_per_ip(self, api_client, settings):
         settings.AUTH_THROTTLE_RATE = "2/minute"
         for i in range(2):
