@@ -176,3 +176,11 @@ def test_follower_of_a_revoked_training_reports_it_instead_of_waiting_forever(au
     from predictions.services import task_in_flight
 
     assert task_in_flight(key=TaskRecord.objects.get(task_id=body["task_id"]).key) is None
+
+
+@pytest.mark.parametrize("task_id", ["%00", "abc%00def", "%F0%9F%93%88"])
+def test_a_task_id_no_task_can_have_is_404_not_500(auth_client, task_id):
+    """Task ids are ours (hex uuids); a NUL byte in the path reached PostgreSQL, which refuses it (a 500)."""
+    response = auth_client.get(f"/api/tasks/{task_id}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
