@@ -70,3 +70,12 @@ def test_a_finished_training_does_not_block_a_new_one(staff_client, history):
     assert first["status"] == second["status"] == "SUCCESS"
     assert first["task_id"] != second["task_id"]
     assert TaskRecord.objects.count() == 2
+
+
+def test_an_algorithm_named_twice_is_400_not_a_second_training(staff_client, history):
+    """["svr", "svr"] trained svr twice (two versions, an ensemble of two copies) under an in-flight key of its
+    own, so it also escaped the duplicate-training check for ["svr"]."""
+    response = staff_client.post("/api/predictions/train/TCS", {"algorithms": ["svr", "svr"]}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"algorithms"}
+    assert not TaskRecord.objects.exists()
