@@ -590,7 +590,10 @@ def training_enqueue(
     key = f"train:{symbol}:{timeframe.value}:{horizon}:{names}"
     existing = task_in_flight(key=key)
     if existing is not None:
-        if existing.user_id == user.pk or not then_predict:
+        # The same work: the user's own training that ends in the same prediction (records from before the
+        # lead kept its `then_predict` count as such), or a training asked for without a prediction.
+        same = existing.kwargs.get("then_predict", then_predict) == then_predict
+        if (existing.user_id == user.pk and same) or not then_predict:
             return Queued(task=existing, joined=True)
         predict = {
             "symbol": symbol,
@@ -618,7 +621,13 @@ def training_enqueue(
     if available < needed:
         raise NotEnoughHistory(needed=needed, available=available)
     training_quota_check(user=user)
-    record = TaskRecord.objects.create(task_id=uuid.uuid4().hex, name=TRAIN_TASK, key=key, user_id=user.pk)
+    record = TaskRecord.objects.create(
+        task_id=uuid.uuid4().hex,
+        name=TRAIN_TASK,
+        key=key,
+        user_id=user.pk,
+        kwargs={"then_predict": then_predict},  # what its result will hold, for whoever asks meanwhile
+    )
     _apply_async(
         record,
         train_models,
