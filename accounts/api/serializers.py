@@ -19,6 +19,8 @@ class RegisterInputSerializer(StrictInputSerializer):
     password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
 
     def validate_username(self, value: str) -> str:
+        # As create_user stores it (NFKC): fullwidth "ａｌｉｃｅ" is "alice", so it is checked as "alice".
+        value = User.normalize_username(value)
         field = User._meta.get_field("username")
         for validator in field.validators:
             try:

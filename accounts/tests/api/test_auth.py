@@ -76,6 +76,14 @@ class TestRegister:
         assert set(response.json()["error"]["details"]) == {"username", "email"}
         assert User.objects.filter(username="alice").count() == 1
 
+    def test_a_username_equal_to_a_taken_one_after_unicode_normalisation_is_400(self, api_client):
+        """Django stores usernames NFKC-normalised: fullwidth "ａｌｉｃｅ" is saved as "alice"."""
+        UserFactory(username="alice")
+        response = register(api_client, username="\uff41\uff4c\uff49\uff43\uff45", email="other@example.com")
+        assert response.status_code == 400, response.content
+        assert set(response.json()["error"]["details"]) == {"username"}
+        assert User.objects.count() == 1
+
     def test_duplicate_email_differing_only_in_case(self, api_client):
         UserFactory(username="bob", email="alice@example.com")
         response = register(api_client, email="ALICE@Example.COM")
