@@ -10,6 +10,8 @@ from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.selectors import email_taken
+
 User = get_user_model()
 
 
@@ -40,7 +42,7 @@ def user_register(*, username: str, email: str, password: str) -> User:
             field
             for field, exists in (
                 ("username", User.objects.filter(username=username).exists()),
-                ("email", User.objects.filter(email__iexact=User.objects.normalize_email(email)).exists()),
+                ("email", email_taken(email=User.objects.normalize_email(email))),
             )
             if exists
         ]

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from accounts.selectors import email_taken
 from tradingdash.inputs import StrictInputSerializer
 
 User = get_user_model()
@@ -33,7 +34,7 @@ class RegisterInputSerializer(StrictInputSerializer):
 
     def validate_email(self, value: str) -> str:
         value = User.objects.normalize_email(value)
-        if User.objects.filter(email__iexact=value).exists():
+        if email_taken(email=value):
             raise serializers.ValidationError("A user with that email already exists.", code="unique")
         return value
 

@@ -84,6 +84,15 @@ class TestRegister:
         assert set(response.json()["error"]["details"]) == {"username"}
         assert User.objects.count() == 1
 
+    def test_an_email_equal_to_a_taken_one_as_the_database_lowercases_it_is_400(self, api_client):
+        """The unique index is on LOWER(email); Django's iexact compares UPPER(), which differs for a few letters:
+        the Kelvin sign lower-cases to "k" but upper-cases to itself."""
+        UserFactory(username="kate", email="kate@example.com")
+        response = register(api_client, username="kate2", email="\u212aate@example.com")
+        assert response.status_code == 400, response.content
+        assert set(response.json()["error"]["details"]) == {"email"}
+        assert User.objects.count() == 1
+
     def test_duplicate_email_differing_only_in_case(self, api_client):
         UserFactory(username="bob", email="alice@example.com")
         response = register(api_client, email="ALICE@Example.COM")
