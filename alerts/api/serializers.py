@@ -15,11 +15,14 @@ from alerts.models import (
 )
 from alerts.outbound import DeliveryError, apprise_check, check_url
 from market.api.fields import QuerySerializer, symbol_from_path
+from market.presentation import pct, price
+from market.sources import price_tick_for_symbol
 from market.symbols import InvalidSymbol
 from tradingdash.inputs import StrictInputSerializer
 from watchlists.selectors import symbols_unknown
 
 SIGNAL_TYPES = ["BUY", "SELL", "HOLD"]
+CHANGE_KINDS = {AlertKind.CHANGE_PCT_ABOVE, AlertKind.CHANGE_PCT_BELOW}
 
 
 class AlertInputSerializer(StrictInputSerializer):
@@ -130,6 +133,17 @@ class AlertEventSerializer(serializers.Serializer):
     details = serializers.DictField()
     fired_at = serializers.DateTimeField(default_timezone=UTC)  # shown in the symbol's exchange clock
     deliveries = DeliverySerializer(many=True)
+
+    def to_representation(self, instance):
+        """`value` read as what it holds (the renderer rounds by key, and `value` is a price or a percentage
+        by the event's kind): change alerts' a percentage, the others' a traded price at the symbol's tick."""
+        data = super().to_representation(instance)
+        if data["value"] is not None:
+            if data["kind"] in CHANGE_KINDS:
+                data["value"] = pct(data["value"])
+            else:
+                data["value"] = price(data["value"], tick=price_tick_for_symbol(data["symbol"]))
+        return data
 
 
 class ChannelInputSerializer(StrictInputSerializer):

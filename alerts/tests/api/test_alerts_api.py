@@ -285,3 +285,14 @@ def test_alert_and_event_times_read_in_the_clock_of_the_alerts_exchange(auth_cli
     assert auth_client.get(f"/api/alerts/{alert.pk}").json()["last_fired_at"] == "2026-01-15T10:00:00-05:00"
     event = auth_client.get("/api/alerts/events").json()["results"][0]
     assert event["fired_at"] == "2026-01-15T10:00:00-05:00"
+
+
+def test_event_values_read_like_every_other_price_and_percentage(auth_client, user, tcs):
+    """Issue 10's numbers a person can read: a price alert's value is a traded price (TCS.NS: tick 0.05), a
+    change alert's a percentage (2 decimals), as in the event's details beside it; not 1431.6999999999998."""
+    AlertFactory(user=user, threshold=1000.0)
+    AlertFactory(user=user, kind="change_pct_above", threshold=1.0)
+    alerts_evaluate_price(symbol="TCS.NS", price=1431.6999999999998, change_pct=1.2345678)
+    events = {e["kind"]: e for e in auth_client.get("/api/alerts/events").json()["results"]}
+    assert events["price_above"]["value"] == 1431.7 == events["price_above"]["details"]["price"]
+    assert events["change_pct_above"]["value"] == 1.23 == events["change_pct_above"]["details"]["change_pct"]
