@@ -14,15 +14,14 @@ from alerts.models import (
     NotificationChannel,
 )
 from alerts.outbound import DeliveryError, apprise_check, check_url
+from alerts.rules import event_value_shown
 from market.api.fields import QuerySerializer, symbol_from_path
-from market.presentation import pct, price
 from market.sources import price_tick_for_symbol
 from market.symbols import InvalidSymbol
 from tradingdash.inputs import StrictInputSerializer
 from watchlists.selectors import symbols_unknown
 
 SIGNAL_TYPES = ["BUY", "SELL", "HOLD"]
-CHANGE_KINDS = {AlertKind.CHANGE_PCT_ABOVE, AlertKind.CHANGE_PCT_BELOW}
 
 
 class AlertInputSerializer(StrictInputSerializer):
@@ -138,11 +137,8 @@ class AlertEventSerializer(serializers.Serializer):
         """`value` read as what it holds (the renderer rounds by key, and `value` is a price or a percentage
         by the event's kind): change alerts' a percentage, the others' a traded price at the symbol's tick."""
         data = super().to_representation(instance)
-        if data["value"] is not None:
-            if data["kind"] in CHANGE_KINDS:
-                data["value"] = pct(data["value"])
-            else:
-                data["value"] = price(data["value"], tick=price_tick_for_symbol(data["symbol"]))
+        tick = price_tick_for_symbol(data["symbol"])
+        data["value"] = event_value_shown(kind=data["kind"], value=data["value"], tick=tick)
         return data
 
 
