@@ -137,9 +137,14 @@ def _fold_row(fold: dict) -> dict:
     return {k: row.get(k) for k in FOLD_KEYS}
 
 
-def predictions_accuracy(*, symbol: str, timeframe: Timeframe) -> dict:
-    """How past predictions did once their target bar closed: direction hit rate, MAE, interval coverage."""
-    scored = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value, realized_price__isnull=False)
+def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dict:
+    """How past predictions did once their target bar closed: direction hit rate, MAE, interval coverage. Over
+    the predictions `user` may read (their own and the system's; staff: all), as the list shows them; without a
+    user, over all of them."""
+    rows = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value)
+    if user is not None:
+        rows = _visible_to(rows, user)
+    scored = rows.filter(realized_price__isnull=False)
     moved = scored.exclude(realized_price=F("base_price"))
     summary = scored.aggregate(
         count=Count("id"),
@@ -157,7 +162,7 @@ def predictions_accuracy(*, symbol: str, timeframe: Timeframe) -> dict:
     return {
         "symbol": symbol,
         "timeframe": timeframe.value,
-        "total": Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value).count(),
+        "total": rows.count(),
         "scored": count,
         "hit_rate": hits / moved_count if moved_count else None,
         "mae": sum(abs(e) for e in errors) / count if count else None,

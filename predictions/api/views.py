@@ -181,7 +181,7 @@ class AccuracyApi(APIView):
     )
     def get(self, request, symbol: str):
         symbol, query = symbol_and_query(request, symbol, TimeframeQuerySerializer)
-        return Response(predictions_accuracy(symbol=symbol, **query))
+        return Response(predictions_accuracy(symbol=symbol, user=request.user, **query))
 
 
 class TaskStatusApi(APIView):

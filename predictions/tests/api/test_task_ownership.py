@@ -184,3 +184,16 @@ def test_a_task_id_no_task_can_have_is_404_not_500(auth_client, task_id):
     response = auth_client.get(f"/api/tasks/{task_id}")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_accuracy_counts_only_the_predictions_the_viewer_may_read(auth_client, user):
+    """A user's predictions are theirs alone: another user's scored prediction must not show in this user's
+    accuracy (its count, hit rate and MAE gave away how many predictions they made and how far off they were)."""
+    from predictions.tests.factories import PredictionFactory
+
+    PredictionFactory(requested_by=UserFactory(), realized_price=130.0, error=123.45 - 130.0)
+    PredictionFactory(requested_by=user, realized_price=120.0, error=123.45 - 120.0)
+    PredictionFactory(realized_price=125.0, error=123.45 - 125.0)  # the system's: public
+    body = auth_client.get("/api/predictions/TCS/accuracy").json()
+    assert (body["total"], body["scored"]) == (2, 2)
+    assert body["mae"] == pytest.approx((3.45 + 1.55) / 2, abs=0.01)
