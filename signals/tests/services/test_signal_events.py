@@ -47,3 +47,21 @@ def test_the_scheduled_generation_delivered_twice_stores_and_announces_one_signa
     assert TradingSignal.objects.filter(symbol="TCS.NS").count() == 1
     assert len(announced) == 1
     assert [g["signal_id"] for g in second["generated"]] == [g["signal_id"] for g in first["generated"]]
+
+
+def test_the_generate_signals_command_run_twice_by_cron_keeps_one_signal_per_bar(announced):
+    """The command is the scheduled run's twin "for shells and cron": a second run on the same closed bar
+    stores and announces nothing new."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from signals.models import TradingSignal
+
+    InstrumentFactory(symbol="TCS.NS")
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        for _ in range(2):
+            call_command("generate_signals", "TCS", stdout=StringIO(), verbosity=0)
+    assert TradingSignal.objects.filter(symbol="TCS.NS").count() == 1
+    assert len(announced) == 1
