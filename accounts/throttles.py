@@ -38,6 +38,8 @@ class AuthUsernameThrottle(_SettingRateThrottle):
 def _account_ident(name: str) -> str:
     """One throttle identity per account, however login names it: the username (exact) or the account's email
     (any case), as accounts.backends resolves it; a name of no account stands for itself, lower-cased."""
+    if "\x00" in name:  # no account has it (and PostgreSQL refuses NUL in a query): the login is a 400 anyway
+        return name.lower()
     User = get_user_model()
     pk = User._default_manager.filter(username=name).values_list("pk", flat=True).first()
     if pk is None and "@" in name:
