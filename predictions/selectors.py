@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from market.selectors import symbol_require_known
 from market.timeframes import Timeframe
@@ -214,6 +217,20 @@ def task_status(*, record: TaskRecord) -> dict:
     """A task's state as its owner sees it. A follower not started yet reports the training it waits for:
     that training's failure is its failure, and that training's progress its stage."""
     state, progress, stage, payload, error = _task_state(record.task_id)
+    kept = _results_kept()
+    if state == "PENDING" and kept is not None and record.created_at < timezone.now() - kept:
+        # The backend keeps results for result_expires only (beat's celery.backend_cleanup): no result is not
+        # "still queued" for a task this old, whose outcome is simply gone.
+        return {
+            "task_id": record.task_id,
+            "name": record.name,
+            "state": "EXPIRED",
+            "progress": None,
+            "stage": None,
+            "result": None,
+            "error": f"This task was started more than {kept.total_seconds() / 3600:g} hours ago; its outcome "
+            "is no longer kept.",
+        }
     lead = record.follows
     if state == "PENDING" and lead is not None and lead.released_at is None:
         lead_state, _, lead_stage, _, lead_error = _task_state(lead.task_id)
@@ -233,6 +250,16 @@ def task_status(*, record: TaskRecord) -> dict:
         "result": payload,
         "error": error,
     }
+
+
+def _results_kept() -> timedelta | None:
+    """How long the result backend keeps a task's result (None: for ever)."""
+    from celery import current_app
+
+    expires = current_app.conf.result_expires
+    if not expires:
+        return None
+    return expires if isinstance(expires, timedelta) else timedelta(seconds=expires)
 
 
 def _public_error(info) -> str:

@@ -197,3 +197,18 @@ def test_accuracy_counts_only_the_predictions_the_viewer_may_read(auth_client, u
     body = auth_client.get("/api/predictions/TCS/accuracy").json()
     assert (body["total"], body["scored"]) == (2, 2)
     assert body["mae"] == pytest.approx((3.45 + 1.55) / 2, abs=0.01)
+
+
+def test_a_task_whose_result_is_no_longer_kept_does_not_claim_to_be_queued(auth_client, user):
+    """Celery's result backend is cleaned of results older than result_expires (1 day; beat's
+    celery.backend_cleanup): an old task's status then read PENDING, as if it were still queued."""
+    from datetime import UTC, datetime
+
+    with time_machine.travel(datetime(2026, 6, 1, 6, 0, tzinfo=UTC), tick=False):
+        TaskRecord.objects.create(
+            task_id="long-done-0200", name="predictions.generate_prediction", key="k", user=user
+        )
+    with time_machine.travel(datetime(2026, 6, 3, 6, 0, tzinfo=UTC), tick=False):
+        status = auth_client.get("/api/tasks/long-done-0200").json()
+    assert status["state"] == "EXPIRED", status
+    assert "no longer kept" in status["error"]
