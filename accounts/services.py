@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -57,6 +59,19 @@ def tokens_issue(*, user: User) -> TokenPair:
     return TokenPair(
         access=str(refresh.access_token), refresh=str(refresh), expires_in=int(lifetime.total_seconds())
     )
+
+
+def refresh_token_lock(raw: str) -> None:
+    """Lock the outstanding-token row of refresh token `raw` until the transaction ends, so that checking the
+    blacklist and blacklisting it (rotation, logout) happen for one request at a time. Nothing to lock for a
+    token that does not decode (its validation refuses it next)."""
+    try:
+        jti = RefreshToken(raw, verify=False).get(jwt_settings.JTI_CLAIM)
+    except TokenError:
+        return
+    # Unverified yet: only a jti that could be stored is looked up (a forged one may hold anything).
+    if isinstance(jti, str) and "\x00" not in jti and len(jti) <= 255:
+        OutstandingToken.objects.select_for_update().filter(jti=jti).first()
 
 
 def password_change(*, user: User, new_password: str) -> int:

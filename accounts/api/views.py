@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
@@ -23,7 +24,7 @@ from accounts.api.serializers import (
     RegisterOutputSerializer,
     TokenPairSerializer,
 )
-from accounts.services import AccountTaken, password_change, tokens_issue, user_register
+from accounts.services import AccountTaken, password_change, refresh_token_lock, tokens_issue, user_register
 from accounts.throttles import AuthIPThrottle, AuthUsernameThrottle, AuthUserThrottle
 
 INVALID_CREDENTIALS = "Invalid username or password."
@@ -74,10 +75,15 @@ class RefreshApi(_PublicApi):
 
     @extend_schema(request=RefreshInputSerializer, responses={200: RefreshInputSerializer}, tags=["auth"])
     def post(self, request):
-        RefreshInputSerializer(data=request.data).is_valid(raise_exception=True)
+        data = RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         serializer = TokenRefreshSerializer(data=request.data)
         try:
-            serializer.is_valid(raise_exception=True)
+            with transaction.atomic():
+                # One refresh at a time per token: simplejwt checks the blacklist, then blacklists and rotates,
+                # so two requests with the same token at once both passed the check and both got a new pair.
+                refresh_token_lock(data.validated_data["refresh"])
+                serializer.is_valid(raise_exception=True)
         except TokenError as exc:
             raise InvalidToken(exc.args[0]) from exc
         except ObjectDoesNotExist as exc:
@@ -102,7 +108,9 @@ class LogoutApi(APIView):
             raise InvalidToken(exc.args[0]) from exc
         if str(token.get("user_id")) != str(request.user.pk):
             raise InvalidToken("Token does not belong to the authenticated user.")
-        token.blacklist()
+        with transaction.atomic():
+            refresh_token_lock(data.validated_data["refresh"])  # ordered against a refresh of the same token
+            token.blacklist()
         return Response(status=status.HTTP_205_RESET_CONTENT)
 
 
