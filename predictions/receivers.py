@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from predictions.models import Prediction
+from predictions.models import Prediction, TaskRecord
 from predictions.services import task_announce
 from tradingdash.events import CandlesStored
 
@@ -35,3 +35,8 @@ def announce_task_finished(
     """A task ended (SUCCESS, FAILURE or RETRY): tell its owner, if someone started it through the API."""
     if task_id and state:
         task_announce(task_id=task_id, state=state, progress=1.0 if state == "SUCCESS" else None)
+    if task_id and state == "FAILURE":
+        # Its followers will never start (a failed training releases nobody): their end is this one.
+        followers = TaskRecord.objects.filter(follows__task_id=task_id, follows__released_at__isnull=True)
+        for follower_id in followers.values_list("task_id", flat=True):
+            task_announce(task_id=follower_id, state="FAILURE")

@@ -212,3 +212,27 @@ def test_a_task_whose_result_is_no_longer_kept_does_not_claim_to_be_queued(auth_
         status = auth_client.get("/api/tasks/long-done-0200").json()
     assert status["state"] == "EXPIRED", status
     assert "no longer kept" in status["error"]
+
+
+def test_a_failed_training_tells_its_followers_owners_on_the_stream(
+    auth_client, user, history, announcements
+):
+    """A follower never runs when its training fails, so nothing announced its end: a dashboard waiting for
+    the follower's `task` message on the live stream waited for ever (only polling showed FAILURE)."""
+    from tradingdash import events
+
+    updates = announcements(events.TaskUpdated)
+    lead = TaskRecord.objects.create(
+        task_id="failing-training-0103",
+        name="predictions.train_models",
+        key="train:TCS.NS:1D:1:svr",
+        user=UserFactory(),
+    )
+    body = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
+    train_models.apply(
+        kwargs={"symbol": "TCS.NS", "timeframe": "1D", "algorithms": ["no-such-algorithm"]},
+        task_id=lead.task_id,
+        throw=False,
+    )
+    mine = [u for u in updates if u.task_id == body["task_id"]]
+    assert [(u.user_id, u.state) for u in mine] == [(user.pk, "FAILURE")]
