@@ -5,13 +5,44 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.throttling import SimpleRateThrottle
+
+from tradingdash.cache import cache_is_down, local_layer_register
+
+_MISS = object()
+
+
+class _ThrottleStore:
+    """The shared cache (Redis) for throttle histories, and while it is unreachable this process's memory: a
+    down Redis answers every read with a miss and drops every write, which left the limits off for the whole
+    outage. Meanwhile each process counts on its own (a client spread over N processes gets N times the rate,
+    not an unlimited one); counting is shared again once Redis answers."""
+
+    def __init__(self):
+        self.local = LocMemCache("throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10000}})
+        local_layer_register(self)
+
+    def clear(self) -> None:
+        self.local.clear()
+
+    def get(self, key, default=None):
+        value = cache.get(key, _MISS)
+        if value is _MISS:
+            return self.local.get(key, default) if cache_is_down() else default
+        return value
+
+    def set(self, key, value, timeout=None):
+        if not cache.set(key, value, timeout) and cache_is_down():
+            self.local.set(key, value, timeout)
 
 
 class _SettingRateThrottle(SimpleRateThrottle):
     """Reads its rate from a Django setting at request time (so settings overrides apply)."""
 
     rate_setting = "AUTH_THROTTLE_RATE"
+    cache = _ThrottleStore()
 
     def get_rate(self) -> str:
         return getattr(settings, self.rate_setting)

@@ -296,6 +296,17 @@ class TestThrottle:
         )
         assert response.status_code == 429
 
+    def test_login_stays_throttled_while_redis_is_down(self, api_client, user, settings, dead_cache):
+        """The counters live in Redis; with Redis down every read was a miss and every write dropped, so login
+        was not limited at all for the outage (password guessing at any rate). Each process now counts alone
+        meanwhile."""
+        settings.AUTH_THROTTLE_RATE = "5/minute"
+        for _ in range(5):
+            assert login(api_client, user.username, "wrong").status_code == 401
+        response = login(api_client, user.username, "wrong")
+        assert response.status_code == 429
+        assert int(response["Retry-After"]) > 0
+
     def test_register_is_throttled_per_ip(self, api_client, settings):
         settings.AUTH_THROTTLE_RATE = "2/minute"
         for i in range(2):
