@@ -236,3 +236,33 @@ def test_a_failed_training_tells_its_followers_owners_on_the_stream(
     )
     mine = [u for u in updates if u.task_id == body["task_id"]]
     assert [(u.user_id, u.state) for u in mine] == [(user.pk, "FAILURE")]
+
+
+def test_a_revoked_training_tells_its_owner_and_its_followers_owners_on_the_stream(
+    auth_client, user, announcements
+):
+    """A revoked task never runs, so task_postrun never announced its end: the owner's dashboard (and those of
+    the users following it) waited on the live stream for ever. The worker says so with task_revoked."""
+    from types import SimpleNamespace
+
+    from celery.signals import task_revoked
+
+    from tradingdash import events
+
+    updates = announcements(events.TaskUpdated)
+    owner = UserFactory()
+    lead = TaskRecord.objects.create(
+        task_id="revoked-training-0104",
+        name="predictions.train_models",
+        key="train:TCS.NS:1D:1:svr",
+        user=owner,
+    )
+    follower = TaskRecord.objects.create(
+        task_id="follower-0104", name="predictions.generate_prediction", key="k", user=user, follows=lead
+    )
+    task_revoked.send(sender=train_models, request=SimpleNamespace(id=lead.task_id), terminated=False,
+                      signum=None, expired=False)  # fmt: skip
+    assert sorted((u.task_id, u.user_id, u.state) for u in updates) == [
+        (follower.task_id, user.pk, "REVOKED"),
+        (lead.task_id, owner.pk, "REVOKED"),
+    ]
