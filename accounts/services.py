@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.authentication import user_forget
+from accounts.selectors import email_taken
 
 User = get_user_model()
 
@@ -23,10 +26,32 @@ class TokenPair:
     token_type: str = "Bearer"  # noqa: S105 (a scheme name, not a secret)
 
 
+class AccountTaken(Exception):
+    """Another registration took the username or email after validation checked them (a concurrent request)."""
+
+    def __init__(self, fields: list[str]):
+        self.fields = fields
+        super().__init__(f"Already taken: {', '.join(fields)}")
+
+
 def user_register(*, username: str, email: str, password: str) -> User:
-    """Create an ordinary (never staff) user; validation happened in the API serializer."""
-    with transaction.atomic():
-        return User.objects.create_user(username=username, email=email, password=password)
+    """Create an ordinary (never staff) user; validation happened in the API serializer. The database's unique
+    constraints decide a race with a concurrent registration of the same username or email (AccountTaken)."""
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(username=username, email=email, password=password)
+    except IntegrityError as exc:
+        taken = [
+            field
+            for field, exists in (
+                ("username", User.objects.filter(username=username).exists()),
+                ("email", email_taken(email=User.objects.normalize_email(email))),
+            )
+            if exists
+        ]
+        if not taken:
+            raise
+        raise AccountTaken(taken) from exc
 
 
 def tokens_issue(*, user: User) -> TokenPair:
@@ -35,6 +60,19 @@ def tokens_issue(*, user: User) -> TokenPair:
     return TokenPair(
         access=str(refresh.access_token), refresh=str(refresh), expires_in=int(lifetime.total_seconds())
     )
+
+
+def refresh_token_lock(raw: str) -> None:
+    """Lock the outstanding-token row of refresh token `raw` until the transaction ends, so that checking the
+    blacklist and blacklisting it (rotation, logout) happen for one request at a time. Nothing to lock for a
+    token that does not decode (its validation refuses it next)."""
+    try:
+        jti = RefreshToken(raw, verify=False).get(jwt_settings.JTI_CLAIM)
+    except TokenError:
+        return
+    # Unverified yet: only a jti that could be stored is looked up (a forged one may hold anything).
+    if isinstance(jti, str) and "\x00" not in jti and len(jti) <= 255:
+        OutstandingToken.objects.select_for_update().filter(jti=jti).first()
 
 
 def password_change(*, user: User, new_password: str) -> int:

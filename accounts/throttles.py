@@ -4,13 +4,45 @@ hold across gunicorn workers."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.throttling import SimpleRateThrottle
+
+from tradingdash.cache import cache_is_down, local_layer_register
+
+_MISS = object()
+
+
+class _ThrottleStore:
+    """The shared cache (Redis) for throttle histories, and while it is unreachable this process's memory: a
+    down Redis answers every read with a miss and drops every write, which left the limits off for the whole
+    outage. Meanwhile each process counts on its own (a client spread over N processes gets N times the rate,
+    not an unlimited one); counting is shared again once Redis answers."""
+
+    def __init__(self):
+        self.local = LocMemCache("throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10000}})
+        local_layer_register(self)
+
+    def clear(self) -> None:
+        self.local.clear()
+
+    def get(self, key, default=None):
+        value = cache.get(key, _MISS)
+        if value is _MISS:
+            return self.local.get(key, default) if cache_is_down() else default
+        return value
+
+    def set(self, key, value, timeout=None):
+        if not cache.set(key, value, timeout) and cache_is_down():
+            self.local.set(key, value, timeout)
 
 
 class _SettingRateThrottle(SimpleRateThrottle):
     """Reads its rate from a Django setting at request time (so settings overrides apply)."""
 
     rate_setting = "AUTH_THROTTLE_RATE"
+    cache = _ThrottleStore()
 
     def get_rate(self) -> str:
         return getattr(settings, self.rate_setting)
@@ -31,7 +63,19 @@ class AuthUsernameThrottle(_SettingRateThrottle):
         username = data.get("username") if isinstance(data, dict) else None
         if not isinstance(username, str) or not username.strip():
             return None
-        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:254]}
+        return self.cache_format % {"scope": self.scope, "ident": _account_ident(username.strip()[:254])}
+
+
+def _account_ident(name: str) -> str:
+    """One throttle identity per account, however login names it: the username (exact) or the account's email
+    (any case), as accounts.backends resolves it; a name of no account stands for itself, lower-cased."""
+    if "\x00" in name:  # no account has it (and PostgreSQL refuses NUL in a query): the login is a 400 anyway
+        return name.lower()
+    User = get_user_model()
+    pk = User._default_manager.filter(username=name).values_list("pk", flat=True).first()
+    if pk is None and "@" in name:
+        pk = User._default_manager.filter(email__iexact=name).values_list("pk", flat=True).first()
+    return f"account-{pk}" if pk is not None else name.lower()
 
 
 class AuthUserThrottle(_SettingRateThrottle):

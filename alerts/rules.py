@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from market.presentation import pct, price
 from market.timeframes import Timeframe
 
 
@@ -48,3 +49,14 @@ def threshold_transition(
         return Transition(fire=False, armed=False)
     cooling = in_cooldown(last_fired_at=last_fired_at, cooldown_minutes=cooldown_minutes, now=now)
     return Transition(fire=not cooling, armed=False)
+
+
+def event_value_shown(*, kind: str, value: float | None, tick) -> float | None:
+    """An event's value as people read it (the renderers round by key, and `value` holds a price or a
+    percentage by the event's kind): a change alert's a percentage at 2 decimals, the others' a traded price
+    at the symbol's `tick`."""
+    if value is None:
+        return None
+    if kind in ("change_pct_above", "change_pct_below"):
+        return pct(value)
+    return price(value, tick=tick)

@@ -23,7 +23,8 @@ from alerts.models import (
     NotificationChannel,
 )
 from alerts.outbound import DeliveryError, DeliveryRefused, DeliveryTransient, apprise_send, webhook_post
-from alerts.rules import in_cooldown, threshold_transition
+from alerts.rules import event_value_shown, in_cooldown, threshold_transition
+from market.sources import price_tick_for_symbol
 
 logger = structlog.get_logger(__name__)
 
@@ -279,7 +280,9 @@ def _send(delivery: AlertDelivery) -> None:
         from stream.publish import publish_to_user
 
         try:
-            publish_to_user(event.user_id, {"type": "alert", **payload})
+            tick = price_tick_for_symbol(event.symbol)
+            shown = event_value_shown(kind=event.kind, value=event.value, tick=tick)
+            publish_to_user(event.user_id, {"type": "alert", **payload, "value": shown})
         except Exception as exc:  # the channel layer (Redis) is a boundary: any failure of it is transient
             raise DeliveryTransient(f"Stream publish failed: {type(exc).__name__}: {exc}"[:400]) from exc
         return

@@ -21,6 +21,7 @@ from market.services import candles_delete, corporate_actions_changed, market_re
 from market.sources import catalogue_invalidate, holidays_invalidate, sessions_invalidate
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
+from tradingdash.admin_actions import task_start_from_admin
 
 
 @admin.display(description="Chart")
@@ -69,8 +70,9 @@ class InstrumentAdmin(admin.ModelAdmin):
     @admin.action(description="Sync now (daily candles)", permissions=["change"])
     def sync_now(self, request, queryset):
         for symbol in queryset.values_list("symbol", flat=True):
-            result = sync_symbol.delay(symbol, Timeframe.D1.value)
-            self.message_user(request, f"{symbol}: sync enqueued as task {result.id}", messages.SUCCESS)
+            task_start_from_admin(
+                self, request, task=sync_symbol, args=[symbol, Timeframe.D1.value], label=f"{symbol}: sync"
+            )
 
 
 @admin.register(MarketData)

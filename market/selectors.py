@@ -564,11 +564,17 @@ def _body_seconds(*, symbol: str, timeframe: Timeframe, bars: BarColumns) -> int
     """How long a rendered body may be served: MARKET_DATA_CACHE_TTL, or until its last bar closes when it is
     still forming (a second after), so that no read after the close is answered with the bar's values from
     before it: the next one re-fetches the tail (candles_ensure) and shows them final."""
-    ttl = settings.MARKET_DATA_CACHE_TTL
     if not len(bars) or bars.final[-1]:
-        return ttl
-    opened = datetime.fromtimestamp(int(bars.time[-1]), UTC)
+        return settings.MARKET_DATA_CACHE_TTL
+    return _forming_bar_seconds(
+        symbol=symbol, timeframe=timeframe, opened=datetime.fromtimestamp(int(bars.time[-1]), UTC)
+    )
+
+
+def _forming_bar_seconds(*, symbol: str, timeframe: Timeframe, opened: datetime) -> int:
+    """Seconds until the bar opened at `opened` closes (and one more), at most MARKET_DATA_CACHE_TTL."""
     closes = bar_close(calendar_for_symbol(symbol), timeframe, opened)
+    ttl = settings.MARKET_DATA_CACHE_TTL
     return int(min(ttl, max(1, math.ceil((closes - timezone.now()).total_seconds()) + 1)))
 
 
@@ -856,7 +862,12 @@ def indicators_history(
         "rows": rows,
     }
     if not history["stale"]:
-        cache.set(key, payload, settings.MARKET_DATA_CACHE_TTL)
+        # Like the historical body: a series over a bar still forming is kept only until that bar closes.
+        ttl = settings.MARKET_DATA_CACHE_TTL
+        if candles and not candles[-1]["final"]:
+            opened = datetime.fromisoformat(candles[-1]["timestamp"])
+            ttl = _forming_bar_seconds(symbol=symbol, timeframe=timeframe, opened=opened)
+        cache.set(key, payload, ttl)
     return payload
 
 

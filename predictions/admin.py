@@ -4,6 +4,7 @@ from django.utils.html import format_html, format_html_join
 from predictions.models import Prediction, TaskRecord, TrainedModel
 from predictions.services import model_activate
 from predictions.tasks import train_models
+from tradingdash.admin_actions import task_start_from_admin
 
 FOLD_COLUMNS = (
     "fold",
@@ -141,13 +142,14 @@ class TrainedModelAdmin(admin.ModelAdmin):
     @admin.action(description="Retrain (same symbol, timeframe, horizon, algorithm)", permissions=["change"])
     def retrain(self, request, queryset):
         for model in queryset:
-            result = train_models.delay(
-                model.symbol,
-                model.timeframe,
-                model.horizon,
-                [model.algorithm] if model.algorithm != "ensemble" else None,
+            algorithms = [model.algorithm] if model.algorithm != "ensemble" else None
+            task_start_from_admin(
+                self,
+                request,
+                task=train_models,
+                args=[model.symbol, model.timeframe, model.horizon, algorithms],
+                label=f"{model}: retraining",
             )
-            self.message_user(request, f"{model}: retraining enqueued as task {result.id}", messages.SUCCESS)
 
 
 @admin.register(Prediction)

@@ -12,8 +12,9 @@ class PredictionsConfig(AppConfig):
         subscribe(CandlesStored, rescore_on_candles_stored)
         subscribe(CorporateActionsChanged, rescore_on_corporate_actions)
 
-        from celery.signals import task_postrun
+        from celery.signals import task_postrun, task_revoked
 
-        from predictions.receivers import announce_task_finished
+        from predictions.receivers import announce_task_finished, announce_task_revoked
 
         task_postrun.connect(announce_task_finished, dispatch_uid="predictions.announce_task_finished")
+        task_revoked.connect(announce_task_revoked, dispatch_uid="predictions.announce_task_revoked")

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Max, Min
 
 from market.sources import time_zone_for_symbol
-from predictions.models import Prediction
+from predictions.models import Prediction, TaskRecord
 from predictions.services import task_announce
 from tradingdash.events import CandlesStored, CorporateActionsChanged
 
@@ -59,3 +59,21 @@ def announce_task_finished(
     """A task ended (SUCCESS, FAILURE or RETRY): tell its owner, if someone started it through the API."""
     if task_id and state:
         task_announce(task_id=task_id, state=state, progress=1.0 if state == "SUCCESS" else None)
+    if task_id and state == "FAILURE":
+        _followers_end(task_id=task_id, state="FAILURE")
+
+
+def announce_task_revoked(sender=None, request=None, **kwargs) -> None:
+    """A task was revoked (an operator's `celery control revoke`, or expired): it never runs, so no task_postrun
+    tells its owner, nor the users whose predictions wait on it."""
+    task_id = getattr(request, "id", None)
+    if task_id:
+        task_announce(task_id=task_id, state="REVOKED")
+        _followers_end(task_id=task_id, state="REVOKED")
+
+
+def _followers_end(*, task_id: str, state: str) -> None:
+    """The followers of a training that ended without releasing them will never start: their end is its end."""
+    followers = TaskRecord.objects.filter(follows__task_id=task_id, follows__released_at__isnull=True)
+    for follower_id in followers.values_list("task_id", flat=True):
+        task_announce(task_id=follower_id, state=state)

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from market.selectors import symbol_require_known
 from market.timeframes import Timeframe
@@ -137,11 +140,13 @@ def _fold_row(fold: dict) -> dict:
     return {k: row.get(k) for k in FOLD_KEYS}
 
 
-def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user) -> dict:
+def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dict:
     """How past predictions did once their target bar closed: direction hit rate (of the predictions that called a
-    direction; None when none did), MAE, interval coverage. Over the predictions the viewer may see (their own
-    and the system's; staff: all), as for the list."""
-    visible = _visible_to(Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value), user)
+    direction; None when none did), MAE, interval coverage. Over the predictions `user` may see (their own and
+    the system's; staff: all), as for the list; without a user, over all of them."""
+    visible = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value)
+    if user is not None:
+        visible = _visible_to(visible, user)
     scored = visible.filter(realized_price__isnull=False)
     # A hit is a direction called and come true: a prediction of no change (naive) calls none, so it is neither
     # a hit nor a miss, and a price that did not move has no direction to get right.
@@ -214,11 +219,28 @@ def task_status(*, record: TaskRecord) -> dict:
     """A task's state as its owner sees it. A follower not started yet reports the training it waits for:
     that training's failure is its failure, and that training's progress its stage."""
     state, progress, stage, payload, error = _task_state(record.task_id)
+    kept = _results_kept()
+    if state == "PENDING" and kept is not None and record.created_at < timezone.now() - kept:
+        # The backend keeps results for result_expires only (beat's celery.backend_cleanup): no result is not
+        # "still queued" for a task this old, whose outcome is simply gone.
+        return {
+            "task_id": record.task_id,
+            "name": record.name,
+            "state": "EXPIRED",
+            "progress": None,
+            "stage": None,
+            "result": None,
+            "error": f"This task was started more than {kept.total_seconds() / 3600:g} hours ago; its outcome "
+            "is no longer kept.",
+        }
     lead = record.follows
     if state == "PENDING" and lead is not None and lead.released_at is None:
         lead_state, _, lead_stage, _, lead_error = _task_state(lead.task_id)
         if lead_state == "FAILURE":
             state, error = "FAILURE", lead_error
+        elif lead_state == "REVOKED":
+            # Nothing will start this task: the training it waited for was cancelled.
+            state, error = "REVOKED", "The training this prediction waited for was cancelled; ask again."
         elif lead_state in _PENDING:
             stage = f"waiting for training ({lead_stage or lead_state.lower()})"
     return {
@@ -230,6 +252,16 @@ def task_status(*, record: TaskRecord) -> dict:
         "result": payload,
         "error": error,
     }
+
+
+def _results_kept() -> timedelta | None:
+    """How long the result backend keeps a task's result (None: for ever)."""
+    from celery import current_app
+
+    expires = current_app.conf.result_expires
+    if not expires:
+        return None
+    return expires if isinstance(expires, timedelta) else timedelta(seconds=expires)
 
 
 def _public_error(info) -> str:

@@ -506,12 +506,13 @@ PREDICT_TASK = "predictions.generate_prediction"
 
 
 def task_in_flight(*, key: str) -> TaskRecord | None:
-    """The newest task with this key that is still queued or running (within the task time limit)."""
-    from celery.result import AsyncResult
+    """The newest task with this key that is still queued or running (within the task time limit), as its
+    owner's status reports it: a follower whose training failed or was cancelled will never start."""
+    from predictions.selectors import task_status
 
     since = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-    for record in TaskRecord.objects.filter(key=key, created_at__gte=since)[:3]:
-        if AsyncResult(record.task_id).state in _PENDING_STATES:
+    for record in TaskRecord.objects.select_related("follows").filter(key=key, created_at__gte=since)[:3]:
+        if task_status(record=record)["state"] in _PENDING_STATES:
             return record
     return None
 
@@ -608,7 +609,10 @@ def training_enqueue(
     key = f"train:{symbol}:{timeframe.value}:{horizon}:{names}"
     existing = task_in_flight(key=key)
     if existing is not None:
-        if existing.user_id == user.pk or not then_predict:
+        # The same work: the user's own training that ends in the same prediction (records from before the
+        # lead kept its `then_predict` count as such), or a training asked for without a prediction.
+        same = existing.kwargs.get("then_predict", then_predict) == then_predict
+        if (existing.user_id == user.pk and same) or not then_predict:
             return Queued(task=existing, joined=True)
         predict = {
             "symbol": symbol,
@@ -636,7 +640,13 @@ def training_enqueue(
     if available < needed:
         raise NotEnoughHistory(needed=needed, available=available)
     training_quota_check(user=user)
-    record = TaskRecord.objects.create(task_id=uuid.uuid4().hex, name=TRAIN_TASK, key=key, user_id=user.pk)
+    record = TaskRecord.objects.create(
+        task_id=uuid.uuid4().hex,
+        name=TRAIN_TASK,
+        key=key,
+        user_id=user.pk,
+        kwargs={"then_predict": then_predict},  # what its result will hold, for whoever asks meanwhile
+    )
     _apply_async(
         record,
         train_models,

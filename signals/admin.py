@@ -1,10 +1,11 @@
 import json
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from signals.models import TradingSignal
 from signals.tasks import generate_for_watchlist
+from tradingdash.admin_actions import task_start_from_admin
 
 
 @admin.register(TradingSignal)
@@ -61,5 +62,6 @@ class TradingSignalAdmin(admin.ModelAdmin):
 
     @admin.action(description="Generate signals for the whole watchlist (1D)", permissions=["generate"])
     def generate_watchlist(self, request, queryset):
-        result = generate_for_watchlist.delay("1D")
-        self.message_user(request, f"Signal generation enqueued as task {result.id}", messages.SUCCESS)
+        task_start_from_admin(
+            self, request, task=generate_for_watchlist, args=["1D"], label="Signal generation (1D)"
+        )

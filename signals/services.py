@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 import structlog
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection, transaction
 from django.utils import timezone
 
 from market.adjust import SERIES_NAMES, Adjustment
@@ -113,14 +114,37 @@ def _system_prediction(*, symbol: str, timeframe: Timeframe, base_timestamp) -> 
     return prediction, ""
 
 
-def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
+def _signal_for_bar(*, symbol: str, timeframe: Timeframe, bar: datetime) -> TradingSignal | None:
+    return (
+        TradingSignal.objects.filter(symbol=symbol, timeframe=timeframe.value, candle_timestamp=bar)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _bar_lock(*, symbol: str, timeframe: Timeframe) -> None:
+    """Serialise once-per-bar generation of one series until the transaction ends (PostgreSQL; elsewhere one
+    process runs the tasks)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"signal:{symbol}:{timeframe.value}"]
+            )
+
+
+def signal_generate(*, symbol: str, timeframe: Timeframe, once_per_bar: bool = False) -> TradingSignal:
     """Evaluate the rules on the latest closed candles (and the system's prediction from the same bar, when a
-    model beats naive) and store it."""
+    model beats naive) and store it. With `once_per_bar` (scheduled runs, which a redelivered or concurrent
+    task may repeat) a bar that already has a signal keeps it: that signal is returned, nothing is stored or
+    announced again."""
     config = signal_config()
     needed = required_bars(config)
     candles = _closed_candles(symbol=symbol, timeframe=timeframe, limit=needed + _EXTRA_BARS, needed=needed)
     if len(candles) < needed:
         raise NotEnoughCandles(needed=needed, available=len(candles))
+    bar = candles.index[-1].to_pydatetime()
+    if once_per_bar and (existing := _signal_for_bar(symbol=symbol, timeframe=timeframe, bar=bar)):
+        return existing
     prediction, absent = None, "its weight is 0"
     if config.prediction_weight > 0:
         base = candles.index[-1].to_pydatetime()
@@ -147,19 +171,17 @@ def signal_generate(*, symbol: str, timeframe: Timeframe) -> TradingSignal:
         "factors": [factor.to_dict() for factor in result.factors],
         "prediction_id": prediction.pk if prediction is not None else None,
     }
-    candle_time = result.candle_time.to_pydatetime()
-    # The same closed bar with the same inputs is the same signal: a run with no new bar (a weekday holiday, a
-    # retried task, a second POST) returns it rather than storing and announcing it again as "new".
-    latest = (
-        TradingSignal.objects.filter(symbol=symbol, timeframe=timeframe.value, candle_timestamp=candle_time)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if latest is not None and _same_signal(latest, values):
-        return latest
-    signal = TradingSignal.objects.create(
-        symbol=symbol, timeframe=timeframe.value, candle_timestamp=candle_time, **values
-    )
+    with transaction.atomic():
+        _bar_lock(symbol=symbol, timeframe=timeframe)
+        # The same closed bar with the same inputs is the same signal: a run with no new bar (a weekday holiday,
+        # a retried task, a second POST) returns it rather than storing and announcing it again as "new"; a
+        # scheduled run keeps whatever signal the bar already has.
+        latest = _signal_for_bar(symbol=symbol, timeframe=timeframe, bar=bar)
+        if latest is not None and (once_per_bar or _same_signal(latest, values)):
+            return latest
+        signal = TradingSignal.objects.create(
+            symbol=symbol, timeframe=timeframe.value, candle_timestamp=bar, **values
+        )
     _signals_invalidate(symbol)
     events.announce(
         events.SignalCreated(

@@ -34,9 +34,14 @@ def publish_to_symbol(*, topic: str, symbol: str, message: dict[str, Any]) -> No
 
 
 def _stamped(message: dict) -> dict:
+    """The message with its `time`: now in the clock of the exchange of its `symbol` (as its other times
+    read), else of the default exchange."""
     if "time" in message:
         return message
-    return {**message, "time": exchange_time(timezone.now())}
+    now, symbol = timezone.now(), message.get("symbol")
+    if isinstance(symbol, str) and symbol:
+        return {**message, "time": now.astimezone(time_zone_for_symbol(symbol)).isoformat()}
+    return {**message, "time": exchange_time(now)}
 
 
 def group_message(message: dict) -> dict:

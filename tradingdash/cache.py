@@ -196,6 +196,11 @@ class LocalTTLCache:
 _local_caches: weakref.WeakSet[LocalTTLCache] = weakref.WeakSet()
 
 
+def local_layer_register(layer) -> None:
+    """Another per-process layer (any object with `clear()`) that local_caches_clear empties too."""
+    _local_caches.add(layer)
+
+
 def local_caches_clear() -> None:
     """Empty every per-process layer (tests, and cache.clear())."""
     for layer in list(_local_caches):

@@ -344,7 +344,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "tradingdash.beat:Scheduler"  # django-celery-beat's, keeping staff edits (beat.py)
 CELERY_TIMEZONE = EXCHANGE_TIME_ZONE  # beat crontabs read in exchange time
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

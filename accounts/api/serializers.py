@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from accounts.selectors import email_taken
 from tradingdash.inputs import StrictInputSerializer
 
 User = get_user_model()
@@ -19,6 +20,8 @@ class RegisterInputSerializer(StrictInputSerializer):
     password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
 
     def validate_username(self, value: str) -> str:
+        # As create_user stores it (NFKC): fullwidth "ａｌｉｃｅ" is "alice", so it is checked as "alice".
+        value = User.normalize_username(value)
         field = User._meta.get_field("username")
         for validator in field.validators:
             try:
@@ -31,7 +34,7 @@ class RegisterInputSerializer(StrictInputSerializer):
 
     def validate_email(self, value: str) -> str:
         value = User.objects.normalize_email(value)
-        if User.objects.filter(email__iexact=value).exists():
+        if email_taken(email=value):
             raise serializers.ValidationError("A user with that email already exists.", code="unique")
         return value
 
@@ -75,7 +78,7 @@ class MeSerializer(serializers.ModelSerializer):
         extra_kwargs = {"date_joined": {"default_timezone": UTC}}
 
 
-class PasswordChangeInputSerializer(serializers.Serializer):
+class PasswordChangeInputSerializer(StrictInputSerializer):
     """The current password proves it is the owner; the new one passes the same validators as at registration."""
 
     current_password = serializers.CharField(

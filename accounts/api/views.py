@@ -3,9 +3,11 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +24,7 @@ from accounts.api.serializers import (
     RegisterOutputSerializer,
     TokenPairSerializer,
 )
-from accounts.services import password_change, tokens_issue, user_register
+from accounts.services import AccountTaken, password_change, refresh_token_lock, tokens_issue, user_register
 from accounts.throttles import AuthIPThrottle, AuthUsernameThrottle, AuthUserThrottle
 
 INVALID_CREDENTIALS = "Invalid username or password."
@@ -44,7 +46,12 @@ class RegisterApi(_PublicApi):
     def post(self, request):
         data = RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = user_register(**data.validated_data)
+        try:
+            user = user_register(**data.validated_data)
+        except AccountTaken as exc:
+            raise ValidationError(
+                {field: [f"A user with that {field} already exists."] for field in exc.fields}, code="unique"
+            ) from exc
         return Response(RegisterOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -68,12 +75,23 @@ class RefreshApi(_PublicApi):
 
     @extend_schema(request=RefreshInputSerializer, responses={200: RefreshInputSerializer}, tags=["auth"])
     def post(self, request):
-        RefreshInputSerializer(data=request.data).is_valid(raise_exception=True)
+        data = RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         serializer = TokenRefreshSerializer(data=request.data)
         try:
-            serializer.is_valid(raise_exception=True)
+            with transaction.atomic():
+                # One refresh at a time per token: simplejwt checks the blacklist, then blacklists and rotates,
+                # so two requests with the same token at once both passed the check and both got a new pair.
+                refresh_token_lock(data.validated_data["refresh"])
+                serializer.is_valid(raise_exception=True)
         except TokenError as exc:
             raise InvalidToken(exc.args[0]) from exc
+        except ObjectDoesNotExist as exc:
+            # simplejwt looks the token's user up with .get(): a deleted account's refresh token is a 401 like
+            # an inactive one's, not a 500.
+            raise AuthenticationFailed(
+                "No active account found for the given token.", code="no_active_account"
+            ) from exc
         return Response(serializer.validated_data)
 
 
@@ -90,7 +108,9 @@ class LogoutApi(APIView):
             raise InvalidToken(exc.args[0]) from exc
         if str(token.get("user_id")) != str(request.user.pk):
             raise InvalidToken("Token does not belong to the authenticated user.")
-        token.blacklist()
+        with transaction.atomic():
+            refresh_token_lock(data.validated_data["refresh"])  # ordered against a refresh of the same token
+            token.blacklist()
         return Response(status=status.HTTP_205_RESET_CONTENT)
 
 

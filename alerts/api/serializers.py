@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC
 
 from rest_framework import serializers
 
@@ -13,7 +14,9 @@ from alerts.models import (
     NotificationChannel,
 )
 from alerts.outbound import DeliveryError, apprise_check, check_url
+from alerts.rules import event_value_shown
 from market.api.fields import QuerySerializer, symbol_from_path
+from market.sources import price_tick_for_symbol
 from market.symbols import InvalidSymbol
 from tradingdash.inputs import StrictInputSerializer
 from watchlists.selectors import symbols_unknown
@@ -98,6 +101,8 @@ class AlertSerializer(serializers.ModelSerializer):
     class Meta:
         model = Alert
         fields = ["id", *ALERT_EDITABLE_FIELDS, "last_fired_at"]
+        # Rendered in UTC so the API's renderer shows it in the clock of the alert's exchange (not TIME_ZONE's).
+        extra_kwargs = {"last_fired_at": {"default_timezone": UTC}}
 
     def get_signal_type(self, obj: Alert) -> str | None:
         return obj.signal_type or None
@@ -113,7 +118,7 @@ class DeliverySerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=["pending", "delivered", "failed"])
     attempts = serializers.IntegerField()
     last_error = serializers.CharField(allow_null=True)
-    delivered_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True, default_timezone=UTC)
 
 
 class AlertEventSerializer(serializers.Serializer):
@@ -125,8 +130,16 @@ class AlertEventSerializer(serializers.Serializer):
     threshold = serializers.FloatField(allow_null=True)
     message = serializers.CharField()
     details = serializers.DictField()
-    fired_at = serializers.DateTimeField()
+    fired_at = serializers.DateTimeField(default_timezone=UTC)  # shown in the symbol's exchange clock
     deliveries = DeliverySerializer(many=True)
+
+    def to_representation(self, instance):
+        """`value` read as what it holds (the renderer rounds by key, and `value` is a price or a percentage
+        by the event's kind): change alerts' a percentage, the others' a traded price at the symbol's tick."""
+        data = super().to_representation(instance)
+        tick = price_tick_for_symbol(data["symbol"])
+        data["value"] = event_value_shown(kind=data["kind"], value=data["value"], tick=tick)
+        return data
 
 
 class ChannelInputSerializer(StrictInputSerializer):

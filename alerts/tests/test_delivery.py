@@ -178,6 +178,24 @@ def test_stream_channel_publishes_to_the_users_group(settings, django_capture_on
     assert AlertDelivery.objects.get().state == "delivered"
 
 
+def test_the_streamed_alert_reads_its_value_like_the_api(settings, django_capture_on_commit_callbacks):
+    """The dashboard's live alert shows the same value as /api/alerts/events: a price at the tick."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    layer = get_channel_layer()
+    alert = AlertFactory(channels=["stream"], threshold=1430.6999999999998)
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(f"user.{alert.user_id}", channel)
+    try:
+        fire(alert, django_capture_on_commit_callbacks)
+        received = async_to_sync(layer.receive)(channel)
+    finally:
+        channel_layers.backends.clear()
+    assert json.loads(received["text"])["value"] == 1431.7
+
+
 def test_the_connection_goes_to_the_checked_address_with_the_original_host(
     receiver, allow_private, monkeypatch
 ):

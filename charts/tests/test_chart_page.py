@@ -164,3 +164,21 @@ def test_chart_signals_levels_and_predictions_follow_the_candles_across_a_split(
     # Buy-and-hold stays on the backtest's split-adjusted series: no false halving at the split.
     values = [p["value"] for p in data["backtest"]["buy_and_hold"]]
     assert min(values) > 0.6
+
+
+def test_chart_data_draws_each_bar_at_its_own_exchange_time_across_daylight_saving():
+    """An LSE daily bar opens at midnight London time: BST (+01:00) in summer, GMT in winter. Viewed in January,
+    one offset for every point (January's) drew each summer bar at 23:00 the evening before, on the wrong day."""
+    import time_machine
+
+    Instrument.objects.create(symbol="VOD.L", name="Vodafone", exchange="LSE")
+    with time_machine.travel(datetime(2027, 1, 20, 12, 0, tzinfo=UTC), tick=False):
+        candles = seed_chart("VOD.L", bars=250)
+        staff_browser = Client()
+        staff_browser.force_login(UserFactory(is_staff=True, is_superuser=True))
+        data = staff_browser.get("/admin/charts/VOD.L/data", {"timeframe": "1D", "limit": 250}).json()
+    assert len(data["candles"]) == 250
+    drawn = [datetime.fromtimestamp(c["time"], UTC) for c in data["candles"]]
+    assert [(d.date().isoformat(), d.hour) for d in drawn] == [(c["date"], 0) for c in candles]
+    assert any(c["timestamp"].endswith("+01:00") for c in candles)  # summer bars are in the range
+    assert {datetime.fromtimestamp(s["time"], UTC) for s in data["signals"]} <= set(drawn)

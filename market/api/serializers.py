@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -224,22 +226,25 @@ class QualityQuerySerializer(QuerySerializer):
 
 
 class DataIssueSerializer(serializers.Serializer):
+    # Times in UTC: the API's renderer shows them in the symbol's exchange clock (not in TIME_ZONE, the admin's).
     id = serializers.IntegerField()
     kind = serializers.CharField()
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
+    start = serializers.DateTimeField(default_timezone=UTC)
+    end = serializers.DateTimeField(default_timezone=UTC)
     details = serializers.DictField()
     unavailable = serializers.BooleanField()
     resolved = serializers.BooleanField()
-    detected_at = serializers.DateTimeField()
-    checked_at = serializers.DateTimeField()
-    resolved_at = serializers.DateTimeField(allow_null=True)
+    detected_at = serializers.DateTimeField(default_timezone=UTC)
+    checked_at = serializers.DateTimeField(default_timezone=UTC)
+    resolved_at = serializers.DateTimeField(allow_null=True, default_timezone=UTC)
 
 
 class QualityReportSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     timeframe = serializers.CharField()
-    checked_at = serializers.DateTimeField(allow_null=True, help_text="Last check; null if never checked.")
+    checked_at = serializers.DateTimeField(
+        allow_null=True, default_timezone=UTC, help_text="Last check; null if never checked."
+    )
     open = serializers.DictField(child=serializers.IntegerField(), help_text="Open findings by kind.")
     issues = DataIssueSerializer(many=True)
 
@@ -254,8 +259,7 @@ class IndicatorsQuerySerializer(HistoricalQuerySerializer):
         help_text=f"Comma-separated, e.g. sma:50,ema:20,rsi:14,macd:12:26:9 ({SUPPORTED}).",
         validators=[RegexValidator(_INDICATOR_NAMES, "Names are kind[:number…], comma-separated.")],
     )
-    order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
-    format = None
+    format = None  # `order` as historical's (asc by default): the same query gives the same bars
 
     def validate_names(self, value: str) -> list:
         try:

@@ -41,6 +41,11 @@ class TrainInputSerializer(StrictInputSerializer):
         child=serializers.ChoiceField(choices=TRAINABLE_CHOICES), min_length=1, max_length=3, required=False
     )
 
+    def validate_algorithms(self, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Each algorithm at most once.")
+        return value
+
 
 class PredictionSerializer(serializers.Serializer):
     id = serializers.IntegerField()

@@ -193,7 +193,9 @@ class TaskStatusApi(APIView):
         tags=["tasks"],
     )
     def get(self, request, task_id: str):
-        record = TaskRecord.objects.select_related("follows").filter(task_id=task_id[:255]).first()
+        if "\x00" in task_id or len(task_id) > 255:  # no task has such an id (PostgreSQL refuses NUL bytes)
+            raise Http404
+        record = TaskRecord.objects.select_related("follows").filter(task_id=task_id).first()
         if record is None or not (request.user.is_staff or record.user_id == request.user.pk):
             raise Http404
         return Response(task_status(record=record))

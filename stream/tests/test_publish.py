@@ -41,3 +41,18 @@ def test_an_index_keeps_two_decimals_and_a_candle_bar_is_rounded_too():
     bar = json.loads(group_message(message)["text"])["bar"]
 
     assert (bar["open"], bar["high"], bar["low"], bar["close"]) == (26001.12, 26010.46, 25990.0, 26005.56)
+
+
+def test_a_users_message_about_a_symbol_is_stamped_in_that_symbols_exchange_time():
+    """An alert on the S&P 500 reaches its owner stamped in New York time like its fired_at, not in India's."""
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    from stream.publish import _stamped
+
+    with time_machine.travel(datetime(2026, 1, 15, 15, 0, tzinfo=UTC), tick=False):
+        alert = _stamped({"type": "alert", "symbol": "^GSPC", "fired_at": "2026-01-15T15:00:00+00:00"})
+        task = _stamped({"type": "task", "task_id": "t"})
+    assert alert["time"] == "2026-01-15T10:00:00-05:00"
+    assert task["time"] == "2026-01-15T20:30:00+05:30"  # no symbol: the default exchange's clock

@@ -29,6 +29,18 @@ def bearer(client, token):
     return client
 
 
+class RegisteredMeanwhile:
+    """A password validator standing for a second registration of the same name and email that commits while
+    this one is being validated (its password hashed and checked), i.e. after the uniqueness checks passed."""
+
+    def validate(self, password, user=None):
+        if user is not None and not User.objects.filter(username=user.username).exists():
+            User.objects.create_user(username=user.username, email=user.email.upper(), password=password)
+
+    def get_help_text(self):
+        return ""
+
+
 class TestRegister:
     def test_creates_user_and_returns_public_fields(self, api_client):
         response = register(api_client)
@@ -55,6 +67,31 @@ class TestRegister:
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "validation_error"
         assert "username" in response.json()["error"]["details"]
+
+    def test_the_same_account_registered_concurrently_is_400_not_500(self, api_client, settings):
+        settings.AUTH_PASSWORD_VALIDATORS = [{"NAME": "accounts.tests.api.test_auth.RegisteredMeanwhile"}]
+        response = register(api_client)
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["code"] == "validation_error"
+        assert set(response.json()["error"]["details"]) == {"username", "email"}
+        assert User.objects.filter(username="alice").count() == 1
+
+    def test_a_username_equal_to_a_taken_one_after_unicode_normalisation_is_400(self, api_client):
+        """Django stores usernames NFKC-normalised: fullwidth "ａｌｉｃｅ" is saved as "alice"."""
+        UserFactory(username="alice")
+        response = register(api_client, username="\uff41\uff4c\uff49\uff43\uff45", email="other@example.com")
+        assert response.status_code == 400, response.content
+        assert set(response.json()["error"]["details"]) == {"username"}
+        assert User.objects.count() == 1
+
+    def test_an_email_equal_to_a_taken_one_as_the_database_lowercases_it_is_400(self, api_client):
+        """The unique index is on LOWER(email); Django's iexact compares UPPER(), which differs for a few letters:
+        the Kelvin sign lower-cases to "k" but upper-cases to itself."""
+        UserFactory(username="kate", email="kate@example.com")
+        response = register(api_client, username="kate2", email="\u212aate@example.com")
+        assert response.status_code == 400, response.content
+        assert set(response.json()["error"]["details"]) == {"email"}
+        assert User.objects.count() == 1
 
     def test_duplicate_email_differing_only_in_case(self, api_client):
         UserFactory(username="bob", email="alice@example.com")
@@ -148,6 +185,14 @@ class TestTokens:
         again = api_client.post("/api/auth/refresh", {"refresh": refresh}, format="json")
         assert again.status_code == 401
 
+    def test_refresh_token_of_deleted_user_is_401_not_500(self, api_client):
+        gone = UserFactory()
+        refresh = str(RefreshToken.for_user(gone))
+        gone.delete()
+        response = api_client.post("/api/auth/refresh", {"refresh": refresh}, format="json")
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "no_active_account"
+
     def test_logout_blacklists_refresh(self, api_client, user):
         tokens = login(api_client, user.username).json()
         response = bearer(api_client, tokens["access"]).post(
@@ -229,6 +274,38 @@ class TestThrottle:
             REMOTE_ADDR="10.0.0.99",
         )
         assert response.status_code == 429
+
+    def test_per_account_limit_holds_whether_it_is_named_by_username_or_email(
+        self, api_client, user, settings
+    ):
+        """Login takes the username or the account's email: both name one account, so guesses against it
+        share one budget; alternating the two forms must not double it."""
+        settings.AUTH_THROTTLE_RATE = "5/minute"
+        for i in range(5):
+            api_client.post(
+                "/api/auth/login",
+                {"username": user.username, "password": "x"},
+                format="json",
+                REMOTE_ADDR=f"10.0.1.{i + 1}",
+            )
+        response = api_client.post(
+            "/api/auth/login",
+            {"username": user.email.upper(), "password": "x"},
+            format="json",
+            REMOTE_ADDR="10.0.1.99",
+        )
+        assert response.status_code == 429
+
+    def test_login_stays_throttled_while_redis_is_down(self, api_client, user, settings, dead_cache):
+        """The counters live in Redis; with Redis down every read was a miss and every write dropped, so login
+        was not limited at all for the outage (password guessing at any rate). Each process now counts alone
+        meanwhile."""
+        settings.AUTH_THROTTLE_RATE = "5/minute"
+        for _ in range(5):
+            assert login(api_client, user.username, "wrong").status_code == 401
+        response = login(api_client, user.username, "wrong")
+        assert response.status_code == 429
+        assert int(response["Retry-After"]) > 0
 
     def test_register_is_throttled_per_ip(self, api_client, settings):
         settings.AUTH_THROTTLE_RATE = "2/minute"

@@ -83,3 +83,19 @@ def test_guessing_the_current_password_is_throttled_per_user_across_ips(user, se
 def test_api_times_stay_utc_while_the_admin_shows_ist(auth_client, settings):
     assert settings.TIME_ZONE == "Asia/Kolkata"
     assert auth_client.get("/api/auth/me").json()["date_joined"].endswith("Z")
+
+
+def test_unknown_body_field_is_400_naming_it_and_changes_nothing(user):
+    """Bodies are validated strictly everywhere (issue 10): a field the endpoint does not know is not ignored."""
+    client = APIClient()
+    tokens = _login(client, user.username).json()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    response = client.post(
+        "/api/auth/password",
+        {"current_password": PASSWORD, "new_password": NEW, "keep_sessions": True},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"keep_sessions"}
+    client.credentials()
+    assert _login(client, user.username, PASSWORD).status_code == 200

@@ -259,3 +259,40 @@ def test_channel_test_is_throttled_per_user(auth_client, user, settings, receive
     url = f"/api/notifications/channels/{channel.pk}/test"
     assert [auth_client.post(url).status_code for _ in range(3)] == [200, 200, 429]
     assert len(receiver.requests) == 2
+
+
+def test_alert_and_event_times_read_in_the_clock_of_the_alerts_exchange(auth_client, user):
+    """Issue 10: every time in a response carries the instrument's exchange offset. An S&P 500 alert's times
+    are New York's (-05:00 in January), not India's, which is the server's TIME_ZONE (for the admin)."""
+    from datetime import UTC, datetime
+
+    from market.tests.factories import InstrumentFactory
+
+    InstrumentFactory(symbol="^GSPC", exchange="NYSE", kind="index")
+    fired = datetime(2026, 1, 15, 15, 0, tzinfo=UTC)  # 10:00 in New York
+    alert = AlertFactory(user=user, symbol="^GSPC", threshold=6000.0, last_fired_at=fired)
+    AlertEvent.objects.create(
+        key="gspc-above-6000",
+        alert=alert,
+        user=user,
+        symbol="^GSPC",
+        kind="price_above",
+        value=6001.0,
+        threshold=6000.0,
+        message="^GSPC above 6000",
+        fired_at=fired,
+    )
+    assert auth_client.get(f"/api/alerts/{alert.pk}").json()["last_fired_at"] == "2026-01-15T10:00:00-05:00"
+    event = auth_client.get("/api/alerts/events").json()["results"][0]
+    assert event["fired_at"] == "2026-01-15T10:00:00-05:00"
+
+
+def test_event_values_read_like_every_other_price_and_percentage(auth_client, user, tcs):
+    """Issue 10's numbers a person can read: a price alert's value is a traded price (TCS.NS: tick 0.05), a
+    change alert's a percentage (2 decimals), as in the event's details beside it; not 1431.6999999999998."""
+    AlertFactory(user=user, threshold=1000.0)
+    AlertFactory(user=user, kind="change_pct_above", threshold=1.0)
+    alerts_evaluate_price(symbol="TCS.NS", price=1431.6999999999998, change_pct=1.2345678)
+    events = {e["kind"]: e for e in auth_client.get("/api/alerts/events").json()["results"]}
+    assert events["price_above"]["value"] == 1431.7 == events["price_above"]["details"]["price"]
+    assert events["change_pct_above"]["value"] == 1.23 == events["change_pct_above"]["details"]["change_pct"]

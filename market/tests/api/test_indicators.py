@@ -42,6 +42,16 @@ def test_series_align_with_the_historical_candles_and_warm_up_as_null(auth_clien
     assert body["rows"][0]["vwap"] is not None  # anchored at the first daily bar
 
 
+def test_a_query_with_start_and_limit_gives_the_same_bars_as_historical(auth_client, daily, frozen):  # noqa: F811
+    """ "One row per candle of the same historical query": with a start, historical's default order keeps the
+    first `limit` bars from it, so the indicators of that query must describe those bars, not the latest."""
+    start = (OPEN_NOW - timedelta(days=150)).date().isoformat()
+    query = f"timeframe=1D&start={start}&limit=10"
+    history = auth_client.get(f"/api/market/historical/TCS?{query}").json()
+    body = auth_client.get(f"/api/market/indicators/TCS?{query}&names=sma:5").json()
+    assert [r["timestamp"] for r in body["rows"]] == [c["timestamp"] for c in history["candles"]]
+
+
 @pytest.mark.parametrize("names", ["bogus:3", "sma:0", "sma:5:6", "macd:26:12:9", "rsi:x", ""])
 def test_bad_names_are_400_listing_the_supported_ones(auth_client, daily, frozen, names):  # noqa: F811
     response = auth_client.get(f"/api/market/indicators/TCS?names={names}")

@@ -199,6 +199,27 @@ def test_a_body_whose_last_bar_is_forming_is_cached_until_that_bar_closes():
     assert 0 < cache.ttl(key) <= 121
 
 
+def test_indicators_whose_last_bar_is_forming_are_cached_until_that_bar_closes():
+    """The indicators endpoint is "cached like historical": a series computed over a forming bar must not be
+    served after that bar has closed (the historical body beside it then shows the final bar)."""
+    from market.caching import history_key
+    from market.indicators import parse_indicators
+    from market.selectors import indicators_history
+
+    provider = LiveProvider({("TCS.NS", Timeframe.D1): DAILY}, DAILY_CLOSES)
+    names = parse_indicators("sma:2")
+    at = datetime(2026, 6, 3, 9, 58, tzinfo=UTC)  # 15:28 IST: Wednesday's bar closes in two minutes
+    with time_machine.travel(at, tick=False):
+        for _ in range(2):  # the first read fetches (bumping the symbol's version), the second caches
+            body = indicators_history(
+                symbol="TCS.NS", timeframe=Timeframe.D1, indicators=names, limit=3, provider=provider
+            )
+        key = history_key("TCS.NS", "1D", None, None, 3, "desc", "sma:2", "splits")
+    assert body["rows"][-1]["timestamp"].startswith("2026-06-03")
+    assert cache.get(key) is not None
+    assert 0 < cache.ttl(key) <= 121
+
+
 def test_weekly_and_monthly_bars_close_with_the_last_session_of_their_period():
     from market.bars import bar_close
     from market.sources import calendar_for

@@ -1,7 +1,7 @@
 """Quality check and repair on stored candles: findings stored, resolved when gone, gaps re-fetched, what the
 provider cannot supply marked; the staff API and the command."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -173,3 +173,25 @@ def test_a_missing_run_that_grew_since_it_was_marked_unavailable_is_asked_for_ag
         result = quality_repair(symbol="TCS.NS", timeframe=Timeframe.D1, provider=synthetic, now=friday)
     assert result.refetched == 5 and result.unavailable == 0
     assert not DataIssue.objects.filter(kind="missing", resolved=False).exists()
+
+
+def test_quality_report_times_read_in_the_clock_of_the_symbols_exchange(staff_client):
+    """Issue 10: an S&P 500 finding is dated in New York (-04:00 in June), not in the server's TIME_ZONE."""
+    session = datetime(2026, 6, 1, 13, 30, tzinfo=UTC)  # Monday 09:30 in New York
+    DataIssue.objects.create(
+        symbol="^GSPC",
+        timeframe="1D",
+        kind="missing",
+        start=session,
+        end=session + timedelta(days=1),
+        details={"bars": 1},
+        detected_at=session,
+        checked_at=session,
+    )
+    body = staff_client.get("/api/market/quality/%5EGSPC?timeframe=1D").json()
+    assert body["checked_at"] == "2026-06-01T09:30:00-04:00"
+    issue = body["issues"][0]
+    assert (issue["start"], issue["detected_at"]) == (
+        "2026-06-01T09:30:00-04:00",
+        "2026-06-01T09:30:00-04:00",
+    )

@@ -70,3 +70,42 @@ def test_a_finished_training_does_not_block_a_new_one(staff_client, history):
     assert first["status"] == second["status"] == "SUCCESS"
     assert first["task_id"] != second["task_id"]
     assert TaskRecord.objects.count() == 2
+
+
+def test_an_algorithm_named_twice_is_400_not_a_second_training(staff_client, history):
+    """["svr", "svr"] trained svr twice (two versions, an ensemble of two copies) under an in-flight key of its
+    own, so it also escaped the duplicate-training check for ["svr"]."""
+    response = staff_client.post("/api/predictions/train/TCS", {"algorithms": ["svr", "svr"]}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"algorithms"}
+    assert not TaskRecord.objects.exists()
+
+
+@pytest.fixture
+def queued_not_run():
+    """Tasks go to the broker (this test run's Redis) and stay queued: no worker runs them."""
+    from celery import current_app
+
+    eager = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = False
+    yield
+    current_app.conf.task_always_eager = eager
+    with current_app.connection_for_write() as connection:
+        for queue in ("default", "ml"):
+            connection.default_channel.queue_purge(queue)
+
+
+def test_a_prediction_is_not_joined_to_the_same_users_training_that_predicts_nothing(
+    staff_client, history, queued_not_run
+):
+    """A staff user's queued training (POST /train, which makes no prediction) and then their own request for
+    an svr prediction: joining that training answered "already_running" with a task whose result never holds
+    the prediction, so the status said SUCCESS for a prediction nobody made."""
+    training = staff_client.post("/api/predictions/train/TCS", {"algorithms": ["svr"]}, format="json").json()
+    assert training["status"] == "queued"
+    response = staff_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["task_id"] != training["task_id"]
+    assert body["status"] == "waiting_for_training"
+    assert TaskRecord.objects.get(task_id=body["task_id"]).kwargs["model"] == "svr"

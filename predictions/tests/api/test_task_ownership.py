@@ -153,3 +153,116 @@ def test_generate_on_a_symbol_with_too_little_stored_history_fetches_it_first(au
     response = auth_client.post("/api/predictions/generate/INFY", {"model": "svr"}, format="json")
     assert response.status_code == 202, response.json()
     assert response.json()["status"] == "SUCCESS"
+
+
+def test_follower_of_a_revoked_training_reports_it_instead_of_waiting_forever(auth_client, history):
+    """An operator who revokes a queued training (celery control revoke) leaves nothing to start the followers'
+    predictions: their status must say so, not PENDING "waiting for training" for ever."""
+    from celery import current_app
+
+    lead = TaskRecord.objects.create(
+        task_id="revoked-training-0102",
+        name="predictions.train_models",
+        key="train:TCS.NS:1D:1:svr",
+        user=UserFactory(),
+    )
+    body = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
+    assert body["status"] == "waiting_for_training"
+    current_app.backend.mark_as_revoked(lead.task_id, reason="revoked by an operator")
+    status = auth_client.get(f"/api/tasks/{body['task_id']}").json()
+    assert status["state"] == "REVOKED", status
+    assert "cancelled" in status["error"]
+    # Nor is it a task "in flight" that the same request would be joined to again.
+    from predictions.services import task_in_flight
+
+    assert task_in_flight(key=TaskRecord.objects.get(task_id=body["task_id"]).key) is None
+
+
+@pytest.mark.parametrize("task_id", ["%00", "abc%00def", "%F0%9F%93%88"])
+def test_a_task_id_no_task_can_have_is_404_not_500(auth_client, task_id):
+    """Task ids are ours (hex uuids); a NUL byte in the path reached PostgreSQL, which refuses it (a 500)."""
+    response = auth_client.get(f"/api/tasks/{task_id}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_accuracy_counts_only_the_predictions_the_viewer_may_read(auth_client, user):
+    """A user's predictions are theirs alone: another user's scored prediction must not show in this user's
+    accuracy (its count, hit rate and MAE gave away how many predictions they made and how far off they were)."""
+    from predictions.tests.factories import PredictionFactory
+
+    PredictionFactory(requested_by=UserFactory(), realized_price=130.0, error=123.45 - 130.0)
+    PredictionFactory(requested_by=user, realized_price=120.0, error=123.45 - 120.0)
+    PredictionFactory(realized_price=125.0, error=123.45 - 125.0)  # the system's: public
+    body = auth_client.get("/api/predictions/TCS/accuracy").json()
+    assert (body["total"], body["scored"]) == (2, 2)
+    assert body["mae"] == pytest.approx((3.45 + 1.55) / 2, abs=0.01)
+
+
+def test_a_task_whose_result_is_no_longer_kept_does_not_claim_to_be_queued(auth_client, user):
+    """Celery's result backend is cleaned of results older than result_expires (1 day; beat's
+    celery.backend_cleanup): an old task's status then read PENDING, as if it were still queued."""
+    from datetime import UTC, datetime
+
+    with time_machine.travel(datetime(2026, 6, 1, 6, 0, tzinfo=UTC), tick=False):
+        TaskRecord.objects.create(
+            task_id="long-done-0200", name="predictions.generate_prediction", key="k", user=user
+        )
+    with time_machine.travel(datetime(2026, 6, 3, 6, 0, tzinfo=UTC), tick=False):
+        status = auth_client.get("/api/tasks/long-done-0200").json()
+    assert status["state"] == "EXPIRED", status
+    assert "no longer kept" in status["error"]
+
+
+def test_a_failed_training_tells_its_followers_owners_on_the_stream(
+    auth_client, user, history, announcements
+):
+    """A follower never runs when its training fails, so nothing announced its end: a dashboard waiting for
+    the follower's `task` message on the live stream waited for ever (only polling showed FAILURE)."""
+    from tradingdash import events
+
+    updates = announcements(events.TaskUpdated)
+    lead = TaskRecord.objects.create(
+        task_id="failing-training-0103",
+        name="predictions.train_models",
+        key="train:TCS.NS:1D:1:svr",
+        user=UserFactory(),
+    )
+    body = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
+    train_models.apply(
+        kwargs={"symbol": "TCS.NS", "timeframe": "1D", "algorithms": ["no-such-algorithm"]},
+        task_id=lead.task_id,
+        throw=False,
+    )
+    mine = [u for u in updates if u.task_id == body["task_id"]]
+    assert [(u.user_id, u.state) for u in mine] == [(user.pk, "FAILURE")]
+
+
+def test_a_revoked_training_tells_its_owner_and_its_followers_owners_on_the_stream(
+    auth_client, user, announcements
+):
+    """A revoked task never runs, so task_postrun never announced its end: the owner's dashboard (and those of
+    the users following it) waited on the live stream for ever. The worker says so with task_revoked."""
+    from types import SimpleNamespace
+
+    from celery.signals import task_revoked
+
+    from tradingdash import events
+
+    updates = announcements(events.TaskUpdated)
+    owner = UserFactory()
+    lead = TaskRecord.objects.create(
+        task_id="revoked-training-0104",
+        name="predictions.train_models",
+        key="train:TCS.NS:1D:1:svr",
+        user=owner,
+    )
+    follower = TaskRecord.objects.create(
+        task_id="follower-0104", name="predictions.generate_prediction", key="k", user=user, follows=lead
+    )
+    task_revoked.send(sender=train_models, request=SimpleNamespace(id=lead.task_id), terminated=False,
+                      signum=None, expired=False)  # fmt: skip
+    assert sorted((u.task_id, u.user_id, u.state) for u in updates) == [
+        (follower.task_id, user.pk, "REVOKED"),
+        (lead.task_id, owner.pk, "REVOKED"),
+    ]

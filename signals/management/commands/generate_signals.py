@@ -25,7 +25,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         for symbol in tqdm(symbols, desc="signals", unit="symbol", disable=options["verbosity"] == 0):
             try:
-                signal = signal_generate(symbol=symbol, timeframe=tf)
+                signal = signal_generate(symbol=symbol, timeframe=tf, once_per_bar=True)
             except (NotEnoughCandles, ProviderError) as exc:
                 self.stderr.write(f"{symbol}: {exc}")
                 continue

@@ -54,3 +54,40 @@ def test_a_new_closed_bar_gives_a_new_signal(announced):
         second = signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
     assert second.candle_timestamp > first.candle_timestamp
     assert [event.signal_id for event in announced] == [first.pk, second.pk]
+
+
+def test_the_scheduled_generation_delivered_twice_stores_and_announces_one_signal_per_bar(announced):
+    """Tasks are acked late: a worker lost mid-run (or a run outliving the broker's visibility timeout) has
+    generate_for_watchlist delivered again. The second run must not store a second signal for the same closed
+    bar, which would notify every signal alert's owner twice (alert events are keyed by signal)."""
+    from market.models import Instrument
+    from signals.models import TradingSignal
+    from signals.tasks import generate_for_watchlist
+
+    InstrumentFactory(symbol="TCS.NS")
+    Instrument.objects.exclude(symbol="TCS.NS").update(active=False)
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        first = generate_for_watchlist("1D")
+        second = generate_for_watchlist("1D")
+    assert TradingSignal.objects.filter(symbol="TCS.NS").count() == 1
+    assert len(announced) == 1
+    assert [g["signal_id"] for g in second["generated"]] == [g["signal_id"] for g in first["generated"]]
+
+
+def test_the_generate_signals_command_run_twice_by_cron_keeps_one_signal_per_bar(announced):
+    """The command is the scheduled run's twin "for shells and cron": a second run on the same closed bar
+    stores and announces nothing new."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from signals.models import TradingSignal
+
+    InstrumentFactory(symbol="TCS.NS")
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        for _ in range(2):
+            call_command("generate_signals", "TCS", stdout=StringIO(), verbosity=0)
+    assert TradingSignal.objects.filter(symbol="TCS.NS").count() == 1
+    assert len(announced) == 1

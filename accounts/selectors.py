@@ -1,0 +1,17 @@
+"""Account reads that must agree with the database's own rules."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, Value
+from django.db.models.functions import Lower
+
+
+def email_taken(*, email: str) -> bool:
+    """An account's email equals `email` as the unique index compares them (LOWER(email)): Django's iexact
+    compares UPPER(), which differs for a few letters (the Kelvin sign lower-cases to "k", not upper-cases to
+    "K"), so it would let an address through that the index then refuses. Either comparison counts: login by
+    email looks accounts up with iexact, which must find one account only."""
+    User = get_user_model()
+    same = Q(email__iexact=email) | Q(lowered=Lower(Value(email)))  # iexact: what login by email looks up
+    return User.objects.annotate(lowered=Lower("email")).filter(same).exists()

@@ -1,0 +1,67 @@
+"""Beat's scheduler: django-celery-beat's database scheduler, seeding the code's schedule (tradingdash.schedule)
+at every start without undoing what staff changed in admin.
+
+django-celery-beat writes each code entry over its row at every start, so an edited crontab, kwargs or expiry
+went back to the code's at the next restart (a deploy), silently. Here each row seeded from code carries a
+fingerprint of what was seeded (in its description); at start a row still as seeded follows the code (so a
+changed schedule in code is deployed), and a row staff changed since is left as they set it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import structlog
+from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
+
+logger = structlog.get_logger(__name__)
+
+_SEAL = re.compile(r"\[seeded from code: ([0-9a-f]{12})\]")
+_NOTE = "Schedule from tradingdash/schedule.py; changes made here are kept when beat restarts."
+
+
+def seeded_fingerprint(task: PeriodicTask) -> str:
+    """What a row schedules (its enabled flag and run bookkeeping aside), as a short hash."""
+    schedule = task.crontab or task.interval or task.solar or task.clocked
+    fields = (
+        task.task,
+        f"{type(schedule).__name__}:{schedule}",
+        task.args,
+        task.kwargs,
+        task.queue,
+        task.exchange,
+        task.routing_key,
+        task.headers,
+        task.priority,
+        task.expire_seconds,
+        task.expires,
+        task.one_off,
+        task.start_time,
+    )
+    return hashlib.sha256(repr(fields).encode()).hexdigest()[:12]
+
+
+def _as_seeded(task: PeriodicTask) -> bool:
+    """The row is what the code seeded last (or carries no seal: a row from before seals, adopted)."""
+    found = _SEAL.search(task.description or "")
+    return found is None or found.group(1) == seeded_fingerprint(task)
+
+
+class Scheduler(DatabaseScheduler):
+    def update_from_dict(self, mapping):
+        kept, seeded = {}, {}
+        for name, fields in mapping.items():
+            row = PeriodicTask.objects.filter(name=name).first()
+            if row is not None and not _as_seeded(row):
+                logger.info("beat_entry_kept", name=name, reason="changed in admin since it was seeded")
+                if row.enabled:
+                    kept[name] = self.Entry(row, app=self.app)
+                continue
+            seeded[name] = fields
+        super().update_from_dict(seeded)
+        for task in PeriodicTask.objects.filter(name__in=list(seeded)):
+            note = _SEAL.sub("", task.description or "").strip() or _NOTE
+            task.description = f"{note} [seeded from code: {seeded_fingerprint(task)}]"
+            PeriodicTask.objects.filter(pk=task.pk).update(description=task.description)
+        self.schedule.update(kept)

@@ -1,0 +1,52 @@
+"""Beat seeds the code's schedule into django-celery-beat at every start; staff edit and pause it in admin."""
+
+import json
+
+import pytest
+from celery.utils.imports import symbol_by_name
+from django.conf import settings
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from tradingdash.celery import app
+from tradingdash.schedule import BEAT_SCHEDULE
+
+# Transactional: the scheduler closes connections it finds inside a transaction, as beat does between ticks.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def start_beat(schedule: dict | None = None) -> None:
+    """What `celery beat` does at start with the configured scheduler: load the schedule from the database after
+    writing the code's entries into it."""
+    app.conf.beat_schedule = schedule or BEAT_SCHEDULE
+    try:
+        symbol_by_name(settings.CELERY_BEAT_SCHEDULER)(app=app)
+    finally:
+        app.conf.beat_schedule = BEAT_SCHEDULE
+
+
+def test_staff_edits_survive_a_restart_of_beat():
+    start_beat()
+    signals = PeriodicTask.objects.get(name="signals-daily")
+    signals.crontab = CrontabSchedule.objects.create(
+        minute="0", hour="17", day_of_week="mon-fri", timezone=signals.crontab.timezone
+    )
+    signals.kwargs = json.dumps({"timeframe": "1W"})
+    signals.save()
+    PeriodicTask.objects.filter(name="predictions-retrain-nightly").update(enabled=False)
+
+    start_beat()  # a deploy restarts beat
+
+    signals = PeriodicTask.objects.get(name="signals-daily")
+    assert (signals.crontab.hour, signals.crontab.minute) == ("17", "0")
+    assert json.loads(signals.kwargs) == {"timeframe": "1W"}
+    assert PeriodicTask.objects.get(name="predictions-retrain-nightly").enabled is False
+
+
+def test_an_entry_nobody_edited_follows_the_code():
+    start_beat()
+    changed = {**BEAT_SCHEDULE, "market-repair-nightly": {**BEAT_SCHEDULE["market-repair-nightly"]}}
+    changed["market-repair-nightly"]["kwargs"] = {"timeframes": ["1D", "1W"]}
+    start_beat(changed)
+    repair = PeriodicTask.objects.get(name="market-repair-nightly")
+    assert json.loads(repair.kwargs) == {"timeframes": ["1D", "1W"]}
+    assert set(BEAT_SCHEDULE) <= set(PeriodicTask.objects.values_list("name", flat=True))
