@@ -2,7 +2,9 @@
 
 Names are `kind[:param…]`: sma:50, ema:20, rsi:14, macd:12:26:9, bbands:20:2, atr:14, vwap. Each series has one
 value per candle, `None` where the indicator has not warmed up yet; multi-line indicators (macd, bbands) give an
-object per bar. VWAP restarts each session for intraday bars and is anchored at the first bar otherwise.
+object per bar. VWAP restarts each session for intraday bars and is anchored at the first bar otherwise. A
+window's values are computed with the bars before it that they depend on (warmup_bars), so the same bar has the
+same value whatever window it is read in.
 """
 
 from __future__ import annotations
@@ -70,6 +72,33 @@ def parse_indicators(text: str) -> list[Indicator]:
         name = ":".join([kind, *(f"{p:g}" for p in params)])
         out.append(Indicator(name=name, kind=kind, params=params))
     return out
+
+
+# Bars a recursive indicator needs before its value no longer depends on where the series began: its memory
+# decays as (1 - a)^n, below 1e-4 of the start after about 9.2 / a bars (a = 2 / (p + 1) for an EMA, 1 / p for
+# Wilder's smoothing in RSI and ATR).
+MAX_WARMUP_BARS = 2000
+
+
+def warmup_bars(indicators: list[Indicator], *, intraday_session_bars: int | None = None) -> int:
+    """How many bars before a window its indicators read, so that each value is the one a longer history gives
+    (to 1e-4 for the recursive ones): SMA and Bollinger bands their period less one, EMA and MACD ~5 periods,
+    RSI and ATR ~10; intraday VWAP its session's earlier bars (`intraday_session_bars`), a daily one none (it is
+    anchored at the window's first bar)."""
+    needed = 0
+    for ind in indicators:
+        p = [int(v) for v in ind.params]
+        if ind.kind in ("sma", "bbands"):
+            needed = max(needed, p[0] - 1)
+        elif ind.kind == "ema":
+            needed = max(needed, 5 * (p[0] + 1))
+        elif ind.kind in ("rsi", "atr"):
+            needed = max(needed, 10 * p[0])
+        elif ind.kind == "macd":
+            needed = max(needed, 5 * (p[1] + 1) + 5 * (p[2] + 1))
+        elif ind.kind == "vwap" and intraday_session_bars:
+            needed = max(needed, intraday_session_bars)
+    return min(needed, MAX_WARMUP_BARS)
 
 
 def _values(array: np.ndarray) -> list[float | None]:

@@ -38,7 +38,7 @@ from market.columns import (
     columns_in_time_order,
     empty_columns,
 )
-from market.indicators import compute_indicators
+from market.indicators import compute_indicators, warmup_bars
 from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, MarketData, SyncBatch, SyncRun
 from market.presentation import DAY_TIMEFRAMES, candles_json, local_seconds
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
@@ -838,9 +838,35 @@ def indicators_history(
         )
     )
     candles = history["candles"]
-    columns = {field: [c[field] for c in candles] for field in ("open", "high", "low", "close", "volume")}
-    sessions = [c["timestamp"][:10] for c in candles] if timeframe.is_intraday else None
+    # The bars before the window its values depend on (read like it: the same adjustment, fetched where never
+    # fetched), so that a bar's RSI does not change with the window it is shown in.
+    session_bars = math.ceil(timedelta(days=1) / timeframe.spec.bar) if timeframe.is_intraday else None
+    warmup = warmup_bars(indicators, intraday_session_bars=session_bars) if candles else 0
+    before = []
+    if warmup:
+        first = datetime.fromisoformat(candles[0]["timestamp"])
+        before = json.loads(
+            candles_history(
+                symbol=symbol, timeframe=timeframe, end=first, limit=warmup, adjust=adjust, provider=provider
+            )
+        )["candles"]
+    read = before + candles
+    columns = {field: [c[field] for c in read] for field in ("open", "high", "low", "close", "volume")}
+    sessions = [c["timestamp"][:10] for c in read] if timeframe.is_intraday else None
     series = compute_indicators(columns, indicators, session_days=sessions)
+    skip = len(before)
+    series = {
+        name: (
+            {line: points[skip:] for line, points in values.items()}
+            if isinstance(values, dict)
+            else values[skip:]
+        )
+        for name, values in series.items()
+    }
+    anchored = [ind for ind in indicators if ind.kind == "vwap" and not timeframe.is_intraday]
+    if anchored and skip:  # a daily VWAP is anchored at the window's first bar, not at the warm-up's
+        window = {field: values[skip:] for field, values in columns.items()}
+        series.update(compute_indicators(window, anchored))
     rows = []
     for i, candle in enumerate(candles):
         row = {k: candle[k] for k in ("timestamp", "date") if k in candle}

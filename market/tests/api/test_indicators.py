@@ -32,14 +32,30 @@ def test_series_align_with_the_historical_candles_and_warm_up_as_null(auth_clien
     assert [(r["timestamp"], r["date"]) for r in body["rows"]] == [
         (c["timestamp"], c["date"]) for c in history["candles"]
     ]
-    closes = np.array([c["close"] for c in history["candles"]])
-    expected = talib.SMA(closes, timeperiod=50)
-    assert [r["sma:50"] for r in body["rows"][:49]] == [None] * 49
-    assert body["rows"][-1]["sma:50"] == pytest.approx(expected[-1], abs=1e-4)
+    # Warmed up with the 20 stored bars before the window: null only where the history itself is too short.
+    everything = auth_client.get("/api/market/historical/TCS?timeframe=1D&limit=120").json()["candles"]
+    closes = np.array([c["close"] for c in everything])
+    expected = talib.SMA(closes, timeperiod=50)[-100:]
+    assert [r["sma:50"] for r in body["rows"][:29]] == [None] * 29
+    assert [r["sma:50"] for r in body["rows"][29:]] == pytest.approx(list(expected[29:]), abs=1e-4)
     last = body["rows"][-1]
     assert set(last["macd:12:26:9"]) == {"macd", "signal", "hist"}
     assert last["bbands:20:2"]["lower"] < last["bbands:20:2"]["middle"] < last["bbands:20:2"]["upper"]
     assert body["rows"][0]["vwap"] is not None  # anchored at the first daily bar
+
+
+def test_a_bars_values_do_not_depend_on_the_window_it_is_read_in(auth_client, daily, frozen):  # noqa: F811
+    # RSI and MACD are recursive: computed over the window alone, the same bar's value changed with `limit`
+    # (a dashboard's 30-bar view and its 100-bar view disagreed), and SMA-20 was null for the first 19 rows.
+    names = "names=rsi:14,macd:12:26:9,sma:20,ema:10"
+    short = auth_client.get(f"/api/market/indicators/TCS?timeframe=1D&limit=30&{names}").json()["rows"]
+    long = auth_client.get(f"/api/market/indicators/TCS?timeframe=1D&limit=100&{names}").json()["rows"]
+    assert [r["timestamp"] for r in short] == [r["timestamp"] for r in long[-30:]]
+    for mine, theirs in zip(short, long[-30:], strict=True):
+        assert mine["sma:20"] == theirs["sma:20"] is not None
+        assert mine["rsi:14"] == pytest.approx(theirs["rsi:14"], abs=2e-3)
+        assert mine["ema:10"] == pytest.approx(theirs["ema:10"], abs=2e-3)
+        assert mine["macd:12:26:9"]["macd"] == pytest.approx(theirs["macd:12:26:9"]["macd"], abs=2e-3)
 
 
 def test_a_query_with_start_and_limit_gives_the_same_bars_as_historical(auth_client, daily, frozen):  # noqa: F811
