@@ -25,7 +25,10 @@ from market.timeframes import Timeframe
 
 @admin.display(description="Chart")
 def chart_link(obj) -> str:
-    """The instrument's chart page (candles, signals, predictions, levels, backtest)."""
+    """The instrument's chart page (candles, signals, predictions, levels, backtest); none on the "add" page,
+    where the instrument has no symbol yet."""
+    if not obj.symbol:
+        return "-"
     url = reverse("admin-chart", args=[obj.symbol])
     if getattr(obj, "timeframe", None):
         url += f"?timeframe={obj.timeframe}"
