@@ -103,7 +103,9 @@ def _visible_to(rows, user):
 
 
 def models_overview(*, symbol: str, timeframe: Timeframe) -> dict:
-    """Every stored version with its walk-forward metrics beside the naive baseline's on the same folds."""
+    """Every stored version with its walk-forward metrics beside the naive baseline's on the same folds (an
+    unknown symbol is a 404, as for the list)."""
+    symbol_require_known(symbol=symbol)
     rows = TrainedModel.objects.filter(symbol=symbol, timeframe=timeframe.value).order_by(
         "horizon", "algorithm", "-version"
     )
@@ -138,7 +140,9 @@ def _fold_row(fold: dict) -> dict:
 
 
 def predictions_accuracy(*, symbol: str, timeframe: Timeframe) -> dict:
-    """How past predictions did once their target bar closed: direction hit rate, MAE, interval coverage."""
+    """How past predictions did once their target bar closed: direction hit rate, MAE, interval coverage (an
+    unknown symbol is a 404, as for the list)."""
+    symbol_require_known(symbol=symbol)
     scored = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value, realized_price__isnull=False)
     moved = scored.exclude(realized_price=F("base_price"))
     summary = scored.aggregate(

@@ -163,6 +163,8 @@ class TrainApi(APIView):
 
 
 class ModelsApi(APIView):
+    extra_error_statuses = (404, 503)  # an unknown symbol; a provider asked whether it knows it
+
     @extend_schema(
         parameters=[SYMBOL_PARAM, TimeframeQuerySerializer],
         responses={200: ModelsOverviewSerializer},
@@ -174,6 +176,8 @@ class ModelsApi(APIView):
 
 
 class AccuracyApi(APIView):
+    extra_error_statuses = (404, 503)  # an unknown symbol; a provider asked whether it knows it
+
     @extend_schema(
         parameters=[SYMBOL_PARAM, TimeframeQuerySerializer],
         responses={200: AccuracySerializer},

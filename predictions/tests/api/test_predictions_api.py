@@ -65,6 +65,14 @@ def test_unknown_symbol_is_404(auth_client, frozen):
     assert auth_client.post("/api/predictions/generate/NOSUCHCO", {}, format="json").status_code == 404
 
 
+@pytest.mark.parametrize("path", ["NOSUCHCO", "NOSUCHCO/accuracy", "models/NOSUCHCO"])
+def test_every_read_of_an_unknown_symbol_is_404(auth_client, frozen, path):
+    """A misspelled symbol is named as unknown, not answered with an empty record ("total": 0)."""
+    response = auth_client.get(f"/api/predictions/{path}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "symbol_not_found"
+
+
 @pytest.mark.parametrize("body", [{"horizon": 0}, {"horizon": 31}, {"model": "gpt"}, {"timeframe": "2D"}])
 def test_bad_generate_input_is_400(auth_client, body):
     assert auth_client.post("/api/predictions/generate/TCS", body, format="json").status_code == 400
