@@ -485,6 +485,9 @@ def test_a_stream_subscribed_before_the_open_is_not_stale_until_three_periods_in
     [
         (datetime(2026, 11, 28, 11, 0, tzinfo=IST), "closed", False),  # a Saturday: Friday's close
         (datetime(2026, 11, 27, 11, 0, tzinfo=IST), "open", True),
+        # Monday, open, but the provider has nothing of today yet (CSV files, Yahoo before the first trade):
+        # Friday's close again, no live tick.
+        (datetime(2026, 11, 30, 11, 0, tzinfo=IST), "open", False),
     ],
 )
 def test_a_quote_carries_its_own_time_and_its_exchanges_status(
