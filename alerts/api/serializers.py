@@ -94,6 +94,13 @@ class AlertInputSerializer(StrictInputSerializer):
 class AlertSerializer(serializers.ModelSerializer):
     signal_type = serializers.SerializerMethodField()
     channels = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices))
+    last_fired_at = serializers.DateTimeField(
+        source="last_event_at",  # alerts.selectors.alerts_of; a new alert has none
+        default=None,
+        read_only=True,
+        allow_null=True,
+        help_text="When the alert last fired (its newest event), null if never.",
+    )
 
     class Meta:
         model = Alert
