@@ -255,6 +255,8 @@ SPECTACULAR_SETTINGS = {
 CORS_ALLOWED_ORIGINS = env.list(
     "CORS_ALLOWED_ORIGINS", default=["http://localhost:3000", "http://localhost:8000"]
 )
+# A dashboard on another origin reads when to retry a 429/503 and the id to quote in a bug report.
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID"]
 
 # --- Security (production values come from the environment; see README "Production")
 SECURE_PROXY_SSL_HEADER = (
