@@ -270,7 +270,12 @@ class IndicatorsQuerySerializer(HistoricalQuerySerializer):
             )
         ],
     )
-    order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
+    order = serializers.ChoiceField(
+        choices=["asc", "desc"],
+        default="desc",
+        help_text="Which end of [start, end) `limit` keeps: `desc` (the default here, unlike historical's) the "
+        "latest bars, `asc` the first from start. Rows are in time order either way.",
+    )
     format = None
 
     def validate_names(self, value: str) -> list:
