@@ -1,4 +1,5 @@
 import pytest
+import structlog
 from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
@@ -8,6 +9,15 @@ from accounts.tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 ADMIN_MODELS = sorted((model._meta.app_label, model._meta.model_name) for model in admin.site._registry)
+
+
+@pytest.fixture(autouse=True)
+def _uncached_loggers_again():
+    """The periodic-task admin has Celery import the task modules, whose Django fixup runs django.setup() again:
+    LOGGING is re-applied and structlog caches loggers on first use once more, which capture_logs in later
+    tests cannot see (conftest's session fixture set that off)."""
+    yield
+    structlog.configure(cache_logger_on_first_use=False)
 
 
 @pytest.fixture
