@@ -7,7 +7,7 @@ import copy
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import aware_utcnow, get_md5_hash_password
 
@@ -51,7 +51,12 @@ class CachedUserJWTAuthentication(JWTAuthentication):
                 return token
             except TokenError:
                 _tokens.delete(raw_token)  # expired: simplejwt's own path below says so
-        token = super().get_validated_token(raw_token)
+        try:
+            token = super().get_validated_token(raw_token)
+        except InvalidToken:
+            if _expired(raw_token):
+                raise InvalidToken({"detail": EXPIRED_MESSAGE, "code": InvalidToken.default_code}) from None
+            raise
         _tokens.set(raw_token, token)
         return token
 
@@ -67,6 +72,22 @@ class CachedUserJWTAuthentication(JWTAuthentication):
         user = super().get_user(validated_token)
         _users.set(user_id, copy.copy(user))
         return user
+
+
+EXPIRED_MESSAGE = "Access token expired: get a new one from POST /api/auth/refresh with your refresh token, or log in again."
+
+
+def _expired(raw_token: bytes) -> bool:
+    """Whether a token every class refused is one of ours, well signed, whose only fault is its expiry (simplejwt
+    answers "Given token not valid for any token type" for that and for a forged one alike)."""
+    for token_class in api_settings.AUTH_TOKEN_CLASSES:
+        try:
+            token_class(raw_token)
+        except ExpiredTokenError:
+            return True
+        except TokenError:
+            continue
+    return False
 
 
 def authenticate_from_memory(request) -> tuple | None:

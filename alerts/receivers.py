@@ -3,10 +3,14 @@ only when some active alert could fire (one indexed query), so data without aler
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
+from django.utils import timezone
 
 from alerts.models import THRESHOLD_KINDS, Alert, AlertKind
 from alerts.rules import candles_feed_price_alerts
+from market.timeframes import Timeframe
 from tradingdash.events import CandlesStored, PredictionStored, QuoteRefreshed, SignalCreated
 
 
@@ -17,8 +21,19 @@ def on_quote(event: QuoteRefreshed) -> None:
         return
     quote = event.quote
     # The quote's own time orders the evaluation: a late task with an older quote must not win.
-    args = (event.symbol, quote.get("price"), quote.get("change_percent"), quote.get("timestamp"))
+    observed_at = quote_observed_at(quote.get("timestamp"), now=timezone.now())
+    args = (event.symbol, quote.get("price"), quote.get("change_percent"), observed_at)
     transaction.on_commit(lambda: evaluate_quote.delay(*args), robust=True)
+
+
+def quote_observed_at(timestamp: str | None, *, now: datetime) -> str | None:
+    """As of when a quote's price held. Providers stamp a quote with its daily bar's open (00:00 of its trading
+    day) all day long, so a quote of a forming day is as of now, when it was fetched, and one of a finished day as
+    of that day's end, as stored bars are (alerts.selectors.latest_price): live quotes then order after the
+    intraday bars of the morning, and two crossings in a day are two firings."""
+    if not timestamp:
+        return None
+    return min(datetime.fromisoformat(timestamp) + Timeframe.D1.spec.bar, now).isoformat()
 
 
 def on_candles(event: CandlesStored) -> None:

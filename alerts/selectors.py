@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Max, Prefetch, QuerySet
 from django.utils import timezone
 
 from alerts.models import Alert, AlertDelivery, AlertEvent, NotificationChannel
@@ -65,7 +65,10 @@ def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
 
 
 def alerts_of(*, user) -> QuerySet[Alert]:
-    return Alert.objects.filter(user=user)
+    """The user's alerts, each with `last_event_at`: when it last fired (its newest event). The model's
+    `last_fired_at` is the time of the value that fired it (the cooldown runs on it): Friday's bar for a
+    crossing found on Monday."""
+    return Alert.objects.filter(user=user).annotate(last_event_at=Max("events__fired_at"))
 
 
 def channels_of(*, user) -> QuerySet[NotificationChannel]:

@@ -26,7 +26,10 @@ from tradingdash.admin_actions import task_start_from_admin
 
 @admin.display(description="Chart")
 def chart_link(obj) -> str:
-    """The instrument's chart page (candles, signals, predictions, levels, backtest)."""
+    """The instrument's chart page (candles, signals, predictions, levels, backtest); none on the "add" page,
+    where the instrument has no symbol yet."""
+    if not obj.symbol:
+        return "-"
     url = reverse("admin-chart", args=[obj.symbol])
     if getattr(obj, "timeframe", None):
         url += f"?timeframe={obj.timeframe}"

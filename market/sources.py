@@ -156,9 +156,11 @@ def symbol_require_supported(symbol: str) -> None:
     dated the day before."""
     if suffix_exchange(symbol) is None and symbol not in _catalogue()[0]:
         suffix = symbol.rsplit(".", 1)[1]
+        # A bare name gets DEFAULT_SYMBOL_SUFFIX (AAPL -> AAPL.NS): only without one is it a US listing.
+        bare = "" if settings.DEFAULT_SYMBOL_SUFFIX else "a US symbol without a suffix, "
         raise InvalidSymbol(
-            f"Unsupported exchange suffix .{suffix} in {symbol!r}: use {supported_suffixes()}, a US symbol "
-            "without a suffix, or an index such as ^NSEI (staff can list other instruments with their exchange)"
+            f"Unsupported exchange suffix .{suffix} in {symbol!r}: use {supported_suffixes()}, {bare}or an index "
+            "such as ^NSEI or ^GSPC (staff can list other instruments with their exchange)"
         )
 
 

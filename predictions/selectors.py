@@ -106,7 +106,9 @@ def _visible_to(rows, user):
 
 
 def models_overview(*, symbol: str, timeframe: Timeframe) -> dict:
-    """Every stored version with its walk-forward metrics beside the naive baseline's on the same folds."""
+    """Every stored version with its walk-forward metrics beside the naive baseline's on the same folds (an
+    unknown symbol is a 404, as for the list)."""
+    symbol_require_known(symbol=symbol)
     rows = TrainedModel.objects.filter(symbol=symbol, timeframe=timeframe.value).order_by(
         "horizon", "algorithm", "-version"
     )
@@ -144,6 +146,7 @@ def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dic
     """How past predictions did once their target bar closed: direction hit rate (of the predictions that called a
     direction; None when none did), MAE, interval coverage. Over the predictions `user` may see (their own and
     the system's; staff: all), as for the list; without a user, over all of them."""
+    symbol_require_known(symbol=symbol)  # an unknown symbol is a 404, as for the list
     visible = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value)
     if user is not None:
         visible = _visible_to(visible, user)

@@ -63,6 +63,11 @@ class NoActiveModel(Exception):
     """No trained, active model for this symbol, timeframe, horizon and algorithm yet."""
 
 
+class ModelUnavailable(Exception):
+    """A stored model version whose artifact cannot be loaded here: its file is missing (deleted, or MEDIA_ROOT
+    not shared with the worker that trained it) or does not match its recorded SHA-256."""
+
+
 def history_needed(horizon: int) -> int:
     return warmup_bars() + MIN_TRAINING_ROWS + horizon
 
@@ -311,7 +316,15 @@ def prediction_generate(
         used, version = "naive", f"naive (walk-forward on {evaluation.n_samples} rows)"
         confidence, confidence_reason = None, "naive predicts no change, so it calls no direction"
     else:
-        forecaster, quantiles = forecaster_load(trained), trained.residual_quantiles
+        try:
+            forecaster, quantiles = forecaster_load(trained), trained.residual_quantiles
+        except (OSError, registry.ArtifactIntegrityError) as exc:
+            logger.warning("model_artifact_unavailable", model_id=trained.pk, error=str(exc))
+            why = "altered" if isinstance(exc, registry.ArtifactIntegrityError) else "missing or unreadable"
+            raise ModelUnavailable(
+                f"The {trained.algorithm} v{trained.version} model of {symbol} cannot be loaded: its artifact file "
+                f"is {why}. Retrain it, or ask for model naive."
+            ) from exc
         description = trained.metrics.get("description")
         used = trained.algorithm
         version = f"{trained.algorithm} v{trained.version}" + (f" ({description})" if description else "")

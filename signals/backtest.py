@@ -42,12 +42,13 @@ TRADING_DAYS = 252
 @dataclass(frozen=True, kw_only=True)
 class BacktestResult:
     """Outcome of a replay. Every return (each trade's and the totals), the drawdown, the win rate and the
-    exposure are fractions (0.12 = 12%), one unit throughout. Drawdown is a positive magnitude."""
+    exposure are fractions (0.12 = 12%), one unit throughout. Drawdown is a positive magnitude. Without trades
+    there is no win rate (None)."""
 
     start: pd.Timestamp
     end: pd.Timestamp
     trades: list[dict]
-    win_rate: float
+    win_rate: float | None
     total_return: float
     buy_and_hold_return: float
     max_drawdown: float
@@ -173,7 +174,7 @@ def run_backtest(
         start=index[first],
         end=index[last],
         trades=trades,
-        win_rate=wins / len(trades) if trades else 0.0,
+        win_rate=wins / len(trades) if trades else None,
         total_return=float(curve[-1] - 1.0),
         buy_and_hold_return=(1.0 - cost) ** 2 * closes[last] / opens[first] - 1.0,
         max_drawdown=_max_drawdown(curve),

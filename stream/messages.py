@@ -27,12 +27,17 @@ def _now(exchange: str) -> str:
 def quote_message(*, symbol: str, quote: dict[str, Any]) -> dict:
     """A quote as streamed, with when it was quoted (`timestamp`) and where its exchange stands now
     (`market_status`: open, pre_open or closed): a quote fetched while the exchange is closed (the last close,
-    served on a weekend) is no live tick, and `live` says so."""
+    served on a weekend), or one of an earlier day while it is open (a provider with nothing of today yet), is no
+    live tick, and `live` says so."""
     exchange = exchange_of(symbol)
     now = timezone.now()
-    status = get_calendar(exchange).status(now)
+    calendar = get_calendar(exchange)
+    status = calendar.status(now)
     quoted_at = _aware(quote.get("timestamp"))
     stale = bool(quote.get("stale", False))
+    today = quoted_at is not None and (
+        quoted_at.astimezone(calendar.tz).date() == now.astimezone(calendar.tz).date()
+    )
     return {
         "type": "quote",
         "time": exchange_time(now, exchange),
@@ -44,7 +49,7 @@ def quote_message(*, symbol: str, quote: dict[str, Any]) -> dict:
         "stale": stale,
         "timestamp": exchange_time(quoted_at, exchange) if quoted_at is not None else None,
         "market_status": status.session,
-        "live": status.is_open and not stale,
+        "live": status.is_open and not stale and today,
     }
 
 

@@ -6,6 +6,9 @@ W002, W003, silenced in settings) and skip every check that depends on them (HST
 X-Frame-Options DENY, referrer and opener policies, secure CSRF cookie). This check runs all of those with
 Django's paths in place of ours and reports what they find; a middleware really missing is reported under
 this module's ids (tradingdash.W001, W002, W003).
+
+Also checked (every command that runs checks, migrate included): MARKET_DATA_PROVIDER names a provider
+(tradingdash.E001).
 """
 
 from __future__ import annotations
@@ -50,3 +53,22 @@ def check_security_middleware_subclasses(app_configs, **kwargs) -> list[checks.C
         if message.id in SILENCED:
             message.id = message.id.replace("security.", "tradingdash.")
     return messages
+
+
+@checks.register()
+def check_market_data_provider(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """MARKET_DATA_PROVIDER names a provider: a typo would otherwise pass migrate and start the server, and answer
+    every market request with a 500."""
+    from market.providers import PROVIDER_NAMES
+
+    name = settings.MARKET_DATA_PROVIDER
+    module, colon, factory = name.partition(":")
+    if name in PROVIDER_NAMES or (colon and module and factory):
+        return []
+    return [
+        checks.Error(
+            f"MARKET_DATA_PROVIDER={name!r} names no market data provider",
+            hint=f"Use one of {', '.join(PROVIDER_NAMES)}, or package.module:factory for your own.",
+            id="tradingdash.E001",
+        )
+    ]

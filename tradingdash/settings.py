@@ -259,6 +259,8 @@ SPECTACULAR_SETTINGS = {
 CORS_ALLOWED_ORIGINS = env.list(
     "CORS_ALLOWED_ORIGINS", default=["http://localhost:3000", "http://localhost:8000"]
 )
+# A dashboard on another origin reads when to retry a 429/503 and the id to quote in a bug report.
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID"]
 
 # --- Security (production values come from the environment; see README "Production")
 SECURE_PROXY_SSL_HEADER = (
@@ -421,12 +423,19 @@ LOGGING = {
     "formatters": {
         "structured": {"()": "tradingdash.logging.make_formatter", "fmt": LOG_FORMAT},
     },
+    "filters": {
+        "uncaught_exceptions": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: record.exc_info is not None,
+        },
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.server": {"level": "WARNING"},
-        # Our own middleware logs every request once, with its id; silence Django's duplicate lines.
-        "django.request": {"level": "CRITICAL"},
+        # Our own middleware logs every request once, with its id; Django's duplicate line per 4xx/5xx response
+        # is dropped, except for an exception no view handled (admin, chart pages): its traceback is only there.
+        "django.request": {"level": "ERROR", "filters": ["uncaught_exceptions"]},
         "django_redis": {"level": "CRITICAL"},
         # TensorFlow's "triggered tf.function retracing" warnings on every walk-forward fold say nothing actionable.
         "tensorflow": {"level": "ERROR"},

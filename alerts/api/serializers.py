@@ -97,12 +97,19 @@ class AlertInputSerializer(StrictInputSerializer):
 class AlertSerializer(serializers.ModelSerializer):
     signal_type = serializers.SerializerMethodField()
     channels = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices))
+    last_fired_at = serializers.DateTimeField(
+        source="last_event_at",  # alerts.selectors.alerts_of; a new alert has none
+        default=None,
+        read_only=True,
+        allow_null=True,
+        # Rendered in UTC so the API's renderer shows it in the clock of the alert's exchange (not TIME_ZONE's).
+        default_timezone=UTC,
+        help_text="When the alert last fired (its newest event), null if never.",
+    )
 
     class Meta:
         model = Alert
         fields = ["id", *ALERT_EDITABLE_FIELDS, "last_fired_at"]
-        # Rendered in UTC so the API's renderer shows it in the clock of the alert's exchange (not TIME_ZONE's).
-        extra_kwargs = {"last_fired_at": {"default_timezone": UTC}}
 
     def get_signal_type(self, obj: Alert) -> str | None:
         return obj.signal_type or None

@@ -41,7 +41,7 @@ class AlertListApi(APIView):
 class AlertDetailApi(APIView):
     @staticmethod
     def _owned(request, pk: int) -> Alert:
-        return get_object_or_404(Alert, pk=pk, user=request.user)
+        return get_object_or_404(alerts_of(user=request.user), pk=pk)
 
     @extend_schema(responses={200: AlertSerializer}, tags=["alerts"])
     def get(self, request, pk: int):
@@ -54,7 +54,8 @@ class AlertDetailApi(APIView):
         alert = self._owned(request, pk)
         data = AlertInputSerializer(alert, data=request.data, partial=True, context={"request": request})
         data.is_valid(raise_exception=True)
-        return Response(AlertSerializer(alert_update(alert=alert, **data.validated_data)).data)
+        updated = alert_update(alert=alert, **data.validated_data)
+        return Response(AlertSerializer(self._owned(request, updated.pk)).data)
 
     @extend_schema(responses={204: None}, tags=["alerts"])
     def delete(self, request, pk: int):

@@ -17,6 +17,8 @@ from market.timeframes import STORED_TIMEFRAMES, Timeframe
 
 _ALIASES = {"1h": Timeframe.H1, "4h": Timeframe.H4, "1d": Timeframe.D1, "1w": Timeframe.W1}
 _MIN_YEAR, _MAX_YEAR = 1900, 2100
+# A datetime whose "+05:30" arrived as " 05:30": an unencoded '+' in a query string is a space.
+_PLUS_AS_SPACE = re.compile(r"^\d{4}-\d{2}-\d{2}T[\d:.]+ \d{2}(:?\d{2})?$")
 
 
 class TimeframeField(serializers.ChoiceField):
@@ -66,6 +68,8 @@ class InstantField(serializers.Field):
     default_error_messages = {
         "invalid": "Use a date (YYYY-MM-DD) or an ISO 8601 datetime with a UTC offset.",
         "naive": "A datetime needs a UTC offset, e.g. 2026-01-05T09:15:00+05:30.",
+        "plus_as_space": "A '+' in a URL reads as a space: send the offset as %2B, e.g. "
+        "2026-01-05T09:15:00%2B05:30 (or a time in UTC: 2026-01-05T03:45:00Z).",
         "range": f"Dates must lie between {_MIN_YEAR} and {_MAX_YEAR}.",
     }
 
@@ -87,6 +91,8 @@ class InstantField(serializers.Field):
             day = parsed_date + timedelta(days=1) if self.end_of_day else parsed_date
             return datetime.combine(day, time(), tzinfo=self._time_zone())
         if parsed is None:
+            if _PLUS_AS_SPACE.match(data):
+                self.fail("plus_as_space")
             self.fail("invalid")
         if parsed.tzinfo is None:
             self.fail("naive")

@@ -253,19 +253,32 @@ _INDICATOR = r"(?:sma|ema|rsi|atr|macd|bbands|vwap)(?::[0-9]{1,3}(?:\.[0-9]{1,2}
 _INDICATOR_NAMES = rf"^{_INDICATOR}(?:,{_INDICATOR}){{0,9}}$"
 
 
+class IndicatorNamesValidator(RegexValidator):
+    """The pattern the schema publishes, checked after parse_indicators, whose errors name the unknown
+    indicator or the parameter out of range (the pattern alone could only say the text does not match)."""
+
+    def __call__(self, value) -> None:
+        try:
+            parse_indicators(value)
+        except InvalidIndicator as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        super().__call__(value)
+
+
 class IndicatorsQuerySerializer(HistoricalQuerySerializer):
     names = serializers.CharField(
         max_length=300,
         help_text=f"Comma-separated, e.g. sma:50,ema:20,rsi:14,macd:12:26:9 ({SUPPORTED}).",
-        validators=[RegexValidator(_INDICATOR_NAMES, "Names are kind[:number…], comma-separated.")],
+        validators=[
+            IndicatorNamesValidator(
+                _INDICATOR_NAMES, f"Names are kind[:number…], comma-separated; supported: {SUPPORTED}"
+            )
+        ],
     )
     format = None  # `order` as historical's (asc by default): the same query gives the same bars
 
     def validate_names(self, value: str) -> list:
-        try:
-            return parse_indicators(value)
-        except InvalidIndicator as exc:
-            raise serializers.ValidationError(str(exc)) from exc
+        return parse_indicators(value)  # valid: IndicatorNamesValidator parsed it
 
 
 class IndicatorsSerializer(serializers.Serializer):

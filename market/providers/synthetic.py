@@ -25,6 +25,7 @@ from market.providers.base import (
     History,
     LookbackExceeded,
     Provider,
+    Quote,
     empty_candles,
     require_aware,
     slice_candles,
@@ -129,6 +130,36 @@ class SyntheticProvider(Provider):
             else:
                 errors[symbol] = SymbolNotFound(symbol)
         return BatchHistory(histories=histories, errors=errors)
+
+    def fetch_quote(self, symbol: str) -> Quote:
+        """While a session is open, today's bar so far (from its closed minute bars) against the last close, as
+        Yahoo quotes a forming day, so the quote moves with the intraday bars rather than repeating yesterday's
+        close until today's bar closes; otherwise the last daily close against the one before it."""
+        quote = super().fetch_quote(symbol)
+        calendar = self._calendar_for(symbol)
+        now = self._now()
+        day_start = self._local_midnight(now.astimezone(calendar.tz).date(), calendar)
+        if quote.timestamp >= day_start:  # today's daily bar has closed
+            return quote
+        minutes = self._known_candles(symbol, Timeframe.M1, start=day_start, end=now)
+        if minutes.empty:  # not open yet today, or no session today
+            return quote
+        price = float(minutes["close"].iloc[-1])
+        change = price - quote.price
+        return Quote(
+            symbol=symbol,
+            price=price,
+            change=change,
+            change_percent=change / quote.price * 100,
+            open=float(minutes["open"].iloc[0]),
+            high=float(minutes["high"].max()),
+            low=float(minutes["low"].min()),
+            previous_close=quote.price,
+            volume=int(minutes["volume"].sum()),
+            timestamp=day_start,
+            currency=quote.currency,
+            source=self.name,
+        )
 
     def _known_candles(
         self, symbol: str, timeframe: Timeframe, *, start: datetime | None, end: datetime | None

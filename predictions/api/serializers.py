@@ -61,11 +61,18 @@ class PredictionSerializer(serializers.Serializer):
     )
     lower_bound = serializers.FloatField(help_text="80% interval, from walk-forward residuals.")
     upper_bound = serializers.FloatField()
-    base_price = serializers.FloatField()
-    base_timestamp = serializers.DateTimeField()
-    target_time = serializers.DateTimeField()
-    realized_price = serializers.FloatField(allow_null=True)
-    realized_at = serializers.DateTimeField(allow_null=True)
+    base_price = serializers.FloatField(help_text="The close of the bar the prediction was made from.")
+    base_timestamp = serializers.DateTimeField(
+        help_text="Open time of that bar (a daily bar: its trading day at 00:00, exchange time)."
+    )
+    target_time = serializers.DateTimeField(
+        help_text="Open time of the bar whose close is predicted (a daily bar: its trading day at 00:00, "
+        "exchange time), `horizon` bars after the base bar; not a time of day."
+    )
+    realized_price = serializers.FloatField(allow_null=True, help_text="That bar's close, once it closed.")
+    realized_at = serializers.DateTimeField(
+        allow_null=True, help_text="Open time of the bar realized_price is the close of (target_time)."
+    )
     error = serializers.FloatField(allow_null=True)
     created_at = serializers.DateTimeField()
 

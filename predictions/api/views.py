@@ -36,6 +36,7 @@ from predictions.selectors import (
     task_status,
 )
 from predictions.services import (
+    ModelUnavailable,
     NotEnoughHistory,
     Queued,
     TrainingNotAllowed,
@@ -43,7 +44,7 @@ from predictions.services import (
     prediction_request,
     training_enqueue,
 )
-from tradingdash.exceptions import Unprocessable
+from tradingdash.exceptions import ServiceUnavailable, Unprocessable
 
 DATA_ERRORS = (404, 422, 503)
 GENERATE_ERRORS = (403, 404, 422, 503)
@@ -129,6 +130,8 @@ class PredictionGenerateApi(APIView):
             raise _training_refused(exc) from exc
         except InsufficientHistory as exc:
             raise Unprocessable(str(exc), code="insufficient_history") from exc
+        except ModelUnavailable as exc:
+            raise ServiceUnavailable(str(exc), code="model_unavailable") from exc
         if isinstance(answer, Queued):
             return _accepted(request, answer)
         return Response(prediction_made(answer), status=status.HTTP_201_CREATED)
@@ -163,6 +166,8 @@ class TrainApi(APIView):
 
 
 class ModelsApi(APIView):
+    extra_error_statuses = (404, 503)  # an unknown symbol; a provider asked whether it knows it
+
     @extend_schema(
         parameters=[SYMBOL_PARAM, TimeframeQuerySerializer],
         responses={200: ModelsOverviewSerializer},
@@ -174,6 +179,8 @@ class ModelsApi(APIView):
 
 
 class AccuracyApi(APIView):
+    extra_error_statuses = (404, 503)  # an unknown symbol; a provider asked whether it knows it
+
     @extend_schema(
         parameters=[SYMBOL_PARAM, TimeframeQuerySerializer],
         responses={200: AccuracySerializer},

@@ -123,6 +123,30 @@ def test_foreign_origin_is_refused_and_allowed_origin_accepted(run, settings):
     run(body)
 
 
+@pytest.mark.parametrize("path", ["/ws/streams", "/ws/stream/", "/ws/"])
+def test_a_websocket_to_another_path_is_refused_not_a_server_error(run, path):
+    """A typo in the URL was a 500 (channels' URLRouter raises for a path it has no route for)."""
+
+    async def body():
+        assert not await Client(path).connect()
+
+    run(body)
+
+
+def test_a_websocket_to_another_path_gets_a_json_404_where_the_server_can_send_one(run):
+    async def body():
+        client = Client("/ws/streams")
+        client.communicator.scope["extensions"] = {"websocket.http.response": {}}
+        await client.communicator.send_input({"type": "websocket.connect"})
+        start = await client.communicator.receive_output()
+        sent = await client.communicator.receive_output()
+        assert (start["type"], start["status"]) == ("websocket.http.response.start", 404)
+        assert json.loads(sent["body"])["error"]["code"] == "not_found"
+        assert "/ws/stream" in json.loads(sent["body"])["error"]["message"]
+
+    run(body)
+
+
 # --- Subscriptions
 
 
@@ -485,6 +509,9 @@ def test_a_stream_subscribed_before_the_open_is_not_stale_until_three_periods_in
     [
         (datetime(2026, 11, 28, 11, 0, tzinfo=IST), "closed", False),  # a Saturday: Friday's close
         (datetime(2026, 11, 27, 11, 0, tzinfo=IST), "open", True),
+        # Monday, open, but the provider has nothing of today yet (CSV files, Yahoo before the first trade):
+        # Friday's close again, no live tick.
+        (datetime(2026, 11, 30, 11, 0, tzinfo=IST), "open", False),
     ],
 )
 def test_a_quote_carries_its_own_time_and_its_exchanges_status(

@@ -39,3 +39,13 @@ def test_admin_login_works(client, staff_user):
     )
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_a_browser_dashboard_may_read_retry_after_and_the_request_id(auth_client, settings):
+    """The API's 429 and 503 say when to retry in Retry-After and every response names its X-Request-ID; a
+    dashboard served from another origin sees neither unless CORS exposes them."""
+    settings.CORS_ALLOWED_ORIGINS = ["http://localhost:3000"]
+    response = auth_client.get("/api/market/status", HTTP_ORIGIN="http://localhost:3000")
+    assert response["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    exposed = {name.strip().lower() for name in response["Access-Control-Expose-Headers"].split(",")}
+    assert {"retry-after", "x-request-id"} <= exposed

@@ -159,3 +159,20 @@ def test_unknown_api_route_is_json_404_for_every_method_even_with_csrf_checks(me
     response = getattr(APIClient(enforce_csrf_checks=True), method)("/api/alerts/null,null")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
+
+
+@override_settings(ROOT_URLCONF="tradingdash.tests.boom_urls")
+def test_unexpected_exception_in_plain_view_is_logged_with_its_traceback(caplog):
+    """Outside DRF (admin, chart pages) Django alone sees the exception: its log line is the only place the
+    operator finds the traceback, so it is kept while Django's per-response lines stay silenced."""
+    Client(raise_request_exception=False).get("/boom/plain")
+    logged = [record for record in caplog.records if record.name == "django.request"]
+    assert len(logged) == 1 and logged[0].levelname == "ERROR"
+    assert logged[0].exc_info and "secret internals in a plain Django view" in str(logged[0].exc_info[1])
+
+
+def test_an_answered_error_logs_no_django_request_line(api_client, caplog):
+    """4xx and 5xx responses the app answered itself are in the request log already (request_finished)."""
+    assert api_client.get("/api/does-not-exist").status_code == 404
+    assert api_client.get("/api/auth/me").status_code == 401
+    assert not [record for record in caplog.records if record.name == "django.request"]

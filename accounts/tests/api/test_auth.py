@@ -222,6 +222,24 @@ class TestTokens:
         token.set_exp(lifetime=-timedelta(seconds=1))
         assert bearer(api_client, str(token)).get("/api/auth/me").status_code == 401
 
+    def test_expired_access_token_says_it_expired_and_how_to_get_a_new_one(self, api_client, user):
+        """After 30 minutes every dashboard meets this: "not valid for any token type" sent people looking for
+        a bug in their token rather than to the refresh endpoint."""
+        token = AccessToken.for_user(user)
+        token.set_exp(lifetime=-timedelta(seconds=1))
+        error = bearer(api_client, str(token)).get("/api/auth/me").json()["error"]
+        assert error["code"] == "token_not_valid"
+        assert "expired" in error["message"] and "/api/auth/refresh" in error["message"]
+
+    def test_a_forged_token_is_not_said_to_have_expired(self, api_client, user):
+        token = AccessToken.for_user(user)
+        token.set_exp(lifetime=-timedelta(seconds=1))
+        header, payload, signature = str(token).split(".")
+        error = (
+            bearer(api_client, f"{header}.{payload}.{signature[:-4]}AAAA").get("/api/auth/me").json()["error"]
+        )
+        assert error["code"] == "token_not_valid" and "expired" not in error["message"]
+
     def test_tampered_token_is_401(self, api_client, user):
         token = str(AccessToken.for_user(user))
         header, payload, signature = token.split(".")

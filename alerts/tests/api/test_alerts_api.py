@@ -1,4 +1,7 @@
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 
 from accounts.tests.factories import UserFactory
 from alerts.models import Alert, AlertDelivery, AlertEvent, NotificationChannel
@@ -153,6 +156,30 @@ def test_events_show_value_and_delivery_state(auth_client, user, tcs):
     ]
     for bad in ("0", "501", "x", ""):
         assert auth_client.get(f"/api/alerts/events?limit={bad}").status_code == 400
+
+
+def test_last_fired_at_is_when_the_alert_fired_not_the_time_of_the_value(auth_client, user, tcs):
+    """Friday's close evaluated on Monday fires on Monday: an alert created on Monday must not read as fired on
+    Friday at midnight (the bar's time, on which the cooldown runs)."""
+    monday = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
+    friday_bar = datetime(2026, 11, 26, 18, 30, tzinfo=UTC)  # 27 November, 00:00 IST
+    with time_machine.travel(monday, tick=False):
+        alert = AlertFactory(user=user, threshold=4000.0)
+        assert alerts_evaluate_price(symbol="TCS.NS", price=4121.95, change_pct=None, observed_at=friday_bar)
+    [fired] = auth_client.get("/api/alerts/events").json()["results"]
+    listed = auth_client.get("/api/alerts").json()["results"][0]
+    one = auth_client.get(f"/api/alerts/{alert.pk}").json()
+    patched = auth_client.patch(f"/api/alerts/{alert.pk}", {"cooldown_minutes": 5}, format="json").json()
+    assert fired["fired_at"] == "2026-11-30T10:30:00+05:30"
+    assert listed["last_fired_at"] == one["last_fired_at"] == patched["last_fired_at"] == fired["fired_at"]
+
+
+def test_alert_list_query_count_is_pinned(auth_client, user, tcs, django_assert_num_queries):
+    for threshold in (90.0, 100.0, 110.0):
+        AlertFactory(user=user, threshold=threshold)
+    alerts_evaluate_price(symbol="TCS.NS", price=101.0, change_pct=None)
+    with django_assert_num_queries(2):  # the alerts with their last firing, and the catalogue's exchanges
+        auth_client.get("/api/alerts")
 
 
 def test_events_list_query_count_is_pinned(auth_client, user, tcs, django_assert_num_queries):

@@ -109,3 +109,15 @@ def test_a_datetime_without_an_offset_is_a_400_that_says_so(auth_client, endpoin
     response = auth_client.get(f"/api/market/{endpoint}/TCS?names=sma:5&start=2026-11-27T09:15:00")
     assert response.status_code == 400
     assert "UTC offset" in str(response.json()["error"]["details"]["start"])
+
+
+@pytest.mark.parametrize("endpoint", ["historical", "indicators"])
+def test_an_offset_whose_plus_the_url_turned_into_a_space_is_a_400_that_says_how_to_send_it(
+    auth_client, endpoint
+):
+    """`start=2026-11-27T09:15:00+05:30` typed into curl arrives as "…09:15:00 05:30": "use a datetime with a
+    UTC offset" told people to send what they had sent."""
+    response = auth_client.get(f"/api/market/{endpoint}/TCS?names=sma:5&start=2026-11-27T09:15:00+05:30")
+    assert response.status_code == 400
+    [message] = response.json()["error"]["details"]["start"]
+    assert "%2B" in message

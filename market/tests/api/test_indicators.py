@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import talib
 
-from market.indicators import InvalidIndicator, compute_indicators, parse_indicators
+from market.indicators import SUPPORTED, InvalidIndicator, compute_indicators, parse_indicators
 from market.tests.api.test_market_api import OPEN_NOW, frozen, use_provider  # noqa: F401
 from market.tests.factories import FrameProvider, make_candles
 from market.timeframes import Timeframe
@@ -69,10 +69,46 @@ def test_a_query_with_start_and_limit_gives_the_same_bars_as_historical(auth_cli
 
 
 @pytest.mark.parametrize("names", ["bogus:3", "sma:0", "sma:5:6", "macd:26:12:9", "rsi:x", ""])
-def test_bad_names_are_400_listing_the_supported_ones(auth_client, daily, frozen, names):  # noqa: F811
+def test_bad_names_are_400(auth_client, daily, frozen, names):  # noqa: F811
     response = auth_client.get(f"/api/market/indicators/TCS?names={names}")
     assert response.status_code == 400
     assert "names" in response.json()["error"]["details"]
+
+
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        ("foo", "Unknown indicator 'foo'"),
+        ("bogus:3", "Unknown indicator 'bogus'"),
+        ("sma,foo", "Unknown indicator 'foo'"),
+        ("rsi:x", "parameters are numbers"),
+        ("sma:abc", "parameters are numbers"),
+        ("sma:50,,rsi", "comma-separated"),
+    ],
+)
+def test_an_unknown_or_malformed_name_is_named_and_the_supported_ones_listed(
+    auth_client,
+    daily,
+    frozen,  # noqa: F811
+    names,
+    said,
+):
+    response = auth_client.get(f"/api/market/indicators/TCS?names={names}")
+    [message] = response.json()["error"]["details"]["names"]
+    assert said in message
+    assert SUPPORTED in message
+
+
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        ("sma:100000", "'sma:100000': parameter 1 must be a whole number from 2 to 500"),
+        ("bbands:20:-2", "'bbands:20:-2': parameter 2 must be a number from 0.1 to 10"),
+    ],
+)
+def test_a_parameter_out_of_range_is_named_with_its_range(auth_client, daily, frozen, names, said):  # noqa: F811
+    response = auth_client.get(f"/api/market/indicators/TCS?names={names}")
+    assert response.json()["error"]["details"]["names"] == [said]
 
 
 def test_limit_is_bounded(auth_client, daily, frozen):  # noqa: F811

@@ -109,6 +109,24 @@ class TestSymbolValidation:
         assert "Unsupported exchange suffix" in json.dumps(response.json())
         assert provider.calls == []
 
+    def test_the_unsupported_suffix_message_offers_no_bare_us_symbol_while_bare_names_get_ns(
+        self, auth_client, use_provider
+    ):
+        # With DEFAULT_SYMBOL_SUFFIX=.NS (the default), AAPL means AAPL.NS: suggesting "a US symbol without a
+        # suffix" sent users to a 404.
+        use_provider(FrameProvider())
+        message = json.dumps(auth_client.get("/api/market/quote/RY.TO").json())
+        assert "without a suffix" not in message
+        assert "^GSPC" in message
+
+    def test_the_unsupported_suffix_message_offers_bare_us_symbols_when_they_get_no_suffix(
+        self, auth_client, use_provider, settings
+    ):
+        settings.DEFAULT_SYMBOL_SUFFIX = ""
+        use_provider(FrameProvider())
+        message = json.dumps(auth_client.get("/api/market/quote/RY.TO").json())
+        assert "a US symbol without a suffix" in message
+
     def test_a_listed_instrument_with_its_exchange_is_served_whatever_its_suffix(
         self, auth_client, use_provider
     ):

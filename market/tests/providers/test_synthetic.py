@@ -202,7 +202,8 @@ def test_naive_datetimes_are_rejected(provider):
         provider.fetch_candles("RELIANCE.NS", Timeframe.D1, start=datetime(2026, 1, 1))
 
 
-def test_quote_from_the_last_two_sessions(provider):
+def test_quote_from_the_last_two_sessions_while_the_market_is_closed(make_provider):
+    provider = make_provider(now=ist(2026, 11, 11, 8, 0))  # Wednesday before the open
     quote = provider.fetch_quote("RELIANCE.NS")
     daily = provider.fetch_candles("RELIANCE.NS", Timeframe.D1, start=ist(2026, 11, 1))
     assert quote.price == daily["close"].iloc[-1]
@@ -210,6 +211,34 @@ def test_quote_from_the_last_two_sessions(provider):
     assert quote.change == pytest.approx(daily["close"].iloc[-1] - daily["close"].iloc[-2])
     assert quote.timestamp == ist(2026, 11, 9)
     assert (quote.source, quote.currency) == ("synthetic", "INR")
+
+
+def test_quote_during_a_session_is_the_day_so_far_as_the_minute_bars_show_it(provider):
+    """At 11:30 on an open day the quote is today's price, not the last close repeated until the close: the
+    same price the 1m bars show, against the previous session's close."""
+    quote = provider.fetch_quote("RELIANCE.NS")
+    minutes = provider.fetch_candles("RELIANCE.NS", Timeframe.M1, start=ist(2026, 11, 11))
+    daily = provider.fetch_candles("RELIANCE.NS", Timeframe.D1, start=ist(2026, 11, 1))
+    assert minutes.index[-1] == ist(2026, 11, 11, 11, 29)
+    assert quote.timestamp == ist(2026, 11, 11)
+    assert quote.price == minutes["close"].iloc[-1]
+    assert (quote.open, quote.high, quote.low) == (
+        minutes["open"].iloc[0],
+        minutes["high"].max(),
+        minutes["low"].min(),
+    )
+    assert quote.volume == minutes["volume"].sum()
+    assert quote.previous_close == daily["close"].iloc[-1]  # Monday's: Tuesday 10 November was a holiday
+    assert quote.change == pytest.approx(quote.price - quote.previous_close)
+    assert quote.change_percent == pytest.approx((quote.price / quote.previous_close - 1) * 100)
+
+
+def test_quote_after_the_close_is_the_days_bar(make_provider):
+    provider = make_provider(now=ist(2026, 11, 11, 16, 0))
+    quote = provider.fetch_quote("RELIANCE.NS")
+    daily = provider.fetch_candles("RELIANCE.NS", Timeframe.D1, start=ist(2026, 11, 1))
+    assert quote.timestamp == ist(2026, 11, 11) == daily.index[-1]
+    assert (quote.price, quote.volume) == (daily["close"].iloc[-1], daily["volume"].iloc[-1])
 
 
 def test_ten_years_of_daily_bars_take_under_50ms(provider):

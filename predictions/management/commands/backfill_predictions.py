@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from market.providers.errors import ProviderError
 from market.symbols import InvalidSymbol, parse_symbol
 from market.timeframes import Timeframe
 from predictions.services import NotEnoughHistory, predictions_backfill
@@ -32,7 +33,7 @@ class Command(BaseCommand):
                 result = predictions_backfill(
                     symbol=symbol, timeframe=tf, bars=bars, horizon=horizon, algorithm=model
                 )
-            except NotEnoughHistory as exc:
+            except (NotEnoughHistory, ProviderError) as exc:
                 raise CommandError(f"{symbol}: {exc}") from exc
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc

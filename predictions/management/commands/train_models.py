@@ -35,6 +35,7 @@ class Command(BaseCommand):
         bar = tqdm(
             total=len(symbols) * (len(algorithms) + 1), unit="model", disable=options["verbosity"] == 0
         )
+        failures = 0
         for symbol in symbols:
             done = 0
 
@@ -52,6 +53,7 @@ class Command(BaseCommand):
             except (NotEnoughHistory, ProviderError) as exc:
                 self.stderr.write(f"{symbol}: {exc}")
                 bar.update(len(algorithms) + 1 - done)
+                failures += 1
                 continue
             for model in trained:
                 ratio = model.metrics.get("mae_vs_naive")
@@ -61,3 +63,5 @@ class Command(BaseCommand):
                     f"{model}: MAE/naive {ratio if ratio is None else round(ratio, 3)} ({verdict}); {state}"
                 )
         bar.close()
+        if failures:
+            raise CommandError(f"{failures} of {len(symbols)} symbols failed")

@@ -8,6 +8,7 @@ from conftest import _client_for
 from market.services import candles_sync
 from market.sources import get_provider
 from market.timeframes import Timeframe
+from predictions.loading import forecaster_cache_clear
 from predictions.models import Prediction, TaskRecord, TrainedModel
 from predictions.services import models_train, prediction_generate
 
@@ -27,6 +28,26 @@ def test_generate_with_active_model_is_201(auth_client, history):
     assert body["model_used"] == "svr" and body["symbol"] == "TCS.NS"
     assert body["lower_bound"] <= body["predicted_price"] <= body["upper_bound"]
     assert 0 <= body["confidence_score"] <= 1
+
+
+@pytest.mark.parametrize("damage", ["delete", "alter"])
+def test_a_model_whose_artifact_is_gone_or_altered_is_a_503_that_says_so(auth_client, history, damage):
+    """Its file deleted, or MEDIA_ROOT not shared with the worker that trained it: the request was a 500."""
+    [trained] = [
+        m
+        for m in models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
+        if m.algorithm == "svr"
+    ]
+    if damage == "delete":
+        trained.artifact.storage.delete(trained.artifact.name)
+    else:
+        with trained.artifact.storage.open(trained.artifact.name, "wb") as handle:
+            handle.write(b"not the model")
+    forecaster_cache_clear()
+    response = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert response.status_code == 503, response.content
+    error = response.json()["error"]
+    assert error["code"] == "model_unavailable" and "svr v1" in error["message"]
 
 
 def test_generate_without_model_enqueues_training_then_prediction_202(auth_client, user, history):
@@ -63,6 +84,14 @@ def test_insufficient_history_is_422_with_count(auth_client):
 
 def test_unknown_symbol_is_404(auth_client, frozen):
     assert auth_client.post("/api/predictions/generate/NOSUCHCO", {}, format="json").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["NOSUCHCO", "NOSUCHCO/accuracy", "models/NOSUCHCO"])
+def test_every_read_of_an_unknown_symbol_is_404(auth_client, frozen, path):
+    """A misspelled symbol is named as unknown, not answered with an empty record ("total": 0)."""
+    response = auth_client.get(f"/api/predictions/{path}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "symbol_not_found"
 
 
 @pytest.mark.parametrize("body", [{"horizon": 0}, {"horizon": 31}, {"model": "gpt"}, {"timeframe": "2D"}])

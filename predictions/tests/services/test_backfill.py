@@ -77,6 +77,11 @@ def test_command_and_its_errors(history):
         call_command("backfill_predictions", "TCS", "--model", "lstm", stdout=StringIO(), verbosity=0)
 
 
+def test_command_names_an_unknown_symbol_instead_of_a_traceback(history):
+    with pytest.raises(CommandError, match=r"NOSUCHCO\.NS: No market data"):
+        call_command("backfill_predictions", "NOSUCHCO", "--bars", "5", stdout=StringIO(), verbosity=0)
+
+
 def test_backfill_across_a_split_stores_as_traded_prices_that_a_resync_leaves_alone(monkeypatch):
     # 400 daily bars traded at twice today's prices until a 1:2 split at bar 340; the last 100 are replayed.
     days = ExchangeCalendar(bundled_nse_holidays()).trading_days(date(2024, 6, 3), date(2026, 6, 1))[:400]

@@ -23,10 +23,14 @@ class Command(BaseCommand):
             )
         except (ValueError, InvalidSymbol) as exc:
             raise CommandError(str(exc)) from exc
+        failures = 0
         for symbol in tqdm(symbols, desc="signals", unit="symbol", disable=options["verbosity"] == 0):
             try:
                 signal = signal_generate(symbol=symbol, timeframe=tf, once_per_bar=True)
             except (NotEnoughCandles, ProviderError) as exc:
                 self.stderr.write(f"{symbol}: {exc}")
+                failures += 1
                 continue
             self.stdout.write(f"{symbol}: {signal.signal_type} ({signal.strength:.2f}) — {signal.reasoning}")
+        if failures:
+            raise CommandError(f"{failures} of {len(symbols)} symbols failed")

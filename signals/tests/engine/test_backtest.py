@@ -257,6 +257,11 @@ def test_too_short_a_history_simply_has_no_trades():
     )
 
 
+def test_without_trades_the_win_rate_is_none_not_zero():
+    """No trade won and none lost: "win_rate": 0.0 read as a strategy that lost every trade."""
+    assert run_backtest(random_walk(100, seed=1)).win_rate is None
+
+
 @pytest.mark.parametrize(
     ("freq", "expected"),
     [

@@ -1,0 +1,28 @@
+from datetime import UTC, datetime
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+
+from market.services import candles_sync
+from market.sources import get_provider
+from market.timeframes import Timeframe
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(datetime(2026, 11, 27, 11, 0, tzinfo=UTC), tick=False):  # Friday after the close
+        yield
+
+
+def test_a_symbol_that_fails_makes_the_command_fail_after_the_others(frozen):
+    """It went on past the failure and exited 0, so a script or cron job never learnt that nothing was made
+    for it (sync_market_data already said "1 of 2 symbols failed")."""
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=600, provider=get_provider("synthetic"))
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="1 of 2 symbols failed"):
+        call_command("generate_signals", "NOSUCHCO", "TCS", stdout=out, stderr=err, verbosity=0)
+    assert "TCS.NS:" in out.getvalue() and "NOSUCHCO.NS: No market data" in err.getvalue()
