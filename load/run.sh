@@ -54,11 +54,18 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from market.services import candles_sync
 from market.timeframes import Timeframe
+from market.models import MarketData
+from signals.models import TradingSignal
 from signals.services import signal_generate
 candles_sync(symbol="TCS.NS", timeframe=Timeframe.H1, days=729)
 candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900)
-for _ in range(20):
-    signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
+# One signal per closed bar (generating again on the same bar returns the stored one): the latest, and copies of
+# it on the 19 bars before, so the list endpoint has 20 to serve.
+signal = signal_generate(symbol="TCS.NS", timeframe=Timeframe.D1)
+bars = MarketData.objects.filter(symbol="TCS.NS", timeframe="1D", final=True, timestamp__lt=signal.candle_timestamp)
+for stamp in bars.order_by("-timestamp").values_list("timestamp", flat=True)[:19]:
+    signal.pk, signal.candle_timestamp = None, stamp
+    signal.save()
 user = User.objects.create_user(username="loadtester", email="load@example.com", password="load-Password-4821")
 print(AccessToken.for_user(user))
 ' 2>"$OUT/seed.log" | tail -n 1)"
