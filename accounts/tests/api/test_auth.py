@@ -276,22 +276,17 @@ class TestThrottle:
         assert int(response["Retry-After"]) > 0
         assert response.json()["error"]["code"] == "throttled"
 
+    @staticmethod
+    def _login_from(api_client, name: str, password: str, address: str):
+        return api_client.post(
+            "/api/auth/login", {"username": name, "password": password}, format="json", REMOTE_ADDR=address
+        )
+
     def test_per_username_limit_holds_across_ips(self, api_client, user, settings):
         settings.AUTH_THROTTLE_RATE = "5/minute"
         for i in range(5):
-            api_client.post(
-                "/api/auth/login",
-                {"username": user.username, "password": "x"},
-                format="json",
-                REMOTE_ADDR=f"10.0.0.{i + 1}",
-            )
-        response = api_client.post(
-            "/api/auth/login",
-            {"username": user.username, "password": PASSWORD},
-            format="json",
-            REMOTE_ADDR="10.0.0.99",
-        )
-        assert response.status_code == 429
+            self._login_from(api_client, user.username, "x", f"10.0.0.{i + 1}")
+        assert self._login_from(api_client, user.username, PASSWORD, "10.0.0.99").status_code == 429
 
     def test_per_account_limit_holds_whether_it_is_named_by_username_or_email(
         self, api_client, user, settings
@@ -300,19 +295,8 @@ class TestThrottle:
         share one budget; alternating the two forms must not double it."""
         settings.AUTH_THROTTLE_RATE = "5/minute"
         for i in range(5):
-            api_client.post(
-                "/api/auth/login",
-                {"username": user.username, "password": "x"},
-                format="json",
-                REMOTE_ADDR=f"10.0.1.{i + 1}",
-            )
-        response = api_client.post(
-            "/api/auth/login",
-            {"username": user.email.upper(), "password": "x"},
-            format="json",
-            REMOTE_ADDR="10.0.1.99",
-        )
-        assert response.status_code == 429
+            self._login_from(api_client, user.username, "x", f"10.0.1.{i + 1}")
+        assert self._login_from(api_client, user.email.upper(), "x", "10.0.1.99").status_code == 429
 
     def test_login_stays_throttled_while_redis_is_down(self, api_client, user, settings, dead_cache):
         """The counters live in Redis; with Redis down every read was a miss and every write dropped, so login

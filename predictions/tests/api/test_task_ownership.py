@@ -19,6 +19,13 @@ from predictions.tasks import train_models
 pytestmark = pytest.mark.django_db
 
 
+def _queued_svr_training(task_id: str, *, user) -> TaskRecord:
+    """A user's svr training of TCS.NS (1D, horizon 1) queued under `task_id`: what a prediction request joins."""
+    return TaskRecord.objects.create(
+        task_id=task_id, name="predictions.train_models", key="train:TCS.NS:1D:1:svr", user=user
+    )
+
+
 @pytest.fixture
 def history(frozen):
     candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
@@ -27,12 +34,7 @@ def history(frozen):
 def test_second_user_gets_their_own_task_and_prediction_from_the_shared_training(auth_client, user, history):
     # Another user's training is queued (an id the result backend has never seen is PENDING).
     other = UserFactory()
-    lead = TaskRecord.objects.create(
-        task_id="queued-training-0100",
-        name="predictions.train_models",
-        key="train:TCS.NS:1D:1:svr",
-        user=other,
-    )
+    lead = _queued_svr_training("queued-training-0100", user=other)
     response = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
     assert response.status_code == 202
     body = response.json()
@@ -63,12 +65,7 @@ def test_second_user_gets_their_own_task_and_prediction_from_the_shared_training
 
 
 def test_follower_reports_the_failure_of_the_training_it_waits_for(auth_client, history):
-    lead = TaskRecord.objects.create(
-        task_id="failing-training-0101",
-        name="predictions.train_models",
-        key="train:TCS.NS:1D:1:svr",
-        user=UserFactory(),
-    )
+    lead = _queued_svr_training("failing-training-0101", user=UserFactory())
     body = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
     failed = train_models.apply(
         kwargs={"symbol": "TCS.NS", "timeframe": "1D", "algorithms": ["no-such-algorithm"]},
@@ -160,12 +157,7 @@ def test_follower_of_a_revoked_training_reports_it_instead_of_waiting_forever(au
     predictions: their status must say so, not PENDING "waiting for training" for ever."""
     from celery import current_app
 
-    lead = TaskRecord.objects.create(
-        task_id="revoked-training-0102",
-        name="predictions.train_models",
-        key="train:TCS.NS:1D:1:svr",
-        user=UserFactory(),
-    )
+    lead = _queued_svr_training("revoked-training-0102", user=UserFactory())
     body = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
     assert body["status"] == "waiting_for_training"
     current_app.backend.mark_as_revoked(lead.task_id, reason="revoked by an operator")
@@ -222,12 +214,7 @@ def test_a_failed_training_tells_its_followers_owners_on_the_stream(
     from tradingdash import events
 
     updates = announcements(events.TaskUpdated)
-    lead = TaskRecord.objects.create(
-        task_id="failing-training-0103",
-        name="predictions.train_models",
-        key="train:TCS.NS:1D:1:svr",
-        user=UserFactory(),
-    )
+    lead = _queued_svr_training("failing-training-0103", user=UserFactory())
     body = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
     train_models.apply(
         kwargs={"symbol": "TCS.NS", "timeframe": "1D", "algorithms": ["no-such-algorithm"]},
@@ -251,12 +238,7 @@ def test_a_revoked_training_tells_its_owner_and_its_followers_owners_on_the_stre
 
     updates = announcements(events.TaskUpdated)
     owner = UserFactory()
-    lead = TaskRecord.objects.create(
-        task_id="revoked-training-0104",
-        name="predictions.train_models",
-        key="train:TCS.NS:1D:1:svr",
-        user=owner,
-    )
+    lead = _queued_svr_training("revoked-training-0104", user=owner)
     follower = TaskRecord.objects.create(
         task_id="follower-0104", name="predictions.generate_prediction", key="k", user=user, follows=lead
     )
