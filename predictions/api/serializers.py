@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from market.api.fields import QuerySerializer, TimeframeField
@@ -34,17 +35,31 @@ class GenerateInputSerializer(StrictInputSerializer):
     )
 
 
-class TrainInputSerializer(StrictInputSerializer):
-    timeframe = TimeframeField(default=Timeframe.D1)
-    horizon = serializers.IntegerField(min_value=MIN_HORIZON, max_value=MAX_HORIZON, default=1)
-    algorithms = serializers.ListField(
-        child=serializers.ChoiceField(choices=TRAINABLE_CHOICES), min_length=1, max_length=3, required=False
-    )
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "enum": [choice.value for choice in TRAINABLE_CHOICES]},
+        "minItems": 1,
+        "maxItems": 3,
+        "uniqueItems": True,
+    }
+)
+class AlgorithmsField(serializers.ListField):
+    """Models to train, each at most once (twice would train it twice under one request)."""
 
-    def validate_algorithms(self, value: list[str]) -> list[str]:
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
         if len(set(value)) != len(value):
             raise serializers.ValidationError("Each algorithm at most once.")
         return value
+
+
+class TrainInputSerializer(StrictInputSerializer):
+    timeframe = TimeframeField(default=Timeframe.D1)
+    horizon = serializers.IntegerField(min_value=MIN_HORIZON, max_value=MAX_HORIZON, default=1)
+    algorithms = AlgorithmsField(
+        child=serializers.ChoiceField(choices=TRAINABLE_CHOICES), min_length=1, max_length=3, required=False
+    )
 
 
 class PredictionSerializer(serializers.Serializer):
