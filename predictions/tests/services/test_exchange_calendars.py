@@ -37,6 +37,22 @@ def _prediction(symbol: str, timeframe: str, target_time: datetime, predicted: f
     )
 
 
+@pytest.fixture
+def gspc_csv(tmp_path, settings, monkeypatch):
+    """^GSPC in the catalogue on NYSE, its daily bars read from a CSV file of the given rows (the csv provider,
+    built afresh for this directory); returns a function writing those rows."""
+    InstrumentFactory(symbol="^GSPC", exchange="NYSE", currency="USD", kind="index")
+    settings.MARKET_DATA_CSV_DIR = tmp_path
+    monkeypatch.setattr("market.sources._providers", {})
+
+    def write(*rows: str) -> None:
+        (tmp_path / "^GSPC_1D.csv").write_text(
+            "Date,Open,High,Low,Close,Volume\n" + "".join(f"{r}\n" for r in rows)
+        )
+
+    return write
+
+
 def test_gspc_prediction_targets_the_next_nyse_session():
     InstrumentFactory(symbol="^GSPC", exchange="NYSE", currency="USD", kind="index")
     with time_machine.travel(NEW_YEAR_2019, tick=False):
@@ -49,15 +65,8 @@ def test_gspc_prediction_targets_the_next_nyse_session():
     assert prediction.target_time == FIRST_2019_BAR
 
 
-def test_gspc_csv_history_is_scored_on_the_nyse_close(tmp_path, settings, monkeypatch):
-    InstrumentFactory(symbol="^GSPC", exchange="NYSE", currency="USD", kind="index")
-    (tmp_path / "^GSPC_1D.csv").write_text(
-        "Date,Open,High,Low,Close,Volume\n"
-        "2018-12-31,2498.9,2509.2,2482.8,2506.9,0\n"
-        "2019-01-02,2476.9,2519.5,2467.5,2510.0,0\n"
-    )
-    settings.MARKET_DATA_CSV_DIR = tmp_path
-    monkeypatch.setattr("market.sources._providers", {})
+def test_gspc_csv_history_is_scored_on_the_nyse_close(gspc_csv):
+    gspc_csv("2018-12-31,2498.9,2509.2,2482.8,2506.9,0", "2019-01-02,2476.9,2519.5,2467.5,2510.0,0")
     prediction = _prediction("^GSPC", "1D", FIRST_2019_BAR, predicted=2500.0)
     # 15:30 in New York on 2019-01-02: the bar is stored but not final, so not scored.
     with time_machine.travel(datetime(2019, 1, 2, 20, 30, tzinfo=UTC), tick=False):
@@ -149,13 +158,8 @@ def test_realized_at_is_when_the_target_bar_closed_not_when_it_opened(django_cap
     assert hourly.realized_at == datetime(2026, 6, 3, 10, 0, tzinfo=UTC)  # 15:30 IST
 
 
-def test_a_daily_prediction_is_realized_at_its_exchanges_session_close(tmp_path, settings, monkeypatch):
-    InstrumentFactory(symbol="^GSPC", exchange="NYSE", currency="USD", kind="index")
-    (tmp_path / "^GSPC_1D.csv").write_text(
-        "Date,Open,High,Low,Close,Volume\n2019-01-02,2476.9,2519.5,2467.5,2510.0,0\n"
-    )
-    settings.MARKET_DATA_CSV_DIR = tmp_path
-    monkeypatch.setattr("market.sources._providers", {})
+def test_a_daily_prediction_is_realized_at_its_exchanges_session_close(gspc_csv):
+    gspc_csv("2019-01-02,2476.9,2519.5,2467.5,2510.0,0")
     prediction = _prediction("^GSPC", "1D", FIRST_2019_BAR, predicted=2500.0)
     with time_machine.travel(datetime(2019, 1, 3, 1, 0, tzinfo=UTC), tick=False):
         candles_sync(symbol="^GSPC", timeframe=Timeframe.D1, days=10, provider=get_provider("csv"))
