@@ -78,7 +78,18 @@ def test_no_private_message_goes_out_after_expiry_even_before_the_next_heartbeat
         run(body)
 
 
-def test_the_stream_of_a_deactivated_user_closes_with_4401(run, user, settings):
+def _deactivate(user) -> None:
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+
+
+def _change_password(user) -> None:
+    # As API sessions elsewhere end (accounts.services.password_change): the stream's access token was issued
+    # under the old password.
+    password_change(user=user, new_password="another-Passw0rd!")
+
+
+@pytest.mark.parametrize("change", [_deactivate, _change_password], ids=["deactivated", "password_changed"])
+def test_the_stream_closes_with_4401_when_its_user_may_no_longer_use_its_token(run, user, settings, change):
     settings.STREAM_HEARTBEAT_SECONDS = 0.1
     settings.AUTH_USER_CACHE_SECONDS = 0  # re-checked at every heartbeat
 
@@ -86,23 +97,7 @@ def test_the_stream_of_a_deactivated_user_closes_with_4401(run, user, settings):
         client = Client()
         await client.login(user)
         await client.receive_type("heartbeat")
-        await sync_to_async(type(user).objects.filter(pk=user.pk).update)(is_active=False)
-        await assert_ended(client, user.pk)
-
-    run(body)
-
-
-def test_after_a_password_change_the_stream_closes_with_4401(run, user, settings):
-    """As API sessions elsewhere do (accounts.services.password_change): the access token it was opened with
-    was issued under the old password."""
-    settings.STREAM_HEARTBEAT_SECONDS = 0.1
-    settings.AUTH_USER_CACHE_SECONDS = 0  # re-checked at every heartbeat
-
-    async def body():
-        client = Client()
-        await client.login(user)
-        await client.receive_type("heartbeat")
-        await sync_to_async(password_change)(user=user, new_password="another-Passw0rd!")
+        await sync_to_async(change)(user)
         await assert_ended(client, user.pk)
 
     run(body)
