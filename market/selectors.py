@@ -6,6 +6,7 @@ import json
 import math
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,7 +32,7 @@ from market.adjust import (
     split_ratio_between,
 )
 from market.bars import bar_close
-from market.caching import history_key, market_version, quote_cache_get
+from market.caching import history_body_get, history_key, market_version, quote_cache_get
 from market.columns import (
     BarColumns,
     columns_from_rows,
@@ -52,6 +53,7 @@ from market.sources import (
     time_zone_for_symbol,
 )
 from market.timeframes import BUILT_FROM, Timeframe
+from tradingdash.after_response import after_response
 from tradingdash.cache import LocalTTLCache, cache_is_down
 
 if TYPE_CHECKING:
@@ -509,7 +511,7 @@ def candles_history(
     part = _built_from(symbol=symbol, timeframe=timeframe, start=start, provider=provider)
     query = {"start": start, "end": end, "limit": limit, "order": order, "format": format, "adjust": adjust}
     key = candles_history_key(symbol=symbol, timeframe=timeframe, **query)
-    cached = cache.get(key)
+    cached = history_body_get(key)
     if cached is not None:
         return cached
     if part is None:
@@ -556,7 +558,10 @@ def candles_history(
         + b"}"
     )
     if not ensured.stale:
-        cache.set(key, body, _body_seconds(symbol=symbol, timeframe=timeframe, bars=bars))
+        # For the next reader: stored once this reader has its answer (tradingdash.after_response).
+        after_response(
+            partial(cache.set, key, body, _body_seconds(symbol=symbol, timeframe=timeframe, bars=bars))
+        )
     return body
 
 

@@ -120,17 +120,17 @@ class ResilientRedisCache(RedisCache):
 
     _resilient_clear = _resilient(None)(RedisCache.clear)
 
-    async def aget_raw(self, key: str):
+    async def aget_raw(self, key: str, unanswered=None):
         """`get` for async views, without a thread: redis.asyncio on this event loop, the value decoded as
-        django-redis stores it. None when missing, and when Redis is down or cooling down (the caller then
-        takes the sync path, which logs the outage once)."""
+        django-redis stores it. None when missing; `unanswered` when Redis is down or cooling down (the caller
+        then takes the sync path, which logs the outage once)."""
         if time.monotonic() < self._skip_until:
-            return None
+            return unanswered
         client, codec = self._async_client()
         try:
             value = await client.get(codec.make_key(key))
         except (RedisConnectionError, RedisTimeoutError, OSError):
-            return None
+            return unanswered
         return None if value is None else codec.decode(value)
 
     def _async_client(self):

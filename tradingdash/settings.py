@@ -61,6 +61,8 @@ SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 MIDDLEWARE = [
     "tradingdash.middleware.PrometheusBeforeMiddleware",
     "tradingdash.middleware.RequestIDMiddleware",
+    # Cache writes the answer does not need run once it is sent (tradingdash/after_response.py).
+    "tradingdash.after_response.AfterResponseMiddleware",
     "tradingdash.middleware.SecurityMiddleware",
     # Static files (admin, API docs, charts) straight from gunicorn: compressed, immutable hashed names.
     "tradingdash.middleware.WhiteNoiseMiddleware",

@@ -168,3 +168,32 @@ def test_a_miss_validates_its_query_once_though_both_paths_read_it(token, monkey
     invalid = asgi_request("GET", HISTORY + "&end=not-a-time", token=token)
     # Not kept: each path raises, and the DRF view answers the 400.
     assert invalid.status == 400 and len(calls) == 2
+
+
+def test_a_miss_asks_redis_for_the_body_once_and_stores_it_after_answering(token, monkeypatch):
+    """The event loop's read of the cached body missed: the DRF view in its thread does not ask Redis again, and
+    stores the body it rendered only once the response was sent (tradingdash.after_response), so the next
+    request is served from memory."""
+    from tradingdash.cache import ResilientRedisCache
+
+    asgi_request("GET", HISTORY, token=token)  # the token and user seen, the caches warm
+    asked, stored = [], []
+    get, set_ = ResilientRedisCache.get, ResilientRedisCache.set
+
+    def counted_get(self, key, *args, **kwargs):
+        if key.startswith("market:history:"):
+            asked.append(key)
+        return get(self, key, *args, **kwargs)
+
+    def counted_set(self, key, *args, **kwargs):
+        if key.startswith("market:history:"):
+            stored.append(key)
+        return set_(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(ResilientRedisCache, "get", counted_get)
+    monkeypatch.setattr(ResilientRedisCache, "set", counted_set)
+    miss = asgi_request("GET", HISTORY + "&end=2099-01-02T00:00:00Z", token=token)
+    assert miss.status == 200 and miss.threads_started >= 1  # the DRF view rendered it
+    assert asked == [] and len(stored) == 1
+    hit = asgi_request("GET", HISTORY + "&end=2099-01-02T00:00:00Z", token=token)
+    assert hit.threads_started == 0 and hit.body == miss.body
