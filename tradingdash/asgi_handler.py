@@ -13,6 +13,9 @@ when that changes nothing:
 - The response is closed inline when the request never used its thread (nothing sync ran: no database
   connection can have been opened for it); otherwise in that thread, as Django does, so `request_finished`
   returns that thread's connections.
+- A request's thread is kept for a later request instead of being started for it and joined after it (as a
+  WSGI server's thread pool keeps its threads): still one thread per request at a time, all of the request's
+  sync code in it, and its connections returned at `request_finished` as before.
 
 And a sent response does not outlive its request. Under load, hundreds of them did (a 370 KB historical body
 each, ~100 MiB that glibc then kept: bench/README.md, "Web worker RSS"), freed only by a full collection of the
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import django
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
@@ -44,9 +48,54 @@ def get_asgi_application() -> ASGIHandler:
     return ASGIHandler()
 
 
+class _RequestThread(ThreadPoolExecutor):
+    """The one thread a request's sync code runs in (asgiref's per-request executor), kept for the next request
+    instead of being started and joined for each: a thread's start and join cost ~0.27 ms of a sync request
+    (bench/README.md, "Eighth look"). Remembers whether this request used it and its last call."""
+
+    def __init__(self):
+        super().__init__(max_workers=1, thread_name_prefix="request")
+        self.lend()
+
+    def lend(self) -> None:
+        self.used = False
+        self.last: Future | None = None
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        self.used = True
+        self.last = super().submit(fn, *args, **kwargs)
+        return self.last
+
+
+# Threads no request is using, per process (touched only on an event loop's thread). More than this many at once
+# (a burst of concurrent sync requests) are stopped when their request ends.
+IDLE_REQUEST_THREADS = 8
+_idle_threads: list[_RequestThread] = []
+
+
+def _lend_thread(context: ThreadSensitiveContext) -> _RequestThread:
+    """A kept thread (or a new one) as the executor asgiref runs this request's sync code in."""
+    thread = _idle_threads.pop() if _idle_threads else _RequestThread()
+    thread.lend()
+    SyncToAsync.context_to_thread_executor[context] = thread
+    return thread
+
+
+def _return_thread(context: ThreadSensitiveContext, thread: _RequestThread) -> None:
+    """Keep the thread for the next request, unless its last call is still running (a request cancelled while
+    its sync code ran: that code finishes on its own) or enough are kept. Taken out of asgiref's map first, so
+    ThreadSensitiveContext does not join it."""
+    SyncToAsync.context_to_thread_executor.pop(context, None)
+    if (thread.last is None or thread.last.done()) and len(_idle_threads) < IDLE_REQUEST_THREADS:
+        _idle_threads.append(thread)
+    else:
+        thread.shutdown(wait=False)
+
+
 def _used_thread(context: ThreadSensitiveContext) -> bool:
-    """Whether sync code ran for this request (asgiref starts the context's thread on first use)."""
-    return context in SyncToAsync.context_to_thread_executor
+    """Whether sync code ran for this request."""
+    thread = SyncToAsync.context_to_thread_executor.get(context)
+    return thread is not None and getattr(thread, "used", True)
 
 
 def _has_async_receivers(signal, sender) -> bool:
@@ -59,7 +108,11 @@ class ASGIHandler(asgi.ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         async with ThreadSensitiveContext() as context:
-            await self.handle(scope, receive, send, context=context)
+            thread = _lend_thread(context)
+            try:
+                await self.handle(scope, receive, send, context=context)
+            finally:
+                _return_thread(context, thread)
 
     async def handle(self, scope, receive, send, context: ThreadSensitiveContext | None = None):
         try:

@@ -1,11 +1,11 @@
 """HTTP requests to the real ASGI application (tradingdash.asgi: our handler, middleware and async views), in
-this process, counting the threads each one starts."""
+this process, counting the calls each one hands to a thread."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
@@ -16,21 +16,21 @@ class AsgiResponse:
     status: int
     headers: dict[str, str]
     body: bytes
-    threads_started: int
+    thread_hops: int
 
     def comparable_headers(self) -> dict[str, str]:
         """Headers without the per-request id."""
         return {k: v for k, v in self.headers.items() if k != "x-request-id"}
 
 
-_started = 0
-_original_start = threading.Thread.start
+_hops = 0
+_original_submit = ThreadPoolExecutor.submit
 
 
-def _counting_start(self, *args, **kwargs):
-    global _started
-    _started += 1
-    return _original_start(self, *args, **kwargs)
+def _counting_submit(self, *args, **kwargs):
+    global _hops
+    _hops += 1
+    return _original_submit(self, *args, **kwargs)
 
 
 async def _request(method: str, path: str, headers: dict[str, str]) -> AsgiResponse:
@@ -52,7 +52,7 @@ async def _request(method: str, path: str, headers: dict[str, str]) -> AsgiRespo
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    before = _started
+    before = _hops
     # As uvicorn: the request body, then (once the response is complete) a disconnect for the handler's
     # listener; most requests in production end with that RequestAborted (tradingdash/asgi_handler.py).
     incoming = [{"type": "http.request", "body": b"", "more_body": False}]
@@ -79,17 +79,17 @@ async def _request(method: str, path: str, headers: dict[str, str]) -> AsgiRespo
         status=start["status"],
         headers={k.decode().lower(): v.decode() for k, v in start["headers"]},
         body=body,
-        threads_started=_started - before,
+        thread_hops=_hops - before,
     )
 
 
 def asgi_request(method: str, path: str, *, token: str | None = None, **headers: str) -> AsgiResponse:
-    """One request; `threads_started` counts the threads started while it was served (asgiref starts one per
-    request that runs any sync code)."""
+    """One request; `thread_hops` counts the calls handed to a thread while it was served (sync_to_async: the
+    DRF view, Django's bookkeeping for a request that ran sync code)."""
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    threading.Thread.start = _counting_start
+    ThreadPoolExecutor.submit = _counting_submit
     try:
         return async_to_sync(_request)(method, path, {k.replace("_", "-"): v for k, v in headers.items()})
     finally:
-        threading.Thread.start = _original_start
+        ThreadPoolExecutor.submit = _original_submit

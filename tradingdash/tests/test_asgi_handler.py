@@ -44,15 +44,57 @@ def test_request_finished_is_sent_once_in_the_thread_a_sync_request_used(user, f
     token = str(AccessToken.for_user(user))
 
     sync = asgi_request("GET", "/api/market/symbols", token=token)  # a sync DRF view: runs in a thread
-    assert sync.status == 200 and sync.threads_started >= 1
+    assert sync.status == 200 and sync.thread_hops >= 1
     assert len(finished_in) == 1 and finished_in[0] is not threading.main_thread()
     worker_thread = finished_in[0]
 
     asgi_request("GET", "/api/market/quote/TCS", token=token)
     finished_in.clear()
     from_memory = asgi_request("GET", "/api/market/quote/TCS", token=token)
-    assert from_memory.status == 200 and from_memory.threads_started == 0
+    assert from_memory.status == 200 and from_memory.thread_hops == 0
     assert len(finished_in) == 1 and finished_in[0] is not worker_thread  # on the event loop's thread
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_committed")
+def test_a_later_sync_request_runs_in_the_thread_an_earlier_one_gave_back(user, finished_in):
+    """Threads are kept between requests (tradingdash.asgi_handler._RequestThread), not started per request;
+    the connection each request used is returned at its request_finished either way."""
+    InstrumentFactory(symbol="TCS.NS")
+    token = str(AccessToken.for_user(user))
+    started = threading.active_count()
+    for _ in range(3):
+        response = asgi_request("GET", "/api/market/symbols", token=token)
+        assert response.status == 200 and response.thread_hops >= 1
+    assert len(finished_in) == 3 and len(set(finished_in)) == 1
+    assert finished_in[0] is not threading.main_thread() and finished_in[0].is_alive()
+    assert threading.active_count() <= started + 1
+
+
+def test_a_thread_still_running_a_cancelled_requests_code_is_not_kept():
+    """A request cancelled while its sync code runs (a client gone) leaves that code to finish on its own: its
+    thread is not handed to the next request, which would wait behind it."""
+    from asgiref.sync import ThreadSensitiveContext
+
+    from tradingdash import asgi_handler
+
+    release = threading.Event()
+    context = ThreadSensitiveContext()
+    thread = asgi_handler._lend_thread(context)
+    thread.submit(release.wait, 5)
+    asgi_handler._return_thread(context, thread)
+    try:
+        assert thread not in asgi_handler._idle_threads
+    finally:
+        release.set()
+    done = ThreadSensitiveContext()
+    kept = asgi_handler._lend_thread(done)
+    kept.submit(lambda: None).result(5)
+    asgi_handler._return_thread(done, kept)
+    assert kept in asgi_handler._idle_threads
+    following = ThreadSensitiveContext()
+    assert asgi_handler._lend_thread(following) is kept  # the next request gets it
+    asgi_handler._return_thread(following, kept)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -103,7 +145,7 @@ def test_a_response_served_from_memory_is_freed_when_sent(user, settings):
     asgi_request("GET", "/api/market/quote/TCS", token=token)
     with _cyclic_garbage() as garbage:
         response = asgi_request("GET", "/api/market/quote/TCS", token=token)
-    assert response.status == 200 and response.threads_started == 0  # served on the event loop
+    assert response.status == 200 and response.thread_hops == 0  # served on the event loop
     assert not [o for o in garbage if isinstance(o, HttpResponse)]
 
 
