@@ -6,7 +6,6 @@ import json
 import math
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,8 +52,7 @@ from market.sources import (
     time_zone_for_symbol,
 )
 from market.timeframes import BUILT_FROM, Timeframe
-from tradingdash.after_response import after_response
-from tradingdash.cache import LocalTTLCache, cache_is_down
+from tradingdash.cache import LocalTTLCache, cache_is_down, cache_set_after_response
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -558,10 +556,8 @@ def candles_history(
         + b"}"
     )
     if not ensured.stale:
-        # For the next reader: stored once this reader has its answer (tradingdash.after_response).
-        after_response(
-            partial(cache.set, key, body, _body_seconds(symbol=symbol, timeframe=timeframe, bars=bars))
-        )
+        # For the next reader, once this one has its answer (tradingdash.after_response).
+        cache_set_after_response(key, body, _body_seconds(symbol=symbol, timeframe=timeframe, bars=bars))
     return body
 
 

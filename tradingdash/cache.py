@@ -205,3 +205,22 @@ def local_caches_clear() -> None:
     """Empty every per-process layer (tests, and cache.clear())."""
     for layer in list(_local_caches):
         layer.clear()
+
+
+def cache_set_after_response(key: str, value, seconds: int) -> None:
+    """`cache.set(key, value, seconds)` once the current request's answer is sent (tradingdash.after_response),
+    for the time left of those `seconds` counted from now: sending a large body to a slow client can take
+    seconds, and an entry that must end when a bar closes must not outlive it by them. Nothing is stored when
+    less than a second is left."""
+    from django.core.cache import cache
+
+    from tradingdash.after_response import after_response
+
+    deadline = time.monotonic() + seconds
+
+    def store() -> None:
+        left = int(deadline - time.monotonic())  # rounded down: never past the deadline
+        if left >= 1:
+            cache.set(key, value, left)
+
+    after_response(store)

@@ -3,10 +3,13 @@ in order, each even when another fails; outside a request they run at once."""
 
 import asyncio
 
+import pytest
+from django.core.cache import cache
 from django.http import HttpResponse
 from django.test import RequestFactory
 
 from tradingdash.after_response import AfterResponseMiddleware, after_response
+from tradingdash.cache import cache_set_after_response
 
 
 def _view_registering(*callbacks):
@@ -73,3 +76,43 @@ def test_requests_do_not_share_callbacks():
     assert ran == ["first"]
     after_response(lambda: ran.append("after both"))  # no request is current any more
     assert ran == ["first", "after both"]
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from tradingdash import cache as cache_module
+
+    now = [100.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
+    return now
+
+
+def _response_storing(key: str, seconds: int):
+    def view(request):
+        cache_set_after_response(key, b"body", seconds)
+        return HttpResponse(b"answer")
+
+    return AfterResponseMiddleware(view)(RequestFactory().get("/"))
+
+
+def test_a_deferred_cache_write_keeps_only_the_time_left_when_the_answer_was_sent(clock):
+    """An entry that must end when a bar closes does not outlive it by the time a slow client took to read."""
+    response = _response_storing("after-response:left", 5)
+    assert cache.get("after-response:left") is None  # not before the answer is sent
+    clock[0] += 2.5
+    response.close()
+    assert cache.get("after-response:left") == b"body"
+    assert 1 <= cache.ttl("after-response:left") <= 2
+
+
+def test_a_deferred_cache_write_whose_time_ran_out_stores_nothing(clock):
+    response = _response_storing("after-response:late", 5)
+    clock[0] += 4.5
+    response.close()
+    assert cache.get("after-response:late") is None
+
+
+def test_outside_a_request_the_cache_write_is_at_once_for_its_full_time(clock):
+    cache_set_after_response("after-response:now", b"body", 30)
+    assert cache.get("after-response:now") == b"body"
+    assert 29 <= cache.ttl("after-response:now") <= 30
