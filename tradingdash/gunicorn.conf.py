@@ -6,7 +6,8 @@ thread pool (ASGI_THREADS threads, asgiref's default otherwise)."""
 
 import os
 
-# Requests run on short-lived threads under ASGI: share a connection pool per process (settings.py).
+# Requests run on threads lent per request under ASGI (tradingdash/asgi_handler.py), of which at most 8 idle ones
+# are kept: share a connection pool per process (settings.py).
 os.environ.setdefault("DATABASE_POOL", "1")
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")

@@ -1,8 +1,9 @@
 """glibc malloc arenas in the web worker.
 
 glibc gives each thread that allocates an arena of its own (heaps it keeps what its thread freed in), up to 8
-per core. Under ASGI a request that runs sync code gets a thread of its own (asgiref's ThreadSensitiveContext)
-and psycopg's pool runs threads too, so a web worker soon had 15 arenas: 16-22 MiB of its RSS after the
+per core. Under ASGI a request that runs sync code gets a thread of its own (asgiref's ThreadSensitiveContext;
+since the eighth look a kept one, tradingdash/asgi_handler.py) and psycopg's pool runs threads too, so a web
+worker soon had 15 arenas: 16-22 MiB of its RSS after the
 side-by-side run, for the same CPU per request as with 2 (bench/README.md, "Web worker RSS"). The threads run
 Python under one GIL, so they rarely contend for an arena anyway.
 """

@@ -105,9 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DB_CONNECT_TIMEOUT", 5)
     )
-# The ASGI web server runs each request's sync code on a thread of its own, so Django's per-thread persistent
-# connections would be opened and dropped per request: there, a pool shared by the process keeps them instead
-# (gunicorn.conf.py sets DATABASE_POOL=1; Celery processes keep CONN_MAX_AGE).
+# The ASGI web server runs each request's sync code on a thread lent to it (tradingdash/asgi_handler.py; at most 8
+# idle ones kept), so Django's per-thread persistent connections would come and go with those threads: there, a
+# pool shared by the process keeps them instead (gunicorn.conf.py sets DATABASE_POOL=1; Celery keeps CONN_MAX_AGE).
 if (
     env.bool("DATABASE_POOL", default=False)
     and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
