@@ -2,8 +2,10 @@
 
 Weeks and months come from daily bars; 1H and 4H bars from 5m/15m bars, in buckets that start at the session
 open (NSE: 09:15, 10:15, … 15:15, the last one cut short by the 15:30 close), never at the top of the clock
-hour. A derived bar is final only when every part is final and the period it stands for is over: a week whose
-last trading day has no bar yet, or an hour whose last part has not closed, is still forming.
+hour. A derived bar is final only when every session (intraday: every part's slot) of the period it stands for
+has a stored final part: a week whose last trading day has no bar yet, or an hour whose last part has not
+closed, is still forming, and one with a session missing inside it (never fetched, or the provider had none) is
+built from less than it claims.
 
 Bars come and go as BarColumns (market/columns.py), in time order: open times in UTC epoch seconds. Daily bars
 open at exchange-local midnight; so do the derived weeks and months (midnight of their first trading day). Each
@@ -46,16 +48,18 @@ def daily_to(bars: BarColumns, period: Literal["1W", "1M"], calendar: SessionCal
     days = (local_seconds(bars.time, calendar.tz) // _DAY).astype("datetime64[D]")
     keys = _period_starts(period, days)
     firsts, lasts = _runs(keys)
-    # The last trading day of every period touched, from one read of the calendar: a period is over once its
-    # last trading day has a bar (a period without a trading day never is).
+    # The sessions of every period touched, from one read of the calendar: a period is complete once each of
+    # its sessions has a bar (a gap inside it, or days before the first stored one, leave it incomplete however
+    # late it is), and a period without a session never is.
     periods = keys[firsts]
     ends = _period_ends(period, periods)
     trading = calendar.trading_days_array(periods[0].item(), ends[-1].item())
-    at = np.searchsorted(trading, ends, side="right") - 1
-    has_trading = at >= 0
-    last_trading = trading[np.maximum(at, 0)] if len(trading) else periods
-    has_trading &= last_trading >= periods
-    complete = has_trading & (days[lasts] >= last_trading)
+    sessions = np.searchsorted(trading, ends, side="right") - np.searchsorted(trading, periods, side="left")
+    at = np.minimum(np.searchsorted(trading, days), max(len(trading) - 1, 0))
+    session_day = trading[at] == days if len(trading) else np.zeros(len(days), dtype=bool)
+    new_day = np.concatenate(([True], days[1:] != days[:-1]))  # two bars of one day count once
+    covered = np.add.reduceat((new_day & session_day).astype(np.int64), firsts)
+    complete = (sessions > 0) & (covered == sessions)
     first_days = days[firsts].tolist()
     times = [int(datetime.combine(day, time(), calendar.tz).timestamp()) for day in first_days]
     return _built(bars, firsts, lasts, times=np.asarray(times, dtype=np.int64), complete=complete)
@@ -100,7 +104,12 @@ def intraday_to(
     kept = bars.take(keep)
     starts, ends = starts[keep], np.minimum(starts + bar_s, closes)[keep]
     firsts, lasts = _runs(starts)
-    complete = kept.time[lasts] + part_s >= ends[firsts]
+    # Complete once every part's slot of the bucket has a bar: the last one closing at its end says nothing of
+    # a slot missing before it.
+    slot = (kept.time - starts) // part_s
+    new_slot = np.concatenate(([True], (slot[1:] != slot[:-1]) | (starts[1:] != starts[:-1])))
+    covered = np.add.reduceat(new_slot.astype(np.int64), firsts)
+    complete = covered == -(-(ends[firsts] - starts[firsts]) // part_s)
     return _built(kept, firsts, lasts, times=starts[firsts], complete=complete)
 
 

@@ -105,7 +105,8 @@ _LONGEST_BAR = timedelta(days=8)
 @dataclass(frozen=True, kw_only=True)
 class UpsertResult:
     inserted: int
-    updated: int
+    updated: int  # stored bars whose values (or source, or finality) changed
+    unchanged: int  # valid bars sent that left the stored row as it was (the same values; partial ones of a final bar)
     rejected: int
     first: datetime | None
     last: datetime | None
@@ -117,6 +118,7 @@ class SyncResult:
     timeframe: str
     inserted: int
     updated: int
+    unchanged: int
     rejected: int
     first: datetime | None
     last: datetime | None
@@ -132,13 +134,15 @@ def candles_upsert(
     source: str,
     fetched_at: datetime | None = None,
 ) -> UpsertResult:
-    """Store candles, replacing stored bars with the same timestamp. Invalid OHLCV rows are logged, not stored.
+    """Store candles, replacing stored bars with the same timestamp whose values differ; a bar sent as it is
+    stored is left alone and counted `unchanged` (a re-sync's overlap changes nothing, so nothing is announced or
+    invalidated for it). Invalid OHLCV rows are logged, not stored.
     Safe to repeat and to run concurrently: the unique constraint makes every write an upsert. Each bar is stored
     `final` only if it had closed (on the symbol's exchange calendar) at `fetched_at`, the time the provider was
     asked (default: now, for candles that come from no request): values read before the close are partial however
     late they are stored. A later fetch that completes a partial bar turns it final; a stored final bar is never
     overwritten by partial values (an out-of-order or slow write). After commit, announces CandlesStored
-    (re-scoring listens)."""
+    (re-scoring listens) when any bar was inserted or changed."""
     valid, rejected = validate_candles(candles)
     valid = valid[~valid.index.duplicated(keep="last")].sort_index()
     if len(rejected):
@@ -150,21 +154,26 @@ def candles_upsert(
             first=rejected.index[0].isoformat(),
         )
     if valid.empty:
-        return UpsertResult(inserted=0, updated=0, rejected=len(rejected), first=None, last=None)
+        return UpsertResult(inserted=0, updated=0, unchanged=0, rejected=len(rejected), first=None, last=None)
     now = timezone.now()
     as_of = min(fetched_at, now) if fetched_at is not None else now
     valid = valid.assign(final=_final_mask(symbol=symbol, timeframe=timeframe, index=valid.index, now=as_of))
     write = _upsert_copy if connection.vendor == "postgresql" else _upsert_orm
     inserted, updated = write(symbol=symbol, timeframe=timeframe, candles=valid, source=source, now=now)
+    unchanged = len(valid) - inserted - updated
     CANDLES_SYNCED.labels(source, timeframe.value, "inserted").inc(inserted)
     CANDLES_SYNCED.labels(source, timeframe.value, "updated").inc(updated)
+    CANDLES_SYNCED.labels(source, timeframe.value, "unchanged").inc(unchanged)
     result = UpsertResult(
         inserted=inserted,
         updated=updated,
+        unchanged=unchanged,
         rejected=len(rejected),
         first=valid.index[0].to_pydatetime(),
         last=valid.index[-1].to_pydatetime(),
     )
+    if not (inserted or updated):
+        return result  # nothing changed: nothing to re-score, re-evaluate or stream
     stored = CandlesStored(
         symbol=symbol,
         timeframe=timeframe.value,
@@ -212,8 +221,9 @@ CREATE TEMP TABLE IF NOT EXISTS market_candle_stage (
 TRUNCATE market_candle_stage
 """
 # Inserted or updated: a row keeps its id on update, so the rows returned with one of the fresh ids proposed
-# here are the inserted ones (a final row that partial values leave alone is neither). (RETURNING xmax = 0 would say it directly, but PostgreSQL refuses system columns
-# in RETURNING on the partitioned candle table.)
+# here are the inserted ones. A stored row whose values are those proposed is not written (nor returned), nor
+# is a final row that partial values would overwrite: neither is counted. (RETURNING xmax = 0 would say it
+# directly, but PostgreSQL refuses system columns in RETURNING on the partitioned candle table.)
 _MERGE_SQL = """
 WITH proposed AS MATERIALIZED (
     SELECT nextval(pg_get_serial_sequence('market_marketdata', 'id')) AS id, * FROM market_candle_stage
@@ -230,7 +240,12 @@ written AS (
         open_price = EXCLUDED.open_price, high_price = EXCLUDED.high_price, low_price = EXCLUDED.low_price,
         close_price = EXCLUDED.close_price, volume = EXCLUDED.volume, source = EXCLUDED.source,
         final = EXCLUDED.final, updated_at = EXCLUDED.updated_at
-    WHERE EXCLUDED.final OR NOT market_marketdata.final  -- partial values never replace a final bar
+    WHERE (EXCLUDED.final OR NOT market_marketdata.final)  -- partial values never replace a final bar
+      AND (market_marketdata.open_price, market_marketdata.high_price, market_marketdata.low_price,
+           market_marketdata.close_price, market_marketdata.volume, market_marketdata.source,
+           market_marketdata.final)
+          IS DISTINCT FROM (EXCLUDED.open_price, EXCLUDED.high_price, EXCLUDED.low_price, EXCLUDED.close_price,
+                            EXCLUDED.volume, EXCLUDED.source, EXCLUDED.final)
     RETURNING id
 )
 SELECT count(proposed.id), count(*) - count(proposed.id) FROM written LEFT JOIN proposed USING (id)
@@ -258,8 +273,9 @@ def _upsert_copy(
 def _upsert_orm(
     *, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str, now: datetime
 ) -> tuple[int, int]:
-    """Any other database (SQLite in development): bulk_create with update_conflicts, without the partial rows
-    whose bar is stored final (bulk_create has no conditional update)."""
+    """Any other database (SQLite in development): bulk_create with update_conflicts, without the rows stored
+    with the same values nor the partial rows whose bar is stored final (bulk_create has no conditional
+    update)."""
     rows = [
         MarketData(
             symbol=symbol,
@@ -276,21 +292,24 @@ def _upsert_orm(
         )
         for ts, o, h, lo, c, v, final in _candle_rows(candles)
     ]
+    values = ("open_price", "high_price", "low_price", "close_price", "volume", "source", "final")
     with transaction.atomic():
-        stored_final = set(
-            MarketData.objects.filter(
-                symbol=symbol,
-                timeframe=timeframe.value,
-                final=True,
-                timestamp__in=[row.timestamp for row in rows if not row.final],
-            ).values_list("timestamp", flat=True)
-        )
-        rows = [row for row in rows if row.final or row.timestamp not in stored_final]
-        existing = MarketData.objects.filter(
-            symbol=symbol,
-            timeframe=timeframe.value,
-            timestamp__in=[row.timestamp for row in rows],
-        ).count()
+        stored = {
+            timestamp: tuple(rest)
+            for timestamp, *rest in MarketData.objects.filter(
+                symbol=symbol, timeframe=timeframe.value, timestamp__in=[row.timestamp for row in rows]
+            ).values_list("timestamp", *values)
+        }
+        rows = [
+            row
+            for row in rows
+            if row.timestamp not in stored
+            or (
+                (row.final or not stored[row.timestamp][-1])
+                and stored[row.timestamp] != tuple(getattr(row, name) for name in values)
+            )
+        ]
+        existing = sum(row.timestamp in stored for row in rows)
         MarketData.objects.bulk_create(
             rows,
             batch_size=_UPSERT_BATCH,
@@ -588,7 +607,7 @@ def candles_sync(
         start = max(start, floor)
     result = _fetch_and_store(symbol=symbol, timeframe=timeframe, start=start, end=now, provider=provider)
     message = None
-    if not (result.inserted or result.updated or result.rejected):
+    if not (result.inserted or result.updated or result.unchanged or result.rejected):
         message = _nothing_stored_reason(
             symbol=symbol, timeframe=timeframe, start=start, end=now, source=provider.name
         )
@@ -598,6 +617,7 @@ def candles_sync(
         timeframe=timeframe.value,
         inserted=result.inserted,
         updated=result.updated,
+        unchanged=result.unchanged,
         source=provider.name,
     )
     return SyncResult(
@@ -605,6 +625,7 @@ def candles_sync(
         timeframe=timeframe.value,
         inserted=result.inserted,
         updated=result.updated,
+        unchanged=result.unchanged,
         rejected=result.rejected,
         first=result.first,
         last=result.last,
@@ -1089,6 +1110,7 @@ class BatchRunResult:
     status: str  # a SyncBatch.Status, or "skipped" when another worker holds the batch or it is done
     inserted: int = 0
     updated: int = 0
+    unchanged: int = 0  # not kept on the batch row: bars fetched again as they were stored
     not_found: int = 0
     retry: list[str] = field(default_factory=list)  # symbols that hit an outage, still pending
 
@@ -1275,7 +1297,7 @@ def sync_batch_run(
         histories, errors = fetched.histories, dict(fetched.errors)
     except (ProviderError, ValueError) as exc:
         histories, errors = {}, dict.fromkeys(batch.pending, exc)
-    inserted = updated = 0
+    inserted = updated = unchanged = 0
     for symbol, history in histories.items():
         result = _store_window(
             symbol=symbol,
@@ -1288,6 +1310,7 @@ def sync_batch_run(
         )
         inserted += result.inserted
         updated += result.updated
+        unchanged += result.unchanged
     retry = sorted(symbol for symbol, error in errors.items() if isinstance(error, ProviderUnavailable))
     not_found = sum(isinstance(error, SymbolNotFound) for error in errors.values())
     if not retry:
@@ -1314,13 +1337,20 @@ def sync_batch_run(
         symbols=len(batch.pending),
         inserted=inserted,
         updated=updated,
+        unchanged=unchanged,
         not_found=not_found,
         retry=len(retry),
     )
     if status != SyncBatch.Status.PENDING:
         _sync_run_close_if_complete(run_id=batch.run_id)
     return BatchRunResult(
-        batch_id=batch_id, status=status, inserted=inserted, updated=updated, not_found=not_found, retry=retry
+        batch_id=batch_id,
+        status=status,
+        inserted=inserted,
+        updated=updated,
+        unchanged=unchanged,
+        not_found=not_found,
+        retry=retry,
     )
 
 

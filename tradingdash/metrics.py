@@ -14,7 +14,8 @@ from prometheus_client import Counter
 
 CANDLES_SYNCED = Counter(
     "tradingdash_candles_synced",
-    "Candles written by candle upserts, by data source, timeframe and outcome (inserted or updated).",
+    "Candles sent to candle upserts, by data source, timeframe and outcome (inserted, updated, or unchanged: "
+    "already stored with the same values).",
     ["source", "timeframe", "outcome"],
 )
 PREDICTIONS_MADE = Counter(

@@ -30,12 +30,12 @@ def _bars(rows, final=None, source=None) -> BarColumns:
     )
 
 
-def _day(d: date) -> datetime:
-    return datetime.combine(d, time(), IST)
+def _day(d: date, tz=IST) -> datetime:
+    return datetime.combine(d, time(), tz)
 
 
-def _daily(days: list[date], final=None, source=None) -> BarColumns:
-    rows = [(_day(d), 100 + i, 110 + i, 90 + i, 105 + i, 1000 * (i + 1)) for i, d in enumerate(days)]
+def _daily(days: list[date], final=None, source=None, tz=IST) -> BarColumns:
+    rows = [(_day(d, tz), 100 + i, 110 + i, 90 + i, 105 + i, 1000 * (i + 1)) for i, d in enumerate(days)]
     return _bars(rows, final, source)
 
 
@@ -73,7 +73,8 @@ def test_months_open_on_their_first_trading_day():
         _utc(datetime(2026, 9, 28, tzinfo=IST)),
         _utc(datetime(2026, 10, 1, tzinfo=IST)),
     ]
-    assert monthly.final.tolist() == [True, False]  # October goes on past the 6th
+    # September's bars from the 28th only stand for three of its sessions; October goes on past the 6th.
+    assert monthly.final.tolist() == [False, False]
 
 
 def test_a_week_without_a_session_is_never_final():
@@ -81,7 +82,8 @@ def test_a_week_without_a_session_is_never_final():
     calendar = ExchangeCalendar({**bundled_nse_holidays(), **closed})
     stray = _daily([date(2026, 11, 21)])  # a Saturday bar in that week
     assert daily_to(stray, "1W", calendar).final.tolist() == [False]
-    assert daily_to(stray, "1W", NSE).final.tolist() == [True]  # with its sessions, Saturday is past Friday
+    # With its five sessions it is not final either: none of them has a bar.
+    assert daily_to(stray, "1W", NSE).final.tolist() == [False]
 
 
 def test_each_derived_bar_names_the_sources_of_its_parts():
@@ -174,8 +176,8 @@ def _reference_daily(bars: BarColumns, period: str, calendar) -> list[tuple]:
     for first_day, members in groups.items():
         last_day_of_period = period_days(period, first_day)[1]
         sessions = calendar.trading_days(first_day, last_day_of_period)
-        last_bar_day = datetime.fromtimestamp(bars.time[members[-1]], calendar.tz).date()
-        over = bool(sessions) and last_bar_day >= sessions[-1]
+        bar_days = {datetime.fromtimestamp(bars.time[i], calendar.tz).date() for i in members}
+        over = bool(sessions) and set(sessions) <= bar_days
         opened = datetime.combine(
             datetime.fromtimestamp(bars.time[members[0]], calendar.tz).date(), time(), calendar.tz
         )
@@ -197,7 +199,8 @@ def _reference_intraday(bars: BarColumns, part: timedelta, bar: timedelta, calen
         groups.setdefault((start, min(start + bar, closes)), []).append(i)
     out = []
     for (start, end), members in groups.items():
-        over = datetime.fromtimestamp(bars.time[members[-1]], UTC) + part >= end
+        slots = {start + i * part for i in range(-(-(end - start) // part))}
+        over = slots <= {datetime.fromtimestamp(bars.time[i], UTC) for i in members}
         out.append(_reference_bar(bars, members, int(start.timestamp()), over))
     return out
 
@@ -278,3 +281,47 @@ def test_a_week_whose_monday_is_a_holiday_closes_with_its_friday():
     assert weekly.time.tolist() == [_utc(_day(date(2026, 1, 27)))] and weekly.final.tolist() == [False]
     opened = datetime.fromtimestamp(int(weekly.time[0]), UTC)
     assert bar_close(NSE, Timeframe.W1, opened) == datetime(2026, 1, 30, 15, 30, tzinfo=IST)
+
+
+# A derived bar is final only when every session of its period has a stored final part: a period that is over
+# but lacks one of its sessions' bars (never fetched, or the provider had none) is built from less than it
+# stands for.
+
+
+def test_a_week_with_a_session_missing_inside_is_not_final():
+    days = NSE.trading_days(date(2026, 11, 16), date(2026, 11, 20))
+    del days[2]  # no bar for Wednesday 18 November; Friday's is in
+    assert daily_to(_daily(days), "1W", NSE).final.tolist() == [False]
+
+
+def test_a_week_whose_first_sessions_were_never_stored_is_not_final():
+    days = NSE.trading_days(date(2026, 11, 18), date(2026, 11, 27))  # from the Wednesday of the first week
+    assert daily_to(_daily(days), "1W", NSE).final.tolist() == [False, True]
+
+
+def test_a_month_with_a_session_missing_is_not_final():
+    days = NSE.trading_days(date(2026, 9, 1), date(2026, 10, 30))
+    days.remove(date(2026, 9, 15))
+    assert daily_to(_daily(days), "1M", NSE).final.tolist() == [False, True]
+
+
+def test_a_holiday_shortened_nyse_week_is_final_with_its_four_sessions_only():
+    nyse = library_calendar("NYSE")
+    days = nyse.trading_days(date(2025, 11, 24), date(2025, 11, 30))  # Thanksgiving, Thursday 27, is closed
+    assert date(2025, 11, 27) not in days and len(days) == 4
+    assert daily_to(_daily(days, tz=nyse.tz), "1W", nyse).final.tolist() == [True]
+    without_wednesday = _daily([d for d in days if d != date(2025, 11, 26)], tz=nyse.tz)
+    assert daily_to(without_wednesday, "1W", nyse).final.tolist() == [False]
+
+
+def test_an_hour_with_a_quarter_missing_inside_is_not_final():
+    fifteens = _fifteens(date(2026, 11, 27), 8)  # 09:15 ... 11:00, two whole hours
+    gap = fifteens.take(np.array([0, 1, 3, 4, 5, 6, 7]))  # no 09:45 quarter
+    hourly = intraday_to(gap, part=timedelta(minutes=15), bar=timedelta(hours=1), calendar=NSE)
+    assert hourly.final.tolist() == [False, True]
+
+
+def test_an_hour_whose_first_quarters_were_never_stored_is_not_final():
+    fifteens = _fifteens(date(2026, 11, 27), 8).take(np.arange(2, 8))  # from 09:45 (beyond a lookback)
+    hourly = intraday_to(fifteens, part=timedelta(minutes=15), bar=timedelta(hours=1), calendar=NSE)
+    assert _local_clock(hourly.time) == ["09:15", "10:15"] and hourly.final.tolist() == [False, True]

@@ -112,10 +112,12 @@ class TestOwnCounters:
         labels = {"source": "synthetic", "timeframe": "1D"}
         inserted = sample("tradingdash_candles_synced_total", outcome="inserted", **labels)
         updated = sample("tradingdash_candles_synced_total", outcome="updated", **labels)
+        unchanged = sample("tradingdash_candles_synced_total", outcome="unchanged", **labels)
         with time_machine.travel(datetime(2026, 6, 3, 11, 30, tzinfo=UTC), tick=False):
             first = candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=30, provider=get_provider())
             second = candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, provider=get_provider())
-        assert first.inserted > 0 and second.inserted == 0 and second.updated > 0
+        # The second sync's overlap comes back as stored: unchanged, not updated.
+        assert first.inserted > 0 and (second.inserted, second.updated) == (0, 0) and second.unchanged > 0
         assert (
             sample("tradingdash_candles_synced_total", outcome="inserted", **labels)
             == inserted + first.inserted
@@ -123,6 +125,10 @@ class TestOwnCounters:
         assert (
             sample("tradingdash_candles_synced_total", outcome="updated", **labels)
             == updated + second.updated
+        )
+        assert (
+            sample("tradingdash_candles_synced_total", outcome="unchanged", **labels)
+            == unchanged + first.unchanged + second.unchanged
         )
 
     def test_task_failures_by_task_name(self):

@@ -40,7 +40,8 @@ class Command(BaseCommand):
                 self.stderr.write(f"{symbol}: {exc}")
                 continue
             self.stdout.write(
-                f"{symbol} {tf.value}: {result.inserted} inserted, {result.updated} updated from {result.source}"
+                f"{symbol} {tf.value}: {result.inserted} inserted, {result.updated} updated, "
+                f"{result.unchanged} unchanged from {result.source}"
             )
         if failures:
             raise CommandError(f"{failures} of {len(symbols)} symbols failed")

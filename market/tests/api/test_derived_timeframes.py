@@ -248,3 +248,15 @@ def test_weeks_of_an_unknown_symbol_are_404_and_of_nothing_stored_503(auth_clien
     assert auth_client.get("/api/market/historical/NOPE?timeframe=1W").status_code == 404
     provider.fail = ProviderUnavailable("Yahoo timed out")
     assert auth_client.get("/api/market/historical/TCS?timeframe=1M").status_code == 503
+
+
+def test_a_week_the_provider_lacks_a_session_of_is_not_final(auth_client, provider, now):
+    # Yahoo sent no bar for Wednesday 18 November: that week's bar stands for four of its five sessions.
+    wednesday = pd.Timestamp(datetime(2026, 11, 18, tzinfo=IST))
+    provider.frames[("TCS.NS", Timeframe.D1)] = DAILY.drop(index=wednesday)
+    body = _get(auth_client, "historical/TCS?timeframe=1W&start=2026-11-09&end=2026-11-27")
+    assert [(c["date"], c["final"]) for c in body["candles"]] == [
+        ("2026-11-09", True),
+        ("2026-11-16", False),
+        ("2026-11-23", True),
+    ]

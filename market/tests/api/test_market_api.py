@@ -294,7 +294,9 @@ class TestSync:
         body = first.json()
         assert body["symbol"] == "INFY.NS" and body["inserted"] > 15 and body["source"] == "synthetic"
         second = staff_client.post("/api/market/sync/INFY", {"timeframe": "1D"}, format="json").json()
-        assert second["inserted"] == 0
+        # The overlap it fetched again came back as stored: unchanged, not updated.
+        assert (second["inserted"], second["updated"]) == (0, 0) and second["unchanged"] > 0
+        assert second["message"] is None
 
     def test_non_staff_get_403(self, auth_client):
         response = auth_client.post("/api/market/sync/INFY", {"timeframe": "1D"}, format="json")

@@ -46,7 +46,7 @@ def test_bar_fetched_before_its_close_is_stored_non_final_and_completed_later():
 
     with time_machine.travel(AT_1535_IST, tick=False):
         result = candles_upsert(symbol="TCS.NS", timeframe=Timeframe.H1, candles=HOURLY, source="frame")
-    assert result.updated == 7
+    assert (result.updated, result.unchanged) == (1, 6)  # only the bar that was forming changed
     assert _final_flags() == [True] * 7
     last = MarketData.objects.get(timeframe="1H", timestamp=HOURLY.index[-1].to_pydatetime())
     assert last.close_price == pytest.approx(HOURLY["close"].iloc[-1])

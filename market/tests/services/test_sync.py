@@ -5,12 +5,14 @@ import pytest
 import time_machine
 from django.db import IntegrityError, connection, transaction
 
+from market.caching import market_version
 from market.models import CoverageInterval, MarketData
 from market.providers.errors import ProviderUnavailable
 from market.services import candles_sync, candles_upsert, holidays_load_csv
 from market.sources import get_calendar, get_provider
 from market.tests.factories import FrameProvider, MarketDataFactory, make_candles
 from market.timeframes import Timeframe
+from tradingdash.events import CandlesStored, subscribe, unsubscribe
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -36,7 +38,8 @@ def test_incremental_sync_fetches_from_last_candle_with_overlap():
     _, _, start, _ = provider.calls[-1]
     assert start == candles.index[19].to_pydatetime() - timedelta(days=3)
     assert result.inserted == 10
-    assert result.updated == 4  # the overlap (3 days back, inclusive) re-writes the last stored bars
+    # The overlap (3 days back, inclusive) fetches the last stored bars again; they come back as stored.
+    assert (result.updated, result.unchanged) == (0, 4)
     assert MarketData.objects.count() == 30
 
 
@@ -159,3 +162,73 @@ def test_upsert_twice_in_one_transaction_reuses_the_staging_table():
         first = candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="frame")
         second = candles_upsert(symbol="INFY.NS", timeframe=Timeframe.D1, candles=candles, source="frame")
     assert (first.inserted, second.inserted) == (10, 10)
+
+
+# A re-sync that gets back the bars already stored changes nothing: they are neither counted updated nor
+# rewritten, and nobody is told the data changed (the symbol's version, CandlesStored).
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_upserting_the_same_candles_again_changes_nothing(monkeypatch, vendor):
+    monkeypatch.setattr(connection, "vendor", vendor)  # the COPY merge, or the ORM's bulk upsert
+    candles = make_candles(5)
+    candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="frame")
+    written = dict(MarketData.objects.values_list("timestamp", "updated_at"))
+    again = candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="frame")
+    assert (again.inserted, again.updated) == (0, 0)
+    assert again.unchanged == 5
+    assert dict(MarketData.objects.values_list("timestamp", "updated_at")) == written
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_only_the_bars_whose_values_changed_are_updated(monkeypatch, vendor):
+    monkeypatch.setattr(connection, "vendor", vendor)
+    candles = make_candles(5)
+    candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="frame")
+    changed = candles.copy()
+    changed.iloc[3, changed.columns.get_loc("volume")] += 1
+    result = candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=changed, source="frame")
+    assert (result.inserted, result.updated, result.unchanged) == (0, 1, 4)
+    stored = MarketData.objects.get(timestamp=candles.index[3].to_pydatetime())
+    assert stored.volume == changed["volume"].iloc[3]
+
+
+def test_a_bar_turning_final_with_the_same_values_is_updated():
+    daily = make_candles(2, start=datetime(2026, 6, 1, 18, 30, tzinfo=UTC))  # Tuesday, Wednesday IST
+    with time_machine.travel(datetime(2026, 6, 3, 9, 0, tzinfo=UTC), tick=False):  # Wednesday 14:30 IST
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=daily, source="frame")
+    with time_machine.travel(datetime(2026, 6, 3, 11, 0, tzinfo=UTC), tick=False):  # after the close
+        result = candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=daily, source="frame")
+    assert (result.updated, result.unchanged) == (1, 1)
+    assert list(MarketData.objects.order_by("timestamp").values_list("final", flat=True)) == [True, True]
+
+
+def test_a_resync_of_unchanged_bars_neither_invalidates_reads_nor_announces(
+    django_capture_on_commit_callbacks,
+):
+    candles = make_candles(10)
+    provider = FrameProvider({("TCS.NS", Timeframe.D1): candles})
+    seen = []
+    subscribe(CandlesStored, seen.append)
+    try:
+        with time_machine.travel(candles.index[-1].to_pydatetime() + timedelta(days=1), tick=False):
+            candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=30, provider=provider)
+            version = market_version("TCS.NS")
+            seen.clear()
+            with django_capture_on_commit_callbacks(execute=True):
+                again = candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, provider=provider)
+            assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
+            assert again.message is None  # the provider had the bars; they were already stored
+            assert market_version("TCS.NS") == version
+            assert seen == []
+
+            provider.frames[("TCS.NS", Timeframe.D1)] = candles.assign(
+                close=candles["close"].where(candles.index != candles.index[-1], candles["open"])
+            )
+            with django_capture_on_commit_callbacks(execute=True):
+                changed = candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, provider=provider)
+            assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 3)
+            assert market_version("TCS.NS") != version
+            assert [(event.inserted, event.updated) for event in seen] == [(0, 1)]
+    finally:
+        unsubscribe(CandlesStored, seen.append)

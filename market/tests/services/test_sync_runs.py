@@ -340,3 +340,18 @@ def test_a_symbol_whose_week_failed_in_a_one_minute_batch_is_not_recorded_as_fet
     assert result.retry == ["TCS.NS"]
     assert not CoverageInterval.objects.filter(series__symbol="TCS.NS").exists()
     assert MarketData.objects.filter(symbol="RELIANCE.NS", timeframe="1m").count() == 60
+
+
+def test_a_nightly_run_that_gets_back_the_stored_bars_counts_no_update(catalogue, provider, run_now):
+    with time_machine.travel(NOW, tick=False):
+        run_now(sync_run_plan(timeframe=D1, batch_size=10, days=400).pk)
+    # Thursday after the close: the tail is fetched again from a few days back, and the provider's last bar
+    # (Sunday 31 May) comes back as it was stored.
+    with time_machine.travel(NOW + timedelta(days=1), tick=False):
+        nightly = sync_run_plan(timeframe=D1, batch_size=10, days=400)
+        run_now(nightly.pk)
+    (batch,) = nightly.batches.all()
+    assert batch.status == SyncBatch.Status.DONE and batch.end == NOW + timedelta(days=1)
+    assert provider.calls[-1][2] <= make_candles(365, start=HISTORY_START).index[-1]  # it was asked again
+    row = progress(nightly.pk)
+    assert (row.rows_inserted, row.rows_updated) == (0, 0)
