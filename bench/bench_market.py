@@ -2,8 +2,8 @@
 
     python -m bench.bench_market            (or bench/run.sh for every benchmark)
 
-Upsert: 100,000 one-minute candles through market.services.candles_upsert, fresh (after deleting them) and again
-over the stored rows (every row updated). Where the time goes is measured too (SQL vs Python), and the same rows
+Upsert: 100,000 one-minute candles through market.services.candles_upsert, fresh (after deleting them), again with
+every price changed (every row updated) and once more the same (every row unchanged: compared, not written). Where the time goes is measured too (SQL vs Python), and the same rows
 go through a COPY-into-a-temp-table + INSERT ... ON CONFLICT prototype, to size the fix proposed in the README.
 Endpoints: the Django test client with a JWT-authenticated user; time around client.get(), i.e. the whole
 server side (middleware, authentication, view, JSON rendering) without a network.
@@ -163,21 +163,31 @@ def bench_upsert(report: Report) -> None:
     from market.timeframes import Timeframe
 
     candles = minute_candles(UPSERT_ROWS)
+    # The same bars corrected: every price 0.1% higher (still valid OHLC), so a re-upsert rewrites every row.
+    corrected = candles.copy()
+    corrected[["open", "high", "low", "close"]] *= 1.001
 
-    def upsert():
-        return candles_upsert(symbol=UPSERT_SYMBOL, timeframe=Timeframe.M1, candles=candles, source="bench")
+    def upsert(frame=candles):
+        return candles_upsert(symbol=UPSERT_SYMBOL, timeframe=Timeframe.M1, candles=frame, source="bench")
 
-    fresh, update = [], []
+    fresh, update, same = [], [], []
     for _ in range(UPSERT_REPEATS):
         _forget(UPSERT_SYMBOL)
         seconds, result = timed(upsert)
         assert result.inserted == UPSERT_ROWS and result.updated == 0, result
         fresh.append(seconds)
-        seconds, result = timed(upsert)
+        seconds, result = timed(lambda: upsert(corrected))
         assert result.inserted == 0 and result.updated == UPSERT_ROWS, result
         update.append(seconds)
+        seconds, result = timed(lambda: upsert(corrected))
+        assert result.inserted == result.updated == 0 and result.unchanged == UPSERT_ROWS, result
+        same.append(seconds)
 
-    for label, runs in (("fresh insert", fresh), ("re-upsert (all rows updated)", update)):
+    for label, runs in (
+        ("fresh insert", fresh),
+        ("re-upsert, every price changed (all rows updated)", update),
+        ("re-upsert, the same values (all rows unchanged)", same),
+    ):
         rate = UPSERT_ROWS / float(np.median(runs))
         report.add(
             area="Market",
@@ -196,7 +206,8 @@ def bench_upsert(report: Report) -> None:
             _forget(UPSERT_SYMBOL)
         timer = SqlTimer()
         with connection.execute_wrapper(timer):
-            total, _ = timed(upsert)
+            # The re-upsert changes every row, as the "all rows updated" figure above.
+            total, _ = timed(upsert if label == "fresh insert" else lambda: upsert(corrected))
         statements = ", ".join(
             f"{kind} ×{timer.calls[kind]} {timer.seconds[kind]:.2f} s" for kind in sorted(timer.seconds)
         )
@@ -211,7 +222,7 @@ def bench_upsert(report: Report) -> None:
     try:
         _forget(UPSERT_SYMBOL)
         ssb_fresh, _ = timed(upsert)
-        ssb_update, _ = timed(upsert)
+        ssb_update, _ = timed(lambda: upsert(corrected))
     finally:
         connection.close()
         options.pop("server_side_binding")
