@@ -179,7 +179,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         try:
             message = json.loads(text_data if text_data is not None else bytes_data)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # RecursionError: JSON nested a thousand deep
             if self.user_id is None:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
             else:

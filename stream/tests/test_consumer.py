@@ -45,7 +45,14 @@ def instruments(db):
 
 
 @pytest.mark.parametrize(
-    "first", [{"type": "auth"}, {"type": "auth", "token": "not-a-jwt"}, {"type": "subscribe"}]
+    "first",
+    [
+        {"type": "auth"},
+        {"type": "auth", "token": "not-a-jwt"},
+        {"type": "subscribe"},
+        "[" * 5000 + "]" * 5000,
+    ],
+    ids=["no_token", "not_a_jwt", "not_auth", "nested_json"],
 )
 def test_missing_or_bad_token_closes_with_4401(run, first):
     async def body():
@@ -216,6 +223,7 @@ BAD_MESSAGES = [
     ({"type": "auth", "token": "again"}, "already_authenticated"),
     ("{not json", "malformed"),
     ("[1, 2]", "malformed"),
+    ("[" * 5000 + "]" * 5000, "malformed"),  # nested deeper than the JSON decoder recurses: was a crash
 ]
 
 
