@@ -292,12 +292,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def stream_message(self, event: dict) -> None:
         """A message published to one of this stream's groups, already encoded (stream.publish.group_message).
         Nothing is sent once the token has expired (checked here too, so no private message slips out between
-        two heartbeats)."""
+        two heartbeats), nor for a topic of a symbol the client has unsubscribed from: the channel layer may have
+        queued it for this socket before the unsubscribe left the group."""
         if self.ended:
             return
         now = timezone.now()
         if self.expires_at is None or now >= self.expires_at:
             await self._end()
+            return
+        topic = event.get("topic")
+        if topic is not None and topic not in self.subscriptions.get(event["symbol"], ()):
             return
         quote = event.get("quote")
         if quote is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 
 from accounts.tests.factories import UserFactory
 from market.services import candles_sync, candles_upsert
@@ -18,8 +20,10 @@ from market.timeframes import Timeframe
 from predictions.tests.factories import PredictionFactory
 from signals.selectors import signals_list
 from signals.services import signal_generate
+from stream.groups import symbol_group
 from stream.live import live_symbols
-from stream.publish import publish_to_user
+from stream.messages import quote_message
+from stream.publish import group_message, publish_to_user
 from stream.tests.conftest import Client, access_token
 from tradingdash import events
 from tradingdash.renderers import PresentingJSONRenderer
@@ -317,6 +321,31 @@ def test_unsubscribed_topic_and_symbol_stop_receiving(run, user, instruments):
         await client.receive_type("unsubscribed")
         await announce_quote("^NSEI")
         assert await client.nothing()
+        await client.close()
+
+    run(body)
+
+
+def test_nothing_of_an_unsubscribed_topic_follows_the_unsubscribed_answer(run, user, instruments):
+    """Quotes the channel layer had already queued for the socket when the client unsubscribed were still sent
+    after `unsubscribed` (leaving the group stops only later publications)."""
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote", "signal"]})
+        await client.receive_type("subscribed")
+        message = await sync_to_async(quote_message)(symbol="TCS.NS", quote=QUOTE)
+        event = await sync_to_async(group_message)(message, topic="quote", symbol="TCS.NS")
+        layer = get_channel_layer()
+        # A burst of quotes: most are queued for the socket by the time the client unsubscribes.
+        await asyncio.gather(*(layer.group_send(symbol_group("quote", "TCS.NS"), event) for _ in range(100)))
+        await client.receive_type("quote")
+        await client.send({"type": "unsubscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        sent = []
+        while not await client.nothing(timeout=0.5):
+            sent.append((await client.receive())["type"])
+        assert "quote" not in sent[sent.index("unsubscribed") :]
         await client.close()
 
     run(body)
