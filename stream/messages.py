@@ -9,10 +9,8 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from market.bars import bar_close
 from market.models import MarketData
 from market.sources import get_calendar
-from market.timeframes import Timeframe
 from predictions.models import Prediction
 from predictions.selectors import PREDICTION_FIELDS, prediction_to_dict
 from signals.models import TradingSignal
@@ -63,16 +61,17 @@ def _aware(value: Any) -> datetime | None:
 
 
 def candle_message(*, symbol: str, timeframe: str, opened_at: datetime) -> dict | None:
-    """The stored bar that opened at `opened_at`, and whether it has closed (`final`) or is still forming."""
+    """The stored bar that opened at `opened_at`, and whether its values are the closed bar's (`final`) or a
+    forming bar's: as stored, i.e. whether it had closed when it was fetched (market.services.candles_upsert),
+    not whether it has closed by now (values fetched a second before the close are partial)."""
     row = (
         MarketData.objects.filter(symbol=symbol, timeframe=timeframe, timestamp=opened_at)
-        .values("timestamp", "open_price", "high_price", "low_price", "close_price", "volume")
+        .values("timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "final")
         .first()
     )
     if row is None:
         return None
     exchange = exchange_of(symbol)
-    calendar = get_calendar(exchange)
     now = timezone.now()
     return {
         "type": "candle",
@@ -87,7 +86,7 @@ def candle_message(*, symbol: str, timeframe: str, opened_at: datetime) -> dict 
             "close": row["close_price"],
             "volume": row["volume"],
         },
-        "final": bar_close(calendar, Timeframe.parse(timeframe), row["timestamp"]) <= now,
+        "final": row["final"],
     }
 
 

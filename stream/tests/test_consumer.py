@@ -459,6 +459,35 @@ def test_stored_candles_reach_candle_subscribers_in_exchange_time(run, user, ins
     run(body)
 
 
+def test_a_bar_fetched_before_its_close_is_streamed_forming_even_when_stored_after_it(run, user, instruments):
+    """`final` said whether the bar had closed when the message was built: a daily bar fetched at 15:29:50
+    (partial values, stored final=False) but published at 15:30:05 was streamed as the final bar."""
+    session = datetime(2026, 11, 25, tzinfo=IST)  # a Wednesday; NSE closes at 15:30
+    candles = make_candles(3, start=session - timedelta(days=2))
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["candle"]})
+        await client.receive_type("subscribed")
+        fetched_at = session + timedelta(hours=15, minutes=29, seconds=50)
+        await sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test", fetched_at=fetched_at
+        )
+        message = await client.receive_type("candle")
+        assert (message["bar"]["timestamp"], message["final"]) == (session.isoformat(), False)
+        # Fetched again after the close: now the final bar.
+        await sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test"
+        )
+        message = await client.receive_type("candle")
+        assert (message["bar"]["timestamp"], message["final"]) == (session.isoformat(), True)
+        await client.close()
+
+    with time_machine.travel(session + timedelta(hours=15, minutes=30, seconds=5), tick=True):
+        run(body)
+
+
 def test_a_generated_signal_reaches_signal_subscribers_as_the_api_shows_it(run, user, instruments):
 
     async def body():
