@@ -488,6 +488,49 @@ def test_a_bar_fetched_before_its_close_is_streamed_forming_even_when_stored_aft
         run(body)
 
 
+def test_each_bar_is_streamed_once_as_it_is_and_a_forming_bar_again_once_final(run, user, instruments):
+    """Every upsert announced its last bar: a re-sync of unchanged bars (a retried task, the next sync's
+    overlap) streamed it again, and a 5-minute bar streamed forming at 10:00:30 never went out final, as the
+    10:05 sync that completed it also stored the new forming 10:05 bar and only that one was streamed."""
+    ten = datetime(2026, 11, 25, 10, 0, tzinfo=IST)  # a Wednesday session
+    five_minutes = timedelta(minutes=5)
+    before = make_candles(3, start=ten - 2 * five_minutes, step=five_minutes)  # 09:50, 09:55, 10:00
+    after = make_candles(3, start=ten - five_minutes, step=five_minutes, seed=2)  # 09:55, 10:00, 10:05
+
+    def upsert(candles, fetched_at):
+        return sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.M5, candles=candles, source="test", fetched_at=fetched_at
+        )
+
+    def bars(messages):
+        return [(m["bar"]["timestamp"], m["bar"]["close"], m["final"]) for m in messages]
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["candle"]})
+        await client.receive_type("subscribed")
+
+        await upsert(before, ten + timedelta(seconds=30))
+        forming = await client.receive_type("candle")
+        assert (forming["bar"]["timestamp"], forming["final"]) == (ten.isoformat(), False)
+        await upsert(before, ten + timedelta(seconds=30))  # a retry: nothing changed
+        assert await client.nothing()
+
+        await upsert(after, ten + five_minutes + timedelta(seconds=30))
+        streamed = [await client.receive_type("candle"), await client.receive_type("candle")]
+        assert bars(streamed) == [
+            (ten.isoformat(), pytest.approx(after["close"].iloc[1], abs=0.025), True),
+            ((ten + five_minutes).isoformat(), pytest.approx(after["close"].iloc[2], abs=0.025), False),
+        ]
+        await upsert(after, ten + five_minutes + timedelta(seconds=30))  # the next sync's overlap, unchanged
+        assert await client.nothing()
+        await client.close()
+
+    with time_machine.travel(ten + five_minutes + timedelta(seconds=40), tick=True):
+        run(body)
+
+
 def test_a_generated_signal_reaches_signal_subscribers_as_the_api_shows_it(run, user, instruments):
 
     async def body():
