@@ -46,7 +46,7 @@ def _stamped(message: dict) -> dict:
 
 def group_message(message: dict, *, topic: str | None = None, symbol: str | None = None) -> dict:
     """What goes through the channel layer: the client's JSON, encoded once here rather than once per socket in
-    every web process; a quote also carries the symbol and time its consumers track for the stale-feed rule.
+    every web process; a quote also carries the symbol, time and `live` its consumers track for the stale-feed rule.
     Numbers read as in the API (market.presentation): traded prices at the symbol's tick, other prices and
     percentages at 2 decimals, ratios at 4 significant digits. A message to a symbol's group names its `topic`
     and `symbol`: one already on its way to a socket when the client unsubscribed is dropped there."""
@@ -55,7 +55,11 @@ def group_message(message: dict, *, topic: str | None = None, symbol: str | None
     if topic is not None:
         event["topic"], event["symbol"] = topic, symbol
     if message.get("type") == "quote":
-        event["quote"] = {"symbol": message.get("symbol"), "time": message.get("time")}
+        event["quote"] = {
+            "symbol": message.get("symbol"),
+            "time": message.get("time"),
+            "live": message.get("live"),
+        }
     return event
 
 

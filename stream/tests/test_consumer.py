@@ -420,7 +420,10 @@ def test_stale_feed_while_the_exchange_is_open(run, user, instruments, settings,
         await client.login(user)
         await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
         await client.receive_type("subscribed")
-        await announce_quote("TCS.NS")
+        session = datetime.combine(moment.date(), datetime.min.time(), tzinfo=IST)  # the daily bar's open
+        await sync_to_async(events.announce)(
+            events.QuoteRefreshed(symbol="TCS.NS", quote={**QUOTE, "timestamp": session.isoformat()})
+        )
         quote = await client.receive_type("quote")
         if stale:
             feed = await client.receive_type("feed", timeout=2)
@@ -434,6 +437,38 @@ def test_stale_feed_while_the_exchange_is_open(run, user, instruments, settings,
         await client.close()
 
     with time_machine.travel(moment, tick=True):  # a Wednesday session; a Sunday
+        run(body)
+
+
+def test_the_last_close_served_again_while_the_exchange_is_open_is_no_live_feed(
+    run, user, instruments, settings
+):
+    """A provider with nothing of today (Yahoo stuck, CSV files) answers every refresh with the last close: each
+    such quote says live: false, and the stream said nothing of the feed, as any quote restarted its clock."""
+    settings.STREAM_HEARTBEAT_SECONDS = 0.1
+    settings.QUOTE_REFRESH_SECONDS = 0.1  # stale after 3 periods without a live quote
+    fridays_close = {**QUOTE, "timestamp": "2026-11-27T00:00:00+05:30"}
+
+    async def refreshes():
+        while True:
+            await sync_to_async(events.announce)(events.QuoteRefreshed(symbol="TCS.NS", quote=fridays_close))
+            await asyncio.sleep(0.05)
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        refreshing = asyncio.ensure_future(refreshes())
+        try:
+            assert (await client.receive_type("quote"))["live"] is False
+            feed = await asyncio.wait_for(client.receive_type("feed"), timeout=3)
+        finally:
+            refreshing.cancel()
+        assert (feed["status"], feed["symbol"], feed["last_update"]) == ("stale", "TCS.NS", None)
+        await client.close()
+
+    with time_machine.travel(datetime(2026, 11, 30, 11, 0, tzinfo=IST), tick=True):  # Monday, open
         run(body)
 
 
