@@ -73,13 +73,20 @@ def candle_messages(*, symbol: str, timeframe: str, first: datetime, last: datet
     """The stored bars of [first, last] that clients have not had as they are now, oldest first: the bar the
     stream last sent, when its values changed (a forming bar grew, or closed: `final`), and every newer bar,
     so the bar sent forming is also sent final once a sync stores it closed. A re-sync or a retried task that
-    changed nothing sends nothing. Without a record of what was sent (the first event of a series), the newest
-    bar only."""
+    changed nothing sends nothing. Without a record of what was sent (the first event of a series, Redis
+    lost it), the newest bar only, if it is the series' newest: history filled in for a read of past dates is
+    no live bar."""
     key = _SENT_KEY.format(symbol=symbol, timeframe=timeframe)
     sent = cache.get(key)
-    rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe, timestamp__range=(first, last))
+    series = MarketData.objects.filter(symbol=symbol, timeframe=timeframe)
     if sent is not None:
-        rows = rows.filter(timestamp__gte=datetime.fromtimestamp(sent["at"], tz=UTC))
+        rows = series.filter(
+            timestamp__range=(first, last), timestamp__gte=datetime.fromtimestamp(sent["at"], tz=UTC)
+        )
+    elif series.filter(timestamp__gt=last).exists():
+        return []
+    else:
+        rows = series.filter(timestamp__range=(first, last))
     rows = list(
         rows.order_by("-timestamp").values(
             "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "final"

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 
 from accounts.tests.factories import UserFactory
 from market.services import candles_sync, candles_upsert
@@ -563,6 +564,35 @@ def test_each_bar_is_streamed_once_as_it_is_and_a_forming_bar_again_once_final(r
         await client.close()
 
     with time_machine.travel(ten + five_minutes + timedelta(seconds=40), tick=True):
+        run(body)
+
+
+@pytest.mark.parametrize("record_lost", [False, True], ids=["sent_bars_recorded", "record_lost"])
+def test_history_filled_in_for_a_read_of_past_dates_is_not_streamed(run, user, instruments, record_lost):
+    """A historical read fetches and stores the range it misses (CandlesStored for 2024's bars): its newest bar
+    was streamed to every candle subscriber as if it were the live one."""
+    recent = make_candles(3, start=datetime(2026, 11, 23, tzinfo=IST))
+    history = make_candles(5, start=datetime(2024, 1, 1, tzinfo=IST))
+
+    def upsert(candles):
+        return sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test"
+        )
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["candle"]})
+        await client.receive_type("subscribed")
+        await upsert(recent)
+        assert (await client.receive_type("candle"))["bar"]["date"] == "2026-11-25"
+        if record_lost:  # Redis restarted: what the stream sent is forgotten
+            await sync_to_async(cache.clear)()
+        await upsert(history)
+        assert await client.nothing()
+        await client.close()
+
+    with time_machine.travel(datetime(2026, 11, 26, 11, 0, tzinfo=IST), tick=True):
         run(body)
 
 
