@@ -137,8 +137,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.ended = False  # closed by the server: nothing more is sent
         self.subscriptions: dict[str, set[str]] = {}
         self.exchanges: dict[str, str] = {}
-        self.last_quote: dict[str, datetime] = {}  # when the last quote (or the subscription) came
-        self.last_update: dict[str, str | None] = {}  # exchange time of the last quote the client got
+        self.last_quote: dict[str, datetime] = {}  # when the last live quote (or the subscription) came
+        self.last_update: dict[str, str | None] = {}  # exchange time of the last live quote the client got
         self.stale: set[str] = set()
         self.zone: ZoneInfo | None = None
         self.heartbeat_task: asyncio.Task | None = None
@@ -179,7 +179,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         try:
             message = json.loads(text_data if text_data is not None else bytes_data)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # RecursionError: JSON nested a thousand deep
             if self.user_id is None:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
             else:
@@ -292,19 +292,23 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def stream_message(self, event: dict) -> None:
         """A message published to one of this stream's groups, already encoded (stream.publish.group_message).
         Nothing is sent once the token has expired (checked here too, so no private message slips out between
-        two heartbeats)."""
+        two heartbeats), nor for a topic of a symbol the client has unsubscribed from: the channel layer may have
+        queued it for this socket before the unsubscribe left the group."""
         if self.ended:
             return
         now = timezone.now()
         if self.expires_at is None or now >= self.expires_at:
             await self._end()
             return
+        topic = event.get("topic")
+        if topic is not None and topic not in self.subscriptions.get(event["symbol"], ()):
+            return
         quote = event.get("quote")
-        if quote is not None:
+        if quote is not None and quote.get("live"):
             symbol = quote["symbol"]
             if symbol in self.subscriptions:
-                # A quote that came while the exchange was closed starts no clock: _check_stale counts from the
-                # session's open when that is later.
+                # Only a live tick restarts the stale-feed clock: the last close served again while the exchange
+                # is open (a provider with nothing of today) is no sign of a live feed.
                 self.last_quote[symbol] = now
                 self.last_update[symbol] = quote["time"]
                 self.stale.discard(symbol)
@@ -342,9 +346,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         return True
 
     async def _check_stale(self) -> None:
-        """A symbol is stale once its exchange has been open for STALE_PERIODS refresh periods without a quote:
-        counted from the later of its last quote (or subscription) and the open of the session in progress, so
-        the hours the exchange was closed, and quotes that came meanwhile, count for nothing."""
+        """A symbol is stale once its exchange has been open for STALE_PERIODS refresh periods without a live
+        quote: counted from the later of its last live quote (or subscription) and the open of the session in
+        progress, so the hours the exchange was closed count for nothing."""
         limit = timedelta(seconds=STALE_PERIODS * settings.QUOTE_REFRESH_SECONDS)
         now = timezone.now()
         late = [

@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from market.bars import bar_close
 from market.models import MarketData
 from market.sources import get_calendar
-from market.timeframes import Timeframe
 from predictions.models import Prediction
 from predictions.selectors import PREDICTION_FIELDS, prediction_to_dict
 from signals.models import TradingSignal
@@ -62,21 +61,66 @@ def _aware(value: Any) -> datetime | None:
     return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
-def candle_message(*, symbol: str, timeframe: str, opened_at: datetime) -> dict | None:
-    """The stored bar that opened at `opened_at`, and whether it has closed (`final`) or is still forming."""
-    row = (
-        MarketData.objects.filter(symbol=symbol, timeframe=timeframe, timestamp=opened_at)
-        .values("timestamp", "open_price", "high_price", "low_price", "close_price", "volume")
-        .first()
-    )
-    if row is None:
-        return None
+# Which bars of a series the stream sent last: the newest bar's open and values (market.services re-fetches an
+# overlap of bars already stored, so most CandlesStored events repeat bars clients have).
+_SENT_KEY = "stream:candles:{symbol}:{timeframe}"
+_SENT_SECONDS = 14 * 24 * 3600
+# At most this many bars per event: a sync's overlap is a few bars; a longer catch-up is read over the API.
+MAX_CANDLES_PER_EVENT = 20
+
+
+def candle_messages(*, symbol: str, timeframe: str, first: datetime, last: datetime) -> list[dict]:
+    """The stored bars of [first, last] that clients have not had as they are now, oldest first: the bar the
+    stream last sent, when its values changed (a forming bar grew, or closed: `final`), and every newer bar,
+    so the bar sent forming is also sent final once a sync stores it closed. A re-sync or a retried task that
+    changed nothing sends nothing. Without a record of what was sent (the first event of a series, Redis
+    lost it), the newest bar only, if it is the series' newest: history filled in for a read of past dates is
+    no live bar."""
+    key = _SENT_KEY.format(symbol=symbol, timeframe=timeframe)
+    sent = cache.get(key)
+    series = MarketData.objects.filter(symbol=symbol, timeframe=timeframe)
+    if sent is not None:
+        rows = series.filter(
+            timestamp__range=(first, last), timestamp__gte=datetime.fromtimestamp(sent["at"], tz=UTC)
+        )
+    elif series.filter(timestamp__gt=last).exists():
+        return []
+    else:
+        rows = series.filter(timestamp__range=(first, last))
+    rows = list(
+        rows.order_by("-timestamp").values(
+            "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "final"
+        )[: MAX_CANDLES_PER_EVENT if sent is not None else 1]
+    )[::-1]
+    if (
+        sent is not None
+        and rows
+        and [rows[0]["timestamp"].timestamp(), _values(rows[0])] == [sent["at"], sent["values"]]
+    ):
+        rows = rows[1:]  # the bar sent last, unchanged
+    if not rows:
+        if sent is not None:
+            cache.touch(key, _SENT_SECONDS)
+        return []
+    newest = rows[-1]
+    cache.set(key, {"at": newest["timestamp"].timestamp(), "values": _values(newest)}, _SENT_SECONDS)
     exchange = exchange_of(symbol)
-    calendar = get_calendar(exchange)
-    now = timezone.now()
+    return [_candle_message(symbol=symbol, timeframe=timeframe, exchange=exchange, row=row) for row in rows]
+
+
+def _values(row: dict) -> list:
+    return [
+        row[field] for field in ("open_price", "high_price", "low_price", "close_price", "volume", "final")
+    ]
+
+
+def _candle_message(*, symbol: str, timeframe: str, exchange: str, row: dict) -> dict:
+    """A stored bar, and whether its values are the closed bar's (`final`) or a forming bar's: as stored, i.e.
+    whether it had closed when it was fetched (market.services.candles_upsert), not whether it has closed by
+    now (values fetched a second before the close are partial)."""
     return {
         "type": "candle",
-        "time": exchange_time(now, exchange),
+        "time": _now(exchange),
         "symbol": symbol,
         "timeframe": timeframe,
         "bar": {
@@ -87,7 +131,7 @@ def candle_message(*, symbol: str, timeframe: str, opened_at: datetime) -> dict 
             "close": row["close_price"],
             "volume": row["volume"],
         },
-        "final": bar_close(calendar, Timeframe.parse(timeframe), row["timestamp"]) <= now,
+        "final": row["final"],
     }
 
 

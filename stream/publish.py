@@ -25,12 +25,12 @@ MESSAGE_TYPE = "stream.message"
 def publish_to_user(user_id: int, message: dict) -> None:
     """Send `message` to every open stream of one user (alerts, task progress), whatever they subscribed to.
     A message without a `time` gets the current exchange time."""
-    _group_send(user_group(user_id), _stamped(message))
+    _group_send(user_group(user_id), message)
 
 
 def publish_to_symbol(*, topic: str, symbol: str, message: dict[str, Any]) -> None:
     """Send `message` to the clients subscribed to `topic` of `symbol`."""
-    _group_send(symbol_group(topic, symbol), _stamped(message))
+    _group_send(symbol_group(topic, symbol), message, topic=topic, symbol=symbol)
 
 
 def _stamped(message: dict) -> dict:
@@ -44,24 +44,32 @@ def _stamped(message: dict) -> dict:
     return {**message, "time": exchange_time(now)}
 
 
-def group_message(message: dict) -> dict:
+def group_message(message: dict, *, topic: str | None = None, symbol: str | None = None) -> dict:
     """What goes through the channel layer: the client's JSON, encoded once here rather than once per socket in
-    every web process; a quote also carries the symbol and time its consumers track for the stale-feed rule.
+    every web process; a quote also carries the symbol, time and `live` its consumers track for the stale-feed rule.
     Numbers read as in the API (market.presentation): traded prices at the symbol's tick, other prices and
-    percentages at 2 decimals, ratios at 4 significant digits."""
+    percentages at 2 decimals, ratios at 4 significant digits. A message to a symbol's group names its `topic`
+    and `symbol`: one already on its way to a socket when the client unsubscribed is dropped there."""
     readable = present(message, zone_of=time_zone_for_symbol, tick_of=price_tick_for_symbol)
     event = {"type": MESSAGE_TYPE, "text": json.dumps(readable)}
+    if topic is not None:
+        event["topic"], event["symbol"] = topic, symbol
     if message.get("type") == "quote":
-        event["quote"] = {"symbol": message.get("symbol"), "time": message.get("time")}
+        event["quote"] = {
+            "symbol": message.get("symbol"),
+            "time": message.get("time"),
+            "live": message.get("live"),
+        }
     return event
 
 
-def _group_send(group: str, message: dict) -> None:
+def _group_send(group: str, message: dict, *, topic: str | None = None, symbol: str | None = None) -> None:
     """A dead channel layer loses the live message (clients catch up through the API), never fails the caller."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, group_message(message))
+        event = group_message(_stamped(message), topic=topic, symbol=symbol)
+        async_to_sync(layer.group_send)(group, event)
     except Exception as exc:  # Redis down or slow: the publisher (a task, a request) must carry on
         logger.warning("stream_publish_failed", group=group, error=f"{type(exc).__name__}: {exc}")

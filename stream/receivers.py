@@ -20,14 +20,13 @@ def stream_on_quote(event: events.QuoteRefreshed) -> None:
 
 
 def stream_on_candles(event: events.CandlesStored) -> None:
-    if event.last is None:
+    if event.first is None or event.last is None:
         return
 
     def send() -> None:
-        message = messages.candle_message(
-            symbol=event.symbol, timeframe=event.timeframe, opened_at=event.last
-        )
-        if message is not None:
+        for message in messages.candle_messages(
+            symbol=event.symbol, timeframe=event.timeframe, first=event.first, last=event.last
+        ):
             publish_to_symbol(topic="candle", symbol=event.symbol, message=message)
 
     transaction.on_commit(send, robust=True)

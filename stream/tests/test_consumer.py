@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -9,6 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.core.cache import cache
 
 from accounts.tests.factories import UserFactory
 from market.services import candles_sync, candles_upsert
@@ -18,8 +21,10 @@ from market.timeframes import Timeframe
 from predictions.tests.factories import PredictionFactory
 from signals.selectors import signals_list
 from signals.services import signal_generate
+from stream.groups import symbol_group
 from stream.live import live_symbols
-from stream.publish import publish_to_user
+from stream.messages import quote_message
+from stream.publish import group_message, publish_to_user
 from stream.tests.conftest import Client, access_token
 from tradingdash import events
 from tradingdash.renderers import PresentingJSONRenderer
@@ -45,7 +50,14 @@ def instruments(db):
 
 
 @pytest.mark.parametrize(
-    "first", [{"type": "auth"}, {"type": "auth", "token": "not-a-jwt"}, {"type": "subscribe"}]
+    "first",
+    [
+        {"type": "auth"},
+        {"type": "auth", "token": "not-a-jwt"},
+        {"type": "subscribe"},
+        "[" * 5000 + "]" * 5000,
+    ],
+    ids=["no_token", "not_a_jwt", "not_auth", "nested_json"],
 )
 def test_missing_or_bad_token_closes_with_4401(run, first):
     async def body():
@@ -216,6 +228,7 @@ BAD_MESSAGES = [
     ({"type": "auth", "token": "again"}, "already_authenticated"),
     ("{not json", "malformed"),
     ("[1, 2]", "malformed"),
+    ("[" * 5000 + "]" * 5000, "malformed"),  # nested deeper than the JSON decoder recurses: was a crash
 ]
 
 
@@ -314,6 +327,31 @@ def test_unsubscribed_topic_and_symbol_stop_receiving(run, user, instruments):
     run(body)
 
 
+def test_nothing_of_an_unsubscribed_topic_follows_the_unsubscribed_answer(run, user, instruments):
+    """Quotes the channel layer had already queued for the socket when the client unsubscribed were still sent
+    after `unsubscribed` (leaving the group stops only later publications)."""
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote", "signal"]})
+        await client.receive_type("subscribed")
+        message = await sync_to_async(quote_message)(symbol="TCS.NS", quote=QUOTE)
+        event = await sync_to_async(group_message)(message, topic="quote", symbol="TCS.NS")
+        layer = get_channel_layer()
+        # A burst of quotes: most are queued for the socket by the time the client unsubscribes.
+        await asyncio.gather(*(layer.group_send(symbol_group("quote", "TCS.NS"), event) for _ in range(100)))
+        await client.receive_type("quote")
+        await client.send({"type": "unsubscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        sent = []
+        while not await client.nothing(timeout=0.5):
+            sent.append((await client.receive())["type"])
+        assert "quote" not in sent[sent.index("unsubscribed") :]
+        await client.close()
+
+    run(body)
+
+
 def test_alerts_and_tasks_reach_their_owner_only(run, user):
     other = UserFactory()
 
@@ -383,7 +421,10 @@ def test_stale_feed_while_the_exchange_is_open(run, user, instruments, settings,
         await client.login(user)
         await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
         await client.receive_type("subscribed")
-        await announce_quote("TCS.NS")
+        session = datetime.combine(moment.date(), datetime.min.time(), tzinfo=IST)  # the daily bar's open
+        await sync_to_async(events.announce)(
+            events.QuoteRefreshed(symbol="TCS.NS", quote={**QUOTE, "timestamp": session.isoformat()})
+        )
         quote = await client.receive_type("quote")
         if stale:
             feed = await client.receive_type("feed", timeout=2)
@@ -397,6 +438,38 @@ def test_stale_feed_while_the_exchange_is_open(run, user, instruments, settings,
         await client.close()
 
     with time_machine.travel(moment, tick=True):  # a Wednesday session; a Sunday
+        run(body)
+
+
+def test_the_last_close_served_again_while_the_exchange_is_open_is_no_live_feed(
+    run, user, instruments, settings
+):
+    """A provider with nothing of today (Yahoo stuck, CSV files) answers every refresh with the last close: each
+    such quote says live: false, and the stream said nothing of the feed, as any quote restarted its clock."""
+    settings.STREAM_HEARTBEAT_SECONDS = 0.1
+    settings.QUOTE_REFRESH_SECONDS = 0.1  # stale after 3 periods without a live quote
+    fridays_close = {**QUOTE, "timestamp": "2026-11-27T00:00:00+05:30"}
+
+    async def refreshes():
+        while True:
+            await sync_to_async(events.announce)(events.QuoteRefreshed(symbol="TCS.NS", quote=fridays_close))
+            await asyncio.sleep(0.05)
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        refreshing = asyncio.ensure_future(refreshes())
+        try:
+            assert (await client.receive_type("quote"))["live"] is False
+            feed = await asyncio.wait_for(client.receive_type("feed"), timeout=3)
+        finally:
+            refreshing.cancel()
+        assert (feed["status"], feed["symbol"], feed["last_update"]) == ("stale", "TCS.NS", None)
+        await client.close()
+
+    with time_machine.travel(datetime(2026, 11, 30, 11, 0, tzinfo=IST), tick=True):  # Monday, open
         run(body)
 
 
@@ -420,6 +493,107 @@ def test_stored_candles_reach_candle_subscribers_in_exchange_time(run, user, ins
         await client.close()
 
     run(body)
+
+
+def test_a_bar_fetched_before_its_close_is_streamed_forming_even_when_stored_after_it(run, user, instruments):
+    """`final` said whether the bar had closed when the message was built: a daily bar fetched at 15:29:50
+    (partial values, stored final=False) but published at 15:30:05 was streamed as the final bar."""
+    session = datetime(2026, 11, 25, tzinfo=IST)  # a Wednesday; NSE closes at 15:30
+    candles = make_candles(3, start=session - timedelta(days=2))
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["candle"]})
+        await client.receive_type("subscribed")
+        fetched_at = session + timedelta(hours=15, minutes=29, seconds=50)
+        await sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test", fetched_at=fetched_at
+        )
+        message = await client.receive_type("candle")
+        assert (message["bar"]["timestamp"], message["final"]) == (session.isoformat(), False)
+        # Fetched again after the close: now the final bar.
+        await sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test"
+        )
+        message = await client.receive_type("candle")
+        assert (message["bar"]["timestamp"], message["final"]) == (session.isoformat(), True)
+        await client.close()
+
+    with time_machine.travel(session + timedelta(hours=15, minutes=30, seconds=5), tick=True):
+        run(body)
+
+
+def test_each_bar_is_streamed_once_as_it_is_and_a_forming_bar_again_once_final(run, user, instruments):
+    """Every upsert announced its last bar: a re-sync of unchanged bars (a retried task, the next sync's
+    overlap) streamed it again, and a 5-minute bar streamed forming at 10:00:30 never went out final, as the
+    10:05 sync that completed it also stored the new forming 10:05 bar and only that one was streamed."""
+    ten = datetime(2026, 11, 25, 10, 0, tzinfo=IST)  # a Wednesday session
+    five_minutes = timedelta(minutes=5)
+    before = make_candles(3, start=ten - 2 * five_minutes, step=five_minutes)  # 09:50, 09:55, 10:00
+    after = make_candles(3, start=ten - five_minutes, step=five_minutes, seed=2)  # 09:55, 10:00, 10:05
+
+    def upsert(candles, fetched_at):
+        return sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.M5, candles=candles, source="test", fetched_at=fetched_at
+        )
+
+    def bars(messages):
+        return [(m["bar"]["timestamp"], m["bar"]["close"], m["final"]) for m in messages]
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["candle"]})
+        await client.receive_type("subscribed")
+
+        await upsert(before, ten + timedelta(seconds=30))
+        forming = await client.receive_type("candle")
+        assert (forming["bar"]["timestamp"], forming["final"]) == (ten.isoformat(), False)
+        await upsert(before, ten + timedelta(seconds=30))  # a retry: nothing changed
+        assert await client.nothing()
+
+        await upsert(after, ten + five_minutes + timedelta(seconds=30))
+        streamed = [await client.receive_type("candle"), await client.receive_type("candle")]
+        assert bars(streamed) == [
+            (ten.isoformat(), pytest.approx(after["close"].iloc[1], abs=0.025), True),
+            ((ten + five_minutes).isoformat(), pytest.approx(after["close"].iloc[2], abs=0.025), False),
+        ]
+        await upsert(after, ten + five_minutes + timedelta(seconds=30))  # the next sync's overlap, unchanged
+        assert await client.nothing()
+        await client.close()
+
+    with time_machine.travel(ten + five_minutes + timedelta(seconds=40), tick=True):
+        run(body)
+
+
+@pytest.mark.parametrize("record_lost", [False, True], ids=["sent_bars_recorded", "record_lost"])
+def test_history_filled_in_for_a_read_of_past_dates_is_not_streamed(run, user, instruments, record_lost):
+    """A historical read fetches and stores the range it misses (CandlesStored for 2024's bars): its newest bar
+    was streamed to every candle subscriber as if it were the live one."""
+    recent = make_candles(3, start=datetime(2026, 11, 23, tzinfo=IST))
+    history = make_candles(5, start=datetime(2024, 1, 1, tzinfo=IST))
+
+    def upsert(candles):
+        return sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test"
+        )
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["candle"]})
+        await client.receive_type("subscribed")
+        await upsert(recent)
+        assert (await client.receive_type("candle"))["bar"]["date"] == "2026-11-25"
+        if record_lost:  # Redis restarted: what the stream sent is forgotten
+            await sync_to_async(cache.clear)()
+        await upsert(history)
+        assert await client.nothing()
+        await client.close()
+
+    with time_machine.travel(datetime(2026, 11, 26, 11, 0, tzinfo=IST), tick=True):
+        run(body)
 
 
 def test_a_generated_signal_reaches_signal_subscribers_as_the_api_shows_it(run, user, instruments):
