@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from market.selectors import symbol_require_known
 from market.timeframes import Timeframe
+from predictions.ml.significance import beats_naive
 from predictions.models import Prediction, TaskRecord, TrainedModel
 from predictions.services import NotEnoughHistory, predictions_cache_version
 
@@ -73,12 +74,30 @@ def prediction_made(prediction: Prediction) -> dict:
 
 def model_default(*, symbol: str, timeframe: Timeframe, horizon: int) -> TrainedModel | None:
     """The model to use when none is named: of the active versions that beat naive on their walk-forward
-    (MAE/naive < 1 and Diebold-Mariano p < 0.10), the one with the lowest MAE/naive. None means naive."""
-    active = TrainedModel.objects.filter(
-        symbol=symbol, timeframe=timeframe.value, horizon=horizon, is_active=True
-    ).exclude(algorithm="naive")
+    (MAE/naive < 1 and Diebold-Mariano p < 0.10), the one with the lowest MAE/naive. None means naive.
+
+    The best of several on the rows that chose it looks better than it is (and one of several passing p < 0.10
+    is not p < 0.10), so the choice must also beat naive out of sample as a choice: chosen on earlier folds,
+    scored on later ones, among exactly these active versions (`metrics["default_selection"]`, recorded at
+    training; predictions.ml.default_selection). Without that record (versions stored before it, or staff
+    activating another version since), the default is naive. The returned model carries that record as
+    `default_selection`: the figures to report for it."""
+    active = list(
+        TrainedModel.objects.filter(
+            symbol=symbol, timeframe=timeframe.value, horizon=horizon, is_active=True
+        ).exclude(algorithm="naive")
+    )
     beating = [model for model in active if model.beats_naive]
-    return min(beating, key=lambda model: (model.metrics["mae_vs_naive"], model.pk), default=None)
+    chosen = min(beating, key=lambda model: (model.metrics["mae_vs_naive"], model.pk), default=None)
+    if chosen is None:
+        return None
+    selection = chosen.metrics.get("default_selection")
+    if not isinstance(selection, dict) or selection.get("candidates") != sorted(m.pk for m in active):
+        return None
+    if not beats_naive(selection):
+        return None
+    chosen.default_selection = selection
+    return chosen
 
 
 def predictions_list(*, symbol: str, timeframe: Timeframe, user, limit: int = 20) -> dict:

@@ -12,6 +12,7 @@ from market.timeframes import Timeframe
 from predictions.models import Prediction, TrainedModel
 from predictions.selectors import model_default
 from predictions.services import models_train, prediction_generate
+from predictions.tests.factories import record_default_choice
 from signals.models import TradingSignal
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,7 @@ def _beats_naive(model: TrainedModel, ratio: float) -> None:
     TrainedModel.objects.filter(pk=model.pk).update(
         metrics={**model.metrics, "mae_vs_naive": ratio, "dm_p_value": p_value}
     )
+    record_default_choice(beats=ratio < 1)  # and so does choosing it, on the folds that did not choose it
 
 
 def test_without_a_model_that_beats_naive_the_prediction_factor_is_absent(auth_client, svr):
