@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,9 +11,10 @@ from django.utils import timezone
 from market.selectors import symbol_require_known
 from market.timeframes import Timeframe
 from predictions.ml.significance import beats_naive
-from predictions.models import Prediction, TaskRecord, TrainedModel
+from predictions.models import TRAINABLE, Prediction, TaskRecord, TrainedModel
 from predictions.services import NotEnoughHistory, predictions_cache_version
 
+TRAINABLE_NAMES = frozenset(algorithm.value for algorithm in TRAINABLE)
 PREDICTION_FIELDS = (
     "id",
     "symbol",
@@ -98,6 +100,51 @@ def model_default(*, symbol: str, timeframe: Timeframe, horizon: int) -> Trained
         return None
     chosen.default_selection = selection
     return chosen
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retraining:
+    """One training of the nightly retraining: a key and the algorithms to train (None: every default one)."""
+
+    symbol: str
+    timeframe: str
+    horizon: int
+    algorithms: list[str] | None
+
+
+def models_retraining_plan(*, timeframe: Timeframe, horizon: int) -> list[Retraining]:
+    """What the nightly retraining trains: every active instrument at (timeframe, horizon), and every other
+    (symbol, timeframe, horizon) with an active model (another timeframe or horizon a user asked for, a symbol
+    staff trained), each with the algorithms active there (an ensemble's: those it was built from). Without
+    them, those models would be served as current while their fit ages."""
+    from market.models import Instrument
+
+    plan: dict[tuple[str, str, int], set[str] | None] = {
+        (symbol, timeframe.value, horizon): None
+        for symbol in Instrument.objects.filter(active=True).values_list("symbol", flat=True)
+    }
+    active = TrainedModel.objects.filter(is_active=True).exclude(algorithm="naive").order_by("pk")
+    trained: dict[tuple[str, str, int], set[str]] = {}
+    for model in active.only("symbol", "timeframe", "horizon", "algorithm", "hyperparameters"):
+        key = (model.symbol, model.timeframe, model.horizon)
+        if model.algorithm == "ensemble":
+            listed = model.hyperparameters.get("candidates") or model.hyperparameters.get("members") or []
+            names = {candidate["algorithm"] for candidate in listed} - {"naive"}
+        else:
+            names = {model.algorithm}
+        trained.setdefault(key, set()).update(names)
+    for key, names in trained.items():
+        if key not in plan:
+            plan[key] = names
+    return [
+        Retraining(
+            symbol=symbol,
+            timeframe=tf,
+            horizon=h,
+            algorithms=sorted(names) if names and names != set(TRAINABLE_NAMES) else None,
+        )
+        for (symbol, tf, h), names in sorted(plan.items())
+    ]
 
 
 def predictions_list(*, symbol: str, timeframe: Timeframe, user, limit: int = 20) -> dict:
