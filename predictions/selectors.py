@@ -34,6 +34,7 @@ PREDICTION_FIELDS = (
     "realized_at",
     "error",
     "replayed",
+    "source",
     "created_at",
 )
 _DATES = ("base_timestamp", "target_time", "realized_at", "created_at")
@@ -55,7 +56,8 @@ FOLD_KEYS = ("fold", "test_start", "test_end", "n", "mae", "naive_mae", "mae_vs_
 
 
 def prediction_to_dict(row: dict) -> dict:
-    return {**row, **{k: row[k].isoformat() if row[k] is not None else None for k in _DATES}}
+    dates = {k: row[k].isoformat() if row[k] is not None else None for k in _DATES}
+    return {**row, **dates, "source": row["source"] or None}
 
 
 def prediction_row(prediction: Prediction) -> dict:

@@ -408,6 +408,7 @@ def prediction_generate(
         "base_timestamp": forecast.base_time,
         "target_time": bars_ahead(calendar, timeframe, forecast.base_time, horizon),
         "requested_by_id": user_id,
+        "source": _bar_source(symbol=symbol, timeframe=timeframe.value, timestamp=forecast.base_time),
     }
     with transaction.atomic():
         if task_id is None:
@@ -431,6 +432,16 @@ def prediction_generate(
     PREDICTIONS_MADE.labels(used, timeframe.value).inc()
     logger.info("prediction_made", symbol=symbol, model=prediction.model_version, horizon=horizon)
     return prediction
+
+
+def _bar_source(*, symbol: str, timeframe: str, timestamp: datetime) -> str:
+    """Which provider the bar a prediction is made from came from, so a prediction on generated (synthetic)
+    candles says so, as the candles themselves do."""
+    return (
+        MarketData.objects.filter(symbol=symbol, timeframe=timeframe, timestamp=timestamp)
+        .values_list("source", flat=True)
+        .first()
+    ) or ""
 
 
 def _final_close(prediction: Prediction) -> float | None:
@@ -878,6 +889,7 @@ def predictions_backfill(
                 "realized_price": realized,
                 "realized_at": bar_close(calendar, timeframe, target) if realized is not None else None,
                 "error": forecast.predicted_price * ratio - realized if realized is not None else None,
+                "source": _bar_source(symbol=symbol, timeframe=timeframe.value, timestamp=forecast.base_time),
             },
         )
         created += was_created

@@ -127,3 +127,13 @@ def test_models_endpoint_handles_versions_stored_before_these_fields(auth_client
     assert row["metrics"]["dm_p_value"] is None and row["metrics"]["coverage_80_calm"] is None
     assert row["beats_naive"] is False  # a lower MAE never tested for luck is not called an edge
     assert row["fold_metrics"][0]["n"] is None and row["fold_metrics"][0]["naive_mae"] is None
+
+
+def test_a_prediction_made_from_synthetic_candles_says_so(auth_client, history):
+    # Generated demo data is never passed off as the market: the candles say `source`, and so does a
+    # prediction made from them (made, listed, read by id).
+    made = auth_client.post("/api/predictions/generate/TCS", {"model": "naive"}, format="json").json()
+    assert made["source"] == "synthetic"
+    listed = auth_client.get("/api/predictions/TCS").json()["results"]
+    assert [row["source"] for row in listed] == ["synthetic"]
+    assert auth_client.get(f"/api/predictions/id/{made['id']}").json()["source"] == "synthetic"
