@@ -118,6 +118,13 @@ class Prediction(models.Model):
         help_text="Made afterwards by backfill_predictions, as of its base bar with only the data known then "
         "(a model fitted on earlier bars), to give a track record; never a forecast anyone acted on.",
     )
+    source = models.CharField(
+        max_length=20,
+        blank=True,
+        default="",
+        help_text="Where the bar it was made from came from (the provider: yfinance, csv, or synthetic for "
+        "generated demo data); empty for predictions stored before this was recorded (null in the API).",
+    )
     task_id = models.CharField(
         max_length=255,
         null=True,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -9,9 +10,11 @@ from django.utils import timezone
 
 from market.selectors import symbol_require_known
 from market.timeframes import Timeframe
-from predictions.models import Prediction, TaskRecord, TrainedModel
+from predictions.ml.significance import beats_naive
+from predictions.models import TRAINABLE, Prediction, TaskRecord, TrainedModel
 from predictions.services import NotEnoughHistory, predictions_cache_version
 
+TRAINABLE_NAMES = frozenset(algorithm.value for algorithm in TRAINABLE)
 PREDICTION_FIELDS = (
     "id",
     "symbol",
@@ -31,6 +34,7 @@ PREDICTION_FIELDS = (
     "realized_at",
     "error",
     "replayed",
+    "source",
     "created_at",
 )
 _DATES = ("base_timestamp", "target_time", "realized_at", "created_at")
@@ -52,7 +56,8 @@ FOLD_KEYS = ("fold", "test_start", "test_end", "n", "mae", "naive_mae", "mae_vs_
 
 
 def prediction_to_dict(row: dict) -> dict:
-    return {**row, **{k: row[k].isoformat() if row[k] is not None else None for k in _DATES}}
+    dates = {k: row[k].isoformat() if row[k] is not None else None for k in _DATES}
+    return {**row, **dates, "source": row["source"] or None}
 
 
 def prediction_row(prediction: Prediction) -> dict:
@@ -73,12 +78,75 @@ def prediction_made(prediction: Prediction) -> dict:
 
 def model_default(*, symbol: str, timeframe: Timeframe, horizon: int) -> TrainedModel | None:
     """The model to use when none is named: of the active versions that beat naive on their walk-forward
-    (MAE/naive < 1 and Diebold-Mariano p < 0.10), the one with the lowest MAE/naive. None means naive."""
-    active = TrainedModel.objects.filter(
-        symbol=symbol, timeframe=timeframe.value, horizon=horizon, is_active=True
-    ).exclude(algorithm="naive")
+    (MAE/naive < 1 and Diebold-Mariano p < 0.10), the one with the lowest MAE/naive. None means naive.
+
+    The best of several on the rows that chose it looks better than it is (and one of several passing p < 0.10
+    is not p < 0.10), so the choice must also beat naive out of sample as a choice: chosen on earlier folds,
+    scored on later ones, among exactly these active versions (`metrics["default_selection"]`, recorded at
+    training; predictions.ml.default_selection). Without that record (versions stored before it, or staff
+    activating another version since), the default is naive. The returned model carries that record as
+    `default_selection`: the figures to report for it."""
+    active = list(
+        TrainedModel.objects.filter(
+            symbol=symbol, timeframe=timeframe.value, horizon=horizon, is_active=True
+        ).exclude(algorithm="naive")
+    )
     beating = [model for model in active if model.beats_naive]
-    return min(beating, key=lambda model: (model.metrics["mae_vs_naive"], model.pk), default=None)
+    chosen = min(beating, key=lambda model: (model.metrics["mae_vs_naive"], model.pk), default=None)
+    if chosen is None:
+        return None
+    selection = chosen.metrics.get("default_selection")
+    if not isinstance(selection, dict) or selection.get("candidates") != sorted(m.pk for m in active):
+        return None
+    if not beats_naive(selection):
+        return None
+    chosen.default_selection = selection
+    return chosen
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retraining:
+    """One training of the nightly retraining: a key and the algorithms to train (None: every default one)."""
+
+    symbol: str
+    timeframe: str
+    horizon: int
+    algorithms: list[str] | None
+
+
+def models_retraining_plan(*, timeframe: Timeframe, horizon: int) -> list[Retraining]:
+    """What the nightly retraining trains: every active instrument at (timeframe, horizon), and every other
+    (symbol, timeframe, horizon) with an active model (another timeframe or horizon a user asked for, a symbol
+    staff trained), each with the algorithms active there (an ensemble's: those it was built from). Without
+    them, those models would be served as current while their fit ages."""
+    from market.models import Instrument
+
+    plan: dict[tuple[str, str, int], set[str] | None] = {
+        (symbol, timeframe.value, horizon): None
+        for symbol in Instrument.objects.filter(active=True).values_list("symbol", flat=True)
+    }
+    active = TrainedModel.objects.filter(is_active=True).exclude(algorithm="naive").order_by("pk")
+    trained: dict[tuple[str, str, int], set[str]] = {}
+    for model in active.only("symbol", "timeframe", "horizon", "algorithm", "hyperparameters"):
+        key = (model.symbol, model.timeframe, model.horizon)
+        if model.algorithm == "ensemble":
+            listed = model.hyperparameters.get("candidates") or model.hyperparameters.get("members") or []
+            names = {candidate["algorithm"] for candidate in listed} - {"naive"}
+        else:
+            names = {model.algorithm}
+        trained.setdefault(key, set()).update(names)
+    for key, names in trained.items():
+        if key not in plan:
+            plan[key] = names
+    return [
+        Retraining(
+            symbol=symbol,
+            timeframe=tf,
+            horizon=h,
+            algorithms=sorted(names) if names and names != set(TRAINABLE_NAMES) else None,
+        )
+        for (symbol, tf, h), names in sorted(plan.items())
+    ]
 
 
 def predictions_list(*, symbol: str, timeframe: Timeframe, user, limit: int = 20) -> dict:

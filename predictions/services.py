@@ -29,6 +29,7 @@ from predictions.features import warmup_bars
 from predictions.loading import forecaster_load
 from predictions.ml import registry
 from predictions.ml.comparison import Known, config_key, evaluate_config
+from predictions.ml.default_selection import default_selection_metrics
 from predictions.ml.ensemble import Ensemble
 from predictions.ml.ensemble_evaluation import ensemble_train
 from predictions.ml.evaluation import MIN_FOLDS, walk_forward
@@ -263,8 +264,60 @@ def models_train(
     )
     trained.promoted = model_promote_if_better(trained=trained, candles=candles, known=known)
     stored.append(trained)
+    progress(len(algorithms) / steps, "scoring the default model's choice")
+    selection = default_selection_store(
+        symbol=symbol, timeframe=timeframe, horizon=horizon, candles=candles, known=known
+    )
+    for model in stored:
+        if selection is not None and model.pk in selection["candidates"]:
+            model.metrics = {**model.metrics, "default_selection": selection}
     progress(1.0, "done")
     return stored
+
+
+def default_selection_store(
+    *, symbol: str, timeframe: Timeframe, horizon: int, candles, known: Known | None = None
+) -> dict | None:
+    """Record, on every active version of the key, the out-of-sample figures of choosing the default among them
+    (predictions.ml.default_selection: chosen on earlier folds, scored on later ones) and which versions it chose
+    among. selectors.model_default reports these, not the chosen version's own walk-forward, which is the best
+    of several on the very rows that chose it. Each active configuration is evaluated on `candles` (reusing
+    `known`); one this code cannot re-run leaves the figures unrecorded, and the default is then naive."""
+    active = list(
+        TrainedModel.objects.filter(
+            symbol=symbol, timeframe=timeframe.value, horizon=horizon, is_active=True
+        ).exclude(algorithm=Algorithm.NAIVE)
+    )
+    if not active:
+        return None
+    known = {} if known is None else known
+    frames = {}
+    for model in active:
+        try:
+            evaluation = evaluate_config(
+                model.algorithm,
+                model.hyperparameters,
+                candles,
+                horizon=horizon,
+                folds=int(model.metrics.get("folds") or MIN_FOLDS),
+                known=known,
+            )
+        except ValueError as exc:
+            logger.warning("default_selection_not_scored", model=str(model), error=str(exc))
+            return None
+        frames[model.pk] = evaluation.out_of_sample
+    try:
+        selection = default_selection_metrics(frames, horizon)
+    except ValueError as exc:  # evaluated on different rows (e.g. a different fold count): nothing to compare
+        logger.warning("default_selection_not_scored", symbol=symbol, error=str(exc))
+        return None
+    selection["candidates"] = sorted(frames)
+    selection["data_end"] = candles.index[-1].isoformat()
+    for model in active:
+        model.metrics = {**model.metrics, "default_selection": selection}
+        TrainedModel.objects.filter(pk=model.pk).update(metrics=model.metrics)
+    predictions_invalidate(symbol)
+    return selection
 
 
 def active_model(*, symbol: str, timeframe: Timeframe, horizon: int, algorithm: str) -> TrainedModel | None:
@@ -329,6 +382,15 @@ def prediction_generate(
         used = trained.algorithm
         version = f"{trained.algorithm} v{trained.version}" + (f" ({description})" if description else "")
         confidence, confidence_reason = _confidence(trained, forecaster)
+        if model == DEFAULT_MODEL:
+            # The chosen model's own directional accuracy is measured on the rows that chose it: report the
+            # choice's, on the folds it did not see.
+            confidence = trained.default_selection.get("directional_accuracy")
+            confidence_reason = (
+                None
+                if confidence is not None
+                else "choosing the default never called a direction on the folds it did not see"
+            )
     forecast = registry.predict(forecaster, candles, horizon=horizon, residual_quantiles=quantiles)
     calendar = calendar_for_symbol(symbol)
     values = {
@@ -346,6 +408,7 @@ def prediction_generate(
         "base_timestamp": forecast.base_time,
         "target_time": bars_ahead(calendar, timeframe, forecast.base_time, horizon),
         "requested_by_id": user_id,
+        "source": _bar_source(symbol=symbol, timeframe=timeframe.value, timestamp=forecast.base_time),
     }
     with transaction.atomic():
         if task_id is None:
@@ -369,6 +432,16 @@ def prediction_generate(
     PREDICTIONS_MADE.labels(used, timeframe.value).inc()
     logger.info("prediction_made", symbol=symbol, model=prediction.model_version, horizon=horizon)
     return prediction
+
+
+def _bar_source(*, symbol: str, timeframe: str, timestamp: datetime) -> str:
+    """Which provider the bar a prediction is made from came from, so a prediction on generated (synthetic)
+    candles says so, as the candles themselves do."""
+    return (
+        MarketData.objects.filter(symbol=symbol, timeframe=timeframe, timestamp=timestamp)
+        .values_list("source", flat=True)
+        .first()
+    ) or ""
 
 
 def _final_close(prediction: Prediction) -> float | None:
@@ -426,11 +499,12 @@ def _default_reason(trained: TrainedModel | None) -> str:
             "no active model beats naive on its walk-forward (MAE/naive < 1 with Diebold-Mariano p < 0.10), "
             "so the default is naive: the last close"
         )
-    metrics = trained.metrics
+    selection = trained.default_selection
     return (
-        f"{trained.algorithm} v{trained.version} has the lowest walk-forward MAE/naive "
-        f"({metrics['mae_vs_naive']:.3f}, Diebold-Mariano p = {metrics['dm_p_value']:.3f}) "
-        "among the active models that beat naive"
+        f"{trained.algorithm} v{trained.version} has the lowest walk-forward MAE/naive among the active models "
+        "that beat naive; choosing the default that way, on earlier walk-forward folds and scored on the later "
+        f"ones it did not see, gives MAE/naive {selection['mae_vs_naive']:.3f} "
+        f"(Diebold-Mariano p = {selection['dm_p_value']:.3f}, {selection['n_samples']} rows)"
     )
 
 
@@ -815,6 +889,7 @@ def predictions_backfill(
                 "realized_price": realized,
                 "realized_at": bar_close(calendar, timeframe, target) if realized is not None else None,
                 "error": forecast.predicted_price * ratio - realized if realized is not None else None,
+                "source": _bar_source(symbol=symbol, timeframe=timeframe.value, timestamp=forecast.base_time),
             },
         )
         created += was_created

@@ -7,10 +7,9 @@ from datetime import datetime
 import structlog
 from celery import shared_task
 
-from market.models import Instrument
 from market.providers.errors import ProviderUnavailable, RateLimited
 from market.timeframes import Timeframe
-from predictions.selectors import prediction_made
+from predictions.selectors import models_retraining_plan, prediction_made
 from predictions.services import (
     models_train,
     prediction_generate,
@@ -98,11 +97,14 @@ def generate_prediction(
 
 @shared_task(name="predictions.retrain_all")
 def retrain_all(timeframe: str = "1D", horizon: int = 1) -> dict:
-    """Fan out one training per active instrument (nightly)."""
-    symbols = list(Instrument.objects.filter(active=True).values_list("symbol", flat=True))
-    for symbol in symbols:
-        train_models.apply_async(args=[symbol, timeframe, horizon], expires=6 * 3600)
-    return {"enqueued": len(symbols)}
+    """Fan out one training per active instrument at (timeframe, horizon) and per other configuration with an
+    active model, so no active model is left to age (nightly)."""
+    plan = models_retraining_plan(timeframe=Timeframe.parse(timeframe), horizon=horizon)
+    for item in plan:
+        train_models.apply_async(
+            args=[item.symbol, item.timeframe, item.horizon, item.algorithms], expires=6 * 3600
+        )
+    return {"enqueued": len(plan)}
 
 
 @shared_task(name="predictions.score_predictions")

@@ -21,10 +21,9 @@ from market.services import DEFAULT_DAYS, candles_ensure
 from market.sources import calendar_for_symbol
 from market.timeframes import Timeframe
 from predictions.ml.evaluation import InsufficientHistory
-from predictions.ml.registry import ArtifactIntegrityError
 from predictions.models import Prediction
 from predictions.selectors import model_default, prediction_system_for_bar
-from predictions.services import NoActiveModel, prediction_generate
+from predictions.services import ModelUnavailable, NoActiveModel, prediction_generate
 from signals.backtest import intraday_periods_per_year, run_backtest
 from signals.config import SignalConfig
 from signals.models import TradingSignal
@@ -105,7 +104,7 @@ def _system_prediction(*, symbol: str, timeframe: Timeframe, base_timestamp) -> 
         prediction = prediction_generate(
             symbol=symbol, timeframe=timeframe, horizon=1, model=trained.algorithm, user_id=None
         )
-    except (NoActiveModel, InsufficientHistory, ArtifactIntegrityError, OSError) as exc:
+    except (NoActiveModel, ModelUnavailable, InsufficientHistory) as exc:
         # A signal never fails for its prediction: the factor is absent and the reasoning says why.
         logger.warning("system_prediction_failed", symbol=symbol, model=str(trained), error=str(exc))
         return None, f"the default model ({trained}) could not predict: {exc}"

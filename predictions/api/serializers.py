@@ -89,6 +89,14 @@ class PredictionSerializer(serializers.Serializer):
         allow_null=True, help_text="Open time of the bar realized_price is the close of (target_time)."
     )
     error = serializers.FloatField(allow_null=True)
+    replayed = serializers.BooleanField(
+        help_text="Made afterwards by backfill_predictions as of its base bar; never a forecast anyone acted on."
+    )
+    source = serializers.CharField(
+        allow_null=True,
+        help_text="Where the bar it was made from came from: yfinance, csv, or synthetic (generated demo data, "
+        "not the market); null for predictions stored before this was recorded.",
+    )
     created_at = serializers.DateTimeField()
 
 

@@ -24,3 +24,28 @@ class PredictionFactory(factory.django.DjangoModelFactory):
     base_price = 100.0
     base_timestamp = datetime(2026, 6, 3, 6, 30, tzinfo=UTC)
     target_time = factory.LazyAttribute(lambda p: p.base_timestamp + timedelta(days=1))
+
+
+def record_default_choice(
+    *, symbol: str = "TCS.NS", timeframe: str = "1D", horizon: int = 1, beats: bool = True, **figures
+) -> dict:
+    """Store on every active version of the key what training records as `default_selection`: the out-of-sample
+    figures of choosing the default among exactly those versions (by default, a choice that beats naive)."""
+    from predictions.models import TrainedModel
+
+    active = TrainedModel.objects.filter(symbol=symbol, timeframe=timeframe, horizon=horizon, is_active=True)
+    selection = {
+        "mae_vs_naive": 0.93 if beats else 1.01,
+        "dm_stat": -2.5 if beats else 0.3,
+        "dm_p_value": 0.02 if beats else 0.6,
+        "directional_accuracy": 0.57,
+        "n_samples": 400,
+        "picks": [],
+        "candidates": sorted(active.values_list("pk", flat=True)),
+        **figures,
+    }
+    for model in active:
+        TrainedModel.objects.filter(pk=model.pk).update(
+            metrics={**model.metrics, "default_selection": selection}
+        )
+    return selection

@@ -10,6 +10,7 @@ from market.sources import get_provider
 from market.timeframes import Timeframe
 from predictions.models import Prediction, TrainedModel
 from predictions.services import models_train
+from predictions.tests.factories import record_default_choice
 
 pytestmark = pytest.mark.django_db
 
@@ -55,11 +56,16 @@ def test_a_model_named_is_served_and_says_it_does_not_beat_naive(auth_client, hi
 def test_default_uses_the_model_that_beats_naive(auth_client, history):
     svr = models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])[0]
     TrainedModel.objects.filter(pk=svr.pk).update(
-        metrics={**svr.metrics, "mae_vs_naive": 0.9, "dm_p_value": 0.02}
+        metrics={**svr.metrics, "mae_vs_naive": 0.9, "dm_p_value": 0.02, "directional_accuracy": 0.61}
     )
+    record_default_choice(mae_vs_naive=0.955, dm_p_value=0.071, directional_accuracy=0.53, n_samples=321)
     body = auth_client.post("/api/predictions/generate/TCS", {}, format="json").json()
     assert body["model"] == "svr" and body["beats_naive"] is True
     assert body["default_reason"].startswith(f"svr v{svr.version}")
+    # What it reports is the choice scored on folds that did not choose it, not svr's own best-of figures.
+    assert "0.955" in body["default_reason"] and "p = 0.071" in body["default_reason"]
+    assert "0.900" not in body["default_reason"]
+    assert body["confidence_score"] == pytest.approx(0.53) and body["confidence_reason"] is None
 
 
 def test_naive_can_be_asked_for_by_name_without_training(auth_client, history):
@@ -121,3 +127,13 @@ def test_models_endpoint_handles_versions_stored_before_these_fields(auth_client
     assert row["metrics"]["dm_p_value"] is None and row["metrics"]["coverage_80_calm"] is None
     assert row["beats_naive"] is False  # a lower MAE never tested for luck is not called an edge
     assert row["fold_metrics"][0]["n"] is None and row["fold_metrics"][0]["naive_mae"] is None
+
+
+def test_a_prediction_made_from_synthetic_candles_says_so(auth_client, history):
+    # Generated demo data is never passed off as the market: the candles say `source`, and so does a
+    # prediction made from them (made, listed, read by id).
+    made = auth_client.post("/api/predictions/generate/TCS", {"model": "naive"}, format="json").json()
+    assert made["source"] == "synthetic"
+    listed = auth_client.get("/api/predictions/TCS").json()["results"]
+    assert [row["source"] for row in listed] == ["synthetic"]
+    assert auth_client.get(f"/api/predictions/id/{made['id']}").json()["source"] == "synthetic"

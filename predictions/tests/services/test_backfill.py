@@ -35,6 +35,7 @@ def test_backfill_replays_scored_predictions_fitted_only_on_earlier_bars(history
     result = predictions_backfill(symbol="TCS.NS", timeframe=Timeframe.D1, bars=20)
     replayed = list(Prediction.objects.filter(replayed=True).order_by("base_timestamp"))
     assert result.created == 20 and result.scored == 20 and len(replayed) == 20
+    assert {p.source for p in replayed} == {"synthetic"}  # made from generated candles, and saying so
     # The model was fitted on bars up to the first replayed base bar, never later ones.
     assert result.trained_until == replayed[0].base_timestamp
     closes = dict(

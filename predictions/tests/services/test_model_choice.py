@@ -9,6 +9,7 @@ from predictions.ml import registry
 from predictions.models import TrainedModel
 from predictions.selectors import model_default
 from predictions.services import _store_version, model_activate, model_promote_if_better
+from predictions.tests.factories import record_default_choice
 from predictions.tests.ml.synthetic import make_candles
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,29 @@ def test_default_is_the_best_active_model_that_beats_naive():
     best = _row("svr", mae_vs_naive=0.90, dm_p_value=0.04)
     _row("ensemble", mae_vs_naive=0.80, dm_p_value=0.30)  # lower, but could be luck
     _row("lstm", active=False, mae_vs_naive=0.50, dm_p_value=0.001)  # not active
-    assert model_default(symbol="TCS.NS", timeframe=Timeframe.D1, horizon=1) == best
+    choice = record_default_choice()
+    default = model_default(symbol="TCS.NS", timeframe=Timeframe.D1, horizon=1)
+    assert default == best
+    assert default.default_selection == choice  # the figures to report: the choice's, not svr's own 0.90
+
+
+def test_default_is_naive_when_choosing_it_did_not_beat_naive_on_the_folds_that_did_not_choose():
+    # Each beats naive on its own walk-forward, but the best of two on the rows that chose it is the winner's
+    # curse: chosen on earlier folds and scored on later ones, the choice did not beat naive.
+    _row("random_forest", mae_vs_naive=0.95, dm_p_value=0.01)
+    _row("svr", mae_vs_naive=0.90, dm_p_value=0.04)
+    record_default_choice(beats=False)
+    assert model_default(symbol="TCS.NS", timeframe=Timeframe.D1, horizon=1) is None
+
+
+def test_default_is_naive_without_a_record_of_choosing_among_the_active_versions():
+    svr = _row("svr", mae_vs_naive=0.90, dm_p_value=0.04)  # stored before choices were scored
+    assert model_default(symbol="TCS.NS", timeframe=Timeframe.D1, horizon=1) is None
+    record_default_choice()
+    assert model_default(symbol="TCS.NS", timeframe=Timeframe.D1, horizon=1) == svr
+    # Staff activate another version by hand: the record was of a choice among other versions.
+    _row("random_forest", mae_vs_naive=0.97, dm_p_value=0.05)
+    assert model_default(symbol="TCS.NS", timeframe=Timeframe.D1, horizon=1) is None
 
 
 def test_default_is_naive_when_no_active_model_beats_naive():

@@ -48,6 +48,25 @@ def test_training_stores_versions_with_walk_forward_metrics_and_activates(histor
             assert fold["mae"] == pytest.approx(fold["naive_mae"])
 
 
+def test_training_records_the_out_of_sample_figures_of_choosing_the_default_among_the_active_versions(
+    history,
+):
+    models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["random_forest", "svr"])
+    models_train(
+        symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"]
+    )  # the random forest stays active
+    active = list(TrainedModel.objects.filter(is_active=True))
+    assert {m.algorithm for m in active} == {"random_forest", "svr", "ensemble"}
+    records = [m.metrics["default_selection"] for m in active]
+    assert all(record == records[0] for record in records)
+    record = records[0]
+    assert record["candidates"] == sorted(m.pk for m in active)
+    folds = active[0].fold_metrics
+    assert record["n_samples"] == sum(fold["n_samples"] for fold in folds[1:])  # fold 1 chooses nothing
+    assert len(record["picks"]) == len(folds) - 1
+    assert {"mae_vs_naive", "dm_p_value", "directional_accuracy"} <= set(record)
+
+
 def test_retraining_promotes_on_the_same_rows_and_keeps_older_versions(history):
     # Promotion no longer reads the stored rupee MAE of another window: the active configuration is re-run on
     # the new version's folds (the same configuration scores the same there, so the newer fit wins the tie).

@@ -9,9 +9,11 @@ import time_machine
 from market.services import candles_sync
 from market.sources import get_provider
 from market.timeframes import Timeframe
+from predictions.loading import forecaster_cache_clear
 from predictions.models import Prediction, TrainedModel
 from predictions.selectors import model_default
 from predictions.services import models_train, prediction_generate
+from predictions.tests.factories import record_default_choice
 from signals.models import TradingSignal
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +38,7 @@ def _beats_naive(model: TrainedModel, ratio: float) -> None:
     TrainedModel.objects.filter(pk=model.pk).update(
         metrics={**model.metrics, "mae_vs_naive": ratio, "dm_p_value": p_value}
     )
+    record_default_choice(beats=ratio < 1)  # and so does choosing it, on the folds that did not choose it
 
 
 def test_without_a_model_that_beats_naive_the_prediction_factor_is_absent(auth_client, svr):
@@ -68,3 +71,21 @@ def test_backtest_says_which_factors_it_replays(auth_client, svr):
         body = auth_client.get("/api/signals/TCS/backtest").json()
     assert body["factors_replayed"] == ["rsi", "macd", "bollinger", "trend", "volume"]
     assert set(body["factors_not_replayed"]) == {"prediction"}
+
+
+@pytest.mark.parametrize("damage", ["delete", "alter"])
+def test_a_default_model_whose_artifact_is_gone_or_altered_leaves_the_factor_absent(auth_client, svr, damage):
+    # prediction_generate reports an artifact it cannot load as ModelUnavailable; the signal was a 500.
+    _beats_naive(svr, 0.8)
+    if damage == "delete":
+        svr.artifact.storage.delete(svr.artifact.name)
+    else:
+        with svr.artifact.storage.open(svr.artifact.name, "wb") as handle:
+            handle.write(b"not the model")
+    forecaster_cache_clear()
+    with time_machine.travel(NOW, tick=False):
+        response = auth_client.post("/api/signals/generate/TCS", {}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["prediction_id"] is None
+    assert "could not predict" in body["reasoning"] and "redistributed" in body["reasoning"]
