@@ -112,7 +112,7 @@ def test_generation_task_covers_the_watchlist(frozen):
     assert TradingSignal.objects.count() == 1
 
 
-def test_list_is_served_from_cache_until_a_sync(auth_client, history):
+def test_list_is_served_from_cache_until_a_sync_changes_the_data(auth_client, history):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -123,8 +123,12 @@ def test_list_is_served_from_cache_until_a_sync(auth_client, history):
     assert not any("signals_tradingsignal" in q["sql"] for q in queries)
     TradingSignal.objects.all().delete()
     assert len(auth_client.get("/api/signals/TCS").json()["results"]) == 1  # still cached
+    # A sync that gets back the bars as stored changes nothing: the cached list stands.
     candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=5, provider=get_provider("synthetic"))
-    assert auth_client.get("/api/signals/TCS").json()["results"] == []
+    assert len(auth_client.get("/api/signals/TCS").json()["results"]) == 1
+    with time_machine.travel(NOW + timedelta(days=1), tick=False):  # Thursday: a new daily bar
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=5, provider=get_provider("synthetic"))
+        assert auth_client.get("/api/signals/TCS").json()["results"] == []
 
 
 def test_backtest_end_date_is_inclusive_of_that_day_only(auth_client, history):
