@@ -72,8 +72,8 @@ def alerts_evaluate_price(
     `observed_at` (the quote's or bar's own time); the ids of the events fired. Each alert is locked while it is
     decided, so concurrent evaluations cannot both fire it, and a value older than the newest one the alert has
     seen is skipped: tasks run out of order on several workers, and a superseded price must not fire. A crossing
-    is keyed by the time of the value that fired it, so evaluating the same value again never notifies twice, and
-    the cooldown runs on those times; the event itself fires (and its deliveries have ALERT_DELIVERY_MAX_AGE from)
+    is keyed by its ordinal and the time of the value that fired it, so evaluating the same value again never
+    notifies twice (the firing disarmed the alert in the same transaction), and the cooldown runs on those times; the event itself fires (and its deliveries have ALERT_DELIVERY_MAX_AGE from)
     when it is evaluated: a quote of Friday's close evaluated on Monday fires on Monday, its time in the details."""
     now = observed = observed_at or timezone.now()
     values = {
@@ -110,7 +110,9 @@ def alerts_evaluate_price(
             if step.fire:
                 event = _fire(
                     alert,
-                    key=f"alert:{alert.pk}:crossing:{observed.isoformat()}",
+                    # The firing's ordinal: a retry finds the alert disarmed by the committed firing, and a new
+                    # condition (an edit re-arms) crossed by the same bar is a new firing, not the old one's key.
+                    key=f"alert:{alert.pk}:crossing:{alert.fired_count + 1}:{observed.isoformat()}",
                     value=value,
                     message=_threshold_message(alert, value),
                     details={"price": price, "change_pct": change_pct, "observed_at": observed.isoformat()},
