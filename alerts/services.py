@@ -255,7 +255,7 @@ def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: da
     from alerts.tasks import deliver
 
     for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: deliver.delay(pk), robust=True)
+        transaction.on_commit(lambda pk=delivery.pk: deliver.delay(pk, 0), robust=True)
     return event
 
 
@@ -271,6 +271,7 @@ def event_payload(event: AlertEvent) -> dict:
 class Attempt:
     state: str
     retry_in: int | None = None
+    attempts: int = 0  # tries made so far: what the retry's task expects
 
 
 def _send(delivery: AlertDelivery) -> None:
@@ -304,9 +305,12 @@ def retry_delay(attempts: int) -> int:
     return min(cap, base * 2 ** max(0, attempts - 1))
 
 
-def delivery_attempt(*, delivery_id: int) -> Attempt:
-    """Try one delivery once and record the outcome. Delivered or failed ones are left alone (a redelivered task
-    sends nothing twice); transient errors ask for a retry until ALERT_DELIVERY_MAX_AGE after the firing."""
+def delivery_attempt(*, delivery_id: int, attempt: int | None = None) -> Attempt:
+    """Try one delivery once and record the outcome. Delivered or failed ones are left alone, and so is a pending
+    one whose try number `attempt` (the tries made before it) was taken already: a copy of a task (the broker
+    redelivers a retry's message held past its visibility timeout; the sweeper re-queues one it thinks lost)
+    sends nothing and starts no second chain of retries. Transient errors ask for a retry until
+    ALERT_DELIVERY_MAX_AGE after the firing."""
     with transaction.atomic():
         delivery = (
             AlertDelivery.objects.select_for_update(of=("self",))
@@ -316,6 +320,9 @@ def delivery_attempt(*, delivery_id: int) -> Attempt:
         )
         if delivery is None or delivery.state != AlertDelivery.State.PENDING:
             return Attempt(state=delivery.state if delivery else "missing")
+        if attempt is not None and attempt != delivery.attempts:
+            logger.info("alert_delivery_duplicate", delivery_id=delivery.pk, attempt=attempt)
+            return Attempt(state="duplicate", attempts=delivery.attempts)
         delivery.attempts += 1
         try:
             _send(delivery)
@@ -325,18 +332,47 @@ def delivery_attempt(*, delivery_id: int) -> Attempt:
             deadline = delivery.event.fired_at + timedelta(seconds=settings.ALERT_DELIVERY_MAX_AGE)
             delay = retry_delay(delivery.attempts)
             if exc.retryable and now + timedelta(seconds=delay) < deadline:
-                delivery.save(update_fields=["attempts", "last_error", "updated_at"])
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+                delivery.save(update_fields=["attempts", "last_error", "next_attempt_at", "updated_at"])
                 logger.warning(
                     "alert_delivery_retry", delivery_id=delivery.pk, error=delivery.last_error, retry_in=delay
                 )
-                return Attempt(state=delivery.state, retry_in=delay)
+                return Attempt(state=delivery.state, retry_in=delay, attempts=delivery.attempts)
             delivery.state = AlertDelivery.State.FAILED
             delivery.save(update_fields=["attempts", "last_error", "state", "updated_at"])
             logger.warning("alert_delivery_failed", delivery_id=delivery.pk, error=delivery.last_error)
-            return Attempt(state=delivery.state)
+            return Attempt(state=delivery.state, attempts=delivery.attempts)
         delivery.state, delivery.delivered_at = AlertDelivery.State.DELIVERED, timezone.now()
         delivery.save(update_fields=["attempts", "state", "delivered_at", "updated_at"])
-        return Attempt(state=delivery.state)
+        return Attempt(state=delivery.state, attempts=delivery.attempts)
+
+
+def deliveries_requeue_overdue(*, now: datetime | None = None) -> int:
+    """Queue again the pending deliveries whose task was lost (the broker was down when the firing committed,
+    Redis dropped the message, a retry's message expired): those ALERT_DELIVERY_OVERDUE past their due try.
+    One past ALERT_DELIVERY_MAX_AGE after its firing fails, saying so. A task that was only late finds its try
+    taken by the copy (or the copy finds it taken), so nothing is sent twice. The number queued."""
+    from alerts.tasks import deliver
+
+    now = now or timezone.now()
+    overdue = AlertDelivery.objects.filter(
+        state=AlertDelivery.State.PENDING,
+        next_attempt_at__lte=now - timedelta(seconds=settings.ALERT_DELIVERY_OVERDUE),
+    ).values_list("pk", "attempts", "event__fired_at")
+    queued = 0
+    for pk, attempts, fired_at in overdue.iterator():
+        if now >= fired_at + timedelta(seconds=settings.ALERT_DELIVERY_MAX_AGE):
+            AlertDelivery.objects.filter(pk=pk, state=AlertDelivery.State.PENDING, attempts=attempts).update(
+                state=AlertDelivery.State.FAILED,
+                last_error="Not delivered within ALERT_DELIVERY_MAX_AGE of the firing: its task was lost.",
+                updated_at=now,
+            )
+            continue
+        deliver.delay(pk, attempts)
+        queued += 1
+    if queued:
+        logger.warning("alert_deliveries_requeued", count=queued)
+    return queued
 
 
 def channel_test(*, channel: NotificationChannel) -> dict:

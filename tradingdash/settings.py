@@ -415,6 +415,8 @@ ALERT_WEBHOOK_CA_BUNDLE = env("ALERT_WEBHOOK_CA_BUNDLE", default="")
 ALERT_DELIVERY_RETRY_BACKOFF = env.int("ALERT_DELIVERY_RETRY_BACKOFF", default=60)
 ALERT_DELIVERY_RETRY_BACKOFF_MAX = env.int("ALERT_DELIVERY_RETRY_BACKOFF_MAX", default=3600)
 ALERT_DELIVERY_MAX_AGE = env.int("ALERT_DELIVERY_MAX_AGE", default=24 * 3600)
+# A pending delivery this many seconds past its due try lost its task: the sweeper (beat, 5 min) queues it again.
+ALERT_DELIVERY_OVERDUE = env.int("ALERT_DELIVERY_OVERDUE", default=600)
 
 # --- Logging
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
