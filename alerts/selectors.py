@@ -73,6 +73,21 @@ def alerts_of(*, user) -> QuerySet[Alert]:
     return Alert.objects.filter(user=user).annotate(last_event_at=Max("events__fired_at"))
 
 
+def alert_with_condition(
+    *, user, symbol: str, kind: str, threshold: float | None, signal_type: str, exclude: int | None = None
+) -> int | None:
+    """The id of the user's alert with this very condition, if any: two would fire (and notify) twice for one
+    crossing, one signal, one missed prediction."""
+    return (
+        Alert.objects.filter(
+            user=user, symbol=symbol, kind=kind, threshold=threshold, signal_type=signal_type
+        )
+        .exclude(pk=exclude)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
 def channels_of(*, user) -> QuerySet[NotificationChannel]:
     return NotificationChannel.objects.filter(user=user)
 

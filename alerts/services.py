@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from alerts.models import (
 )
 from alerts.outbound import DeliveryError, DeliveryRefused, DeliveryTransient, apprise_send, webhook_post
 from alerts.rules import event_value_shown, in_cooldown, threshold_transition
+from alerts.selectors import alert_with_condition
 from market.sources import price_tick_for_symbol
 
 logger = structlog.get_logger(__name__)
@@ -31,8 +33,31 @@ logger = structlog.get_logger(__name__)
 # --- Alerts and channels
 
 
+class AlertError(ValueError):
+    """A write the rules refuse (too many alerts or channels, a duplicate); the API answers 400 with the message."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def _lock_user(user) -> None:
+    """Serialise one user's creations, so racing requests cannot both pass a count or duplicate check."""
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+
+
 def alert_create(*, user, **fields) -> Alert:
-    return Alert.objects.create(user=user, **fields)
+    """A new alert; at most ALERT_MAX_PER_USER a user, and none with the condition of another of theirs."""
+    with transaction.atomic():
+        _lock_user(user)
+        limit = settings.ALERT_MAX_PER_USER
+        if Alert.objects.filter(user=user).count() >= limit:
+            raise AlertError("non_field_errors", f"At most {limit} alerts per user.")
+        condition = {name: fields.get(name) for name in ("symbol", "kind", "threshold")}
+        same = alert_with_condition(user=user, signal_type=fields.get("signal_type") or "", **condition)
+        if same is not None:
+            raise AlertError("non_field_errors", f"Alert {same} already has this condition: edit it instead.")
+        return Alert.objects.create(user=user, **fields)
 
 
 def alert_update(*, alert: Alert, **fields) -> Alert:
@@ -44,12 +69,25 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
     if unknown:
         raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
     with transaction.atomic():
+        _lock_user(alert.user)
         current = Alert.objects.select_for_update().get(pk=alert.pk)
-        rearm = any(
+        new_condition = any(
             name in fields and fields[name] != getattr(current, name) for name in ALERT_CONDITION_FIELDS
-        ) or (fields.get("active") is True and not current.active)
+        )
+        rearm = new_condition or (fields.get("active") is True and not current.active)
         for name, value in fields.items():
             setattr(current, name, value)
+        if new_condition or "signal_type" in fields:
+            same = alert_with_condition(
+                user=current.user,
+                symbol=current.symbol,
+                kind=current.kind,
+                threshold=current.threshold,
+                signal_type=current.signal_type,
+                exclude=current.pk,
+            )
+            if same is not None:
+                raise AlertError("non_field_errors", f"Alert {same} already has this condition.")
         update = [*fields, "updated_at"]
         if rearm:
             current.armed = True
@@ -59,7 +97,17 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
 
 
 def channel_create(*, user, kind: str, url: str, secret: str = "") -> NotificationChannel:
-    return NotificationChannel.objects.create(user=user, kind=kind, url=url, secret=secret)
+    """A new channel; at most ALERT_MAX_CHANNELS a user, and never the same URL twice: every firing goes to each
+    channel of its kind, so a second copy would notify twice (and a thousand, a thousand requests)."""
+    with transaction.atomic():
+        _lock_user(user)
+        limit = settings.ALERT_MAX_CHANNELS
+        if NotificationChannel.objects.filter(user=user).count() >= limit:
+            raise AlertError("non_field_errors", f"At most {limit} notification channels per user.")
+        same = NotificationChannel.objects.filter(user=user, kind=kind, url=url).values_list("pk", flat=True)
+        if same:
+            raise AlertError("url", f"Channel {same[0]} already sends to this URL.")
+        return NotificationChannel.objects.create(user=user, kind=kind, url=url, secret=secret)
 
 
 # --- Evaluation (called by the tasks that the data events enqueue)
