@@ -296,14 +296,24 @@ def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: da
         if kind == Channel.STREAM:
             deliveries.append(AlertDelivery(event=event, channel_kind=kind))
             continue
-        for channel in NotificationChannel.objects.filter(user_id=alert.user_id, kind=kind):
+        channels = list(NotificationChannel.objects.filter(user_id=alert.user_id, kind=kind))
+        if not channels:
+            # Its channels were deleted since the alert chose the kind: say so on the event, not nothing at all.
+            missing = f"No {kind} channel to send to (deleted?): add one, or take {kind} off the alert."
+            deliveries.append(
+                AlertDelivery(
+                    event=event, channel_kind=kind, state=AlertDelivery.State.FAILED, last_error=missing
+                )
+            )
+        for channel in channels:
             deliveries.append(AlertDelivery(event=event, channel_kind=kind, channel=channel))
     AlertDelivery.objects.bulk_create(deliveries)
     logger.info("alert_fired", alert_id=alert.pk, symbol=alert.symbol, kind=alert.kind, value=value)
     from alerts.tasks import deliver
 
     for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: deliver.delay(pk, 0), robust=True)
+        if delivery.state == AlertDelivery.State.PENDING:
+            transaction.on_commit(lambda pk=delivery.pk: deliver.delay(pk, 0), robust=True)
     return event
 
 

@@ -371,3 +371,17 @@ def test_the_same_channel_url_twice_is_400_and_channels_are_limited(auth_client,
     full = add("https://hooks.example.com/services/three")
     assert full.status_code == 400 and "At most 2 notification channels" in str(full.json())
     assert NotificationChannel.objects.filter(user=user).count() == 2
+
+
+def test_a_firing_for_a_channel_deleted_since_says_so_instead_of_vanishing(auth_client, user, tcs):
+    """The alert still lists webhook after its only webhook channel was deleted: the firing had no delivery at
+    all, so the events list showed nothing sent and nothing failed."""
+    channel = ChannelFactory(user=user)
+    alert = AlertFactory(user=user, channels=["stream", "webhook"])
+    assert auth_client.delete(f"/api/notifications/channels/{channel.pk}").status_code == 204
+    alerts_evaluate_price(symbol="TCS.NS", price=101.0, change_pct=None)
+    [event] = auth_client.get("/api/alerts/events").json()["results"]
+    assert event["alert_id"] == alert.pk
+    webhook = next(d for d in event["deliveries"] if d["channel"] == "webhook")
+    assert webhook["state"] == "failed" and webhook["channel_id"] is None
+    assert webhook["last_error"].startswith("No webhook channel to send to")
