@@ -17,6 +17,8 @@ class LatestPrice:
     price: float
     change_pct: float | None
     observed_at: datetime  # when the close was the price: the bar's end, or when a forming bar was fetched
+    source: str = ""  # the provider that wrote the bar (synthetic, csv, yfinance…)
+    final: bool = True  # False: a forming bar, its close the price when fetched
 
 
 def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
@@ -30,12 +32,12 @@ def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
     last = (
         MarketData.objects.filter(symbol=symbol, timeframe=timeframe)
         .order_by("-timestamp")
-        .values_list("timestamp", "close_price", "final", "updated_at")
+        .values_list("timestamp", "close_price", "final", "updated_at", "source")
         .first()
     )
     if last is None:
         return None
-    timestamp, price, final, stored_at = last
+    timestamp, price, final, stored_at, source = last
     trading_day = timestamp
     if spec_bar > Timeframe.D1.spec.bar:
         trading_day = (
@@ -63,7 +65,9 @@ def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
         previous /= split_ratio_between_bars(symbol=symbol, earlier=previous_at, later=timestamp)
         change_pct = (price / previous - 1) * 100
     observed_at = min(timestamp + spec_bar, timezone.now() if final else stored_at)
-    return LatestPrice(price=price, change_pct=change_pct, observed_at=observed_at)
+    return LatestPrice(
+        price=price, change_pct=change_pct, observed_at=observed_at, source=source, final=final
+    )
 
 
 def alerts_of(*, user) -> QuerySet[Alert]:

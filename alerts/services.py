@@ -114,7 +114,13 @@ def channel_create(*, user, kind: str, url: str, secret: str = "") -> Notificati
 
 
 def alerts_evaluate_price(
-    *, symbol: str, price: float | None, change_pct: float | None, observed_at: datetime | None = None
+    *,
+    symbol: str,
+    price: float | None,
+    change_pct: float | None,
+    observed_at: datetime | None = None,
+    source: str | None = None,
+    final: bool | None = None,
 ) -> list[int]:
     """Run the crossing state machine of the symbol's active price and change alerts on a value observed at
     `observed_at` (the quote's or bar's own time); the ids of the events fired. Each alert is locked while it is
@@ -122,7 +128,9 @@ def alerts_evaluate_price(
     seen is skipped: tasks run out of order on several workers, and a superseded price must not fire. A crossing
     is keyed by its ordinal and the time of the value that fired it, so evaluating the same value again never
     notifies twice (the firing disarmed the alert in the same transaction), and the cooldown runs on those times; the event itself fires (and its deliveries have ALERT_DELIVERY_MAX_AGE from)
-    when it is evaluated: a quote of Friday's close evaluated on Monday fires on Monday, its time in the details."""
+    when it is evaluated: a quote of Friday's close evaluated on Monday fires on Monday, its time in the details.
+    The details also say where the value came from (`source`; synthetic data says so in the message too) and,
+    for a bar, whether it was final or still forming (`final`)."""
     now = observed = observed_at or timezone.now()
     values = {
         AlertKind.PRICE_ABOVE: price,
@@ -162,8 +170,14 @@ def alerts_evaluate_price(
                     # condition (an edit re-arms) crossed by the same bar is a new firing, not the old one's key.
                     key=f"alert:{alert.pk}:crossing:{alert.fired_count + 1}:{observed.isoformat()}",
                     value=value,
-                    message=_threshold_message(alert, value),
-                    details={"price": price, "change_pct": change_pct, "observed_at": observed.isoformat()},
+                    message=_threshold_message(alert, value, source=source),
+                    details={
+                        "price": price,
+                        "change_pct": change_pct,
+                        "observed_at": observed.isoformat(),
+                        "source": source,
+                        "final": final,
+                    },
                     now=now,
                 )
                 if event is not None:
@@ -261,11 +275,13 @@ def _fire_each(alerts, *, key: str, value: float | None, message: str, details: 
     return fired
 
 
-def _threshold_message(alert: Alert, value: float) -> str:
+def _threshold_message(alert: Alert, value: float, *, source: str | None) -> str:
     what = "price" if alert.kind.startswith("price") else "change"
     unit = "%" if what == "change" else ""
     side = "above" if alert.kind.endswith("_above") else "below"
-    return f"{alert.symbol}: {what} {value:.2f}{unit} is {side} {alert.threshold:g}{unit}"
+    # The message is all an Apprise channel shows: demo prices must never read as the market's.
+    synthetic = " (synthetic data, not market prices)" if source == "synthetic" else ""
+    return f"{alert.symbol}: {what} {value:.2f}{unit} is {side} {alert.threshold:g}{unit}{synthetic}"
 
 
 def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: datetime) -> AlertEvent | None:

@@ -19,10 +19,16 @@ from alerts.services import (
 
 @shared_task(name="alerts.evaluate_quote", acks_late=True, expires=300)
 def evaluate_quote(
-    symbol: str, price: float | None, change_pct: float | None, observed_at: str | None
+    symbol: str,
+    price: float | None,
+    change_pct: float | None,
+    observed_at: str | None,
+    source: str | None = None,
 ) -> list[int]:
     when = datetime.fromisoformat(observed_at) if observed_at else None
-    return alerts_evaluate_price(symbol=symbol, price=price, change_pct=change_pct, observed_at=when)
+    return alerts_evaluate_price(
+        symbol=symbol, price=price, change_pct=change_pct, observed_at=when, source=source
+    )
 
 
 @shared_task(name="alerts.evaluate_candles", acks_late=True, expires=300)
@@ -33,7 +39,12 @@ def evaluate_candles(symbol: str, timeframe: str) -> list[int]:
     if latest is None:
         return []
     return alerts_evaluate_price(
-        symbol=symbol, price=latest.price, change_pct=latest.change_pct, observed_at=latest.observed_at
+        symbol=symbol,
+        price=latest.price,
+        change_pct=latest.change_pct,
+        observed_at=latest.observed_at,
+        source=latest.source,
+        final=latest.final,
     )
 
 
