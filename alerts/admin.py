@@ -1,11 +1,37 @@
+from django import forms
 from django.contrib import admin
 
 from alerts.models import ALERT_EDITABLE_FIELDS, Alert, AlertDelivery, AlertEvent, NotificationChannel
+from alerts.selectors import alert_with_condition
 from alerts.services import alert_update
+
+
+class AlertAdminForm(forms.ModelForm):
+    class Meta:
+        model = Alert
+        fields = "__all__"  # noqa: DJ007 (the admin's fieldsets and read-only fields choose)
+
+    def clean(self):
+        """The API's rule: no second alert with the condition of another of the same user's."""
+        data = super().clean()
+        user = data.get("user") or getattr(self.instance, "user", None)
+        if user is not None and data.get("symbol") and data.get("kind"):
+            same = alert_with_condition(
+                user=user,
+                symbol=data["symbol"],
+                kind=data["kind"],
+                threshold=data.get("threshold"),
+                signal_type=data.get("signal_type") or "",
+                exclude=self.instance.pk,
+            )
+            if same is not None:
+                raise forms.ValidationError(f"Alert {same} of this user already has this condition.")
+        return data
 
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
+    form = AlertAdminForm
     list_display = ("symbol", "kind", "threshold", "signal_type", "user", "active", "armed", "last_fired_at")
     list_filter = ("kind", "active", "armed")
     list_select_related = ("user",)

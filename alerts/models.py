@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from alerts.masking import mask_secret, mask_url
 
@@ -148,7 +149,10 @@ class AlertEvent(models.Model):
 
 
 class AlertDelivery(models.Model):
-    """The state of one event on one channel: pending (queued or waiting to retry), delivered or failed."""
+    """The state of one event on one channel: pending (queued or waiting to retry), delivered or failed.
+    `attempts` numbers the tries: a task carries the number it expects, so a second copy of it (the broker's
+    redelivery, the sweeper's re-queue) finds it taken and sends nothing. `next_attempt_at` is when the next
+    try is due: a pending delivery long past it lost its task, and the sweeper queues it again."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -162,10 +166,14 @@ class AlertDelivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=models.Q(state="pending"), name="alerts_due")
+        ]
         verbose_name_plural = "alert deliveries"
 
     def __str__(self) -> str:

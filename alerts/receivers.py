@@ -22,7 +22,7 @@ def on_quote(event: QuoteRefreshed) -> None:
     quote = event.quote
     # The quote's own time orders the evaluation: a late task with an older quote must not win.
     observed_at = quote_observed_at(quote.get("timestamp"), now=timezone.now())
-    args = (event.symbol, quote.get("price"), quote.get("change_percent"), observed_at)
+    args = (event.symbol, quote.get("price"), quote.get("change_percent"), observed_at, quote.get("source"))
     transaction.on_commit(lambda: evaluate_quote.delay(*args), robust=True)
 
 

@@ -16,24 +16,28 @@ from market.timeframes import Timeframe
 class LatestPrice:
     price: float
     change_pct: float | None
-    observed_at: datetime  # when the close was the price: the bar's end, or now while it is forming
+    observed_at: datetime  # when the close was the price: the bar's end, or when a forming bar was fetched
+    source: str = ""  # the provider that wrote the bar (synthetic, csv, yfinance…)
+    final: bool = True  # False: a forming bar, its close the price when fetched
 
 
 def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
     """The last stored close of the timeframe and its change against the previous session's daily close (the
     newest daily bar that opened at least a day before the last bar's trading day: today's forming daily bar is
     not "previous"), divided by the ratio of any split or bonus going ex in between, so a split is no crash that
-    fires alerts. The trading day of a weekly or monthly bar is that of its newest daily bar, not its open."""
+    fires alerts. The trading day of a weekly or monthly bar is that of its newest daily bar, not its open.
+    A final bar's close was the price at its end; a forming (not final) bar's when it was stored, however late
+    its evaluation runs (a late task must not pass an older price off as newer than a quote fetched since)."""
     spec_bar = Timeframe(timeframe).spec.bar
     last = (
         MarketData.objects.filter(symbol=symbol, timeframe=timeframe)
         .order_by("-timestamp")
-        .values_list("timestamp", "close_price")
+        .values_list("timestamp", "close_price", "final", "updated_at", "source")
         .first()
     )
     if last is None:
         return None
-    timestamp, price = last
+    timestamp, price, final, stored_at, source = last
     trading_day = timestamp
     if spec_bar > Timeframe.D1.spec.bar:
         trading_day = (
@@ -60,8 +64,10 @@ def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
         previous_at, previous = previous_bar
         previous /= split_ratio_between_bars(symbol=symbol, earlier=previous_at, later=timestamp)
         change_pct = (price / previous - 1) * 100
-    observed_at = min(timestamp + spec_bar, timezone.now())
-    return LatestPrice(price=price, change_pct=change_pct, observed_at=observed_at)
+    observed_at = min(timestamp + spec_bar, timezone.now() if final else stored_at)
+    return LatestPrice(
+        price=price, change_pct=change_pct, observed_at=observed_at, source=source, final=final
+    )
 
 
 def alerts_of(*, user) -> QuerySet[Alert]:
@@ -69,6 +75,21 @@ def alerts_of(*, user) -> QuerySet[Alert]:
     `last_fired_at` is the time of the value that fired it (the cooldown runs on it): Friday's bar for a
     crossing found on Monday."""
     return Alert.objects.filter(user=user).annotate(last_event_at=Max("events__fired_at"))
+
+
+def alert_with_condition(
+    *, user, symbol: str, kind: str, threshold: float | None, signal_type: str, exclude: int | None = None
+) -> int | None:
+    """The id of the user's alert with this very condition, if any: two would fire (and notify) twice for one
+    crossing, one signal, one missed prediction."""
+    return (
+        Alert.objects.filter(
+            user=user, symbol=symbol, kind=kind, threshold=threshold, signal_type=signal_type
+        )
+        .exclude(pk=exclude)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def channels_of(*, user) -> QuerySet[NotificationChannel]:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from alerts.models import (
 )
 from alerts.outbound import DeliveryError, DeliveryRefused, DeliveryTransient, apprise_send, webhook_post
 from alerts.rules import event_value_shown, in_cooldown, threshold_transition
+from alerts.selectors import alert_with_condition
 from market.sources import price_tick_for_symbol
 
 logger = structlog.get_logger(__name__)
@@ -31,8 +33,31 @@ logger = structlog.get_logger(__name__)
 # --- Alerts and channels
 
 
+class AlertError(ValueError):
+    """A write the rules refuse (too many alerts or channels, a duplicate); the API answers 400 with the message."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def _lock_user(user) -> None:
+    """Serialise one user's creations, so racing requests cannot both pass a count or duplicate check."""
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+
+
 def alert_create(*, user, **fields) -> Alert:
-    return Alert.objects.create(user=user, **fields)
+    """A new alert; at most ALERT_MAX_PER_USER a user, and none with the condition of another of theirs."""
+    with transaction.atomic():
+        _lock_user(user)
+        limit = settings.ALERT_MAX_PER_USER
+        if Alert.objects.filter(user=user).count() >= limit:
+            raise AlertError("non_field_errors", f"At most {limit} alerts per user.")
+        condition = {name: fields.get(name) for name in ("symbol", "kind", "threshold")}
+        same = alert_with_condition(user=user, signal_type=fields.get("signal_type") or "", **condition)
+        if same is not None:
+            raise AlertError("non_field_errors", f"Alert {same} already has this condition: edit it instead.")
+        return Alert.objects.create(user=user, **fields)
 
 
 def alert_update(*, alert: Alert, **fields) -> Alert:
@@ -44,12 +69,25 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
     if unknown:
         raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
     with transaction.atomic():
+        _lock_user(alert.user)
         current = Alert.objects.select_for_update().get(pk=alert.pk)
-        rearm = any(
+        new_condition = any(
             name in fields and fields[name] != getattr(current, name) for name in ALERT_CONDITION_FIELDS
-        ) or (fields.get("active") is True and not current.active)
+        )
+        rearm = new_condition or (fields.get("active") is True and not current.active)
         for name, value in fields.items():
             setattr(current, name, value)
+        if new_condition or "signal_type" in fields:
+            same = alert_with_condition(
+                user=current.user,
+                symbol=current.symbol,
+                kind=current.kind,
+                threshold=current.threshold,
+                signal_type=current.signal_type,
+                exclude=current.pk,
+            )
+            if same is not None:
+                raise AlertError("non_field_errors", f"Alert {same} already has this condition.")
         update = [*fields, "updated_at"]
         if rearm:
             current.armed = True
@@ -59,22 +97,40 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
 
 
 def channel_create(*, user, kind: str, url: str, secret: str = "") -> NotificationChannel:
-    return NotificationChannel.objects.create(user=user, kind=kind, url=url, secret=secret)
+    """A new channel; at most ALERT_MAX_CHANNELS a user, and never the same URL twice: every firing goes to each
+    channel of its kind, so a second copy would notify twice (and a thousand, a thousand requests)."""
+    with transaction.atomic():
+        _lock_user(user)
+        limit = settings.ALERT_MAX_CHANNELS
+        if NotificationChannel.objects.filter(user=user).count() >= limit:
+            raise AlertError("non_field_errors", f"At most {limit} notification channels per user.")
+        same = NotificationChannel.objects.filter(user=user, kind=kind, url=url).values_list("pk", flat=True)
+        if same:
+            raise AlertError("url", f"Channel {same[0]} already sends to this URL.")
+        return NotificationChannel.objects.create(user=user, kind=kind, url=url, secret=secret)
 
 
 # --- Evaluation (called by the tasks that the data events enqueue)
 
 
 def alerts_evaluate_price(
-    *, symbol: str, price: float | None, change_pct: float | None, observed_at: datetime | None = None
+    *,
+    symbol: str,
+    price: float | None,
+    change_pct: float | None,
+    observed_at: datetime | None = None,
+    source: str | None = None,
+    final: bool | None = None,
 ) -> list[int]:
     """Run the crossing state machine of the symbol's active price and change alerts on a value observed at
     `observed_at` (the quote's or bar's own time); the ids of the events fired. Each alert is locked while it is
     decided, so concurrent evaluations cannot both fire it, and a value older than the newest one the alert has
     seen is skipped: tasks run out of order on several workers, and a superseded price must not fire. A crossing
-    is keyed by the time of the value that fired it, so evaluating the same value again never notifies twice, and
-    the cooldown runs on those times; the event itself fires (and its deliveries have ALERT_DELIVERY_MAX_AGE from)
-    when it is evaluated: a quote of Friday's close evaluated on Monday fires on Monday, its time in the details."""
+    is keyed by its ordinal and the time of the value that fired it, so evaluating the same value again never
+    notifies twice (the firing disarmed the alert in the same transaction), and the cooldown runs on those times; the event itself fires (and its deliveries have ALERT_DELIVERY_MAX_AGE from)
+    when it is evaluated: a quote of Friday's close evaluated on Monday fires on Monday, its time in the details.
+    The details also say where the value came from (`source`; synthetic data says so in the message too) and,
+    for a bar, whether it was final or still forming (`final`)."""
     now = observed = observed_at or timezone.now()
     values = {
         AlertKind.PRICE_ABOVE: price,
@@ -110,10 +166,18 @@ def alerts_evaluate_price(
             if step.fire:
                 event = _fire(
                     alert,
-                    key=f"alert:{alert.pk}:crossing:{observed.isoformat()}",
+                    # The firing's ordinal: a retry finds the alert disarmed by the committed firing, and a new
+                    # condition (an edit re-arms) crossed by the same bar is a new firing, not the old one's key.
+                    key=f"alert:{alert.pk}:crossing:{alert.fired_count + 1}:{observed.isoformat()}",
                     value=value,
-                    message=_threshold_message(alert, value),
-                    details={"price": price, "change_pct": change_pct, "observed_at": observed.isoformat()},
+                    message=_threshold_message(alert, value, source=source),
+                    details={
+                        "price": price,
+                        "change_pct": change_pct,
+                        "observed_at": observed.isoformat(),
+                        "source": source,
+                        "final": final,
+                    },
                     now=now,
                 )
                 if event is not None:
@@ -211,11 +275,13 @@ def _fire_each(alerts, *, key: str, value: float | None, message: str, details: 
     return fired
 
 
-def _threshold_message(alert: Alert, value: float) -> str:
+def _threshold_message(alert: Alert, value: float, *, source: str | None) -> str:
     what = "price" if alert.kind.startswith("price") else "change"
     unit = "%" if what == "change" else ""
     side = "above" if alert.kind.endswith("_above") else "below"
-    return f"{alert.symbol}: {what} {value:.2f}{unit} is {side} {alert.threshold:g}{unit}"
+    # The message is all an Apprise channel shows: demo prices must never read as the market's.
+    synthetic = " (synthetic data, not market prices)" if source == "synthetic" else ""
+    return f"{alert.symbol}: {what} {value:.2f}{unit} is {side} {alert.threshold:g}{unit}{synthetic}"
 
 
 def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: datetime) -> AlertEvent | None:
@@ -246,14 +312,24 @@ def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: da
         if kind == Channel.STREAM:
             deliveries.append(AlertDelivery(event=event, channel_kind=kind))
             continue
-        for channel in NotificationChannel.objects.filter(user_id=alert.user_id, kind=kind):
+        channels = list(NotificationChannel.objects.filter(user_id=alert.user_id, kind=kind))
+        if not channels:
+            # Its channels were deleted since the alert chose the kind: say so on the event, not nothing at all.
+            missing = f"No {kind} channel to send to (deleted?): add one, or take {kind} off the alert."
+            deliveries.append(
+                AlertDelivery(
+                    event=event, channel_kind=kind, state=AlertDelivery.State.FAILED, last_error=missing
+                )
+            )
+        for channel in channels:
             deliveries.append(AlertDelivery(event=event, channel_kind=kind, channel=channel))
     AlertDelivery.objects.bulk_create(deliveries)
     logger.info("alert_fired", alert_id=alert.pk, symbol=alert.symbol, kind=alert.kind, value=value)
     from alerts.tasks import deliver
 
     for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: deliver.delay(pk), robust=True)
+        if delivery.state == AlertDelivery.State.PENDING:
+            transaction.on_commit(lambda pk=delivery.pk: deliver.delay(pk, 0), robust=True)
     return event
 
 
@@ -269,6 +345,7 @@ def event_payload(event: AlertEvent) -> dict:
 class Attempt:
     state: str
     retry_in: int | None = None
+    attempts: int = 0  # tries made so far: what the retry's task expects
 
 
 def _send(delivery: AlertDelivery) -> None:
@@ -302,9 +379,12 @@ def retry_delay(attempts: int) -> int:
     return min(cap, base * 2 ** max(0, attempts - 1))
 
 
-def delivery_attempt(*, delivery_id: int) -> Attempt:
-    """Try one delivery once and record the outcome. Delivered or failed ones are left alone (a redelivered task
-    sends nothing twice); transient errors ask for a retry until ALERT_DELIVERY_MAX_AGE after the firing."""
+def delivery_attempt(*, delivery_id: int, attempt: int | None = None) -> Attempt:
+    """Try one delivery once and record the outcome. Delivered or failed ones are left alone, and so is a pending
+    one whose try number `attempt` (the tries made before it) was taken already: a copy of a task (the broker
+    redelivers a retry's message held past its visibility timeout; the sweeper re-queues one it thinks lost)
+    sends nothing and starts no second chain of retries. Transient errors ask for a retry until
+    ALERT_DELIVERY_MAX_AGE after the firing."""
     with transaction.atomic():
         delivery = (
             AlertDelivery.objects.select_for_update(of=("self",))
@@ -314,6 +394,9 @@ def delivery_attempt(*, delivery_id: int) -> Attempt:
         )
         if delivery is None or delivery.state != AlertDelivery.State.PENDING:
             return Attempt(state=delivery.state if delivery else "missing")
+        if attempt is not None and attempt != delivery.attempts:
+            logger.info("alert_delivery_duplicate", delivery_id=delivery.pk, attempt=attempt)
+            return Attempt(state="duplicate", attempts=delivery.attempts)
         delivery.attempts += 1
         try:
             _send(delivery)
@@ -323,18 +406,47 @@ def delivery_attempt(*, delivery_id: int) -> Attempt:
             deadline = delivery.event.fired_at + timedelta(seconds=settings.ALERT_DELIVERY_MAX_AGE)
             delay = retry_delay(delivery.attempts)
             if exc.retryable and now + timedelta(seconds=delay) < deadline:
-                delivery.save(update_fields=["attempts", "last_error", "updated_at"])
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+                delivery.save(update_fields=["attempts", "last_error", "next_attempt_at", "updated_at"])
                 logger.warning(
                     "alert_delivery_retry", delivery_id=delivery.pk, error=delivery.last_error, retry_in=delay
                 )
-                return Attempt(state=delivery.state, retry_in=delay)
+                return Attempt(state=delivery.state, retry_in=delay, attempts=delivery.attempts)
             delivery.state = AlertDelivery.State.FAILED
             delivery.save(update_fields=["attempts", "last_error", "state", "updated_at"])
             logger.warning("alert_delivery_failed", delivery_id=delivery.pk, error=delivery.last_error)
-            return Attempt(state=delivery.state)
+            return Attempt(state=delivery.state, attempts=delivery.attempts)
         delivery.state, delivery.delivered_at = AlertDelivery.State.DELIVERED, timezone.now()
         delivery.save(update_fields=["attempts", "state", "delivered_at", "updated_at"])
-        return Attempt(state=delivery.state)
+        return Attempt(state=delivery.state, attempts=delivery.attempts)
+
+
+def deliveries_requeue_overdue(*, now: datetime | None = None) -> int:
+    """Queue again the pending deliveries whose task was lost (the broker was down when the firing committed,
+    Redis dropped the message, a retry's message expired): those ALERT_DELIVERY_OVERDUE past their due try.
+    One past ALERT_DELIVERY_MAX_AGE after its firing fails, saying so. A task that was only late finds its try
+    taken by the copy (or the copy finds it taken), so nothing is sent twice. The number queued."""
+    from alerts.tasks import deliver
+
+    now = now or timezone.now()
+    overdue = AlertDelivery.objects.filter(
+        state=AlertDelivery.State.PENDING,
+        next_attempt_at__lte=now - timedelta(seconds=settings.ALERT_DELIVERY_OVERDUE),
+    ).values_list("pk", "attempts", "event__fired_at")
+    queued = 0
+    for pk, attempts, fired_at in overdue.iterator():
+        if now >= fired_at + timedelta(seconds=settings.ALERT_DELIVERY_MAX_AGE):
+            AlertDelivery.objects.filter(pk=pk, state=AlertDelivery.State.PENDING, attempts=attempts).update(
+                state=AlertDelivery.State.FAILED,
+                last_error="Not delivered within ALERT_DELIVERY_MAX_AGE of the firing: its task was lost.",
+                updated_at=now,
+            )
+            continue
+        deliver.delay(pk, attempts)
+        queued += 1
+    if queued:
+        logger.warning("alert_deliveries_requeued", count=queued)
+    return queued
 
 
 def channel_test(*, channel: NotificationChannel) -> dict:

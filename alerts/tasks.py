@@ -12,16 +12,23 @@ from alerts.services import (
     alerts_evaluate_prediction,
     alerts_evaluate_price,
     alerts_evaluate_signal,
+    deliveries_requeue_overdue,
     delivery_attempt,
 )
 
 
 @shared_task(name="alerts.evaluate_quote", acks_late=True, expires=300)
 def evaluate_quote(
-    symbol: str, price: float | None, change_pct: float | None, observed_at: str | None
+    symbol: str,
+    price: float | None,
+    change_pct: float | None,
+    observed_at: str | None,
+    source: str | None = None,
 ) -> list[int]:
     when = datetime.fromisoformat(observed_at) if observed_at else None
-    return alerts_evaluate_price(symbol=symbol, price=price, change_pct=change_pct, observed_at=when)
+    return alerts_evaluate_price(
+        symbol=symbol, price=price, change_pct=change_pct, observed_at=when, source=source
+    )
 
 
 @shared_task(name="alerts.evaluate_candles", acks_late=True, expires=300)
@@ -32,7 +39,12 @@ def evaluate_candles(symbol: str, timeframe: str) -> list[int]:
     if latest is None:
         return []
     return alerts_evaluate_price(
-        symbol=symbol, price=latest.price, change_pct=latest.change_pct, observed_at=latest.observed_at
+        symbol=symbol,
+        price=latest.price,
+        change_pct=latest.change_pct,
+        observed_at=latest.observed_at,
+        source=latest.source,
+        final=latest.final,
     )
 
 
@@ -47,9 +59,15 @@ def evaluate_prediction(prediction_id: int) -> list[int]:
 
 
 @shared_task(bind=True, name="alerts.deliver", acks_late=True, max_retries=None)
-def deliver(self, delivery_id: int) -> str:
-    """One attempt; transient failures come back with exponential backoff until ALERT_DELIVERY_MAX_AGE."""
-    attempt = delivery_attempt(delivery_id=delivery_id)
-    if attempt.retry_in is not None:
-        raise self.retry(countdown=attempt.retry_in)
-    return attempt.state
+def deliver(self, delivery_id: int, attempt: int | None = None) -> str:
+    """Try `attempt` (the tries made before it); transient failures come back with exponential backoff until
+    ALERT_DELIVERY_MAX_AGE, each retry carrying its own number, so a redelivered copy sends nothing."""
+    outcome = delivery_attempt(delivery_id=delivery_id, attempt=attempt)
+    if outcome.retry_in is not None:
+        raise self.retry(args=(delivery_id, outcome.attempts), countdown=outcome.retry_in)
+    return outcome.state
+
+
+@shared_task(name="alerts.requeue_overdue_deliveries", acks_late=True, expires=240)
+def requeue_overdue_deliveries() -> int:
+    return deliveries_requeue_overdue()

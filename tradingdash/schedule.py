@@ -76,6 +76,12 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute=5),
         "options": {"expire_seconds": 3000},
     },
+    # Alert deliveries whose task was lost (broker down when the alert fired, a message dropped): queued again.
+    "alerts-requeue-overdue-deliveries": {
+        "task": "alerts.requeue_overdue_deliveries",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expire_seconds": 240},
+    },
     # Live quotes for watched and live-subscribed symbols; the task does nothing while every exchange is closed.
     # A refresh not started within its period is superseded by the next one.
     "stream-refresh-quotes": {

@@ -406,6 +406,8 @@ SIGNAL_CACHE_TTL = env.int("SIGNAL_CACHE_TTL", default=600)
 # --- Watchlists and alerts
 WATCHLIST_MAX_SYMBOLS = env.int("WATCHLIST_MAX_SYMBOLS", default=50)
 WATCHLIST_MAX_LISTS = env.int("WATCHLIST_MAX_LISTS", default=20)
+ALERT_MAX_PER_USER = env.int("ALERT_MAX_PER_USER", default=100)
+ALERT_MAX_CHANNELS = env.int("ALERT_MAX_CHANNELS", default=10)
 # Webhook/Apprise targets on private, loopback or link-local addresses are refused unless this is set (tests only).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
 ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=5.0)
@@ -415,6 +417,8 @@ ALERT_WEBHOOK_CA_BUNDLE = env("ALERT_WEBHOOK_CA_BUNDLE", default="")
 ALERT_DELIVERY_RETRY_BACKOFF = env.int("ALERT_DELIVERY_RETRY_BACKOFF", default=60)
 ALERT_DELIVERY_RETRY_BACKOFF_MAX = env.int("ALERT_DELIVERY_RETRY_BACKOFF_MAX", default=3600)
 ALERT_DELIVERY_MAX_AGE = env.int("ALERT_DELIVERY_MAX_AGE", default=24 * 3600)
+# A pending delivery this many seconds past its due try lost its task: the sweeper (beat, 5 min) queues it again.
+ALERT_DELIVERY_OVERDUE = env.int("ALERT_DELIVERY_OVERDUE", default=600)
 
 # --- Logging
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

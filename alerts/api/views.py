@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,7 +18,11 @@ from alerts.api.serializers import (
 )
 from alerts.models import Alert, NotificationChannel
 from alerts.selectors import alerts_of, channels_of, events_list
-from alerts.services import alert_create, alert_update, channel_create, channel_test
+from alerts.services import AlertError, alert_create, alert_update, channel_create, channel_test
+
+
+def _refused(exc: AlertError) -> serializers.ValidationError:
+    return serializers.ValidationError({exc.field: [str(exc)]})
 
 
 class AlertListApi(APIView):
@@ -34,7 +38,10 @@ class AlertListApi(APIView):
     def post(self, request):
         data = AlertInputSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
-        alert = alert_create(user=request.user, **data.validated_data)
+        try:
+            alert = alert_create(user=request.user, **data.validated_data)
+        except AlertError as exc:
+            raise _refused(exc) from exc
         return Response(AlertSerializer(alert).data, status=status.HTTP_201_CREATED)
 
 
@@ -54,7 +61,10 @@ class AlertDetailApi(APIView):
         alert = self._owned(request, pk)
         data = AlertInputSerializer(alert, data=request.data, partial=True, context={"request": request})
         data.is_valid(raise_exception=True)
-        updated = alert_update(alert=alert, **data.validated_data)
+        try:
+            updated = alert_update(alert=alert, **data.validated_data)
+        except AlertError as exc:
+            raise _refused(exc) from exc
         return Response(AlertSerializer(self._owned(request, updated.pk)).data)
 
     @extend_schema(responses={204: None}, tags=["alerts"])
@@ -88,7 +98,10 @@ class ChannelListApi(APIView):
     def post(self, request):
         data = ChannelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        channel = channel_create(user=request.user, **data.validated_data)
+        try:
+            channel = channel_create(user=request.user, **data.validated_data)
+        except AlertError as exc:
+            raise _refused(exc) from exc
         return Response(ChannelSerializer(channel).data, status=status.HTTP_201_CREATED)
 
 

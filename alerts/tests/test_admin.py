@@ -1,5 +1,6 @@
 import pytest
 
+from alerts.models import Alert
 from alerts.services import alerts_evaluate_price
 from alerts.tests.factories import AlertFactory, ChannelFactory
 from watchlists.models import Watchlist
@@ -33,3 +34,25 @@ def test_admin_pages_open_and_never_show_channel_credentials(client, staff_user)
         assert response.status_code == 200, page
         content = response.content.decode()
         assert SECRET not in content and "SECRETPATH" not in content, page
+
+
+def test_admin_refuses_a_second_alert_with_the_same_condition(client, staff_user):
+    staff_user.is_superuser = True
+    staff_user.save()
+    client.force_login(staff_user)
+    alert = AlertFactory(threshold=100.0)
+    form = {
+        "user": alert.user_id,
+        "symbol": "TCS.NS",
+        "kind": "price_above",
+        "threshold": "100",
+        "signal_type": "",
+        "channels": '["stream"]',
+        "active": "on",
+        "cooldown_minutes": "5",
+    }
+    response = client.post("/admin/alerts/alert/add/", form)
+    assert response.status_code == 200
+    assert f"Alert {alert.pk} of this user already has this condition." in response.content.decode()
+    assert client.post("/admin/alerts/alert/add/", {**form, "threshold": "101"}).status_code == 302
+    assert Alert.objects.count() == 2

@@ -219,3 +219,51 @@ def test_the_connection_goes_to_the_checked_address_with_the_original_host(
     assert calls == ["hooks.example.com", "127.0.0.1"]
     request = receiver.requests[0]
     assert request["headers"]["Host"] == f"hooks.example.com:{port}" and request["path"] == "/hook?x=1"
+
+
+def test_a_delivery_whose_task_was_lost_is_queued_again_and_sent_once(
+    receiver, allow_private, django_capture_on_commit_callbacks
+):
+    """The deliveries' tasks are queued after the firing commits; with the broker down then (or a message lost
+    later), nothing ever tried them again: pending for ever, the user never told."""
+    from alerts.tasks import requeue_overdue_deliveries
+
+    alert = AlertFactory(channels=["webhook"])
+    ChannelFactory(user=alert.user, url=receiver.url)
+    with django_capture_on_commit_callbacks(execute=False):  # the deliver task never reaches a worker
+        alerts_evaluate_price(symbol=alert.symbol, price=101.0, change_pct=None)
+    delivery = AlertDelivery.objects.get()
+    assert requeue_overdue_deliveries() == 0  # not overdue yet: its task may still come
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        assert requeue_overdue_deliveries() == 1
+        assert requeue_overdue_deliveries() == 0
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == ("delivered", 1) and len(receiver.requests) == 1
+
+
+def test_a_copy_of_a_delivery_task_sends_nothing_and_starts_no_second_retry_chain(receiver, allow_private):
+    """A retry waits in the worker up to an hour (its countdown) while the Redis broker redelivers a message
+    unacknowledged past its visibility timeout (an hour): both copies sent, and each scheduled its own retries."""
+    alert = AlertFactory(channels=["webhook"])
+    ChannelFactory(user=alert.user, url=receiver.url)
+    alerts_evaluate_price(symbol="TCS.NS", price=101.0, change_pct=None)  # deliveries queued, not run
+    delivery = AlertDelivery.objects.get()
+    receiver.statuses = [503]
+    first = delivery_attempt(delivery_id=delivery.pk, attempt=0)
+    assert (first.retry_in, first.attempts) == (60, 1)
+    assert delivery_attempt(delivery_id=delivery.pk, attempt=0).retry_in is None  # the broker's copy
+    assert len(receiver.requests) == 1
+    assert delivery_attempt(delivery_id=delivery.pk, attempt=1).state == "delivered"  # the retry itself
+    assert len(receiver.requests) == 2 and AlertDelivery.objects.get().attempts == 2
+
+
+def test_a_lost_delivery_past_its_max_age_fails_saying_why(allow_private, django_capture_on_commit_callbacks):
+    from alerts.tasks import requeue_overdue_deliveries
+
+    alert = AlertFactory(channels=["stream"])
+    with django_capture_on_commit_callbacks(execute=False):
+        alerts_evaluate_price(symbol=alert.symbol, price=101.0, change_pct=None)
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        assert requeue_overdue_deliveries() == 0
+    delivery = AlertDelivery.objects.get()
+    assert delivery.state == "failed" and "task was lost" in delivery.last_error

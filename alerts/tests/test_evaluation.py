@@ -189,3 +189,30 @@ def test_a_split_between_the_previous_close_and_now_fires_no_change_alert(django
         candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="test")
     assert not AlertEvent.objects.filter(alert=crash).exists()
     assert AlertEvent.objects.get(alert=rise).details["change_pct"] == pytest.approx(1.0)
+
+
+def test_a_firing_says_where_its_value_came_from_and_whether_its_bar_was_final(
+    django_capture_on_commit_callbacks,
+):
+    """A notification of a synthetic (demo) price read exactly like one of the market's, and one of a forming
+    bar like one of a closed bar: the details said neither, and the message (all Apprise shows) nothing."""
+    from tradingdash.events import QuoteRefreshed, announce
+
+    alert = AlertFactory(threshold=100.0, cooldown_minutes=0)
+    monday = datetime(2026, 11, 29, 18, 30, tzinfo=UTC)  # Monday 30 November, 00:00 IST
+    bar = make_candles(1, start=monday)
+    bar[["open", "high", "low", "close"]] = 101.0
+    with time_machine.travel(monday + timedelta(hours=5), tick=False):  # 10:30 IST: the day's bar forming
+        with django_capture_on_commit_callbacks(execute=True):
+            candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=bar, source="synthetic")
+        event = AlertEvent.objects.get(alert=alert)
+        assert (event.details["source"], event.details["final"]) == ("synthetic", False)
+        assert event.message == "TCS.NS: price 101.00 is above 100 (synthetic data, not market prices)"
+        Alert.objects.filter(pk=alert.pk).update(armed=True)  # a new crossing, fetched a minute later
+    quote = {"price": 102.0, "change_percent": 1.0, "timestamp": monday.isoformat(), "source": "yfinance"}
+    later = monday + timedelta(hours=5, minutes=1)
+    with time_machine.travel(later, tick=False), django_capture_on_commit_callbacks(execute=True):
+        announce(QuoteRefreshed(symbol="TCS.NS", quote=quote))
+    second = AlertEvent.objects.filter(alert=alert).order_by("id").last()
+    assert (second.details["source"], second.details["final"]) == ("yfinance", None)
+    assert second.message == "TCS.NS: price 102.00 is above 100"

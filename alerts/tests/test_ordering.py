@@ -93,3 +93,26 @@ def test_live_quotes_are_evaluated_as_of_when_they_were_fetched_not_their_bars_o
         102.0,
     ]
     assert Alert.objects.get(pk=alert.pk).last_observed_at == ten_twenty + timedelta(minutes=10)
+
+
+def test_a_forming_bar_evaluated_late_counts_as_of_when_it_was_fetched_not_when_its_task_runs(
+    django_capture_on_commit_callbacks,
+):
+    """A forming bar's close is the price when it was fetched: its evaluation, queued behind others, ran "as of
+    now", so a price fetched at 10:00 outranked a quote fetched at 10:03 and fired on the superseded price."""
+    alert = AlertFactory(threshold=100.0, cooldown_minutes=0)
+    ten = MONDAY_BAR + timedelta(hours=4, minutes=30)  # 10:00 IST, Monday's daily bar forming
+    day = make_candles(1, start=MONDAY_BAR)
+    day[["open", "high", "low", "close"]] = 105.0
+    with time_machine.travel(ten, tick=False), django_capture_on_commit_callbacks(execute=False) as queued:
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=day, source="test")
+    _quote_at(ten + timedelta(minutes=3), 95.0, django_capture_on_commit_callbacks)  # newer: below
+    with (
+        time_machine.travel(ten + timedelta(minutes=5), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        for callback in queued:  # the bar's announcement and evaluation, run late
+            callback()
+    assert not AlertEvent.objects.exists()
+    stored = Alert.objects.get(pk=alert.pk)
+    assert stored.last_value == 95.0 and stored.last_observed_at == ten + timedelta(minutes=3)

@@ -323,3 +323,65 @@ def test_event_values_read_like_every_other_price_and_percentage(auth_client, us
     events = {e["kind"]: e for e in auth_client.get("/api/alerts/events").json()["results"]}
     assert events["price_above"]["value"] == 1431.7 == events["price_above"]["details"]["price"]
     assert events["change_pct_above"]["value"] == 1.23 == events["change_pct_above"]["details"]["change_pct"]
+
+
+def test_a_second_alert_with_the_same_condition_is_400_as_the_notifications_would_come_twice(
+    auth_client, user, tcs
+):
+    first = _post(auth_client, channels=["stream"]).json()
+    again = _post(auth_client, cooldown_minutes=5)
+    assert again.status_code == 400
+    assert f"Alert {first['id']} already has this condition" in str(again.json()["error"]["details"])
+    other = _post(auth_client, threshold=4100).json()
+    patched = auth_client.patch(f"/api/alerts/{other['id']}", {"threshold": 4000}, format="json")
+    assert patched.status_code == 400 and Alert.objects.get(pk=other["id"]).threshold == 4100
+    assert _post(_client_for(UserFactory())).status_code == 201  # another user's alerts are theirs
+    assert (
+        auth_client.patch(f"/api/alerts/{first['id']}", {"cooldown_minutes": 1}, format="json").status_code
+        == 200
+    )
+
+
+def test_at_most_alert_max_per_user_alerts(auth_client, user, tcs, settings):
+    settings.ALERT_MAX_PER_USER = 2
+    assert [_post(auth_client, threshold=t).status_code for t in (1, 2, 3)] == [201, 201, 400]
+    assert "At most 2 alerts" in str(_post(auth_client, threshold=4).json()["error"]["details"])
+    assert Alert.objects.filter(user=user).count() == 2
+
+
+@pytest.mark.usefixtures("public_dns")
+def test_the_same_channel_url_twice_is_400_and_channels_are_limited(auth_client, user, settings):
+    """Every firing goes to each channel of its kind: a second copy of a URL notified twice, and nothing
+    limited how many requests one firing made."""
+    settings.ALERT_MAX_CHANNELS = 2
+
+    def add(url):
+        return auth_client.post(
+            "/api/notifications/channels", {"kind": "webhook", "url": url, "secret": SECRET}, format="json"
+        )
+
+    first = add("https://hooks.example.com/services/one")
+    assert first.status_code == 201
+    again = add("https://hooks.example.com/services/one")
+    assert again.status_code == 400
+    assert again.json()["error"]["details"]["url"] == [
+        f"Channel {first.json()['id']} already sends to this URL."
+    ]
+    assert add("https://hooks.example.com/services/two").status_code == 201
+    full = add("https://hooks.example.com/services/three")
+    assert full.status_code == 400 and "At most 2 notification channels" in str(full.json())
+    assert NotificationChannel.objects.filter(user=user).count() == 2
+
+
+def test_a_firing_for_a_channel_deleted_since_says_so_instead_of_vanishing(auth_client, user, tcs):
+    """The alert still lists webhook after its only webhook channel was deleted: the firing had no delivery at
+    all, so the events list showed nothing sent and nothing failed."""
+    channel = ChannelFactory(user=user)
+    alert = AlertFactory(user=user, channels=["stream", "webhook"])
+    assert auth_client.delete(f"/api/notifications/channels/{channel.pk}").status_code == 204
+    alerts_evaluate_price(symbol="TCS.NS", price=101.0, change_pct=None)
+    [event] = auth_client.get("/api/alerts/events").json()["results"]
+    assert event["alert_id"] == alert.pk
+    webhook = next(d for d in event["deliveries"] if d["channel"] == "webhook")
+    assert webhook["state"] == "failed" and webhook["channel_id"] is None
+    assert webhook["last_error"].startswith("No webhook channel to send to")

@@ -123,3 +123,16 @@ def test_quotes_of_a_list_with_per_symbol_errors(auth_client, catalogue, monkeyp
     assert [q["symbol"] for q in body["quotes"]] == ["TCS.NS"]
     assert body["quotes"][0]["price"] == price(candles["close"].iloc[-1], tick=0.05)
     assert list(body["errors"]) == ["INFY.NS"]
+
+
+def test_a_list_over_the_limit_is_refused_before_each_symbol_is_looked_up(
+    auth_client, settings, catalogue, django_assert_max_num_queries
+):
+    """70,000 symbols (half a megabyte) were deduplicated in quadratic time, looked up in the catalogue and
+    answered with an error each: 36 s of a web worker and a 2 MB answer, for a list refused anyway."""
+    settings.WATCHLIST_MAX_SYMBOLS = 3
+    auth_client.get("/api/watchlists")
+    with django_assert_max_num_queries(0):  # no catalogue query
+        response = _create(auth_client, symbols=[f"NOPE{i}" for i in range(5000)])
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["symbols"] == ["At most 3 symbols per watchlist."]
