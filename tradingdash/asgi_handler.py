@@ -87,6 +87,7 @@ def _return_thread(context: ThreadSensitiveContext, thread: _RequestThread) -> N
     ThreadSensitiveContext does not join it."""
     SyncToAsync.context_to_thread_executor.pop(context, None)
     if (thread.last is None or thread.last.done()) and len(_idle_threads) < IDLE_REQUEST_THREADS:
+        thread.lend()  # forgets the last call: its result (the response) must not outlive the request
         _idle_threads.append(thread)
     else:
         thread.shutdown(wait=False)

@@ -93,3 +93,14 @@ def asgi_request(method: str, path: str, *, token: str | None = None, **headers:
         return async_to_sync(_request)(method, path, {k.replace("_", "-"): v for k, v in headers.items()})
     finally:
         ThreadPoolExecutor.submit = _original_submit
+        _settle_kept_threads()
+
+
+def _settle_kept_threads() -> None:
+    """Wait until each kept request thread has let go of its last call (a worker drops it a moment after the
+    call's result is set): what the request leaves alive is then what the handler keeps, not a race."""
+    from tradingdash.asgi_handler import _idle_threads
+
+    for thread in list(_idle_threads):
+        _original_submit(thread, lambda: None).result(timeout=5)
+        thread.lend()
