@@ -5,7 +5,10 @@ open (NSE: 09:15, 10:15, … 15:15, the last one cut short by the 15:30 close), 
 hour. A derived bar is final only when every session (intraday: every part's slot) of the period it stands for
 has a stored final part: a week whose last trading day has no bar yet, or an hour whose last part has not
 closed, is still forming, and one with a session missing inside it (never fetched, or the provider had none) is
-built from less than it claims.
+built from less than it claims. Except where the series begins (`since`: the listing, the provider's known
+history start, its lookback floor): in a period whose parts all lie from it on, its sessions before it cannot
+exist for the series, so they are not missing (a stock listed on a Wednesday has a final first week). A period
+with a part before `since` shows the series had sessions then: all of them count.
 
 Bars come and go as BarColumns (market/columns.py), in time order: open times in UTC epoch seconds. Daily bars
 open at exchange-local midnight; so do the derived weeks and months (midnight of their first trading day). Each
@@ -39,8 +42,11 @@ class SessionCalendar(Protocol):
     def session_hours(self, day: date) -> tuple[datetime, datetime]: ...
 
 
-def daily_to(bars: BarColumns, period: Literal["1W", "1M"], calendar: SessionCalendar) -> BarColumns:
-    """Weekly (ISO weeks) or monthly bars from daily ones, in the exchange's calendar."""
+def daily_to(
+    bars: BarColumns, period: Literal["1W", "1M"], calendar: SessionCalendar, *, since: int | None = None
+) -> BarColumns:
+    """Weekly (ISO weeks) or monthly bars from daily ones, in the exchange's calendar. Sessions of days before
+    `since` (UTC epoch seconds: where the series begins) are not required in a period with no bar before it."""
     if period not in ("1W", "1M"):
         raise ValueError(f"daily bars resample to 1W or 1M, not {period!r}")
     if not len(bars):
@@ -55,11 +61,19 @@ def daily_to(bars: BarColumns, period: Literal["1W", "1M"], calendar: SessionCal
     ends = _period_ends(period, periods)
     trading = calendar.trading_days_array(periods[0].item(), ends[-1].item())
     sessions = np.searchsorted(trading, ends, side="right") - np.searchsorted(trading, periods, side="left")
+    required = sessions
+    if since is not None:
+        # The series' first period: its sessions before the series began could never have a bar.
+        since_day = (local_seconds(np.asarray([since], dtype=np.int64), calendar.tz) // _DAY).astype(
+            "datetime64[D]"
+        )[0]
+        cut = np.where(days[firsts] >= since_day, np.maximum(periods, since_day), periods)
+        required = np.searchsorted(trading, ends, side="right") - np.searchsorted(trading, cut, side="left")
     at = np.minimum(np.searchsorted(trading, days), max(len(trading) - 1, 0))
     session_day = trading[at] == days if len(trading) else np.zeros(len(days), dtype=bool)
     new_day = np.concatenate(([True], days[1:] != days[:-1]))  # two bars of one day count once
     covered = np.add.reduceat((new_day & session_day).astype(np.int64), firsts)
-    complete = (sessions > 0) & (covered == sessions)
+    complete = (sessions > 0) & (covered == required)
     first_days = days[firsts].tolist()
     times = [int(datetime.combine(day, time(), calendar.tz).timestamp()) for day in first_days]
     return _built(bars, firsts, lasts, times=np.asarray(times, dtype=np.int64), complete=complete)
@@ -78,10 +92,12 @@ def period_days(period: str, day: date) -> tuple[date, date]:
 
 
 def intraday_to(
-    bars: BarColumns, *, part: timedelta, bar: timedelta, calendar: SessionCalendar
+    bars: BarColumns, *, part: timedelta, bar: timedelta, calendar: SessionCalendar, since: int | None = None
 ) -> BarColumns:
     """`bar`-long bars (1H, 4H) from `part`-long ones (5m, 15m), in buckets counted from each session's open.
-    Parts before the open or from the close on belong to no bar, nor do parts of a day without a session."""
+    Parts before the open or from the close on belong to no bar, nor do parts of a day without a session.
+    Slots opening before `since` (UTC epoch seconds: where the series begins) are not required in a bucket with
+    no part before it."""
     if bar <= part or bar % part:
         raise ValueError("the derived bar must be a whole multiple of the parts' length")
     if not len(bars):
@@ -109,7 +125,12 @@ def intraday_to(
     slot = (kept.time - starts) // part_s
     new_slot = np.concatenate(([True], (slot[1:] != slot[:-1]) | (starts[1:] != starts[:-1])))
     covered = np.add.reduceat(new_slot.astype(np.int64), firsts)
-    complete = covered == -(-(ends[firsts] - starts[firsts]) // part_s)
+    slots = -(-(ends[firsts] - starts[firsts]) // part_s)
+    if since is not None:
+        # The series' first bucket: its slots opening before the series began could never have a part.
+        cut = np.where(kept.time[firsts] >= since, since, starts[firsts])
+        slots -= np.clip(-(-(cut - starts[firsts]) // part_s), 0, slots)
+    complete = covered == slots
     return _built(kept, firsts, lasts, times=starts[firsts], complete=complete)
 
 

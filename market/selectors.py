@@ -43,11 +43,18 @@ from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, 
 from market.presentation import DAY_TIMEFRAMES, candles_json, local_seconds
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
-from market.services import EnsureResult, candles_ensure, quote_store, quotes_refresh
+from market.services import (
+    EnsureResult,
+    candles_ensure,
+    candles_ensure_nothing,
+    quote_store,
+    quotes_refresh,
+)
 from market.sources import (
     calendar_for,
     calendar_for_symbol,
     get_provider,
+    listing_date_of,
     price_tick_for_symbol,
     time_zone_for_symbol,
 )
@@ -368,10 +375,12 @@ def _derived_values(
     limit: int,
     from_start: bool,
     adjust: Adjustment = "none",
+    since: int | None = None,
 ) -> BarColumns:
     """`timeframe` bars opening in [start, end) built from the stored `part` bars of whole periods
     (market/resample.py); the source of each is that of its parts. The parts are adjusted for `adjust` before
-    they are built into bars (a split inside a week moves the days before it)."""
+    they are built into bars (a split inside a week moves the days before it). `since`: where the part series
+    begins (_series_begins); its sessions before it are not missing."""
     calendar = calendar_for_symbol(symbol)
     read_from, read_to = _parts_span(timeframe, start, end, calendar)
     # Enough parts for `limit` bars plus one that the cut may have left incomplete (dropped below).
@@ -384,11 +393,13 @@ def _derived_values(
         return empty_columns()
     parts = _adjusted(symbol=symbol, bars=parts, adjust=adjust, tz=calendar.tz)
     if timeframe.spec.bar >= timedelta(days=1):
-        bars = resample.daily_to(parts, timeframe.value, calendar)
+        bars = resample.daily_to(parts, timeframe.value, calendar, since=since)
     else:
         # A stray bar outside the sessions is in no hour.
         parts = parts.take(np.flatnonzero(calendar.session_mask_seconds(parts.time)))
-        bars = resample.intraday_to(parts, part=part.spec.bar, bar=timeframe.spec.bar, calendar=calendar)
+        bars = resample.intraday_to(
+            parts, part=part.spec.bar, bar=timeframe.spec.bar, calendar=calendar, since=since
+        )
     if read == most and len(bars):
         bars = bars.take(
             np.arange(len(bars) - 1) if from_start else np.arange(1, len(bars))
@@ -434,8 +445,8 @@ def _ensure_parts(
     lookback = part.spec.max_lookback
     if lookback is not None and want_from is not None:
         floor = timezone.now() - lookback + timedelta(minutes=1)
-        if want_to is not None and want_to <= floor:
-            return EnsureResult(fetched=False, stale=False)  # all beyond the provider's reach
+        if want_to is not None and want_to <= floor:  # all beyond the provider's reach
+            return candles_ensure_nothing(symbol=symbol, timeframe=part, provider=provider)
         want_from = max(want_from, floor)
     return candles_ensure(
         symbol=symbol,
@@ -445,6 +456,25 @@ def _ensure_parts(
         provider=provider,
         limit=None if want_from is not None else _parts_needed(timeframe, part, limit),
     )
+
+
+def _series_begins(*, symbol: str, part: Timeframe, ensured: EnsureResult) -> int | None:
+    """Where the stored `part` series of `symbol` begins, in UTC epoch seconds: no part before it can ever be
+    stored, so a derived bar's sessions (slots) before it are not missing. The latest of the listing date
+    (the catalogue's, read per process), where the provider's history is known to start, and, for parts a
+    provider serves only so far back (Yahoo's 60 days of 15m), the earliest time it was asked for once that is
+    beyond its reach. None when nothing is known: every session counts, as one merely not fetched yet must."""
+    starts = []
+    listed = listing_date_of(symbol)
+    if listed is not None:
+        starts.append(datetime.combine(listed, time(), calendar_for_symbol(symbol).tz))
+    if ensured.history_start is not None:
+        starts.append(ensured.history_start)
+    lookback = part.spec.max_lookback
+    floor = timezone.now() - lookback + timedelta(minutes=1) if lookback is not None else None
+    if floor is not None and ensured.fetched_from is not None and ensured.fetched_from <= floor:
+        starts.append(ensured.fetched_from)
+    return int(max(starts).timestamp()) if starts else None
 
 
 def _parts_needed(timeframe: Timeframe, part: Timeframe, limit: int) -> int:
@@ -536,7 +566,10 @@ def candles_history(
         bars = _history_columns(symbol=symbol, timeframe=timeframe, **window)
         bars = _adjusted(symbol=symbol, bars=bars, adjust=adjust, tz=time_zone_for_symbol(symbol))
     else:
-        bars = _derived_values(symbol=symbol, timeframe=timeframe, part=part, adjust=adjust, **window)
+        since = _series_begins(symbol=symbol, part=part, ensured=ensured)
+        bars = _derived_values(
+            symbol=symbol, timeframe=timeframe, part=part, adjust=adjust, since=since, **window
+        )
     count, candles, sources = _candles_json(
         symbol=symbol, timeframe=timeframe, bars=bars, columns=format == "columns"
     )

@@ -709,6 +709,10 @@ class EnsureResult:
     fetched: bool
     stale: bool
     stale_reason: str | None = None
+    # What the coverage read says of where the series begins, after this call's fetches: the provider's known
+    # history start, and the earliest moment it was ever asked for (None: never, or not known).
+    history_start: datetime | None = None
+    fetched_from: datetime | None = None
 
 
 class Covered(NamedTuple):
@@ -836,8 +840,9 @@ def candles_ensure(
         freshness=freshness,
         calendar=calendar,
     )
+    known = {"history_start": history_start, "fetched_from": intervals[0].covered_from if intervals else None}
     if not windows:
-        return EnsureResult(fetched=False, stale=False)
+        return EnsureResult(fetched=False, stale=False, **known)
     try:
         for window_start, window_end in windows:
             if floor is not None:
@@ -846,16 +851,36 @@ def candles_ensure(
                 _fetch_and_store(
                     symbol=symbol, timeframe=timeframe, start=window_start, end=window_end, provider=provider
                 )
+                if known["fetched_from"] is None or window_start < known["fetched_from"]:
+                    known["fetched_from"] = window_start
     except SymbolNotFound:
         if not intervals:
             raise
-        return EnsureResult(fetched=False, stale=False)
+        return EnsureResult(fetched=False, stale=False, **known)
     except ProviderError as exc:
         if not MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value).exists():
             raise
         logger.warning("serving_stale_candles", symbol=symbol, timeframe=timeframe.value, error=str(exc))
-        return EnsureResult(fetched=False, stale=True, stale_reason=str(exc))
-    return EnsureResult(fetched=True, stale=False)
+        return EnsureResult(fetched=False, stale=True, stale_reason=str(exc), **known)
+    # A fetch may just have found where the provider's history starts.
+    known["history_start"] = _history_start(symbol, timeframe, provider.name)
+    return EnsureResult(fetched=True, stale=False, **known)
+
+
+def candles_ensure_nothing(
+    *, symbol: str, timeframe: Timeframe, provider: Provider | None = None
+) -> EnsureResult:
+    """candles_ensure's answer for a range wholly beyond the provider's reach, which it does not fetch: nothing
+    fetched, and what the coverage says of where the series begins (so a derived bar reads the same from any
+    window)."""
+    provider = provider or get_provider()
+    intervals, history_start = _coverage_of(symbol=symbol, timeframe=timeframe, source=provider.name)
+    return EnsureResult(
+        fetched=False,
+        stale=False,
+        history_start=history_start,
+        fetched_from=intervals[0].covered_from if intervals else None,
+    )
 
 
 def _bars_span_start(

@@ -121,27 +121,34 @@ def _library_calendar_with(
     return library_calendar(exchange).with_sessions(dict(sessions))
 
 
-def _catalogue() -> tuple[dict[str, str], dict[str, Decimal | None]]:
-    """(symbol -> exchange, symbol -> price tick) of the catalogue, read in one query and kept per process for
-    HOLIDAYS_LOCAL_CACHE_SECONDS, so a page of many symbols costs no query per symbol."""
+def _catalogue() -> tuple[dict[str, str], dict[str, Decimal | None], dict[str, date]]:
+    """(symbol -> exchange, symbol -> price tick, symbol -> listing date) of the catalogue, read in one query and
+    kept per process for HOLIDAYS_LOCAL_CACHE_SECONDS, so a page of many symbols costs no query per symbol."""
     catalogue = _exchanges_local.get("catalogue")
     if catalogue is None:
-        exchanges, ticks = {}, {}
-        rows = Instrument.objects.values_list("symbol", "exchange", "kind", "tick_size")
-        for symbol, exchange, kind, tick_size in rows:
+        exchanges, ticks, listed = {}, {}, {}
+        rows = Instrument.objects.values_list("symbol", "exchange", "kind", "tick_size", "listed_on")
+        for symbol, exchange, kind, tick_size, listed_on in rows:
             exchange = (exchange or "").strip().upper()
             if exchange:
                 exchanges[symbol] = exchange
             ticks[symbol] = tick_size or default_tick(exchange or exchange_for_symbol(symbol), kind)
-        catalogue = (exchanges, ticks)
+            if listed_on is not None:
+                listed[symbol] = listed_on
+        catalogue = (exchanges, ticks, listed)
         _exchanges_local.set("catalogue", catalogue)
     return catalogue
 
 
 def catalogue_invalidate() -> None:
-    """After staff edit an instrument: this process sees its exchange and tick at once, others within
+    """After staff edit an instrument: this process sees its exchange, tick and listing date at once, others within
     HOLIDAYS_LOCAL_CACHE_SECONDS."""
     _exchanges_local.delete("catalogue")
+
+
+def listing_date_of(symbol: str) -> date | None:
+    """The catalogue's listing date of `symbol` (Instrument.listed_on): it had no session before."""
+    return _catalogue()[2].get(symbol)
 
 
 def exchange_of(symbol: str) -> str:

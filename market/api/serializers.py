@@ -134,7 +134,8 @@ class HistoricalSerializer(serializers.Serializer):
     derived_from = serializers.CharField(
         allow_null=True,
         help_text="The stored timeframe the bars were built from (e.g. 1D for weeks), null for stored bars. A "
-        "derived bar is final only when all its parts are and its period is over.",
+        "derived bar is final only when all its parts are and every session of its period that can exist for the "
+        "series (from its listing or known history start) has one.",
     )
     adjust = serializers.ChoiceField(choices=ADJUSTMENTS, help_text="The adjustment applied.")
     series = serializers.ChoiceField(

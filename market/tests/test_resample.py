@@ -167,7 +167,8 @@ def test_derived_bar_must_be_a_multiple_of_its_parts():
 # Against a reference that builds each bar on its own, from the calendar's trading days and session hours.
 
 
-def _reference_daily(bars: BarColumns, period: str, calendar) -> list[tuple]:
+def _reference_daily(bars: BarColumns, period: str, calendar, since: int | None = None) -> list[tuple]:
+    since_day = datetime.fromtimestamp(since, calendar.tz).date() if since is not None else None
     groups: dict[date, list[int]] = {}
     for i, t in enumerate(bars.time.tolist()):
         day = datetime.fromtimestamp(t, calendar.tz).date()
@@ -177,7 +178,10 @@ def _reference_daily(bars: BarColumns, period: str, calendar) -> list[tuple]:
         last_day_of_period = period_days(period, first_day)[1]
         sessions = calendar.trading_days(first_day, last_day_of_period)
         bar_days = {datetime.fromtimestamp(bars.time[i], calendar.tz).date() for i in members}
-        over = bool(sessions) and set(sessions) <= bar_days
+        # In a period with no bar before the series' start, its sessions before it cannot have a bar.
+        excused = since_day is not None and min(bar_days) >= since_day
+        required = [d for d in sessions if not excused or d >= since_day]
+        over = bool(sessions) and set(required) <= bar_days
         opened = datetime.combine(
             datetime.fromtimestamp(bars.time[members[0]], calendar.tz).date(), time(), calendar.tz
         )
@@ -185,7 +189,9 @@ def _reference_daily(bars: BarColumns, period: str, calendar) -> list[tuple]:
     return out
 
 
-def _reference_intraday(bars: BarColumns, part: timedelta, bar: timedelta, calendar) -> list[tuple]:
+def _reference_intraday(
+    bars: BarColumns, part: timedelta, bar: timedelta, calendar, since: int | None = None
+) -> list[tuple]:
     groups: dict[tuple, list[int]] = {}
     for i, t in enumerate(bars.time.tolist()):
         moment = datetime.fromtimestamp(t, UTC)
@@ -199,8 +205,11 @@ def _reference_intraday(bars: BarColumns, part: timedelta, bar: timedelta, calen
         groups.setdefault((start, min(start + bar, closes)), []).append(i)
     out = []
     for (start, end), members in groups.items():
+        stored = {datetime.fromtimestamp(bars.time[i], UTC) for i in members}
         slots = {start + i * part for i in range(-(-(end - start) // part))}
-        over = slots <= {datetime.fromtimestamp(bars.time[i], UTC) for i in members}
+        if since is not None and min(stored) >= datetime.fromtimestamp(since, UTC):
+            slots = {slot for slot in slots if slot >= datetime.fromtimestamp(since, UTC)}
+        over = slots <= stored
         out.append(_reference_bar(bars, members, int(start.timestamp()), over))
     return out
 
@@ -253,8 +262,15 @@ def test_derived_bars_match_a_bar_by_bar_reference(exchange):
         if rng.random() < 0.3:  # a stray bar on a Saturday
             days = sorted({*days, start + timedelta(days=(5 - start.weekday()) % 7)})
         daily = _random_bars(rng, [int(datetime.combine(d, time(), calendar.tz).timestamp()) for d in days])
+        # Where the series begins (listing, provider's history start): none, or anywhere near the bars.
+        since = rng.choice([None, int(datetime.combine(start, time(), calendar.tz).timestamp())])
+        if since is not None:
+            since += rng.randrange(-10, 40) * 86400 + rng.randrange(86400)
         for period in ("1W", "1M"):
             assert _as_tuples(daily_to(daily, period, calendar)) == _reference_daily(daily, period, calendar)
+            assert _as_tuples(daily_to(daily, period, calendar, since=since)) == _reference_daily(
+                daily, period, calendar, since
+            )
         parts = []
         for day in [d for d in days if calendar.is_trading_day(d)][: rng.randrange(1, 6)]:
             opens, closes = calendar.session_hours(day)
@@ -266,9 +282,15 @@ def test_derived_bars_match_a_bar_by_bar_reference(exchange):
                 int((opens + timedelta(minutes=15 * i)).timestamp()) for i in steps if rng.random() > 0.1
             ]
         fifteens = _random_bars(rng, sorted(set(parts)))
+        # The lookback floor (any second) or a listing: around the first session's hours.
+        since = parts and rng.choice([None, min(parts) + rng.randrange(-3600, 5 * 3600)])
         for bar in (timedelta(hours=1), timedelta(hours=4)):
             built = intraday_to(fifteens, part=timedelta(minutes=15), bar=bar, calendar=calendar)
             assert _as_tuples(built) == _reference_intraday(fifteens, timedelta(minutes=15), bar, calendar)
+            built = intraday_to(fifteens, part=timedelta(minutes=15), bar=bar, calendar=calendar, since=since)
+            assert _as_tuples(built) == _reference_intraday(
+                fifteens, timedelta(minutes=15), bar, calendar, since
+            )
 
 
 def test_a_week_whose_monday_is_a_holiday_closes_with_its_friday():
@@ -325,3 +347,58 @@ def test_an_hour_whose_first_quarters_were_never_stored_is_not_final():
     fifteens = _fifteens(date(2026, 11, 27), 8).take(np.arange(2, 8))  # from 09:45 (beyond a lookback)
     hourly = intraday_to(fifteens, part=timedelta(minutes=15), bar=timedelta(hours=1), calendar=NSE)
     assert _local_clock(hourly.time) == ["09:15", "10:15"] and hourly.final.tolist() == [False, True]
+
+
+# Except where the series begins (`since`: the listing, the provider's known history start, its lookback floor):
+# in a period with no part before it, its sessions before it could never have a part.
+
+
+def test_a_listing_week_is_final_from_its_listing_day():
+    days = NSE.trading_days(date(2026, 11, 18), date(2026, 11, 27))  # listed on Wednesday 18 November
+    since = _utc(_day(date(2026, 11, 18)))
+    assert daily_to(_daily(days), "1W", NSE, since=since).final.tolist() == [True, True]
+    without_thursday = _daily([d for d in days if d != date(2026, 11, 19)])
+    assert daily_to(without_thursday, "1W", NSE, since=since).final.tolist() == [False, True]
+    november = NSE.trading_days(date(2026, 11, 18), date(2026, 11, 30))
+    assert daily_to(_daily(november), "1M", NSE, since=since).final.tolist() == [True]
+
+
+def test_periods_stored_before_the_start_count_every_session():
+    # Days another source stored before where this provider's history starts: a whole week is still whole, one
+    # without its Monday is not (the series had sessions that week).
+    days = NSE.trading_days(date(2026, 11, 16), date(2026, 11, 27))
+    since = _utc(_day(date(2026, 11, 25)))
+    assert daily_to(_daily(days), "1W", NSE, since=since).final.tolist() == [True, True]
+    fifteens = _fifteens(date(2026, 11, 27), 8)
+    hourly = intraday_to(
+        fifteens,
+        part=timedelta(minutes=15),
+        bar=timedelta(hours=1),
+        calendar=NSE,
+        since=_utc(_day(date(2026, 12, 1))),
+    )
+    assert hourly.final.tolist() == [True, True]
+    without_monday = _daily(days[1:])
+    assert daily_to(without_monday, "1W", NSE, since=since).final.tolist() == [False, True]
+    hourly = intraday_to(
+        fifteens.take(np.arange(1, 8)),
+        part=timedelta(minutes=15),
+        bar=timedelta(hours=1),
+        calendar=NSE,
+        since=_utc(_day(date(2026, 12, 1))),
+    )
+    assert hourly.final.tolist() == [False, True]
+
+
+def test_an_hour_from_the_lookback_floor_is_final_with_the_quarters_after_it():
+    fifteens = _fifteens(date(2026, 11, 27), 8).take(np.arange(2, 8))  # from 09:45
+    floor = _utc(datetime(2026, 11, 27, 9, 36, tzinfo=IST))  # 09:15 and 09:30 opened before it
+    hourly = intraday_to(
+        fifteens, part=timedelta(minutes=15), bar=timedelta(hours=1), calendar=NSE, since=floor
+    )
+    assert hourly.final.tolist() == [True, True]
+    earlier = _utc(datetime(2026, 11, 27, 9, 30, tzinfo=IST))  # the 09:30 quarter could still be had
+    hourly = intraday_to(
+        fifteens, part=timedelta(minutes=15), bar=timedelta(hours=1), calendar=NSE, since=earlier
+    )
+    assert hourly.final.tolist() == [False, True]
