@@ -100,18 +100,21 @@ def test_a_new_threshold_or_reactivation_rearms():
 
 
 def test_a_new_condition_crossed_by_the_bar_that_fired_the_old_one_fires(django_capture_on_commit_callbacks):
-    """Every sync stores the last bar again: after an edit re-armed the alert, that same bar crossing the new
-    threshold had the old firing's key, so it was swallowed (disarmed with no event, nobody told)."""
+    """A sync that stores the last bar again with new values (a correction) announces it: after an edit
+    re-armed the alert, that same bar crossing the new threshold had the old firing's key, so it was swallowed
+    (disarmed with no event, nobody told)."""
     from market.services import candles_upsert
     from market.tests.factories import make_candles
     from market.timeframes import Timeframe
 
     alert = AlertFactory(threshold=100.0, cooldown_minutes=0)
     bar = make_candles(1, start=datetime(2026, 6, 4, 18, 30, tzinfo=UTC))  # Friday 5 June
-    bar[["open", "high", "low", "close"]] = 106.0
     saturday = datetime(2026, 6, 6, 6, 30, tzinfo=UTC)
     with time_machine.travel(saturday, tick=False):
-        for threshold in (100.0, 105.0):
+        # The bar stored again identically would not be announced (nothing changed): the second time it is
+        # corrected.
+        for threshold, price in ((100.0, 106.0), (105.0, 106.5)):
+            bar[["open", "high", "low", "close"]] = price
             alert_update(alert=Alert.objects.get(pk=alert.pk), threshold=threshold)
             with django_capture_on_commit_callbacks(execute=True):
                 candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=bar, source="test")
