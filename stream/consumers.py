@@ -312,7 +312,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 self.last_quote[symbol] = now
                 self.last_update[symbol] = quote["time"]
                 self.stale.discard(symbol)
-        await self.send(text_data=event["text"])
+        await self._send_text(event["text"])
 
     async def _heartbeats(self) -> None:
         """Every STREAM_HEARTBEAT_SECONDS: the token check, a heartbeat, the live-set refresh, and the stale-feed
@@ -377,10 +377,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _send(self, message: dict) -> None:
         stamped = {"type": message["type"], "time": self._now(), **message}
-        with contextlib.suppress(
-            RuntimeError, OSError
-        ):  # the socket closed meanwhile (uvicorn: ClientDisconnected)
-            await self.send(text_data=json.dumps(stamped))
+        await self._send_text(json.dumps(stamped))
+
+    async def _send_text(self, text: str) -> None:
+        # The socket closed meanwhile (uvicorn: ClientDisconnected, an OSError): its disconnect follows, which ends
+        # the consumer; raised from here it would end it without the disconnect handler (the heartbeat running on).
+        with contextlib.suppress(RuntimeError, OSError):
+            await self.send(text_data=text)
 
     def _now(self) -> str:
         now = datetime.now(tz=self.zone) if self.zone else timezone.now()
