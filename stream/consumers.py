@@ -23,7 +23,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import Error as DatabaseError
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
@@ -40,12 +42,24 @@ from stream.selectors import instruments_exchanges
 logger = structlog.get_logger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TRY_AGAIN_LATER = 1013
+# PostgreSQL or Redis failing under the stream: answered (an `unavailable` error, or a 1013 close) and logged as a
+# warning, never raised out of the consumer (uvicorn would log a traceback and drop the connection).
+UPSTREAM_ERRORS = (DatabaseError, RedisError)
+UNAVAILABLE = "The live stream's database or Redis is unavailable: try again shortly."
 # Quotes missing for this many refresh periods while the exchange is open make the feed stale.
 STALE_PERIODS = 3
 
 
 # Not thread-sensitive: thousands of sockets must not queue behind one thread for their few short queries.
 _in_thread_pool = functools.partial(database_sync_to_async, thread_sensitive=False)
+
+
+def _log_unavailable(operation: str, exc: BaseException, **fields: Any) -> None:
+    """One line, no traceback: the fault is the database's or Redis's, not the stream's code."""
+    logger.warning(
+        "stream_upstream_unavailable", operation=operation, error=f"{type(exc).__name__}: {exc}", **fields
+    )
 
 
 class StreamError(Exception):
@@ -159,20 +173,38 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """Out of the user's and the symbols' groups: nothing reaches this socket any more."""
         user_id, subscriptions = getattr(self, "user_id", None), getattr(self, "subscriptions", {})
         self.user_id, self.subscriptions = None, {}
-        if user_id is not None:
-            await self.channel_layer.group_discard(user_group(user_id), self.channel_name)
-        for symbol, topics in subscriptions.items():
-            for topic in topics:
-                await self.channel_layer.group_discard(symbol_group(topic, symbol), self.channel_name)
+        groups = [user_group(user_id)] if user_id is not None else []
+        groups += [
+            symbol_group(topic, symbol) for symbol, topics in subscriptions.items() for topic in topics
+        ]
+        await self._discard(groups, operation="leave", user_id=user_id)
 
-    async def _end(self) -> None:
-        """Close with 4401 because the token expired or its user may no longer use it; the client reconnects with
-        a fresh token. The groups are left at once, before the server's disconnect comes back."""
+    async def _discard(self, groups: list[str], *, operation: str, user_id: int | None) -> None:
+        """Out of `groups`, each tried even when Redis fails (logged once): the stream's own state already says
+        the socket left them, so whatever the layer still delivers of them is dropped (stream_message)."""
+        failed, error = 0, None
+        for group in groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except UPSTREAM_ERRORS as exc:
+                failed, error = failed + 1, exc
+        if error is not None:
+            _log_unavailable(operation, error, user_id=user_id, failed=failed)
+
+    async def _close(self, code: int, reason: str | None = None) -> None:
+        """Close, having left the groups at once, before the server's disconnect comes back: 4401 when the token
+        expired or its user may no longer use it (the client reconnects with a fresh token), 1013 when the
+        database or Redis failed (the client reconnects later)."""
         if self.ended:
             return
         self.ended = True
         await self._leave_groups()
-        await self.close(code=CLOSE_UNAUTHENTICATED)
+        with contextlib.suppress(RuntimeError, OSError):  # the client is gone already
+            await self.close(code=code, reason=reason)
+
+    async def _close_unavailable(self, operation: str, exc: BaseException) -> None:
+        _log_unavailable(operation, exc, user_id=self.user_id)
+        await self._close(CLOSE_TRY_AGAIN_LATER, reason="Service unavailable: try again later.")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.ended:
@@ -186,12 +218,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 await self._send_error("malformed", "Messages must be JSON objects.")
             return
         if self.user_id is None:
-            await self._authenticate(message)
+            try:
+                await self._authenticate(message)
+            except UPSTREAM_ERRORS as exc:
+                await self._close_unavailable("auth", exc)
             return
+        kind = message.get("type") if isinstance(message, dict) else None
         try:
             if not isinstance(message, dict):
                 raise StreamError("malformed", "Messages must be JSON objects.")
-            kind = message.get("type")
             if kind == "subscribe":
                 await self._subscribe(message)
             elif kind == "unsubscribe":
@@ -202,12 +237,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 raise StreamError("unknown_type", "Message type must be subscribe or unsubscribe.")
         except StreamError as exc:
             await self._send_error(exc.code, exc.message)
+        except UPSTREAM_ERRORS as exc:
+            _log_unavailable(str(kind), exc, user_id=self.user_id)
+            await self._send_error("unavailable", UNAVAILABLE)
 
     # --- Authentication
 
     async def _auth_deadline(self) -> None:
         await asyncio.sleep(settings.STREAM_AUTH_TIMEOUT_SECONDS)
-        if self.user_id is None:
+        if self.user_id is None and not self.ended:
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _authenticate(self, message: Any) -> None:
@@ -252,12 +290,20 @@ class StreamConsumer(AsyncWebsocketConsumer):
         unknown = [symbol for symbol in symbols if symbol not in exchanges]
         if unknown:
             raise StreamError("unknown_symbol", f"Unknown symbol: {', '.join(unknown)}.")
+        joining = [(s, t) for s in symbols for t in topics if t not in self.subscriptions.get(s, ())]
+        joined = 0
+        try:
+            for symbol, topic in joining:
+                await self.channel_layer.group_add(symbol_group(topic, symbol), self.channel_name)
+                joined += 1
+        except UPSTREAM_ERRORS:
+            # All or nothing: a client told `unavailable` gets nothing of these symbols until its retry succeeds.
+            groups = [symbol_group(topic, symbol) for symbol, topic in joining[: joined + 1]]
+            await self._discard(groups, operation="subscribe", user_id=self.user_id)
+            raise
+        for symbol, topic in joining:
+            self.subscriptions.setdefault(symbol, set()).add(topic)
         for symbol in symbols:
-            current = self.subscriptions.setdefault(symbol, set())
-            for topic in topics:
-                if topic not in current:
-                    await self.channel_layer.group_add(symbol_group(topic, symbol), self.channel_name)
-                    current.add(topic)
             self.exchanges[symbol] = exchanges[symbol]
             self.last_quote.setdefault(symbol, timezone.now())
             self.last_update.setdefault(symbol, None)
@@ -266,16 +312,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _unsubscribe(self, message: dict) -> None:
         symbols, topics = self._parse(message, max_symbols=None)
+        leaving = []
         for symbol in symbols:
             current = self.subscriptions.get(symbol, set())
-            for topic in topics:
-                if topic in current:
-                    await self.channel_layer.group_discard(symbol_group(topic, symbol), self.channel_name)
-                    current.discard(topic)
+            leaving += [symbol_group(topic, symbol) for topic in topics if topic in current]
+            current.difference_update(topics)
             if not current:
                 for state in (self.subscriptions, self.exchanges, self.last_quote, self.last_update):
                     state.pop(symbol, None)
                 self.stale.discard(symbol)
+        # After the state: even where Redis fails to drop a group, nothing more of it is sent (stream_message).
+        await self._discard(leaving, operation="unsubscribe", user_id=self.user_id)
         await self._send({"type": "unsubscribed", "symbols": symbols, "topics": topics})
 
     # --- Server messages
@@ -298,7 +345,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         now = timezone.now()
         if self.expires_at is None or now >= self.expires_at:
-            await self._end()
+            await self._close(CLOSE_UNAUTHENTICATED)
             return
         topic = event.get("topic")
         if topic is not None and topic not in self.subscriptions.get(event["symbol"], ()):
@@ -317,18 +364,30 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def _heartbeats(self) -> None:
         """Every STREAM_HEARTBEAT_SECONDS: the token check, a heartbeat, the live-set refresh, and the stale-feed
         check."""
+        stale_check_failing = False
         while True:
             await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS)
             try:
-                if not await self._still_authorised():
-                    await self._end()
+                try:
+                    authorised = await self._still_authorised()
+                except UPSTREAM_ERRORS as exc:
+                    # Whether the user was deactivated cannot be told: closed, as the API would answer 503.
+                    await self._close_unavailable("user_check", exc)
+                    return
+                if not authorised:
+                    await self._close(CLOSE_UNAUTHENTICATED)
                     return
                 await self._send({"type": "heartbeat"})
                 if self.subscriptions:
                     await _touch(list(self.subscriptions))
-                    await self._check_stale()
-            except asyncio.CancelledError:
-                raise
+                    try:
+                        await self._check_stale()
+                    except UPSTREAM_ERRORS as exc:
+                        if not stale_check_failing:  # once per outage, not once per heartbeat
+                            _log_unavailable("stale_check", exc, user_id=self.user_id)
+                        stale_check_failing = True
+                    else:
+                        stale_check_failing = False
             except Exception:
                 logger.exception("stream_heartbeat_failed", user_id=self.user_id)
 
