@@ -35,6 +35,7 @@ from market.sources import get_calendar
 from market.symbols import InvalidSymbol, parse_symbol
 from stream.clock import exchange_zone
 from stream.groups import TOPICS, symbol_group, user_group
+from stream.limits import MAX_MESSAGE_BYTES
 from stream.live import live_symbols_due, live_symbols_touch
 from stream.publish import MESSAGE_TYPE
 from stream.selectors import instruments_exchanges
@@ -43,6 +44,7 @@ logger = structlog.get_logger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_MESSAGE_TOO_BIG = 1009
 # PostgreSQL or Redis failing under the stream: answered (an `unavailable` error, or a 1013 close) and logged as a
 # warning, never raised out of the consumer (uvicorn would log a traceback and drop the connection).
 UPSTREAM_ERRORS = (DatabaseError, RedisError)
@@ -208,6 +210,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.ended:
+            return
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > MAX_MESSAGE_BYTES:  # as production's server closes (ws_max_size), whatever the server
+            await self._close(CLOSE_MESSAGE_TOO_BIG, reason="Message too big.")
             return
         try:
             message = json.loads(text_data if text_data is not None else bytes_data)
