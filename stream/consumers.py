@@ -35,7 +35,7 @@ from market.sources import get_calendar
 from market.symbols import InvalidSymbol, parse_symbol
 from stream.clock import exchange_zone
 from stream.groups import TOPICS, symbol_group, user_group
-from stream.limits import MAX_MESSAGE_BYTES
+from stream.limits import MAX_MESSAGE_BYTES, TokenBucket
 from stream.live import live_symbols_due, live_symbols_touch
 from stream.publish import MESSAGE_TYPE
 from stream.selectors import instruments_exchanges
@@ -44,6 +44,7 @@ logger = structlog.get_logger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
 # PostgreSQL or Redis failing under the stream: answered (an `unavailable` error, or a 1013 close) and logged as a
 # warning, never raised out of the consumer (uvicorn would log a traceback and drop the connection).
@@ -158,6 +159,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.stale: set[str] = set()
         self.zone: ZoneInfo | None = None
         self.heartbeat_task: asyncio.Task | None = None
+        self.allowance = TokenBucket(burst=settings.STREAM_MESSAGE_BURST, rate=settings.STREAM_MESSAGE_RATE)
+        self.refused = 0  # messages refused in a row for their rate
         await self.accept()
         if "token" in parse_qs(self.scope.get("query_string", b"").decode(errors="replace")):
             # Query strings end up in proxy and access logs: a token there is refused, never read.
@@ -215,6 +218,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if size > MAX_MESSAGE_BYTES:  # as production's server closes (ws_max_size), whatever the server
             await self._close(CLOSE_MESSAGE_TOO_BIG, reason="Message too big.")
             return
+        if not self.allowance.take():
+            await self._refuse_for_rate()
+            return
+        self.refused = 0
         try:
             message = json.loads(text_data if text_data is not None else bytes_data)
         except (TypeError, ValueError, RecursionError):  # RecursionError: JSON nested a thousand deep
@@ -246,6 +253,20 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except UPSTREAM_ERRORS as exc:
             _log_unavailable(str(kind), exc, user_id=self.user_id)
             await self._send_error("unavailable", UNAVAILABLE)
+
+    async def _refuse_for_rate(self) -> None:
+        """A message over the allowance is not read: answered `rate_limited`; a burst's worth of them in a row
+        closes the socket (1008)."""
+        self.refused += 1
+        if self.refused > settings.STREAM_MESSAGE_BURST:
+            logger.warning("stream_flood_closed", user_id=self.user_id)
+            await self._close(CLOSE_POLICY_VIOLATION, reason="Too many messages.")
+            return
+        await self._send_error(
+            "rate_limited",
+            f"Too many messages: at most {settings.STREAM_MESSAGE_BURST} at once, then "
+            f"{settings.STREAM_MESSAGE_RATE:g} a second.",
+        )
 
     # --- Authentication
 

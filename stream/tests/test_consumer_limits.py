@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -13,6 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 MAX_MESSAGE_BYTES = AsgiWorker.CONFIG_KWARGS["ws_max_size"]  # what production's server lets through
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_POLICY_VIOLATION = 1008
+UNSUBSCRIBE = {"type": "unsubscribe", "symbols": ["TCS"], "topics": ["quote"]}  # cheap: answered at once
 
 
 def padded(size: int) -> str:
@@ -50,6 +53,47 @@ def test_a_message_of_productions_frame_limit_is_answered(run, user):
         await client.login(user)
         await client.send(largest)
         assert (await client.receive_type("error"))["code"] == "unknown_type"
+        await client.close()
+
+    run(body)
+
+
+def test_messages_beyond_the_burst_are_refused_and_a_client_that_keeps_on_is_closed(run, user, settings):
+    settings.STREAM_MESSAGE_BURST = 3
+    settings.STREAM_MESSAGE_RATE = 0.01  # nothing comes back within the test
+
+    async def body():
+        client = Client()
+        await client.login(user)  # the auth message took one
+        for _ in range(2):
+            await client.send(UNSUBSCRIBE)
+            await client.receive_type("unsubscribed")
+        for _ in range(3):  # as many refusals in a row as the burst: answered
+            await client.send(UNSUBSCRIBE)
+            error = await client.receive_type("error")
+            assert error["code"] == "rate_limited" and error["message"]
+        await client.send(UNSUBSCRIBE)
+        assert await client.closed_with() == CLOSE_POLICY_VIOLATION
+        await client.close()
+
+    run(body)
+
+
+def test_the_allowance_comes_back_at_the_rate(run, user, settings):
+    settings.STREAM_MESSAGE_BURST = 2
+    settings.STREAM_MESSAGE_RATE = 10
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send(UNSUBSCRIBE)
+        await client.receive_type("unsubscribed")
+        await client.send(UNSUBSCRIBE)
+        assert (await client.receive_type("error"))["code"] == "rate_limited"
+        await asyncio.sleep(0.25)  # two messages' worth at 10 a second
+        for _ in range(2):
+            await client.send(UNSUBSCRIBE)
+            await client.receive_type("unsubscribed")
         await client.close()
 
     run(body)
