@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -159,6 +160,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.stale: set[str] = set()
         self.zone: ZoneInfo | None = None
         self.heartbeat_task: asyncio.Task | None = None
+        self.sending_since: float | None = None  # monotonic time the send in progress began
         self.allowance = TokenBucket(burst=settings.STREAM_MESSAGE_BURST, rate=settings.STREAM_MESSAGE_RATE)
         self.refused = 0  # messages refused in a row for their rate
         await self.accept()
@@ -394,6 +396,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         stale_check_failing = False
         while True:
             await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS)
+            if self.ended:
+                return
             try:
                 try:
                     authorised = await self._still_authorised()
@@ -404,6 +408,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 if not authorised:
                     await self._close(CLOSE_UNAUTHENTICATED)
                     return
+                if (
+                    self.sending_since is not None
+                ):  # a group message still on its way: the client is not reading
+                    if time.monotonic() - self.sending_since > settings.STREAM_SEND_TIMEOUT_SECONDS:
+                        await self._drop_not_reading()
+                        return
+                    continue
                 await self._send({"type": "heartbeat"})
                 if self.subscriptions:
                     await _touch(list(self.subscriptions))
@@ -462,14 +473,38 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "error", "code": code, "message": message})
 
     async def _send(self, message: dict) -> None:
+        """A message of the stream's own (answers, heartbeats, feed status), given STREAM_SEND_TIMEOUT_SECONDS to
+        leave. Group messages, the hot path, go out through _send_text alone: the heartbeat watches those."""
         stamped = {"type": message["type"], "time": self._now(), **message}
-        await self._send_text(json.dumps(stamped))
+        try:
+            async with asyncio.timeout(settings.STREAM_SEND_TIMEOUT_SECONDS):
+                await self._send_text(json.dumps(stamped))
+        except TimeoutError:
+            await self._drop_not_reading()
 
     async def _send_text(self, text: str) -> None:
+        # The server's send blocks while the socket's write buffer is full (the client is not reading).
+        first = self.sending_since is None
+        if first:
+            self.sending_since = time.monotonic()
         # The socket closed meanwhile (uvicorn: ClientDisconnected, an OSError): its disconnect follows, which ends
         # the consumer; raised from here it would end it without the disconnect handler (the heartbeat running on).
-        with contextlib.suppress(RuntimeError, OSError):
-            await self.send(text_data=text)
+        try:
+            with contextlib.suppress(RuntimeError, OSError):
+                await self.send(text_data=text)
+        finally:
+            if first:
+                self.sending_since = None
+
+    async def _drop_not_reading(self) -> None:
+        """The client has read nothing for STREAM_SEND_TIMEOUT_SECONDS. Out of every group at once: the channel
+        layer's queue for a socket has no bound and uvicorn's keepalive close waits for the unsent bytes, so
+        messages for it would pile up in this process for as long as the connection lingers. The close (1008)
+        goes out should it read again."""
+        if self.ended:
+            return
+        logger.warning("stream_client_not_reading", user_id=self.user_id)
+        await self._close(CLOSE_POLICY_VIOLATION, reason="Messages were not read in time.")
 
     def _now(self) -> str:
         now = datetime.now(tz=self.zone) if self.zone else timezone.now()

@@ -261,3 +261,53 @@ def test_a_client_gone_while_a_message_is_sent_to_it_leaves_nothing_running(run,
         assert attempts_after_gone == []
 
     run(body)
+
+
+@pytest.mark.parametrize("in_flight", [True, False], ids=["group_message_in_flight", "idle"])
+def test_a_client_that_stops_reading_is_dropped_from_its_groups_and_closed(
+    run, user, instruments, settings, in_flight
+):
+    """The server's send blocks while the socket's write buffer is full (uvicorn awaits the transport's resume, which
+    never comes from a client that reads nothing). The consumer stayed blocked and stayed in its groups: the
+    channel layer's queue for the socket (unbounded, per process) grew with every message published, and uvicorn's
+    keepalive close never freed it (measured: 24,921 queued messages held after 30,000 publishes, for good)."""
+    settings.STREAM_HEARTBEAT_SECONDS = 0.05
+    settings.STREAM_SEND_TIMEOUT_SECONDS = 0.2
+    readable = asyncio.Event()
+
+    async def body():
+        client = Client()
+        application = client.communicator.application
+
+        async def server(scope, receive, send):
+            async def send_when_read(message):
+                await readable.wait()
+                await send(message)
+
+            await application(scope, receive, send_when_read)
+
+        client.communicator.application = server
+        readable.set()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        while not await client.nothing(timeout=0.01):  # the heartbeats sent so far
+            await client.receive()
+        readable.clear()
+        if in_flight:
+            await announce_quote("TCS.NS")
+        await asyncio.sleep(0.5)
+        for _ in range(3):  # published once the stream gave up on the client: not queued for it
+            await announce_quote("TCS.NS")
+        await asyncio.sleep(0.1)
+        readable.set()  # the client reads again: what was in flight, then the close
+        if in_flight:
+            assert (await client.receive())["type"] == "quote"
+        assert await client.closed_with() == 1008
+        await client.close()
+
+    with capture_logs() as logs:
+        run(body)
+    assert [log["event"] for log in logs if log["event"] == "stream_client_not_reading"] == [
+        "stream_client_not_reading"
+    ]
