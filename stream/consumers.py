@@ -143,9 +143,30 @@ async def _touch(symbols: list[str]) -> None:
         await _touch_in_thread(due)
 
 
+async def _forget_channel(layer: Any, channel: str) -> None:
+    """Drop a finished consumer's channel from channels_redis' pub/sub layer (pinned: 4.3), which forgets a channel,
+    its queue and its Redis subscription, only when a receive waiting on it is cancelled. Channels ends a consumer
+    without cancelling a receive that already got a message, so a socket that closed with messages queued for it
+    (a burst of quotes, a client that stopped reading) left both in the process for good."""
+    loop_layer = layer._get_layer() if hasattr(type(layer), "_get_layer") else None
+    if loop_layer is None or loop_layer.channels.pop(channel, None) is None:
+        return
+    try:
+        await loop_layer._get_shard(channel).unsubscribe(channel)
+    except UPSTREAM_ERRORS as exc:
+        _log_unavailable("forget_channel", exc)
+
+
 class StreamConsumer(AsyncWebsocketConsumer):
     """One client's stream. State per connection: the user and when their token expires, the subscribed topics
     per symbol, and for the stale-feed check when each symbol last had a quote."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if getattr(self, "channel_name", None) is not None:
+                await _forget_channel(self.channel_layer, self.channel_name)
 
     async def connect(self) -> None:
         self.user_id: int | None = None

@@ -10,6 +10,7 @@ import pytest
 import redis
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
@@ -311,3 +312,45 @@ def test_a_client_that_stops_reading_is_dropped_from_its_groups_and_closed(
     assert [log["event"] for log in logs if log["event"] == "stream_client_not_reading"] == [
         "stream_client_not_reading"
     ]
+
+
+def test_a_client_leaving_with_messages_queued_for_it_leaves_no_subscription_behind(run, user, instruments):
+    """Channels ends a consumer without cancelling a channel receive that already has a message, and the pub/sub
+    layer forgets a channel (its queue, its Redis subscription) only when such a receive is cancelled: a socket that
+    closed with messages queued for it (a burst of quotes, a slow reader) left both in the process for good."""
+    readable = asyncio.Event()
+    redis_client = redis.Redis.from_url(django_settings.REDIS_URL)
+    pattern = f"{django_settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}specific.*"
+
+    def subscribed() -> set[bytes]:
+        return set(redis_client.pubsub_channels(pattern))
+
+    async def body():
+        before = await sync_to_async(subscribed)()
+        client = Client()
+        application = client.communicator.application
+
+        async def server(scope, receive, send):
+            async def send_when_read(message):
+                await readable.wait()
+                await send(message)
+
+            await application(scope, receive, send_when_read)
+
+        client.communicator.application = server
+        readable.set()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        readable.clear()
+        for _ in range(5):
+            await announce_quote("TCS.NS")
+        await asyncio.sleep(0.2)
+        await client.communicator.send_input({"type": "websocket.disconnect", "code": 1006})
+        await asyncio.sleep(0.05)
+        readable.set()
+        await client.communicator.wait(timeout=2)
+        await asyncio.sleep(0.2)
+        assert await sync_to_async(subscribed)() == before
+
+    run(body)
