@@ -25,7 +25,7 @@ run: venv
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py load_demo_data
 	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/python manage.py backfill_predictions RELIANCE TCS --bars 60
-	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/uvicorn tradingdash.asgi:application --reload --host 127.0.0.1 --port 8000 --lifespan off
+	DEBUG=$${DEBUG:-1} MARKET_DATA_PROVIDER=$${MARKET_DATA_PROVIDER:-synthetic} $(BIN)/uvicorn tradingdash.asgi:application --reload --host 127.0.0.1 --port 8000 --lifespan off --ws-max-size 65536
 
 ## superuser: create the first admin user in the database `make run` uses (asks for a password; non-interactive
 ## with DJANGO_SUPERUSER_USERNAME / DJANGO_SUPERUSER_EMAIL / DJANGO_SUPERUSER_PASSWORD set).

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import Error as DatabaseError
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
@@ -33,6 +36,7 @@ from market.sources import get_calendar
 from market.symbols import InvalidSymbol, parse_symbol
 from stream.clock import exchange_zone
 from stream.groups import TOPICS, symbol_group, user_group
+from stream.limits import MAX_MESSAGE_BYTES, TokenBucket
 from stream.live import live_symbols_due, live_symbols_touch
 from stream.publish import MESSAGE_TYPE
 from stream.selectors import instruments_exchanges
@@ -40,12 +44,26 @@ from stream.selectors import instruments_exchanges
 logger = structlog.get_logger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_MESSAGE_TOO_BIG = 1009
+# PostgreSQL or Redis failing under the stream: answered (an `unavailable` error, or a 1013 close) and logged as a
+# warning, never raised out of the consumer (uvicorn would log a traceback and drop the connection).
+UPSTREAM_ERRORS = (DatabaseError, RedisError)
+UNAVAILABLE = "The live stream's database or Redis is unavailable: try again shortly."
 # Quotes missing for this many refresh periods while the exchange is open make the feed stale.
 STALE_PERIODS = 3
 
 
 # Not thread-sensitive: thousands of sockets must not queue behind one thread for their few short queries.
 _in_thread_pool = functools.partial(database_sync_to_async, thread_sensitive=False)
+
+
+def _log_unavailable(operation: str, exc: BaseException, **fields: Any) -> None:
+    """One line, no traceback: the fault is the database's or Redis's, not the stream's code."""
+    logger.warning(
+        "stream_upstream_unavailable", operation=operation, error=f"{type(exc).__name__}: {exc}", **fields
+    )
 
 
 class StreamError(Exception):
@@ -125,9 +143,30 @@ async def _touch(symbols: list[str]) -> None:
         await _touch_in_thread(due)
 
 
+async def _forget_channel(layer: Any, channel: str) -> None:
+    """Drop a finished consumer's channel from channels_redis' pub/sub layer (pinned: 4.3), which forgets a channel,
+    its queue and its Redis subscription, only when a receive waiting on it is cancelled. Channels ends a consumer
+    without cancelling a receive that already got a message, so a socket that closed with messages queued for it
+    (a burst of quotes, a client that stopped reading) left both in the process for good."""
+    loop_layer = layer._get_layer() if hasattr(type(layer), "_get_layer") else None
+    if loop_layer is None or loop_layer.channels.pop(channel, None) is None:
+        return
+    try:
+        await loop_layer._get_shard(channel).unsubscribe(channel)
+    except UPSTREAM_ERRORS as exc:
+        _log_unavailable("forget_channel", exc)
+
+
 class StreamConsumer(AsyncWebsocketConsumer):
     """One client's stream. State per connection: the user and when their token expires, the subscribed topics
     per symbol, and for the stale-feed check when each symbol last had a quote."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if getattr(self, "channel_name", None) is not None:
+                await _forget_channel(self.channel_layer, self.channel_name)
 
     async def connect(self) -> None:
         self.user_id: int | None = None
@@ -142,6 +181,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.stale: set[str] = set()
         self.zone: ZoneInfo | None = None
         self.heartbeat_task: asyncio.Task | None = None
+        self.sending_since: float | None = None  # monotonic time the send in progress began
+        self.allowance = TokenBucket(burst=settings.STREAM_MESSAGE_BURST, rate=settings.STREAM_MESSAGE_RATE)
+        self.refused = 0  # messages refused in a row for their rate
         await self.accept()
         if "token" in parse_qs(self.scope.get("query_string", b"").decode(errors="replace")):
             # Query strings end up in proxy and access logs: a token there is refused, never read.
@@ -159,24 +201,50 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """Out of the user's and the symbols' groups: nothing reaches this socket any more."""
         user_id, subscriptions = getattr(self, "user_id", None), getattr(self, "subscriptions", {})
         self.user_id, self.subscriptions = None, {}
-        if user_id is not None:
-            await self.channel_layer.group_discard(user_group(user_id), self.channel_name)
-        for symbol, topics in subscriptions.items():
-            for topic in topics:
-                await self.channel_layer.group_discard(symbol_group(topic, symbol), self.channel_name)
+        groups = [user_group(user_id)] if user_id is not None else []
+        groups += [
+            symbol_group(topic, symbol) for symbol, topics in subscriptions.items() for topic in topics
+        ]
+        await self._discard(groups, operation="leave", user_id=user_id)
 
-    async def _end(self) -> None:
-        """Close with 4401 because the token expired or its user may no longer use it; the client reconnects with
-        a fresh token. The groups are left at once, before the server's disconnect comes back."""
+    async def _discard(self, groups: list[str], *, operation: str, user_id: int | None) -> None:
+        """Out of `groups`, each tried even when Redis fails (logged once): the stream's own state already says
+        the socket left them, so whatever the layer still delivers of them is dropped (stream_message)."""
+        failed, error = 0, None
+        for group in groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except UPSTREAM_ERRORS as exc:
+                failed, error = failed + 1, exc
+        if error is not None:
+            _log_unavailable(operation, error, user_id=user_id, failed=failed)
+
+    async def _close(self, code: int, reason: str | None = None) -> None:
+        """Close, having left the groups at once, before the server's disconnect comes back: 4401 when the token
+        expired or its user may no longer use it (the client reconnects with a fresh token), 1013 when the
+        database or Redis failed (the client reconnects later)."""
         if self.ended:
             return
         self.ended = True
         await self._leave_groups()
-        await self.close(code=CLOSE_UNAUTHENTICATED)
+        with contextlib.suppress(RuntimeError, OSError):  # the client is gone already
+            await self.close(code=code, reason=reason)
+
+    async def _close_unavailable(self, operation: str, exc: BaseException) -> None:
+        _log_unavailable(operation, exc, user_id=self.user_id)
+        await self._close(CLOSE_TRY_AGAIN_LATER, reason="Service unavailable: try again later.")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.ended:
             return
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > MAX_MESSAGE_BYTES:  # as production's server closes (ws_max_size), whatever the server
+            await self._close(CLOSE_MESSAGE_TOO_BIG, reason="Message too big.")
+            return
+        if not self.allowance.take():
+            await self._refuse_for_rate()
+            return
+        self.refused = 0
         try:
             message = json.loads(text_data if text_data is not None else bytes_data)
         except (TypeError, ValueError, RecursionError):  # RecursionError: JSON nested a thousand deep
@@ -186,12 +254,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 await self._send_error("malformed", "Messages must be JSON objects.")
             return
         if self.user_id is None:
-            await self._authenticate(message)
+            try:
+                await self._authenticate(message)
+            except UPSTREAM_ERRORS as exc:
+                await self._close_unavailable("auth", exc)
             return
+        kind = message.get("type") if isinstance(message, dict) else None
         try:
             if not isinstance(message, dict):
                 raise StreamError("malformed", "Messages must be JSON objects.")
-            kind = message.get("type")
             if kind == "subscribe":
                 await self._subscribe(message)
             elif kind == "unsubscribe":
@@ -202,12 +273,29 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 raise StreamError("unknown_type", "Message type must be subscribe or unsubscribe.")
         except StreamError as exc:
             await self._send_error(exc.code, exc.message)
+        except UPSTREAM_ERRORS as exc:
+            _log_unavailable(str(kind), exc, user_id=self.user_id)
+            await self._send_error("unavailable", UNAVAILABLE)
+
+    async def _refuse_for_rate(self) -> None:
+        """A message over the allowance is not read: answered `rate_limited`; a burst's worth of them in a row
+        closes the socket (1008)."""
+        self.refused += 1
+        if self.refused > settings.STREAM_MESSAGE_BURST:
+            logger.warning("stream_flood_closed", user_id=self.user_id)
+            await self._close(CLOSE_POLICY_VIOLATION, reason="Too many messages.")
+            return
+        await self._send_error(
+            "rate_limited",
+            f"Too many messages: at most {settings.STREAM_MESSAGE_BURST} at once, then "
+            f"{settings.STREAM_MESSAGE_RATE:g} a second.",
+        )
 
     # --- Authentication
 
     async def _auth_deadline(self) -> None:
         await asyncio.sleep(settings.STREAM_AUTH_TIMEOUT_SECONDS)
-        if self.user_id is None:
+        if self.user_id is None and not self.ended:
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _authenticate(self, message: Any) -> None:
@@ -252,12 +340,20 @@ class StreamConsumer(AsyncWebsocketConsumer):
         unknown = [symbol for symbol in symbols if symbol not in exchanges]
         if unknown:
             raise StreamError("unknown_symbol", f"Unknown symbol: {', '.join(unknown)}.")
+        joining = [(s, t) for s in symbols for t in topics if t not in self.subscriptions.get(s, ())]
+        joined = 0
+        try:
+            for symbol, topic in joining:
+                await self.channel_layer.group_add(symbol_group(topic, symbol), self.channel_name)
+                joined += 1
+        except UPSTREAM_ERRORS:
+            # All or nothing: a client told `unavailable` gets nothing of these symbols until its retry succeeds.
+            groups = [symbol_group(topic, symbol) for symbol, topic in joining[: joined + 1]]
+            await self._discard(groups, operation="subscribe", user_id=self.user_id)
+            raise
+        for symbol, topic in joining:
+            self.subscriptions.setdefault(symbol, set()).add(topic)
         for symbol in symbols:
-            current = self.subscriptions.setdefault(symbol, set())
-            for topic in topics:
-                if topic not in current:
-                    await self.channel_layer.group_add(symbol_group(topic, symbol), self.channel_name)
-                    current.add(topic)
             self.exchanges[symbol] = exchanges[symbol]
             self.last_quote.setdefault(symbol, timezone.now())
             self.last_update.setdefault(symbol, None)
@@ -266,16 +362,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _unsubscribe(self, message: dict) -> None:
         symbols, topics = self._parse(message, max_symbols=None)
+        leaving = []
         for symbol in symbols:
             current = self.subscriptions.get(symbol, set())
-            for topic in topics:
-                if topic in current:
-                    await self.channel_layer.group_discard(symbol_group(topic, symbol), self.channel_name)
-                    current.discard(topic)
+            leaving += [symbol_group(topic, symbol) for topic in topics if topic in current]
+            current.difference_update(topics)
             if not current:
                 for state in (self.subscriptions, self.exchanges, self.last_quote, self.last_update):
                     state.pop(symbol, None)
                 self.stale.discard(symbol)
+        # After the state: even where Redis fails to drop a group, nothing more of it is sent (stream_message).
+        await self._discard(leaving, operation="unsubscribe", user_id=self.user_id)
         await self._send({"type": "unsubscribed", "symbols": symbols, "topics": topics})
 
     # --- Server messages
@@ -298,7 +395,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         now = timezone.now()
         if self.expires_at is None or now >= self.expires_at:
-            await self._end()
+            await self._close(CLOSE_UNAUTHENTICATED)
             return
         topic = event.get("topic")
         if topic is not None and topic not in self.subscriptions.get(event["symbol"], ()):
@@ -312,23 +409,44 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 self.last_quote[symbol] = now
                 self.last_update[symbol] = quote["time"]
                 self.stale.discard(symbol)
-        await self.send(text_data=event["text"])
+        await self._send_text(event["text"])
 
     async def _heartbeats(self) -> None:
         """Every STREAM_HEARTBEAT_SECONDS: the token check, a heartbeat, the live-set refresh, and the stale-feed
         check."""
+        stale_check_failing = False
         while True:
             await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS)
+            if self.ended:
+                return
             try:
-                if not await self._still_authorised():
-                    await self._end()
+                try:
+                    authorised = await self._still_authorised()
+                except UPSTREAM_ERRORS as exc:
+                    # Whether the user was deactivated cannot be told: closed, as the API would answer 503.
+                    await self._close_unavailable("user_check", exc)
                     return
+                if not authorised:
+                    await self._close(CLOSE_UNAUTHENTICATED)
+                    return
+                if (
+                    self.sending_since is not None
+                ):  # a group message still on its way: the client is not reading
+                    if time.monotonic() - self.sending_since > settings.STREAM_SEND_TIMEOUT_SECONDS:
+                        await self._drop_not_reading()
+                        return
+                    continue
                 await self._send({"type": "heartbeat"})
                 if self.subscriptions:
                     await _touch(list(self.subscriptions))
-                    await self._check_stale()
-            except asyncio.CancelledError:
-                raise
+                    try:
+                        await self._check_stale()
+                    except UPSTREAM_ERRORS as exc:
+                        if not stale_check_failing:  # once per outage, not once per heartbeat
+                            _log_unavailable("stale_check", exc, user_id=self.user_id)
+                        stale_check_failing = True
+                    else:
+                        stale_check_failing = False
             except Exception:
                 logger.exception("stream_heartbeat_failed", user_id=self.user_id)
 
@@ -376,11 +494,38 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "error", "code": code, "message": message})
 
     async def _send(self, message: dict) -> None:
+        """A message of the stream's own (answers, heartbeats, feed status), given STREAM_SEND_TIMEOUT_SECONDS to
+        leave. Group messages, the hot path, go out through _send_text alone: the heartbeat watches those."""
         stamped = {"type": message["type"], "time": self._now(), **message}
-        with contextlib.suppress(
-            RuntimeError, OSError
-        ):  # the socket closed meanwhile (uvicorn: ClientDisconnected)
-            await self.send(text_data=json.dumps(stamped))
+        try:
+            async with asyncio.timeout(settings.STREAM_SEND_TIMEOUT_SECONDS):
+                await self._send_text(json.dumps(stamped))
+        except TimeoutError:
+            await self._drop_not_reading()
+
+    async def _send_text(self, text: str) -> None:
+        # The server's send blocks while the socket's write buffer is full (the client is not reading).
+        first = self.sending_since is None
+        if first:
+            self.sending_since = time.monotonic()
+        # The socket closed meanwhile (uvicorn: ClientDisconnected, an OSError): its disconnect follows, which ends
+        # the consumer; raised from here it would end it without the disconnect handler (the heartbeat running on).
+        try:
+            with contextlib.suppress(RuntimeError, OSError):
+                await self.send(text_data=text)
+        finally:
+            if first:
+                self.sending_since = None
+
+    async def _drop_not_reading(self) -> None:
+        """The client has read nothing for STREAM_SEND_TIMEOUT_SECONDS. Out of every group at once: the channel
+        layer's queue for a socket has no bound and uvicorn's keepalive close waits for the unsent bytes, so
+        messages for it would pile up in this process for as long as the connection lingers. The close (1008)
+        goes out should it read again."""
+        if self.ended:
+            return
+        logger.warning("stream_client_not_reading", user_id=self.user_id)
+        await self._close(CLOSE_POLICY_VIOLATION, reason="Messages were not read in time.")
 
     def _now(self) -> str:
         now = datetime.now(tz=self.zone) if self.zone else timezone.now()

@@ -387,6 +387,12 @@ QUOTE_BATCH_SIZE = env.int("QUOTE_BATCH_SIZE", default=50)
 STREAM_HEARTBEAT_SECONDS = env.float("STREAM_HEARTBEAT_SECONDS", default=15)
 STREAM_AUTH_TIMEOUT_SECONDS = env.float("STREAM_AUTH_TIMEOUT_SECONDS", default=10)
 STREAM_MAX_SYMBOLS = env.int("STREAM_MAX_SYMBOLS", default=100)
+# Client messages per connection: a burst of this many, then this many a second (each subscribe costs a query and
+# up to 4 x STREAM_MAX_SYMBOLS Redis subscriptions); beyond, each is refused, and as many refusals in a row close.
+STREAM_MESSAGE_BURST = env.int("STREAM_MESSAGE_BURST", default=20)
+STREAM_MESSAGE_RATE = env.float("STREAM_MESSAGE_RATE", default=2)
+# A client that reads nothing for this long is dropped from its groups and closed (1008).
+STREAM_SEND_TIMEOUT_SECONDS = env.float("STREAM_SEND_TIMEOUT_SECONDS", default=30)
 # A live subscription keeps its symbol in the refresh set this long after the client's last heartbeat.
 STREAM_SUBSCRIPTION_TTL = env.int("STREAM_SUBSCRIPTION_TTL", default=120)
 

@@ -5,6 +5,8 @@ import os
 
 from uvicorn_worker import UvicornWorker
 
+from stream.limits import MAX_MESSAGE_BYTES
+
 # Young-generation threshold of the cyclic garbage collector in web workers (CPython's default is 700).
 GC_THRESHOLD_ENV = "GUNICORN_GC_THRESHOLD"
 DEFAULT_GC_THRESHOLD = 7000
@@ -34,7 +36,7 @@ class AsgiWorker(UvicornWorker):
         "loop": "auto",
         "http": "auto",
         "lifespan": "off",
-        "ws_max_size": 64 * 1024,
+        "ws_max_size": MAX_MESSAGE_BYTES,
         "ws_per_message_deflate": False,
     }
 
