@@ -12,7 +12,7 @@ from market.selectors import symbol_require_known
 from market.timeframes import Timeframe
 from predictions.ml.significance import beats_naive
 from predictions.models import TRAINABLE, Prediction, TaskRecord, TrainedModel
-from predictions.services import NotEnoughHistory, predictions_cache_version
+from predictions.services import NotEnoughHistory, StaleMarketData, predictions_cache_version
 
 TRAINABLE_NAMES = frozenset(algorithm.value for algorithm in TRAINABLE)
 PREDICTION_FIELDS = (
@@ -337,7 +337,7 @@ def _results_kept() -> timedelta | None:
 
 def _public_error(info) -> str:
     """What went wrong, for the user: our own errors say it; anything else does not leak internals."""
-    if isinstance(info, NotEnoughHistory):
+    if isinstance(info, NotEnoughHistory | StaleMarketData):
         return str(info)
     from market.providers.errors import ProviderError
 
