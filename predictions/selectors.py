@@ -213,12 +213,17 @@ def _fold_row(fold: dict) -> dict:
 def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dict:
     """How past predictions did once their target bar closed: direction hit rate (of the predictions that called a
     direction; None when none did), MAE, interval coverage. Over the predictions `user` may see (their own and
-    the system's; staff: all), as for the list; without a user, over all of them."""
+    the system's; staff: all), as for the list; without a user, over all of them.
+
+    A live prediction stored after its target bar had closed (made from stale candles, before they were
+    refused) was no forecast and is not scored as one; replayed ones are made afterwards by design."""
     symbol_require_known(symbol=symbol)  # an unknown symbol is a 404, as for the list
     visible = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value)
     if user is not None:
         visible = _visible_to(visible, user)
-    scored = visible.filter(realized_price__isnull=False)
+    scored = visible.filter(realized_price__isnull=False).exclude(
+        replayed=False, realized_at__lte=F("created_at")
+    )
     # A hit is a direction called and come true: a prediction of no change (naive) calls none, so it is neither
     # a hit nor a miss, and a price that did not move has no direction to get right.
     moved = scored.exclude(realized_price=F("base_price")).exclude(predicted_price=F("base_price"))

@@ -58,6 +58,25 @@ def test_no_prediction_from_stale_candles_is_scored_as_a_forecast(auth_client, s
     assert accuracy["scored"] == 0 and accuracy["total"] == 0
 
 
+def test_a_prediction_stored_after_its_target_closed_is_not_scored_as_a_forecast(auth_client):
+    """Rows made from stale candles before they were refused: their target had closed when they were made."""
+    from predictions.tests.factories import PredictionFactory
+
+    wednesday, thursday = datetime(2026, 6, 2, 18, 30, tzinfo=UTC), datetime(2026, 6, 3, 18, 30, tzinfo=UTC)
+    thursday_close = datetime(2026, 6, 4, 10, 0, tzinfo=UTC)
+    scored = {"realized_price": 101.0, "realized_at": thursday_close, "error": 2.0}
+    with time_machine.travel(STORED, tick=False):  # Wednesday evening: a forecast of Thursday's close
+        PredictionFactory(base_timestamp=wednesday, target_time=thursday, predicted_price=103.0, **scored)
+    with time_machine.travel(LATER, tick=False):  # Monday, from Wednesday's bar: Thursday had closed
+        PredictionFactory(base_timestamp=wednesday, target_time=thursday, predicted_price=90.0, **scored)
+        PredictionFactory(  # a replay, made afterwards by design (backfill_predictions)
+            base_timestamp=wednesday, target_time=thursday, predicted_price=103.0, replayed=True, **scored
+        )
+        body = auth_client.get("/api/predictions/TCS/accuracy").json()
+    assert body["total"] == 3 and body["scored"] == 2
+    assert body["hit_rate"] == 1.0 and body["mae"] == pytest.approx(2.0)
+
+
 def test_a_bar_that_closed_minutes_after_the_last_fetch_is_fetched_not_refused(auth_client):
     """Reads refresh the tail at most every 5 minutes: a bar closed since the last fetch is fetched for a forecast."""
     before_close, after_close = (
