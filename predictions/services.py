@@ -301,9 +301,21 @@ def models_train(
     algorithms: Sequence[str] | None = None,
     params: dict | None = None,
     progress: Progress | None = None,
+    task_id: str | None = None,
 ) -> list[TrainedModel]:
     """Walk-forward evaluate and fit each algorithm, store every version, promote the ones no worse than
-    the active version on the same rows, and store an ensemble of this run's models that beat naive."""
+    the active version on the same rows, and store an ensemble of this run's models that beat naive.
+
+    Run by the task `task_id`, it trains once however often that task runs: a retry (of the prediction after
+    the training) or a redelivery finds the versions the finished run stored and returns them, `promoted` read
+    back as whether each is active. A run lost half-way recorded nothing and trains again."""
+    if task_id is not None:
+        finished = list(TrainedModel.objects.filter(training_task_id=task_id).order_by("pk"))
+        if finished:
+            for model in finished:
+                model.promoted = model.is_active
+            logger.info("training_already_done", task_id=task_id, models=[str(m) for m in finished])
+            return finished
     algorithms = list(algorithms or DEFAULT_ALGORITHMS)
     params = {**settings.PREDICTION_MODEL_PARAMS, **(params or {})}
     progress = progress or (lambda fraction, stage: None)
@@ -342,6 +354,8 @@ def models_train(
     for model in stored:
         if selection is not None and model.pk in selection["candidates"]:
             model.metrics = {**model.metrics, "default_selection": selection}
+    if task_id is not None:  # last: only a finished run is found again
+        TrainedModel.objects.filter(pk__in=[model.pk for model in stored]).update(training_task_id=task_id)
     progress(1.0, "done")
     return stored
 
