@@ -57,6 +57,15 @@ class NotEnoughHistory(Exception):
     needed: int
     available: int
 
+    # A task's failure must survive Celery's pickle check and be stored as its class and `args` (JSON), rebuilt
+    # as cls(*args). Frozen, it failed the check (unpickling sets attributes) and came back wrapped: the task
+    # status then hid the reason.
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "args", (self.needed, self.available))
+
+    def __reduce__(self):
+        return type(self), (self.needed, self.available)
+
     def __str__(self) -> str:
         return f"Training needs at least {self.needed} candles; {self.available} are stored."
 
