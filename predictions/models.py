@@ -47,6 +47,14 @@ class TrainedModel(models.Model):
     artifact = models.FileField(upload_to=artifact_path, max_length=255)
     artifact_sha256 = models.CharField(max_length=64)
     is_active = models.BooleanField(default=False)
+    training_task_id = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="The training task that stored it, recorded when that training finished: the task run again "
+        "(a retry of the prediction after it, a redelivery) returns these versions instead of training again.",
+    )
 
     class Meta:
         ordering = ["-trained_at"]

@@ -12,7 +12,7 @@ from market.selectors import symbol_require_known
 from market.timeframes import Timeframe
 from predictions.ml.significance import beats_naive
 from predictions.models import TRAINABLE, Prediction, TaskRecord, TrainedModel
-from predictions.services import NotEnoughHistory, predictions_cache_version
+from predictions.services import NotEnoughHistory, StaleMarketData, predictions_cache_version
 
 TRAINABLE_NAMES = frozenset(algorithm.value for algorithm in TRAINABLE)
 PREDICTION_FIELDS = (
@@ -213,12 +213,17 @@ def _fold_row(fold: dict) -> dict:
 def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dict:
     """How past predictions did once their target bar closed: direction hit rate (of the predictions that called a
     direction; None when none did), MAE, interval coverage. Over the predictions `user` may see (their own and
-    the system's; staff: all), as for the list; without a user, over all of them."""
+    the system's; staff: all), as for the list; without a user, over all of them.
+
+    A live prediction stored after its target bar had closed (made from stale candles, before they were
+    refused) was no forecast and is not scored as one; replayed ones are made afterwards by design."""
     symbol_require_known(symbol=symbol)  # an unknown symbol is a 404, as for the list
     visible = Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value)
     if user is not None:
         visible = _visible_to(visible, user)
-    scored = visible.filter(realized_price__isnull=False)
+    scored = visible.filter(realized_price__isnull=False).exclude(
+        replayed=False, realized_at__lte=F("created_at")
+    )
     # A hit is a direction called and come true: a prediction of no change (naive) calls none, so it is neither
     # a hit nor a miss, and a price that did not move has no direction to get right.
     moved = scored.exclude(realized_price=F("base_price")).exclude(predicted_price=F("base_price"))
@@ -337,7 +342,7 @@ def _results_kept() -> timedelta | None:
 
 def _public_error(info) -> str:
     """What went wrong, for the user: our own errors say it; anything else does not leak internals."""
-    if isinstance(info, NotEnoughHistory):
+    if isinstance(info, NotEnoughHistory | StaleMarketData):
         return str(info)
     from market.providers.errors import ProviderError
 

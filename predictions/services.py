@@ -20,6 +20,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from market.bars import bar_close, bars_ahead, closed_only
+from market.calendar import ExchangeCalendar
 from market.models import MarketData
 from market.selectors import candles_frame, split_ratio_between_bars
 from market.services import DEFAULT_DAYS, candles_ensure
@@ -56,12 +57,29 @@ class NotEnoughHistory(Exception):
     needed: int
     available: int
 
+    # A task's failure must survive Celery's pickle check and be stored as its class and `args` (JSON), rebuilt
+    # as cls(*args). Frozen, it failed the check (unpickling sets attributes) and came back wrapped: the task
+    # status then hid the reason.
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "args", (self.needed, self.available))
+
+    def __reduce__(self):
+        return type(self), (self.needed, self.available)
+
     def __str__(self) -> str:
         return f"Training needs at least {self.needed} candles; {self.available} are stored."
 
 
 class NoActiveModel(Exception):
     """No trained, active model for this symbol, timeframe, horizon and algorithm yet."""
+
+
+class StaleMarketData(Exception):
+    """The stored candles end before the latest bar that has closed on the exchange's calendar (the provider is
+    down, or has not returned that bar): a prediction from their last bar would target a bar that has already
+    closed, which is no forecast. Built from its message alone, so a task's failure reads back the same."""
+
+    retry_after = 60
 
 
 class ModelUnavailable(Exception):
@@ -92,6 +110,68 @@ def training_candles(*, symbol: str, timeframe: Timeframe, ensure: bool = True, 
         candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=None)
         candles = _closed(symbol=symbol, timeframe=timeframe)
     return candles
+
+
+def forecast_candles(*, symbol: str, timeframe: Timeframe):
+    """The candles a forecast is made from: training_candles whose last bar is the latest that has closed on the
+    exchange's calendar. A bar that closed within `freshness` of the last fetch is fetched now (the provider is
+    asked only when a bar has closed since). Candles the provider could not bring up to date raise
+    StaleMarketData: candles_ensure serves them marked stale, and a "forecast" from them would target a bar
+    whose close is already past."""
+    ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=None)
+    candles = _closed(symbol=symbol, timeframe=timeframe)
+    calendar = calendar_for_symbol(symbol)
+    missed = _missed_close(candles=candles, calendar=calendar, timeframe=timeframe)
+    if missed is not None and not ensured.stale:
+        ensured = candles_ensure(
+            symbol=symbol, timeframe=timeframe, start=None, end=None, freshness=timedelta(0)
+        )
+        candles = _closed(symbol=symbol, timeframe=timeframe)
+        missed = _missed_close(candles=candles, calendar=calendar, timeframe=timeframe)
+    if missed is None:
+        return candles
+    last = candles.index[-1].to_pydatetime()
+    why = (
+        f"the market data provider failed ({ensured.stale_reason})"
+        if ensured.stale
+        else "the market data provider has not returned a newer bar"
+    )
+    age = timezone.now() - missed
+    raise StaleMarketData(
+        f"Market data is stale: the last closed {timeframe.value} bar stored for {symbol} is "
+        f"{_bar_label(last, calendar=calendar, timeframe=timeframe)}, and the bar after it closed at "
+        f"{_local_time(missed, calendar=calendar)} ({_duration(age)} ago); "
+        f"{why}. Cannot forecast: the bar it would predict has already closed."
+    )
+
+
+def _missed_close(*, candles, calendar: ExchangeCalendar, timeframe: Timeframe) -> datetime | None:
+    """When the bar after the last of `candles` closed, if it has (that bar is missing); else None."""
+    if candles.empty:
+        return None
+    after = bars_ahead(calendar, timeframe, candles.index[-1].to_pydatetime(), 1)
+    closes = bar_close(calendar, timeframe, after)
+    return closes if closes <= timezone.now() else None
+
+
+def _bar_label(opened_at: datetime, *, calendar: ExchangeCalendar, timeframe: Timeframe) -> str:
+    """A bar for people, in the exchange's time: a daily (or longer) bar by its session's date."""
+    if not timeframe.is_intraday:
+        return f"the {opened_at.astimezone(calendar.tz).date().isoformat()} bar"
+    return f"the bar of {_local_time(opened_at, calendar=calendar)}"
+
+
+def _local_time(moment: datetime, *, calendar: ExchangeCalendar) -> str:
+    return moment.astimezone(calendar.tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 120:
+        return f"{minutes} minutes"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} hours"
+    return f"{minutes // (24 * 60)} days"
 
 
 def _closed(*, symbol: str, timeframe: Timeframe):
@@ -230,9 +310,21 @@ def models_train(
     algorithms: Sequence[str] | None = None,
     params: dict | None = None,
     progress: Progress | None = None,
+    task_id: str | None = None,
 ) -> list[TrainedModel]:
     """Walk-forward evaluate and fit each algorithm, store every version, promote the ones no worse than
-    the active version on the same rows, and store an ensemble of this run's models that beat naive."""
+    the active version on the same rows, and store an ensemble of this run's models that beat naive.
+
+    Run by the task `task_id`, it trains once however often that task runs: a retry (of the prediction after
+    the training) or a redelivery finds the versions the finished run stored and returns them, `promoted` read
+    back as whether each is active. A run lost half-way recorded nothing and trains again."""
+    if task_id is not None:
+        finished = list(TrainedModel.objects.filter(training_task_id=task_id).order_by("pk"))
+        if finished:
+            for model in finished:
+                model.promoted = model.is_active
+            logger.info("training_already_done", task_id=task_id, models=[str(m) for m in finished])
+            return finished
     algorithms = list(algorithms or DEFAULT_ALGORITHMS)
     params = {**settings.PREDICTION_MODEL_PARAMS, **(params or {})}
     progress = progress or (lambda fraction, stage: None)
@@ -271,6 +363,8 @@ def models_train(
     for model in stored:
         if selection is not None and model.pk in selection["candidates"]:
             model.metrics = {**model.metrics, "default_selection": selection}
+    if task_id is not None:  # last: only a finished run is found again
+        TrainedModel.objects.filter(pk__in=[model.pk for model in stored]).update(training_task_id=task_id)
     progress(1.0, "done")
     return stored
 
@@ -362,7 +456,7 @@ def prediction_generate(
         trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
         if trained is None:
             raise NoActiveModel(f"No active {model} model for {symbol} {timeframe.value} horizon {horizon}")
-    candles = training_candles(symbol=symbol, timeframe=timeframe)
+    candles = forecast_candles(symbol=symbol, timeframe=timeframe)
     if trained is None:
         evaluation = walk_forward(candles, "naive", horizon=horizon)
         forecaster, quantiles = NaiveForecaster(), evaluation.residual_quantiles

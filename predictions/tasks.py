@@ -11,6 +11,7 @@ from market.providers.errors import ProviderUnavailable, RateLimited
 from market.timeframes import Timeframe
 from predictions.selectors import models_retraining_plan, prediction_made
 from predictions.services import (
+    StaleMarketData,
     models_train,
     prediction_generate,
     predictions_rescore,
@@ -25,7 +26,7 @@ logger = structlog.get_logger(__name__)
 @shared_task(
     name="predictions.train_models",
     bind=True,
-    autoretry_for=(ProviderUnavailable, RateLimited),
+    autoretry_for=(ProviderUnavailable, RateLimited, StaleMarketData),
     retry_backoff=60,
     max_retries=3,
     acks_late=True,
@@ -40,7 +41,8 @@ def train_models(
     user_id: int | None = None,
 ) -> dict:
     """Train (and, with `then_predict`, predict with the resulting active model), then start the tasks of the
-    users who were waiting for this training. Reports progress."""
+    users who were waiting for this training. Reports progress. Each step is done once per task id: a retry
+    (the provider down, or candles too stale to forecast from, after the training) redoes only what failed."""
 
     def progress(fraction: float, stage: str) -> None:
         if not self.request.called_directly:
@@ -49,7 +51,12 @@ def train_models(
 
     tf = Timeframe.parse(timeframe)
     trained = models_train(
-        symbol=symbol, timeframe=tf, horizon=horizon, algorithms=algorithms, progress=progress
+        symbol=symbol,
+        timeframe=tf,
+        horizon=horizon,
+        algorithms=algorithms,
+        progress=progress,
+        task_id=self.request.id,
     )
     result = {
         "models": [
@@ -77,13 +84,21 @@ def train_models(
     return result
 
 
-@shared_task(name="predictions.generate_prediction", bind=True, acks_late=True)
+@shared_task(
+    name="predictions.generate_prediction",
+    bind=True,
+    autoretry_for=(StaleMarketData,),
+    retry_backoff=60,
+    max_retries=3,
+    acks_late=True,
+)
 def generate_prediction(
     self, symbol: str, timeframe: str, horizon: int = 1, model: str = "ensemble", user_id: int | None = None
 ) -> dict:
     """Predict with the active model in a worker (the web process never loads TensorFlow models). The result
     carries the prediction in the shape of POST /api/predictions/generate's 201 body; delivered again (a worker
-    lost after storing it: acks_late), it answers with the same prediction."""
+    lost after storing it: acks_late), it answers with the same prediction. Candles too stale to forecast from
+    (the provider down) are retried a few times, then the task fails saying so."""
     prediction = prediction_generate(
         symbol=symbol,
         timeframe=Timeframe.parse(timeframe),

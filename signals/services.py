@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from market.adjust import SERIES_NAMES, Adjustment
-from market.bars import closed_only
+from market.bars import bar_close, closed_only
 from market.caching import market_version
 from market.selectors import candles_frame
 from market.services import DEFAULT_DAYS, candles_ensure
@@ -23,7 +23,7 @@ from market.timeframes import Timeframe
 from predictions.ml.evaluation import InsufficientHistory
 from predictions.models import Prediction
 from predictions.selectors import model_default, prediction_system_for_bar
-from predictions.services import ModelUnavailable, NoActiveModel, prediction_generate
+from predictions.services import ModelUnavailable, NoActiveModel, StaleMarketData, prediction_generate
 from signals.backtest import intraday_periods_per_year, run_backtest
 from signals.config import SignalConfig
 from signals.models import TradingSignal
@@ -93,23 +93,31 @@ def _system_prediction(*, symbol: str, timeframe: Timeframe, base_timestamp) -> 
     if trained is None:
         return None, "no model beats the naive baseline out of sample, and naive has no directional view"
     prediction = prediction_system_for_bar(trained=trained, base_timestamp=base_timestamp)
-    if prediction is not None:
-        return prediction, ""
-    if trained.needs_tensorflow:
-        return (
-            None,
-            f"the default model ({trained}) runs in ML workers only and has not predicted this bar yet",
-        )
-    try:
-        prediction = prediction_generate(
-            symbol=symbol, timeframe=timeframe, horizon=1, model=trained.algorithm, user_id=None
-        )
-    except (NoActiveModel, ModelUnavailable, InsufficientHistory) as exc:
-        # A signal never fails for its prediction: the factor is absent and the reasoning says why.
-        logger.warning("system_prediction_failed", symbol=symbol, model=str(trained), error=str(exc))
-        return None, f"the default model ({trained}) could not predict: {exc}"
+    if prediction is None:
+        if trained.needs_tensorflow:
+            return (
+                None,
+                f"the default model ({trained}) runs in ML workers only and has not predicted this bar yet",
+            )
+        try:
+            prediction = prediction_generate(
+                symbol=symbol, timeframe=timeframe, horizon=1, model=trained.algorithm, user_id=None
+            )
+        except (NoActiveModel, ModelUnavailable, InsufficientHistory, StaleMarketData) as exc:
+            # A signal never fails for its prediction: the factor is absent and the reasoning says why.
+            logger.warning("system_prediction_failed", symbol=symbol, model=str(trained), error=str(exc))
+            return None, f"the default model ({trained}) could not predict: {exc}"
     if prediction.base_timestamp != base_timestamp:
         return None, "the default model's prediction is not from the signal's bar"
+    calendar = calendar_for_symbol(symbol)
+    target_close = bar_close(calendar, timeframe, prediction.target_time)
+    if target_close <= timezone.now():
+        # Made when this bar was the latest; the bar it predicts has closed since and is not stored (the
+        # candles are stale): a forecast no more.
+        return None, (
+            f"the system prediction from this bar is stale: the bar it predicts closed at "
+            f"{target_close.astimezone(calendar.tz):%Y-%m-%d %H:%M %Z} and newer candles are not stored"
+        )
     return prediction, ""
 
 

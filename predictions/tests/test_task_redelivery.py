@@ -1,16 +1,18 @@
-"""A prediction task delivered again (acks_late: a worker lost after storing its prediction) stores nothing
-new and announces nothing again: the same prediction answers."""
+"""A task delivered again (acks_late: a worker lost after its work was stored) or retried does again only what
+it has not done: a prediction is stored and announced once, a finished training is not repeated."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 
+from market.providers.errors import ProviderUnavailable
 from market.services import candles_sync
 from market.sources import get_provider
+from market.tests.factories import FrameProvider
 from market.timeframes import Timeframe
-from predictions.models import Prediction
-from predictions.tasks import generate_prediction
+from predictions.models import Prediction, TrainedModel
+from predictions.tasks import generate_prediction, train_models
 from tradingdash import events
 
 pytestmark = pytest.mark.django_db
@@ -34,3 +36,111 @@ def test_a_prediction_task_delivered_twice_stores_and_announces_one_prediction(a
     assert other["prediction_id"] != first["prediction_id"]  # another request is another prediction
     assert Prediction.objects.count() == 2
     assert [event.prediction_id for event in stored] == [first["prediction_id"], other["prediction_id"]]
+
+
+class RecoveringProvider(FrameProvider):
+    """Yahoo down for its first `failures` requests, then answering."""
+
+    def __init__(self, frames, *, failures: int):
+        super().__init__(frames)
+        self.failures = failures
+
+    def fetch_candles(self, symbol, timeframe, *, start=None, end=None):
+        if self.failures:
+            self.failures -= 1
+            raise ProviderUnavailable("Yahoo Finance did not answer", retry_after=30)
+        return super().fetch_candles(symbol, timeframe, start=start, end=end)
+
+
+# Wednesday 2026-06-03 17:00 IST (the day's bar closed), then Monday 2026-06-08 17:00 IST, three sessions later.
+STORED = datetime(2026, 6, 3, 11, 30, tzinfo=UTC)
+LATER = datetime(2026, 6, 8, 11, 30, tzinfo=UTC)
+
+
+def _daily_frames() -> dict:
+    with time_machine.travel(LATER, tick=False):
+        daily = get_provider("synthetic").fetch_candles(
+            "TCS.NS", Timeframe.D1, start=LATER - timedelta(days=900), end=LATER
+        )
+    return {("TCS.NS", Timeframe.D1): daily}
+
+
+def test_a_training_delivered_again_after_it_finished_trains_nothing_again():
+    """acks_late: a worker lost after the training (and its prediction) finished gets the task again."""
+    with time_machine.travel(NOON, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        first, again = (
+            train_models.apply(
+                args=("TCS.NS", "1D"),
+                kwargs={"algorithms": ["svr"], "then_predict": "svr"},
+                task_id="train-1",
+            ).get()
+            for _ in range(2)
+        )
+    assert first == again
+    assert [(m.algorithm, m.version) for m in TrainedModel.objects.order_by("pk")] == [
+        ("svr", 1),
+        ("ensemble", 1),
+    ]
+    assert Prediction.objects.count() == 1
+
+
+def test_a_prediction_retried_after_the_training_does_not_train_again(monkeypatch):
+    """The training ends on stale candles (the provider is down): the prediction after it is refused and the task
+    retried; the retry predicts once the provider answers, with the versions already trained."""
+    provider = RecoveringProvider(_daily_frames(), failures=0)
+    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+    with time_machine.travel(STORED, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=provider)
+    provider.failures = 2  # the training's read and the first prediction's
+    with time_machine.travel(LATER, tick=False):
+        run = train_models.apply(  # not propagating: the eager run retries as a worker would
+            args=("TCS.NS", "1D"),
+            kwargs={"algorithms": ["svr"], "then_predict": "svr"},
+            task_id="train-1",
+            throw=False,
+        )
+    result = run.get()
+    assert [(m.algorithm, m.version) for m in TrainedModel.objects.order_by("pk")] == [
+        ("svr", 1),
+        ("ensemble", 1),
+    ]
+    assert [(m["algorithm"], m["version"]) for m in result["models"]] == [("svr", 1), ("ensemble", 1)]
+    prediction = Prediction.objects.get()
+    assert prediction.pk == result["prediction_id"]
+    assert prediction.base_timestamp == _daily_frames()[("TCS.NS", Timeframe.D1)].index[-1]
+    assert prediction.target_time > LATER  # a forecast: from the latest closed bar
+    assert provider.failures == 0
+
+
+def test_a_prediction_task_on_stale_candles_is_retried_then_fails_saying_why(monkeypatch, user):
+    from predictions.models import TaskRecord
+    from predictions.selectors import task_status
+
+    provider = RecoveringProvider(_daily_frames(), failures=0)
+    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+    with time_machine.travel(STORED, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=provider)
+    provider.failures = 1  # down for the first attempt only
+    with time_machine.travel(LATER, tick=False):
+        healed = generate_prediction.apply(
+            args=("TCS.NS", "1D"), kwargs={"model": "naive"}, task_id="predict-1", throw=False
+        ).get()
+    assert datetime.fromisoformat(healed["prediction"]["target_time"]) > LATER
+
+    provider.failures = 100  # down for good: the user reads why, not "the task failed"
+    monkeypatch.setitem(
+        generate_prediction.app.conf, "task_eager_propagates", False
+    )  # retried as by a worker
+    record = TaskRecord.objects.create(
+        task_id="predict-2", name="predictions.generate_prediction", key="k", user=user
+    )
+    with time_machine.travel(LATER + timedelta(days=3), tick=False):
+        generate_prediction.apply(
+            args=("TCS.NS", "1D"), kwargs={"model": "naive"}, task_id="predict-2", throw=False
+        )
+        status = task_status(record=record)
+    assert provider.failures == 100 - 4  # tried, and retried three times
+    assert status["state"] == "FAILURE"
+    assert status["error"].startswith("Market data is stale") and "2026-06-08 bar" in status["error"]
+    assert Prediction.objects.count() == 1

@@ -1,0 +1,24 @@
+"""What a failed task tells its owner: our own errors, read back from the result backend (JSON), say why."""
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+from predictions.models import TaskRecord
+from predictions.selectors import task_status
+from predictions.tasks import train_models
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_training_without_enough_history_says_so_in_its_status(user):
+    # Early in 2000 the (synthetic) provider itself has fewer daily bars than training needs.
+    record = TaskRecord.objects.create(task_id="train-1", name=train_models.name, key="k", user=user)
+    with time_machine.travel(datetime(2000, 6, 1, 12, tzinfo=UTC), tick=False):
+        train_models.apply(
+            args=("TCS.NS", "1D"), kwargs={"algorithms": ["svr"]}, task_id="train-1", throw=False
+        )
+        status = task_status(record=record)
+    assert status["state"] == "FAILURE"
+    assert status["error"].startswith("Training needs at least") and "are stored" in status["error"]
