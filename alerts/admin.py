@@ -42,6 +42,7 @@ class AlertAdmin(admin.ModelAdmin):
         "last_value",
         "last_fired_at",
         "last_observed_at",
+        "threshold_set_at",
         "fired_count",
         "created_at",
         "updated_at",

@@ -83,6 +83,11 @@ class Alert(models.Model):
         blank=True,
         help_text="Time of the newest quote or bar evaluated: an older one arriving later is skipped.",
     )
+    threshold_set_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When the threshold (or symbol) was set: a price threshold is in the share count of that "
+        "day, scaled by the splits and bonus issues going ex since.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -7,8 +7,11 @@ from django.db.models import Max, Prefetch, QuerySet
 from django.utils import timezone
 
 from alerts.models import Alert, AlertDelivery, AlertEvent, NotificationChannel
+from market.adjust import split_ratio_between
+from market.calendar import UnknownExchange
 from market.models import MarketData
-from market.selectors import split_ratio_between_bars
+from market.selectors import corporate_actions, split_ratio_between_bars
+from market.sources import calendar_for_symbol, time_zone_for_symbol
 from market.timeframes import Timeframe
 
 
@@ -68,6 +71,32 @@ def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
     return LatestPrice(
         price=price, change_pct=change_pct, observed_at=observed_at, source=source, final=final
     )
+
+
+def threshold_split_ratio(*, symbol: str, set_at: datetime, observed_at: datetime) -> float:
+    """What a price threshold set at `set_at` is divided by to compare it with a price observed at `observed_at`:
+    the ratio of the splits and bonus issues going ex after the prices it was set against, through the trading
+    day of the observed price (1.0 when none did; below 1 for a reverse split). Set before a day's session
+    opened, it was set against the day before's prices. A bar or quote is observed as of its end or of when it
+    was fetched within its day (latest_price, alerts.receivers.quote_observed_at), so the instant before
+    `observed_at` lies in its trading day."""
+    actions = corporate_actions(symbol=symbol, adjust="splits")
+    if not actions:
+        return 1.0
+    try:
+        calendar = calendar_for_symbol(symbol)
+    except (
+        UnknownExchange
+    ):  # a catalogue row naming no known exchange: dated in its zone, opening at midnight
+        tz, opens = time_zone_for_symbol(symbol), None
+    else:
+        tz, opens = calendar.tz, calendar.special_opens
+    set_local = set_at.astimezone(tz)
+    set_on = set_local.date()
+    if opens is not None and set_local.time() < opens.get(set_on, calendar.open):
+        set_on -= timedelta(days=1)
+    observed_on = (observed_at - timedelta(microseconds=1)).astimezone(tz).date()
+    return split_ratio_between(actions, after=set_on, through=observed_on)
 
 
 def alerts_of(*, user) -> QuerySet[Alert]:

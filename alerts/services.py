@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,10 +26,11 @@ from alerts.models import (
 )
 from alerts.outbound import DeliveryError, DeliveryRefused, DeliveryTransient, apprise_send, webhook_post
 from alerts.rules import event_value_shown, in_cooldown, threshold_transition
-from alerts.selectors import alert_with_condition
+from alerts.selectors import alert_with_condition, threshold_split_ratio
 from market.sources import price_tick_for_symbol
 
 logger = structlog.get_logger(__name__)
+PRICE_KINDS = (AlertKind.PRICE_ABOVE, AlertKind.PRICE_BELOW)
 
 # --- Alerts and channels
 
@@ -75,6 +77,10 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
             name in fields and fields[name] != getattr(current, name) for name in ALERT_CONDITION_FIELDS
         )
         rearm = new_condition or (fields.get("active") is True and not current.active)
+        # A threshold (or the symbol it is a price of) entered now is in today's share count.
+        reset = any(
+            name in fields and fields[name] != getattr(current, name) for name in ("symbol", "threshold")
+        )
         for name, value in fields.items():
             setattr(current, name, value)
         if new_condition or "signal_type" in fields:
@@ -92,6 +98,9 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
         if rearm:
             current.armed = True
             update.append("armed")
+        if reset:
+            current.threshold_set_at = timezone.now()
+            update.append("threshold_set_at")
         current.save(update_fields=update)
     return current
 
@@ -149,9 +158,15 @@ def alerts_evaluate_price(
                 logger.info("alert_value_superseded", alert_id=alert.pk, observed_at=observed_at.isoformat())
                 continue
             value = values[alert.kind]
+            threshold = alert.threshold
+            if alert.kind in PRICE_KINDS:
+                # The threshold is a price in the shares of the day it was set: a split since is no crossing.
+                threshold /= threshold_split_ratio(
+                    symbol=symbol, set_at=alert.threshold_set_at, observed_at=observed
+                )
             step = threshold_transition(
                 kind=alert.kind,
-                threshold=alert.threshold,
+                threshold=threshold,
                 armed=alert.armed,
                 value=value,
                 last_fired_at=alert.last_fired_at,
@@ -170,13 +185,15 @@ def alerts_evaluate_price(
                     # condition (an edit re-arms) crossed by the same bar is a new firing, not the old one's key.
                     key=f"alert:{alert.pk}:crossing:{alert.fired_count + 1}:{observed.isoformat()}",
                     value=value,
-                    message=_threshold_message(alert, value, source=source),
+                    threshold=threshold,
+                    message=_threshold_message(alert, value, threshold=threshold, source=source),
                     details={
                         "price": price,
                         "change_pct": change_pct,
                         "observed_at": observed.isoformat(),
                         "source": source,
                         "final": final,
+                        "threshold_as_set": alert.threshold,
                     },
                     now=now,
                 )
@@ -275,19 +292,32 @@ def _fire_each(alerts, *, key: str, value: float | None, message: str, details: 
     return fired
 
 
-def _threshold_message(alert: Alert, value: float, *, source: str | None) -> str:
+def _threshold_message(alert: Alert, value: float, *, threshold: float, source: str | None) -> str:
     what = "price" if alert.kind.startswith("price") else "change"
     unit = "%" if what == "change" else ""
     side = "above" if alert.kind.endswith("_above") else "below"
     # The message is all an Apprise channel shows: demo prices must never read as the market's.
     synthetic = " (synthetic data, not market prices)" if source == "synthetic" else ""
-    return f"{alert.symbol}: {what} {value:.2f}{unit} is {side} {alert.threshold:g}{unit}{synthetic}"
+    adjusted = ""
+    if not math.isclose(threshold, alert.threshold):
+        adjusted = f" ({alert.threshold:g} as set, before a split or bonus issue)"
+    return f"{alert.symbol}: {what} {value:.2f}{unit} is {side} {threshold:g}{unit}{adjusted}{synthetic}"
 
 
-def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: datetime) -> AlertEvent | None:
+def _fire(
+    alert: Alert,
+    *,
+    key: str,
+    value,
+    message: str,
+    details: dict,
+    now: datetime,
+    threshold: float | None = None,
+) -> AlertEvent | None:
     """Store the firing under its unique key and queue its deliveries after commit; None when that key has fired
     already (a retried task), so nobody is notified twice. Runs inside the caller's transaction. The event fires
-    now; `now` is the time of the value that fired it, from which the alert's cooldown runs."""
+    now; `now` is the time of the value that fired it, from which the alert's cooldown runs. `threshold`: the one
+    the value was compared with, when not the alert's own (a price threshold scaled for a split since it was set)."""
     try:
         with transaction.atomic():
             event = AlertEvent.objects.create(
@@ -297,7 +327,7 @@ def _fire(alert: Alert, *, key: str, value, message: str, details: dict, now: da
                 symbol=alert.symbol,
                 kind=alert.kind,
                 value=value,
-                threshold=alert.threshold,
+                threshold=alert.threshold if threshold is None else threshold,
                 message=message,
                 details=details,
                 fired_at=timezone.now(),

@@ -1,3 +1,5 @@
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.urls import reverse
@@ -19,6 +21,7 @@ from market.models import (
 from market.selectors import sync_run_percent, sync_runs_with_progress
 from market.services import candles_delete, corporate_actions_changed, market_reads_invalidate
 from market.sources import catalogue_invalidate, holidays_invalidate, sessions_invalidate
+from market.symbols import InvalidSymbol, parse_symbol
 from market.tasks import sync_symbol
 from market.timeframes import Timeframe
 from tradingdash.admin_actions import task_start_from_admin
@@ -222,19 +225,44 @@ class DataIssueAdmin(admin.ModelAdmin):
         self.message_user(request, f"{updated} issue(s) marked resolved", messages.SUCCESS)
 
 
+class CorporateActionForm(forms.ModelForm):
+    class Meta:
+        model = CorporateAction
+        fields = ("symbol", "ex_date", "kind", "ratio", "amount", "factor", "note")
+
+    def clean_symbol(self) -> str:
+        """The symbol the candles are stored under (`tcs` is TCS.NS), and one that has candles or a catalogue
+        row: an action under any other name adjusts nothing, silently."""
+        try:
+            symbol = parse_symbol(self.cleaned_data["symbol"], default_suffix=settings.DEFAULT_SYMBOL_SUFFIX)
+        except InvalidSymbol as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        known = (
+            Instrument.objects.filter(symbol=symbol).exists()
+            or MarketData.objects.filter(symbol=symbol).exists()
+        )
+        if not known:
+            raise forms.ValidationError(f"Unknown symbol {symbol!r}: neither in the catalogue nor stored.")
+        return symbol
+
+
 @admin.register(CorporateAction)
 class CorporateActionAdmin(admin.ModelAdmin):
     """Staff enter what the provider misses (a demerger's price factor); provider-reported rows are kept as
-    reported, marked with their source."""
+    reported, marked with their source. A row staff add or edit is theirs (`source` staff), which no sync
+    overwrites: a corrected provider row would otherwise get the provider's values back on its next report."""
 
+    form = CorporateActionForm
     list_display = ("symbol", "ex_date", "kind", "ratio", "amount", "factor", "source", "note")
     list_filter = ("kind", "source")
     search_fields = ("symbol", "note")
     date_hierarchy = "ex_date"
+    readonly_fields = ("source", "created_at")
 
     # Adjusted reads of the symbol were cached, and predictions across the ex-date scored, with the actions of
     # the time: a change makes them stale.
     def save_model(self, request, obj, form, change):
+        obj.source = CorporateAction.STAFF
         super().save_model(request, obj, form, change)
         ex_dates = [obj.ex_date]
         if change and form.initial["symbol"] != obj.symbol:

@@ -590,19 +590,41 @@ def candles_history(
     )
     if not ensured.stale:
         # For the next reader, once this one has its answer (tradingdash.after_response).
-        cache_set_after_response(key, body, _body_seconds(symbol=symbol, timeframe=timeframe, bars=bars))
+        seconds = _body_seconds(symbol=symbol, timeframe=timeframe, bars=bars, adjust=adjust)
+        cache_set_after_response(key, body, seconds)
     return body
 
 
-def _body_seconds(*, symbol: str, timeframe: Timeframe, bars: BarColumns) -> int:
+def _body_seconds(*, symbol: str, timeframe: Timeframe, bars: BarColumns, adjust: Adjustment) -> int:
     """How long a rendered body may be served: MARKET_DATA_CACHE_TTL, or until its last bar closes when it is
     still forming (a second after), so that no read after the close is answered with the bar's values from
-    before it: the next one re-fetches the tail (candles_ensure) and shows them final."""
+    before it: the next one re-fetches the tail (candles_ensure) and shows them final. Never past the next
+    ex-date of an `adjust` action (_until_next_ex_date)."""
     if not len(bars) or bars.final[-1]:
-        return settings.MARKET_DATA_CACHE_TTL
-    return _forming_bar_seconds(
-        symbol=symbol, timeframe=timeframe, opened=datetime.fromtimestamp(int(bars.time[-1]), UTC)
-    )
+        seconds = settings.MARKET_DATA_CACHE_TTL
+    else:
+        seconds = _forming_bar_seconds(
+            symbol=symbol, timeframe=timeframe, opened=datetime.fromtimestamp(int(bars.time[-1]), UTC)
+        )
+    return min(seconds, _until_next_ex_date(symbol=symbol, adjust=adjust))
+
+
+def _until_next_ex_date(*, symbol: str, adjust: Adjustment) -> int:
+    """Seconds until the midnight (a second after) opening the next ex-date of the symbol's `adjust` actions, in
+    its exchange's clock; MARKET_DATA_CACHE_TTL at most. An action staff entered ahead adjusts reads from that
+    midnight on (_adjusted) with nothing written, so no version bump: a read cached before must not outlive it."""
+    ttl = settings.MARKET_DATA_CACHE_TTL
+    actions = corporate_actions(symbol=symbol, adjust=adjust)
+    if not actions:
+        return ttl
+    tz = time_zone_for_symbol(symbol)
+    now = timezone.now()
+    today = now.astimezone(tz).date()
+    upcoming = [action.ex_date for action in actions if action.ex_date > today]
+    if not upcoming:
+        return ttl
+    midnight = datetime.combine(min(upcoming), time(), tz)
+    return int(min(ttl, max(1, math.ceil((midnight - now).total_seconds()) + 1)))
 
 
 def _forming_bar_seconds(*, symbol: str, timeframe: Timeframe, opened: datetime) -> int:
@@ -927,7 +949,7 @@ def indicators_history(
         if candles and not candles[-1]["final"]:
             opened = datetime.fromisoformat(candles[-1]["timestamp"])
             ttl = _forming_bar_seconds(symbol=symbol, timeframe=timeframe, opened=opened)
-        cache.set(key, payload, ttl)
+        cache.set(key, payload, min(ttl, _until_next_ex_date(symbol=symbol, adjust=adjust)))
     return payload
 
 

@@ -8,7 +8,9 @@ from django.core.cache import cache
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from market.selectors import symbol_require_known
+from market.adjust import split_ratio_between
+from market.selectors import corporate_actions, symbol_require_known
+from market.sources import time_zone_for_symbol
 from market.timeframes import Timeframe
 from predictions.ml.significance import beats_naive
 from predictions.models import TRAINABLE, Prediction, TaskRecord, TrainedModel
@@ -238,7 +240,7 @@ def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dic
         | Q(predicted_price__lt=F("base_price"), realized_price__lt=F("base_price"))
     ).count()
     moved_count = moved.count()
-    errors = list(scored.values_list("error", flat=True))
+    errors = _errors_in_todays_shares(symbol=symbol, rows=scored.values_list("error", "base_timestamp"))
     count = summary["count"]
     return {
         "symbol": symbol,
@@ -249,6 +251,21 @@ def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dic
         "mae": sum(abs(e) for e in errors) / count if count else None,
         "interval_coverage": summary["inside"] / count if count else None,
     }
+
+
+def _errors_in_todays_shares(*, symbol: str, rows) -> list[float]:
+    """The (error, base_timestamp) rows' errors in today's share count: each is in the prices of its base bar, so
+    one from before a split or bonus issue is divided by its ratio (an MAE over both sides of a 1:2 split counted
+    the older errors double)."""
+    actions = corporate_actions(symbol=symbol, adjust="splits")
+    if not actions:
+        return [error for error, _ in rows]
+    tz = time_zone_for_symbol(symbol)
+    today = timezone.now().astimezone(tz).date()
+    return [
+        error / split_ratio_between(actions, after=base.astimezone(tz).date(), through=today)
+        for error, base in rows
+    ]
 
 
 def prediction_system_for_bar(*, trained: TrainedModel, base_timestamp) -> Prediction | None:

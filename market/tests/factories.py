@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import factory
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from market.adjust import Action
-from market.models import Instrument, MarketData
+from market.models import CorporateAction, Instrument, MarketData
 from market.providers.base import History, Provider, empty_candles, slice_actions
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
 from market.timeframes import Timeframe
@@ -34,6 +34,19 @@ class MarketDataFactory(factory.django.DjangoModelFactory):
     close_price = 102.0
     volume = 1000
     source = "test"
+
+
+class CorporateActionFactory(factory.django.DjangoModelFactory):
+    """A 1:2 split of TCS.NS entered by staff; pass kind/ratio/amount/factor for the others."""
+
+    class Meta:
+        model = CorporateAction
+
+    symbol = "TCS.NS"
+    ex_date = date(2026, 6, 2)
+    kind = CorporateAction.Kind.SPLIT
+    ratio = 2.0
+    source = CorporateAction.STAFF
 
 
 def make_candles(

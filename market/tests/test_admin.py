@@ -113,3 +113,46 @@ def test_staff_cannot_add_a_bonus_on_a_day_whose_split_is_stored_which_would_div
     assert response.status_code == 200 and "already" in response.content.decode()
     assert CorporateAction.objects.filter(symbol="RELIANCE.NS").count() == 1
     assert [a.ratio for a in corporate_actions(symbol="RELIANCE.NS", adjust="splits")] == [2.0]
+
+
+def test_an_action_staff_type_by_its_bare_name_is_stored_under_the_symbol_the_candles_have(admin_client):
+    """Typed as people type it (`tcs`), the action was stored under `tcs` and adjusted no candle of TCS.NS,
+    saying nothing."""
+    from market.models import CorporateAction
+    from market.selectors import corporate_actions
+    from market.tests.factories import InstrumentFactory
+
+    InstrumentFactory(symbol="TCS.NS")
+    form = {"symbol": " tcs ", "ex_date": "2026-06-11", "kind": "split", "ratio": "2"}
+    response = admin_client.post("/admin/market/corporateaction/add/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert [a.ratio for a in corporate_actions(symbol="TCS.NS", adjust="splits")] == [2.0]
+    assert CorporateAction.objects.get().source == CorporateAction.STAFF
+
+    # A symbol neither in the catalogue nor stored is refused, not kept where nothing reads it.
+    form = {**form, "symbol": "TSC"}
+    response = admin_client.post("/admin/market/corporateaction/add/", form)
+    assert response.status_code == 200 and "Unknown symbol" in response.content.decode()
+    assert CorporateAction.objects.count() == 1
+
+
+def test_a_provider_action_staff_correct_in_admin_is_theirs_and_no_sync_reverts_it(admin_client):
+    """Staff correct a ratio Yahoo got wrong: the row kept `source` yfinance, so the next sync reporting the
+    split again put the wrong ratio back."""
+    from datetime import date
+
+    from market.adjust import Action
+    from market.models import CorporateAction
+    from market.services import corporate_actions_upsert
+    from market.tests.factories import InstrumentFactory
+
+    InstrumentFactory(symbol="TCS.NS")
+    wrong = Action(ex_date=date(2026, 6, 11), kind="split", ratio=20.0)
+    corporate_actions_upsert(symbol="TCS.NS", actions=[wrong], source="yfinance")
+    row = CorporateAction.objects.get()
+    form = {"symbol": "TCS.NS", "ex_date": "2026-06-11", "kind": "split", "ratio": "2", "source": row.source}
+    response = admin_client.post(f"/admin/market/corporateaction/{row.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert corporate_actions_upsert(symbol="TCS.NS", actions=[wrong], source="yfinance") == 0
+    row.refresh_from_db()
+    assert (row.ratio, row.source) == (2.0, CorporateAction.STAFF)

@@ -150,8 +150,35 @@ def test_a_split_announced_for_a_later_day_adjusts_nothing_yet(auth_client, prov
 
     market_reads_invalidate(symbol="TCS.NS")
     assert closes(history(auth_client)) == before
-    # Bodies cached the day before live MARKET_DATA_CACHE_TTL at most.
+    # (Bodies cached the day before live until its midnight at most: the test below.)
     market_reads_invalidate(symbol="TCS.NS")
     with time_machine.travel(datetime(2026, 6, 25, 4, 0, tzinfo=UTC), tick=False):  # its ex-date, 09:30 IST
         on_the_day = closes(history(auth_client))
     assert on_the_day[-1] == pytest.approx(tick(before[-1] / 5), abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "path", ["historical/TCS?start=2026-06-01", "indicators/TCS?names=sma:2&start=2026-06-01"]
+)
+def test_a_read_cached_before_an_ex_date_is_not_served_past_its_midnight(
+    auth_client, provider, settings, path
+):
+    # Nothing is written when a split staff entered ahead goes ex: the day turning is all that changes the
+    # adjusted series, so a body cached the evening before must not outlive that evening.
+    from django.core.cache import cache
+
+    from market.tests.factories import CorporateActionFactory
+
+    settings.MARKET_DATA_CACHE_TTL = 3600
+    history(auth_client)  # fetched and stored
+    CorporateActionFactory(symbol="TCS.NS", ex_date=date(2026, 6, 25), ratio=5.0)
+    from market.services import market_reads_invalidate
+
+    market_reads_invalidate(symbol="TCS.NS")
+    evening = datetime(2026, 6, 24, 18, 20, tzinfo=UTC)  # 23:50 IST, ten minutes before the ex-date
+    with time_machine.travel(evening, tick=False):
+        assert auth_client.get(f"/api/market/{path}").status_code == 200
+    from market.caching import market_version
+
+    keys = cache.keys(f"*market:history:TCS.NS:1D:{market_version('TCS.NS')}:*")
+    assert keys and all(0 < cache.ttl(key) <= 10 * 60 + 1 for key in keys)
