@@ -407,3 +407,18 @@ def test_a_channel_layer_down_at_the_handshake_closes_with_try_again_later_where
     with capture_logs() as logs:
         run(body)
     assert [log["operation"] for log in unavailable_logs(logs)] == ["connect"]
+
+
+def test_handshakes_refused_while_the_channel_layer_is_down_leave_nothing_in_the_process(run, redis_refusing):
+    """channels_redis kept the queue of each channel it failed to create, for good: clients retrying through an
+    outage grew the web process without bound."""
+
+    async def body():
+        for _ in range(3):
+            client = Client()
+            await client.communicator.send_input({"type": "websocket.connect"})
+            await client.communicator.receive_output()
+            await client.communicator.wait()
+        assert get_channel_layer()._get_layer().channels == {}
+
+    run(body)
