@@ -36,10 +36,12 @@ from market.sources import get_calendar
 from market.symbols import InvalidSymbol, parse_symbol
 from stream.clock import exchange_zone
 from stream.groups import TOPICS, symbol_group, user_group
+from stream.handshake import handshake_refuse
 from stream.limits import MAX_MESSAGE_BYTES, TokenBucket
 from stream.live import live_symbols_due, live_symbols_touch
 from stream.publish import MESSAGE_TYPE
 from stream.selectors import instruments_exchanges
+from tradingdash.exceptions import error_body
 
 logger = structlog.get_logger(__name__)
 
@@ -51,6 +53,8 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 # warning, never raised out of the consumer (uvicorn would log a traceback and drop the connection).
 UPSTREAM_ERRORS = (DatabaseError, RedisError)
 UNAVAILABLE = "The live stream's database or Redis is unavailable: try again shortly."
+# A handshake refused because the channel layer is down (HTTP 503): when the client may try again.
+RETRY_AFTER_SECONDS = 10
 # Quotes missing for this many refresh periods while the exchange is open make the feed stale.
 STALE_PERIODS = 3
 
@@ -164,6 +168,20 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except (RedisError, OSError) as exc:
+            if getattr(self, "channel_name", None) is not None:
+                raise
+            # Channels creates the socket's channel on the layer (a Redis subscribe) before the handshake is read.
+            _log_unavailable("connect", exc)
+            await handshake_refuse(
+                scope,
+                receive,
+                send,
+                status=503,
+                body=error_body("unavailable", UNAVAILABLE),
+                headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
+                close_code=CLOSE_TRY_AGAIN_LATER,
+            )
         finally:
             if getattr(self, "channel_name", None) is not None:
                 await _forget_channel(self.channel_layer, self.channel_name)

@@ -7,8 +7,9 @@ X-Frame-Options DENY, referrer and opener policies, secure CSRF cookie). This ch
 Django's paths in place of ours and reports what they find; a middleware really missing is reported under
 this module's ids (tradingdash.W001, W002, W003).
 
-Also checked (every command that runs checks, migrate included): MARKET_DATA_PROVIDER names a provider
-(tradingdash.E001).
+Also checked (every command that runs checks, migrate included, so `make run` and compose's web, worker and beat
+never start): MARKET_DATA_PROVIDER names a provider (tradingdash.E001); the live stream's and alerts' limits and
+durations are in range (tradingdash.E002, E003).
 """
 
 from __future__ import annotations
@@ -72,3 +73,61 @@ def check_market_data_provider(app_configs, **kwargs) -> list[checks.CheckMessag
             id="tradingdash.E001",
         )
     ]
+
+
+# Settings that must be at least this (counts) or above zero (durations, rates), and what a value out of range
+# quietly does: nothing fails at start-up, the feature just stops working for everyone.
+_AT_LEAST_ONE = {
+    "STREAM_MAX_SYMBOLS": "every subscribe is refused as too many symbols",
+    "STREAM_MESSAGE_BURST": "the first client message closes the socket as a flood",
+    "WATCHLIST_MAX_SYMBOLS": "no watchlist can hold a symbol",
+    "WATCHLIST_MAX_LISTS": "no user can create a watchlist",
+    "ALERT_MAX_PER_USER": "no user can create an alert",
+    "ALERT_MAX_CHANNELS": "no user can add a notification channel",
+}
+_ABOVE_ZERO = {
+    "STREAM_HEARTBEAT_SECONDS": "each stream sends heartbeats without pause",
+    "STREAM_AUTH_TIMEOUT_SECONDS": "every socket is closed (4401) before it can authenticate",
+    "STREAM_MESSAGE_RATE": "client messages beyond the first burst are refused for good",
+    "STREAM_SEND_TIMEOUT_SECONDS": "clients are dropped as not reading",
+    "STREAM_SUBSCRIPTION_TTL": "no subscribed symbol stays in the live set: its quotes are not refreshed",
+    "QUOTE_REFRESH_SECONDS": "quotes are refreshed without pause and symbols reported stale between two quotes",
+    "ALERT_WEBHOOK_TIMEOUT": "every webhook delivery fails",
+    "ALERT_DELIVERY_RETRY_BACKOFF": "failed deliveries are retried without pause",
+    "ALERT_DELIVERY_RETRY_BACKOFF_MAX": "failed deliveries are retried without pause",
+    "ALERT_DELIVERY_MAX_AGE": "a delivery that fails once is never retried",
+    "ALERT_DELIVERY_OVERDUE": "deliveries are queued again alongside their own retry",
+}
+
+
+@checks.register()
+def check_limits(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """The stream's, watchlists' and alerts' counts are at least 1 and their durations and rates above 0."""
+    errors = []
+    for names, in_range, allowed in (
+        (_AT_LEAST_ONE, lambda value: value >= 1, "at least 1"),
+        (_ABOVE_ZERO, lambda value: value > 0, "above 0"),
+    ):
+        for name, breaks in names.items():
+            value = getattr(settings, name)
+            if not in_range(value):  # NaN is out of range too
+                errors.append(
+                    checks.Error(
+                        f"{name}={value!r} is out of range: {breaks}",
+                        hint=f"Set {name} {allowed}.",
+                        id="tradingdash.E002",
+                    )
+                )
+    # A stream's heartbeat refreshes its symbols in the live set at most once a heartbeat period per process
+    # (stream.live.live_symbols_due), so two refreshes can be almost two periods apart.
+    ttl, heartbeat = settings.STREAM_SUBSCRIPTION_TTL, settings.STREAM_HEARTBEAT_SECONDS
+    if ttl > 0 and heartbeat > 0 and not ttl > 2 * heartbeat:
+        errors.append(
+            checks.Error(
+                f"STREAM_SUBSCRIPTION_TTL={ttl!r} is out of range: subscribed symbols lapse from the live set "
+                f"between two heartbeats (STREAM_HEARTBEAT_SECONDS={heartbeat!r}) and their quotes stop",
+                hint="Set STREAM_SUBSCRIPTION_TTL above 2 x STREAM_HEARTBEAT_SECONDS.",
+                id="tradingdash.E003",
+            )
+        )
+    return errors

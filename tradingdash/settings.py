@@ -161,7 +161,7 @@ if REDIS_URL:
         "default": {
             # Pub/sub: a group message is published once and each web process fans it out to its own sockets
             # (bench/ws_fanout.py); live messages are not stored, so a client that was away catches up over the API.
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "stream.layers.PubSubChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {

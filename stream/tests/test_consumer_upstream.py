@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from unittest import mock
 
 import pytest
@@ -352,5 +353,72 @@ def test_a_client_leaving_with_messages_queued_for_it_leaves_no_subscription_beh
         await client.communicator.wait(timeout=2)
         await asyncio.sleep(0.2)
         assert await sync_to_async(subscribed)() == before
+
+    run(body)
+
+
+@pytest.fixture
+def redis_refusing(monkeypatch):
+    """Every new connection to Redis is refused at the socket, as while Redis is down."""
+    from redis.asyncio.connection import Connection
+
+    async def refuse(self):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(Connection, "_connect", refuse)
+
+
+def test_a_channel_layer_down_at_the_handshake_is_a_json_503_not_a_server_error(run, redis_refusing):
+    """The consumer's channel is created on the channel layer before the handshake: with Redis down that raised out
+    of the application (uvicorn: a traceback in the log and a bare 500)."""
+
+    async def body():
+        client = Client()
+        client.communicator.scope["extensions"] = {"websocket.http.response": {}}
+        await client.communicator.send_input({"type": "websocket.connect"})
+        start = await client.communicator.receive_output()
+        sent = await client.communicator.receive_output()
+        assert (start["type"], start["status"]) == ("websocket.http.response.start", 503)
+        assert dict(start["headers"])[b"retry-after"].isdigit()
+        assert json.loads(sent["body"])["error"]["code"] == "unavailable"
+        await client.communicator.wait()
+
+    with capture_logs() as logs:
+        run(body)
+    (log,) = unavailable_logs(logs)
+    assert log["operation"] == "connect" and log["log_level"] == "warning" and "exc_info" not in log
+    assert "ConnectionError" in log["error"]
+
+
+def test_a_channel_layer_down_at_the_handshake_closes_with_try_again_later_where_no_http_answer_can_go(
+    run, redis_refusing
+):
+    """A server without the WebSocket HTTP response extension can only refuse the handshake with a 403, which
+    tells the client nothing: the socket is accepted and closed at once with 1013, as the consumer closes for an
+    outage later on."""
+
+    async def body():
+        client = Client()
+        await client.communicator.send_input({"type": "websocket.connect"})
+        assert (await client.communicator.receive_output())["type"] == "websocket.accept"
+        assert await client.closed_with() == CLOSE_TRY_AGAIN_LATER
+        await client.communicator.wait()
+
+    with capture_logs() as logs:
+        run(body)
+    assert [log["operation"] for log in unavailable_logs(logs)] == ["connect"]
+
+
+def test_handshakes_refused_while_the_channel_layer_is_down_leave_nothing_in_the_process(run, redis_refusing):
+    """channels_redis kept the queue of each channel it failed to create, for good: clients retrying through an
+    outage grew the web process without bound."""
+
+    async def body():
+        for _ in range(3):
+            client = Client()
+            await client.communicator.send_input({"type": "websocket.connect"})
+            await client.communicator.receive_output()
+            await client.communicator.wait()
+        assert get_channel_layer()._get_layer().channels == {}
 
     run(body)

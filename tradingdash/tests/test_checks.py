@@ -1,7 +1,9 @@
 import pytest
 from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
-from tradingdash.checks import check_market_data_provider
+from tradingdash.checks import check_limits, check_market_data_provider
 
 
 @pytest.mark.parametrize("name", ["synthetic", "csv", "yfinance", "my_package.feeds:build"])
@@ -22,3 +24,68 @@ def test_a_misspelled_provider_fails_the_checks_that_migrate_runs(settings, name
 def test_the_check_is_registered(settings):
     settings.MARKET_DATA_PROVIDER = "synthentic"
     assert "tradingdash.E001" in {message.id for message in checks.run_checks()}
+
+
+LIMITS = {
+    "STREAM_MAX_SYMBOLS": "at least 1",
+    "STREAM_MESSAGE_BURST": "at least 1",
+    "WATCHLIST_MAX_SYMBOLS": "at least 1",
+    "WATCHLIST_MAX_LISTS": "at least 1",
+    "ALERT_MAX_PER_USER": "at least 1",
+    "ALERT_MAX_CHANNELS": "at least 1",
+    "STREAM_HEARTBEAT_SECONDS": "above 0",
+    "STREAM_AUTH_TIMEOUT_SECONDS": "above 0",
+    "STREAM_MESSAGE_RATE": "above 0",
+    "STREAM_SEND_TIMEOUT_SECONDS": "above 0",
+    "STREAM_SUBSCRIPTION_TTL": "above 0",
+    "QUOTE_REFRESH_SECONDS": "above 0",
+    "ALERT_WEBHOOK_TIMEOUT": "above 0",
+    "ALERT_DELIVERY_RETRY_BACKOFF": "above 0",
+    "ALERT_DELIVERY_RETRY_BACKOFF_MAX": "above 0",
+    "ALERT_DELIVERY_MAX_AGE": "above 0",
+    "ALERT_DELIVERY_OVERDUE": "above 0",
+}
+
+
+def test_the_default_limits_pass():
+    assert check_limits(None) == []
+
+
+@pytest.mark.parametrize("value", [0, -1, float("nan")])
+@pytest.mark.parametrize("name", sorted(LIMITS))
+def test_a_limit_out_of_range_fails_naming_the_setting_and_its_range(settings, name, value):
+    """STREAM_MESSAGE_BURST=0 started the server and refused every client message; each of these quietly stops
+    the stream, watchlists or alerts working for everyone."""
+    setattr(settings, name, value)
+    [error] = check_limits(None)
+    assert error.level == checks.ERROR and error.id == "tradingdash.E002"
+    assert error.msg.startswith(f"{name}={value!r} is out of range: ")
+    assert error.hint == f"Set {name} {LIMITS[name]}."
+
+
+@pytest.mark.parametrize("name", sorted(LIMITS))
+def test_the_smallest_value_in_range_passes(settings, name):
+    setattr(settings, name, 1 if LIMITS[name] == "at least 1" else 0.5)
+    settings.STREAM_SUBSCRIPTION_TTL = max(
+        settings.STREAM_SUBSCRIPTION_TTL, 2 * settings.STREAM_HEARTBEAT_SECONDS + 1
+    )
+    assert check_limits(None) == []
+
+
+@pytest.mark.parametrize("ttl", [15, 30])
+def test_a_subscription_ttl_within_two_heartbeats_fails(settings, ttl):
+    """A symbol is put in the live set again at most once a heartbeat period per process: it could lapse before
+    the next time, and its quotes stop being refreshed while clients still watch it."""
+    settings.STREAM_HEARTBEAT_SECONDS, settings.STREAM_SUBSCRIPTION_TTL = 15, ttl
+    [error] = check_limits(None)
+    assert error.id == "tradingdash.E003" and "STREAM_SUBSCRIPTION_TTL" in error.msg
+    assert error.hint == "Set STREAM_SUBSCRIPTION_TTL above 2 x STREAM_HEARTBEAT_SECONDS."
+    settings.STREAM_SUBSCRIPTION_TTL = 31
+    assert check_limits(None) == []
+
+
+def test_the_limits_check_is_registered_and_fails_manage_py_check(settings):
+    settings.STREAM_MESSAGE_BURST = 0
+    assert "tradingdash.E002" in {message.id for message in checks.run_checks()}
+    with pytest.raises(SystemCheckError, match="STREAM_MESSAGE_BURST=0"):
+        call_command("check")
