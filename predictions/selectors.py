@@ -9,10 +9,11 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from market.selectors import symbol_require_known
+from market.services import StaleMarketData
 from market.timeframes import Timeframe
 from predictions.ml.significance import beats_naive
 from predictions.models import TRAINABLE, Prediction, TaskRecord, TrainedModel
-from predictions.services import NotEnoughHistory, StaleMarketData, predictions_cache_version
+from predictions.services import NotEnoughHistory, predictions_cache_version
 
 TRAINABLE_NAMES = frozenset(algorithm.value for algorithm in TRAINABLE)
 PREDICTION_FIELDS = (

@@ -17,13 +17,13 @@ from market.adjust import SERIES_NAMES, Adjustment
 from market.bars import bar_close, closed_only
 from market.caching import market_version
 from market.selectors import candles_frame
-from market.services import DEFAULT_DAYS, candles_ensure
+from market.services import DEFAULT_DAYS, StaleMarketData, candles_ensure
 from market.sources import calendar_for_symbol
 from market.timeframes import Timeframe
 from predictions.ml.evaluation import InsufficientHistory
 from predictions.models import Prediction
 from predictions.selectors import model_default, prediction_system_for_bar
-from predictions.services import ModelUnavailable, NoActiveModel, StaleMarketData, prediction_generate
+from predictions.services import ModelUnavailable, NoActiveModel, prediction_generate
 from signals.backtest import intraday_periods_per_year, run_backtest
 from signals.config import SignalConfig
 from signals.models import TradingSignal
