@@ -18,7 +18,7 @@ from django.db.models import F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from market.adjust import SHARE_COUNT_KINDS, Action
-from market.bars import bar_close
+from market.bars import bar_close, bars_ahead
 from market.caching import market_version_bump, quote_cache_set
 from market.calendar import (
     EXCHANGES,
@@ -865,6 +865,81 @@ def candles_ensure(
     # A fetch may just have found where the provider's history starts.
     known["history_start"] = _history_start(symbol, timeframe, provider.name)
     return EnsureResult(fetched=True, stale=False, **known)
+
+
+class StaleMarketData(Exception):
+    """The stored candles end before the latest bar that has closed on the exchange's calendar (the provider is
+    down, or has not returned that bar): what is decided "now" from their last bar (a forecast, a trading signal)
+    would be decided on a bar that is no longer the latest. Built from its message alone, so a task's failure
+    reads back the same."""
+
+    retry_after = 60
+
+
+def candles_ensure_current(*, symbol: str, timeframe: Timeframe, consequence: str) -> EnsureResult:
+    """candles_ensure for a decision on the latest closed bar: the bar after the last closed final bar stored must
+    not have closed on the exchange's calendar. A bar that closed within `freshness` of the last fetch is fetched
+    now (the provider is asked only when a bar has closed since). Candles the provider could not bring up to date
+    raise StaleMarketData, whose message says how old they are and why, then the caller's `consequence`."""
+    ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=None)
+    calendar = calendar_for_symbol(symbol)
+    last, missed = _missed_close(symbol=symbol, timeframe=timeframe, calendar=calendar)
+    if missed is not None and not ensured.stale:
+        ensured = candles_ensure(
+            symbol=symbol, timeframe=timeframe, start=None, end=None, freshness=timedelta(0)
+        )
+        last, missed = _missed_close(symbol=symbol, timeframe=timeframe, calendar=calendar)
+    if missed is None:
+        return ensured
+    why = (
+        f"the market data provider failed ({ensured.stale_reason})"
+        if ensured.stale
+        else "the market data provider has not returned a newer bar"
+    )
+    age = timezone.now() - missed
+    raise StaleMarketData(
+        f"Market data is stale: the last closed {timeframe.value} bar stored for {symbol} is "
+        f"{_bar_label(last, calendar=calendar, timeframe=timeframe)}, and the bar after it closed at "
+        f"{_local_time(missed, calendar=calendar)} ({_duration(age)} ago); {why}. {consequence}"
+    )
+
+
+def _missed_close(
+    *, symbol: str, timeframe: Timeframe, calendar: ExchangeCalendar
+) -> tuple[datetime | None, datetime | None]:
+    """The last closed final bar stored (what signals and forecasts read as the latest), and when the bar after
+    it closed if it has (that bar is missing); else None for it."""
+    now = timezone.now()
+    latest = (
+        MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value, final=True)
+        .order_by("-timestamp")
+        .values_list("timestamp", flat=True)[:2]
+    )
+    last = next((opened for opened in latest if bar_close(calendar, timeframe, opened) <= now), None)
+    if last is None:
+        return None, None
+    closes = bar_close(calendar, timeframe, bars_ahead(calendar, timeframe, last, 1))
+    return last, (closes if closes <= now else None)
+
+
+def _bar_label(opened_at: datetime, *, calendar: ExchangeCalendar, timeframe: Timeframe) -> str:
+    """A bar for people, in the exchange's time: a daily (or longer) bar by its session's date."""
+    if not timeframe.is_intraday:
+        return f"the {opened_at.astimezone(calendar.tz).date().isoformat()} bar"
+    return f"the bar of {_local_time(opened_at, calendar=calendar)}"
+
+
+def _local_time(moment: datetime, *, calendar: ExchangeCalendar) -> str:
+    return moment.astimezone(calendar.tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 120:
+        return f"{minutes} minutes"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} hours"
+    return f"{minutes // (24 * 60)} days"
 
 
 def candles_ensure_nothing(

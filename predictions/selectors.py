@@ -10,11 +10,12 @@ from django.utils import timezone
 
 from market.adjust import split_ratio_between
 from market.selectors import corporate_actions, symbol_require_known
+from market.services import StaleMarketData
 from market.sources import time_zone_for_symbol
 from market.timeframes import Timeframe
 from predictions.ml.significance import beats_naive
 from predictions.models import TRAINABLE, Prediction, TaskRecord, TrainedModel
-from predictions.services import NotEnoughHistory, StaleMarketData, predictions_cache_version
+from predictions.services import NotEnoughHistory, predictions_cache_version
 
 TRAINABLE_NAMES = frozenset(algorithm.value for algorithm in TRAINABLE)
 PREDICTION_FIELDS = (

@@ -20,10 +20,13 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from market.bars import bar_close, bars_ahead, closed_only
-from market.calendar import ExchangeCalendar
 from market.models import MarketData
 from market.selectors import candles_frame, split_ratio_between_bars
-from market.services import DEFAULT_DAYS, candles_ensure
+from market.services import DEFAULT_DAYS, candles_ensure, candles_ensure_current
+
+# Re-exported: task results stored before it moved to market name this module as the error's (Celery rebuilds a
+# failure from its module and class name), and the task status shows its message only when it is rebuilt as one.
+from market.services import StaleMarketData as StaleMarketData
 from market.sources import calendar_for_symbol
 from market.timeframes import Timeframe
 from predictions.features import warmup_bars
@@ -74,14 +77,6 @@ class NoActiveModel(Exception):
     """No trained, active model for this symbol, timeframe, horizon and algorithm yet."""
 
 
-class StaleMarketData(Exception):
-    """The stored candles end before the latest bar that has closed on the exchange's calendar (the provider is
-    down, or has not returned that bar): a prediction from their last bar would target a bar that has already
-    closed, which is no forecast. Built from its message alone, so a task's failure reads back the same."""
-
-    retry_after = 60
-
-
 class ModelUnavailable(Exception):
     """A stored model version whose artifact cannot be loaded here: its file is missing (deleted, or MEDIA_ROOT
     not shared with the worker that trained it) or does not match its recorded SHA-256."""
@@ -114,64 +109,14 @@ def training_candles(*, symbol: str, timeframe: Timeframe, ensure: bool = True, 
 
 def forecast_candles(*, symbol: str, timeframe: Timeframe):
     """The candles a forecast is made from: training_candles whose last bar is the latest that has closed on the
-    exchange's calendar. A bar that closed within `freshness` of the last fetch is fetched now (the provider is
-    asked only when a bar has closed since). Candles the provider could not bring up to date raise
-    StaleMarketData: candles_ensure serves them marked stale, and a "forecast" from them would target a bar
-    whose close is already past."""
-    ensured = candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=None)
-    candles = _closed(symbol=symbol, timeframe=timeframe)
-    calendar = calendar_for_symbol(symbol)
-    missed = _missed_close(candles=candles, calendar=calendar, timeframe=timeframe)
-    if missed is not None and not ensured.stale:
-        ensured = candles_ensure(
-            symbol=symbol, timeframe=timeframe, start=None, end=None, freshness=timedelta(0)
-        )
-        candles = _closed(symbol=symbol, timeframe=timeframe)
-        missed = _missed_close(candles=candles, calendar=calendar, timeframe=timeframe)
-    if missed is None:
-        return candles
-    last = candles.index[-1].to_pydatetime()
-    why = (
-        f"the market data provider failed ({ensured.stale_reason})"
-        if ensured.stale
-        else "the market data provider has not returned a newer bar"
+    exchange's calendar, else StaleMarketData (market.services.candles_ensure_current): a "forecast" from them
+    would target a bar whose close is already past."""
+    candles_ensure_current(
+        symbol=symbol,
+        timeframe=timeframe,
+        consequence="Cannot forecast: the bar it would predict has already closed.",
     )
-    age = timezone.now() - missed
-    raise StaleMarketData(
-        f"Market data is stale: the last closed {timeframe.value} bar stored for {symbol} is "
-        f"{_bar_label(last, calendar=calendar, timeframe=timeframe)}, and the bar after it closed at "
-        f"{_local_time(missed, calendar=calendar)} ({_duration(age)} ago); "
-        f"{why}. Cannot forecast: the bar it would predict has already closed."
-    )
-
-
-def _missed_close(*, candles, calendar: ExchangeCalendar, timeframe: Timeframe) -> datetime | None:
-    """When the bar after the last of `candles` closed, if it has (that bar is missing); else None."""
-    if candles.empty:
-        return None
-    after = bars_ahead(calendar, timeframe, candles.index[-1].to_pydatetime(), 1)
-    closes = bar_close(calendar, timeframe, after)
-    return closes if closes <= timezone.now() else None
-
-
-def _bar_label(opened_at: datetime, *, calendar: ExchangeCalendar, timeframe: Timeframe) -> str:
-    """A bar for people, in the exchange's time: a daily (or longer) bar by its session's date."""
-    if not timeframe.is_intraday:
-        return f"the {opened_at.astimezone(calendar.tz).date().isoformat()} bar"
-    return f"the bar of {_local_time(opened_at, calendar=calendar)}"
-
-
-def _local_time(moment: datetime, *, calendar: ExchangeCalendar) -> str:
-    return moment.astimezone(calendar.tz).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def _duration(delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    if minutes < 120:
-        return f"{minutes} minutes"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} hours"
-    return f"{minutes // (24 * 60)} days"
+    return _closed(symbol=symbol, timeframe=timeframe)
 
 
 def _closed(*, symbol: str, timeframe: Timeframe):

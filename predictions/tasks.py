@@ -8,10 +8,10 @@ import structlog
 from celery import shared_task
 
 from market.providers.errors import ProviderUnavailable, RateLimited
+from market.services import StaleMarketData
 from market.timeframes import Timeframe
 from predictions.selectors import models_retraining_plan, prediction_made
 from predictions.services import (
-    StaleMarketData,
     models_train,
     prediction_generate,
     predictions_rescore,

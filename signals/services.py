@@ -17,13 +17,13 @@ from market.adjust import SERIES_NAMES, Adjustment
 from market.bars import bar_close, closed_only
 from market.caching import market_version
 from market.selectors import candles_frame
-from market.services import DEFAULT_DAYS, candles_ensure
+from market.services import DEFAULT_DAYS, StaleMarketData, candles_ensure, candles_ensure_current
 from market.sources import calendar_for_symbol
 from market.timeframes import Timeframe
 from predictions.ml.evaluation import InsufficientHistory
 from predictions.models import Prediction
 from predictions.selectors import model_default, prediction_system_for_bar
-from predictions.services import ModelUnavailable, NoActiveModel, StaleMarketData, prediction_generate
+from predictions.services import ModelUnavailable, NoActiveModel, prediction_generate
 from signals.backtest import intraday_periods_per_year, run_backtest
 from signals.config import SignalConfig
 from signals.models import TradingSignal
@@ -64,10 +64,16 @@ def _signals_invalidate(symbol: str) -> None:
     cache.set(f"signals:version:{symbol}", uuid.uuid4().hex[:12], 7 * 24 * 3600)
 
 
-def _closed_candles(*, symbol: str, timeframe: Timeframe, limit: int | None, needed: int = 0):
-    """Closed stored candles, fetching the default history first if none was ever fetched, and back to the
-    first-fetch depth when fewer than `needed` are stored (e.g. only a recent range was ever asked for)."""
-    candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=None)
+def _latest_closed_candles(*, symbol: str, timeframe: Timeframe, limit: int, needed: int):
+    """Closed stored candles up to the latest bar closed on the exchange's calendar, else StaleMarketData (a
+    signal on an older bar would be stored and announced as current; candles_ensure_current). The default history
+    is fetched first if none was ever fetched, and back to the first-fetch depth when fewer than `needed` are
+    stored (e.g. only a recent range was ever asked for)."""
+    candles_ensure_current(
+        symbol=symbol,
+        timeframe=timeframe,
+        consequence="No signal: it would be a decision on a bar that is no longer the latest.",
+    )
     candles = _read_closed(symbol=symbol, timeframe=timeframe, limit=limit)
     if len(candles) < needed:
         start = timezone.now() - timedelta(days=DEFAULT_DAYS[timeframe])
@@ -112,8 +118,8 @@ def _system_prediction(*, symbol: str, timeframe: Timeframe, base_timestamp) -> 
     calendar = calendar_for_symbol(symbol)
     target_close = bar_close(calendar, timeframe, prediction.target_time)
     if target_close <= timezone.now():
-        # Made when this bar was the latest; the bar it predicts has closed since and is not stored (the
-        # candles are stale): a forecast no more.
+        # Made when this bar was the latest; the bar it predicts has closed since and is not stored: a forecast
+        # no more. (Stale candles are refused before this; the bar may close while the signal is made.)
         return None, (
             f"the system prediction from this bar is stale: the bar it predicts closed at "
             f"{target_close.astimezone(calendar.tz):%Y-%m-%d %H:%M %Z} and newer candles are not stored"
@@ -141,12 +147,14 @@ def _bar_lock(*, symbol: str, timeframe: Timeframe) -> None:
 
 def signal_generate(*, symbol: str, timeframe: Timeframe, once_per_bar: bool = False) -> TradingSignal:
     """Evaluate the rules on the latest closed candles (and the system's prediction from the same bar, when a
-    model beats naive) and store it. With `once_per_bar` (scheduled runs, which a redelivered or concurrent
+    model beats naive) and store it; StaleMarketData when the latest closed bar is not stored. With `once_per_bar` (scheduled runs, which a redelivered or concurrent
     task may repeat) a bar that already has a signal keeps it: that signal is returned, nothing is stored or
     announced again."""
     config = signal_config()
     needed = required_bars(config)
-    candles = _closed_candles(symbol=symbol, timeframe=timeframe, limit=needed + _EXTRA_BARS, needed=needed)
+    candles = _latest_closed_candles(
+        symbol=symbol, timeframe=timeframe, limit=needed + _EXTRA_BARS, needed=needed
+    )
     if len(candles) < needed:
         raise NotEnoughCandles(needed=needed, available=len(candles))
     bar = candles.index[-1].to_pydatetime()
@@ -223,11 +231,14 @@ def signal_backtest(
     commission_bps: float = 0.0,
 ) -> dict:
     """Replay the rules bar by bar over the stored history (no look-ahead; next-open entries), fetching first
-    what the range asked for was never fetched."""
+    what the range asked for was never fetched. History may be stale: it is replayed, and `stale` says that the
+    provider failed to bring the range up to date (as market reads do)."""
     config = signal_config()
     needed = required_bars(config) + 2
-    _backtest_range_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, warmup=needed)
-    candles = _closed_candles(symbol=symbol, timeframe=timeframe, limit=None)
+    stale = _backtest_range_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, warmup=needed)
+    latest = candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=None)
+    stale = stale or (latest.stale and end is None)  # with an `end`, the range's own fetch reaches the latest
+    candles = _read_closed(symbol=symbol, timeframe=timeframe, limit=None)
     if len(candles) < needed:
         raise NotEnoughCandles(needed=needed, available=len(candles))
     if end is not None:
@@ -255,6 +266,7 @@ def signal_backtest(
             "timeframe": timeframe.value,
             "commission_bps": commission_bps,
             "series": SERIES_NAMES[SERIES],
+            "stale": stale,
         }
     )
     payload.update(_factors_replayed(config))
@@ -263,21 +275,22 @@ def signal_backtest(
 
 def _backtest_range_ensure(
     *, symbol: str, timeframe: Timeframe, start: datetime | None, end: datetime | None, warmup: int
-) -> None:
+) -> bool:
     """Fetch what a backtest of [start, end) reads and was never fetched: the range and the `warmup` bars before
-    it (the default history before `end` without a start; _closed_candles adds the latest). Only what the
-    provider still serves: a start beyond an intraday lookback runs on what is stored."""
+    it (the default history before `end` without a start; signal_backtest adds the latest). Only what the
+    provider still serves: a start beyond an intraday lookback runs on what is stored. Whether any of it is
+    served stale (the provider failed)."""
     if start is None and end is None:
-        return
+        return False
     if start is None:
-        candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=end)
-        return
-    candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=start, limit=warmup)
+        return candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=end).stale
+    stale = candles_ensure(symbol=symbol, timeframe=timeframe, start=None, end=start, limit=warmup).stale
     lookback = timeframe.spec.max_lookback
     if lookback is not None:
         start = max(start, timezone.now() - lookback + timedelta(minutes=1))
     if end is None or start < end:
-        candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end)
+        stale = candles_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end).stale or stale
+    return stale
 
 
 def _periods_per_year(*, symbol: str, timeframe: Timeframe) -> float | None:

@@ -5,6 +5,7 @@ from celery import shared_task
 
 from market.models import Instrument
 from market.providers.errors import ProviderError
+from market.services import StaleMarketData
 from market.timeframes import Timeframe
 from signals.services import NotEnoughCandles, signal_generate
 
@@ -14,14 +15,16 @@ logger = structlog.get_logger(__name__)
 @shared_task(name="signals.generate_for_watchlist")
 def generate_for_watchlist(timeframe: str = "1D") -> dict:
     """One signal per active instrument and closed bar (a repeated run, e.g. a redelivery, stores nothing new);
-    a symbol without enough data is reported, not fatal."""
+    a symbol without enough data, or whose latest closed bar is not stored (the provider down), is skipped with
+    the reason, logged and returned, and the run goes on."""
     tf = Timeframe.parse(timeframe)
     generated, skipped = [], {}
     for symbol in Instrument.objects.filter(active=True).values_list("symbol", flat=True):
         try:
             signal = signal_generate(symbol=symbol, timeframe=tf, once_per_bar=True)
-        except (NotEnoughCandles, ProviderError) as exc:
+        except (NotEnoughCandles, ProviderError, StaleMarketData) as exc:
             skipped[symbol] = str(exc)
+            logger.warning("signal_skipped", symbol=symbol, timeframe=tf.value, reason=str(exc))
             continue
         generated.append({"symbol": symbol, "signal_id": signal.id, "signal_type": signal.signal_type})
     logger.info("signals_generated", timeframe=tf.value, generated=len(generated), skipped=len(skipped))

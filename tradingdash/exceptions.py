@@ -85,6 +85,7 @@ def _from_domain(exc: Exception) -> exceptions.APIException | None:
     """Our domain errors, raised by services and providers, as API errors (imported lazily: apps load later)."""
     from market.providers.base import LookbackExceeded
     from market.providers.errors import ProviderError, ProviderUnavailable, RateLimited, SymbolNotFound
+    from market.services import StaleMarketData
     from market.symbols import InvalidSymbol
 
     if isinstance(exc, InvalidSymbol):
@@ -93,6 +94,8 @@ def _from_domain(exc: Exception) -> exceptions.APIException | None:
         return exceptions.ValidationError({"start": [str(exc)]})
     if isinstance(exc, SymbolNotFound):
         return exceptions.NotFound(str(exc), code="symbol_not_found")
+    if isinstance(exc, StaleMarketData):  # a decision on the latest bar (forecast, signal) from older candles
+        return ServiceUnavailable(str(exc), code="market_data_stale", retry_after=exc.retry_after)
     if isinstance(exc, RateLimited):
         return ServiceUnavailable(str(exc), code="rate_limited", retry_after=exc.retry_after)
     if isinstance(exc, ProviderUnavailable):

@@ -39,7 +39,6 @@ from predictions.services import (
     ModelUnavailable,
     NotEnoughHistory,
     Queued,
-    StaleMarketData,
     TrainingNotAllowed,
     TrainingQuotaExceeded,
     prediction_request,
@@ -133,8 +132,6 @@ class PredictionGenerateApi(APIView):
             raise Unprocessable(str(exc), code="insufficient_history") from exc
         except ModelUnavailable as exc:
             raise ServiceUnavailable(str(exc), code="model_unavailable") from exc
-        except StaleMarketData as exc:
-            raise ServiceUnavailable(str(exc), code="market_data_stale", retry_after=exc.retry_after) from exc
         if isinstance(answer, Queued):
             return _accepted(request, answer)
         return Response(prediction_made(answer), status=status.HTTP_201_CREATED)

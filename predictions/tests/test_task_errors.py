@@ -1,5 +1,6 @@
 """What a failed task tells its owner: our own errors, read back from the result backend (JSON), say why."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -22,3 +23,24 @@ def test_a_training_without_enough_history_says_so_in_its_status(user):
         status = task_status(record=record)
     assert status["state"] == "FAILURE"
     assert status["error"].startswith("Training needs at least") and "are stored" in status["error"]
+
+
+def test_a_stale_data_failure_stored_before_the_error_moved_to_market_still_says_why(user):
+    """StaleMarketData was predictions.services' before market's: a result stored then names that module, and
+    Celery rebuilds the error from it (a generic exception when the name is gone: the status hid the reason)."""
+    from django_celery_results.models import TaskResult
+
+    message = "Market data is stale: the last closed 1D bar stored for TCS.NS is the 2026-06-03 bar"
+    record = TaskRecord.objects.create(
+        task_id="predict-old", name="predictions.generate_prediction", key="k", user=user
+    )
+    TaskResult.objects.create(
+        task_id="predict-old",
+        status="FAILURE",
+        content_type="application/json",
+        content_encoding="utf-8",
+        result=json.dumps(
+            {"exc_type": "StaleMarketData", "exc_message": [message], "exc_module": "predictions.services"}
+        ),
+    )
+    assert task_status(record=record)["error"] == message

@@ -84,6 +84,9 @@ class BacktestSerializer(serializers.Serializer):
         help_text="The candle series replayed: `split-adjusted` (splits and bonus issues applied at read time; "
         "prices before one are comparable with today's), the one live signals use."
     )
+    stale = serializers.BooleanField(
+        help_text="The provider failed to bring the range up to date: the replay ran on the candles stored."
+    )
     trades = TradeSerializer(many=True)
     win_rate = serializers.FloatField(allow_null=True)
     total_return = serializers.FloatField(allow_null=True)

@@ -3,6 +3,7 @@ from tqdm import tqdm
 
 from market.models import Instrument
 from market.providers.errors import ProviderError
+from market.services import StaleMarketData
 from market.symbols import InvalidSymbol, parse_symbol
 from market.timeframes import Timeframe
 from signals.services import NotEnoughCandles, signal_generate
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         for symbol in tqdm(symbols, desc="signals", unit="symbol", disable=options["verbosity"] == 0):
             try:
                 signal = signal_generate(symbol=symbol, timeframe=tf, once_per_bar=True)
-            except (NotEnoughCandles, ProviderError) as exc:
+            except (NotEnoughCandles, ProviderError, StaleMarketData) as exc:
                 self.stderr.write(f"{symbol}: {exc}")
                 failures += 1
                 continue

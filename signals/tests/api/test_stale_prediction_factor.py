@@ -1,6 +1,7 @@
-"""With the provider down the stored candles end days ago: the system prediction from their last bar targets a
-bar that has already closed. It is no forecast, so it is no factor of a BUY/SELL/HOLD decision, and the
-reasoning says why; neither a request nor the scheduled run fails for it."""
+"""With the provider down the stored candles end days ago: a signal from their last bar is refused (503
+market_data_stale; signals/tests/api/test_stale_market_data.py), before the system prediction is asked for. So
+no prediction is made from stale candles for it, and a prediction made when that bar was the latest, whose
+target bar has closed since, is never the factor of a "new" signal."""
 
 from datetime import UTC, datetime
 
@@ -41,37 +42,32 @@ def provider_down(monkeypatch):
     monkeypatch.setattr("market.services.get_provider", lambda name=None: down_provider())
 
 
-def test_a_prediction_the_stale_candles_cannot_give_leaves_the_factor_absent_and_says_why(
+def test_a_signal_on_stale_candles_is_refused_before_a_prediction_is_made_for_it(
     auth_client, svr_beating_naive, provider_down
 ):
     with time_machine.travel(LATER, tick=False):
         response = auth_client.post("/api/signals/generate/TCS", {}, format="json")
-    assert response.status_code == 201, response.content
-    body = response.json()
-    assert body["prediction_id"] is None
-    assert "prediction" not in {factor["name"] for factor in body["factors"]}
-    assert "Market data is stale" in body["reasoning"] and "redistributed" in body["reasoning"]
-    assert not Prediction.objects.exists()
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "market_data_stale"
+    assert not Prediction.objects.exists() and not TradingSignal.objects.exists()
 
 
-def test_a_prediction_made_when_the_bar_was_fresh_is_no_factor_once_its_target_has_closed(
+def test_a_prediction_made_when_the_bar_was_fresh_is_no_factor_of_a_signal_once_its_target_has_closed(
     auth_client, svr_beating_naive, provider_down
 ):
     with time_machine.travel(STORED, tick=False):
         fresh = auth_client.post("/api/signals/generate/TCS", {}, format="json").json()
     assert fresh["prediction_id"] is not None  # the bar was the latest: a forecast, and a factor
     with time_machine.travel(LATER, tick=False):
-        stale = auth_client.post("/api/signals/generate/TCS", {}, format="json").json()
-    assert stale["candle_timestamp"] == fresh["candle_timestamp"]
-    assert stale["prediction_id"] is None
-    assert "prediction" not in {factor["name"] for factor in stale["factors"]}
-    assert "the system prediction from this bar is stale" in stale["reasoning"]
+        stale = auth_client.post("/api/signals/generate/TCS", {}, format="json")
+    assert stale.status_code == 503
+    assert list(TradingSignal.objects.values_list("id", flat=True)) == [fresh["id"]]
 
 
-def test_the_scheduled_run_does_not_fail_on_stale_candles(svr_beating_naive, provider_down):
+def test_the_scheduled_run_skips_stale_candles_and_makes_no_prediction(svr_beating_naive, provider_down):
     InstrumentFactory(symbol="TCS.NS")
     with time_machine.travel(LATER, tick=False):
         result = generate_for_watchlist.apply(kwargs={"timeframe": "1D"}).get()
-    assert [row["symbol"] for row in result["generated"]] == ["TCS.NS"]
-    signal = TradingSignal.objects.get()
-    assert signal.prediction_id is None and "Market data is stale" in signal.reasoning
+    assert result["generated"] == []
+    assert "Market data is stale" in result["skipped"]["TCS.NS"]
+    assert not TradingSignal.objects.exists() and not Prediction.objects.exists()

@@ -6,10 +6,10 @@ import pytest
 import time_machine
 
 from market.providers.errors import ProviderUnavailable
-from market.services import candles_sync
+from market.services import StaleMarketData, candles_sync
 from market.tests.factories import FrameProvider, make_candles
 from market.timeframes import Timeframe
-from signals.services import _closed_candles
+from signals.services import _read_closed, signal_generate
 
 pytestmark = pytest.mark.django_db
 
@@ -26,13 +26,16 @@ def test_partial_bar_is_left_out_even_after_its_close(monkeypatch):
     # read cannot fetch it complete).
     provider.fail = ProviderUnavailable("Yahoo Finance did not answer")
     with time_machine.travel(datetime(2026, 6, 3, 10, 1, tzinfo=UTC), tick=False):
-        candles = _closed_candles(symbol="ODD.NS", timeframe=Timeframe.H1, limit=None)
+        candles = _read_closed(symbol="ODD.NS", timeframe=Timeframe.H1, limit=None)
+        # Nor is a signal made on the bar before it, as if that were the latest.
+        with pytest.raises(StaleMarketData, match="the bar of 2026-06-03 14:15 IST"):
+            signal_generate(symbol="ODD.NS", timeframe=Timeframe.H1)
     assert candles.index[-1] == HOURLY.index[-2]
     # Once fetched complete (the 15:35 IST sync), it is used.
     provider.fail = None
     with time_machine.travel(datetime(2026, 6, 3, 10, 5, tzinfo=UTC), tick=False):
         candles_sync(symbol="ODD.NS", timeframe=Timeframe.H1, days=1, provider=provider)
-        candles = _closed_candles(symbol="ODD.NS", timeframe=Timeframe.H1, limit=None)
+        candles = _read_closed(symbol="ODD.NS", timeframe=Timeframe.H1, limit=None)
     assert candles.index[-1] == HOURLY.index[-1]
 
 

@@ -26,3 +26,18 @@ def test_a_symbol_that_fails_makes_the_command_fail_after_the_others(frozen):
     with pytest.raises(CommandError, match="1 of 2 symbols failed"):
         call_command("generate_signals", "NOSUCHCO", "TCS", stdout=out, stderr=err, verbosity=0)
     assert "TCS.NS:" in out.getvalue() and "NOSUCHCO.NS: No market data" in err.getvalue()
+
+
+def test_a_symbol_with_stale_candles_is_reported_and_the_others_still_get_their_signal(monkeypatch):
+    from market.tests.factories import down_provider
+
+    with time_machine.travel(datetime(2026, 11, 23, 11, 0, tzinfo=UTC), tick=False):  # Monday after the close
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=600, provider=get_provider("synthetic"))
+    with time_machine.travel(datetime(2026, 11, 27, 11, 0, tzinfo=UTC), tick=False):  # Friday after the close
+        candles_sync(symbol="INFY.NS", timeframe=Timeframe.D1, days=600, provider=get_provider("synthetic"))
+        monkeypatch.setattr("market.services.get_provider", lambda name=None: down_provider())
+        out, err = StringIO(), StringIO()
+        with pytest.raises(CommandError, match="1 of 2 symbols failed"):
+            call_command("generate_signals", "TCS", "INFY", stdout=out, stderr=err, verbosity=0)
+    assert "INFY.NS:" in out.getvalue()
+    assert "TCS.NS: Market data is stale" in err.getvalue()

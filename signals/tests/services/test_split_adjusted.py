@@ -10,7 +10,7 @@ from market.services import candles_sync
 from market.tests.factories import FrameProvider, make_candles
 from market.timeframes import Timeframe
 from predictions.services import training_candles
-from signals.services import _closed_candles, signal_backtest
+from signals.services import _read_closed, signal_backtest
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def _drop_on_split_day(candles) -> float:
 
 
 def test_signals_read_the_split_adjusted_series(stored):
-    candles = _closed_candles(symbol="SPLIT.NS", timeframe=Timeframe.D1, limit=None)
+    candles = _read_closed(symbol="SPLIT.NS", timeframe=Timeframe.D1, limit=None)
     assert TRADED.index[SPLIT_AT].tz_convert("Asia/Kolkata").date() == SPLIT_DAY
     assert _drop_on_split_day(candles) == pytest.approx(_drop_on_split_day(CONTINUOUS))
     assert candles["close"].to_numpy() == pytest.approx(CONTINUOUS["close"].to_numpy())
