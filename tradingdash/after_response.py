@@ -18,8 +18,9 @@ from collections.abc import Callable
 from contextvars import ContextVar
 
 import structlog
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
+
+from tradingdash.middleware_modes import SyncAndAsyncMiddleware
 
 logger = structlog.get_logger(__name__)
 
@@ -48,22 +49,11 @@ def _run(callbacks: list[Callable[[], object]]) -> None:
     callbacks.clear()
 
 
-class AfterResponseMiddleware:
+class AfterResponseMiddleware(SyncAndAsyncMiddleware):
     """Collects the request's `after_response` callbacks and runs them when its response is closed. Sync and
     async capable, adds no thread hop."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):
-        if self.async_mode:
-            return self.__acall__(request)
+    def _sync_call(self, request: HttpRequest):
         callbacks: list[Callable[[], object]] = []
         token = _pending.set(callbacks)
         try:
@@ -75,7 +65,7 @@ class AfterResponseMiddleware:
             _pending.reset(token)
         return self._attach(response, callbacks)
 
-    async def __acall__(self, request: HttpRequest):
+    async def _async_call(self, request: HttpRequest):
         callbacks: list[Callable[[], object]] = []
         token = _pending.set(callbacks)
         try:

@@ -15,7 +15,6 @@ import re
 import time
 import types
 import uuid
-from collections.abc import Callable
 
 import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -28,6 +27,8 @@ from django.middleware import clickjacking, common, csrf, security
 from django_prometheus import middleware as prometheus_middleware
 from whitenoise import middleware as whitenoise_middleware
 
+from tradingdash.middleware_modes import SyncAndAsyncMiddleware
+
 logger = structlog.get_logger("tradingdash.request")
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -35,25 +36,14 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-class RequestIDMiddleware:
+class RequestIDMiddleware(SyncAndAsyncMiddleware):
     """Bind a request id (taken from the request when valid, else generated) to logs and the response."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):
-        if self.async_mode:
-            return self.__acall__(request)
+    def _sync_call(self, request: HttpRequest) -> HttpResponse:
         started = self._begin(request)
         return self._finish(request, self.get_response(request), started)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def _async_call(self, request: HttpRequest) -> HttpResponse:
         started = self._begin(request)
         return self._finish(request, await self.get_response(request), started)
 
