@@ -93,3 +93,22 @@ def auth_client(user) -> APIClient:
 @pytest.fixture
 def staff_client(staff_user) -> APIClient:
     return _client_for(staff_user)
+
+
+@pytest.fixture
+def stored_then_provider_down(monkeypatch):
+    """TCS.NS's daily candles stored on a Wednesday evening (market.tests.stale.STORED), then the configured
+    market data provider down: reads at market.tests.stale.LATER find days of closed sessions missing."""
+    import time_machine
+
+    from market.services import candles_sync
+    from market.sources import get_provider
+    from market.tests.factories import down_provider
+    from market.tests.stale import STORED
+    from market.timeframes import Timeframe
+
+    with time_machine.travel(STORED, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+    provider = down_provider()
+    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)  # the configured one
+    return provider

@@ -265,6 +265,23 @@ def test_a_client_gone_while_a_message_is_sent_to_it_leaves_nothing_running(run,
     run(body)
 
 
+def _client_reading_when(readable: asyncio.Event) -> Client:
+    """A client whose socket takes what the server sends only while `readable` is set: the server's send waits,
+    as it does on a socket whose client stopped reading."""
+    client = Client()
+    application = client.communicator.application
+
+    async def server(scope, receive, send):
+        async def send_when_read(message):
+            await readable.wait()
+            await send(message)
+
+        await application(scope, receive, send_when_read)
+
+    client.communicator.application = server
+    return client
+
+
 @pytest.mark.parametrize("in_flight", [True, False], ids=["group_message_in_flight", "idle"])
 def test_a_client_that_stops_reading_is_dropped_from_its_groups_and_closed(
     run, user, instruments, settings, in_flight
@@ -278,17 +295,7 @@ def test_a_client_that_stops_reading_is_dropped_from_its_groups_and_closed(
     readable = asyncio.Event()
 
     async def body():
-        client = Client()
-        application = client.communicator.application
-
-        async def server(scope, receive, send):
-            async def send_when_read(message):
-                await readable.wait()
-                await send(message)
-
-            await application(scope, receive, send_when_read)
-
-        client.communicator.application = server
+        client = _client_reading_when(readable)
         readable.set()
         await client.login(user)
         await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
@@ -328,17 +335,7 @@ def test_a_client_leaving_with_messages_queued_for_it_leaves_no_subscription_beh
 
     async def body():
         before = await sync_to_async(subscribed)()
-        client = Client()
-        application = client.communicator.application
-
-        async def server(scope, receive, send):
-            async def send_when_read(message):
-                await readable.wait()
-                await send(message)
-
-            await application(scope, receive, send_when_read)
-
-        client.communicator.application = server
+        client = _client_reading_when(readable)
         readable.set()
         await client.login(user)
         await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})

@@ -11,7 +11,8 @@ from structlog.testing import capture_logs
 
 from market.services import candles_sync
 from market.sources import get_provider
-from market.tests.factories import InstrumentFactory, down_provider
+from market.tests.factories import InstrumentFactory
+from market.tests.stale import LATER, STORED
 from market.timeframes import Timeframe
 from signals.models import TradingSignal
 from signals.tasks import generate_for_watchlist
@@ -19,20 +20,7 @@ from tradingdash import events
 
 pytestmark = pytest.mark.django_db
 
-# Wednesday 2026-06-03 17:00 IST: the day's bar has closed and is stored.
-STORED = datetime(2026, 6, 3, 11, 30, tzinfo=UTC)
-# Monday 2026-06-08 17:00 IST: Thursday's, Friday's and Monday's sessions have closed since.
-LATER = datetime(2026, 6, 8, 11, 30, tzinfo=UTC)
 WEDNESDAY_BAR = "2026-06-03T00:00:00+05:30"
-
-
-@pytest.fixture
-def stored_then_provider_down(monkeypatch):
-    with time_machine.travel(STORED, tick=False):
-        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
-    provider = down_provider()
-    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)  # the configured one
-    return provider
 
 
 @pytest.fixture
