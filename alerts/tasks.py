@@ -1,10 +1,16 @@
-"""Thin tasks: evaluation where data arrives (enqueued by the data events after commit) and delivery."""
+"""Thin tasks: evaluation where data arrives (enqueued by the data events after commit) and delivery.
+
+An evaluation that meets a passing database failure (a restart, a dropped connection) is retried with backoff
+instead of dropped: the value it carried would otherwise be evaluated by nobody until the next quote or bar, and
+a crossing it held could be missed. Retrying is safe: each alert is locked while it is decided, a crossing's key
+is unique, and a value older than the newest the alert has seen is skipped (alerts.services)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from alerts.rules import candles_feed_price_alerts
 from alerts.selectors import latest_price
@@ -16,8 +22,16 @@ from alerts.services import (
     delivery_attempt,
 )
 
+# Passing database failures: retried (5 times, backoff from 5 s, at most 2 minutes apart).
+_RETRY_DB = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 5,
+    "retry_backoff_max": 120,
+    "max_retries": 5,
+}
 
-@shared_task(name="alerts.evaluate_quote", acks_late=True, expires=300)
+
+@shared_task(name="alerts.evaluate_quote", acks_late=True, expires=300, **_RETRY_DB)
 def evaluate_quote(
     symbol: str,
     price: float | None,
@@ -31,7 +45,7 @@ def evaluate_quote(
     )
 
 
-@shared_task(name="alerts.evaluate_candles", acks_late=True, expires=300)
+@shared_task(name="alerts.evaluate_candles", acks_late=True, expires=300, **_RETRY_DB)
 def evaluate_candles(symbol: str, timeframe: str) -> list[int]:
     if not candles_feed_price_alerts(timeframe):
         return []
@@ -48,12 +62,12 @@ def evaluate_candles(symbol: str, timeframe: str) -> list[int]:
     )
 
 
-@shared_task(name="alerts.evaluate_signal", acks_late=True)
+@shared_task(name="alerts.evaluate_signal", acks_late=True, **_RETRY_DB)
 def evaluate_signal(signal_id: int) -> list[int]:
     return alerts_evaluate_signal(signal_id=signal_id)
 
 
-@shared_task(name="alerts.evaluate_prediction", acks_late=True)
+@shared_task(name="alerts.evaluate_prediction", acks_late=True, **_RETRY_DB)
 def evaluate_prediction(prediction_id: int) -> list[int]:
     return alerts_evaluate_prediction(prediction_id=prediction_id)
 

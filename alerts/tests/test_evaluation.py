@@ -216,3 +216,27 @@ def test_a_firing_says_where_its_value_came_from_and_whether_its_bar_was_final(
     second = AlertEvent.objects.filter(alert=alert).order_by("id").last()
     assert (second.details["source"], second.details["final"]) == ("yfinance", None)
     assert second.message == "TCS.NS: price 102.00 is above 100"
+
+
+def test_an_evaluation_that_meets_a_passing_database_failure_is_retried_not_dropped(monkeypatch):
+    """The value a quote evaluation carried was evaluated by nobody when the database dropped the connection
+    once (a restart): a crossing it held was missed for good. The task retries, and fires once."""
+    from django.db import OperationalError
+
+    from alerts import tasks
+
+    alert = AlertFactory(threshold=100.0)
+    failures = [OperationalError("server closed the connection unexpectedly")]
+    evaluate = tasks.alerts_evaluate_price
+
+    def flaky(**kwargs):
+        if failures:
+            raise failures.pop()
+        return evaluate(**kwargs)
+
+    monkeypatch.setattr(tasks, "alerts_evaluate_price", flaky)
+    observed = datetime(2026, 6, 5, 6, 30, tzinfo=UTC).isoformat()
+    result = tasks.evaluate_quote.apply(args=("TCS.NS", 106.0, None, observed)).get()
+    assert failures == []  # it failed once
+    assert len(result) == 1
+    assert list(AlertEvent.objects.filter(alert=alert).values_list("threshold", flat=True)) == [100.0]
