@@ -6,8 +6,8 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 
 class SyncAndAsyncMiddleware:
-    """Sync under WSGI, async under ASGI (no thread hop for it): a subclass implements `__call__`'s two halves as
-    `_sync_call(request)` and `_async_call(request)`."""
+    """Sync under WSGI, async under ASGI (no thread hop for it): a subclass defines `__call__`'s two halves,
+    `_sync_call(request)` and the coroutine `_async_call(request)`."""
 
     sync_capable = True
     async_capable = True
@@ -22,9 +22,3 @@ class SyncAndAsyncMiddleware:
         if self.async_mode:
             return self._async_call(request)
         return self._sync_call(request)
-
-    def _sync_call(self, request):
-        raise NotImplementedError
-
-    async def _async_call(self, request):
-        raise NotImplementedError
