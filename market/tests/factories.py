@@ -112,3 +112,13 @@ class FrameProvider(Provider):
 
 def down_provider() -> FrameProvider:
     return FrameProvider(fail=ProviderUnavailable("Yahoo Finance did not answer", retry_after=30))
+
+
+def provider_configured(monkeypatch, provider):
+    """Make `provider` the configured market data provider everywhere the app asks for it (the catalogue's
+    sources, the selectors and the services); returns it."""
+    configured = lambda name=None: provider  # noqa: E731 - get_provider's signature
+    monkeypatch.setattr("market.sources.get_provider", configured)
+    monkeypatch.setattr("market.selectors.get_provider", configured)
+    monkeypatch.setattr("market.services.get_provider", configured)
+    return provider

@@ -5,9 +5,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import time_machine
 
-from market import sources
 from market.models import CandleSeries, CoverageInterval, MarketData
-from market.tests.factories import FrameProvider, make_candles
+from market.tests.factories import FrameProvider, make_candles, provider_configured
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -20,9 +19,7 @@ CANDLES = make_candles((NOW - LISTED).days, start=LISTED)
 @pytest.fixture
 def provider(monkeypatch):
     provider = FrameProvider({("TCS.NS", Timeframe.D1): CANDLES})
-    monkeypatch.setattr(sources, "get_provider", lambda name=None: provider)
-    monkeypatch.setattr("market.selectors.get_provider", lambda name=None: provider)
-    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+    provider_configured(monkeypatch, provider)
     with time_machine.travel(NOW, tick=False):
         yield provider
 

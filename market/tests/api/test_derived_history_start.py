@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 import time_machine
 
-from market import sources
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
 from market.models import CandleSeries
 from market.providers.errors import ProviderUnavailable
-from market.tests.factories import FrameProvider, InstrumentFactory, make_candles
+from market.tests.factories import FrameProvider, InstrumentFactory, make_candles, provider_configured
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -53,9 +52,7 @@ def provider(monkeypatch):
             ("TCS.NS", Timeframe.D1): _days(date(2026, 9, 1), date(2026, 11, 30)),
         }
     )
-    monkeypatch.setattr(sources, "get_provider", lambda name=None: provider)
-    monkeypatch.setattr("market.selectors.get_provider", lambda name=None: provider)
-    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+    provider_configured(monkeypatch, provider)
     return provider
 
 

@@ -10,12 +10,11 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from market import sources
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
 from market.presentation import price_rounder
 from market.providers.errors import ProviderUnavailable
 from market.services import candles_upsert
-from market.tests.factories import FrameProvider, make_candles
+from market.tests.factories import FrameProvider, make_candles, provider_configured
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -82,9 +81,7 @@ def _ohlcv(body: dict) -> list[tuple]:
 @pytest.fixture
 def provider(monkeypatch):
     provider = FrameProvider({("TCS.NS", Timeframe.D1): DAILY, ("TCS.NS", Timeframe.M15): QUARTERS})
-    monkeypatch.setattr(sources, "get_provider", lambda name=None: provider)
-    monkeypatch.setattr("market.selectors.get_provider", lambda name=None: provider)
-    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+    provider_configured(monkeypatch, provider)
     return provider
 
 

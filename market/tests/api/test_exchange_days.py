@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 import time_machine
 
-from market import sources
-from market.tests.factories import FrameProvider, make_candles
+from market.tests.factories import FrameProvider, make_candles, provider_configured
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -50,9 +49,7 @@ def exchange(request, monkeypatch, settings):
     provider = FrameProvider(
         {(symbol, Timeframe.D1): _daily(tz), (symbol, Timeframe.M15): _quarter_hours(tz, opens, closes)}
     )
-    monkeypatch.setattr(sources, "get_provider", lambda name=None: provider)
-    monkeypatch.setattr("market.selectors.get_provider", lambda name=None: provider)
-    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+    provider_configured(monkeypatch, provider)
     with time_machine.travel(NOW, tick=False):
         yield path, tz, opens, closes
 

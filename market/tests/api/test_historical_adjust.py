@@ -7,12 +7,11 @@ import pytest
 import time_machine
 from django.test import Client
 
-from market import sources
 from market.adjust import Action
 from market.models import CorporateAction, MarketData
 from market.presentation import price_rounder
 from market.services import candles_sync
-from market.tests.factories import FrameProvider, make_candles
+from market.tests.factories import FrameProvider, make_candles, provider_configured
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -30,9 +29,7 @@ NOW = datetime(2026, 6, 22, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def provider(monkeypatch):
     provider = FrameProvider({("TCS.NS", Timeframe.D1): CANDLES.copy()}, actions={"TCS.NS": [SPLIT]})
-    monkeypatch.setattr(sources, "get_provider", lambda name=None: provider)
-    monkeypatch.setattr("market.selectors.get_provider", lambda name=None: provider)
-    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+    provider_configured(monkeypatch, provider)
     with time_machine.travel(NOW, tick=False):
         yield provider
 

@@ -11,7 +11,7 @@ from market.models import MarketData
 from market.presentation import price
 from market.providers.errors import ProviderUnavailable, SymbolNotFound
 from market.services import candles_upsert, market_reads_invalidate
-from market.tests.factories import FrameProvider, InstrumentFactory, make_candles
+from market.tests.factories import FrameProvider, InstrumentFactory, make_candles, provider_configured
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -30,9 +30,7 @@ def use_provider(monkeypatch):
     """Make the API use the given provider (Yahoo's place at the boundary)."""
 
     def install(provider):
-        monkeypatch.setattr(sources, "get_provider", lambda name=None: provider)
-        monkeypatch.setattr("market.selectors.get_provider", lambda name=None: provider)
-        monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+        provider_configured(monkeypatch, provider)
         return provider
 
     return install

@@ -11,7 +11,7 @@ from django.test import Client
 
 from market import sources
 from market.models import Instrument
-from market.tests.factories import FrameProvider, InstrumentFactory
+from market.tests.factories import FrameProvider, InstrumentFactory, provider_configured
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -43,9 +43,7 @@ def _bars(symbol_prices: list[float]) -> pd.DataFrame:
 @pytest.fixture
 def provider(monkeypatch):
     frames = FrameProvider({(symbol, Timeframe.D1): _bars(RAW) for symbol in ("TCS.NS", "^NSEI", "MRF.NS")})
-    monkeypatch.setattr(sources, "get_provider", lambda name=None: frames)
-    monkeypatch.setattr("market.selectors.get_provider", lambda name=None: frames)
-    monkeypatch.setattr("market.services.get_provider", lambda name=None: frames)
+    provider_configured(monkeypatch, frames)
     with time_machine.travel(NOW, tick=False):
         yield frames
 

@@ -9,10 +9,9 @@ import pytest
 import requests
 import time_machine
 
-from market import sources
 from market.providers.csv import CsvProvider
 from market.services import candles_upsert
-from market.tests.factories import make_candles
+from market.tests.factories import make_candles, provider_configured
 from market.tests.providers.fake_clock import FakeClock
 from market.tests.providers.fake_yahoo import FakeYahooSession
 from market.timeframes import Timeframe
@@ -44,9 +43,7 @@ FAILURES = ["http_403", "invalid_period", "unknown_exception"]
 @pytest.fixture
 def install(monkeypatch):
     def install(provider):
-        monkeypatch.setattr(sources, "get_provider", lambda name=None: provider)
-        monkeypatch.setattr("market.selectors.get_provider", lambda name=None: provider)
-        monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+        provider_configured(monkeypatch, provider)
         return provider
 
     with time_machine.travel(NOW, tick=False):
