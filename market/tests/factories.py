@@ -70,6 +70,14 @@ def make_candles(
     )
 
 
+def make_candles_at(stamps: list[datetime], *, seed: int = 1) -> pd.DataFrame:
+    """make_candles' random walk with a bar opening at each of the aware `stamps`, indexed in UTC as providers
+    return them."""
+    frame = make_candles(len(stamps), seed=seed)
+    frame.index = pd.DatetimeIndex(stamps).tz_convert(UTC).as_unit("us")
+    return frame.rename_axis("timestamp")
+
+
 class FrameProvider(Provider):
     """A provider over in-memory frames: stands in for Yahoo at the boundary (what it returns, how it fails), with
     the corporate actions of each symbol (dated in IST) reported for the windows that hold them."""

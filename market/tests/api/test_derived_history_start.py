@@ -13,7 +13,7 @@ import time_machine
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
 from market.models import CandleSeries
 from market.providers.errors import ProviderUnavailable
-from market.tests.factories import FrameProvider, InstrumentFactory, make_candles, provider_configured
+from market.tests.factories import FrameProvider, InstrumentFactory, make_candles_at, provider_configured
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -23,14 +23,8 @@ NOW = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 1 December, 12:00 IST
 LISTED = date(2026, 11, 18)  # a Wednesday
 
 
-def _frame(stamps: list[datetime], seed: int = 1) -> pd.DataFrame:
-    frame = make_candles(len(stamps), seed=seed)
-    frame.index = pd.DatetimeIndex(stamps).tz_convert(UTC).as_unit("us")
-    return frame.rename_axis("timestamp")
-
-
 def _days(first: date, last: date) -> pd.DataFrame:
-    return _frame([datetime.combine(d, time(), IST) for d in NSE.trading_days(first, last)])
+    return make_candles_at([datetime.combine(d, time(), IST) for d in NSE.trading_days(first, last)])
 
 
 def _quarter_hours(first: date, last: date, *, without: tuple[datetime, ...] = ()) -> pd.DataFrame:
@@ -41,7 +35,7 @@ def _quarter_hours(first: date, last: date, *, without: tuple[datetime, ...] = (
             if at not in without:
                 stamps.append(at)
             at += timedelta(minutes=15)
-    return _frame(stamps, seed=2)
+    return make_candles_at(stamps, seed=2)
 
 
 @pytest.fixture

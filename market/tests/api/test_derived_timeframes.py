@@ -14,7 +14,7 @@ from market.calendar import ExchangeCalendar, bundled_nse_holidays
 from market.presentation import price_rounder
 from market.providers.errors import ProviderUnavailable
 from market.services import candles_upsert
-from market.tests.factories import FrameProvider, make_candles, provider_configured
+from market.tests.factories import FrameProvider, make_candles_at, provider_configured
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -24,15 +24,9 @@ NSE = ExchangeCalendar(bundled_nse_holidays())
 NOW = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # Tuesday 12:00 IST
 
 
-def _frame(stamps: list[datetime], seed: int = 1) -> pd.DataFrame:
-    frame = make_candles(len(stamps), seed=seed)
-    frame.index = pd.DatetimeIndex(stamps).tz_convert(UTC).as_unit("us")
-    return frame.rename_axis("timestamp")
-
-
 def _days(first: date, last: date) -> pd.DataFrame:
     """Daily bars of NSE's trading days, stamped at IST midnight like a provider's."""
-    return _frame([datetime.combine(d, time(), IST) for d in NSE.trading_days(first, last)])
+    return make_candles_at([datetime.combine(d, time(), IST) for d in NSE.trading_days(first, last)])
 
 
 def _quarter_hours(days: list[date]) -> pd.DataFrame:
@@ -43,7 +37,7 @@ def _quarter_hours(days: list[date]) -> pd.DataFrame:
         while at < datetime.combine(day, time(15, 30), IST):
             stamps.append(at)
             at += timedelta(minutes=15)
-    return _frame(stamps, seed=2)
+    return make_candles_at(stamps, seed=2)
 
 
 DAILY = _days(date(2026, 9, 1), date(2026, 11, 30))
@@ -187,7 +181,7 @@ def test_hours_beyond_the_providers_lookback_come_from_stored_quarter_hours(auth
 
 
 def test_hours_within_the_lookback_are_the_providers_own(auth_client, provider, now):
-    provider.frames[("TCS.NS", Timeframe.H1)] = _frame([datetime(2026, 11, 27, 9, 15, tzinfo=IST)])
+    provider.frames[("TCS.NS", Timeframe.H1)] = make_candles_at([datetime(2026, 11, 27, 9, 15, tzinfo=IST)])
     body = _get(auth_client, "historical/TCS?timeframe=1H&start=2026-11-27&end=2026-11-27")
     assert body["derived_from"] is None and body["count"] == 1
 

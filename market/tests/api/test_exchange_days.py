@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import time_machine
 
-from market.tests.factories import FrameProvider, make_candles, provider_configured
+from market.tests.factories import FrameProvider, make_candles, make_candles_at, provider_configured
 from market.timeframes import Timeframe
 
 pytestmark = pytest.mark.django_db
@@ -37,9 +37,7 @@ def _quarter_hours(tz, opens: time, closes: time) -> pd.DataFrame:
         while at < end:
             stamps.append(at)
             at += timedelta(minutes=15)
-    frame = make_candles(len(stamps))
-    frame.index = pd.DatetimeIndex(stamps).tz_convert(UTC).as_unit("us")
-    return frame.rename_axis("timestamp")
+    return make_candles_at(stamps)
 
 
 @pytest.fixture
