@@ -151,7 +151,8 @@ def _levels(series: _Series, symbol: str, timeframe: Timeframe, last: datetime) 
 def _backtest(
     series: _Series, symbol: str, timeframe: Timeframe, first: datetime, last: datetime, closes: dict
 ) -> dict:
-    """The rules' equity curve over the candles shown, against buy-and-hold from the same first close."""
+    """The rules' equity curve over the candles shown, against buy-and-hold from the same first close; `stale`
+    when the provider failed and the stored candles were replayed (the page says so beside the figures)."""
     if not timeframe.is_stored:  # 4H and 1M bars are built on read; the rules run on stored series
         return {
             "error": f"No backtest on {timeframe.value} bars (built from finer ones).",
@@ -173,7 +174,13 @@ def _backtest(
         key: result[key]
         for key in ("total_return", "buy_and_hold_return", "max_drawdown", "sharpe", "win_rate", "exposure")
     }
-    return {"error": None, "equity": equity, "buy_and_hold": buy_and_hold, "summary": summary}
+    return {
+        "error": None,
+        "equity": equity,
+        "buy_and_hold": buy_and_hold,
+        "summary": summary,
+        "stale": result["stale"],
+    }
 
 
 def chart_data(

@@ -46,7 +46,7 @@ def test_chart_data_has_candles_signals_predictions_levels_and_backtest(staff_br
     # Levels of the newest signal (the HOLD on candle -20).
     assert data["levels"]["support"] == pytest.approx(candles[-20]["close"] * 0.95)
     backtest = data["backtest"]
-    assert backtest["error"] is None
+    assert backtest["error"] is None and backtest["stale"] is False
     assert backtest["equity"][0]["value"] == pytest.approx(1.0, abs=0.05)  # marked at its first close
     assert backtest["buy_and_hold"][0]["value"] == pytest.approx(1.0)
     assert len(backtest["buy_and_hold"]) == len(backtest["equity"])
@@ -182,3 +182,20 @@ def test_chart_data_draws_each_bar_at_its_own_exchange_time_across_daylight_savi
     assert [(d.date().isoformat(), d.hour) for d in drawn] == [(c["date"], 0) for c in candles]
     assert any(c["timestamp"].endswith("+01:00") for c in candles)  # summer bars are in the range
     assert {datetime.fromtimestamp(s["time"], UTC) for s in data["signals"]} <= set(drawn)
+
+
+def test_a_backtest_replayed_on_stale_candles_is_drawn_as_stale(staff_browser, monkeypatch):
+    """The API's backtest says `stale: true` when the provider failed and the stored candles were replayed; the
+    chart dropped the flag and showed the figures as current."""
+    import time_machine
+
+    from market.tests.factories import down_provider, provider_configured
+    from market.tests.stale import LATER, STORED
+
+    with time_machine.travel(STORED, tick=False):
+        seed_chart()
+    provider_configured(monkeypatch, down_provider())
+    with time_machine.travel(LATER, tick=False):
+        data = staff_browser.get(DATA, {"timeframe": "1D", "limit": 400}).json()
+    assert data["backtest"]["error"] is None and data["backtest"]["equity"]
+    assert data["backtest"]["stale"] is True

@@ -106,7 +106,9 @@
       return;
     }
     const s = backtest.summary;
-    summary.textContent = `Rules ${percent(s.total_return)} against buy-and-hold ${percent(s.buy_and_hold_return)}; ` +
+    const stale = backtest.stale
+      ? "Stale: the market data provider failed, so this replays the candles stored, not the latest. " : "";
+    summary.textContent = stale + `Rules ${percent(s.total_return)} against buy-and-hold ${percent(s.buy_and_hold_return)}; ` +
       `max drawdown ${percent(s.max_drawdown)}, win rate ${percent(s.win_rate)}, exposure ${percent(s.exposure)}, ` +
       `Sharpe ${s.sharpe === null ? "–" : s.sharpe.toFixed(2)}.`;
     const chart = LC.createChart(box, layout);
