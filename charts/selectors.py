@@ -180,6 +180,7 @@ def _backtest(
         "buy_and_hold": buy_and_hold,
         "summary": summary,
         "stale": result["stale"],
+        "warnings": result["warnings"],
     }
 
 

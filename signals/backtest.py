@@ -14,7 +14,9 @@ Rules of the replay:
 * commission c = commission_bps / 10 000 is charged on each side as a fraction of equity, so a trade returns
   (1 − c)² · (1 + side · (exit / entry − 1)) − 1; buy-and-hold pays the same two commissions;
 * equity starts at 1 and is marked to market at every close; Sharpe is the mean over the standard deviation of
-  those per-bar returns, times √(periods per year), with a zero risk-free rate.
+  those per-bar returns, times √(periods per year), with a zero risk-free rate;
+* `warnings` say, in words, what the figures cannot carry: fewer than MIN_TRADES trades (a win rate of 1.0 from
+  one trade is luck, not skill), and no costs at all (commission 0; slippage is never modelled).
 """
 
 from __future__ import annotations
@@ -37,13 +39,16 @@ if TYPE_CHECKING:
 # continuous session, 09:15-15:30 IST. Callers that know the exchange pass periods_per_year (intraday_periods_per_year).
 _SESSION_MINUTES = 375
 TRADING_DAYS = 252
+# Fewer closed trades than this and the win rate and Sharpe ratio say more about luck than about the rules (the
+# standard error of a 50% win rate over 30 trades is still 9 points): a rule of thumb, said beside the figures.
+MIN_TRADES = 30
 
 
 @dataclass(frozen=True, kw_only=True)
 class BacktestResult:
     """Outcome of a replay. Every return (each trade's and the totals), the drawdown, the win rate and the
     exposure are fractions (0.12 = 12%), one unit throughout. Drawdown is a positive magnitude. Without trades
-    there is no win rate (None)."""
+    there is no win rate (None). `warnings` say what the figures cannot carry (too few trades, no costs)."""
 
     start: pd.Timestamp
     end: pd.Timestamp
@@ -56,6 +61,7 @@ class BacktestResult:
     exposure: float
     periods_per_year: float
     equity_curve: list[dict]
+    warnings: list[str]
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -182,7 +188,28 @@ def run_backtest(
         exposure=bars_in_market / len(curve),
         periods_per_year=periods_per_year,
         equity_curve=_downsample(index[first : last + 1], curve, max_curve_points),
+        warnings=_warnings(trades=len(trades), commission_bps=commission_bps),
     )
+
+
+def _warnings(*, trades: int, commission_bps: float) -> list[str]:
+    """What a reader must know before trusting the figures, in words."""
+    warnings = []
+    if trades == 0:
+        warnings.append(
+            "No trades in this range: there is no win rate, and the Sharpe ratio (0) is that of money left idle."
+        )
+    elif trades < MIN_TRADES:
+        warnings.append(
+            f"Only {trades} trade{'' if trades == 1 else 's'}: the win rate and Sharpe ratio rest on too few "
+            f"trades to mean much (at least {MIN_TRADES} are needed for a rough estimate)."
+        )
+    if commission_bps == 0:
+        warnings.append(
+            "No costs: commission_bps is 0 and slippage is not modelled, so returns are before brokerage, "
+            "taxes and fills worse than the open, stop or target."
+        )
+    return warnings
 
 
 def infer_periods_per_year(index: pd.DatetimeIndex) -> float:

@@ -47,6 +47,8 @@ def test_chart_data_has_candles_signals_predictions_levels_and_backtest(staff_br
     assert data["levels"]["support"] == pytest.approx(candles[-20]["close"] * 0.95)
     backtest = data["backtest"]
     assert backtest["error"] is None and backtest["stale"] is False
+    # The page's summary carries the API's warnings: no costs are charged here, and the trades are few.
+    assert any(w.startswith("No costs") for w in backtest["warnings"])
     assert backtest["equity"][0]["value"] == pytest.approx(1.0, abs=0.05)  # marked at its first close
     assert backtest["buy_and_hold"][0]["value"] == pytest.approx(1.0)
     assert len(backtest["buy_and_hold"]) == len(backtest["equity"])

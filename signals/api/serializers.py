@@ -96,6 +96,11 @@ class BacktestSerializer(serializers.Serializer):
     exposure = serializers.FloatField(allow_null=True)
     periods_per_year = serializers.FloatField()
     equity_curve = EquityPointSerializer(many=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What the figures cannot carry, in words: too few trades for the win rate and Sharpe ratio to "
+        "mean much, no costs charged.",
+    )
     factors_replayed = serializers.ListField(child=serializers.CharField())
     factors_not_replayed = serializers.DictField(
         child=serializers.CharField(), help_text="Live-signal factors the backtest does not replay, with why."

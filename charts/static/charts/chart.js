@@ -110,7 +110,8 @@
       ? "Stale: the market data provider failed, so this replays the candles stored, not the latest. " : "";
     summary.textContent = stale + `Rules ${percent(s.total_return)} against buy-and-hold ${percent(s.buy_and_hold_return)}; ` +
       `max drawdown ${percent(s.max_drawdown)}, win rate ${percent(s.win_rate)}, exposure ${percent(s.exposure)}, ` +
-      `Sharpe ${s.sharpe === null ? "–" : s.sharpe.toFixed(2)}.`;
+      `Sharpe ${s.sharpe === null ? "–" : s.sharpe.toFixed(2)}.` +
+      (backtest.warnings.length ? " " + backtest.warnings.join(" ") : "");
     const chart = LC.createChart(box, layout);
     chart.addSeries(LC.LineSeries, { color: "#1e88e5", lineWidth: 2, title: "signal rules" }).setData(backtest.equity);
     chart.addSeries(LC.LineSeries, { color: "#9e9e9e", lineWidth: 1, title: "buy & hold" }).setData(backtest.buy_and_hold);

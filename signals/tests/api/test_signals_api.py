@@ -89,7 +89,9 @@ def test_backtest_shape(auth_client, history):
         "sharpe",
         "exposure",
         "equity_curve",
+        "warnings",
     } <= set(body)
+    assert not any(w.startswith("No costs") for w in body["warnings"])  # 10 bps were charged
     assert len(body["equity_curve"]) <= 500
     assert body["trades"] and all(
         t["entry_time"] >= "2024-12-31T18:30:00+00:00" for t in body["trades"]

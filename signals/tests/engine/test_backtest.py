@@ -291,3 +291,24 @@ def test_periods_per_year_are_inferred_from_bar_spacing(freq, expected):
 def test_invalid_arguments_are_rejected(kwargs):
     with pytest.raises(ValueError):
         run_backtest(frame([1.0], [1.0], [1.0], [1.0]), **kwargs)
+
+
+def test_a_win_rate_from_too_few_trades_comes_with_a_warning():
+    """One winning trade read as "win rate 100%, Sharpe 3.1" with nothing saying it rests on one trade."""
+    candles = random_walk(700, seed=41)
+    few = run_backtest(candles, config=LOOSE, commission_bps=10, start=candles.index[600])
+    assert 0 < len(few.trades) < 30
+    assert few.warnings == [
+        f"Only {len(few.trades)} trades: the win rate and Sharpe ratio rest on too few trades to mean much "
+        "(at least 30 are needed for a rough estimate)."
+    ]
+    many = run_backtest(candles, config=LOOSE, commission_bps=10)
+    assert len(many.trades) >= 30 and many.warnings == []
+    none = run_backtest(random_walk(100, seed=1), commission_bps=10)
+    assert none.trades == [] and none.warnings[0].startswith("No trades in this range")
+
+
+def test_a_backtest_without_costs_says_so():
+    candles = random_walk(700, seed=41)
+    warnings = run_backtest(candles, config=LOOSE).warnings
+    assert len(warnings) == 1 and warnings[0].startswith("No costs: commission_bps is 0")
