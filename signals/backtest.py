@@ -6,6 +6,9 @@ Rules of the replay:
   of bar t+1; the stop loss and target are those `evaluate` reports at bar t;
 * long and short: BUY opens a long, SELL a short (`allow_short=False` makes SELL only close longs, as in the
   Indian cash segment, where delivery shorts are not possible);
+* the replay, and buy-and-hold beside it, starts no earlier than the first bar a trade can open on (the
+  `required_bars` before it only warm the indicators up: holding the rules flat there while buy-and-hold runs
+  compares them over bars they could not trade);
 * a position leaves at its stop or target, checked against each bar's low/high from the entry bar on; when both
   are touched in one bar the stop is assumed first (conservative); a bar that opens beyond a level fills at the
   open (that level was met first: a gap beyond the target is a target exit even if the bar then reaches the
@@ -30,7 +33,7 @@ import numpy as np
 
 from signals.config import DEFAULT_CONFIG, SignalConfig
 from signals.levels import compute_levels
-from signals.rules import evaluate_series
+from signals.rules import evaluate_series, required_bars
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,7 +99,9 @@ def run_backtest(
     predicted_returns: pd.Series | None = None,
 ) -> BacktestResult:
     """Trade the signals over the candles between `start` and `end`, inclusive. Earlier candles warm the
-    indicators up, and a signal on the bar before `start` may open a position at `start`'s open.
+    indicators up, and a signal on the bar before `start` may open a position at `start`'s open. The replay
+    (and buy-and-hold) starts no earlier than the first bar a trade can open on, `required_bars` in; a `start`
+    before it is moved there, and `warnings` say so.
     `periods_per_year` is inferred from the bar spacing when not given (252 for daily bars)."""
     if not (math.isfinite(commission_bps) and 0 <= commission_bps < 10_000):
         raise ValueError(f"commission_bps must be in [0, 10000), got {commission_bps!r}")
@@ -110,6 +115,14 @@ def run_backtest(
     last = len(index) - 1 if end is None else int(index.searchsorted(_utc(end), side="right")) - 1
     if first > last:
         raise ValueError("no candles between start and end")
+    # The first bar a trade can open on: the signal of the bar before it needs `required_bars` of history.
+    # Replaying earlier bars held the rules flat while buy-and-hold ran (a start at the first stored bar did
+    # so for 210 daily bars), and diluted Sharpe and exposure: the replay starts there instead, and says so.
+    moved_from = None
+    tradable = min(required_bars(config), last)
+    if first < tradable:
+        moved_from = index[first] if start is not None else None
+        first = tradable
     if periods_per_year is None:
         periods_per_year = infer_periods_per_year(index)
 
@@ -188,13 +201,32 @@ def run_backtest(
         exposure=bars_in_market / len(curve),
         periods_per_year=periods_per_year,
         equity_curve=_downsample(index[first : last + 1], curve, max_curve_points),
-        warnings=_warnings(trades=len(trades), commission_bps=commission_bps),
+        warnings=_warnings(
+            trades=len(trades),
+            commission_bps=commission_bps,
+            moved_from=moved_from,
+            moved_to=index[first],
+            needed=required_bars(config),
+        ),
     )
 
 
-def _warnings(*, trades: int, commission_bps: float) -> list[str]:
+def _warnings(
+    *,
+    trades: int,
+    commission_bps: float,
+    moved_from: pd.Timestamp | None,
+    moved_to: pd.Timestamp,
+    needed: int,
+) -> list[str]:
     """What a reader must know before trusting the figures, in words."""
     warnings = []
+    if moved_from is not None:
+        warnings.append(
+            f"The range asked for starts at {moved_from.isoformat()}, with too little history before it for "
+            f"the rules' indicators ({needed} bars): the replay, and buy-and-hold beside it, start at "
+            f"{moved_to.isoformat()}, the first bar a trade can open on."
+        )
     if trades == 0:
         warnings.append(
             "No trades in this range: there is no win rate, and the Sharpe ratio (0) is that of money left idle."
