@@ -149,9 +149,16 @@ def _levels(series: _Series, symbol: str, timeframe: Timeframe, last: datetime) 
 
 
 def _backtest(
-    series: _Series, symbol: str, timeframe: Timeframe, first: datetime, last: datetime, closes: dict
+    series: _Series,
+    symbol: str,
+    timeframe: Timeframe,
+    first: datetime,
+    last: datetime,
+    closes: dict,
+    opens: dict,
 ) -> dict:
-    """The rules' equity curve over the candles shown, against buy-and-hold from the same first close; `stale`
+    """The rules' equity curve over the candles shown, against buy-and-hold bought at the open of the same first
+    bar, as the backtest's `buy_and_hold_return` is (the line ends where the summary's figure says); `stale`
     when the provider failed and the stored candles were replayed (the page says so beside the figures)."""
     if not timeframe.is_stored:  # 4H and 1M bars are built on read; the rules run on stored series
         return {
@@ -166,7 +173,7 @@ def _backtest(
     except (NotEnoughCandles, EmptyRange) as exc:
         return {"error": str(exc), "equity": [], "buy_and_hold": []}
     equity = [{"time": series.time(p["timestamp"]), "value": p["equity"]} for p in result["equity_curve"]]
-    base = closes.get(equity[0]["time"]) if equity else None
+    base = opens.get(equity[0]["time"]) if equity else None
     buy_and_hold = [
         {"time": p["time"], "value": closes[p["time"]] / base} for p in equity if base and p["time"] in closes
     ]
@@ -238,10 +245,11 @@ def chart_data(
     if adjust != "splits":
         history = json.loads(candles_history(**window, adjust="splits"))
     closes = {series.time(c["timestamp"]): c["close"] for c in history["candles"]}
+    opens = {series.time(c["timestamp"]): c["open"] for c in history["candles"]}
     payload.update(
         signals=_signals(series, symbol, timeframe, first, last),
         predictions=_predictions(series, symbol, timeframe, first),
         levels=_levels(series, symbol, timeframe, last),
-        backtest=_backtest(series, symbol, timeframe, first, last, closes),
+        backtest=_backtest(series, symbol, timeframe, first, last, closes, opens),
     )
     return payload
