@@ -52,6 +52,11 @@ class SignalSerializer(serializers.Serializer):
     factors = FactorSerializer(many=True)
     prediction_id = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
+    source = serializers.CharField(
+        allow_null=True,
+        help_text="The provider of the bar the signal was made on (yfinance, csv, or `synthetic` for generated "
+        "demo data, not market prices); null when that bar is no longer stored.",
+    )
 
 
 class SignalListSerializer(serializers.Serializer):
