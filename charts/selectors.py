@@ -221,6 +221,8 @@ def chart_data(
             "low": c["low"],
             "close": c["close"],
             "volume": c["volume"],
+            # A bar fetched before it closed holds partial values: drawn apart, never as a finished bar.
+            "final": c["final"],
         }
         for c in history["candles"]
     ]

@@ -206,3 +206,24 @@ def test_a_backtest_replayed_on_stale_candles_is_drawn_as_stale(staff_browser, m
         data = staff_browser.get(DATA, {"timeframe": "1D", "limit": 400}).json()
     assert data["backtest"]["error"] is None and data["backtest"]["equity"]
     assert data["backtest"]["stale"] is True
+
+
+def test_a_bar_still_forming_is_marked_so_on_the_chart(staff_browser):
+    """During the session today's daily bar is stored partial (`final` false in the API, as a live provider
+    serves it); the chart dropped the flag and drew it as a finished bar, its last price read as the close."""
+    import pandas as pd
+    import time_machine
+
+    from market.services import candles_upsert
+    from market.timeframes import Timeframe
+
+    with time_machine.travel(datetime(2026, 6, 3, 6, 30, tzinfo=UTC), tick=False):  # 12:00 IST, session open
+        seed_chart(bars=300)
+        today = pd.DataFrame(
+            {"open": [100.0], "high": [101.0], "low": [99.0], "close": [100.5], "volume": [1000]},
+            index=pd.DatetimeIndex([datetime(2026, 6, 2, 18, 30, tzinfo=UTC)], name="timestamp"),
+        )
+        candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=today, source="synthetic")
+        market_reads_invalidate(symbol="TCS.NS")
+        data = staff_browser.get(DATA, {"timeframe": "1D", "limit": 300}).json()
+    assert [c["final"] for c in data["candles"]] == [True] * 299 + [False]
