@@ -119,10 +119,10 @@ def run_backtest(
     # Replaying earlier bars held the rules flat while buy-and-hold ran (a start at the first stored bar did
     # so for 210 daily bars), and diluted Sharpe and exposure: the replay starts there instead, and says so.
     moved_from = None
-    tradable = min(required_bars(config), last)
+    tradable = required_bars(config)
     if first < tradable:
         moved_from = index[first] if start is not None else None
-        first = tradable
+        first = min(tradable, last)  # none tradable: the last bar alone, no trade, and the warning says why
     if periods_per_year is None:
         periods_per_year = infer_periods_per_year(index)
 
@@ -205,8 +205,8 @@ def run_backtest(
             trades=len(trades),
             commission_bps=commission_bps,
             moved_from=moved_from,
-            moved_to=index[first],
-            needed=required_bars(config),
+            moved_to=index[first] if first >= tradable else None,
+            needed=tradable,
         ),
     )
 
@@ -216,12 +216,17 @@ def _warnings(
     trades: int,
     commission_bps: float,
     moved_from: pd.Timestamp | None,
-    moved_to: pd.Timestamp,
+    moved_to: pd.Timestamp | None,
     needed: int,
 ) -> list[str]:
     """What a reader must know before trusting the figures, in words."""
     warnings = []
-    if moved_from is not None:
+    if moved_to is None:
+        warnings.append(
+            f"No bar in this range has the {needed} bars of history before it that the rules' indicators need: "
+            "no trade could open, whatever the rules."
+        )
+    elif moved_from is not None:
         warnings.append(
             f"The range asked for starts at {moved_from.isoformat()}, with too little history before it for "
             f"the rules' indicators ({needed} bars): the replay, and buy-and-hold beside it, start at "
