@@ -149,9 +149,17 @@ def _levels(series: _Series, symbol: str, timeframe: Timeframe, last: datetime) 
 
 
 def _backtest(
-    series: _Series, symbol: str, timeframe: Timeframe, first: datetime, last: datetime, closes: dict
+    series: _Series,
+    symbol: str,
+    timeframe: Timeframe,
+    first: datetime,
+    last: datetime,
+    closes: dict,
+    opens: dict,
 ) -> dict:
-    """The rules' equity curve over the candles shown, against buy-and-hold from the same first close."""
+    """The rules' equity curve over the candles shown, against buy-and-hold bought at the open of the same first
+    bar, as the backtest's `buy_and_hold_return` is (the line ends where the summary's figure says); `stale`
+    when the provider failed and the stored candles were replayed (the page says so beside the figures)."""
     if not timeframe.is_stored:  # 4H and 1M bars are built on read; the rules run on stored series
         return {
             "error": f"No backtest on {timeframe.value} bars (built from finer ones).",
@@ -165,7 +173,7 @@ def _backtest(
     except (NotEnoughCandles, EmptyRange) as exc:
         return {"error": str(exc), "equity": [], "buy_and_hold": []}
     equity = [{"time": series.time(p["timestamp"]), "value": p["equity"]} for p in result["equity_curve"]]
-    base = closes.get(equity[0]["time"]) if equity else None
+    base = opens.get(equity[0]["time"]) if equity else None
     buy_and_hold = [
         {"time": p["time"], "value": closes[p["time"]] / base} for p in equity if base and p["time"] in closes
     ]
@@ -173,7 +181,14 @@ def _backtest(
         key: result[key]
         for key in ("total_return", "buy_and_hold_return", "max_drawdown", "sharpe", "win_rate", "exposure")
     }
-    return {"error": None, "equity": equity, "buy_and_hold": buy_and_hold, "summary": summary}
+    return {
+        "error": None,
+        "equity": equity,
+        "buy_and_hold": buy_and_hold,
+        "summary": summary,
+        "stale": result["stale"],
+        "warnings": result["warnings"],
+    }
 
 
 def chart_data(
@@ -206,6 +221,8 @@ def chart_data(
             "low": c["low"],
             "close": c["close"],
             "volume": c["volume"],
+            # A bar fetched before it closed holds partial values: drawn apart, never as a finished bar.
+            "final": c["final"],
         }
         for c in history["candles"]
     ]
@@ -230,10 +247,11 @@ def chart_data(
     if adjust != "splits":
         history = json.loads(candles_history(**window, adjust="splits"))
     closes = {series.time(c["timestamp"]): c["close"] for c in history["candles"]}
+    opens = {series.time(c["timestamp"]): c["open"] for c in history["candles"]}
     payload.update(
         signals=_signals(series, symbol, timeframe, first, last),
         predictions=_predictions(series, symbol, timeframe, first),
         levels=_levels(series, symbol, timeframe, last),
-        backtest=_backtest(series, symbol, timeframe, first, last, closes),
+        backtest=_backtest(series, symbol, timeframe, first, last, closes, opens),
     )
     return payload

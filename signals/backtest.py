@@ -6,6 +6,9 @@ Rules of the replay:
   of bar t+1; the stop loss and target are those `evaluate` reports at bar t;
 * long and short: BUY opens a long, SELL a short (`allow_short=False` makes SELL only close longs, as in the
   Indian cash segment, where delivery shorts are not possible);
+* the replay, and buy-and-hold beside it, starts no earlier than the first bar a trade can open on (the
+  `required_bars` before it only warm the indicators up: holding the rules flat there while buy-and-hold runs
+  compares them over bars they could not trade);
 * a position leaves at its stop or target, checked against each bar's low/high from the entry bar on; when both
   are touched in one bar the stop is assumed first (conservative); a bar that opens beyond a level fills at the
   open (that level was met first: a gap beyond the target is a target exit even if the bar then reaches the
@@ -14,7 +17,9 @@ Rules of the replay:
 * commission c = commission_bps / 10 000 is charged on each side as a fraction of equity, so a trade returns
   (1 − c)² · (1 + side · (exit / entry − 1)) − 1; buy-and-hold pays the same two commissions;
 * equity starts at 1 and is marked to market at every close; Sharpe is the mean over the standard deviation of
-  those per-bar returns, times √(periods per year), with a zero risk-free rate.
+  those per-bar returns, times √(periods per year), with a zero risk-free rate;
+* `warnings` say, in words, what the figures cannot carry: fewer than MIN_TRADES trades (a win rate of 1.0 from
+  one trade is luck, not skill), and no costs at all (commission 0; slippage is never modelled).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 
 from signals.config import DEFAULT_CONFIG, SignalConfig
 from signals.levels import compute_levels
-from signals.rules import evaluate_series
+from signals.rules import evaluate_series, required_bars
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,13 +42,16 @@ if TYPE_CHECKING:
 # continuous session, 09:15-15:30 IST. Callers that know the exchange pass periods_per_year (intraday_periods_per_year).
 _SESSION_MINUTES = 375
 TRADING_DAYS = 252
+# Fewer closed trades than this and the win rate and Sharpe ratio say more about luck than about the rules (the
+# standard error of a 50% win rate over 30 trades is still 9 points): a rule of thumb, said beside the figures.
+MIN_TRADES = 30
 
 
 @dataclass(frozen=True, kw_only=True)
 class BacktestResult:
     """Outcome of a replay. Every return (each trade's and the totals), the drawdown, the win rate and the
     exposure are fractions (0.12 = 12%), one unit throughout. Drawdown is a positive magnitude. Without trades
-    there is no win rate (None)."""
+    there is no win rate (None). `warnings` say what the figures cannot carry (too few trades, no costs)."""
 
     start: pd.Timestamp
     end: pd.Timestamp
@@ -56,6 +64,7 @@ class BacktestResult:
     exposure: float
     periods_per_year: float
     equity_curve: list[dict]
+    warnings: list[str]
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -90,7 +99,9 @@ def run_backtest(
     predicted_returns: pd.Series | None = None,
 ) -> BacktestResult:
     """Trade the signals over the candles between `start` and `end`, inclusive. Earlier candles warm the
-    indicators up, and a signal on the bar before `start` may open a position at `start`'s open.
+    indicators up, and a signal on the bar before `start` may open a position at `start`'s open. The replay
+    (and buy-and-hold) starts no earlier than the first bar a trade can open on, `required_bars` in; a `start`
+    before it is moved there, and `warnings` say so.
     `periods_per_year` is inferred from the bar spacing when not given (252 for daily bars)."""
     if not (math.isfinite(commission_bps) and 0 <= commission_bps < 10_000):
         raise ValueError(f"commission_bps must be in [0, 10000), got {commission_bps!r}")
@@ -104,6 +115,14 @@ def run_backtest(
     last = len(index) - 1 if end is None else int(index.searchsorted(_utc(end), side="right")) - 1
     if first > last:
         raise ValueError("no candles between start and end")
+    # The first bar a trade can open on: the signal of the bar before it needs `required_bars` of history.
+    # Replaying earlier bars held the rules flat while buy-and-hold ran (a start at the first stored bar did
+    # so for 210 daily bars), and diluted Sharpe and exposure: the replay starts there instead, and says so.
+    moved_from = None
+    tradable = required_bars(config)
+    if first < tradable:
+        moved_from = index[first] if start is not None else None
+        first = min(tradable, last)  # none tradable: the last bar alone, no trade, and the warning says why
     if periods_per_year is None:
         periods_per_year = infer_periods_per_year(index)
 
@@ -182,7 +201,52 @@ def run_backtest(
         exposure=bars_in_market / len(curve),
         periods_per_year=periods_per_year,
         equity_curve=_downsample(index[first : last + 1], curve, max_curve_points),
+        warnings=_warnings(
+            trades=len(trades),
+            commission_bps=commission_bps,
+            moved_from=moved_from,
+            moved_to=index[first] if first >= tradable else None,
+            needed=tradable,
+        ),
     )
+
+
+def _warnings(
+    *,
+    trades: int,
+    commission_bps: float,
+    moved_from: pd.Timestamp | None,
+    moved_to: pd.Timestamp | None,
+    needed: int,
+) -> list[str]:
+    """What a reader must know before trusting the figures, in words."""
+    warnings = []
+    if moved_to is None:
+        warnings.append(
+            f"No bar in this range has the {needed} bars of history before it that the rules' indicators need: "
+            "no trade could open, whatever the rules."
+        )
+    elif moved_from is not None:
+        warnings.append(
+            f"The range asked for starts at {moved_from.isoformat()}, with too little history before it for "
+            f"the rules' indicators ({needed} bars): the replay, and buy-and-hold beside it, start at "
+            f"{moved_to.isoformat()}, the first bar a trade can open on."
+        )
+    if trades == 0:
+        warnings.append(
+            "No trades in this range: there is no win rate, and the Sharpe ratio (0) is that of money left idle."
+        )
+    elif trades < MIN_TRADES:
+        warnings.append(
+            f"Only {trades} trade{'' if trades == 1 else 's'}: the win rate and Sharpe ratio rest on too few "
+            f"trades to mean much (at least {MIN_TRADES} are needed for a rough estimate)."
+        )
+    if commission_bps == 0:
+        warnings.append(
+            "No costs: commission_bps is 0 and slippage is not modelled, so returns are before brokerage, "
+            "taxes and fills worse than the open, stop or target."
+        )
+    return warnings
 
 
 def infer_periods_per_year(index: pd.DatetimeIndex) -> float:

@@ -298,6 +298,26 @@ def _price(value: float) -> str:
     return f"{value:.2f}" if abs(value) >= 1 else f"{value:.4g}"
 
 
+def _beside(value: float, thresholds: Sequence[float], places: int) -> str:
+    """`value` to `places` decimals, or more where fewer would round it onto or across a threshold the words
+    compare it with: an RSI of 29.97 reads "RSI 29.97 < 30", not "RSI 30.0 < 30"."""
+    for more in range(places, places + 8):
+        text = f"{value:.{more}f}"
+        if all(np.sign(float(text) - t) == np.sign(value - t) for t in thresholds):
+            break
+    return text
+
+
+def _apart(a: float, b: float) -> tuple[str, str]:
+    """Two prices the words say are apart (a close below a band), with enough decimals to show it."""
+    text_a, text_b = _price(a), _price(b)
+    for places in range(3, 9):
+        if a == b or text_a != text_b:
+            break
+        text_a, text_b = f"{a:.{places}f}", f"{b:.{places}f}"
+    return text_a, text_b
+
+
 def _rsi(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
     """Mean reversion: oversold is bullish, overbought bearish, graded by depth beyond the threshold."""
     import talib
@@ -315,13 +335,15 @@ def _rsi(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
         if flat[i]:
             return f"RSI undefined: no price change over {period + 1} bars"
         value = rsi[i]
+        full = config.rsi_full_scale
+        shown = _beside(value, (oversold, overbought, oversold - full, overbought + full), 1)
         if value < oversold:
-            depth = "deeply oversold" if oversold - value >= config.rsi_full_scale else "oversold"
-            return f"RSI {value:.1f} < {oversold:g}: {depth}"
+            depth = "deeply oversold" if oversold - value >= full else "oversold"
+            return f"RSI {shown} < {oversold:g}: {depth}"
         if value > overbought:
-            depth = "deeply overbought" if value - overbought >= config.rsi_full_scale else "overbought"
-            return f"RSI {value:.1f} > {overbought:g}: {depth}"
-        return f"RSI {value:.1f} within {oversold:g}-{overbought:g}: neutral"
+            depth = "deeply overbought" if value - overbought >= full else "overbought"
+            return f"RSI {shown} > {overbought:g}: {depth}"
+        return f"RSI {shown} within {oversold:g}-{overbought:g}: neutral"
 
     return _FactorSeries(value=np.where(flat, np.nan, rsi), score=score, describe=describe)
 
@@ -376,11 +398,13 @@ def _bollinger(close: np.ndarray, config: SignalConfig) -> _FactorSeries:
         if not open_bands[i]:
             return "Bollinger bands flat: no volatility"
         if close[i] < lower[i]:
-            return f"close {_price(close[i])} below lower Bollinger band {_price(lower[i])}"
+            shown_close, band = _apart(close[i], lower[i])
+            return f"close {shown_close} below lower Bollinger band {band}"
         if close[i] > upper[i]:
-            return f"close {_price(close[i])} above upper Bollinger band {_price(upper[i])}"
+            shown_close, band = _apart(close[i], upper[i])
+            return f"close {shown_close} above upper Bollinger band {band}"
         half = "lower" if percent_b[i] < 0.5 else "upper" if percent_b[i] > 0.5 else "middle of the"
-        return f"close in {half} half of Bollinger bands (%B {percent_b[i]:.2f})"
+        return f"close in {half} half of Bollinger bands (%B {_beside(percent_b[i], (0.0, 0.5, 1.0), 2)})"
 
     return _FactorSeries(value=percent_b, score=score, describe=describe)
 
@@ -438,7 +462,7 @@ def _volume(close: np.ndarray, volume: np.ndarray, config: SignalConfig) -> _Fac
     def describe(i: int) -> str:
         if not has_volume[i]:
             return "no volume data: neutral"
-        reading = f"volume {ratio[i]:.1f}x its {period}-bar average"
+        reading = f"volume {_beside(ratio[i], (1.0, full_ratio), 1)}x its {period}-bar average"
         if ratio[i] <= 1:
             return f"{reading}: no confirmation"
         if move[i] == 0:

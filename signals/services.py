@@ -16,6 +16,7 @@ from django.utils import timezone
 from market.adjust import SERIES_NAMES, Adjustment
 from market.bars import bar_close, closed_only
 from market.caching import market_version
+from market.providers.errors import ProviderUnavailable
 from market.selectors import candles_frame
 from market.services import DEFAULT_DAYS, StaleMarketData, candles_ensure, candles_ensure_current
 from market.sources import calendar_for_symbol
@@ -204,6 +205,50 @@ def signal_generate(*, symbol: str, timeframe: Timeframe, once_per_bar: bool = F
         )
     )
     logger.info("signal_generated", symbol=symbol, timeframe=timeframe.value, signal=signal.signal_type)
+    return signal
+
+
+# How long a symbol the scheduled run skipped waits for its candles: past a long weekend, while the provider is out.
+CATCH_UP_SECONDS = 4 * 24 * 3600
+# Why a scheduled run may skip a symbol and catch up once candles arrive: the data was late, not wrong.
+TRANSIENT_ERRORS = (StaleMarketData, ProviderUnavailable)
+
+
+def _catch_up_key(symbol: str, timeframe: Timeframe) -> str:
+    return f"signals:catch-up:{symbol}:{timeframe.value}"
+
+
+def signal_catch_up_mark(*, symbol: str, timeframe: Timeframe) -> None:
+    """The scheduled run skipped `symbol` because its latest closed bar was not stored (the provider down or
+    late): its signal is made when candles arrive (signal_catch_up), not at the next scheduled run, when a newer
+    bar is the latest and this one would never get a signal."""
+    cache.set(_catch_up_key(symbol, timeframe), 1, CATCH_UP_SECONDS)
+
+
+def signal_catch_up_clear(*, symbol: str, timeframe: Timeframe) -> None:
+    cache.delete(_catch_up_key(symbol, timeframe))
+
+
+def signal_catch_up_pending(*, symbol: str, timeframe: Timeframe) -> bool:
+    return cache.get(_catch_up_key(symbol, timeframe)) is not None
+
+
+def signal_catch_up(*, symbol: str, timeframe: Timeframe) -> TradingSignal | None:
+    """The scheduled run's signal for a symbol it skipped, now that candles arrived: made once per bar, as the
+    scheduled run makes it; None when no catch-up is pending (another task took it) or the candles are still
+    not current (then it waits for the next ones)."""
+    if not cache.delete(_catch_up_key(symbol, timeframe)):
+        return None  # taken first, so the candles this generation fetches do not start another one
+    try:
+        signal = signal_generate(symbol=symbol, timeframe=timeframe, once_per_bar=True)
+    except TRANSIENT_ERRORS as exc:
+        signal_catch_up_mark(symbol=symbol, timeframe=timeframe)
+        logger.warning("signal_catch_up_waiting", symbol=symbol, timeframe=timeframe.value, reason=str(exc))
+        return None
+    except NotEnoughCandles as exc:
+        logger.warning("signal_catch_up_skipped", symbol=symbol, timeframe=timeframe.value, reason=str(exc))
+        return None
+    logger.info("signal_caught_up", symbol=symbol, timeframe=timeframe.value, signal_id=signal.pk)
     return signal
 
 

@@ -14,8 +14,7 @@ from market.models import MarketData
 from market.sources import get_calendar
 from predictions.models import Prediction
 from predictions.selectors import PREDICTION_FIELDS, prediction_to_dict
-from signals.models import TradingSignal
-from signals.selectors import SIGNAL_FIELDS, signal_to_dict
+from signals.selectors import signal_row
 from stream.clock import exchange_of, exchange_time
 
 
@@ -136,10 +135,10 @@ def _candle_message(*, symbol: str, timeframe: str, exchange: str, row: dict) ->
 
 
 def signal_message(*, signal_id: int) -> dict | None:
-    row = TradingSignal.objects.filter(pk=signal_id).values(*SIGNAL_FIELDS).first()
+    row = signal_row(signal_id)  # the API's shape, with the `source` of the bar it was made on
     if row is None:
         return None
-    return {"type": "signal", "time": _now(exchange_of(row["symbol"])), "signal": signal_to_dict(row)}
+    return {"type": "signal", "time": _now(exchange_of(row["symbol"])), "signal": row}
 
 
 def prediction_message(*, prediction_id: int, scored: bool) -> dict | None:

@@ -52,6 +52,11 @@ class SignalSerializer(serializers.Serializer):
     factors = FactorSerializer(many=True)
     prediction_id = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
+    source = serializers.CharField(
+        allow_null=True,
+        help_text="The provider of the bar the signal was made on (yfinance, csv, or `synthetic` for generated "
+        "demo data, not market prices); null when that bar is no longer stored.",
+    )
 
 
 class SignalListSerializer(serializers.Serializer):
@@ -96,6 +101,11 @@ class BacktestSerializer(serializers.Serializer):
     exposure = serializers.FloatField(allow_null=True)
     periods_per_year = serializers.FloatField()
     equity_curve = EquityPointSerializer(many=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What the figures cannot carry, in words: too few trades for the win rate and Sharpe ratio to "
+        "mean much, no costs charged.",
+    )
     factors_replayed = serializers.ListField(child=serializers.CharField())
     factors_not_replayed = serializers.DictField(
         child=serializers.CharField(), help_text="Live-signal factors the backtest does not replay, with why."

@@ -16,7 +16,7 @@ from signals.api.serializers import (
     SignalListSerializer,
     SignalSerializer,
 )
-from signals.selectors import SIGNAL_FIELDS, signal_to_dict, signals_list
+from signals.selectors import signal_row, signals_list
 from signals.services import EmptyRange, NotEnoughCandles, signal_backtest, signal_generate
 from tradingdash.exceptions import Unprocessable
 
@@ -60,8 +60,7 @@ class SignalGenerateApi(APIView):
             signal = signal_generate(symbol=symbol, **data.validated_data)
         except NotEnoughCandles as exc:
             raise _unprocessable(exc) from exc
-        row = {field: getattr(signal, field) for field in SIGNAL_FIELDS}
-        return Response(signal_to_dict(row), status=status.HTTP_201_CREATED)
+        return Response(signal_row(signal.pk), status=status.HTTP_201_CREATED)
 
 
 class BacktestApi(APIView):

@@ -27,7 +27,9 @@
       upColor: "#26a69a", downColor: "#ef5350", borderVisible: false,
       wickUpColor: "#26a69a", wickDownColor: "#ef5350",
     });
-    candles.setData(data.candles.map(({ volume, ...ohlc }) => ohlc));
+    // A bar still forming (fetched before its close: `final` false) is drawn grey, never as a finished bar.
+    const forming = { color: "#9e9e9e", borderColor: "#9e9e9e", wickColor: "#9e9e9e" };
+    candles.setData(data.candles.map(({ volume, final, ...ohlc }) => (final ? ohlc : { ...ohlc, ...forming })));
     const volume = chart.addSeries(LC.HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "" });
     volume.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
     volume.setData(data.candles.map((c) => ({
@@ -106,9 +108,12 @@
       return;
     }
     const s = backtest.summary;
-    summary.textContent = `Rules ${percent(s.total_return)} against buy-and-hold ${percent(s.buy_and_hold_return)}; ` +
+    const stale = backtest.stale
+      ? "Stale: the market data provider failed, so this replays the candles stored, not the latest. " : "";
+    summary.textContent = stale + `Rules ${percent(s.total_return)} against buy-and-hold ${percent(s.buy_and_hold_return)}; ` +
       `max drawdown ${percent(s.max_drawdown)}, win rate ${percent(s.win_rate)}, exposure ${percent(s.exposure)}, ` +
-      `Sharpe ${s.sharpe === null ? "–" : s.sharpe.toFixed(2)}.`;
+      `Sharpe ${s.sharpe === null ? "–" : s.sharpe.toFixed(2)}.` +
+      (backtest.warnings.length ? " " + backtest.warnings.join(" ") : "");
     const chart = LC.createChart(box, layout);
     chart.addSeries(LC.LineSeries, { color: "#1e88e5", lineWidth: 2, title: "signal rules" }).setData(backtest.equity);
     chart.addSeries(LC.LineSeries, { color: "#9e9e9e", lineWidth: 1, title: "buy & hold" }).setData(backtest.buy_and_hold);
@@ -124,7 +129,9 @@
       priceBox.dataset.ready = "error";
       return;
     }
-    status.textContent = `${body.symbol} ${body.timeframe}: ${body.candles.length} candles, ${body.signals.length} signals, ` +
+    const partial = body.candles.filter((c) => !c.final).length;
+    status.textContent = `${body.symbol} ${body.timeframe}: ${body.candles.length} candles` +
+      (partial ? ` (${partial} still forming, in grey)` : "") + `, ${body.signals.length} signals, ` +
       `${body.predictions.length} predictions; source ${body.source || "–"}${body.stale ? " (stale)" : ""}. Times in exchange time (${body.time_zone}).`;
     if (body.candles.length) {
       drawPrice(body);

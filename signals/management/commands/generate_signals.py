@@ -6,7 +6,13 @@ from market.providers.errors import ProviderError
 from market.services import StaleMarketData
 from market.symbols import InvalidSymbol, parse_symbol
 from market.timeframes import Timeframe
-from signals.services import NotEnoughCandles, signal_generate
+from signals.services import (
+    TRANSIENT_ERRORS,
+    NotEnoughCandles,
+    signal_catch_up_clear,
+    signal_catch_up_mark,
+    signal_generate,
+)
 
 
 class Command(BaseCommand):
@@ -29,9 +35,12 @@ class Command(BaseCommand):
             try:
                 signal = signal_generate(symbol=symbol, timeframe=tf, once_per_bar=True)
             except (NotEnoughCandles, ProviderError, StaleMarketData) as exc:
+                if isinstance(exc, TRANSIENT_ERRORS):  # made when its candles arrive (signals.receivers)
+                    signal_catch_up_mark(symbol=symbol, timeframe=tf)
                 self.stderr.write(f"{symbol}: {exc}")
                 failures += 1
                 continue
+            signal_catch_up_clear(symbol=symbol, timeframe=tf)
             self.stdout.write(f"{symbol}: {signal.signal_type} ({signal.strength:.2f}) — {signal.reasoning}")
         if failures:
             raise CommandError(f"{failures} of {len(symbols)} symbols failed")

@@ -89,7 +89,9 @@ def test_backtest_shape(auth_client, history):
         "sharpe",
         "exposure",
         "equity_curve",
+        "warnings",
     } <= set(body)
+    assert not any(w.startswith("No costs") for w in body["warnings"])  # 10 bps were charged
     assert len(body["equity_curve"]) <= 500
     assert body["trades"] and all(
         t["entry_time"] >= "2024-12-31T18:30:00+00:00" for t in body["trades"]
@@ -136,3 +138,15 @@ def test_backtest_end_date_is_inclusive_of_that_day_only(auth_client, history):
     # 31 Dec 2025 IST opens at 30 Dec 18:30 UTC; 1 Jan 2026's bar (31 Dec 18:30 UTC) must not be in the replay.
     assert body["end"] == "2025-12-31T00:00:00+05:30"
     assert all(t["exit_time"] <= "2025-12-31T00:00:00+05:30" for t in body["trades"])
+
+
+def test_a_signal_on_synthetic_candles_says_so_wherever_it_is_shown(auth_client, history):
+    """Candles and predictions carry `source` ("synthetic" for generated demo data); a BUY/SELL/HOLD made on
+    synthetic candles was served, listed and streamed with nothing saying it was not made on market prices."""
+    from stream.messages import signal_message
+
+    made = auth_client.post("/api/signals/generate/TCS", {}, format="json").json()
+    listed = auth_client.get("/api/signals/TCS").json()["results"]
+    assert made["source"] == "synthetic"
+    assert [row["source"] for row in listed] == ["synthetic"]
+    assert signal_message(signal_id=made["id"])["signal"]["source"] == "synthetic"

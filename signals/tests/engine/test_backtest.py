@@ -7,7 +7,7 @@ import pytest
 
 from signals.backtest import infer_periods_per_year, run_backtest
 from signals.config import SignalConfig
-from signals.rules import SignalType, evaluate, evaluate_series
+from signals.rules import SignalType, evaluate, evaluate_series, required_bars
 from signals.tests.engine.factories import append_bar, frame, from_closes, random_walk, zigzag
 
 # Only RSI votes: a sideways zigzag is neutral, a run of falls is oversold (BUY), a run of rises overbought (SELL).
@@ -57,7 +57,8 @@ def test_one_winning_long_enters_at_the_next_open_and_exits_at_the_target():
     assert expected_return > 0
     assert result.win_rate == 1.0
     assert result.total_return == pytest.approx(expected_return)
-    assert result.exposure == pytest.approx(1 / len(candles))
+    # The replay starts at the first bar a trade can open on (the bars before only warm the indicators up).
+    assert result.exposure == pytest.approx(1 / (len(candles) - required_bars(RSI_ONLY)))
 
 
 def test_stop_is_assumed_first_when_a_bar_touches_both_levels():
@@ -165,7 +166,7 @@ def test_an_opposite_signal_exits_at_the_next_open_and_reverses():
     assert short["exit_price"] == candles["close"].iloc[-1]
     growth = np.prod([1 + trade["return"] for trade in result.trades])
     assert result.total_return == pytest.approx(growth - 1)
-    assert result.exposure == pytest.approx((len(candles) - t0 - 1) / len(candles))
+    assert result.exposure == pytest.approx((len(candles) - t0 - 1) / (len(candles) - required_bars(WIDE)))
 
 
 def test_long_only_just_closes_on_the_opposite_signal():
@@ -216,10 +217,11 @@ def test_summary_statistics_are_consistent_with_trades_and_curve():
     returns = [trade["return"] for trade in result.trades]
     assert result.total_return == pytest.approx(np.prod([1 + r for r in returns]) - 1)
     assert result.win_rate == pytest.approx(sum(r > 0 for r in returns) / len(returns))
-    first_open, last_close = candles["open"].iloc[0], candles["close"].iloc[-1]
+    first = required_bars(LOOSE)  # the first bar a trade can open on
+    first_open, last_close = candles["open"].iloc[first], candles["close"].iloc[-1]
     assert result.buy_and_hold_return == pytest.approx((1 - COST) ** 2 * last_close / first_open - 1)
     curve = np.array([point["equity"] for point in result.equity_curve])
-    assert len(curve) == len(candles) and curve[-1] == pytest.approx(1 + result.total_return)
+    assert len(curve) == len(candles) - first and curve[-1] == pytest.approx(1 + result.total_return)
     peaks = np.maximum.accumulate(np.concatenate([[1.0], curve]))[1:]
     assert result.max_drawdown == pytest.approx(np.max(1 - curve / peaks)) and result.max_drawdown > 0
     bar_returns = np.diff(np.concatenate([[1.0], curve])) / np.concatenate([[1.0], curve[:-1]])
@@ -291,3 +293,54 @@ def test_periods_per_year_are_inferred_from_bar_spacing(freq, expected):
 def test_invalid_arguments_are_rejected(kwargs):
     with pytest.raises(ValueError):
         run_backtest(frame([1.0], [1.0], [1.0], [1.0]), **kwargs)
+
+
+def test_a_win_rate_from_too_few_trades_comes_with_a_warning():
+    """One winning trade read as "win rate 100%, Sharpe 3.1" with nothing saying it rests on one trade."""
+    candles = random_walk(700, seed=41)
+    few = run_backtest(candles, config=LOOSE, commission_bps=10, start=candles.index[600])
+    assert 0 < len(few.trades) < 30
+    assert few.warnings == [
+        f"Only {len(few.trades)} trades: the win rate and Sharpe ratio rest on too few trades to mean much "
+        "(at least 30 are needed for a rough estimate)."
+    ]
+    many = run_backtest(candles, config=LOOSE, commission_bps=10)
+    assert len(many.trades) >= 30 and many.warnings == []
+    none = run_backtest(random_walk(100, seed=1), commission_bps=10)
+    assert none.trades == [] and any(w.startswith("No trades in this range") for w in none.warnings)
+
+
+def test_a_backtest_without_costs_says_so():
+    candles = random_walk(700, seed=41)
+    warnings = run_backtest(candles, config=LOOSE).warnings
+    assert len(warnings) == 1 and warnings[0].startswith("No costs: commission_bps is 0")
+
+
+def test_the_replay_and_buy_and_hold_start_at_the_first_bar_a_trade_can_open_on():
+    """Replayed from the first stored bar, the rules were held flat for the 210 bars their indicators need while
+    buy-and-hold ran from that first open: "rules +5% against buy-and-hold +40%" over a period the rules could
+    not trade, with Sharpe and exposure diluted. A start asked for inside that warm-up is moved, and said so."""
+    candles = random_walk(700, seed=41)
+    ready = required_bars(LOOSE)
+    result = run_backtest(candles, config=LOOSE, commission_bps=10)
+    assert result.start == candles.index[ready]
+    assert result.buy_and_hold_return == pytest.approx(
+        (1 - COST) ** 2 * candles["close"].iloc[-1] / candles["open"].iloc[ready] - 1
+    )
+    assert not any(w.startswith("The range asked for") for w in result.warnings)
+
+    early = run_backtest(candles, config=LOOSE, commission_bps=10, start=candles.index[50])
+    assert early.start == candles.index[ready]
+    assert early.total_return == result.total_return and early.trades == result.trades
+    assert early.warnings[0] == (
+        f"The range asked for starts at {candles.index[50].isoformat()}, with too little history before it for "
+        f"the rules' indicators ({ready} bars): the replay, and buy-and-hold beside it, start at "
+        f"{candles.index[ready].isoformat()}, the first bar a trade can open on."
+    )
+
+    inside = run_backtest(
+        candles, config=LOOSE, commission_bps=10, start=candles.index[50], end=candles.index[99]
+    )
+    assert inside.trades == [] and inside.warnings[0].startswith(
+        f"No bar in this range has the {ready} bars of history"
+    )

@@ -328,3 +328,65 @@ def test_series_accepts_an_aligned_array_of_predictions():
     assert series["score"].iloc[-1] == evaluate(candles, predicted_return=0.02).score
     with pytest.raises(ValueError, match="predicted_returns has 3 values"):
         evaluate_series(candles, SignalConfig(), [0.01, 0.02, 0.03])
+
+
+# --- explanations cite numbers that agree with their words ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("last_volume", "wording"),
+    [
+        (1040, "volume 1.04x its 20-bar average on an up day: partly confirms buying"),
+        (1960, "volume 1.96x its 20-bar average on an up day: partly confirms buying"),
+        (2000, "volume 2.0x its 20-bar average on an up day: confirms buying"),
+    ],
+)
+def test_a_volume_ratio_near_a_threshold_is_cited_on_its_side_of_it(last_volume, wording):
+    """1.04x read "volume 1.0x its average: partly confirms" (1.0x is no confirmation), 1.96x read "2.0x …
+    partly confirms" (2.0x confirms fully)."""
+    closes = np.append(zigzag(WARMUP - 1), 103.0)
+    candles = from_closes(closes, volumes=[1000] * (WARMUP - 1) + [last_volume])
+    assert factor(evaluate(candles), "volume").explanation == wording
+
+
+def _cited(explanation: str, pattern: str) -> float:
+    import re
+
+    return float(re.search(pattern, explanation).group(1))
+
+
+def test_an_rsi_or_percent_b_near_a_threshold_is_cited_on_its_side_of_it():
+    """An RSI of 29.97 read "RSI 30.0 < 30: oversold", 70.03 "RSI 70.0 > 70", a %B of 0.4996 "close in lower
+    half of Bollinger bands (%B 0.50)": the number contradicted the words next to it."""
+    checked = {"rsi": 0, "bollinger": 0}
+    for seed in range(40):
+        candles = random_walk(1500, seed=seed, volatility=0.02)
+        close = candles["close"].to_numpy()
+        rsi = talib.RSI(close, timeperiod=14)
+        upper, _, lower = talib.BBANDS(close, timeperiod=20, nbdevup=2, nbdevdn=2)
+        percent_b = (close - lower) / (upper - lower)
+        near_rsi = np.flatnonzero(
+            (np.abs(rsi - 30) < 0.05) | (np.abs(rsi - 70) < 0.05) | (np.abs(rsi - 15) < 0.05)
+        )
+        near_b = np.flatnonzero(np.abs(percent_b - 0.5) < 0.005)
+        for i in [int(i) for i in near_rsi if i >= WARMUP]:
+            result = evaluate(candles.iloc[: i + 1])
+            words = factor(result, "rsi").explanation
+            value = _cited(words, r"RSI ([\d.]+)")
+            if "< 30" in words:
+                assert value < 30, words
+            elif "> 70" in words:
+                assert value > 70, words
+            else:
+                assert 30 <= value <= 70, words
+            assert ("deeply oversold" in words) == (value <= 15), words
+            checked["rsi"] += 1
+        for i in [int(i) for i in near_b if i >= WARMUP][:5]:
+            words = factor(evaluate(candles.iloc[: i + 1]), "bollinger").explanation
+            value = _cited(words, r"%B ([-\d.]+)")
+            if "lower half" in words:
+                assert value < 0.5, words
+            elif "upper half" in words:
+                assert value > 0.5, words
+            checked["bollinger"] += 1
+    assert checked["rsi"] >= 5 and checked["bollinger"] >= 5  # the walks did come near the thresholds

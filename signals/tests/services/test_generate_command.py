@@ -41,3 +41,26 @@ def test_a_symbol_with_stale_candles_is_reported_and_the_others_still_get_their_
             call_command("generate_signals", "TCS", "INFY", stdout=out, stderr=err, verbosity=0)
     assert "INFY.NS:" in out.getvalue()
     assert "TCS.NS: Market data is stale" in err.getvalue()
+
+
+def test_a_symbol_the_command_skipped_for_stale_candles_gets_its_signal_when_they_arrive(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    """Run by cron instead of beat, the command skipped the symbol and nothing made its signal once the
+    candles arrived: that bar never had one (as for the scheduled run, signals.tasks)."""
+    from market.tests.factories import down_provider, provider_configured
+    from signals.models import TradingSignal
+
+    synthetic = get_provider("synthetic")
+    with time_machine.travel(datetime(2026, 11, 23, 11, 0, tzinfo=UTC), tick=False):  # Monday after the close
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=600, provider=synthetic)
+    with time_machine.travel(datetime(2026, 11, 27, 11, 0, tzinfo=UTC), tick=False):  # Friday after the close
+        provider_configured(monkeypatch, down_provider())
+        with pytest.raises(CommandError):
+            call_command("generate_signals", "TCS", stdout=StringIO(), stderr=StringIO(), verbosity=0)
+        provider_configured(monkeypatch, synthetic)  # back: the market sync's retry stores the week
+        with django_capture_on_commit_callbacks(execute=True):
+            candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1)
+    assert [s.candle_timestamp.isoformat() for s in TradingSignal.objects.all()] == [
+        "2026-11-26T18:30:00+00:00"  # Friday's bar
+    ]
