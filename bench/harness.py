@@ -146,12 +146,14 @@ def store_daily_candles(symbol: str, *, bars: int = 2500) -> int:
     """Make sure at least `bars` daily candles of `symbol` are stored and their coverage is fresh (so no request
     in the timed loops goes to the provider). Returns the number stored."""
     from market.selectors import candles_count
-    from market.services import candles_sync
+    from market.services import candles_sync, rendered_months_refresh
     from market.timeframes import Timeframe
 
     provider = synthetic_provider([symbol])
     days = None if candles_count(symbol=symbol, timeframe=Timeframe.D1) >= bars else HISTORY_DAYS
     candles_sync(symbol=symbol, timeframe=Timeframe.D1, days=days, provider=provider)
+    # Months stored before their rendering existed, or at another tick: as the quarter-hourly task leaves them.
+    rendered_months_refresh(symbol=symbol)
     stored = candles_count(symbol=symbol, timeframe=Timeframe.D1)
     if stored < bars:
         raise RuntimeError(f"only {stored} daily candles of {symbol} stored, {bars} needed")

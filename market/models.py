@@ -113,6 +113,53 @@ class MarketData(models.Model):
         return f"{self.symbol} {self.timeframe} {self.timestamp:%Y-%m-%d %H:%M}"
 
 
+class RenderedMonth(models.Model):
+    """A UTC calendar month of one symbol's stored daily bars as a historical response renders them (the JSON
+    objects of market.presentation.candle_objects, unadjusted, in the exchange's clock at the instrument's tick),
+    so that a read of 2,500 candles joins ~120 of these instead of reading and rendering 2,500 rows (bench/README.md,
+    "Ninth look").
+
+    On PostgreSQL, triggers on market_marketdata (migration 0014) mark a month `stale` in the same transaction as
+    any insert, update or delete of its daily bars, by whatever path (upserts, the admin, SQL), and create the row
+    of a month that had none: every month with daily bars has a row, and a row not stale is what its bars render
+    to now. Readers use a row only when it is not stale and was rendered with the symbol's current time zone and
+    tick, and read the other months' bars themselves; writers re-render (market.services.rendered_months_refresh)
+    holding the row's lock, which the triggers also take. Unused on other databases."""
+
+    symbol = models.CharField(max_length=20)
+    timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)
+    month = models.DateField(
+        help_text="The first day of the UTC month whose bars (by their open) this holds."
+    )
+    stale = models.BooleanField(default=True, help_text="A bar of the month changed since it was rendered.")
+    time_zone = models.CharField(
+        max_length=64, blank=True, default="", help_text="The zone it was rendered in."
+    )
+    tick = models.CharField(
+        max_length=24, blank=True, default="", help_text="The price tick it was rendered at."
+    )
+    times = models.BinaryField(
+        default=b"", help_text="Each bar's open, UTC epoch seconds (int64, native order)."
+    )
+    ends = models.BinaryField(default=b"", help_text="Where each bar's object ends in `body` (int32).")
+    finals = models.BinaryField(default=b"", help_text="Each bar's `final` (one byte each).")
+    sources = models.TextField(blank=True, default="", help_text="Each bar's source, one per line.")
+    body = models.BinaryField(
+        default=b"", help_text="The bars' JSON objects, comma-separated, in time order."
+    )
+    rendered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["symbol", "timeframe", "month"], name="market_rendered_month_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.timeframe} {self.month:%Y-%m}"
+
+
 class CandleSeries(models.Model):
     """What we know about the providers' history of one symbol and timeframe; its row also serialises the
     writers of the series' coverage intervals. Coverage is per provider (CoverageInterval.source): what one

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,7 @@ from market.columns import (
 )
 from market.indicators import compute_indicators, warmup_bars
 from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, MarketData, SyncBatch, SyncRun
-from market.presentation import DAY_TIMEFRAMES, candles_json, local_seconds
+from market.presentation import DAY_TIMEFRAMES, candle_objects, candles_json, local_seconds
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
 from market.services import (
@@ -49,6 +49,9 @@ from market.services import (
     candles_ensure_nothing,
     quote_store,
     quotes_refresh,
+    tick_text,
+    utc_month_start,
+    zone_name,
 )
 from market.sources import (
     calendar_for,
@@ -220,6 +223,111 @@ def _candles_json(
         table=columns,
     )
     return len(bars), body, bars.sources
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderedCandles:
+    """The latest candles of a daily series as their rendered JSON array, with what the response says of them."""
+
+    count: int
+    body: bytes  # the JSON array
+    sources: str | None  # the distinct sources, sorted and comma-joined
+    first_time: int  # the first and last bars' opens, UTC epoch seconds
+    last_time: int
+    last_final: bool
+
+
+_RENDERED_MONTHS_SQL = """
+SELECT month, stale, time_zone, tick, times, ends, finals, sources, body
+FROM market_renderedmonth
+WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND (%(last)s::date IS NULL OR month <= %(last)s::date)
+ORDER BY month DESC
+LIMIT %(months)s
+"""
+# Months asked for per `limit` bars: a month of daily bars holds 19 sessions or more on the exchanges here. A
+# series sparser than that (a listing's first month, gaps) is read the usual way.
+_BARS_PER_MONTH = 19
+
+
+def _rendered_latest(*, symbol: str, end: datetime | None, limit: int) -> RenderedCandles | None:
+    """The latest `limit` daily candles opening before `end`, unadjusted, from the stored rendered months
+    (market.models.RenderedMonth): the rows of months that are current as they are, the bars of the others (stale,
+    or rendered in another zone or at another tick) read and rendered here. None when the months read do not hold
+    `limit` bars but more months may (the caller reads the bars), or when there is no bar.
+
+    The months' rows and a stale month's bars are two statements: a write committed between them shows in the
+    stale month and not in the others. Each month is as committed at one moment; the response is cached under
+    the version taken before the read, which such a write bumps."""
+    tz, tick = time_zone_for_symbol(symbol), price_tick_for_symbol(symbol)
+    zone, tick_as_text = zone_name(tz), tick_text(tick)
+    end_micros = _epoch_micros(end) if end is not None else None
+    last = (
+        (end - timedelta(microseconds=1)).astimezone(UTC).date().replace(day=1) if end is not None else None
+    )
+    months = limit // _BARS_PER_MONTH + 2
+    with _binary_cursor() as cursor:
+        cursor.execute(
+            _RENDERED_MONTHS_SQL,
+            {"symbol": symbol, "timeframe": Timeframe.D1.value, "last": last, "months": months},
+        )
+        rows = cursor.fetchall()
+    pieces = []  # newest first: (body, times, finals, sources) of the bars kept of each month
+    count = 0
+    for month, stale, row_zone, row_tick, times, ends, finals, sources, body in rows:
+        if stale or row_zone != zone or row_tick != tick_as_text:
+            times, ends, finals, sources, body = _month_rendered_now(symbol, month, end, tz, tick)
+        else:
+            times = np.frombuffer(times, dtype="<i8")
+            ends = np.frombuffer(ends, dtype="<i4")
+            finals = np.frombuffer(finals, dtype=np.bool_)
+            sources = sources.split("\n")
+        stop = len(times) if end_micros is None else int(np.searchsorted(times * _MICROS, end_micros))
+        first = max(0, stop - (limit - count))
+        if stop > first:
+            body = bytes(body)[0 if first == 0 else int(ends[first - 1]) + 1 : int(ends[stop - 1])]
+            pieces.append((body, times[first:stop], finals[first:stop], sources[first:stop]))
+            count += stop - first
+        if count == limit:
+            break
+    else:
+        if len(rows) == months or not count:
+            return None
+    pieces.reverse()
+    return RenderedCandles(
+        count=count,
+        body=b"[" + b",".join(piece[0] for piece in pieces) + b"]",
+        sources=",".join(sorted({source for piece in pieces for source in piece[3]})) or None,
+        first_time=int(pieces[0][1][0]),
+        last_time=int(pieces[-1][1][-1]),
+        last_final=bool(pieces[-1][2][-1]),
+    )
+
+
+def _month_rendered_now(symbol: str, month: date, end: datetime | None, tz: tzinfo, tick):
+    """(times, ends, finals, sources, body) of the daily bars of the UTC month `month` opening before `end`,
+    read and rendered now."""
+    month_end = utc_month_start(month, after=1)
+    bars = _history_columns(
+        symbol=symbol,
+        timeframe=Timeframe.D1,
+        start=utc_month_start(month),
+        end=month_end if end is None else min(end, month_end),
+        limit=366,
+        from_start=True,
+    )
+    body, ends = candle_objects(bars, tz=tz, tick=tick, by_day=True)
+    return bars.time, ends, bars.final, bars.source, body
+
+
+def _rendered_unadjusted(*, symbol: str, first_time: int, adjust: Adjustment) -> bool:
+    """Whether the `adjust` adjustment changes no bar from the one opening at `first_time` on: no action it
+    applies goes ex after that bar's day, through today (_adjusted)."""
+    tz = time_zone_for_symbol(symbol)
+    today = timezone.now().astimezone(tz).date()
+    first_day = datetime.fromtimestamp(first_time, tz).date()
+    return not any(
+        first_day < action.ex_date <= today for action in corporate_actions(symbol=symbol, adjust=adjust)
+    )
 
 
 def _history_candles_json(
@@ -561,18 +669,31 @@ def candles_history(
         key = candles_history_key(symbol=symbol, timeframe=timeframe, **query)
     # The key is fixed before the read: a sync committing after this point bumps the version, so what we read
     # is cached under the older version at worst, never old candles under the new one.
-    window = {"start": start, "end": end, "limit": limit, "from_start": from_start}
-    if part is None:
-        bars = _history_columns(symbol=symbol, timeframe=timeframe, **window)
-        bars = _adjusted(symbol=symbol, bars=bars, adjust=adjust, tz=time_zone_for_symbol(symbol))
+    rendered = (
+        _rendered_latest(symbol=symbol, end=end, limit=limit)
+        if part is None and timeframe == Timeframe.D1 and start is None and format == "rows"
+        and connection.vendor == "postgresql"
+        else None
+    )  # fmt: skip
+    if rendered is not None and (
+        adjust == "none" or _rendered_unadjusted(symbol=symbol, first_time=rendered.first_time, adjust=adjust)
+    ):
+        count, candles, sources = rendered.count, rendered.body, rendered.sources
+        last = (rendered.last_time, rendered.last_final)
     else:
-        since = _series_begins(symbol=symbol, part=part, ensured=ensured)
-        bars = _derived_values(
-            symbol=symbol, timeframe=timeframe, part=part, adjust=adjust, since=since, **window
+        window = {"start": start, "end": end, "limit": limit, "from_start": from_start}
+        if part is None:
+            bars = _history_columns(symbol=symbol, timeframe=timeframe, **window)
+            bars = _adjusted(symbol=symbol, bars=bars, adjust=adjust, tz=time_zone_for_symbol(symbol))
+        else:
+            since = _series_begins(symbol=symbol, part=part, ensured=ensured)
+            bars = _derived_values(
+                symbol=symbol, timeframe=timeframe, part=part, adjust=adjust, since=since, **window
+            )
+        count, candles, sources = _candles_json(
+            symbol=symbol, timeframe=timeframe, bars=bars, columns=format == "columns"
         )
-    count, candles, sources = _candles_json(
-        symbol=symbol, timeframe=timeframe, bars=bars, columns=format == "columns"
-    )
+        last = (int(bars.time[-1]), bool(bars.final[-1])) if len(bars) else None
     meta = {
         "symbol": symbol,
         "timeframe": timeframe.value,
@@ -590,21 +711,23 @@ def candles_history(
     )
     if not ensured.stale:
         # For the next reader, once this one has its answer (tradingdash.after_response).
-        seconds = _body_seconds(symbol=symbol, timeframe=timeframe, bars=bars, adjust=adjust)
+        seconds = _body_seconds(symbol=symbol, timeframe=timeframe, last=last, adjust=adjust)
         cache_set_after_response(key, body, seconds)
     return body
 
 
-def _body_seconds(*, symbol: str, timeframe: Timeframe, bars: BarColumns, adjust: Adjustment) -> int:
+def _body_seconds(
+    *, symbol: str, timeframe: Timeframe, last: tuple[int, bool] | None, adjust: Adjustment
+) -> int:
     """How long a rendered body may be served: MARKET_DATA_CACHE_TTL, or until its last bar closes when it is
     still forming (a second after), so that no read after the close is answered with the bar's values from
     before it: the next one re-fetches the tail (candles_ensure) and shows them final. Never past the next
     ex-date of an `adjust` action (_until_next_ex_date)."""
-    if not len(bars) or bars.final[-1]:
+    if last is None or last[1]:
         seconds = settings.MARKET_DATA_CACHE_TTL
     else:
         seconds = _forming_bar_seconds(
-            symbol=symbol, timeframe=timeframe, opened=datetime.fromtimestamp(int(bars.time[-1]), UTC)
+            symbol=symbol, timeframe=timeframe, opened=datetime.fromtimestamp(last[0], UTC)
         )
     return min(seconds, _until_next_ex_date(symbol=symbol, adjust=adjust))
 

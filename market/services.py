@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -29,6 +30,7 @@ from market.calendar import (
     load_holidays_csv,
     load_sessions_csv,
 )
+from market.columns import columns_from_rows
 from market.listings import Listing
 from market.models import (
     CandleSeries,
@@ -39,9 +41,11 @@ from market.models import (
     MarketData,
     MarketHoliday,
     MarketSession,
+    RenderedMonth,
     SyncBatch,
     SyncRun,
 )
+from market.presentation import candle_objects
 from market.providers.base import (
     History,
     LookbackExceeded,
@@ -57,7 +61,9 @@ from market.sources import (
     exchange_of,
     get_provider,
     holidays_invalidate,
+    price_tick_for_symbol,
     sessions_invalidate,
+    time_zone_for_symbol,
 )
 from market.timeframes import Timeframe
 from tradingdash.events import CandlesStored, CorporateActionsChanged, QuoteRefreshed, announce
@@ -174,6 +180,8 @@ def candles_upsert(
     )
     if not (inserted or updated):
         return result  # nothing changed: nothing to re-score, re-evaluate or stream
+    if timeframe == Timeframe.D1:
+        rendered_months_refresh(symbol=symbol, months=utc_months(valid.index.as_unit("s").asi8))
     stored = CandlesStored(
         symbol=symbol,
         timeframe=timeframe.value,
@@ -185,6 +193,149 @@ def candles_upsert(
     )
     transaction.on_commit(lambda: announce(stored))
     return result
+
+
+def utc_months(seconds) -> list[date]:
+    """The first days of the UTC months of the epoch `seconds`, each once, in order."""
+    months = np.unique(np.asarray(seconds, dtype=np.int64).astype("datetime64[s]").astype("datetime64[M]"))
+    return [month.astype("datetime64[D]").item() for month in months]
+
+
+def zone_name(tz) -> str:
+    """How RenderedMonth records the time zone it was rendered in."""
+    return getattr(tz, "key", None) or str(tz)
+
+
+def tick_text(tick) -> str:
+    """How RenderedMonth records the tick it was rendered at ("" for none: two decimals)."""
+    return "" if tick is None else format(Decimal(str(tick)).normalize(), "f")  # 0.0500 and 0.05 alike
+
+
+_RENDERED_MONTHS_UPDATE_SQL = """
+UPDATE market_renderedmonth AS month
+SET stale = false, time_zone = %(zone)s, tick = %(tick)s, rendered_at = %(now)s, times = rendered.times,
+    ends = rendered.ends, finals = rendered.finals, sources = rendered.sources, body = rendered.body
+FROM unnest(%(ids)s::bigint[], %(times)s::bytea[], %(ends)s::bytea[], %(finals)s::bytea[], %(sources)s::text[],
+            %(bodies)s::bytea[]) AS rendered (id, times, ends, finals, sources, body)
+WHERE month.id = rendered.id
+"""
+
+
+def rendered_months_refresh(*, symbol: str, months: list[date] | None = None) -> int:
+    """Render again the stale months of the symbol's daily bars, and those rendered in another zone or at another
+    tick (only those among `months` when given), in its exchange's time zone at its current tick; a month whose
+    bars are all gone loses its row. The months' rows are locked before their bars are read and until the commit,
+    and the triggers that mark a month stale take the same locks: a write of its bars either waits for this to
+    commit and marks the month stale again, or is committed before the bars are read. One read and one rendering
+    for all the months. PostgreSQL only (the triggers); returns how many months were rendered."""
+    if connection.vendor != "postgresql":
+        return 0
+    tz, tick = time_zone_for_symbol(symbol), price_tick_for_symbol(symbol)
+    zone, tick_as_text = zone_name(tz), tick_text(tick)
+    with transaction.atomic():
+        outdated = Q(stale=True) | ~Q(time_zone=zone) | ~Q(tick=tick_as_text)
+        rows = RenderedMonth.objects.select_for_update().filter(
+            outdated, symbol=symbol, timeframe=Timeframe.D1.value
+        )
+        if months is not None:
+            rows = rows.filter(month__in=months)
+        chosen = list(rows.order_by("month").values_list("id", "month"))
+        if not chosen:
+            return 0
+        bars = columns_from_rows(
+            MarketData.objects.filter(
+                symbol=symbol,
+                timeframe=Timeframe.D1.value,
+                timestamp__gte=utc_month_start(chosen[0][1]),
+                timestamp__lt=utc_month_start(chosen[-1][1], after=1),
+            )
+            .order_by("timestamp")
+            .values_list(
+                "timestamp",
+                "open_price",
+                "high_price",
+                "low_price",
+                "close_price",
+                "volume",
+                "final",
+                "source",
+            )
+        )
+        body, ends = candle_objects(bars, tz=tz, tick=tick, by_day=True)
+        bar_months = bars.time.astype("datetime64[s]").astype("datetime64[M]")
+        rendered, emptied = [], []
+        for row_id, month in chosen:
+            month = np.datetime64(month, "M")
+            first, stop = np.searchsorted(bar_months, [month, month + 1]).tolist()
+            if first == stop:
+                emptied.append(row_id)
+                continue
+            offset = 0 if first == 0 else int(ends[first - 1]) + 1
+            rendered.append(
+                (
+                    row_id,
+                    bars.time[first:stop].astype("<i8").tobytes(),
+                    (ends[first:stop] - offset).astype("<i4").tobytes(),
+                    bars.final[first:stop].astype(np.bool_).tobytes(),
+                    "\n".join(bars.source[first:stop]),
+                    body[offset : int(ends[stop - 1])],
+                )
+            )
+        RenderedMonth.objects.filter(id__in=emptied).delete()
+        if rendered:
+            ids, times, month_ends, finals, sources, bodies = (
+                list(column) for column in zip(*rendered, strict=True)
+            )
+            with connection.cursor() as cursor:  # one statement: bulk_update's CASE took 0.6 s for 120 months
+                cursor.execute(
+                    _RENDERED_MONTHS_UPDATE_SQL,
+                    {
+                        "zone": zone, "tick": tick_as_text, "now": timezone.now(), "ids": ids, "times": times,
+                        "ends": month_ends, "finals": finals, "sources": sources, "bodies": bodies,
+                    },
+                )  # fmt: skip
+    return len(rendered)
+
+
+def utc_month_start(month: date, *, after: int = 0) -> datetime:
+    """Midnight UTC opening `month` (its first day), or the month `after` months later."""
+    index = month.year * 12 + month.month - 1 + after
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+_RENDERED_MONTHS_REBUILD_SQL = """
+INSERT INTO market_renderedmonth (symbol, timeframe, month, stale, time_zone, tick, times, ends, finals, sources, body)
+SELECT DISTINCT symbol, timeframe, date_trunc('month', "timestamp" AT TIME ZONE 'UTC')::date, true,
+       '', '', ''::bytea, ''::bytea, ''::bytea, '', ''::bytea
+FROM market_marketdata
+WHERE timeframe = '1D' AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s::text)
+ORDER BY 1, 2, 3
+ON CONFLICT (symbol, timeframe, month) DO UPDATE SET stale = true
+"""
+
+
+def rendered_months_rebuild(*, symbol: str | None = None) -> int:
+    """Mark every month of daily bars stale (of `symbol`, or of all), creating the rows of months that have bars
+    and none (rows restored or written with the triggers off), then render them all again. Returns how many."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_RENDERED_MONTHS_REBUILD_SQL, {"symbol": symbol})
+    if symbol is not None:
+        return rendered_months_refresh(symbol=symbol)
+    return rendered_months_refresh_all()
+
+
+def rendered_months_refresh_all() -> int:
+    """rendered_months_refresh for every symbol with a stale month (the months staff edited or deleted bars of,
+    those stored before the triggers, those of an instrument whose tick changed: market.tasks)."""
+    symbols = (
+        RenderedMonth.objects.filter(stale=True)
+        .values_list("symbol", flat=True)
+        .distinct()
+        .order_by("symbol")
+    )
+    return sum(rendered_months_refresh(symbol=symbol) for symbol in list(symbols))
 
 
 def _final_mask(*, symbol: str, timeframe: Timeframe, index: pd.DatetimeIndex, now: datetime) -> np.ndarray:

@@ -15,7 +15,14 @@ from market.calendar import UnknownExchange
 from market.models import Instrument
 from market.partitions import candle_partitions_ensure
 from market.providers.errors import ProviderUnavailable, RateLimited
-from market.services import candles_sync, quality_repair, sync_batch_run, sync_run_plan, sync_run_resume
+from market.services import (
+    candles_sync,
+    quality_repair,
+    rendered_months_refresh_all,
+    sync_batch_run,
+    sync_run_plan,
+    sync_run_resume,
+)
 from market.sources import calendar_for
 from market.timeframes import Timeframe
 
@@ -97,6 +104,15 @@ def ensure_candle_partitions() -> dict:
     """Daily: the candle table's partitions of the coming months exist, and the default partition is emptied
     into partitions of its own. Idempotent; nothing to do off PostgreSQL."""
     return asdict(candle_partitions_ensure())
+
+
+@shared_task(name="market.render_stale_months")
+def render_stale_months() -> dict:
+    """Every quarter of an hour: render again the months of daily bars written other than by an upsert (staff
+    edits and deletions, rows stored before the rendered months existed) or rendered at a tick or in a zone the
+    catalogue no longer gives (market.models.RenderedMonth). Reads stay right meanwhile, only slower: they
+    render such months themselves. Idempotent; nothing to do off PostgreSQL."""
+    return {"rendered": rendered_months_refresh_all()}
 
 
 @shared_task(name="market.sync_run_batch", bind=True, max_retries=5, acks_late=True)

@@ -65,6 +65,13 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute=10, hour=2),
         "options": {"expire_seconds": 6 * 3600},
     },
+    # Months of daily bars that staff edited or deleted bars of are rendered again for fast historical reads
+    # (market.models.RenderedMonth); an upsert renders the months it changed itself.
+    "market-render-stale-months": {
+        "task": "market.render_stale_months",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expire_seconds": 600},
+    },
     "predictions-retrain-nightly": {
         "task": "predictions.retrain_all",
         "schedule": crontab(minute=0, hour=1),
