@@ -21,6 +21,7 @@ import pandas as pd
 from bench.harness import (
     Report,
     cli,
+    daily_candles,
     finish,
     jwt_client,
     pct,
@@ -34,6 +35,8 @@ from bench.harness import (
 UPSERT_ROWS = 100_000
 UPSERT_REPEATS = 3
 UPSERT_TARGET = 50_000  # rows/s
+DAILY_UPSERT_ROWS = 2_500
+DAILY_UPSERT_SYMBOL = "BENCHDAILY.NS"
 UPSERT_SYMBOL = "BENCHUPSERT.NS"
 COPY_SYMBOL = "BENCHCOPY.NS"
 SYMBOL = "RELIANCE.NS"  # in the seeded catalogue, so the synthetic provider serves it
@@ -271,6 +274,42 @@ def bench_upsert(report: Report) -> None:
         )
 
 
+def bench_daily_upsert(report: Report) -> None:
+    """One symbol's 10-year daily backfill (what each symbol of a whole-market backfill writes): the upsert, which
+    renders the ~120 months it stored (market.models.RenderedMonth), and that rendering alone."""
+    from market.models import RenderedMonth
+    from market.services import candles_upsert, rendered_months_refresh
+    from market.timeframes import Timeframe
+
+    candles = daily_candles("RELIANCE.NS", DAILY_UPSERT_ROWS)
+    upserts, renders = [], []
+    for _ in range(UPSERT_REPEATS):
+        _forget(DAILY_UPSERT_SYMBOL)
+        seconds, result = timed(
+            lambda: candles_upsert(
+                symbol=DAILY_UPSERT_SYMBOL, timeframe=Timeframe.D1, candles=candles, source="bench"
+            )
+        )
+        assert result.inserted == DAILY_UPSERT_ROWS, result
+        upserts.append(seconds)
+        months = RenderedMonth.objects.filter(symbol=DAILY_UPSERT_SYMBOL)
+        assert not months.filter(stale=True).exists()
+        months.update(stale=True)
+        seconds, rendered = timed(lambda: rendered_months_refresh(symbol=DAILY_UPSERT_SYMBOL))
+        renders.append(seconds)
+    _forget(DAILY_UPSERT_SYMBOL)
+    rate = DAILY_UPSERT_ROWS / float(np.median(upserts))
+    report.add(
+        area="Market",
+        name=f"`candles_upsert` {DAILY_UPSERT_ROWS:,} daily candles of one symbol, fresh insert, its months rendered",
+        value=f"{rate:,.0f} rows/s",
+        detail=f"median of {UPSERT_REPEATS}: "
+        + ", ".join(f"{s:.3f} s" for s in upserts)
+        + f"; rendering the {rendered} months alone: "
+        + ", ".join(f"{s * 1000:.0f} ms" for s in renders),
+    )
+
+
 def bench_endpoints(report: Report) -> None:
     from django.core.cache import cache
 
@@ -413,6 +452,7 @@ def main() -> None:
     setup()
     report = Report()
     bench_upsert(report)
+    bench_daily_upsert(report)
     bench_endpoints(report)
     finish(report, args.json)
 
