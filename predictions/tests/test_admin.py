@@ -5,6 +5,7 @@ from django.test import Client
 
 from accounts.tests.factories import UserFactory
 from predictions.models import TrainedModel
+from predictions.tests.factories import TrainedModelFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,12 +34,9 @@ def _model() -> TrainedModel:
             "n_samples": 50,
         },
     ]
-    return TrainedModel.objects.create(
-        symbol="TCS.NS",
-        timeframe="1D",
+    return TrainedModelFactory(
         horizon=5,
         algorithm="random_forest",
-        version=1,
         data_start=datetime(2020, 1, 1, tzinfo=UTC),
         data_end=datetime(2025, 6, 1, tzinfo=UTC),
         n_samples=1200,

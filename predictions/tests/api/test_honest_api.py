@@ -10,7 +10,7 @@ from market.sources import get_provider
 from market.timeframes import Timeframe
 from predictions.models import Prediction, TrainedModel
 from predictions.services import models_train
-from predictions.tests.factories import record_default_choice
+from predictions.tests.factories import TrainedModelFactory, record_default_choice
 
 pytestmark = pytest.mark.django_db
 
@@ -103,12 +103,7 @@ def test_models_endpoint_shows_folds_significance_and_coverage_by_regime(auth_cl
 
 def test_models_endpoint_handles_versions_stored_before_these_fields(auth_client):
     moment = datetime(2025, 1, 1, tzinfo=UTC)
-    TrainedModel.objects.create(
-        symbol="TCS.NS",
-        timeframe="1D",
-        horizon=1,
-        algorithm="svr",
-        version=1,
+    TrainedModelFactory(
         data_start=moment,
         data_end=moment,
         n_samples=300,
@@ -117,8 +112,6 @@ def test_models_endpoint_handles_versions_stored_before_these_fields(auth_client
             {"fold": 1, "test_start": moment.isoformat(), "test_end": moment.isoformat(), "mae": 2.0}
         ],
         residual_quantiles={"q10": -0.01, "q90": 0.01},
-        artifact="models/old.joblib",
-        artifact_sha256="0" * 64,
         is_active=True,
     )
     response = auth_client.get("/api/predictions/models/TCS")

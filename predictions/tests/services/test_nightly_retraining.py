@@ -1,7 +1,5 @@
 """The nightly retraining keeps every active model current, not only the daily horizon-1 ones of the catalogue."""
 
-from datetime import UTC, datetime
-
 import pytest
 
 from market.models import Instrument
@@ -11,25 +9,19 @@ from market.timeframes import Timeframe
 from predictions import tasks
 from predictions.models import TrainedModel
 from predictions.services import models_train
+from predictions.tests.factories import TrainedModelFactory
 from tradingdash.schedule import BEAT_SCHEDULE
 
 pytestmark = pytest.mark.django_db
 
 
 def _active(symbol: str, timeframe: str, horizon: int, algorithm: str, **hyperparameters) -> TrainedModel:
-    moment = datetime(2026, 1, 1, tzinfo=UTC)
-    return TrainedModel.objects.create(
+    return TrainedModelFactory(
         symbol=symbol,
         timeframe=timeframe,
         horizon=horizon,
         algorithm=algorithm,
-        version=1,
-        data_start=moment,
-        data_end=moment,
-        n_samples=100,
         hyperparameters=hyperparameters,
-        artifact=f"models/{algorithm}.joblib",
-        artifact_sha256="0" * 64,
         is_active=True,
     )
 
