@@ -48,7 +48,6 @@ logger = structlog.get_logger(__name__)
 MIN_TRAINING_ROWS = 200  # usable rows after indicator warm-up
 DEFAULT_ALGORITHMS = [Algorithm.RANDOM_FOREST.value, Algorithm.SVR.value, Algorithm.LSTM.value]
 _ARTIFACT_SUFFIX = {"lstm": "keras.bundle", "ensemble": "ensemble.joblib"}
-_PENDING_STATES = {"PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY"}
 # `model` of prediction_generate: let selectors.model_default choose (naive when no active model beats naive).
 DEFAULT_MODEL = "default"
 
@@ -632,13 +631,14 @@ PREDICT_TASK = "predictions.generate_prediction"
 
 
 def task_in_flight(*, key: str) -> TaskRecord | None:
-    """The newest task with this key that is still queued or running (within the task time limit), as its
-    owner's status reports it: a follower whose training failed or was cancelled will never start."""
-    from predictions.selectors import task_status
+    """The newest task with this key that is still queued (within the task time limit), running, or queued
+    again after its worker was lost, as its owner's status reports it (selectors.task_pending): a follower
+    whose training failed or was cancelled will never start. Joining a task re-queued after a lost worker, not
+    starting another, keeps the same model from being trained twice when the broker hands it out again."""
+    from predictions.selectors import task_pending
 
-    since = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-    for record in TaskRecord.objects.select_related("follows").filter(key=key, created_at__gte=since)[:3]:
-        if task_status(record=record)["state"] in _PENDING_STATES:
+    for record in TaskRecord.objects.select_related("follows").filter(key=key)[:3]:
+        if task_pending(record=record):
             return record
     return None
 
