@@ -698,6 +698,54 @@ def task_followers_release(*, task_id: str) -> int:
     return len(followers)
 
 
+def training_key(*, symbol: str, timeframe: str, horizon: int, algorithms: Sequence[str] | None) -> str:
+    """What identifies the same training in flight (TaskRecord.key), whoever started it."""
+    names = ",".join(sorted(algorithms or ["all"]))
+    return f"train:{symbol}:{timeframe}:{horizon}:{names}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrainingEnqueued:
+    enqueued: int
+    already_enqueued: int
+
+
+def models_retrain_enqueue(*, plan: Sequence, expires: int) -> RetrainingEnqueued:
+    """Queue the nightly retraining `plan` (selectors.Retraining items), each training once a day: its task id
+    names the day (beat's clock) and the key, and its TaskRecord (no user) is created with it. The nightly task
+    delivered again (acks_late: a worker lost during the fan-out, or after it before the ack) finds the records
+    and queues nothing twice; a training it queued that already finished is not re-run. A user asking meanwhile
+    for the same training joins it (task_in_flight finds the record by key) instead of training it again."""
+    from zoneinfo import ZoneInfo
+
+    from predictions.tasks import train_models
+
+    day = timezone.now().astimezone(ZoneInfo(settings.CELERY_TIMEZONE)).date().isoformat()
+    enqueued = already = 0
+    for item in plan:
+        key = training_key(
+            symbol=item.symbol, timeframe=item.timeframe, horizon=item.horizon, algorithms=item.algorithms
+        )
+        record, created = TaskRecord.objects.get_or_create(
+            task_id=f"retrain:{day}:{key.removeprefix('train:')}",
+            defaults={"name": TRAIN_TASK, "key": key, "user": None, "kwargs": {"then_predict": None}},
+        )
+        if not created:
+            already += 1
+            continue
+        try:
+            train_models.apply_async(
+                args=[item.symbol, item.timeframe, item.horizon, item.algorithms],
+                task_id=record.task_id,
+                expires=expires,
+            )
+        except OperationalError:
+            record.delete()  # not queued: the next delivery of the nightly task queues it
+            raise
+        enqueued += 1
+    return RetrainingEnqueued(enqueued=enqueued, already_enqueued=already)
+
+
 def training_quota_check(*, user) -> None:
     """Non-staff users may start TRAINING_QUOTA_PER_DAY trainings per rolling 24 hours."""
     if user.is_staff:
@@ -731,8 +779,7 @@ def training_enqueue(
     from predictions.tasks import train_models
 
     symbol_require_known(symbol=symbol)  # an unknown symbol is a 404 before anything else
-    names = ",".join(sorted(algorithms or ["all"]))
-    key = f"train:{symbol}:{timeframe.value}:{horizon}:{names}"
+    key = training_key(symbol=symbol, timeframe=timeframe.value, horizon=horizon, algorithms=algorithms)
     existing = task_in_flight(key=key)
     if existing is not None:
         # The same work: the user's own training that ends in the same prediction (records from before the

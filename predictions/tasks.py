@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 import structlog
@@ -12,6 +13,7 @@ from market.services import StaleMarketData
 from market.timeframes import Timeframe
 from predictions.selectors import models_retraining_plan, prediction_made
 from predictions.services import (
+    models_retrain_enqueue,
     models_train,
     prediction_generate,
     predictions_rescore,
@@ -113,13 +115,10 @@ def generate_prediction(
 @shared_task(name="predictions.retrain_all")
 def retrain_all(timeframe: str = "1D", horizon: int = 1) -> dict:
     """Fan out one training per active instrument at (timeframe, horizon) and per other configuration with an
-    active model, so no active model is left to age (nightly)."""
+    active model, so no active model is left to age (nightly). Each is queued once a day, however often this
+    task is delivered (services.models_retrain_enqueue)."""
     plan = models_retraining_plan(timeframe=Timeframe.parse(timeframe), horizon=horizon)
-    for item in plan:
-        train_models.apply_async(
-            args=[item.symbol, item.timeframe, item.horizon, item.algorithms], expires=6 * 3600
-        )
-    return {"enqueued": len(plan)}
+    return asdict(models_retrain_enqueue(plan=plan, expires=6 * 3600))
 
 
 @shared_task(name="predictions.score_predictions")
