@@ -130,6 +130,45 @@ def _closed(*, symbol: str, timeframe: Timeframe):
     return closed_only(candles, calendar_for_symbol(symbol), timeframe, timezone.now())
 
 
+def _window_sources(*, symbol: str, timeframe: str, candles) -> list[str]:
+    """The providers of the stored candles from the first to the last bar of `candles`."""
+    return _sources_between(
+        symbol=symbol,
+        timeframe=timeframe,
+        start=candles.index[0].to_pydatetime(),
+        end=candles.index[-1].to_pydatetime(),
+    )
+
+
+def _sources_between(*, symbol: str, timeframe: str, start: datetime, end: datetime) -> list[str]:
+    return sorted(
+        MarketData.objects.filter(
+            symbol=symbol, timeframe=timeframe, timestamp__gte=start, timestamp__lte=end
+        )
+        .values_list("source", flat=True)
+        .distinct()
+    )
+
+
+def model_data_changed(trained: TrainedModel) -> str | None:
+    """Why `trained` no longer describes the stored candles of its training window, or None: they now come from
+    another provider (a demo database's synthetic candles replaced by Yahoo's when MARKET_DATA_PROVIDER
+    changed), so its walk-forward figures (beats naive, confidence, interval) are those of other data. Versions
+    stored before their sources were recorded cannot tell: None."""
+    recorded = trained.metrics.get("data_sources")
+    if not recorded:
+        return None
+    now = _sources_between(
+        symbol=trained.symbol, timeframe=trained.timeframe, start=trained.data_start, end=trained.data_end
+    )
+    if now == sorted(recorded):
+        return None
+    return (
+        f"trained and evaluated on {', '.join(recorded)} candles, and the stored candles of its training window "
+        f"are now from {', '.join(now) or 'no provider (deleted)'}"
+    )
+
+
 def _store_version(
     *, symbol: str, timeframe: Timeframe, horizon: int, output, extra_metrics=None
 ) -> TrainedModel:
@@ -276,6 +315,8 @@ def models_train(
     candles = training_candles(symbol=symbol, timeframe=timeframe, needed=needed)
     if len(candles) < needed:
         raise NotEnoughHistory(needed=needed, available=len(candles))
+    # Where the candles came from: a version describes those candles only (selectors... model_data_changed).
+    provenance = {"data_sources": _window_sources(symbol=symbol, timeframe=timeframe.value, candles=candles)}
     outputs, stored = [], []
     known: Known = {}  # this run's evaluations: promotion re-runs only configurations it has not evaluated
     steps = len(algorithms) + 1
@@ -284,7 +325,9 @@ def models_train(
         output = registry.train(algorithm, candles, horizon=horizon, params=params.get(algorithm))
         outputs.append(output)
         known[config_key(output.algorithm, output.hyperparameters)] = output.evaluation
-        trained = _store_version(symbol=symbol, timeframe=timeframe, horizon=horizon, output=output)
+        trained = _store_version(
+            symbol=symbol, timeframe=timeframe, horizon=horizon, output=output, extra_metrics=provenance
+        )
         trained.promoted = model_promote_if_better(trained=trained, candles=candles, known=known)
         stored.append(trained)
         logger.info("model_trained", model=str(trained), mae_vs_naive=trained.metrics.get("mae_vs_naive"))
@@ -296,7 +339,7 @@ def models_train(
         timeframe=timeframe,
         horizon=horizon,
         output=ensemble,
-        extra_metrics={"description": ensemble.forecaster.description},
+        extra_metrics={"description": ensemble.forecaster.description, **provenance},
     )
     trained.promoted = model_promote_if_better(trained=trained, candles=candles, known=known)
     stored.append(trained)
@@ -393,13 +436,27 @@ def prediction_generate(
     default_reason = None
     if model == DEFAULT_MODEL:
         trained = model_default(symbol=symbol, timeframe=timeframe, horizon=horizon)
-        default_reason = _default_reason(trained)
+        changed = model_data_changed(trained) if trained is not None else None
+        if changed:
+            default_reason = (
+                f"the default would be {trained.algorithm} v{trained.version}, but it was {changed}: its "
+                "figures describe other data, so the default is naive (the last close) until it is retrained"
+            )
+            trained = None
+        else:
+            default_reason = _default_reason(trained)
     elif model == "naive":
         trained = None
     else:
         trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
         if trained is None:
             raise NoActiveModel(f"No active {model} model for {symbol} {timeframe.value} horizon {horizon}")
+        changed = model_data_changed(trained)
+        if changed:
+            raise ModelUnavailable(
+                f"The {trained.algorithm} v{trained.version} model of {symbol} was {changed}: its walk-forward "
+                "figures are not this data's. Retrain it, or ask for model naive."
+            )
     candles = forecast_candles(symbol=symbol, timeframe=timeframe)
     if trained is None:
         evaluation = walk_forward(candles, "naive", horizon=horizon)
