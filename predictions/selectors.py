@@ -15,7 +15,12 @@ from market.sources import time_zone_for_symbol
 from market.timeframes import Timeframe
 from predictions.ml.significance import beats_naive
 from predictions.models import TRAINABLE, Prediction, TaskRecord, TrainedModel
-from predictions.services import NotEnoughHistory, predictions_cache_version
+from predictions.services import (
+    ModelUnavailable,
+    NoActiveModel,
+    NotEnoughHistory,
+    predictions_cache_version,
+)
 
 TRAINABLE_NAMES = frozenset(algorithm.value for algorithm in TRAINABLE)
 PREDICTION_FIELDS = (
@@ -439,7 +444,7 @@ def _results_kept() -> timedelta | None:
 
 def _public_error(info) -> str:
     """What went wrong, for the user: our own errors say it; anything else does not leak internals."""
-    if isinstance(info, NotEnoughHistory | StaleMarketData):
+    if isinstance(info, NotEnoughHistory | StaleMarketData | ModelUnavailable | NoActiveModel):
         return str(info)
     from market.providers.errors import ProviderError
 
