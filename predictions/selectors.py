@@ -220,7 +220,8 @@ def _fold_row(fold: dict) -> dict:
 
 def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dict:
     """How past predictions did once their target bar closed: direction hit rate (of the predictions that called a
-    direction; None when none did), MAE, interval coverage. Over the predictions `user` may see (their own and
+    direction; None when none did), MAE beside the naive baseline's on the same predictions (the base price as
+    the forecast), interval coverage. Over the predictions `user` may see (their own and
     the system's; staff: all), as for the list; without a user, over all of them.
 
     A live prediction stored after its target bar had closed (made from stale candles, before they were
@@ -246,15 +247,24 @@ def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dic
         | Q(predicted_price__lt=F("base_price"), realized_price__lt=F("base_price"))
     ).count()
     moved_count = moved.count()
-    errors = _errors_in_todays_shares(symbol=symbol, rows=scored.values_list("error", "base_timestamp"))
+    rows = list(scored.values_list("error", "base_price", "realized_price", "base_timestamp"))
+    errors = _errors_in_todays_shares(symbol=symbol, rows=[(error, base) for error, _, _, base in rows])
+    # The naive baseline on the same predictions: "no change" from each base price, in the same prices.
+    naive_errors = _errors_in_todays_shares(
+        symbol=symbol, rows=[(price - realized, base) for _, price, realized, base in rows]
+    )
     count = summary["count"]
+    mae = sum(abs(e) for e in errors) / count if count else None
+    naive_mae = sum(abs(e) for e in naive_errors) / count if count else None
     return {
         "symbol": symbol,
         "timeframe": timeframe.value,
         "total": visible.count(),
         "scored": count,
         "hit_rate": hits / moved_count if moved_count else None,
-        "mae": sum(abs(e) for e in errors) / count if count else None,
+        "mae": mae,
+        "naive_mae": naive_mae,
+        "mae_vs_naive": mae / naive_mae if naive_mae else None,
         "interval_coverage": summary["inside"] / count if count else None,
     }
 
