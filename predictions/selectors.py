@@ -307,7 +307,9 @@ def prediction_get(*, prediction_id: int, user) -> dict | None:
 
 
 _PENDING = {"PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY"}
-_RUNNING = {"STARTED", "PROGRESS"}
+# States a worker stores while it holds the task (a retry waits in the worker for its countdown): each stamps
+# the time it was stored, so a silence too long for a live worker tells that worker was lost.
+_HELD = {"STARTED": "started", "PROGRESS": "running", "RETRY": "waiting to be retried"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -329,7 +331,7 @@ def _task_state(task_id: str) -> _State:
         return _unless_lost(
             _State(state=state, progress=info.get("progress"), stage=info.get("stage"), heard=_heard(result))
         )
-    if state in _RUNNING:
+    if state in _HELD:
         return _unless_lost(_State(state=state, heard=_heard(result)))
     if state == "SUCCESS":
         return _State(state=state, progress=1.0, payload=info)
@@ -348,11 +350,12 @@ def _heard(result) -> datetime | None:
 
 
 def _unless_lost(running: _State) -> _State:
-    """A running task whose worker has been silent longer than the time limit is not running: a live worker
-    ends it there (a failure is stored) or reports it, so its worker was lost (killed, its machine gone). Its
-    message was not acknowledged (acks_late), so the broker hands it out again once the visibility timeout has
-    passed, and it starts over: until then it is queued, not making the progress it last reported. A task
-    still not taken back long after that has no worker coming back for it: it failed."""
+    """A running (or retrying) task whose worker has been silent longer than the time limit is not running: a
+    live worker ends it by then (a failure is stored; a retry's countdown is shorter) or reports it, so its
+    worker was lost (killed, its machine gone). Its message was not acknowledged (acks_late), so the broker
+    hands it out again once the visibility timeout has passed, and it starts over: until then it is queued, not
+    making the progress it last reported. A task still not taken back long after that has no worker coming
+    back for it: it failed."""
     if running.heard is None:
         return running
     silent = timezone.now() - running.heard
@@ -360,21 +363,20 @@ def _unless_lost(running: _State) -> _State:
     if silent <= limit:
         return running
     redelivered_by = running.heard + _visibility_timeout()
-    was = running.stage or running.state.lower()
     stopped = (
-        f"The worker running this task stopped during '{was}' "
-        f"(last heard from {running.heard:%Y-%m-%d %H:%M} UTC)"
+        f"No worker has reported on this task since {running.heard:%Y-%m-%d %H:%M} UTC (then: "
+        f"{running.stage or _HELD[running.state]}): the worker running it was lost"
     )
     if timezone.now() <= redelivered_by + limit:
         return _State(
             state="PENDING",
-            stage=f"{stopped}; queued to start over when a worker takes it back, by "
+            stage=f"{stopped}; it is queued to start over when a worker takes it back, by "
             f"{redelivered_by:%Y-%m-%d %H:%M} UTC",
             heard=running.heard,
         )
     return _State(
         state="FAILURE",
-        error=f"{stopped}, and no worker has taken it back since; ask again.",
+        error=f"{stopped}, and none has taken it back since; ask again.",
         heard=running.heard,
     )
 

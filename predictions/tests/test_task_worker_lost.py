@@ -56,12 +56,14 @@ def test_a_training_whose_worker_was_lost_does_not_claim_progress(staff_client, 
     # Silent beyond the time limit: a live worker would have ended it (and stored the failure) or reported it.
     lost = _status(staff_client, lost_training, 40)
     assert lost["state"] == "PENDING" and lost["progress"] is None, lost
-    assert lost["stage"].startswith("The worker running this task stopped during 'training svr'")
-    assert "start over when a worker takes it back, by 2026-06-03 07:05 UTC" in lost["stage"]
+    assert lost["stage"] == (
+        "No worker has reported on this task since 2026-06-03 06:05 UTC (then: training svr): the worker running "
+        "it was lost; it is queued to start over when a worker takes it back, by 2026-06-03 07:05 UTC"
+    )
 
     # Never taken back, long after the visibility timeout: no worker is coming back for it.
     gone = _status(staff_client, lost_training, 5 + 60 + 31)
-    assert gone["state"] == "FAILURE" and "no worker has taken it back" in gone["error"], gone
+    assert gone["state"] == "FAILURE" and "none has taken it back since" in gone["error"], gone
 
 
 def test_a_training_taken_back_by_a_worker_reports_its_new_run(staff_client, lost_training):
@@ -89,3 +91,15 @@ def test_the_same_training_asked_for_while_a_lost_one_waits_to_be_taken_back_is_
 
     with time_machine.travel(STARTED + timedelta(minutes=5 + 60 + 31), tick=False):
         assert task_in_flight(key=KEY) is None  # never taken back: a new request trains
+
+
+def test_a_training_waiting_to_be_retried_long_after_it_was_asked_for_is_joined(limits, staff_user):
+    # Queued at 06:00, run, and retried at 06:45 (the provider was down): still the same training in flight.
+    with time_machine.travel(STARTED, tick=False):
+        record = TaskRecord.objects.create(
+            task_id="retrying-training-0301", name="predictions.train_models", key=KEY, user=staff_user
+        )
+    with time_machine.travel(STARTED + timedelta(minutes=45), tick=False):
+        current_app.backend.store_result(record.task_id, None, "RETRY")
+    with time_machine.travel(STARTED + timedelta(minutes=47), tick=False):
+        assert task_in_flight(key=KEY) == record
