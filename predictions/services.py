@@ -300,7 +300,9 @@ def models_train(
 
     Run by the task `task_id`, it trains once however often that task runs: a retry (of the prediction after
     the training) or a redelivery finds the versions the finished run stored and returns them, `promoted` read
-    back as whether each is active. A run lost half-way recorded nothing and trains again."""
+    back as whether each is active. A run lost half-way (its worker killed) has stored, and may have activated,
+    the versions it finished, without its task id: delivered again, it trains every algorithm again, and those
+    versions stay as older ones (the promotion compares the new ones with them on the same rows)."""
     if task_id is not None:
         finished = list(TrainedModel.objects.filter(training_task_id=task_id).order_by("pk"))
         if finished:
