@@ -221,8 +221,8 @@ def _fold_row(fold: dict) -> dict:
 def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dict:
     """How past predictions did once their target bar closed: direction hit rate (of the predictions that called a
     direction; None when none did), MAE beside the naive baseline's on the same predictions (the base price as
-    the forecast), interval coverage. Over the predictions `user` may see (their own and
-    the system's; staff: all), as for the list; without a user, over all of them.
+    the forecast), interval coverage. Over the predictions `user` may see (their own and the system's; staff:
+    all), as for the list; without a user, over all of them.
 
     A live prediction stored after its target bar had closed (made from stale candles, before they were
     refused) was no forecast and is not scored as one; replayed ones are made afterwards by design."""
