@@ -19,6 +19,7 @@ from predictions.services import (
     ModelUnavailable,
     NoActiveModel,
     NotEnoughHistory,
+    WorkerLost,
     predictions_cache_version,
 )
 
@@ -456,7 +457,7 @@ def _results_kept() -> timedelta | None:
 
 def _public_error(info) -> str:
     """What went wrong, for the user: our own errors say it; anything else does not leak internals."""
-    if isinstance(info, NotEnoughHistory | StaleMarketData | ModelUnavailable | NoActiveModel):
+    if isinstance(info, NotEnoughHistory | StaleMarketData | ModelUnavailable | NoActiveModel | WorkerLost):
         return str(info)
     from market.providers.errors import ProviderError
 

@@ -72,6 +72,51 @@ class NotEnoughHistory(Exception):
         return f"Training needs at least {self.needed} candles; {self.available} are stored."
 
 
+class WorkerLost(Exception):
+    """A task whose worker died under it on every delivery (out of memory, or killed) is not run again."""
+
+
+# Deliveries a task may start after the worker running it was lost (acks_late with reject_on_worker_lost hands the
+# message out again at once): an LSTM training that runs its worker out of memory would otherwise be delivered,
+# kill its worker and be delivered again for ever, storing the versions it finished before dying each time.
+TASK_MAX_STARTS = 3
+
+
+class TaskStarted:
+    """Count the starts of task `task_id` that never ended (the worker lost under it) and refuse the next start
+    beyond TASK_MAX_STARTS with WorkerLost. A run that ends (returns, fails or asks for a retry) clears the
+    count. Without a shared cache (Redis down) the starts cannot be counted and nothing is refused.
+
+    A class, not @contextmanager: re-raising through a generator sets the exception's traceback, which our
+    frozen dataclass errors (NotEnoughHistory) refuse."""
+
+    def __init__(self, *, task_id: str | None) -> None:
+        self.key = f"predictions:task-starts:{task_id}" if task_id is not None else None
+        self.task_id = task_id
+
+    def __enter__(self) -> None:
+        if self.key is None:
+            return
+        cache.add(self.key, 0, timeout=24 * 3600)
+        try:
+            starts = cache.incr(self.key)
+        except ValueError:  # expired between add and incr
+            starts = None
+        if starts is not None and starts > TASK_MAX_STARTS:
+            cache.delete(self.key)
+            logger.error("task_worker_lost_repeatedly", task_id=self.task_id, starts=starts - 1)
+            raise WorkerLost(
+                f"The worker running this task was lost {starts - 1} times (out of memory, or killed) before it "
+                "could finish; it is not run again. Staff: check the ML workers' memory. Or ask for another model."
+            )
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        # An Exception is the task ending (failed, or retried); anything else (the process going down) is not.
+        if self.key is not None and (exc_type is None or issubclass(exc_type, Exception)):
+            cache.delete(self.key)
+        return False
+
+
 class NoActiveModel(Exception):
     """No trained, active model for this symbol, timeframe, horizon and algorithm yet."""
 

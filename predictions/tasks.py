@@ -13,6 +13,8 @@ from market.services import StaleMarketData
 from market.timeframes import Timeframe
 from predictions.selectors import models_retraining_plan, prediction_made
 from predictions.services import (
+    Progress,
+    TaskStarted,
     models_retrain_enqueue,
     models_train,
     prediction_generate,
@@ -51,14 +53,37 @@ def train_models(
             self.update_state(state="PROGRESS", meta={"progress": round(fraction, 3), "stage": stage})
             task_announce(task_id=self.request.id, state="PROGRESS", progress=round(fraction, 3), stage=stage)
 
-    tf = Timeframe.parse(timeframe)
+    with TaskStarted(task_id=self.request.id):  # a worker lost under it each time: not delivered for ever
+        return _train_then_predict(
+            task_id=self.request.id,
+            progress=progress,
+            symbol=symbol,
+            tf=Timeframe.parse(timeframe),
+            horizon=horizon,
+            algorithms=algorithms,
+            then_predict=then_predict,
+            user_id=user_id,
+        )
+
+
+def _train_then_predict(
+    *,
+    task_id: str,
+    progress: Progress,
+    symbol: str,
+    tf: Timeframe,
+    horizon: int,
+    algorithms: list[str] | None,
+    then_predict: str | None,
+    user_id: int | None,
+) -> dict:
     trained = models_train(
         symbol=symbol,
         timeframe=tf,
         horizon=horizon,
         algorithms=algorithms,
         progress=progress,
-        task_id=self.request.id,
+        task_id=task_id,
     )
     result = {
         "models": [
@@ -79,10 +104,10 @@ def train_models(
             horizon=horizon,
             model=then_predict,
             user_id=user_id,
-            task_id=self.request.id,
+            task_id=task_id,
         )
         result.update(prediction_id=prediction.pk, prediction=prediction_made(prediction))
-    result["followers_started"] = task_followers_release(task_id=self.request.id)
+    result["followers_started"] = task_followers_release(task_id=task_id)
     return result
 
 
@@ -101,14 +126,15 @@ def generate_prediction(
     carries the prediction in the shape of POST /api/predictions/generate's 201 body; delivered again (a worker
     lost after storing it: acks_late), it answers with the same prediction. Candles too stale to forecast from
     (the provider down) are retried a few times, then the task fails saying so."""
-    prediction = prediction_generate(
-        symbol=symbol,
-        timeframe=Timeframe.parse(timeframe),
-        horizon=horizon,
-        model=model,
-        user_id=user_id,
-        task_id=self.request.id,
-    )
+    with TaskStarted(task_id=self.request.id):  # an LSTM run out of memory each time: not delivered for ever
+        prediction = prediction_generate(
+            symbol=symbol,
+            timeframe=Timeframe.parse(timeframe),
+            horizon=horizon,
+            model=model,
+            user_id=user_id,
+            task_id=self.request.id,
+        )
     return {"prediction_id": prediction.pk, "prediction": prediction_made(prediction)}
 
 
