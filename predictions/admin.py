@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from predictions.models import Prediction, TaskRecord, TrainedModel
-from predictions.services import model_activate
+from predictions.services import model_activate, training_claim
 from predictions.tasks import train_models
 from tradingdash.admin_actions import task_start_from_admin
 
@@ -161,13 +161,24 @@ class TrainedModelAdmin(admin.ModelAdmin):
             else:
                 trainings.setdefault(key, set()).add(algorithm)
         for (symbol, timeframe, horizon), algorithms in trainings.items():
-            task_start_from_admin(
-                self,
-                request,
-                task=train_models,
-                args=[symbol, timeframe, horizon, sorted(algorithms) if algorithms else None],
-                label=f"{symbol} {timeframe} h{horizon}: retraining {', '.join(sorted(algorithms or ['all']))}",
+            names = sorted(algorithms) if algorithms else None
+            label = f"{symbol} {timeframe} h{horizon}: retraining {', '.join(names or ['all'])}"
+            # The same training already queued or running (a user's, the nightly one, another click): not twice.
+            record, created = training_claim(
+                user_id=request.user.pk, symbol=symbol, timeframe=timeframe, horizon=horizon, algorithms=names
             )
+            if not created:
+                self.message_user(
+                    request,
+                    f"{label}: not started again, already queued or running as task {record.task_id}",
+                    messages.WARNING,
+                )
+                continue
+            args = [symbol, timeframe, horizon, names]
+            if not task_start_from_admin(
+                self, request, task=train_models, args=args, label=label, task_id=record.task_id
+            ):
+                record.delete()  # not queued: nothing for anyone to join
 
 
 def _by_model(queryset) -> dict[tuple[str, str, int, str], list[TrainedModel]]:

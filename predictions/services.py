@@ -808,6 +808,22 @@ def training_key(*, symbol: str, timeframe: str, horizon: int, algorithms: Seque
     return f"train:{symbol}:{timeframe}:{horizon}:{names}"
 
 
+def training_claim(
+    *, user_id: int | None, symbol: str, timeframe: str, horizon: int, algorithms: Sequence[str] | None
+) -> tuple[TaskRecord, bool]:
+    """For a training started outside the API (staff in the admin): the same training in flight (queued by a
+    user, the nightly retraining or staff), or a new TaskRecord to start it under, so that others join it in
+    turn. Returns (record, created); a record whose task could not be queued must be deleted."""
+    key = training_key(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithms=algorithms)
+    existing = task_in_flight(key=key)
+    if existing is not None:
+        return existing, False
+    record = TaskRecord.objects.create(
+        task_id=uuid.uuid4().hex, name=TRAIN_TASK, key=key, user_id=user_id, kwargs={"then_predict": None}
+    )
+    return record, True
+
+
 @dataclass(frozen=True, kw_only=True)
 class RetrainingEnqueued:
     enqueued: int

@@ -97,3 +97,21 @@ def test_retraining_several_versions_of_one_model_trains_it_once(admin_client_, 
         ("random_forest", 2),
         ("svr", 3),
     ]
+
+
+def test_retraining_a_model_already_being_trained_does_not_train_it_again(admin_client_, frozen):
+    from predictions.models import TaskRecord
+
+    # A user's svr training of TCS.NS is queued (an id the result backend has never seen is PENDING).
+    queued = TaskRecord.objects.create(
+        task_id="queued-training-0400",
+        name="predictions.train_models",
+        key="train:TCS.NS:1D:1:svr",
+        user=None,
+    )
+    old = TrainedModelFactory()
+    said = _action(admin_client_, "retrain", [old])
+    assert said == [
+        f"TCS.NS 1D h1: retraining svr: not started again, already queued or running as task {queued.task_id}"
+    ]
+    assert list(TrainedModel.objects.all()) == [old] and TaskRecord.objects.count() == 1
