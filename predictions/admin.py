@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from predictions.models import Prediction, TaskRecord, TrainedModel
-from predictions.services import model_activate
+from predictions.services import model_activate, training_claim
 from predictions.tasks import train_models
 from tradingdash.admin_actions import task_start_from_admin
 
@@ -135,21 +135,58 @@ class TrainedModelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Activate the selected versions", permissions=["change"])
     def activate(self, request, queryset):
-        for model in queryset:
-            model_activate(trained=model)
-            self.message_user(request, f"{model} is now active", messages.SUCCESS)
+        # One version per (symbol, timeframe, horizon, algorithm) can be active: of two selected, activating
+        # both in turn left the last one active while both were reported "now active".
+        for versions in _by_model(queryset.order_by("version")).values():
+            if len(versions) > 1:
+                names = ", ".join(str(model) for model in versions)
+                self.message_user(
+                    request,
+                    f"Not activated: only one version of a model can be active; select one of {names}.",
+                    messages.ERROR,
+                )
+                continue
+            model_activate(trained=versions[0])
+            self.message_user(request, f"{versions[0]} is now active", messages.SUCCESS)
 
     @admin.action(description="Retrain (same symbol, timeframe, horizon, algorithm)", permissions=["change"])
     def retrain(self, request, queryset):
-        for model in queryset:
-            algorithms = [model.algorithm] if model.algorithm != "ensemble" else None
-            task_start_from_admin(
-                self,
-                request,
-                task=train_models,
-                args=[model.symbol, model.timeframe, model.horizon, algorithms],
-                label=f"{model}: retraining",
+        # One training per (symbol, timeframe, horizon) with every algorithm selected there (an ensemble: every
+        # default one): a training per selected version trained the same model as often as it was selected.
+        trainings: dict[tuple[str, str, int], set[str] | None] = {}
+        for symbol, timeframe, horizon, algorithm in _by_model(queryset):
+            key = (symbol, timeframe, horizon)
+            if algorithm == "ensemble" or (key in trainings and trainings[key] is None):
+                trainings[key] = None
+            else:
+                trainings.setdefault(key, set()).add(algorithm)
+        for (symbol, timeframe, horizon), algorithms in trainings.items():
+            names = sorted(algorithms) if algorithms else None
+            label = f"{symbol} {timeframe} h{horizon}: retraining {', '.join(names or ['all'])}"
+            # The same training already queued or running (a user's, the nightly one, another click): not twice.
+            record, created = training_claim(
+                user_id=request.user.pk, symbol=symbol, timeframe=timeframe, horizon=horizon, algorithms=names
             )
+            if not created:
+                self.message_user(
+                    request,
+                    f"{label}: not started again, already queued or running as task {record.task_id}",
+                    messages.WARNING,
+                )
+                continue
+            args = [symbol, timeframe, horizon, names]
+            if not task_start_from_admin(
+                self, request, task=train_models, args=args, label=label, task_id=record.task_id
+            ):
+                record.delete()  # not queued: nothing for anyone to join
+
+
+def _by_model(queryset) -> dict[tuple[str, str, int, str], list[TrainedModel]]:
+    """The selected versions grouped by the model they are versions of."""
+    grouped: dict[tuple[str, str, int, str], list[TrainedModel]] = {}
+    for model in queryset:
+        grouped.setdefault((model.symbol, model.timeframe, model.horizon, model.algorithm), []).append(model)
+    return grouped
 
 
 @admin.register(Prediction)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -15,7 +15,13 @@ from market.sources import time_zone_for_symbol
 from market.timeframes import Timeframe
 from predictions.ml.significance import beats_naive
 from predictions.models import TRAINABLE, Prediction, TaskRecord, TrainedModel
-from predictions.services import NotEnoughHistory, predictions_cache_version
+from predictions.services import (
+    ModelUnavailable,
+    NoActiveModel,
+    NotEnoughHistory,
+    WorkerLost,
+    predictions_cache_version,
+)
 
 TRAINABLE_NAMES = frozenset(algorithm.value for algorithm in TRAINABLE)
 PREDICTION_FIELDS = (
@@ -215,8 +221,9 @@ def _fold_row(fold: dict) -> dict:
 
 def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dict:
     """How past predictions did once their target bar closed: direction hit rate (of the predictions that called a
-    direction; None when none did), MAE, interval coverage. Over the predictions `user` may see (their own and
-    the system's; staff: all), as for the list; without a user, over all of them.
+    direction; None when none did), MAE beside the naive baseline's on the same predictions (the base price as
+    the forecast), interval coverage. Over the predictions `user` may see (their own and the system's; staff:
+    all), as for the list; without a user, over all of them.
 
     A live prediction stored after its target bar had closed (made from stale candles, before they were
     refused) was no forecast and is not scored as one; replayed ones are made afterwards by design."""
@@ -241,15 +248,24 @@ def predictions_accuracy(*, symbol: str, timeframe: Timeframe, user=None) -> dic
         | Q(predicted_price__lt=F("base_price"), realized_price__lt=F("base_price"))
     ).count()
     moved_count = moved.count()
-    errors = _errors_in_todays_shares(symbol=symbol, rows=scored.values_list("error", "base_timestamp"))
+    rows = list(scored.values_list("error", "base_price", "realized_price", "base_timestamp"))
+    errors = _errors_in_todays_shares(symbol=symbol, rows=[(error, base) for error, _, _, base in rows])
+    # The naive baseline on the same predictions: "no change" from each base price, in the same prices.
+    naive_errors = _errors_in_todays_shares(
+        symbol=symbol, rows=[(price - realized, base) for _, price, realized, base in rows]
+    )
     count = summary["count"]
+    mae = sum(abs(e) for e in errors) / count if count else None
+    naive_mae = sum(abs(e) for e in naive_errors) / count if count else None
     return {
         "symbol": symbol,
         "timeframe": timeframe.value,
         "total": visible.count(),
         "scored": count,
         "hit_rate": hits / moved_count if moved_count else None,
-        "mae": sum(abs(e) for e in errors) / count if count else None,
+        "mae": mae,
+        "naive_mae": naive_mae,
+        "mae_vs_naive": mae / naive_mae if naive_mae else None,
         "interval_coverage": summary["inside"] / count if count else None,
     }
 
@@ -292,27 +308,108 @@ def prediction_get(*, prediction_id: int, user) -> dict | None:
 
 
 _PENDING = {"PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY"}
+# States a worker stores while it holds the task (a retry waits in the worker for its countdown): each stamps
+# the time it was stored, so a silence too long for a live worker tells that worker was lost.
+_HELD = {"STARTED": "started", "PROGRESS": "running", "RETRY": "waiting to be retried"}
 
 
-def _task_state(task_id: str) -> tuple[str, float | None, str | None, object, str | None]:
+@dataclass(frozen=True, kw_only=True)
+class _State:
+    state: str
+    progress: float | None = None
+    stage: str | None = None
+    payload: object = None
+    error: str | None = None
+    heard: datetime | None = None  # when a worker last reported it running (None: never, or unknown here)
+
+
+def _task_state(task_id: str) -> _State:
     from celery.result import AsyncResult
 
     result = AsyncResult(task_id)
     state, info = result.state, result.info
-    progress = stage = payload = error = None
     if state == "PROGRESS" and isinstance(info, dict):
-        progress, stage = info.get("progress"), info.get("stage")
-    elif state == "SUCCESS":
-        progress, payload = 1.0, info
-    elif state == "FAILURE":
-        error = _public_error(info)
-    return state, progress, stage, payload, error
+        return _unless_lost(
+            _State(state=state, progress=info.get("progress"), stage=info.get("stage"), heard=_heard(result))
+        )
+    if state in _HELD:
+        return _unless_lost(_State(state=state, heard=_heard(result)))
+    if state == "SUCCESS":
+        return _State(state=state, progress=1.0, payload=info)
+    if state == "FAILURE":
+        return _State(state=state, error=_public_error(info))
+    return _State(state=state)
+
+
+def _heard(result) -> datetime | None:
+    """When the worker last stored the task's state (the django-db backend stamps every update; others keep
+    no time for a running task)."""
+    moment = result.date_done
+    if moment is None:
+        return None
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+def _unless_lost(running: _State) -> _State:
+    """A running (or retrying) task whose worker has been silent longer than the time limit is not running: a
+    live worker ends it by then (a failure is stored; a retry's countdown is shorter) or reports it, so its
+    worker was lost (killed, its machine gone). Its message was not acknowledged (acks_late), so the broker
+    hands it out again once the visibility timeout has passed, and it starts over: until then it is queued, not
+    making the progress it last reported. A task still not taken back long after that has no worker coming
+    back for it: it failed."""
+    if running.heard is None:
+        return running
+    silent = timezone.now() - running.heard
+    limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    if silent <= limit:
+        return running
+    redelivered_by = running.heard + _visibility_timeout()
+    stopped = (
+        f"No worker has reported on this task since {running.heard:%Y-%m-%d %H:%M} UTC (then: "
+        f"{running.stage or _HELD[running.state]}): the worker running it was lost"
+    )
+    if timezone.now() <= redelivered_by + limit:
+        return _State(
+            state="PENDING",
+            stage=f"{stopped}; it is queued to start over when a worker takes it back, by "
+            f"{redelivered_by:%Y-%m-%d %H:%M} UTC",
+            heard=running.heard,
+        )
+    return _State(
+        state="FAILURE",
+        error=f"{stopped}, and none has taken it back since; ask again.",
+        heard=running.heard,
+    )
+
+
+def _visibility_timeout() -> timedelta:
+    """How long the broker leaves a message handed out but not acknowledged before handing it out again."""
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS or {}
+    return timedelta(seconds=options.get("visibility_timeout", 3600))
 
 
 def task_status(*, record: TaskRecord) -> dict:
     """A task's state as its owner sees it. A follower not started yet reports the training it waits for:
-    that training's failure is its failure, and that training's progress its stage."""
-    state, progress, stage, payload, error = _task_state(record.task_id)
+    that training's failure is its failure, and that training's progress its stage. A task whose worker was
+    lost reports it, not the progress it last made (_unless_lost)."""
+    return _task_status(record)[0]
+
+
+def task_pending(*, record: TaskRecord) -> bool:
+    """Whether the task will still run or finish: running, re-queued after its worker was lost, or queued. A
+    queued task (never heard from) counts only within the time limit of its creation: its message may be lost."""
+    status, current = _task_status(record)
+    if status["state"] not in _PENDING:
+        return False
+    if current.heard is not None:
+        return True
+    since = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    return record.created_at >= since
+
+
+def _task_status(record: TaskRecord) -> tuple[dict, _State]:
+    current = _task_state(record.task_id)
+    state, progress, stage, error = current.state, current.progress, current.stage, current.error
     kept = _results_kept()
     if state == "PENDING" and kept is not None and record.created_at < timezone.now() - kept:
         # The backend keeps results for result_expires only (beat's celery.backend_cleanup): no result is not
@@ -326,26 +423,26 @@ def task_status(*, record: TaskRecord) -> dict:
             "result": None,
             "error": f"This task was started more than {kept.total_seconds() / 3600:g} hours ago; its outcome "
             "is no longer kept.",
-        }
+        }, current
     lead = record.follows
     if state == "PENDING" and lead is not None and lead.released_at is None:
-        lead_state, _, lead_stage, _, lead_error = _task_state(lead.task_id)
-        if lead_state == "FAILURE":
-            state, error = "FAILURE", lead_error
-        elif lead_state == "REVOKED":
+        training = _task_state(lead.task_id)
+        if training.state == "FAILURE":
+            state, error = "FAILURE", training.error
+        elif training.state == "REVOKED":
             # Nothing will start this task: the training it waited for was cancelled.
             state, error = "REVOKED", "The training this prediction waited for was cancelled; ask again."
-        elif lead_state in _PENDING:
-            stage = f"waiting for training ({lead_stage or lead_state.lower()})"
+        elif training.state in _PENDING:
+            stage = f"waiting for training ({training.stage or training.state.lower()})"
     return {
         "task_id": record.task_id,
         "name": record.name,
         "state": state,
         "progress": progress,
         "stage": stage,
-        "result": payload,
+        "result": current.payload,
         "error": error,
-    }
+    }, current
 
 
 def _results_kept() -> timedelta | None:
@@ -360,7 +457,7 @@ def _results_kept() -> timedelta | None:
 
 def _public_error(info) -> str:
     """What went wrong, for the user: our own errors say it; anything else does not leak internals."""
-    if isinstance(info, NotEnoughHistory | StaleMarketData):
+    if isinstance(info, NotEnoughHistory | StaleMarketData | ModelUnavailable | NoActiveModel | WorkerLost):
         return str(info)
     from market.providers.errors import ProviderError
 

@@ -48,7 +48,6 @@ logger = structlog.get_logger(__name__)
 MIN_TRAINING_ROWS = 200  # usable rows after indicator warm-up
 DEFAULT_ALGORITHMS = [Algorithm.RANDOM_FOREST.value, Algorithm.SVR.value, Algorithm.LSTM.value]
 _ARTIFACT_SUFFIX = {"lstm": "keras.bundle", "ensemble": "ensemble.joblib"}
-_PENDING_STATES = {"PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY"}
 # `model` of prediction_generate: let selectors.model_default choose (naive when no active model beats naive).
 DEFAULT_MODEL = "default"
 
@@ -71,6 +70,51 @@ class NotEnoughHistory(Exception):
 
     def __str__(self) -> str:
         return f"Training needs at least {self.needed} candles; {self.available} are stored."
+
+
+class WorkerLost(Exception):
+    """A task whose worker died under it on every delivery (out of memory, or killed) is not run again."""
+
+
+# Deliveries a task may start after the worker running it was lost (acks_late with reject_on_worker_lost hands the
+# message out again at once): an LSTM training that runs its worker out of memory would otherwise be delivered,
+# kill its worker and be delivered again for ever, storing the versions it finished before dying each time.
+TASK_MAX_STARTS = 3
+
+
+class TaskStarted:
+    """Count the starts of task `task_id` that never ended (the worker lost under it) and refuse the next start
+    beyond TASK_MAX_STARTS with WorkerLost. A run that ends (returns, fails or asks for a retry) clears the
+    count. Without a shared cache (Redis down) the starts cannot be counted and nothing is refused.
+
+    A class, not @contextmanager: re-raising through a generator sets the exception's traceback, which our
+    frozen dataclass errors (NotEnoughHistory) refuse."""
+
+    def __init__(self, *, task_id: str | None) -> None:
+        self.key = f"predictions:task-starts:{task_id}" if task_id is not None else None
+        self.task_id = task_id
+
+    def __enter__(self) -> None:
+        if self.key is None:
+            return
+        cache.add(self.key, 0, timeout=24 * 3600)
+        try:
+            starts = cache.incr(self.key)
+        except ValueError:  # expired between add and incr
+            starts = None
+        if starts is not None and starts > TASK_MAX_STARTS:
+            cache.delete(self.key)
+            logger.error("task_worker_lost_repeatedly", task_id=self.task_id, starts=starts - 1)
+            raise WorkerLost(
+                f"The worker running this task was lost {starts - 1} times (out of memory, or killed) before it "
+                "could finish; it is not run again. Staff: check the ML workers' memory. Or ask for another model."
+            )
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        # An Exception is the task ending (failed, or retried); anything else (the process going down) is not.
+        if self.key is not None and (exc_type is None or issubclass(exc_type, Exception)):
+            cache.delete(self.key)
+        return False
 
 
 class NoActiveModel(Exception):
@@ -129,6 +173,45 @@ def _closed(*, symbol: str, timeframe: Timeframe):
         adjust="splits",
     )
     return closed_only(candles, calendar_for_symbol(symbol), timeframe, timezone.now())
+
+
+def _window_sources(*, symbol: str, timeframe: str, candles) -> list[str]:
+    """The providers of the stored candles from the first to the last bar of `candles`."""
+    return _sources_between(
+        symbol=symbol,
+        timeframe=timeframe,
+        start=candles.index[0].to_pydatetime(),
+        end=candles.index[-1].to_pydatetime(),
+    )
+
+
+def _sources_between(*, symbol: str, timeframe: str, start: datetime, end: datetime) -> list[str]:
+    return sorted(
+        MarketData.objects.filter(
+            symbol=symbol, timeframe=timeframe, timestamp__gte=start, timestamp__lte=end
+        )
+        .values_list("source", flat=True)
+        .distinct()
+    )
+
+
+def model_data_changed(trained: TrainedModel) -> str | None:
+    """Why `trained` no longer describes the stored candles of its training window, or None: they now come from
+    another provider (a demo database's synthetic candles replaced by Yahoo's when MARKET_DATA_PROVIDER
+    changed), so its walk-forward figures (beats naive, confidence, interval) are those of other data. Versions
+    stored before their sources were recorded cannot tell: None."""
+    recorded = trained.metrics.get("data_sources")
+    if not recorded:
+        return None
+    now = _sources_between(
+        symbol=trained.symbol, timeframe=trained.timeframe, start=trained.data_start, end=trained.data_end
+    )
+    if now == sorted(recorded):
+        return None
+    return (
+        f"trained and evaluated on {', '.join(recorded)} candles, and the stored candles of its training window "
+        f"are now from {', '.join(now) or 'no provider (deleted)'}"
+    )
 
 
 def _store_version(
@@ -262,7 +345,9 @@ def models_train(
 
     Run by the task `task_id`, it trains once however often that task runs: a retry (of the prediction after
     the training) or a redelivery finds the versions the finished run stored and returns them, `promoted` read
-    back as whether each is active. A run lost half-way recorded nothing and trains again."""
+    back as whether each is active. A run lost half-way (its worker killed) has stored, and may have activated,
+    the versions it finished, without its task id: delivered again, it trains every algorithm again, and those
+    versions stay as older ones (the promotion compares the new ones with them on the same rows)."""
     if task_id is not None:
         finished = list(TrainedModel.objects.filter(training_task_id=task_id).order_by("pk"))
         if finished:
@@ -277,6 +362,8 @@ def models_train(
     candles = training_candles(symbol=symbol, timeframe=timeframe, needed=needed)
     if len(candles) < needed:
         raise NotEnoughHistory(needed=needed, available=len(candles))
+    # Where the candles came from: a version describes those candles only (selectors... model_data_changed).
+    provenance = {"data_sources": _window_sources(symbol=symbol, timeframe=timeframe.value, candles=candles)}
     outputs, stored = [], []
     known: Known = {}  # this run's evaluations: promotion re-runs only configurations it has not evaluated
     steps = len(algorithms) + 1
@@ -285,7 +372,9 @@ def models_train(
         output = registry.train(algorithm, candles, horizon=horizon, params=params.get(algorithm))
         outputs.append(output)
         known[config_key(output.algorithm, output.hyperparameters)] = output.evaluation
-        trained = _store_version(symbol=symbol, timeframe=timeframe, horizon=horizon, output=output)
+        trained = _store_version(
+            symbol=symbol, timeframe=timeframe, horizon=horizon, output=output, extra_metrics=provenance
+        )
         trained.promoted = model_promote_if_better(trained=trained, candles=candles, known=known)
         stored.append(trained)
         logger.info("model_trained", model=str(trained), mae_vs_naive=trained.metrics.get("mae_vs_naive"))
@@ -297,7 +386,7 @@ def models_train(
         timeframe=timeframe,
         horizon=horizon,
         output=ensemble,
-        extra_metrics={"description": ensemble.forecaster.description},
+        extra_metrics={"description": ensemble.forecaster.description, **provenance},
     )
     trained.promoted = model_promote_if_better(trained=trained, candles=candles, known=known)
     stored.append(trained)
@@ -394,13 +483,27 @@ def prediction_generate(
     default_reason = None
     if model == DEFAULT_MODEL:
         trained = model_default(symbol=symbol, timeframe=timeframe, horizon=horizon)
-        default_reason = _default_reason(trained)
+        changed = model_data_changed(trained) if trained is not None else None
+        if changed:
+            default_reason = (
+                f"the default would be {trained.algorithm} v{trained.version}, but it was {changed}: its "
+                "figures describe other data, so the default is naive (the last close) until it is retrained"
+            )
+            trained = None
+        else:
+            default_reason = _default_reason(trained)
     elif model == "naive":
         trained = None
     else:
         trained = active_model(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithm=model)
         if trained is None:
             raise NoActiveModel(f"No active {model} model for {symbol} {timeframe.value} horizon {horizon}")
+        changed = model_data_changed(trained)
+        if changed:
+            raise ModelUnavailable(
+                f"The {trained.algorithm} v{trained.version} model of {symbol} was {changed}: its walk-forward "
+                "figures are not this data's. Retrain it, or ask for model naive."
+            )
     candles = forecast_candles(symbol=symbol, timeframe=timeframe)
     if trained is None:
         evaluation = walk_forward(candles, "naive", horizon=horizon)
@@ -632,13 +735,14 @@ PREDICT_TASK = "predictions.generate_prediction"
 
 
 def task_in_flight(*, key: str) -> TaskRecord | None:
-    """The newest task with this key that is still queued or running (within the task time limit), as its
-    owner's status reports it: a follower whose training failed or was cancelled will never start."""
-    from predictions.selectors import task_status
+    """The newest task with this key that is still queued (within the task time limit), running, or queued
+    again after its worker was lost, as its owner's status reports it (selectors.task_pending): a follower
+    whose training failed or was cancelled will never start. Joining a task re-queued after a lost worker, not
+    starting another, keeps the same model from being trained twice when the broker hands it out again."""
+    from predictions.selectors import task_pending
 
-    since = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-    for record in TaskRecord.objects.select_related("follows").filter(key=key, created_at__gte=since)[:3]:
-        if task_status(record=record)["state"] in _PENDING_STATES:
+    for record in TaskRecord.objects.select_related("follows").filter(key=key)[:3]:
+        if task_pending(record=record):
             return record
     return None
 
@@ -698,6 +802,70 @@ def task_followers_release(*, task_id: str) -> int:
     return len(followers)
 
 
+def training_key(*, symbol: str, timeframe: str, horizon: int, algorithms: Sequence[str] | None) -> str:
+    """What identifies the same training in flight (TaskRecord.key), whoever started it."""
+    names = ",".join(sorted(algorithms or ["all"]))
+    return f"train:{symbol}:{timeframe}:{horizon}:{names}"
+
+
+def training_claim(
+    *, user_id: int | None, symbol: str, timeframe: str, horizon: int, algorithms: Sequence[str] | None
+) -> tuple[TaskRecord, bool]:
+    """For a training started outside the API (staff in the admin): the same training in flight (queued by a
+    user, the nightly retraining or staff), or a new TaskRecord to start it under, so that others join it in
+    turn. Returns (record, created); a record whose task could not be queued must be deleted."""
+    key = training_key(symbol=symbol, timeframe=timeframe, horizon=horizon, algorithms=algorithms)
+    existing = task_in_flight(key=key)
+    if existing is not None:
+        return existing, False
+    record = TaskRecord.objects.create(
+        task_id=uuid.uuid4().hex, name=TRAIN_TASK, key=key, user_id=user_id, kwargs={"then_predict": None}
+    )
+    return record, True
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrainingEnqueued:
+    enqueued: int
+    already_enqueued: int
+
+
+def models_retrain_enqueue(*, plan: Sequence, expires: int) -> RetrainingEnqueued:
+    """Queue the nightly retraining `plan` (selectors.Retraining items), each training once a day: its task id
+    names the day (beat's clock) and the key, and its TaskRecord (no user) is created with it. The nightly task
+    delivered again (acks_late: a worker lost during the fan-out, or after it before the ack) finds the records
+    and queues nothing twice; a training it queued that already finished is not re-run. A user asking meanwhile
+    for the same training joins it (task_in_flight finds the record by key) instead of training it again."""
+    from zoneinfo import ZoneInfo
+
+    from predictions.tasks import train_models
+
+    day = timezone.now().astimezone(ZoneInfo(settings.CELERY_TIMEZONE)).date().isoformat()
+    enqueued = already = 0
+    for item in plan:
+        key = training_key(
+            symbol=item.symbol, timeframe=item.timeframe, horizon=item.horizon, algorithms=item.algorithms
+        )
+        record, created = TaskRecord.objects.get_or_create(
+            task_id=f"retrain:{day}:{key.removeprefix('train:')}",
+            defaults={"name": TRAIN_TASK, "key": key, "user": None, "kwargs": {"then_predict": None}},
+        )
+        if not created:
+            already += 1
+            continue
+        try:
+            train_models.apply_async(
+                args=[item.symbol, item.timeframe, item.horizon, item.algorithms],
+                task_id=record.task_id,
+                expires=expires,
+            )
+        except OperationalError:
+            record.delete()  # not queued: the next delivery of the nightly task queues it
+            raise
+        enqueued += 1
+    return RetrainingEnqueued(enqueued=enqueued, already_enqueued=already)
+
+
 def training_quota_check(*, user) -> None:
     """Non-staff users may start TRAINING_QUOTA_PER_DAY trainings per rolling 24 hours."""
     if user.is_staff:
@@ -731,8 +899,7 @@ def training_enqueue(
     from predictions.tasks import train_models
 
     symbol_require_known(symbol=symbol)  # an unknown symbol is a 404 before anything else
-    names = ",".join(sorted(algorithms or ["all"]))
-    key = f"train:{symbol}:{timeframe.value}:{horizon}:{names}"
+    key = training_key(symbol=symbol, timeframe=timeframe.value, horizon=horizon, algorithms=algorithms)
     existing = task_in_flight(key=key)
     if existing is not None:
         # The same work: the user's own training that ends in the same prediction (records from before the

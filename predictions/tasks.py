@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 import structlog
@@ -12,6 +13,9 @@ from market.services import StaleMarketData
 from market.timeframes import Timeframe
 from predictions.selectors import models_retraining_plan, prediction_made
 from predictions.services import (
+    Progress,
+    TaskStarted,
+    models_retrain_enqueue,
     models_train,
     prediction_generate,
     predictions_rescore,
@@ -49,14 +53,37 @@ def train_models(
             self.update_state(state="PROGRESS", meta={"progress": round(fraction, 3), "stage": stage})
             task_announce(task_id=self.request.id, state="PROGRESS", progress=round(fraction, 3), stage=stage)
 
-    tf = Timeframe.parse(timeframe)
+    with TaskStarted(task_id=self.request.id):  # a worker lost under it each time: not delivered for ever
+        return _train_then_predict(
+            task_id=self.request.id,
+            progress=progress,
+            symbol=symbol,
+            tf=Timeframe.parse(timeframe),
+            horizon=horizon,
+            algorithms=algorithms,
+            then_predict=then_predict,
+            user_id=user_id,
+        )
+
+
+def _train_then_predict(
+    *,
+    task_id: str,
+    progress: Progress,
+    symbol: str,
+    tf: Timeframe,
+    horizon: int,
+    algorithms: list[str] | None,
+    then_predict: str | None,
+    user_id: int | None,
+) -> dict:
     trained = models_train(
         symbol=symbol,
         timeframe=tf,
         horizon=horizon,
         algorithms=algorithms,
         progress=progress,
-        task_id=self.request.id,
+        task_id=task_id,
     )
     result = {
         "models": [
@@ -77,10 +104,10 @@ def train_models(
             horizon=horizon,
             model=then_predict,
             user_id=user_id,
-            task_id=self.request.id,
+            task_id=task_id,
         )
         result.update(prediction_id=prediction.pk, prediction=prediction_made(prediction))
-    result["followers_started"] = task_followers_release(task_id=self.request.id)
+    result["followers_started"] = task_followers_release(task_id=task_id)
     return result
 
 
@@ -99,27 +126,25 @@ def generate_prediction(
     carries the prediction in the shape of POST /api/predictions/generate's 201 body; delivered again (a worker
     lost after storing it: acks_late), it answers with the same prediction. Candles too stale to forecast from
     (the provider down) are retried a few times, then the task fails saying so."""
-    prediction = prediction_generate(
-        symbol=symbol,
-        timeframe=Timeframe.parse(timeframe),
-        horizon=horizon,
-        model=model,
-        user_id=user_id,
-        task_id=self.request.id,
-    )
+    with TaskStarted(task_id=self.request.id):  # an LSTM run out of memory each time: not delivered for ever
+        prediction = prediction_generate(
+            symbol=symbol,
+            timeframe=Timeframe.parse(timeframe),
+            horizon=horizon,
+            model=model,
+            user_id=user_id,
+            task_id=self.request.id,
+        )
     return {"prediction_id": prediction.pk, "prediction": prediction_made(prediction)}
 
 
 @shared_task(name="predictions.retrain_all")
 def retrain_all(timeframe: str = "1D", horizon: int = 1) -> dict:
     """Fan out one training per active instrument at (timeframe, horizon) and per other configuration with an
-    active model, so no active model is left to age (nightly)."""
+    active model, so no active model is left to age (nightly). Each is queued once a day, however often this
+    task is delivered (services.models_retrain_enqueue)."""
     plan = models_retraining_plan(timeframe=Timeframe.parse(timeframe), horizon=horizon)
-    for item in plan:
-        train_models.apply_async(
-            args=[item.symbol, item.timeframe, item.horizon, item.algorithms], expires=6 * 3600
-        )
-    return {"enqueued": len(plan)}
+    return asdict(models_retrain_enqueue(plan=plan, expires=6 * 3600))
 
 
 @shared_task(name="predictions.score_predictions")

@@ -11,21 +11,24 @@ from kombu.exceptions import OperationalError
 logger = structlog.get_logger(__name__)
 
 
-def task_start_from_admin(modeladmin, request, *, task: Task, args: list, label: str) -> None:
-    """Start `task` and say so in the admin: its id when queued; its outcome when it ran here at once (no
-    broker: tasks run inline); an error, not a 500 page, when the queue is down or the inline run failed."""
+def task_start_from_admin(
+    modeladmin, request, *, task: Task, args: list, label: str, task_id: str | None = None
+) -> bool:
+    """Start `task` (under `task_id` when given) and say so in the admin: its id when queued; its outcome when it
+    ran here at once (no broker: tasks run inline); an error, not a 500 page, when the queue is down or the
+    inline run failed. Returns whether it was queued (or ran)."""
     try:
-        result = task.apply_async(args=args)
+        result = task.apply_async(args=args, task_id=task_id)
     except OperationalError as exc:
         logger.warning("admin_task_not_queued", task=task.name, error=str(exc))
         modeladmin.message_user(
             request, f"{label}: not started, the task queue is unavailable ({exc}).", messages.ERROR
         )
-        return
+        return False
     except Exception as exc:  # inline (no broker), the task itself failed here
         logger.warning("admin_task_failed_inline", task=task.name, error=str(exc))
         modeladmin.message_user(request, f"{label}: failed: {type(exc).__name__}: {exc}", messages.ERROR)
-        return
+        return True
     if not isinstance(result, EagerResult):
         modeladmin.message_user(request, f"{label}: enqueued as task {result.id}", messages.SUCCESS)
     elif result.successful():
@@ -34,3 +37,4 @@ def task_start_from_admin(modeladmin, request, *, task: Task, args: list, label:
         modeladmin.message_user(
             request, f"{label}: failed (task {result.id}): {result.result}", messages.ERROR
         )
+    return True

@@ -9,7 +9,9 @@ this module's ids (tradingdash.W001, W002, W003).
 
 Also checked (every command that runs checks, migrate included, so `make run` and compose's web, worker and beat
 never start): MARKET_DATA_PROVIDER names a provider (tradingdash.E001); the live stream's and alerts' limits and
-durations are in range (tradingdash.E002, E003).
+durations are in range (tradingdash.E002, E003); a Redis or SQS broker's visibility timeout outlasts the task time
+limit (tradingdash.W004: a warning, shown without stopping them; the end-to-end tests shorten the timeout on
+purpose to see a lost worker's task handed out again).
 """
 
 from __future__ import annotations
@@ -130,4 +132,26 @@ def check_limits(app_configs, **kwargs) -> list[checks.CheckMessage]:
                 id="tradingdash.E003",
             )
         )
+    errors.extend(_visibility_timeout_errors())
     return errors
+
+
+def _visibility_timeout_errors() -> list[checks.CheckMessage]:
+    """Redis and SQS hand a message that was taken but not acknowledged (acks_late) to another worker once the
+    visibility timeout has passed. A task allowed to run longer (a training near CELERY_TASK_TIME_LIMIT) is
+    then run a second time beside the first: the same models trained twice, each version stored twice."""
+    broker = settings.CELERY_BROKER_URL or ""
+    if not broker.startswith(("redis://", "rediss://", "redis+socket://", "sqs://")):
+        return []
+    visibility = (settings.CELERY_BROKER_TRANSPORT_OPTIONS or {}).get("visibility_timeout", 3600)
+    limit = settings.CELERY_TASK_TIME_LIMIT
+    if limit is None or visibility > limit:
+        return []
+    return [
+        checks.Warning(
+            f"CELERY_VISIBILITY_TIMEOUT={visibility!r} is out of range: a task still running after that long "
+            f"(CELERY_TASK_TIME_LIMIT={limit!r}) is handed to another worker and runs twice",
+            hint="Set CELERY_VISIBILITY_TIMEOUT above CELERY_TASK_TIME_LIMIT.",
+            id="tradingdash.W004",
+        )
+    ]

@@ -198,4 +198,11 @@ class AccuracySerializer(serializers.Serializer):
     scored = serializers.IntegerField()
     hit_rate = serializers.FloatField(allow_null=True)
     mae = serializers.FloatField(allow_null=True)
+    naive_mae = serializers.FloatField(
+        allow_null=True,
+        help_text="MAE of the naive baseline (no change from each prediction's base price) on the same predictions.",
+    )
+    mae_vs_naive = serializers.FloatField(
+        allow_null=True, help_text="mae / naive_mae: below 1, the predictions did better than no change."
+    )
     interval_coverage = serializers.FloatField(allow_null=True)

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import factory
 
-from predictions.models import Prediction
+from predictions.models import Prediction, TrainedModel
 
 
 class PredictionFactory(factory.django.DjangoModelFactory):
@@ -26,13 +26,39 @@ class PredictionFactory(factory.django.DjangoModelFactory):
     target_time = factory.LazyAttribute(lambda p: p.base_timestamp + timedelta(days=1))
 
 
+class TrainedModelFactory(factory.django.DjangoModelFactory):
+    """A stored svr 1-day horizon-1 version of TCS.NS, inactive unless a test says so, with no metrics and an
+    artifact path that is never loaded (a test that predicts with a model trains it). Each new version of a key
+    takes the next number, as training does."""
+
+    class Meta:
+        model = TrainedModel
+
+    symbol = "TCS.NS"
+    timeframe = "1D"
+    horizon = 1
+    algorithm = "svr"
+    version = factory.LazyAttribute(
+        lambda m: (
+            TrainedModel.objects.filter(
+                symbol=m.symbol, timeframe=m.timeframe, horizon=m.horizon, algorithm=m.algorithm
+            ).count()
+            + 1
+        )
+    )
+    data_start = datetime(2026, 1, 1, tzinfo=UTC)
+    data_end = datetime(2026, 1, 1, tzinfo=UTC)
+    n_samples = 100
+    artifact = factory.LazyAttribute(lambda m: f"models/{m.algorithm}.joblib")
+    artifact_sha256 = "0" * 64
+    is_active = False
+
+
 def record_default_choice(
     *, symbol: str = "TCS.NS", timeframe: str = "1D", horizon: int = 1, beats: bool = True, **figures
 ) -> dict:
     """Store on every active version of the key what training records as `default_selection`: the out-of-sample
     figures of choosing the default among exactly those versions (by default, a choice that beats naive)."""
-    from predictions.models import TrainedModel
-
     active = TrainedModel.objects.filter(symbol=symbol, timeframe=timeframe, horizon=horizon, is_active=True)
     selection = {
         "mae_vs_naive": 0.93 if beats else 1.01,

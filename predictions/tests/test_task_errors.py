@@ -44,3 +44,28 @@ def test_a_stale_data_failure_stored_before_the_error_moved_to_market_still_says
         ),
     )
     assert task_status(record=record)["error"] == message
+
+
+def test_a_prediction_task_whose_model_cannot_be_used_says_why(user):
+    """An LSTM prediction runs in a worker: when its model cannot be loaded (its artifact missing or altered) or
+    no longer describes the stored candles, the web request's 503 says why; the task's status said only "the
+    task failed", and the user could not know that a retrain (or naive) was the way out."""
+    from django_celery_results.models import TaskResult
+
+    message = (
+        "The lstm v2 model of TCS.NS cannot be loaded: its artifact file is missing or unreadable. "
+        "Retrain it, or ask for model naive."
+    )
+    record = TaskRecord.objects.create(
+        task_id="predict-lstm", name="predictions.generate_prediction", key="k", user=user
+    )
+    TaskResult.objects.create(
+        task_id="predict-lstm",
+        status="FAILURE",
+        content_type="application/json",
+        content_encoding="utf-8",
+        result=json.dumps(
+            {"exc_type": "ModelUnavailable", "exc_message": [message], "exc_module": "predictions.services"}
+        ),
+    )
+    assert task_status(record=record)["error"] == message

@@ -144,3 +144,51 @@ def test_a_prediction_task_on_stale_candles_is_retried_then_fails_saying_why(mon
     assert status["state"] == "FAILURE"
     assert status["error"].startswith("Market data is stale") and "2026-06-08 bar" in status["error"]
     assert Prediction.objects.count() == 1
+
+
+class WorkerKilled(BaseException):
+    """The worker process dying (out of memory, SIGKILL): nothing of the task's code runs after it."""
+
+
+class KillingProvider(FrameProvider):
+    """Every request kills the worker asking: the training dies mid-run on every delivery."""
+
+    def fetch_candles(self, symbol, timeframe, *, start=None, end=None):
+        self.calls.append((symbol, timeframe, start, end))
+        raise WorkerKilled
+
+
+def test_a_training_that_kills_its_worker_every_time_is_not_delivered_for_ever(monkeypatch, user):
+    """acks_late with reject_on_worker_lost: a worker lost mid-training puts the message back at once. A training
+    that kills its worker each time (an LSTM out of memory) was handed out, killed a worker and stored what it
+    had finished, for ever. It starts three times at most, then fails saying why."""
+    from predictions.models import TaskRecord
+    from predictions.selectors import task_status
+
+    provider = KillingProvider()
+    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+    monkeypatch.setitem(train_models.app.conf, "task_eager_propagates", False)
+    record = TaskRecord.objects.create(task_id="train-oom", name=train_models.name, key="k", user=user)
+    with time_machine.travel(NOON, tick=False):
+        for _ in range(3):  # the first delivery and two after a lost worker
+            with pytest.raises(WorkerKilled):
+                train_models.apply(args=("TCS.NS", "1D"), kwargs={"algorithms": ["svr"]}, task_id="train-oom")
+        assert len(provider.calls) == 3
+        train_models.apply(args=("TCS.NS", "1D"), kwargs={"algorithms": ["svr"]}, task_id="train-oom")
+        status = task_status(record=record)
+    assert len(provider.calls) == 3  # not run a fourth time
+    assert status["state"] == "FAILURE", status
+    assert status["error"].startswith("The worker running this task was lost 3 times"), status
+
+
+def test_a_training_that_ends_is_not_counted_as_lost(monkeypatch):
+    provider = RecoveringProvider(_daily_frames(), failures=0)
+    monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)
+    with time_machine.travel(LATER, tick=False):
+        for _ in range(
+            4
+        ):  # delivered again after it finished (lost before the ack): done once, never refused
+            result = train_models.apply(
+                args=("TCS.NS", "1D"), kwargs={"algorithms": ["svr"]}, task_id="train-ok"
+            ).get()
+    assert [(m["algorithm"], m["version"]) for m in result["models"]] == [("svr", 1), ("ensemble", 1)]

@@ -5,7 +5,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
-from predictions.models import TaskRecord, TrainedModel
+from predictions.models import TaskRecord
+from predictions.tests.factories import TrainedModelFactory
 from signals.models import TradingSignal
 
 pytestmark = pytest.mark.django_db
@@ -58,18 +59,7 @@ def test_action_needs_its_model_permission(url, action, app, view, needed):
 
 
 def test_staff_without_change_permission_cannot_activate_a_model():
-    model = TrainedModel.objects.create(
-        symbol="TCS.NS",
-        timeframe="1D",
-        horizon=1,
-        algorithm="svr",
-        version=1,
-        data_start="2024-01-01T00:00Z",
-        data_end="2025-01-01T00:00Z",
-        n_samples=1,
-        artifact="models/x.joblib",
-        artifact_sha256="0" * 64,
-    )
+    model = TrainedModelFactory()
     client = _staff_client("view_trainedmodel")
     client.post("/admin/predictions/trainedmodel/", {"action": "activate", "_selected_action": [model.pk]})
     model.refresh_from_db()

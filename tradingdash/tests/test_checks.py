@@ -89,3 +89,20 @@ def test_the_limits_check_is_registered_and_fails_manage_py_check(settings):
     assert "tradingdash.E002" in {message.id for message in checks.run_checks()}
     with pytest.raises(SystemCheckError, match="STREAM_MESSAGE_BURST=0"):
         call_command("check")
+
+
+@pytest.mark.parametrize("visibility", [1800, 600])
+def test_a_visibility_timeout_within_the_task_time_limit_fails(settings, visibility):
+    """acks_late over Redis: a training still running when the visibility timeout passes is handed to a second
+    worker and trained twice."""
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.CELERY_TASK_TIME_LIMIT = 1800
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": visibility}
+    [error] = check_limits(None)
+    assert error.id == "tradingdash.W004" and f"CELERY_VISIBILITY_TIMEOUT={visibility}" in error.msg
+    assert error.hint == "Set CELERY_VISIBILITY_TIMEOUT above CELERY_TASK_TIME_LIMIT."
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 1801}
+    assert check_limits(None) == []
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": visibility}
+    settings.CELERY_BROKER_URL = "memory://localhost/"  # no visibility timeout: nothing handed out again
+    assert check_limits(None) == []

@@ -1,7 +1,7 @@
 """What the predictions API says about models: naive as a default and by name, beats_naive, confidence reasons,
 per-fold metrics and the significance of the edge, also for versions stored before those fields existed."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from market.sources import get_provider
 from market.timeframes import Timeframe
 from predictions.models import Prediction, TrainedModel
 from predictions.services import models_train
-from predictions.tests.factories import record_default_choice
+from predictions.tests.factories import TrainedModelFactory, record_default_choice
 
 pytestmark = pytest.mark.django_db
 
@@ -103,12 +103,7 @@ def test_models_endpoint_shows_folds_significance_and_coverage_by_regime(auth_cl
 
 def test_models_endpoint_handles_versions_stored_before_these_fields(auth_client):
     moment = datetime(2025, 1, 1, tzinfo=UTC)
-    TrainedModel.objects.create(
-        symbol="TCS.NS",
-        timeframe="1D",
-        horizon=1,
-        algorithm="svr",
-        version=1,
+    TrainedModelFactory(
         data_start=moment,
         data_end=moment,
         n_samples=300,
@@ -117,8 +112,6 @@ def test_models_endpoint_handles_versions_stored_before_these_fields(auth_client
             {"fold": 1, "test_start": moment.isoformat(), "test_end": moment.isoformat(), "mae": 2.0}
         ],
         residual_quantiles={"q10": -0.01, "q90": 0.01},
-        artifact="models/old.joblib",
-        artifact_sha256="0" * 64,
         is_active=True,
     )
     response = auth_client.get("/api/predictions/models/TCS")
@@ -137,3 +130,43 @@ def test_a_prediction_made_from_synthetic_candles_says_so(auth_client, history):
     listed = auth_client.get("/api/predictions/TCS").json()["results"]
     assert [row["source"] for row in listed] == ["synthetic"]
     assert auth_client.get(f"/api/predictions/id/{made['id']}").json()["source"] == "synthetic"
+
+
+def test_a_model_trained_on_candles_since_replaced_by_another_providers_is_not_served_as_if_they_were_its(
+    auth_client, history
+):
+    # A demo database's models were trained on synthetic candles; the operator then set MARKET_DATA_PROVIDER
+    # and the same bars were fetched from the real provider. Those models' walk-forward figures (beats naive,
+    # confidence, interval) describe the synthetic random walk, not the market the prediction is made from.
+    from market.tests.factories import FrameProvider
+
+    svr = models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])[0]
+    assert svr.metrics["data_sources"] == ["synthetic"]
+    TrainedModel.objects.filter(pk=svr.pk).update(
+        metrics={**svr.metrics, "mae_vs_naive": 0.9, "dm_p_value": 0.02, "directional_accuracy": 0.61}
+    )
+    record_default_choice()
+    real = FrameProvider(
+        {
+            ("TCS.NS", Timeframe.D1): get_provider("synthetic").fetch_candles(
+                "TCS.NS", Timeframe.D1, start=svr.data_start, end=svr.data_end + timedelta(days=1)
+            )
+        }
+    )
+    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=real)
+
+    named = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
+    assert named.status_code == 503, named.json()
+    error = named.json()["error"]
+    assert error["code"] == "model_unavailable"
+    assert (
+        "trained and evaluated on synthetic candles" in error["message"]
+        and "now from frame" in error["message"]
+    )
+
+    default = auth_client.post("/api/predictions/generate/TCS", {}, format="json")
+    assert default.status_code == 201, default.json()
+    body = default.json()
+    assert body["model"] == "naive" and body["beats_naive"] is False
+    assert body["default_reason"].startswith(f"the default would be svr v{svr.version}, but it was trained")
+    assert Prediction.objects.get(pk=body["id"]).trained_models.count() == 0

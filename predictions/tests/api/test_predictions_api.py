@@ -121,6 +121,8 @@ def test_list_models_and_accuracy(auth_client, history):
         "scored": 0,
         "hit_rate": None,
         "mae": None,
+        "naive_mae": None,
+        "mae_vs_naive": None,
         "interval_coverage": None,
     }
 
@@ -219,3 +221,16 @@ def test_accuracy_hit_rate_is_null_when_no_prediction_called_a_direction(auth_cl
 
     PredictionFactory(predicted_price=100.0, realized_price=104.0, error=-4.0)
     assert auth_client.get("/api/predictions/TCS/accuracy").json()["hit_rate"] is None  # never 0.0
+
+
+def test_accuracy_sets_the_mae_beside_naives_on_the_same_predictions(auth_client, frozen):
+    """An MAE alone says nothing of skill: 3.0 looks small, yet "no change" from each base price would have
+    missed by 2.5 on average over the same predictions. The track record says both, as the models' metrics do."""
+    from predictions.tests.factories import PredictionFactory
+
+    PredictionFactory(base_price=100.0, predicted_price=103.0, realized_price=104.0, error=-1.0)
+    PredictionFactory(base_price=100.0, predicted_price=96.0, realized_price=101.0, error=-5.0)
+    PredictionFactory(base_price=100.0, predicted_price=99.0)  # not matured: in neither
+    body = auth_client.get("/api/predictions/TCS/accuracy").json()
+    assert (body["scored"], body["mae"], body["naive_mae"]) == (2, 3.0, 2.5)
+    assert body["mae_vs_naive"] == 1.2  # worse than naive

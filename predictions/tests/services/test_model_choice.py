@@ -1,7 +1,5 @@
 """Which model is used and promoted: like with like on the same rows, and never a default worse than naive."""
 
-from datetime import UTC, datetime
-
 import pytest
 
 from market.timeframes import Timeframe
@@ -9,7 +7,7 @@ from predictions.ml import registry
 from predictions.models import TrainedModel
 from predictions.selectors import model_default
 from predictions.services import _store_version, model_activate, model_promote_if_better
-from predictions.tests.factories import record_default_choice
+from predictions.tests.factories import TrainedModelFactory, record_default_choice
 from predictions.tests.ml.synthetic import make_candles
 
 pytestmark = pytest.mark.django_db
@@ -17,21 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def _row(algorithm: str, *, active: bool = True, **metrics) -> TrainedModel:
     """A stored version with given walk-forward metrics (its artifact is never loaded here)."""
-    moment = datetime(2026, 1, 1, tzinfo=UTC)
-    return TrainedModel.objects.create(
-        symbol="TCS.NS",
-        timeframe="1D",
-        horizon=1,
-        algorithm=algorithm,
-        version=TrainedModel.objects.filter(algorithm=algorithm).count() + 1,
-        data_start=moment,
-        data_end=moment,
-        n_samples=100,
-        metrics=metrics,
-        artifact=f"models/{algorithm}.joblib",
-        artifact_sha256="0" * 64,
-        is_active=active,
-    )
+    return TrainedModelFactory(algorithm=algorithm, metrics=metrics, is_active=active)
 
 
 def test_default_is_the_best_active_model_that_beats_naive():
