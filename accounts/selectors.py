@@ -15,3 +15,11 @@ def email_taken(*, email: str) -> bool:
     User = get_user_model()
     same = Q(email__iexact=email) | Q(lowered=Lower(Value(email)))  # iexact: what login by email looks up
     return User.objects.annotate(lowered=Lower("email")).filter(same).exists()
+
+
+def username_taken_any_case(*, username: str) -> bool:
+    """An account's username equals `username` in any case (iexact or LOWER(), as email_taken compares): login
+    tries the username before the email, so an address must never be one account's email and another's name."""
+    User = get_user_model()
+    same = Q(username__iexact=username) | Q(lowered=Lower(Value(username)))
+    return User.objects.annotate(lowered=Lower("username")).filter(same).exists()

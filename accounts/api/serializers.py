@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from accounts.selectors import email_taken
+from accounts.selectors import email_taken, username_taken_any_case
 from tradingdash.inputs import StrictInputSerializer
 
 User = get_user_model()
@@ -30,12 +30,22 @@ class RegisterInputSerializer(StrictInputSerializer):
                 raise serializers.ValidationError(exc.messages) from exc
         if User.objects.filter(username=value).exists():
             raise serializers.ValidationError("A user with that username already exists.", code="unique")
+        # Login takes an exact username before an email: this name would stand in front of that account's login.
+        if "@" in value and email_taken(email=value):
+            raise serializers.ValidationError(
+                "That is another account's email address; choose another username.", code="unique"
+            )
         return value
 
     def validate_email(self, value: str) -> str:
         value = User.objects.normalize_email(value)
         if email_taken(email=value):
             raise serializers.ValidationError("A user with that email already exists.", code="unique")
+        if username_taken_any_case(username=value):
+            # Logging in with this address would find that account by its username, never this one.
+            raise serializers.ValidationError(
+                "That is another account's username; choose another email address.", code="unique"
+            )
         return value
 
     def validate(self, attrs: dict) -> dict:

@@ -100,6 +100,32 @@ class TestRegister:
         assert "email" in response.json()["error"]["details"]
         assert User.objects.count() == 1
 
+    @pytest.mark.parametrize("username", ["bob@example.com", "Bob@Example.com"])
+    def test_a_username_that_is_another_accounts_email_is_400(self, api_client, username):
+        """Login takes an exact username before an email: a stranger named "bob@example.com" would stand in
+        front of Bob's login by email (Bob's password checked against the stranger's account: always 401)."""
+        bob = UserFactory(username="bob", email="bob@example.com")
+        response = register(api_client, username=username, email="mallory@example.com")
+        assert response.status_code == 400, response.content
+        assert set(response.json()["error"]["details"]) == {"username"}
+        assert list(User.objects.all()) == [bob]
+        assert login(api_client, username).status_code == 200  # Bob, by his email, as typed
+
+    @pytest.mark.parametrize("email", ["carol@example.com", "CAROL@example.com"])
+    def test_an_email_that_is_another_accounts_username_is_400(self, api_client, email):
+        """The other way round: with a username "carol@example.com" registered first, the Carol who then
+        registers that email could never log in with it."""
+        UserFactory(username="carol@example.com", email="mallory@example.com")
+        response = register(api_client, username="carol", email=email)
+        assert response.status_code == 400, response.content
+        assert set(response.json()["error"]["details"]) == {"email"}
+        assert User.objects.count() == 1
+
+    def test_a_username_that_is_the_same_accounts_email_registers(self, api_client):
+        response = register(api_client, username="alice@example.com", email="alice@example.com")
+        assert response.status_code == 201, response.content
+        assert login(api_client, "alice@example.com", STRONG).status_code == 200
+
     @pytest.mark.parametrize("password", ["short", "password123", "12345678901"])
     def test_weak_password_rejected(self, api_client, password):
         response = register(api_client, password=password)
