@@ -5,7 +5,11 @@ from datetime import UTC
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
+from accounts.authentication import password_claim_matches
 from accounts.selectors import email_taken, username_taken_any_case
 from tradingdash.inputs import StrictInputSerializer
 
@@ -78,6 +82,22 @@ class TokenPairSerializer(serializers.Serializer):
 
 class RefreshInputSerializer(StrictInputSerializer):
     refresh = serializers.CharField()
+
+
+class RefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh (blacklist, active user, rotation), which also refuses a token issued under a password
+    the user no longer has: one set in admin or by changepassword blacklists nothing, and the pair it gave was
+    refused by every endpoint (the access token carries the old password's hash)."""
+
+    def validate(self, attrs: dict) -> dict:
+        refresh = self.token_class(attrs["refresh"])
+        user_id = refresh.get(jwt_settings.USER_ID_CLAIM)
+        password = User.objects.filter(pk=user_id).values_list("password", flat=True).first()
+        if password is not None and not password_claim_matches(refresh, password):
+            raise AuthenticationFailed(
+                "The user's password has been changed: log in again.", code="password_changed"
+            )
+        return super().validate(attrs)
 
 
 class MeSerializer(serializers.ModelSerializer):

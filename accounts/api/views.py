@@ -12,7 +12,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.api.serializers import (
@@ -20,6 +19,7 @@ from accounts.api.serializers import (
     MeSerializer,
     PasswordChangeInputSerializer,
     RefreshInputSerializer,
+    RefreshSerializer,
     RegisterInputSerializer,
     RegisterOutputSerializer,
     TokenPairSerializer,
@@ -77,7 +77,7 @@ class RefreshApi(_PublicApi):
     def post(self, request):
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        serializer = TokenRefreshSerializer(data=request.data)
+        serializer = RefreshSerializer(data=request.data)
         try:
             with transaction.atomic():
                 # One refresh at a time per token: simplejwt checks the blacklist, then blacklists and rotates,

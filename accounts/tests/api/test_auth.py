@@ -219,6 +219,16 @@ class TestTokens:
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "no_active_account"
 
+    def test_refresh_token_issued_before_a_password_set_elsewhere_is_401(self, api_client, user):
+        """Staff resetting a compromised account's password in admin (or manage.py changepassword) blacklists
+        no refresh token: refresh answered 200 with a new pair whose access token every endpoint then refused."""
+        refresh = login(api_client, user.username).json()["refresh"]
+        user.set_password("A-new-passphrase-set-by-staff-9")
+        user.save()
+        response = api_client.post("/api/auth/refresh", {"refresh": refresh}, format="json")
+        assert response.status_code == 401, response.content
+        assert response.json()["error"]["code"] == "password_changed"
+
     def test_logout_blacklists_refresh(self, api_client, user):
         tokens = login(api_client, user.username).json()
         response = bearer(api_client, tokens["access"]).post(
