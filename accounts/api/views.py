@@ -24,7 +24,7 @@ from accounts.api.serializers import (
     RegisterOutputSerializer,
     TokenPairSerializer,
 )
-from accounts.services import AccountTaken, password_change, refresh_token_lock, tokens_issue, user_register
+from accounts.services import AccountTaken, password_change, refresh_token_lock, user_log_in, user_register
 from accounts.throttles import AuthIPThrottle, AuthUsernameThrottle, AuthUserThrottle
 
 INVALID_CREDENTIALS = "Invalid username or password."
@@ -67,7 +67,7 @@ class LoginApi(_PublicApi):
         if user is None:
             # One message for unknown users, wrong passwords and inactive accounts.
             raise AuthenticationFailed(INVALID_CREDENTIALS, code="invalid_credentials")
-        return Response(asdict(tokens_issue(user=user)))
+        return Response(asdict(user_log_in(user=user)))
 
 
 class RefreshApi(_PublicApi):

@@ -1,8 +1,9 @@
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+import time_machine
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
@@ -164,6 +165,17 @@ class TestLogin:
         assert body["token_type"] == "Bearer"
         assert body["expires_in"] == settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
         assert AccessToken(body["access"])["user_id"] == str(user.pk)
+
+    def test_a_login_records_when_it_happened_and_a_failed_one_does_not(self, api_client, user):
+        """Staff read last_login in the admin's user list (SIMPLE_JWT's UPDATE_LAST_LOGIN says it is kept):
+        our login endpoint never set it, so every API user read as never having logged in."""
+        at = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+        with time_machine.travel(at, tick=False):
+            assert login(api_client, user.username).status_code == 200
+        with time_machine.travel(at + timedelta(hours=1), tick=False):
+            assert login(api_client, user.username, "wrong-password").status_code == 401
+        user.refresh_from_db()
+        assert user.last_login == at
 
     def test_email_any_case_works_as_username(self, api_client, user):
         assert login(api_client, user.email.upper()).status_code == 200
