@@ -74,6 +74,19 @@ class CachedUserJWTAuthentication(JWTAuthentication):
         return user
 
 
+class FreshUserJWTAuthentication(CachedUserJWTAuthentication):
+    """For endpoints that change the account itself (the password): the user row is read now, not the copy this
+    process keeps, so a deactivation or a password change another process made counts at once there. The cached
+    copy let a token from before a password change, with the old password, change it back within
+    AUTH_USER_CACHE_SECONDS."""
+
+    def get_user(self, validated_token):
+        # simplejwt's own: raises for unknown and inactive users, and for a token issued under another password.
+        user = JWTAuthentication.get_user(self, validated_token)
+        _users.set(validated_token.get(api_settings.USER_ID_CLAIM), copy.copy(user))
+        return user
+
+
 EXPIRED_MESSAGE = "Access token expired: get a new one from POST /api/auth/refresh with your refresh token, or log in again."
 
 
@@ -120,3 +133,4 @@ class CachedUserJWTScheme(SimpleJWTScheme):
     """The OpenAPI security scheme (jwtAuth, bearer) of simplejwt's class, for this one."""
 
     target_class = "accounts.authentication.CachedUserJWTAuthentication"
+    match_subclasses = True  # FreshUserJWTAuthentication too

@@ -24,6 +24,7 @@ from accounts.api.serializers import (
     RegisterOutputSerializer,
     TokenPairSerializer,
 )
+from accounts.authentication import FreshUserJWTAuthentication
 from accounts.services import AccountTaken, password_change, refresh_token_lock, user_log_in, user_register
 from accounts.throttles import AuthIPThrottle, AuthUsernameThrottle, AuthUserThrottle
 
@@ -123,6 +124,7 @@ class MeApi(APIView):
 class PasswordChangeApi(APIView):
     """Change the password; every refresh token of the user stops working (log in again everywhere)."""
 
+    authentication_classes = [FreshUserJWTAuthentication]  # the current password checked against the real row
     throttle_classes = [AuthIPThrottle, AuthUserThrottle]
 
     @extend_schema(request=PasswordChangeInputSerializer, responses={204: None}, tags=["auth"])
