@@ -18,8 +18,9 @@ def email_taken(*, email: str) -> bool:
 
 
 def username_taken_any_case(*, username: str) -> bool:
-    """An account's username equals `username` in any case (iexact or LOWER(), as email_taken compares): login
-    tries the username before the email, so an address must never be one account's email and another's name."""
+    """An account's username equals `username` in any case (iexact or LOWER(), as email_taken compares): a new
+    username must not be a look-alike of another in case only, nor an address that is another account's email
+    (login tries the username before the email)."""
     User = get_user_model()
     same = Q(username__iexact=username) | Q(lowered=Lower(Value(username)))
     return User.objects.annotate(lowered=Lower("username")).filter(same).exists()

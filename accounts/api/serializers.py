@@ -32,7 +32,7 @@ class RegisterInputSerializer(StrictInputSerializer):
                 validator(value)
             except DjangoValidationError as exc:
                 raise serializers.ValidationError(exc.messages) from exc
-        if User.objects.filter(username=value).exists():
+        if username_taken_any_case(username=value):  # "Alice" beside "alice": look-alikes login tells apart
             raise serializers.ValidationError("A user with that username already exists.", code="unique")
         # Login takes an exact username before an email: this name would stand in front of that account's login.
         if "@" in value and email_taken(email=value):

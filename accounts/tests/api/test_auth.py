@@ -69,6 +69,16 @@ class TestRegister:
         assert response.json()["error"]["code"] == "validation_error"
         assert "username" in response.json()["error"]["details"]
 
+    @pytest.mark.parametrize("username", ["Alice", "ALICE"])
+    def test_a_username_differing_only_in_case_is_400(self, api_client, username):
+        """Login matches usernames exactly: "Alice" beside "alice" is a second account that its look-alike's
+        owner cannot tell apart (in admin, in logs) and that answers 401 to the one typing the other case."""
+        UserFactory(username="alice")
+        response = register(api_client, username=username, email="other@example.com")
+        assert response.status_code == 400, response.content
+        assert set(response.json()["error"]["details"]) == {"username"}
+        assert User.objects.count() == 1
+
     def test_the_same_account_registered_concurrently_is_400_not_500(self, api_client, settings):
         settings.AUTH_PASSWORD_VALIDATORS = [{"NAME": "accounts.tests.api.test_auth.RegisteredMeanwhile"}]
         response = register(api_client)
