@@ -187,6 +187,13 @@ class TestLogin:
         user.refresh_from_db()
         assert user.last_login == at
 
+    def test_the_username_as_typed_at_registration_logs_in(self, api_client):
+        """Registration stores usernames NFKC-normalised (fullwidth "ａｌｉｃｅ", as a Japanese IME types it, is
+        saved as "alice"); login compared the name as typed, so the same keystrokes answered 401."""
+        fullwidth = "\uff41\uff4c\uff49\uff43\uff45"
+        assert register(api_client, username=fullwidth).json()["username"] == "alice"
+        assert login(api_client, fullwidth, STRONG).status_code == 200
+
     def test_email_any_case_works_as_username(self, api_client, user):
         assert login(api_client, user.email.upper()).status_code == 200
 
@@ -355,6 +362,16 @@ class TestThrottle:
         for i in range(5):
             self._login_from(api_client, user.username, "x", f"10.0.1.{i + 1}")
         assert self._login_from(api_client, user.email.upper(), "x", "10.0.1.99").status_code == 429
+
+    def test_per_account_limit_holds_whatever_unicode_form_names_it(self, api_client, settings):
+        """Every NFKC form of a username ("ａlice", "aｌice", …: 2^n of them) names one account at login, so
+        they share its budget: counted apart, each form was five more guesses."""
+        settings.AUTH_THROTTLE_RATE = "5/minute"
+        UserFactory(username="alice")
+        forms = ["alice", "\uff41lice", "a\uff4cice", "al\uff49ce", "ali\uff43e"]
+        for i, form in enumerate(forms):
+            assert self._login_from(api_client, form, "x", f"10.0.2.{i + 1}").status_code == 401
+        assert self._login_from(api_client, "alic\uff45", PASSWORD, "10.0.2.99").status_code == 429
 
     def test_login_stays_throttled_while_redis_is_down(self, api_client, user, settings, dead_cache):
         """The counters live in Redis; with Redis down every read was a miss and every write dropped, so login
