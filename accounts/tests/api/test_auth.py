@@ -1,3 +1,4 @@
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -157,6 +158,27 @@ class TestRegister:
         response = api_client.post("/api/auth/register", "{not json", content_type="application/json")
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "parse_error"
+
+    @pytest.mark.parametrize("path", ["/api/auth/register", "/api/auth/login"])
+    @pytest.mark.parametrize("field", ["username", "password"])
+    def test_a_lone_surrogate_escape_is_400_not_500(self, api_client, path, field):
+        """ "\\ud800" is valid JSON but no text: it cannot be encoded for the database (nor hashed), a 500."""
+        body = {"username": "alice", "email": "alice@example.com", "password": STRONG}
+        if path.endswith("login"):
+            del body["email"]
+        raw = json.dumps(body).replace(json.dumps(body[field]), '"x\\ud800"')
+        response = api_client.post(path, raw, content_type="application/json")
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["code"] == "parse_error"
+        assert not User.objects.exists()
+
+    def test_an_escaped_surrogate_pair_is_text_and_registers(self, api_client):
+        raw = json.dumps(
+            {"username": "alice", "email": "alice@example.com", "password": STRONG + "\U0001f600"}
+        )
+        assert "\\ud83d\\ude00" in raw  # the emoji as JSON escapes it: a valid pair
+        assert api_client.post("/api/auth/register", raw, content_type="application/json").status_code == 201
+        assert login(api_client, "alice", STRONG + "\U0001f600").status_code == 200
 
     def test_100_byte_password_registers_and_logs_in(self, api_client):
         long_password = "Zq9!" * 25
