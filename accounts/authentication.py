@@ -85,19 +85,17 @@ class CachedUserJWTAuthentication(JWTAuthentication):
         return user
 
 
-class FreshUserJWTAuthentication(CachedUserJWTAuthentication):
-    """For endpoints that change the account itself (the password): the user row is read now, not the copy this
-    process keeps, so a deactivation or a password change another process made counts at once there. The cached
-    copy let a token from before a password change, with the old password, change it back within
-    AUTH_USER_CACHE_SECONDS."""
-
-    def get_user(self, validated_token):
-        user_id = validated_token.get(api_settings.USER_ID_CLAIM)
-        forgets = _forgets.get(str(user_id), 0)
-        # simplejwt's own: raises for unknown and inactive users, and for a token issued under another password.
-        user = JWTAuthentication.get_user(self, validated_token)
-        _user_keep(user_id, user, forgets=forgets)
-        return user
+def user_reread(validated_token):
+    """The token's user as the database has it now, not the copy this process keeps, for requests that change
+    the account itself (the password): a deactivation or a password change another process made counts at once
+    there. With the cached copy, a token from before a password change, with the old password, could change it
+    back within AUTH_USER_CACHE_SECONDS. Raises AuthenticationFailed as authentication does (unknown or
+    inactive user, token issued under another password); refreshes the cached copy."""
+    user_id = validated_token.get(api_settings.USER_ID_CLAIM)
+    forgets = _forgets.get(str(user_id), 0)
+    user = JWTAuthentication().get_user(validated_token)  # simplejwt's own checks, on the row read now
+    _user_keep(user_id, user, forgets=forgets)
+    return user
 
 
 EXPIRED_MESSAGE = "Access token expired: get a new one from POST /api/auth/refresh with your refresh token, or log in again."
@@ -146,4 +144,3 @@ class CachedUserJWTScheme(SimpleJWTScheme):
     """The OpenAPI security scheme (jwtAuth, bearer) of simplejwt's class, for this one."""
 
     target_class = "accounts.authentication.CachedUserJWTAuthentication"
-    match_subclasses = True  # FreshUserJWTAuthentication too

@@ -24,7 +24,7 @@ from accounts.api.serializers import (
     RegisterOutputSerializer,
     TokenPairSerializer,
 )
-from accounts.authentication import FreshUserJWTAuthentication
+from accounts.authentication import user_reread
 from accounts.services import AccountTaken, password_change, refresh_token_lock, user_log_in, user_register
 from accounts.throttles import AuthIPThrottle, AuthUsernameThrottle, AuthUserThrottle
 
@@ -124,12 +124,12 @@ class MeApi(APIView):
 class PasswordChangeApi(APIView):
     """Change the password; every refresh token of the user stops working (log in again everywhere)."""
 
-    authentication_classes = [FreshUserJWTAuthentication]  # the current password checked against the real row
     throttle_classes = [AuthIPThrottle, AuthUserThrottle]
 
     @extend_schema(request=PasswordChangeInputSerializer, responses={204: None}, tags=["auth"])
     def post(self, request):
-        data = PasswordChangeInputSerializer(data=request.data, context={"user": request.user})
+        user = user_reread(request.auth)  # the current password checked against the row, not a cached copy
+        data = PasswordChangeInputSerializer(data=request.data, context={"user": user})
         data.is_valid(raise_exception=True)
-        password_change(user=request.user, new_password=data.validated_data["new_password"])
+        password_change(user=user, new_password=data.validated_data["new_password"])
         return Response(status=status.HTTP_204_NO_CONTENT)
