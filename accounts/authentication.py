@@ -18,6 +18,8 @@ _users = LocalTTLCache(ttl_setting="AUTH_USER_CACHE_SECONDS")
 # raw access token -> the token it decoded to, once its signature checked out (a dashboard sends the same token
 # with every poll; HMAC and base64/JSON decoding were 15% of a cached quote's CPU). Expiry is checked each time.
 _tokens = LocalTTLCache(ttl_setting="AUTH_USER_CACHE_SECONDS")
+# user id (str) -> how often this process forgot that user: a row read before a forget is not cached after it.
+_forgets: dict[str, int] = {}
 
 
 def password_claim_matches(token, password: str) -> bool:
@@ -31,8 +33,16 @@ def password_claim_matches(token, password: str) -> bool:
 def user_forget(user_id: int) -> None:
     """Drop a user from this process's cache, so that its next request reads the row (after a password change).
     Cached under the token's user id claim: a string in tokens simplejwt issues now, a number in older ones."""
+    _forgets[str(user_id)] = _forgets.get(str(user_id), 0) + 1
     _users.delete(str(user_id))
     _users.delete(user_id)
+
+
+def _user_keep(user_id, user, *, forgets: int) -> None:
+    """Cache the row of `user_id` read when the user had been forgotten `forgets` times: unless a forget
+    (a password change committed meanwhile) came between that read and now, which would keep the old row."""
+    if _forgets.get(str(user_id), 0) == forgets:
+        _users.set(user_id, copy.copy(user))
 
 
 class CachedUserJWTAuthentication(JWTAuthentication):
@@ -68,10 +78,24 @@ class CachedUserJWTAuthentication(JWTAuthentication):
                 raise AuthenticationFailed("The user's password has been changed.", code="password_changed")
             # A copy: a view that changes request.user must not change what other requests see.
             return copy.copy(cached)
+        forgets = _forgets.get(str(user_id), 0)
         # Raises for unknown and inactive users, and for a token issued under another password.
         user = super().get_user(validated_token)
-        _users.set(user_id, copy.copy(user))
+        _user_keep(user_id, user, forgets=forgets)
         return user
+
+
+def user_reread(validated_token):
+    """The token's user as the database has it now, not the copy this process keeps, for requests that change
+    the account itself (the password): a deactivation or a password change another process made counts at once
+    there. With the cached copy, a token from before a password change, with the old password, could change it
+    back within AUTH_USER_CACHE_SECONDS. Raises AuthenticationFailed as authentication does (unknown or
+    inactive user, token issued under another password); refreshes the cached copy."""
+    user_id = validated_token.get(api_settings.USER_ID_CLAIM)
+    forgets = _forgets.get(str(user_id), 0)
+    user = JWTAuthentication().get_user(validated_token)  # simplejwt's own checks, on the row read now
+    _user_keep(user_id, user, forgets=forgets)
+    return user
 
 
 EXPIRED_MESSAGE = "Access token expired: get a new one from POST /api/auth/refresh with your refresh token, or log in again."

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 
+from accounts.selectors import login_account
+
 
 class UsernameOrEmailBackend(ModelBackend):
-    """`username` may be the account's username (exact) or its email (any case)."""
+    """`username` may be the account's username (as typed or NFKC-normalised) or its email (any case)."""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         User = get_user_model()
@@ -15,10 +17,8 @@ class UsernameOrEmailBackend(ModelBackend):
             username = kwargs.get(User.USERNAME_FIELD)
         if username is None or password is None:
             return None
-        # An exact username match wins over another account whose email happens to be that string.
-        user = User._default_manager.filter(username=username).first()
-        if user is None and "@" in username:
-            user = User._default_manager.filter(email__iexact=username).first()
+        # A username match wins over another account whose email happens to be that string.
+        user = login_account(name=username)
         if user is None:
             # Run the hasher anyway so response time does not reveal whether the account exists.
             User().set_password(password)

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.throttling import SimpleRateThrottle
 
+from accounts.selectors import login_account
 from tradingdash.cache import cache_is_down, local_layer_register
 
 _MISS = object()
@@ -67,15 +68,15 @@ class AuthUsernameThrottle(_SettingRateThrottle):
 
 
 def _account_ident(name: str) -> str:
-    """One throttle identity per account, however login names it: the username (exact) or the account's email
-    (any case), as accounts.backends resolves it; a name of no account stands for itself, lower-cased."""
+    """One throttle identity per account, however login names it: the username (any Unicode form) or the
+    account's email (any case), as accounts.backends resolves it (accounts.selectors.login_account); a name of
+    no account stands for itself, NFKC-normalised and lower-cased."""
     if "\x00" in name:  # no account has it (and PostgreSQL refuses NUL in a query): the login is a 400 anyway
         return name.lower()
-    User = get_user_model()
-    pk = User._default_manager.filter(username=name).values_list("pk", flat=True).first()
-    if pk is None and "@" in name:
-        pk = User._default_manager.filter(email__iexact=name).values_list("pk", flat=True).first()
-    return f"account-{pk}" if pk is not None else name.lower()
+    account = login_account(name=name)
+    return (
+        f"account-{account.pk}" if account is not None else get_user_model().normalize_username(name).lower()
+    )
 
 
 class AuthUserThrottle(_SettingRateThrottle):

@@ -118,8 +118,9 @@ class Prediction(models.Model):
     realized_price = models.FloatField(null=True, blank=True)
     realized_at = models.DateTimeField(null=True, blank=True)
     error = models.FloatField(null=True, blank=True, help_text="predicted_price - realized_price")
+    # Null means the system's (public) prediction: a user's own go with the user, never turning into the system's.
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
     )
     replayed = models.BooleanField(
         default=False,

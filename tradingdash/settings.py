@@ -194,7 +194,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-JWT_SIGNING_KEY = env("JWT_SIGNING_KEY", default=SECRET_KEY)
+# Empty means unset (.env.example lists it empty, and compose passes that on): PyJWT refuses an empty HMAC key.
+JWT_SIGNING_KEY = env("JWT_SIGNING_KEY", default="") or SECRET_KEY
 ACCESS_TOKEN_EXPIRE_MINUTES = env.int("ACCESS_TOKEN_EXPIRE_MINUTES", default=30)
 REFRESH_TOKEN_EXPIRE_DAYS = env.int("REFRESH_TOKEN_EXPIRE_DAYS", default=7)
 SIMPLE_JWT = {

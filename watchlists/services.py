@@ -55,7 +55,8 @@ def watchlist_update(
     *, watchlist: Watchlist, name: str | None = None, symbols: list[str] | None = None
 ) -> Watchlist:
     """Rename and/or replace the symbols. The row is locked and re-read and only the given fields are written,
-    so two edits from copies loaded at the same time (a rename, a symbols change) both stick."""
+    so two edits from copies loaded at the same time (a rename, a symbols change) both stick. Raises
+    Watchlist.DoesNotExist when the list was deleted since the caller loaded it."""
     fields = {key: value for key, value in (("name", name), ("symbols", symbols)) if value is not None}
     try:
         with transaction.atomic():

@@ -5,8 +5,12 @@ from datetime import UTC
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
-from accounts.selectors import email_taken
+from accounts.authentication import password_claim_matches
+from accounts.selectors import email_taken, username_taken_any_case
 from tradingdash.inputs import StrictInputSerializer
 
 User = get_user_model()
@@ -28,14 +32,24 @@ class RegisterInputSerializer(StrictInputSerializer):
                 validator(value)
             except DjangoValidationError as exc:
                 raise serializers.ValidationError(exc.messages) from exc
-        if User.objects.filter(username=value).exists():
+        if username_taken_any_case(username=value):  # "Alice" beside "alice": look-alikes login tells apart
             raise serializers.ValidationError("A user with that username already exists.", code="unique")
+        # Login takes an exact username before an email: this name would stand in front of that account's login.
+        if "@" in value and email_taken(email=value):
+            raise serializers.ValidationError(
+                "That is another account's email address; choose another username.", code="unique"
+            )
         return value
 
     def validate_email(self, value: str) -> str:
         value = User.objects.normalize_email(value)
         if email_taken(email=value):
             raise serializers.ValidationError("A user with that email already exists.", code="unique")
+        if username_taken_any_case(username=value):
+            # Logging in with this address would find that account by its username, never this one.
+            raise serializers.ValidationError(
+                "That is another account's username; choose another email address.", code="unique"
+            )
         return value
 
     def validate(self, attrs: dict) -> dict:
@@ -68,6 +82,22 @@ class TokenPairSerializer(serializers.Serializer):
 
 class RefreshInputSerializer(StrictInputSerializer):
     refresh = serializers.CharField()
+
+
+class RefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh (blacklist, active user, rotation), which also refuses a token issued under a password
+    the user no longer has: one set in admin or by changepassword blacklists nothing, and the pair it gave was
+    refused by every endpoint (the access token carries the old password's hash)."""
+
+    def validate(self, attrs: dict) -> dict:
+        refresh = self.token_class(attrs["refresh"])
+        user_id = refresh.get(jwt_settings.USER_ID_CLAIM)
+        password = User.objects.filter(pk=user_id).values_list("password", flat=True).first()
+        if password is not None and not password_claim_matches(refresh, password):
+            raise AuthenticationFailed(
+                "The user's password has been changed: log in again.", code="password_changed"
+            )
+        return super().validate(attrs)
 
 
 class MeSerializer(serializers.ModelSerializer):

@@ -12,7 +12,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.api.serializers import (
@@ -20,11 +19,13 @@ from accounts.api.serializers import (
     MeSerializer,
     PasswordChangeInputSerializer,
     RefreshInputSerializer,
+    RefreshSerializer,
     RegisterInputSerializer,
     RegisterOutputSerializer,
     TokenPairSerializer,
 )
-from accounts.services import AccountTaken, password_change, refresh_token_lock, tokens_issue, user_register
+from accounts.authentication import user_reread
+from accounts.services import AccountTaken, password_change, refresh_token_lock, user_log_in, user_register
 from accounts.throttles import AuthIPThrottle, AuthUsernameThrottle, AuthUserThrottle
 
 INVALID_CREDENTIALS = "Invalid username or password."
@@ -67,7 +68,7 @@ class LoginApi(_PublicApi):
         if user is None:
             # One message for unknown users, wrong passwords and inactive accounts.
             raise AuthenticationFailed(INVALID_CREDENTIALS, code="invalid_credentials")
-        return Response(asdict(tokens_issue(user=user)))
+        return Response(asdict(user_log_in(user=user)))
 
 
 class RefreshApi(_PublicApi):
@@ -77,7 +78,7 @@ class RefreshApi(_PublicApi):
     def post(self, request):
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        serializer = TokenRefreshSerializer(data=request.data)
+        serializer = RefreshSerializer(data=request.data)
         try:
             with transaction.atomic():
                 # One refresh at a time per token: simplejwt checks the blacklist, then blacklists and rotates,
@@ -127,7 +128,8 @@ class PasswordChangeApi(APIView):
 
     @extend_schema(request=PasswordChangeInputSerializer, responses={204: None}, tags=["auth"])
     def post(self, request):
-        data = PasswordChangeInputSerializer(data=request.data, context={"user": request.user})
+        user = user_reread(request.auth)  # the current password checked against the row, not a cached copy
+        data = PasswordChangeInputSerializer(data=request.data, context={"user": user})
         data.is_valid(raise_exception=True)
-        password_change(user=request.user, new_password=data.validated_data["new_password"])
+        password_change(user=user, new_password=data.validated_data["new_password"])
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -70,6 +71,8 @@ class WatchlistDetailApi(APIView):
             watchlist = watchlist_update(watchlist=watchlist, **data.validated_data)
         except WatchlistError as exc:
             raise _refused(exc) from exc
+        except Watchlist.DoesNotExist as exc:  # deleted (another tab) since it was found above
+            raise Http404 from exc
         return Response(WatchlistSerializer(watchlist).data)
 
     @extend_schema(responses={204: None}, tags=["watchlists"])

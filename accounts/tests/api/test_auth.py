@@ -1,8 +1,10 @@
+import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+import time_machine
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
@@ -68,6 +70,16 @@ class TestRegister:
         assert response.json()["error"]["code"] == "validation_error"
         assert "username" in response.json()["error"]["details"]
 
+    @pytest.mark.parametrize("username", ["Alice", "ALICE"])
+    def test_a_username_differing_only_in_case_is_400(self, api_client, username):
+        """Login matches usernames exactly: "Alice" beside "alice" is a second account that its look-alike's
+        owner cannot tell apart (in admin, in logs) and that answers 401 to the one typing the other case."""
+        UserFactory(username="alice")
+        response = register(api_client, username=username, email="other@example.com")
+        assert response.status_code == 400, response.content
+        assert set(response.json()["error"]["details"]) == {"username"}
+        assert User.objects.count() == 1
+
     def test_the_same_account_registered_concurrently_is_400_not_500(self, api_client, settings):
         settings.AUTH_PASSWORD_VALIDATORS = [{"NAME": "accounts.tests.api.test_auth.RegisteredMeanwhile"}]
         response = register(api_client)
@@ -100,6 +112,32 @@ class TestRegister:
         assert "email" in response.json()["error"]["details"]
         assert User.objects.count() == 1
 
+    @pytest.mark.parametrize("username", ["bob@example.com", "Bob@Example.com"])
+    def test_a_username_that_is_another_accounts_email_is_400(self, api_client, username):
+        """Login takes an exact username before an email: a stranger named "bob@example.com" would stand in
+        front of Bob's login by email (Bob's password checked against the stranger's account: always 401)."""
+        bob = UserFactory(username="bob", email="bob@example.com")
+        response = register(api_client, username=username, email="mallory@example.com")
+        assert response.status_code == 400, response.content
+        assert set(response.json()["error"]["details"]) == {"username"}
+        assert list(User.objects.all()) == [bob]
+        assert login(api_client, username).status_code == 200  # Bob, by his email, as typed
+
+    @pytest.mark.parametrize("email", ["carol@example.com", "CAROL@example.com"])
+    def test_an_email_that_is_another_accounts_username_is_400(self, api_client, email):
+        """The other way round: with a username "carol@example.com" registered first, the Carol who then
+        registers that email could never log in with it."""
+        UserFactory(username="carol@example.com", email="mallory@example.com")
+        response = register(api_client, username="carol", email=email)
+        assert response.status_code == 400, response.content
+        assert set(response.json()["error"]["details"]) == {"email"}
+        assert User.objects.count() == 1
+
+    def test_a_username_that_is_the_same_accounts_email_registers(self, api_client):
+        response = register(api_client, username="alice@example.com", email="alice@example.com")
+        assert response.status_code == 201, response.content
+        assert login(api_client, "alice@example.com", STRONG).status_code == 200
+
     @pytest.mark.parametrize("password", ["short", "password123", "12345678901"])
     def test_weak_password_rejected(self, api_client, password):
         response = register(api_client, password=password)
@@ -121,6 +159,27 @@ class TestRegister:
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "parse_error"
 
+    @pytest.mark.parametrize("path", ["/api/auth/register", "/api/auth/login"])
+    @pytest.mark.parametrize("field", ["username", "password"])
+    def test_a_lone_surrogate_escape_is_400_not_500(self, api_client, path, field):
+        """ "\\ud800" is valid JSON but no text: it cannot be encoded for the database (nor hashed), a 500."""
+        body = {"username": "alice", "email": "alice@example.com", "password": STRONG}
+        if path.endswith("login"):
+            del body["email"]
+        raw = json.dumps(body).replace(json.dumps(body[field]), '"x\\ud800"')
+        response = api_client.post(path, raw, content_type="application/json")
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["code"] == "parse_error"
+        assert not User.objects.exists()
+
+    def test_an_escaped_surrogate_pair_is_text_and_registers(self, api_client):
+        raw = json.dumps(
+            {"username": "alice", "email": "alice@example.com", "password": STRONG + "\U0001f600"}
+        )
+        assert "\\ud83d\\ude00" in raw  # the emoji as JSON escapes it: a valid pair
+        assert api_client.post("/api/auth/register", raw, content_type="application/json").status_code == 201
+        assert login(api_client, "alice", STRONG + "\U0001f600").status_code == 200
+
     def test_100_byte_password_registers_and_logs_in(self, api_client):
         long_password = "Zq9!" * 25
         assert len(long_password.encode()) == 100
@@ -138,6 +197,24 @@ class TestLogin:
         assert body["token_type"] == "Bearer"
         assert body["expires_in"] == settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
         assert AccessToken(body["access"])["user_id"] == str(user.pk)
+
+    def test_a_login_records_when_it_happened_and_a_failed_one_does_not(self, api_client, user):
+        """Staff read last_login in the admin's user list (SIMPLE_JWT's UPDATE_LAST_LOGIN says it is kept):
+        our login endpoint never set it, so every API user read as never having logged in."""
+        at = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+        with time_machine.travel(at, tick=False):
+            assert login(api_client, user.username).status_code == 200
+        with time_machine.travel(at + timedelta(hours=1), tick=False):
+            assert login(api_client, user.username, "wrong-password").status_code == 401
+        user.refresh_from_db()
+        assert user.last_login == at
+
+    def test_the_username_as_typed_at_registration_logs_in(self, api_client):
+        """Registration stores usernames NFKC-normalised (fullwidth "ａｌｉｃｅ", as a Japanese IME types it, is
+        saved as "alice"); login compared the name as typed, so the same keystrokes answered 401."""
+        fullwidth = "\uff41\uff4c\uff49\uff43\uff45"
+        assert register(api_client, username=fullwidth).json()["username"] == "alice"
+        assert login(api_client, fullwidth, STRONG).status_code == 200
 
     def test_email_any_case_works_as_username(self, api_client, user):
         assert login(api_client, user.email.upper()).status_code == 200
@@ -192,6 +269,16 @@ class TestTokens:
         response = api_client.post("/api/auth/refresh", {"refresh": refresh}, format="json")
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "no_active_account"
+
+    def test_refresh_token_issued_before_a_password_set_elsewhere_is_401(self, api_client, user):
+        """Staff resetting a compromised account's password in admin (or manage.py changepassword) blacklists
+        no refresh token: refresh answered 200 with a new pair whose access token every endpoint then refused."""
+        refresh = login(api_client, user.username).json()["refresh"]
+        user.set_password("A-new-passphrase-set-by-staff-9")
+        user.save()
+        response = api_client.post("/api/auth/refresh", {"refresh": refresh}, format="json")
+        assert response.status_code == 401, response.content
+        assert response.json()["error"]["code"] == "password_changed"
 
     def test_logout_blacklists_refresh(self, api_client, user):
         tokens = login(api_client, user.username).json()
@@ -297,6 +384,16 @@ class TestThrottle:
         for i in range(5):
             self._login_from(api_client, user.username, "x", f"10.0.1.{i + 1}")
         assert self._login_from(api_client, user.email.upper(), "x", "10.0.1.99").status_code == 429
+
+    def test_per_account_limit_holds_whatever_unicode_form_names_it(self, api_client, settings):
+        """Every NFKC form of a username ("ａlice", "aｌice", …: 2^n of them) names one account at login, so
+        they share its budget: counted apart, each form was five more guesses."""
+        settings.AUTH_THROTTLE_RATE = "5/minute"
+        UserFactory(username="alice")
+        forms = ["alice", "\uff41lice", "a\uff4cice", "al\uff49ce", "ali\uff43e"]
+        for i, form in enumerate(forms):
+            assert self._login_from(api_client, form, "x", f"10.0.2.{i + 1}").status_code == 401
+        assert self._login_from(api_client, "alic\uff45", PASSWORD, "10.0.2.99").status_code == 429
 
     def test_login_stays_throttled_while_redis_is_down(self, api_client, user, settings, dead_cache):
         """The counters live in Redis; with Redis down every read was a miss and every write dropped, so login

@@ -126,3 +126,41 @@ def test_a_known_token_is_not_decoded_again(jwt_client, user, monkeypatch):
     monkeypatch.setattr(pyjwt, "decode", lambda *a, **k: pytest.fail("decoded again"))
     monkeypatch.setattr(pyjwt.PyJWT, "decode", lambda *a, **k: pytest.fail("decoded again"))
     assert jwt_client.get("/api/auth/me").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_read_just_before_a_password_change_committed_is_not_kept_after_it(user, settings):
+    """A request that read the user's row while another request of this process was committing a password
+    change cached that old row after the change had emptied the cache: the tokens the change revoked were then
+    accepted here for another AUTH_USER_CACHE_SECONDS, though a change is seen in its own process at once."""
+    import threading
+
+    from django.db import connection, connections
+    from rest_framework.exceptions import AuthenticationFailed
+
+    from accounts.authentication import CachedUserJWTAuthentication
+    from accounts.services import password_change
+
+    settings.AUTH_USER_CACHE_SECONDS = 60
+    token = AccessToken.for_user(user)
+    changed = []
+
+    def change_in_another_thread():
+        password_change(user=User.objects.get(pk=user.pk), new_password="An0ther-long-trading-passphrase")
+        connections.close_all()
+
+    def password_changed_meanwhile(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not changed and 'FROM "accounts_user"' in sql:
+            changed.append(True)
+            thread = threading.Thread(target=change_in_another_thread)
+            thread.start()
+            thread.join()
+        return result
+
+    auth = CachedUserJWTAuthentication()
+    with connection.execute_wrapper(password_changed_meanwhile):
+        auth.get_user(token)  # read the row before the change committed: this request itself is served
+    assert changed
+    with pytest.raises(AuthenticationFailed):
+        auth.get_user(token)  # the next one is not

@@ -1,9 +1,11 @@
 import pytest
+from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
+User = get_user_model()
 
 NEW = "An0ther-long-trading-passphrase"
 
@@ -99,3 +101,21 @@ def test_unknown_body_field_is_400_naming_it_and_changes_nothing(user):
     assert set(response.json()["error"]["details"]) == {"keep_sessions"}
     client.credentials()
     assert _login(client, user.username, PASSWORD).status_code == 200
+
+
+def test_a_token_from_before_a_change_made_in_another_process_cannot_change_the_password_back(user):
+    """Reads may see another process's password change up to AUTH_USER_CACHE_SECONDS late; the password change
+    itself must not: it checked the current password, and the token, against this process's cached row, so a
+    thief holding the victim's old token and old password could take the account back within those seconds."""
+    client = APIClient()
+    stolen = _login(client, user.username).json()["access"]
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {stolen}")
+    assert client.get("/api/auth/me").status_code == 200  # this process now holds the user's row
+    user.set_password(NEW)  # the victim's change, served by another web process
+    User.objects.filter(pk=user.pk).update(password=user.password)
+
+    response = _change(client, stolen, PASSWORD, "Thief-chosen-passphrase-31")
+    assert response.status_code == 401, response.content
+    assert response.json()["error"]["code"] == "password_changed"
+    client.credentials()
+    assert _login(client, user.username, NEW).status_code == 200

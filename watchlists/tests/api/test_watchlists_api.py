@@ -94,6 +94,23 @@ def test_get_patch_delete_own_list(auth_client, catalogue):
     assert auth_client.get(url).status_code == 404
 
 
+def test_an_edit_of_a_list_deleted_meanwhile_is_404_not_500(auth_client, catalogue):
+    """The list was deleted (another tab) after this PATCH found it and before it locked the row to write."""
+    from django.db import connection
+
+    created = _create(auth_client).json()
+
+    def deleted_meanwhile(execute, sql, params, many, context):
+        if "FOR UPDATE" in sql and "watchlists_watchlist" in sql:
+            execute('DELETE FROM "watchlists_watchlist" WHERE "id" = %s', [created["id"]], False, context)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(deleted_meanwhile):
+        response = auth_client.patch(f"/api/watchlists/{created['id']}", {"name": "IT"}, format="json")
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["code"] == "not_found"
+
+
 def test_another_users_list_is_404(auth_client, catalogue):
     created = _create(auth_client).json()
     other = _client_for(UserFactory())
