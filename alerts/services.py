@@ -66,7 +66,8 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
     """Change what a user may change of an alert. The row is locked and re-read, and only the edited fields (and
     `armed`) are written, so an edit never rolls back a firing that happened since the caller loaded the alert.
     A new condition (symbol, kind or threshold different from the stored one) or a reactivation starts armed: a
-    crossing of the old condition says nothing of the new; sending the same condition back changes nothing."""
+    crossing of the old condition says nothing of the new; sending the same condition back changes nothing.
+    Raises Alert.DoesNotExist when the alert was deleted since the caller loaded it."""
     unknown = set(fields) - set(ALERT_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -65,6 +66,8 @@ class AlertDetailApi(APIView):
             updated = alert_update(alert=alert, **data.validated_data)
         except AlertError as exc:
             raise _refused(exc) from exc
+        except Alert.DoesNotExist as exc:  # deleted (another tab) since it was found above
+            raise Http404 from exc
         return Response(AlertSerializer(self._owned(request, updated.pk)).data)
 
     @extend_schema(responses={204: None}, tags=["alerts"])

@@ -52,6 +52,23 @@ def test_create_list_get_patch_delete(auth_client, tcs):
     assert auth_client.get(url).status_code == 404
 
 
+def test_an_edit_of_an_alert_deleted_meanwhile_is_404_not_500(auth_client, tcs):
+    """The alert was deleted (another tab) after this PATCH found it and before it locked the row to write."""
+    from django.db import connection
+
+    created = _post(auth_client).json()
+
+    def deleted_meanwhile(execute, sql, params, many, context):
+        if "FOR UPDATE" in sql and "alerts_alert" in sql and "accounts_user" not in sql:
+            execute('DELETE FROM "alerts_alert" WHERE "id" = %s', [created["id"]], False, context)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(deleted_meanwhile):
+        response = auth_client.patch(f"/api/alerts/{created['id']}", {"threshold": 4100}, format="json")
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["code"] == "not_found"
+
+
 def test_signal_and_prediction_miss_alerts(auth_client, tcs):
     signal = _post(auth_client, kind="signal", threshold=None, signal_type="BUY")
     assert (
