@@ -9,7 +9,8 @@ this module's ids (tradingdash.W001, W002, W003).
 
 Also checked (every command that runs checks, migrate included, so `make run` and compose's web, worker and beat
 never start): MARKET_DATA_PROVIDER names a provider (tradingdash.E001); the live stream's and alerts' limits and
-durations are in range (tradingdash.E002, E003).
+durations are in range (tradingdash.E002, E003); with DEBUG off, SECRET_KEY and JWT_SIGNING_KEY are not weak
+(tradingdash.E004).
 """
 
 from __future__ import annotations
@@ -131,3 +132,43 @@ def check_limits(app_configs, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     return errors
+
+
+@checks.register()
+def check_production_secrets(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """With DEBUG off, the keys that sign sessions and tokens are long and random. Django says so only under
+    `check --deploy`, as a warning: `.env.example`'s `SECRET_KEY=change-me` passed compose's migrate and signed
+    admin sessions and (as JWT_SIGNING_KEY's default) every API token with a key anyone can read."""
+    if settings.DEBUG:
+        return []
+    errors = []
+    secret_key = settings.SECRET_KEY
+    if (
+        len(secret_key) < base.SECRET_KEY_MIN_LENGTH
+        or len(set(secret_key)) < base.SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or secret_key.startswith(base.SECRET_KEY_INSECURE_PREFIX)
+    ):
+        errors.append(
+            checks.Error(
+                f"SECRET_KEY is too weak for DEBUG off: {len(secret_key)} characters, "
+                f"{len(set(secret_key))} distinct",
+                hint=f"Set SECRET_KEY to a random value of at least {base.SECRET_KEY_MIN_LENGTH} characters "
+                f"and {base.SECRET_KEY_MIN_UNIQUE_CHARACTERS} distinct ones, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(50))'.",
+                id="tradingdash.E004",
+            )
+        )
+    signing_key = settings.SIMPLE_JWT["SIGNING_KEY"]
+    if signing_key != secret_key and len(signing_key) < JWT_SIGNING_KEY_MIN_LENGTH:
+        errors.append(
+            checks.Error(
+                f"JWT_SIGNING_KEY is too weak for DEBUG off: {len(signing_key)} characters",
+                hint=f"Set JWT_SIGNING_KEY to a random value of at least {JWT_SIGNING_KEY_MIN_LENGTH} characters "
+                "(HS256 needs a 256-bit key), or leave it unset to use SECRET_KEY.",
+                id="tradingdash.E004",
+            )
+        )
+    return errors
+
+
+JWT_SIGNING_KEY_MIN_LENGTH = 32

@@ -3,7 +3,7 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from tradingdash.checks import check_limits, check_market_data_provider
+from tradingdash.checks import check_limits, check_market_data_provider, check_production_secrets
 
 
 @pytest.mark.parametrize("name", ["synthetic", "csv", "yfinance", "my_package.feeds:build"])
@@ -89,3 +89,40 @@ def test_the_limits_check_is_registered_and_fails_manage_py_check(settings):
     assert "tradingdash.E002" in {message.id for message in checks.run_checks()}
     with pytest.raises(SystemCheckError, match="STREAM_MESSAGE_BURST=0"):
         call_command("check")
+
+
+STRONG_KEY = "a-long-random-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.mark.parametrize("key", ["change-me", "x" * 60, "django-insecure-" + "abcdefghij" * 5])
+def test_a_weak_secret_key_with_debug_off_fails_the_checks_that_migrate_runs(settings, key):
+    """`.env.example`'s SECRET_KEY=change-me passed compose's migrate and signed sessions and every JWT; Django
+    warns about it only under `check --deploy`."""
+    settings.DEBUG = False
+    settings.SECRET_KEY = key
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": key}
+    [error] = check_production_secrets(None)
+    assert error.level == checks.ERROR and error.id == "tradingdash.E004"
+    assert error.msg.startswith("SECRET_KEY is too weak") and key not in error.msg
+    with pytest.raises(SystemCheckError, match="SECRET_KEY is too weak"):
+        call_command("check")
+
+
+def test_a_short_jwt_signing_key_with_debug_off_fails(settings):
+    settings.DEBUG = False
+    settings.SECRET_KEY = STRONG_KEY
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": "short-jwt-key"}
+    [error] = check_production_secrets(None)
+    assert error.id == "tradingdash.E004" and error.msg.startswith("JWT_SIGNING_KEY is too weak")
+
+
+def test_strong_keys_or_debug_on_pass(settings):
+    settings.DEBUG = False
+    settings.SECRET_KEY = STRONG_KEY
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": STRONG_KEY}
+    assert check_production_secrets(None) == []
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": "0123456789abcdef0123456789abcdef"}
+    assert check_production_secrets(None) == []
+    settings.DEBUG = True
+    settings.SECRET_KEY = "dev-only-insecure-key"
+    assert check_production_secrets(None) == []
