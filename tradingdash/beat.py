@@ -15,6 +15,8 @@ import structlog
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from tradingdash import heartbeats
+
 logger = structlog.get_logger(__name__)
 
 _SEAL = re.compile(r"\[seeded from code: ([0-9a-f]{12})\]")
@@ -49,6 +51,12 @@ def _as_seeded(task: PeriodicTask) -> bool:
 
 
 class Scheduler(DatabaseScheduler):
+    def tick(self, *args, **kwargs):
+        """Beat's loop (at least every max_interval, 5 s): also its heartbeat for /health."""
+        interval = super().tick(*args, **kwargs)
+        heartbeats.beat_alive()
+        return interval
+
     def update_from_dict(self, mapping):
         kept, seeded = {}, {}
         for name, fields in mapping.items():
