@@ -5,8 +5,10 @@ from market.models import Instrument
 from market.providers.errors import ProviderError
 from market.symbols import InvalidSymbol, parse_symbol
 from market.timeframes import Timeframe
+from predictions.features import MAX_HORIZON, MIN_HORIZON
 from predictions.ml.registry import ALGORITHMS
 from predictions.services import NotEnoughHistory, models_train
+from tradingdash.commands import int_between
 
 
 class Command(BaseCommand):
@@ -17,7 +19,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("symbols", nargs="*")
         parser.add_argument("--timeframe", default="1D")
-        parser.add_argument("--horizon", type=int, default=1)
+        parser.add_argument("--horizon", type=int_between(MIN_HORIZON, MAX_HORIZON), default=1)
         parser.add_argument("--models", default="random_forest,svr,lstm", help="comma-separated algorithms")
 
     def handle(self, *args, symbols, timeframe, horizon, models, **options):
