@@ -83,3 +83,11 @@ def test_trained_models_are_on_the_volume_web_and_worker_share():
     assert path.is_absolute(), path
     [mount] = [point for point in _mounts("web") if path.is_relative_to(point)]
     assert _mounts("web")[mount] == _mounts("worker")[mount] and _mounts("web")[mount] in COMPOSE["volumes"]
+
+
+def test_the_image_leaves_out_local_secrets_and_state():
+    """Without a .dockerignore, `COPY . .` baked the operator's .env (SECRET_KEY, passwords) into an image layer,
+    with the host's .venv, SQLite databases and model artifacts."""
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()}
+    assert {".env", ".venv", "var/", "*.db", ".git"} <= ignored
+    assert "!.env.example" in ignored  # documentation, no secret
