@@ -10,7 +10,7 @@ this module's ids (tradingdash.W001, W002, W003).
 Also checked (every command that runs checks, migrate included, so `make run` and compose's web, worker and beat
 never start): MARKET_DATA_PROVIDER names a provider (tradingdash.E001); the live stream's and alerts' limits and
 durations are in range (tradingdash.E002, E003); with DEBUG off, SECRET_KEY and JWT_SIGNING_KEY are not weak
-(tradingdash.E004).
+(tradingdash.E004), and behind a TLS proxy cookies are Secure and the https redirect cannot loop (E005).
 """
 
 from __future__ import annotations
@@ -172,3 +172,36 @@ def check_production_secrets(app_configs, **kwargs) -> list[checks.CheckMessage]
 
 
 JWT_SIGNING_KEY_MIN_LENGTH = 32
+
+
+@checks.register()
+def check_tls_proxy(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Behind a TLS-terminating proxy (DEBUG off): only the app can mark its cookies Secure, and it must know the
+    proxy's scheme header before it redirects to https. Django reports either only under `check --deploy`, as a
+    warning, or not at all: a plain-http request carried the admin's session cookie in clear, and
+    SECURE_SSL_REDIRECT behind a proxy without USE_X_FORWARDED_PROTO redirected every request to itself."""
+    if settings.DEBUG:
+        return []
+    errors = []
+    behind_tls_proxy = settings.SECURE_PROXY_SSL_HEADER is not None
+    if behind_tls_proxy:
+        for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+            if not getattr(settings, name):
+                errors.append(
+                    checks.Error(
+                        f"USE_X_FORWARDED_PROTO is on (TLS ends at a proxy) but {name} is off: the cookie is "
+                        "also sent over plain http",
+                        hint=f"Set {name}=1.",
+                        id="tradingdash.E005",
+                    )
+                )
+    elif settings.SECURE_SSL_REDIRECT and settings.REST_FRAMEWORK.get("NUM_PROXIES"):
+        errors.append(
+            checks.Error(
+                "SECURE_SSL_REDIRECT is on behind a proxy (NUM_PROXIES) without USE_X_FORWARDED_PROTO: every "
+                "request reaches the app as http and is redirected to https again, for ever",
+                hint="Set USE_X_FORWARDED_PROTO=1 when the proxy terminates TLS and sets X-Forwarded-Proto.",
+                id="tradingdash.E005",
+            )
+        )
+    return errors

@@ -3,7 +3,12 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from tradingdash.checks import check_limits, check_market_data_provider, check_production_secrets
+from tradingdash.checks import (
+    check_limits,
+    check_market_data_provider,
+    check_production_secrets,
+    check_tls_proxy,
+)
 
 
 @pytest.mark.parametrize("name", ["synthetic", "csv", "yfinance", "my_package.feeds:build"])
@@ -126,3 +131,37 @@ def test_strong_keys_or_debug_on_pass(settings):
     settings.DEBUG = True
     settings.SECRET_KEY = "dev-only-insecure-key"
     assert check_production_secrets(None) == []
+
+
+@pytest.mark.parametrize("cookie", ["SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"])
+def test_behind_a_tls_proxy_an_insecure_cookie_fails_the_checks(settings, cookie):
+    """USE_X_FORWARDED_PROTO=1 with the cookies' Secure flag off: an http:// request sent the admin's session in
+    clear; Django warns only under `check --deploy`."""
+    settings.DEBUG = False
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
+    assert check_tls_proxy(None) == []
+    setattr(settings, cookie, False)
+    [error] = check_tls_proxy(None)
+    assert error.id == "tradingdash.E005" and cookie in error.msg and error.hint == f"Set {cookie}=1."
+    with pytest.raises(SystemCheckError, match=cookie):
+        call_command("check")
+
+
+def test_an_https_redirect_behind_a_proxy_that_cannot_see_https_fails(settings):
+    """SECURE_SSL_REDIRECT=1 NUM_PROXIES=1 without USE_X_FORWARDED_PROTO: every request redirected for ever."""
+    settings.DEBUG = False
+    settings.SECURE_PROXY_SSL_HEADER = None
+    settings.SECURE_SSL_REDIRECT = True
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    [error] = check_tls_proxy(None)
+    assert error.id == "tradingdash.E005" and "USE_X_FORWARDED_PROTO" in error.hint
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 0}
+    assert check_tls_proxy(None) == []  # TLS straight to the app: its own redirect is right
+
+
+def test_no_proxy_and_no_tls_is_not_this_checks_business(settings):
+    settings.DEBUG = False
+    settings.SECURE_PROXY_SSL_HEADER = None
+    settings.SECURE_SSL_REDIRECT = False
+    assert check_tls_proxy(None) == []
