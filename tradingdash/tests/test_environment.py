@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings as django_settings
 
 from tradingdash.environment import Env, env_file_read
@@ -13,13 +14,22 @@ from tradingdash.environment import Env, env_file_read
 EXAMPLE = django_settings.BASE_DIR / ".env.example"
 
 
-def test_a_copied_env_example_reads_as_its_values_without_the_comments(monkeypatch, tmp_path):
+@pytest.fixture
+def environment():
+    """os.environ as it was before the test, whatever env_file_read added to it."""
+    saved = dict(os.environ)
+    yield os.environ
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_a_copied_env_example_reads_as_its_values_without_the_comments(environment, tmp_path):
     """`cp .env.example .env` (README, docker-compose) then `manage.py …` on the host: every commented line kept
     its comment as part of the value, and settings failed to start (`int('60   # live quotes …')`)."""
     for line in EXAMPLE.read_text().splitlines():
         name = line.partition("=")[0].strip()
         if name and not name.startswith("#"):
-            monkeypatch.delenv(name, raising=False)
+            environment.pop(name, None)
     dotenv = tmp_path / ".env"
     dotenv.write_text(EXAMPLE.read_text())
     env_file_read(dotenv)
@@ -33,12 +43,12 @@ def test_a_copied_env_example_reads_as_its_values_without_the_comments(monkeypat
     assert all("#" not in value for name, value in os.environ.items() if name in env.ENVIRON)
 
 
-def test_variables_already_set_win_over_the_env_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("QUOTE_REFRESH_SECONDS", "30")
+def test_variables_already_set_win_over_the_env_file(environment, tmp_path):
+    environment["QUOTE_REFRESH_SECONDS"] = "30"
     dotenv = tmp_path / ".env"
     dotenv.write_text("QUOTE_REFRESH_SECONDS=60   # comment\nQUOTED='a # b'\nURL=postgres://u:p#w@h/db\n")
-    monkeypatch.delenv("QUOTED", raising=False)
-    monkeypatch.delenv("URL", raising=False)
+    environment.pop("QUOTED", None)
+    environment.pop("URL", None)
     env_file_read(dotenv)
     assert os.environ["QUOTE_REFRESH_SECONDS"] == "30"
     assert os.environ["QUOTED"] == "a # b"
