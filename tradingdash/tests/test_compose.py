@@ -91,3 +91,13 @@ def test_the_image_leaves_out_local_secrets_and_state():
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()}
     assert {".env", ".venv", "var/", "*.db", ".git"} <= ignored
     assert "!.env.example" in ignored  # documentation, no secret
+
+
+def test_metrics_add_up_the_web_workers():
+    """Compose runs 3 gunicorn workers: without PROMETHEUS_MULTIPROC_DIR each scrape of /metrics read one worker's
+    counters at random (rates jumping, counters seen resetting). The directory must exist in every container that
+    imports the app (prometheus_client fails otherwise) and start empty (a tmpfs)."""
+    for service in ("web", "worker", "beat", "migrate"):
+        directory = _service_environment(service).get("PROMETHEUS_MULTIPROC_DIR")
+        assert directory, service
+        assert directory in COMPOSE["services"][service].get("tmpfs", []), service
