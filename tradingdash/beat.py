@@ -4,7 +4,9 @@ at every start without undoing what staff changed in admin.
 django-celery-beat writes each code entry over its row at every start, so an edited crontab, kwargs or expiry
 went back to the code's at the next restart (a deploy), silently. Here each row seeded from code carries a
 fingerprint of what was seeded (in its description); at start a row still as seeded follows the code (so a
-changed schedule in code is deployed), and a row staff changed since is left as they set it."""
+changed schedule in code is deployed), and a row staff changed since is left as they set it. A row
+seeded from code whose entry the code no longer has (removed or renamed), unchanged since, is deleted: every
+enabled row is scheduled, so it would otherwise run for ever, a renamed one beside its successor."""
 
 from __future__ import annotations
 
@@ -51,6 +53,25 @@ def _as_seeded(task: PeriodicTask) -> bool:
 
 
 class Scheduler(DatabaseScheduler):
+    def setup_schedule(self):
+        self._from_code: set[str] = set()
+        super().setup_schedule()
+        self._retire_removed()
+
+    def _retire_removed(self) -> None:
+        """A row the code seeded, unchanged since, whose entry is no longer in the code (removed, or renamed):
+        django-celery-beat schedules every enabled row, so it would run for ever, a renamed one beside its
+        successor (the task twice). A row staff changed or created in admin is theirs and stays."""
+        for row in PeriodicTask.objects.filter(description__contains="[seeded from code: ").exclude(
+            name__in=self._from_code
+        ):
+            if _SEAL.search(row.description) and _as_seeded(row):
+                logger.info(
+                    "beat_entry_retired", name=row.name, reason="no longer in tradingdash/schedule.py"
+                )
+                row.delete()
+                self._schedule.pop(row.name, None)
+
     def tick(self, *args, **kwargs):
         """Beat's loop (at least every max_interval, 5 s): also its heartbeat for /health."""
         interval = super().tick(*args, **kwargs)
@@ -58,6 +79,8 @@ class Scheduler(DatabaseScheduler):
         return interval
 
     def update_from_dict(self, mapping):
+        if hasattr(self, "_from_code"):  # at start-up: the code's entries (and Celery's own default ones)
+            self._from_code.update(mapping)
         kept, seeded = {}, {}
         for name, fields in mapping.items():
             row = PeriodicTask.objects.filter(name=name).first()
