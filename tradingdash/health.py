@@ -15,9 +15,10 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from tradingdash import heartbeats
+from tradingdash.exceptions import error_body
 
 logger = structlog.get_logger(__name__)
 
@@ -104,8 +105,14 @@ def check_workers(cache_status: str) -> dict:
 
 
 @never_cache
-@require_GET
+@csrf_exempt  # any other method gets the JSON 405 below, not Django's CSRF page
 def health(request: HttpRequest) -> JsonResponse:
+    """GET or HEAD (load balancers and uptime monitors use either)."""
+    if request.method not in ("GET", "HEAD"):
+        body = error_body("method_not_allowed", f'Method "{request.method}" not allowed.')
+        response = JsonResponse(body, status=405)
+        response["Allow"] = "GET, HEAD"
+        return response
     checks = {"database": _timed(check_database)}
     if checks["database"]["status"] == "ok":
         checks["migrations"] = _timed(check_migrations)

@@ -10,6 +10,7 @@ from celery.signals import heartbeat_sent, worker_ready
 from celery.utils.imports import symbol_by_name
 from django.conf import settings as django_settings
 from django.db.migrations.recorder import MigrationRecorder
+from django.test import Client
 from django.utils import timezone
 from kombu import Queue
 
@@ -143,3 +144,18 @@ def test_beat_scheduler_tick_is_its_heartbeat(api_client, with_broker):
     scheduler.tick()
     assert heartbeats.beat_age() is not None
     assert api_client.get("/health").json()["checks"]["beat"]["status"] == "ok"
+
+
+def test_head_answers_like_get(api_client):
+    """Uptime monitors and some load balancers check with HEAD: it was 405, so a healthy instance read as down."""
+    response = api_client.head("/health")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete", "options"])
+def test_other_methods_get_a_json_405(method):
+    """They got Django's empty text/html 405 (a POST the CSRF failure page)."""
+    response = getattr(Client(enforce_csrf_checks=True), method)("/health")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json()["error"]["code"] == "method_not_allowed"
