@@ -45,3 +45,18 @@ def test_sync_all_instruments_takes_the_batch_size_asked():
     call_command("sync_all_instruments", "--batch-size", "2", "--days", "30", "--inline", verbosity=0)
     run = SyncRun.objects.get()
     assert run.batch_size == 2 and run.days == 30
+
+
+def test_load_demo_data_refuses_days_out_of_range():
+    """`load_demo_data --days -5` crashed with an IntegrityError traceback."""
+    InstrumentFactory(symbol="TCS.NS")
+    with pytest.raises(CommandError, match=r"argument --days: -5 is out of range: from 1 to 36500"):
+        call_command("load_demo_data", "--days", "-5", verbosity=0)
+    assert not MarketData.objects.exists()
+
+
+def test_load_demo_data_refuses_an_unknown_timeframe():
+    """`load_demo_data --timeframe 2D` crashed with a ValueError traceback."""
+    InstrumentFactory(symbol="TCS.NS")
+    with pytest.raises(CommandError, match="Unknown timeframe '2D'"):
+        call_command("load_demo_data", "--timeframe", "2D", verbosity=0)
