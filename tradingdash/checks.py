@@ -10,7 +10,8 @@ this module's ids (tradingdash.W001, W002, W003).
 Also checked (every command that runs checks, migrate included, so `make run` and compose's web, worker and beat
 never start): MARKET_DATA_PROVIDER names a provider (tradingdash.E001); the live stream's and alerts' limits and
 durations are in range (tradingdash.E002, E003); with DEBUG off, SECRET_KEY and JWT_SIGNING_KEY are not weak
-(tradingdash.E004), and behind a TLS proxy cookies are Secure and the https redirect cannot loop (E005).
+(tradingdash.E004), and behind a TLS proxy cookies are Secure and the https redirect cannot loop (E005); Celery's time
+limits are set and consistent (E006), and within the broker's visibility timeout (W006).
 """
 
 from __future__ import annotations
@@ -202,6 +203,45 @@ def check_tls_proxy(app_configs, **kwargs) -> list[checks.CheckMessage]:
                 "request reaches the app as http and is redirected to https again, for ever",
                 hint="Set USE_X_FORWARDED_PROTO=1 when the proxy terminates TLS and sets X-Forwarded-Proto.",
                 id="tradingdash.E005",
+            )
+        )
+    return errors
+
+
+@checks.register()
+def check_task_limits(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Celery's time limits against Redis' visibility timeout. Tasks are acknowledged late: a message still
+    unacknowledged after CELERY_VISIBILITY_TIMEOUT is handed to another worker, so a timeout not above the hard
+    time limit let a long task (a training) run twice at once; a soft limit not below the hard one never fires,
+    so tasks are killed without their clean-up."""
+    errors = []
+    hard, soft = settings.CELERY_TASK_TIME_LIMIT, settings.CELERY_TASK_SOFT_TIME_LIMIT
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+    if not hard or hard <= 0:
+        errors.append(
+            checks.Error(
+                f"CELERY_TASK_TIME_LIMIT={hard!r}: tasks have no time limit",
+                hint="Set CELERY_TASK_TIME_LIMIT to the longest a task may run, in seconds (1800 by default).",
+                id="tradingdash.E006",
+            )
+        )
+    elif visibility is not None and not visibility > hard:
+        # A warning: the end-to-end tests shorten the timeout on purpose, to see a lost worker's task handed out.
+        errors.append(
+            checks.Warning(
+                f"CELERY_VISIBILITY_TIMEOUT={visibility!r} is not above CELERY_TASK_TIME_LIMIT={hard!r}: a task "
+                "still running is handed to a second worker and runs twice at once",
+                hint="Set CELERY_VISIBILITY_TIMEOUT above CELERY_TASK_TIME_LIMIT.",
+                id="tradingdash.W006",
+            )
+        )
+    if hard and hard > 0 and soft is not None and not 0 < soft < hard:
+        errors.append(
+            checks.Error(
+                f"CELERY_TASK_SOFT_TIME_LIMIT={soft!r} is not between 0 and CELERY_TASK_TIME_LIMIT={hard!r}: tasks "
+                "are killed without the soft limit's chance to stop cleanly",
+                hint="Set CELERY_TASK_SOFT_TIME_LIMIT below CELERY_TASK_TIME_LIMIT.",
+                id="tradingdash.E006",
             )
         )
     return errors

@@ -7,6 +7,7 @@ from tradingdash.checks import (
     check_limits,
     check_market_data_provider,
     check_production_secrets,
+    check_task_limits,
     check_tls_proxy,
 )
 
@@ -165,3 +166,34 @@ def test_no_proxy_and_no_tls_is_not_this_checks_business(settings):
     settings.SECURE_PROXY_SSL_HEADER = None
     settings.SECURE_SSL_REDIRECT = False
     assert check_tls_proxy(None) == []
+
+
+def test_the_default_task_limits_pass():
+    assert check_task_limits(None) == []
+
+
+def test_a_visibility_timeout_within_the_task_time_limit_fails(settings):
+    """CELERY_VISIBILITY_TIMEOUT=600 with the 1800 s limit: Redis handed a training still running after ten
+    minutes to a second worker (tasks are acknowledged late), and the same model trained twice at once."""
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        "visibility_timeout": 600,
+    }
+    [warning] = check_task_limits(None)
+    assert warning.level == checks.WARNING and warning.id == "tradingdash.W006"
+    assert "CELERY_VISIBILITY_TIMEOUT=600" in warning.msg
+    with pytest.raises(SystemCheckError, match="CELERY_VISIBILITY_TIMEOUT=600"):
+        call_command("check", fail_level="WARNING")
+
+
+@pytest.mark.parametrize("soft", [1800, 2400, 0])
+def test_a_soft_limit_not_below_the_hard_one_fails(settings, soft):
+    settings.CELERY_TASK_TIME_LIMIT, settings.CELERY_TASK_SOFT_TIME_LIMIT = 1800, soft
+    [error] = check_task_limits(None)
+    assert error.id == "tradingdash.E006" and "CELERY_TASK_SOFT_TIME_LIMIT" in error.msg
+
+
+def test_no_hard_time_limit_fails(settings):
+    settings.CELERY_TASK_TIME_LIMIT = 0
+    [error] = check_task_limits(None)
+    assert error.id == "tradingdash.E006" and "no time limit" in error.msg
