@@ -77,12 +77,14 @@ def _mounts(service: str) -> dict[str, str]:
 def test_trained_models_are_on_the_volume_web_and_worker_share():
     """`.env.example`'s MEDIA_ROOT=./var/media put each container's model artifacts in its own writable layer: the
     web could not load what the worker trained, and every deploy (containers recreated) lost all of them."""
-    media = {service: _resolved_settings(service)["MEDIA_ROOT"] for service in ("web", "worker")}
-    assert media["web"] == media["worker"]
+    media = {service: _resolved_settings(service)["MEDIA_ROOT"] for service in ("web", "worker", "worker-ml")}
+    assert media["web"] == media["worker"] == media["worker-ml"]
     path = PurePosixPath(media["web"])
     assert path.is_absolute(), path
     [mount] = [point for point in _mounts("web") if path.is_relative_to(point)]
-    assert _mounts("web")[mount] == _mounts("worker")[mount] and _mounts("web")[mount] in COMPOSE["volumes"]
+    assert (
+        _mounts("web")[mount] == _mounts("worker-ml")[mount] and _mounts("web")[mount] in COMPOSE["volumes"]
+    )
 
 
 def test_the_image_leaves_out_local_secrets_and_state():
@@ -97,7 +99,26 @@ def test_metrics_add_up_the_web_workers():
     """Compose runs 3 gunicorn workers: without PROMETHEUS_MULTIPROC_DIR each scrape of /metrics read one worker's
     counters at random (rates jumping, counters seen resetting). The directory must exist in every container that
     imports the app (prometheus_client fails otherwise) and start empty (a tmpfs)."""
-    for service in ("web", "worker", "beat", "migrate"):
+    for service in ("web", "worker", "worker-ml", "beat", "migrate"):
         directory = _service_environment(service).get("PROMETHEUS_MULTIPROC_DIR")
         assert directory, service
         assert directory in COMPOSE["services"][service].get("tmpfs", []), service
+
+
+def _queues(service: str) -> set[str]:
+    command = COMPOSE["services"][service].get("command") or []
+    if "worker" not in command:
+        return set()
+    return set(command[command.index("-Q") + 1].split(","))
+
+
+def test_every_queue_has_a_worker_and_trainings_never_hold_up_syncs():
+    """One worker consumed `default` and `ml` with two processes: two trainings (the nightly retraining fans out
+    one per instrument; users start more) took both, and the intraday syncs queued behind them expired (10
+    minutes) unrun, leaving candles stale."""
+    consumed = {service: _queues(service) for service in COMPOSE["services"]}
+    routed = {settings.CELERY_TASK_DEFAULT_QUEUE} | {r["queue"] for r in settings.CELERY_TASK_ROUTES.values()}
+    assert routed <= set().union(*consumed.values())
+    for service, queues in consumed.items():
+        if settings.CELERY_TASK_DEFAULT_QUEUE in queues:
+            assert queues.isdisjoint(routed - {settings.CELERY_TASK_DEFAULT_QUEUE}), service
