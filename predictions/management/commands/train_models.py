@@ -24,9 +24,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, symbols, timeframe, horizon, models, **options):
         algorithms = [m.strip() for m in models.split(",") if m.strip()]
-        unknown = sorted(set(algorithms) - (set(ALGORITHMS) - {"naive"}))
+        trainable = sorted(set(ALGORITHMS) - {"naive"})
+        unknown = sorted(set(algorithms) - set(trainable))
         if unknown:
             raise CommandError(f"unknown models: {', '.join(unknown)}")
+        if not algorithms:  # models_train would take an empty list for "the default ones", LSTM included
+            raise CommandError(f"--models names no model; use one or more of {', '.join(trainable)}")
         try:
             tf = Timeframe.parse(timeframe)
             symbols = [parse_symbol(s) for s in symbols] or list(

@@ -24,3 +24,13 @@ def test_train_models_refuses_a_horizon_out_of_range(horizon):
     with pytest.raises(CommandError, match=f"argument --horizon: {horizon} is out of range: from 1 to 30"):
         call_command("train_models", "TCS", "--horizon", horizon, "--models", "svr", verbosity=0)
     assert not TrainedModel.objects.exists()
+
+
+@pytest.mark.parametrize("models", ["", ",", " , "])
+def test_train_models_refuses_an_empty_model_list(models):
+    """`--models ""` (an unset shell variable) trained every default model, the LSTM included: work never asked."""
+    from predictions.models import TrainedModel
+
+    with pytest.raises(CommandError, match="--models names no model"):
+        call_command("train_models", "TCS", "--models", models, verbosity=0)
+    assert not TrainedModel.objects.exists()
