@@ -23,7 +23,7 @@ FORCED_ENV = {
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tradingdash_bench"
     ),
     "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
-    "SECRET_KEY": "bench",
+    "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",  # DEBUG off: tradingdash.E004
     "JWT_SIGNING_KEY": "bench-only-jwt-signing-key-0123456789abcdef",  # PyJWT warns about keys under 32 bytes
     "DJANGO_SETTINGS_MODULE": "tradingdash.settings",
     "MARKET_DATA_PROVIDER": "synthetic",  # no network, and the same numbers on every run

@@ -4,7 +4,7 @@ tradingdash.schedule, loaded into django-celery-beat so staff can see and edit i
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import heartbeat_sent, worker_init, worker_ready
 
 from tradingdash.schedule import BEAT_SCHEDULE
 
@@ -35,3 +35,19 @@ def computation_preload(**kwargs) -> None:
     from market.sources import provider_preload
 
     provider_preload()
+
+
+@worker_ready.connect
+def heartbeat_consumer(sender=None, **kwargs) -> None:
+    """Remember the worker's consumer: its heartbeats say which queues it consumes."""
+    from tradingdash.heartbeats import worker_consumer_set
+
+    worker_consumer_set(sender)
+
+
+@heartbeat_sent.connect
+def heartbeat_for_health(sender=None, **kwargs) -> None:
+    """Celery's worker heartbeat (every 2 s, while connected to the broker), written for /health per queue."""
+    from tradingdash.heartbeats import worker_alive
+
+    worker_alive()

@@ -9,9 +9,9 @@ this module's ids (tradingdash.W001, W002, W003).
 
 Also checked (every command that runs checks, migrate included, so `make run` and compose's web, worker and beat
 never start): MARKET_DATA_PROVIDER names a provider (tradingdash.E001); the live stream's and alerts' limits and
-durations are in range (tradingdash.E002, E003); a Redis or SQS broker's visibility timeout outlasts the task time
-limit (tradingdash.W004: a warning, shown without stopping them; the end-to-end tests shorten the timeout on
-purpose to see a lost worker's task handed out again).
+durations are in range (tradingdash.E002, E003); with DEBUG off, SECRET_KEY and JWT_SIGNING_KEY are not weak
+(tradingdash.E004), and behind a TLS proxy cookies are Secure and the https redirect cannot loop (E005); Celery's time
+limits are set and consistent (E006), and within the broker's visibility timeout (W006).
 """
 
 from __future__ import annotations
@@ -132,26 +132,116 @@ def check_limits(app_configs, **kwargs) -> list[checks.CheckMessage]:
                 id="tradingdash.E003",
             )
         )
-    errors.extend(_visibility_timeout_errors())
     return errors
 
 
-def _visibility_timeout_errors() -> list[checks.CheckMessage]:
-    """Redis and SQS hand a message that was taken but not acknowledged (acks_late) to another worker once the
-    visibility timeout has passed. A task allowed to run longer (a training near CELERY_TASK_TIME_LIMIT) is
-    then run a second time beside the first: the same models trained twice, each version stored twice."""
-    broker = settings.CELERY_BROKER_URL or ""
-    if not broker.startswith(("redis://", "rediss://", "redis+socket://", "sqs://")):
+@checks.register()
+def check_production_secrets(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """With DEBUG off, the keys that sign sessions and tokens are long and random. Django says so only under
+    `check --deploy`, as a warning: `.env.example`'s `SECRET_KEY=change-me` passed compose's migrate and signed
+    admin sessions and (as JWT_SIGNING_KEY's default) every API token with a key anyone can read."""
+    if settings.DEBUG:
         return []
-    visibility = (settings.CELERY_BROKER_TRANSPORT_OPTIONS or {}).get("visibility_timeout", 3600)
-    limit = settings.CELERY_TASK_TIME_LIMIT
-    if limit is None or visibility > limit:
-        return []
-    return [
-        checks.Warning(
-            f"CELERY_VISIBILITY_TIMEOUT={visibility!r} is out of range: a task still running after that long "
-            f"(CELERY_TASK_TIME_LIMIT={limit!r}) is handed to another worker and runs twice",
-            hint="Set CELERY_VISIBILITY_TIMEOUT above CELERY_TASK_TIME_LIMIT.",
-            id="tradingdash.W004",
+    errors = []
+    secret_key = settings.SECRET_KEY
+    if (
+        len(secret_key) < base.SECRET_KEY_MIN_LENGTH
+        or len(set(secret_key)) < base.SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or secret_key.startswith(base.SECRET_KEY_INSECURE_PREFIX)
+    ):
+        errors.append(
+            checks.Error(
+                f"SECRET_KEY is too weak for DEBUG off: {len(secret_key)} characters, "
+                f"{len(set(secret_key))} distinct",
+                hint=f"Set SECRET_KEY to a random value of at least {base.SECRET_KEY_MIN_LENGTH} characters "
+                f"and {base.SECRET_KEY_MIN_UNIQUE_CHARACTERS} distinct ones, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(50))'.",
+                id="tradingdash.E004",
+            )
         )
-    ]
+    signing_key = settings.SIMPLE_JWT["SIGNING_KEY"]
+    if signing_key != secret_key and len(signing_key) < JWT_SIGNING_KEY_MIN_LENGTH:
+        errors.append(
+            checks.Error(
+                f"JWT_SIGNING_KEY is too weak for DEBUG off: {len(signing_key)} characters",
+                hint=f"Set JWT_SIGNING_KEY to a random value of at least {JWT_SIGNING_KEY_MIN_LENGTH} characters "
+                "(HS256 needs a 256-bit key), or leave it unset to use SECRET_KEY.",
+                id="tradingdash.E004",
+            )
+        )
+    return errors
+
+
+JWT_SIGNING_KEY_MIN_LENGTH = 32
+
+
+@checks.register()
+def check_tls_proxy(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Behind a TLS-terminating proxy (DEBUG off): only the app can mark its cookies Secure, and it must know the
+    proxy's scheme header before it redirects to https. Django reports either only under `check --deploy`, as a
+    warning, or not at all: a plain-http request carried the admin's session cookie in clear, and
+    SECURE_SSL_REDIRECT behind a proxy without USE_X_FORWARDED_PROTO redirected every request to itself."""
+    if settings.DEBUG:
+        return []
+    errors = []
+    behind_tls_proxy = settings.SECURE_PROXY_SSL_HEADER is not None
+    if behind_tls_proxy:
+        for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+            if not getattr(settings, name):
+                errors.append(
+                    checks.Error(
+                        f"USE_X_FORWARDED_PROTO is on (TLS ends at a proxy) but {name} is off: the cookie is "
+                        "also sent over plain http",
+                        hint=f"Set {name}=1.",
+                        id="tradingdash.E005",
+                    )
+                )
+    elif settings.SECURE_SSL_REDIRECT and settings.REST_FRAMEWORK.get("NUM_PROXIES"):
+        errors.append(
+            checks.Error(
+                "SECURE_SSL_REDIRECT is on behind a proxy (NUM_PROXIES) without USE_X_FORWARDED_PROTO: every "
+                "request reaches the app as http and is redirected to https again, for ever",
+                hint="Set USE_X_FORWARDED_PROTO=1 when the proxy terminates TLS and sets X-Forwarded-Proto.",
+                id="tradingdash.E005",
+            )
+        )
+    return errors
+
+
+@checks.register()
+def check_task_limits(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Celery's time limits against Redis' visibility timeout. Tasks are acknowledged late: a message still
+    unacknowledged after CELERY_VISIBILITY_TIMEOUT is handed to another worker, so a timeout not above the hard
+    time limit let a long task (a training) run twice at once; a soft limit not below the hard one never fires,
+    so tasks are killed without their clean-up."""
+    errors = []
+    hard, soft = settings.CELERY_TASK_TIME_LIMIT, settings.CELERY_TASK_SOFT_TIME_LIMIT
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+    if not hard or hard <= 0:
+        errors.append(
+            checks.Error(
+                f"CELERY_TASK_TIME_LIMIT={hard!r}: tasks have no time limit",
+                hint="Set CELERY_TASK_TIME_LIMIT to the longest a task may run, in seconds (1800 by default).",
+                id="tradingdash.E006",
+            )
+        )
+    elif visibility is not None and not visibility > hard:
+        # A warning: the end-to-end tests shorten the timeout on purpose, to see a lost worker's task handed out.
+        errors.append(
+            checks.Warning(
+                f"CELERY_VISIBILITY_TIMEOUT={visibility!r} is not above CELERY_TASK_TIME_LIMIT={hard!r}: a task "
+                "still running is handed to a second worker and runs twice at once",
+                hint="Set CELERY_VISIBILITY_TIMEOUT above CELERY_TASK_TIME_LIMIT.",
+                id="tradingdash.W006",
+            )
+        )
+    if hard and hard > 0 and soft is not None and not 0 < soft < hard:
+        errors.append(
+            checks.Error(
+                f"CELERY_TASK_SOFT_TIME_LIMIT={soft!r} is not between 0 and CELERY_TASK_TIME_LIMIT={hard!r}: tasks "
+                "are killed without the soft limit's chance to stop cleanly",
+                hint="Set CELERY_TASK_SOFT_TIME_LIMIT below CELERY_TASK_TIME_LIMIT.",
+                id="tradingdash.E006",
+            )
+        )
+    return errors

@@ -3,9 +3,10 @@ status and database connections/queries (see the middleware and the DB engine in
 
 Several processes (gunicorn workers, Celery workers): each process counts on its own, so a scrape of /metrics
 would see one worker only. Set PROMETHEUS_MULTIPROC_DIR (an environment variable, read when prometheus_client
-is imported) to an empty directory, emptied at every start, shared by all web and Celery processes of a host
-(a shared volume in docker-compose); /metrics then adds up every process's files, including the Celery
-workers' task failures and syncs. Only "live" gauges would need gunicorn's `child_exit` hook
+is imported) to an empty directory, emptied at every start, shared by all web and Celery processes of a host;
+/metrics then adds up every process's files, including the Celery workers' task failures and syncs. Files are
+named by process id, so the directory must not be shared across PID namespaces: docker-compose gives each
+container its own tmpfs, so web's /metrics adds up its gunicorn workers but not the worker container's counts. Only "live" gauges would need gunicorn's `child_exit` hook
 (`prometheus_client.multiprocess.mark_process_dead(worker.pid)`); we define none."""
 
 from __future__ import annotations

@@ -5,12 +5,13 @@ reads (it silently drops `expires`)."""
 
 from pathlib import Path
 
-import environ
 from celery.schedules import crontab
 
+from tradingdash.environment import Env, env_file_read
+
 # Imported by the Celery app before Django settings: read the one knob it needs the way settings.py does.
-environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=False)
-QUOTE_REFRESH_SECONDS = environ.Env().int("QUOTE_REFRESH_SECONDS", default=60)
+env_file_read(Path(__file__).resolve().parent.parent / ".env")
+QUOTE_REFRESH_SECONDS = Env().int("QUOTE_REFRESH_SECONDS", default=60)
 
 BEAT_SCHEDULE = {
     # Every five minutes, every day: the task asks each exchange's calendar whether it is in session, so NSE's

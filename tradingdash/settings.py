@@ -7,16 +7,17 @@ import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from tradingdash import __version__
+from tradingdash.environment import Env, env_file_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
-# A local .env file is read when present (never committed); real environment variables win.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# An empty variable is not set (`.env.example` leaves `KEY=` for "the default"): tradingdash/environment.py.
+env = Env()
+# A local .env file is read when present (never committed), as compose reads it; real environment variables win.
+env_file_read(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="" if not DEBUG else "dev-only-insecure-key-do-not-use-in-production")

@@ -50,4 +50,4 @@ class AsgiWorker(UvicornWorker):
 
         get_resolver().url_patterns  # noqa: B018 - loads the URLconf
         provider_preload()
-        settle_gc(int(os.environ.get(GC_THRESHOLD_ENV, DEFAULT_GC_THRESHOLD)))
+        settle_gc(int(os.environ.get(GC_THRESHOLD_ENV) or DEFAULT_GC_THRESHOLD))

@@ -7,6 +7,7 @@ from market.models import SyncRun
 from market.selectors import sync_runs_with_progress
 from market.services import sync_run_inline, sync_run_plan, sync_run_resume
 from market.timeframes import Timeframe
+from tradingdash.commands import MAX_DAYS, int_between
 
 
 class Command(BaseCommand):
@@ -17,9 +18,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--timeframe", default="1D", help="1m, 5m, 15m, 1H, 1D or 1W")
-        parser.add_argument("--days", type=int, default=None, help="History kept complete (MARKET_SYNC_DAYS)")
         parser.add_argument(
-            "--batch-size", type=int, default=None, help="Symbols per request (MARKET_SYNC_BATCH_SIZE)"
+            "--days",
+            type=int_between(1, MAX_DAYS),
+            default=None,
+            help="History kept complete (MARKET_SYNC_DAYS)",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int_between(1),
+            default=None,
+            help="Symbols per request (MARKET_SYNC_BATCH_SIZE)",
         )
         parser.add_argument(
             "--resume", type=int, metavar="RUN_ID", help="Continue this run instead of planning one"

@@ -7,6 +7,7 @@ from market.services import candles_sync
 from market.sources import get_provider
 from market.symbols import InvalidSymbol, parse_symbol
 from market.timeframes import Timeframe
+from tradingdash.commands import MAX_DAYS, int_between
 
 
 class Command(BaseCommand):
@@ -16,7 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("symbols", nargs="*", help="e.g. RELIANCE TCS.NS ^NSEI")
         parser.add_argument("--timeframe", default="1D", help="1m, 5m, 15m, 1H, 1D or 1W")
         parser.add_argument(
-            "--days", type=int, default=None, help="Fetch this many days back (default: incremental)"
+            "--days",
+            type=int_between(1, MAX_DAYS),
+            default=None,
+            help="Fetch this many days back (default: incremental)",
         )
         parser.add_argument("--provider", default=None, help="yfinance, synthetic or csv (default: settings)")
 

@@ -5,8 +5,10 @@ from market.models import Instrument
 from market.providers.errors import ProviderError
 from market.symbols import InvalidSymbol, parse_symbol
 from market.timeframes import Timeframe
+from predictions.features import MAX_HORIZON, MIN_HORIZON
 from predictions.ml.registry import ALGORITHMS
 from predictions.services import NotEnoughHistory, models_train
+from tradingdash.commands import int_between
 
 
 class Command(BaseCommand):
@@ -17,14 +19,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("symbols", nargs="*")
         parser.add_argument("--timeframe", default="1D")
-        parser.add_argument("--horizon", type=int, default=1)
+        parser.add_argument("--horizon", type=int_between(MIN_HORIZON, MAX_HORIZON), default=1)
         parser.add_argument("--models", default="random_forest,svr,lstm", help="comma-separated algorithms")
 
     def handle(self, *args, symbols, timeframe, horizon, models, **options):
         algorithms = [m.strip() for m in models.split(",") if m.strip()]
-        unknown = sorted(set(algorithms) - (set(ALGORITHMS) - {"naive"}))
+        trainable = sorted(set(ALGORITHMS) - {"naive"})
+        unknown = sorted(set(algorithms) - set(trainable))
         if unknown:
             raise CommandError(f"unknown models: {', '.join(unknown)}")
+        if not algorithms:  # models_train would take an empty list for "the default ones", LSTM included
+            raise CommandError(f"--models names no model; use one or more of {', '.join(trainable)}")
         try:
             tf = Timeframe.parse(timeframe)
             symbols = [parse_symbol(s) for s in symbols] or list(
