@@ -45,7 +45,9 @@ from yfinance.exceptions import (
 from market.adjust import Action
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
 from market.providers.base import (
+    DIVIDENDS_COLUMN,
     QUOTE_LOOKBACK,
+    SPLITS_COLUMN,
     BatchHistory,
     History,
     LookbackExceeded,
@@ -71,8 +73,10 @@ logger = structlog.get_logger(__name__)
 HISTORY_FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
 # Yahoo measures its intraday lookback on its own clock: stay a little inside the limit.
 _LOOKBACK_MARGIN = timedelta(minutes=5)
-# A window ending less than this before now needs no request for the splits after it.
+# A window ending less than this before now needs no request for the splits after it (unless its exchange is closed).
 _LATER_SPLITS_MARGIN = timedelta(minutes=1)
+# The request for the splits after a window starts this much before its end, so that it has bars to carry them.
+_SPLITS_LOOKBEHIND = timedelta(days=7)
 
 
 class SlidingWindowLimiter:
@@ -244,24 +248,35 @@ class YFinanceProvider(Provider):
             return History(candles=empty_candles())
 
         try:
+            chunks = _chunks(start, end, spec.max_per_request)
+            reach = self._reach(timeframe, [self._splits_until(symbol, end)], end)
+            chunks[-1] = (chunks[-1][0], reach)
             frames = [
                 self._fetch_window(symbol, timeframe, chunk_start, chunk_end)
-                for chunk_start, chunk_end in _chunks(start, end, spec.max_per_request)
+                for chunk_start, chunk_end in chunks
             ]
             frames = [frame for frame in frames if not frame.empty]
             if not frames:
                 return History(candles=empty_candles())
-            return self._history_from(symbol, timeframe, pd.concat(frames), start=start, end=end)
+            return self._history_from(symbol, timeframe, pd.concat(frames), start=start, end=end, reach=reach)
         except (ProviderError, LookbackExceeded):
             raise
         except Exception as error:  # whatever else yfinance's answer does to us is still the provider failing
             raise ProviderError(f"yfinance failed for {symbol!r}: {type(error).__name__}: {error}") from error
 
     def _history_from(
-        self, symbol: str, timeframe: Timeframe, raw: pd.DataFrame, *, start: datetime, end: datetime
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        raw: pd.DataFrame,
+        *,
+        start: datetime,
+        end: datetime,
+        reach: datetime | None = None,
     ) -> History:
         """One symbol's Yahoo rows of [start, end) (with its Dividends and Stock Splits columns) as traded
-        candles in its sessions and the window's corporate actions."""
+        candles in its sessions and the window's corporate actions. `reach`: the end of the request when it went
+        past `end` (see _reach): its rows after `end` are only the splits Yahoo has applied already."""
         tz = self.time_zone_for(symbol)
         actions = [] if self.auto_adjust else actions_from_columns(raw, tz=tz)
         candles = normalize_candles(raw)
@@ -270,20 +285,67 @@ class YFinanceProvider(Provider):
         candles = slice_candles(candles, start, end)
         if self.auto_adjust:  # Yahoo's fully adjusted prices, stored as such: no actions to apply on top
             return History(candles=candles)
-        now = self._now()
-        later = self._splits_after(symbol, end, now, tz) if now - end > _LATER_SPLITS_MARGIN else []
+        until = self._splits_until(symbol, end)
+        if reach is not None and reach > end:
+            # The answer went past the window: what is after `end` is not the window's, but its splits up to
+            # `until` are in the window's prices.
+            after = [
+                action
+                for action in actions
+                if datetime.combine(action.ex_date, datetime.min.time(), tz) >= end
+            ]
+            actions = [action for action in actions if action not in after]
+            later = [
+                action
+                for action in after
+                if action.kind == "split"
+                and until is not None
+                and action.ex_date <= until.astimezone(tz).date()
+            ]
+        else:
+            later = self._splits_after(symbol, end, until, tz, known=actions) if until is not None else []
         candles, actions = unadjust_splits(candles, actions, tz=tz, later_splits=later)
         if timeframe is Timeframe.W1:
             actions = []  # dated by their week's bar, not their day: the daily sync reports them
         return History(candles=candles, actions=actions)
 
-    def _splits_after(self, symbol: str, end: datetime, now: datetime, tz) -> list[Action]:
-        """The splits from `end` to now, which Yahoo has already applied to the window's prices."""
+    def _splits_until(self, symbol: str, end: datetime) -> datetime | None:
+        """Until when Yahoo's prices of a window ending at `end` may already be adjusted for a later split: now;
+        and while the symbol's exchange is closed, the close of its next session, as Yahoo divides the bars before
+        an ex-date before that session opens (a window ending at 08:00 IST on the ex-date gets yesterday's bar
+        halved, with the split itself dated after the window). None when that is no later than `end`."""
+        now = self._now()
+        calendar = self._calendar_for(symbol)
+        next_close = calendar.next_close(now)
+        until = max(now, next_close.astimezone(UTC)) if calendar.next_open(now) < next_close else now
+        return until if until - end > _LATER_SPLITS_MARGIN else None
+
+    def _reach(self, timeframe: Timeframe, untils: list[datetime | None], end: datetime) -> datetime:
+        """Where the last request of a window ending at `end` stops: a daily window ending now goes on to the
+        latest `until` of its symbols (see _splits_until), so that one request also brings the splits Yahoo has
+        applied already (yfinance keeps a daily answer's splits after its last bar; an intraday one drops them,
+        and a weekly one refuses them, so those ask in a request of their own, _splits_after)."""
+        if timeframe is not Timeframe.D1 or self.auto_adjust or self._now() - end > _LATER_SPLITS_MARGIN:
+            return end
+        return max([end, *(until for until in untils if until is not None)])
+
+    def _splits_after(
+        self, symbol: str, end: datetime, until: datetime, tz, *, known: list[Action]
+    ) -> list[Action]:
+        """The splits from `end` to `until`, which Yahoo has already applied to the window's prices, without those
+        the window reported (`known`). Asked from a week before `end`: Yahoo sends a window's events only with
+        its bars, and before the ex-date's session there is none after `end`."""
         try:
-            frame = self._fetch_window(symbol, Timeframe.D1, end, now)
+            frame = self._fetch_window(symbol, Timeframe.D1, end - _SPLITS_LOOKBEHIND, until)
         except (SymbolNotFound, LookbackExceeded):
             return []
-        return [action for action in actions_from_columns(frame, tz=tz) if action.kind == "split"]
+        reported = {action.ex_date for action in known if action.kind == "split"}
+        first = end.astimezone(tz).date()
+        return [
+            action
+            for action in actions_from_columns(frame, tz=tz)
+            if action.kind == "split" and action.ex_date >= first and action.ex_date not in reported
+        ]
 
     def time_zone_for(self, symbol: str):
         return self._calendar_for(symbol).tz
@@ -334,8 +396,13 @@ class YFinanceProvider(Provider):
             )
         parts: dict[str, list[pd.DataFrame]] = {symbol: [] for symbol in symbols}
         holes: set[str] = set()  # symbols without bars in a chunk where other tickers had some
+        chunks = _chunks(window_start, window_end, timeframe.spec.max_per_request)
+        reach = self._reach(
+            timeframe, [self._splits_until(symbol, window_end) for symbol in symbols], window_end
+        )
+        chunks[-1] = (chunks[-1][0], reach)
         try:
-            for chunk_start, chunk_end in _chunks(window_start, window_end, timeframe.spec.max_per_request):
+            for chunk_start, chunk_end in chunks:
                 frame = self._download(symbols, timeframe, chunk_start, chunk_end)
                 chunk = {symbol: _ticker_frame(frame, symbol) for symbol in symbols}
                 traded = any(part is not None and not part.empty for part in chunk.values())
@@ -353,7 +420,7 @@ class YFinanceProvider(Provider):
                 continue  # asked again alone below: its request may have failed where the others' did not
             try:
                 history = self._history_from(
-                    symbol, timeframe, pd.concat(frames), start=window_start, end=window_end
+                    symbol, timeframe, pd.concat(frames), start=window_start, end=window_end, reach=reach
                 )
             except ValueError as error:
                 logger.warning("yfinance_batch_unreadable", symbol=symbol, error=str(error))
@@ -505,7 +572,12 @@ def _ticker_frame(frame: pd.DataFrame | None, symbol: str) -> pd.DataFrame | Non
         return None
     part = frame[key]
     prices = [column for column in ("Open", "High", "Low", "Close") if column in part.columns]
-    return part.dropna(how="all", subset=prices or None)
+    traded = part[prices].notna().any(axis=1) if prices else part.notna().any(axis=1)
+    # A split after the last bar (an ex-date not yet traded: see _reach) comes as a row without prices.
+    events = [column for column in (DIVIDENDS_COLUMN, SPLITS_COLUMN) if column in part.columns]
+    if events:
+        traded |= (part[events].fillna(0) != 0).any(axis=1)
+    return part[traded]
 
 
 def _no_prices(symbol: str, ticker: yf.Ticker, error: YFPricesMissingError) -> pd.DataFrame:
