@@ -634,18 +634,36 @@ def _forming_bar_seconds(*, symbol: str, timeframe: Timeframe, opened: datetime)
     return int(min(ttl, max(1, math.ceil((closes - timezone.now()).total_seconds()) + 1)))
 
 
+def _quote_as_of(symbol: str, stored: dict, *, now: datetime) -> datetime:
+    """When the stored quote's price was last true: its daily bar's close on the symbol's exchange calendar (15:30
+    IST; 16:00 in New York, whatever its UTC offset that day), or, for a bar stored before that close (a forming
+    day), when it was fetched: its values are as of then, however long ago."""
+    ended = bar_close(calendar_for_symbol(symbol), Timeframe.D1, stored["timestamp"])
+    if not stored["final"]:
+        ended = min(ended, stored["fetched"])
+    return min(ended, now)
+
+
 def _quote_from_store(symbol: str) -> dict | None:
     """The last stored daily close against the one before it, for when the provider is down."""
     rows = list(
         MarketData.objects.filter(symbol=symbol, timeframe=Timeframe.D1)
         .order_by("-timestamp")
-        .values_list("timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "source")[
-            :2
-        ]
+        .values_list(
+            "timestamp",
+            "open_price",
+            "high_price",
+            "low_price",
+            "close_price",
+            "volume",
+            "source",
+            "final",
+            "updated_at",
+        )[:2]
     )
     if not rows:
         return None
-    ts, o, h, lo, c, v, source = rows[0]
+    ts, o, h, lo, c, v, source, final, fetched = rows[0]
     previous = (
         rows[1][4] / split_ratio_between_bars(symbol=symbol, earlier=rows[1][0], later=ts)
         if len(rows) > 1
@@ -665,6 +683,8 @@ def _quote_from_store(symbol: str) -> dict | None:
         "timestamp": ts,
         "currency": _currency(symbol),
         "source": source,
+        "final": final,
+        "fetched": fetched,
     }
 
 
@@ -687,13 +707,14 @@ def _currency(symbol: str) -> str:
 
 def _serialize_quote(payload: dict) -> dict:
     ts = payload["timestamp"]
-    return {**payload, "timestamp": ts.isoformat() if isinstance(ts, datetime) else ts}
+    shown = {key: value for key, value in payload.items() if key not in ("final", "fetched")}
+    return {**shown, "timestamp": ts.isoformat() if isinstance(ts, datetime) else ts}
 
 
 def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
     """Latest quote: from the cache, else the provider (cached briefly while its exchange is open, longer while
     it is closed but never past its next open: market.services.quote_seconds), else, when the provider fails or has no live quote (e.g. CSV files without recent bars), from the last stored
-    daily candles, marked stale with `stale_seconds` (the time since that bar ended)."""
+    daily candles, marked stale with `stale_seconds` (how old its price is: _quote_as_of)."""
     now = timezone.now()
     status = calendar_for_symbol(symbol).status(now)
     cached = quote_cache_get(symbol)
@@ -707,13 +728,12 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
         if stored is None:
             raise
         logger.warning("serving_stale_quote", symbol=symbol, error=str(exc))
-        bar_end = min(stored["timestamp"] + Timeframe.D1.spec.bar, now)
         return {
             **_serialize_quote(stored),
             "market_status": status.session,
             "cached": False,
             "stale": True,
-            "stale_seconds": int((now - bar_end).total_seconds()),
+            "stale_seconds": int((now - _quote_as_of(symbol, stored, now=now)).total_seconds()),
         }
     quote = quote_store(quote=fetched, status=status)
     return {**quote, "market_status": status.session, "cached": False}
