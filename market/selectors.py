@@ -53,6 +53,7 @@ from market.services import (
 from market.sources import (
     calendar_for,
     calendar_for_symbol,
+    currency_of,
     get_provider,
     listing_date_of,
     price_tick_for_symbol,
@@ -702,7 +703,7 @@ def split_ratio_between_bars(*, symbol: str, earlier: datetime, later: datetime)
 
 
 def _currency(symbol: str) -> str:
-    return Instrument.objects.filter(symbol=symbol).values_list("currency", flat=True).first() or "INR"
+    return currency_of(symbol)
 
 
 def _serialize_quote(payload: dict) -> dict:

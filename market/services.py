@@ -54,6 +54,7 @@ from market.providers.errors import ProviderError, ProviderUnavailable, SymbolNo
 from market.quality import check_candles
 from market.sources import (
     calendar_for_symbol,
+    currency_of,
     exchange_of,
     get_provider,
     holidays_invalidate,
@@ -659,6 +660,9 @@ def quote_store(*, quote: Quote, status: MarketStatus) -> dict:
     """Cache a freshly fetched quote for as long as it may be served (quote_seconds, by its exchange's
     `status` when it was fetched) and announce it; returns its payload in the quote endpoint's shape."""
     payload = asdict(quote)
+    payload["currency"] = currency_of(
+        quote.symbol
+    )  # the catalogue's, else its exchange's, whatever the provider
     payload["timestamp"] = quote.timestamp.isoformat()
     payload["stale"] = False
     payload["stale_seconds"] = None

@@ -350,6 +350,9 @@ class YFinanceProvider(Provider):
     def time_zone_for(self, symbol: str):
         return self._calendar_for(symbol).tz
 
+    def exchange_for(self, symbol: str) -> str:
+        return self._calendar_for(symbol).exchange
+
     def _window(
         self, timeframe: Timeframe, start: datetime | None, end: datetime | None
     ) -> tuple[datetime, datetime]:

@@ -240,3 +240,14 @@ def test_a_bad_dividend_names_its_line(tmp_path):
     write(tmp_path, "ACME.NS_1D.csv", text)
     with pytest.raises(ProviderError, match="line 8"):
         CsvProvider(directory=tmp_path).fetch_history("ACME.NS", Timeframe.D1)
+
+
+@time_machine.travel(datetime(2026, 3, 10, 22, 0, tzinfo=UTC), tick=False)
+def test_a_new_york_quote_is_in_dollars(tmp_path):
+    write(
+        tmp_path,
+        "AAPL_1D.csv",
+        CSV_HEADER + "2026-03-06,250,252,248,251,100\n2026-03-09,251,253,249,252,100\n",
+    )
+    quote = CsvProvider(directory=tmp_path, tz=lambda symbol: "America/New_York").fetch_quote("AAPL")
+    assert (quote.price, quote.currency) == (252, "USD")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from market.calendar import library_calendar
 from market.providers.base import CANDLE_COLUMNS, LookbackExceeded, validate_candles
 from market.providers.errors import SymbolNotFound
 from market.providers.synthetic import SyntheticProvider
@@ -262,3 +263,16 @@ def test_demo_catalogue_sits_at_plausible_relative_levels(make_provider):
     assert 300 < closes["SBIN.NS"].iloc[-1] < 2_000
     assert 1_000 < closes["TCS.NS"].iloc[-1] < 8_000
     assert closes["^NSEI"].iloc[-1] > 3 * closes["TCS.NS"].iloc[-1]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "exchange", "currency"),
+    [("^GSPC", "NYSE", "USD"), ("AAPL", "NASDAQ", "USD"), ("VOD.L", "LSE", "GBp"), ("^FTSE", "LSE", "GBP")],
+)
+def test_a_quote_is_in_its_exchanges_currency(make_provider, symbol, exchange, currency):
+    """Quoted as Yahoo quotes them: New York in dollars, London equities in pence and its indices in pounds."""
+    calendar = library_calendar(exchange)
+    provider = make_provider(
+        now=datetime(2026, 11, 11, 23, 0, tzinfo=UTC), symbols=[symbol], calendar=calendar
+    )
+    assert provider.fetch_quote(symbol).currency == currency
