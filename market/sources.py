@@ -253,6 +253,7 @@ def _build(name: str) -> Provider:
             directory=settings.MARKET_DATA_CSV_DIR,
             tz=_time_zone_of,
             split_adjusted=settings.MARKET_DATA_CSV_SPLIT_ADJUSTED,
+            calendar=calendar_for_symbol,
         )
     if ":" in name:
         return _build_from_path(name)

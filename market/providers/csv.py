@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from market.adjust import Action
+from market.calendar import ExchangeCalendar
 from market.providers.base import (
     CANDLE_COLUMNS,
     DIVIDENDS_COLUMN,
@@ -58,10 +59,14 @@ class CsvProvider(Provider):
         directory: str | Path,
         tz: str | Callable[[str], str] = "Asia/Kolkata",
         split_adjusted: bool = False,
+        calendar: ExchangeCalendar | Callable[[str], ExchangeCalendar] | None = None,
     ):
+        """`calendar`: the symbol's exchange calendar (one for every file, or a callable per symbol); given, an
+        intraday file with a bar outside its sessions is refused (market.sources passes each symbol's)."""
         self.directory = Path(directory).resolve()
         self.tz = tz
         self.split_adjusted = split_adjusted
+        self.calendar = calendar
 
     def fetch_candles(
         self,
@@ -95,7 +100,10 @@ class CsvProvider(Provider):
                 return History(candles=empty_candles())
             raise SymbolNotFound(symbol, f"No CSV market data for symbol {symbol!r}")
         tz = self.time_zone_for(symbol)
-        candles, actions = self._read(path, tz, timeframe)
+        calendar = None
+        if timeframe.is_intraday and self.calendar is not None:
+            calendar = self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
+        candles, actions = self._read(path, tz, timeframe, calendar)
         if self.split_adjusted:
             candles, actions = unadjust_splits(candles, actions, tz=tz)
         window = slice_candles(candles, start, end)
@@ -115,7 +123,9 @@ class CsvProvider(Provider):
             raise InvalidSymbol(f"Invalid symbol {symbol[:32]!r} for a file name")
         return path
 
-    def _read(self, path: Path, tz: ZoneInfo, timeframe: Timeframe) -> tuple[pd.DataFrame, list[Action]]:
+    def _read(
+        self, path: Path, tz: ZoneInfo, timeframe: Timeframe, calendar: ExchangeCalendar | None = None
+    ) -> tuple[pd.DataFrame, list[Action]]:
         """The file as a candle frame and its actions; anything unreadable is an UnreadableData naming the file
         and line."""
         try:
@@ -151,7 +161,7 @@ class CsvProvider(Provider):
         try:
             rows = frame.index
             frame.index = self._timestamps(frame.pop(time_column), tz)
-            _check_rows(frame, rows, timeframe, tz)
+            _check_rows(frame, rows, timeframe, tz, calendar)
             return normalize_candles(frame), actions_from_columns(frame, tz=tz)
         except _BadRow as error:
             raise UnreadableData(error.message, file=path.name, line=error.row + 2) from error
@@ -178,11 +188,18 @@ class CsvProvider(Provider):
             raise
 
 
-def _check_rows(frame: pd.DataFrame, rows: pd.Index, timeframe: Timeframe, tz: ZoneInfo) -> None:
+def _check_rows(
+    frame: pd.DataFrame,
+    rows: pd.Index,
+    timeframe: Timeframe,
+    tz: ZoneInfo,
+    calendar: ExchangeCalendar | None = None,
+) -> None:
     """Refuse, naming the first offending row, what the file cannot mean: two rows for one bar (which one is the
     bar?), prices that no trade has (not positive, a low above the open or close, a high below them, a negative
-    volume), and daily or weekly bars not opening at midnight in the exchange's zone (a file written in another
-    time zone, whose bars would be filed under the wrong day)."""
+    volume), daily or weekly bars not opening at midnight in the exchange's zone, and (with the exchange's
+    `calendar`) intraday bars outside its sessions: a file written in another time zone, whose bars would be filed
+    under the wrong day or hour."""
     stamps = frame.index
     repeated = stamps.duplicated(keep=False)
     if repeated.any():
@@ -205,6 +222,15 @@ def _check_rows(frame: pd.DataFrame, rows: pd.Index, timeframe: Timeframe, tz: Z
                 row,
                 f"impossible bar ({values}): prices must be positive with low <= open, close <= high "
                 "and volume >= 0",
+            )
+    if calendar is not None and len(stamps):
+        outside = np.flatnonzero(~calendar.session_mask(stamps))
+        if outside.size:
+            local = stamps[int(outside[0])].tz_convert(calendar.tz)
+            raise _BadRow(
+                rows[int(outside[0])],
+                f"a {timeframe.value} bar at {local.isoformat()} is outside the {calendar.exchange} sessions "
+                f"({calendar.tz.key}): is the file in another time zone?",
             )
     if not timeframe.is_intraday:
         local = stamps.tz_convert(tz)

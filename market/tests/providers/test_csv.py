@@ -251,3 +251,38 @@ def test_a_new_york_quote_is_in_dollars(tmp_path):
     )
     quote = CsvProvider(directory=tmp_path, tz=lambda symbol: "America/New_York").fetch_quote("AAPL")
     assert (quote.price, quote.currency) == (252, "USD")
+
+
+def test_intraday_bars_outside_the_exchanges_sessions_are_refused(tmp_path, nse_calendar):
+    """An NSE 5-minute file written in UTC without offsets: 03:45 is read as 03:45 IST, hours before the open."""
+    write(
+        tmp_path,
+        "TCS.NS_5m.csv",
+        "Datetime,Open,High,Low,Close,Volume\n"
+        "2026-11-09 09:15:00,3070,3090,3050,3080,1000\n"
+        "2026-11-09 03:50:00,3080,3095,3075,3090,900\n",
+    )
+    with pytest.raises(UnreadableData, match="outside the NSE sessions") as caught:
+        CsvProvider(directory=tmp_path, calendar=nse_calendar).fetch_candles("TCS.NS", Timeframe.M5)
+    assert caught.value.line == 3
+    # The session bars of a file in the exchange's own clock are read.
+    write(
+        tmp_path,
+        "TCS.NS_5m.csv",
+        "Datetime,Open,High,Low,Close,Volume\n2026-11-09 09:15:00,3070,3090,3050,3080,1000\n",
+    )
+    candles = CsvProvider(directory=tmp_path, calendar=nse_calendar).fetch_candles("TCS.NS", Timeframe.M5)
+    assert list(candles.index) == [ist(2026, 11, 9, 9, 15)]
+
+
+def test_the_configured_csv_provider_checks_each_symbols_sessions(settings, tmp_path, db):
+    from market.sources import _build
+
+    settings.MARKET_DATA_CSV_DIR = tmp_path
+    write(
+        tmp_path,
+        "AAPL_5m.csv",
+        "Datetime,Open,High,Low,Close,Volume\n2026-11-09 09:00:00,250,251,249,250,10\n",
+    )
+    with pytest.raises(UnreadableData, match="outside the NYSE sessions"):
+        _build("csv").fetch_candles("AAPL", Timeframe.M5)
