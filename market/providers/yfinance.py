@@ -15,7 +15,9 @@ Corporate actions: Yahoo's chart carries the window's splits and dividends (yfin
 `Stock Splits` columns with actions=True), and its prices, volumes and dividends are already adjusted for every
 split up to today ("Close" is split-adjusted; "Adj Close" also for dividends). Candles are stored as traded, so
 `fetch_history` multiplies the bars before each split back by its ratio (market.providers.base.unadjust_splits):
-for splits after the window too, which a window ending in the past asks Yahoo for in one more daily request.
+for splits after the window too, which a window ending in the past asks Yahoo for in one more daily request. Yahoo
+divides the bars before an ex-date before that session opens, so while the exchange is closed a window ending now
+takes the splits through the close of its next session as well (_splits_until).
 """
 
 from __future__ import annotations
