@@ -276,6 +276,33 @@ class TestQuoteWithoutLiveQuote:
         assert body["stale"] is True and body["price"] == 12 and body["previous_close"] == 11
         assert body["change_percent"] == pytest.approx(9.09, abs=0.01)
 
+    def test_a_quote_the_provider_answers_from_days_old_bars_is_stale(self, auth_client, install, tmp_path):
+        """A CSV file last written on Friday 6 November, read on Wednesday 11 November (NOW, after the close): the
+        provider answers, but with a price three sessions old. Served as live it would pass for today's."""
+        (tmp_path / "TCS.NS_1D.csv").write_text(
+            "Date,Open,High,Low,Close,Volume\n2026-11-05,10,12,9,11,100\n2026-11-06,11,13,10,12,100\n"
+        )
+        install(CsvProvider(directory=tmp_path))
+        body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["price"] == 12 and body["cached"] is False
+        assert body["stale"] is True
+        assert body["stale_seconds"] == int((NOW - datetime(2026, 11, 6, 10, 0, tzinfo=UTC)).total_seconds())
+
+    def test_a_quote_of_the_latest_closed_session_is_live(self, auth_client, install, tmp_path):
+        (tmp_path / "TCS.NS_1D.csv").write_text(
+            "Date,Open,High,Low,Close,Volume\n2026-11-10,10,12,9,11,100\n2026-11-11,11,13,10,12,100\n"
+        )
+        install(CsvProvider(directory=tmp_path))
+        body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["price"] == 12 and body["stale"] is False and body["stale_seconds"] is None
+        # The next morning, before the open, it is still the latest session's price.
+        with time_machine.travel(datetime(2026, 11, 12, 3, 0, tzinfo=UTC), tick=False):
+            from django.core.cache import cache
+
+            cache.clear()
+            body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["stale"] is False
+
     def test_unknown_csv_symbol_is_still_404(self, auth_client, install, tmp_path):
         install(CsvProvider(directory=tmp_path))
         assert auth_client.get("/api/market/quote/TCS").status_code == 404
