@@ -464,11 +464,28 @@ def _series_begins(*, symbol: str, part: Timeframe, ensured: EnsureResult) -> in
     stored, so a derived bar's sessions (slots) before it are not missing. The latest of the listing date
     (the catalogue's, read per process), where the provider's history is known to start, and, for parts a
     provider serves only so far back (Yahoo's 60 days of 15m), the earliest time it was asked for once that is
-    beyond its reach. None when nothing is known: every session counts, as one merely not fetched yet must."""
+    beyond its reach. None when nothing is known: every session counts, as one merely not fetched yet must.
+    On the listing day itself, intraday parts begin with the first one stored that day: a new listing trades from
+    its first match (an NSE IPO after its special pre-open, at 10:00), so the slots of that session before it could
+    never have a part, and the first 4H bar of a stock listed at 10:00 would otherwise never be final."""
     starts = []
     listed = listing_date_of(symbol)
     if listed is not None:
-        starts.append(datetime.combine(listed, time(), calendar_for_symbol(symbol).tz))
+        begins = datetime.combine(listed, time(), calendar_for_symbol(symbol).tz)
+        if part.is_intraday:
+            first = (
+                MarketData.objects.filter(
+                    symbol=symbol,
+                    timeframe=part.value,
+                    timestamp__gte=begins,
+                    timestamp__lt=begins + timedelta(days=1),
+                )
+                .order_by("timestamp")
+                .values_list("timestamp", flat=True)
+                .first()
+            )
+            begins = first or begins
+        starts.append(begins)
     if ensured.history_start is not None:
         starts.append(ensured.history_start)
     lookback = part.spec.max_lookback
