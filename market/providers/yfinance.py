@@ -482,22 +482,26 @@ class YFinanceProvider(Provider):
     def fetch_quotes(self, symbols: list[str]) -> dict[str, Quote]:
         """Quotes of many symbols from one multi-ticker `yf.download` of recent daily bars. yfinance sends one
         chart request per ticker, so the batch takes that many slots of the rate limit. yfinance logs and skips
-        the tickers that fail; they are left out of the answer (the caller reports them as missing). Yahoo's
-        prices are split-adjusted, so a split on the last day already shows in the previous close."""
+        the tickers that fail; they are left out of the answer (the caller reports them as missing). Each symbol's
+        bars are read as fetch_quote reads them (as traded, the splits Yahoo has applied already taken back, a
+        split on the last day applied to the previous close), so the two agree: on an ex-date before the open
+        Yahoo's closes are already divided by the split, and the batch answered half of the last traded price."""
         if not symbols:
             return {}
         for _ in symbols:
             self.limiter.acquire(self.max_requests_per_minute)
         now = self._now()
+        start = now - QUOTE_LOOKBACK
+        reach = self._reach(Timeframe.D1, [self._splits_until(symbol, now) for symbol in symbols], now)
         try:
             frame = yf.download(
                 tickers=list(symbols),
-                start=now - QUOTE_LOOKBACK,
-                end=now,
+                start=start,
+                end=reach,
                 interval="1d",
                 group_by="ticker",
                 auto_adjust=self.auto_adjust,
-                actions=False,
+                actions=True,
                 threads=False,
                 progress=False,
                 timeout=self.timeout,
@@ -508,16 +512,17 @@ class YFinanceProvider(Provider):
         except Exception as error:  # yfinance and its HTTP backends raise many types; each one is mapped
             raise _translate(",".join(symbols), error) from error
         quotes: dict[str, Quote] = {}
-        if frame is None or frame.empty:
-            return quotes
-        present = set(frame.columns.get_level_values(0))
         for symbol in symbols:
-            if symbol not in present:
+            raw = _ticker_frame(frame, symbol)
+            if raw is None or raw.empty:
                 continue
-            candles = normalize_candles(frame[symbol].dropna(how="all"))
-            candles = slice_candles(candles, now - QUOTE_LOOKBACK, now)
-            if not candles.empty:
-                quotes[symbol] = self.quote_from_candles(symbol, candles)
+            try:
+                history = self._history_from(symbol, Timeframe.D1, raw, start=start, end=now, reach=reach)
+            except ValueError as error:
+                logger.warning("yfinance_quote_unreadable", symbol=symbol, error=str(error))
+                continue
+            if not history.candles.empty:
+                quotes[symbol] = self.quote_from_candles(symbol, history.candles, actions=history.actions)
         return quotes
 
     def _fetch_window(

@@ -689,3 +689,28 @@ def test_intraday_bars_before_an_ex_date_fetched_before_its_open_come_back_as_tr
 
     assert history.candles["close"].tolist() == pytest.approx([2 * p for p in adjusted])
     assert history.candles["volume"].tolist() == [10000, 6000, 4500]
+
+
+def test_quotes_of_many_symbols_before_an_ex_date_opens_agree_with_the_single_quote(make_provider):
+    """Before the ex-date's open Yahoo's closes are already halved; the batch quote (watchlists, /multiple, the
+    stream) must not show half of the last traded price while /quote shows the traded one."""
+    session = yahoo_before_the_ex_date_opens(FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART}))
+    provider = make_provider(session, clock=lambda: EX_DATE_MORNING)
+
+    batch = provider.fetch_quotes(["RELIANCE.NS"])["RELIANCE.NS"]
+    alone = provider.fetch_quote("RELIANCE.NS")
+
+    closes = quote_of(SPLIT_CHART)["close"]
+    assert batch.price == pytest.approx(2 * closes[4])  # 25 Oct's close as traded
+    assert batch.previous_close == pytest.approx(2 * closes[3])
+    assert batch == alone
+
+
+def test_quotes_of_many_symbols_on_a_split_day_compare_with_the_split_previous_close(make_provider):
+    session = FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART})
+    provider = make_provider(session, clock=lambda: ist(2024, 10, 28, 16, 0))
+    quote = provider.fetch_quotes(["RELIANCE.NS"])["RELIANCE.NS"]
+    closes = quote_of(SPLIT_CHART)["close"]
+    assert quote.price == pytest.approx(closes[5])
+    assert quote.previous_close == pytest.approx(closes[4])  # the traded close, divided by the split
+    assert quote == provider.fetch_quote("RELIANCE.NS")
