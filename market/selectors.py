@@ -56,6 +56,7 @@ from market.services import (
 from market.sources import (
     calendar_for,
     calendar_for_symbol,
+    currency_of,
     get_provider,
     listing_date_of,
     price_tick_for_symbol,
@@ -571,11 +572,28 @@ def _series_begins(*, symbol: str, part: Timeframe, ensured: EnsureResult) -> in
     stored, so a derived bar's sessions (slots) before it are not missing. The latest of the listing date
     (the catalogue's, read per process), where the provider's history is known to start, and, for parts a
     provider serves only so far back (Yahoo's 60 days of 15m), the earliest time it was asked for once that is
-    beyond its reach. None when nothing is known: every session counts, as one merely not fetched yet must."""
+    beyond its reach. None when nothing is known: every session counts, as one merely not fetched yet must.
+    On the listing day itself, intraday parts begin with the first one stored that day: a new listing trades from
+    its first match (an NSE IPO after its special pre-open, at 10:00), so the slots of that session before it could
+    never have a part, and the first 4H bar of a stock listed at 10:00 would otherwise never be final."""
     starts = []
     listed = listing_date_of(symbol)
     if listed is not None:
-        starts.append(datetime.combine(listed, time(), calendar_for_symbol(symbol).tz))
+        begins = datetime.combine(listed, time(), calendar_for_symbol(symbol).tz)
+        if part.is_intraday:
+            first = (
+                MarketData.objects.filter(
+                    symbol=symbol,
+                    timeframe=part.value,
+                    timestamp__gte=begins,
+                    timestamp__lt=begins + timedelta(days=1),
+                )
+                .order_by("timestamp")
+                .values_list("timestamp", flat=True)
+                .first()
+            )
+            begins = first or begins
+        starts.append(begins)
     if ensured.history_start is not None:
         starts.append(ensured.history_start)
     lookback = part.spec.max_lookback
@@ -757,18 +775,36 @@ def _forming_bar_seconds(*, symbol: str, timeframe: Timeframe, opened: datetime)
     return int(min(ttl, max(1, math.ceil((closes - timezone.now()).total_seconds()) + 1)))
 
 
+def _quote_as_of(symbol: str, stored: dict, *, now: datetime) -> datetime:
+    """When the stored quote's price was last true: its daily bar's close on the symbol's exchange calendar (15:30
+    IST; 16:00 in New York, whatever its UTC offset that day), or, for a bar stored before that close (a forming
+    day), when it was fetched: its values are as of then, however long ago."""
+    ended = bar_close(calendar_for_symbol(symbol), Timeframe.D1, stored["timestamp"])
+    if not stored["final"]:
+        ended = min(ended, stored["fetched"])
+    return min(ended, now)
+
+
 def _quote_from_store(symbol: str) -> dict | None:
     """The last stored daily close against the one before it, for when the provider is down."""
     rows = list(
         MarketData.objects.filter(symbol=symbol, timeframe=Timeframe.D1)
         .order_by("-timestamp")
-        .values_list("timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "source")[
-            :2
-        ]
+        .values_list(
+            "timestamp",
+            "open_price",
+            "high_price",
+            "low_price",
+            "close_price",
+            "volume",
+            "source",
+            "final",
+            "updated_at",
+        )[:2]
     )
     if not rows:
         return None
-    ts, o, h, lo, c, v, source = rows[0]
+    ts, o, h, lo, c, v, source, final, fetched = rows[0]
     previous = (
         rows[1][4] / split_ratio_between_bars(symbol=symbol, earlier=rows[1][0], later=ts)
         if len(rows) > 1
@@ -788,6 +824,8 @@ def _quote_from_store(symbol: str) -> dict | None:
         "timestamp": ts,
         "currency": _currency(symbol),
         "source": source,
+        "final": final,
+        "fetched": fetched,
     }
 
 
@@ -805,18 +843,19 @@ def split_ratio_between_bars(*, symbol: str, earlier: datetime, later: datetime)
 
 
 def _currency(symbol: str) -> str:
-    return Instrument.objects.filter(symbol=symbol).values_list("currency", flat=True).first() or "INR"
+    return currency_of(symbol)
 
 
 def _serialize_quote(payload: dict) -> dict:
     ts = payload["timestamp"]
-    return {**payload, "timestamp": ts.isoformat() if isinstance(ts, datetime) else ts}
+    shown = {key: value for key, value in payload.items() if key not in ("final", "fetched")}
+    return {**shown, "timestamp": ts.isoformat() if isinstance(ts, datetime) else ts}
 
 
 def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
     """Latest quote: from the cache, else the provider (cached briefly while its exchange is open, longer while
     it is closed but never past its next open: market.services.quote_seconds), else, when the provider fails or has no live quote (e.g. CSV files without recent bars), from the last stored
-    daily candles, marked stale with `stale_seconds` (the time since that bar ended)."""
+    daily candles, marked stale with `stale_seconds` (how old its price is: _quote_as_of)."""
     now = timezone.now()
     status = calendar_for_symbol(symbol).status(now)
     cached = quote_cache_get(symbol)
@@ -830,13 +869,12 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
         if stored is None:
             raise
         logger.warning("serving_stale_quote", symbol=symbol, error=str(exc))
-        bar_end = min(stored["timestamp"] + Timeframe.D1.spec.bar, now)
         return {
             **_serialize_quote(stored),
             "market_status": status.session,
             "cached": False,
             "stale": True,
-            "stale_seconds": int((now - bar_end).total_seconds()),
+            "stale_seconds": int((now - _quote_as_of(symbol, stored, now=now)).total_seconds()),
         }
     quote = quote_store(quote=fetched, status=status)
     return {**quote, "market_status": status.session, "cached": False}

@@ -58,6 +58,7 @@ from market.providers.errors import ProviderError, ProviderUnavailable, SymbolNo
 from market.quality import check_candles
 from market.sources import (
     calendar_for_symbol,
+    currency_of,
     exchange_of,
     get_provider,
     holidays_invalidate,
@@ -810,12 +811,27 @@ def quote_store(*, quote: Quote, status: MarketStatus) -> dict:
     """Cache a freshly fetched quote for as long as it may be served (quote_seconds, by its exchange's
     `status` when it was fetched) and announce it; returns its payload in the quote endpoint's shape."""
     payload = asdict(quote)
+    # The catalogue's currency, else its exchange's, whatever the provider said.
+    payload["currency"] = currency_of(quote.symbol)
     payload["timestamp"] = quote.timestamp.isoformat()
-    payload["stale"] = False
-    payload["stale_seconds"] = None
+    missed = _quote_missed_sessions(quote=quote, now=status.now)
+    payload["stale"] = missed is not None
+    payload["stale_seconds"] = missed
     quote_cache_set(quote.symbol, payload, quote_seconds(status))
     announce(QuoteRefreshed(symbol=quote.symbol, quote=payload))
     return payload
+
+
+def _quote_missed_sessions(*, quote: Quote, now: datetime) -> int | None:
+    """How old the provider's quote is (seconds since its day's close) when a later session of its exchange has
+    closed without it (a CSV file last written days ago, a suspended listing): its price is not the latest the
+    exchange made, whatever the provider says. None while it is the day of the latest closed session or later."""
+    calendar = calendar_for_symbol(quote.symbol)
+    day = quote.timestamp.astimezone(calendar.tz).date()
+    if calendar.session_close(calendar.next_trading_day(day)) > now:
+        return None
+    ended = min(bar_close(calendar, Timeframe.D1, quote.timestamp), now)
+    return int((now - ended).total_seconds())
 
 
 def quote_seconds(status: MarketStatus) -> int:

@@ -25,7 +25,13 @@ from market.models import Instrument, MarketHoliday, MarketSession
 from market.presentation import default_tick
 from market.providers import build_provider, provider_import
 from market.providers.base import Provider
-from market.symbols import InvalidSymbol, exchange_for_symbol, suffix_exchange, supported_suffixes
+from market.symbols import (
+    InvalidSymbol,
+    currency_for_symbol,
+    exchange_for_symbol,
+    suffix_exchange,
+    supported_suffixes,
+)
 from tradingdash.cache import LocalTTLCache
 
 logger = structlog.get_logger(__name__)
@@ -121,21 +127,26 @@ def _library_calendar_with(
     return library_calendar(exchange).with_sessions(dict(sessions))
 
 
-def _catalogue() -> tuple[dict[str, str], dict[str, Decimal | None], dict[str, date]]:
-    """(symbol -> exchange, symbol -> price tick, symbol -> listing date) of the catalogue, read in one query and
-    kept per process for HOLIDAYS_LOCAL_CACHE_SECONDS, so a page of many symbols costs no query per symbol."""
+def _catalogue() -> tuple[dict[str, str], dict[str, Decimal | None], dict[str, date], dict[str, str]]:
+    """(symbol -> exchange, symbol -> price tick, symbol -> listing date, symbol -> currency) of the catalogue, read
+    in one query and kept per process for HOLIDAYS_LOCAL_CACHE_SECONDS, so a page of many symbols costs no query
+    per symbol."""
     catalogue = _exchanges_local.get("catalogue")
     if catalogue is None:
-        exchanges, ticks, listed = {}, {}, {}
-        rows = Instrument.objects.values_list("symbol", "exchange", "kind", "tick_size", "listed_on")
-        for symbol, exchange, kind, tick_size, listed_on in rows:
+        exchanges, ticks, listed, currencies = {}, {}, {}, {}
+        rows = Instrument.objects.values_list(
+            "symbol", "exchange", "kind", "tick_size", "listed_on", "currency"
+        )
+        for symbol, exchange, kind, tick_size, listed_on, currency in rows:
             exchange = (exchange or "").strip().upper()
             if exchange:
                 exchanges[symbol] = exchange
             ticks[symbol] = tick_size or default_tick(exchange or exchange_for_symbol(symbol), kind)
             if listed_on is not None:
                 listed[symbol] = listed_on
-        catalogue = (exchanges, ticks, listed)
+            if currency:
+                currencies[symbol] = currency
+        catalogue = (exchanges, ticks, listed, currencies)
         _exchanges_local.set("catalogue", catalogue)
     return catalogue
 
@@ -149,6 +160,12 @@ def catalogue_invalidate() -> None:
 def listing_date_of(symbol: str) -> date | None:
     """The catalogue's listing date of `symbol` (Instrument.listed_on): it had no session before."""
     return _catalogue()[2].get(symbol)
+
+
+def currency_of(symbol: str) -> str:
+    """The instrument's quote currency from the catalogue (Instrument.currency), else its exchange's: a quote of
+    ^GSPC or AAPL is in dollars whichever provider sent it."""
+    return _catalogue()[3].get(symbol) or currency_for_symbol(symbol, exchange_of(symbol))
 
 
 def exchange_of(symbol: str) -> str:
@@ -236,6 +253,7 @@ def _build(name: str) -> Provider:
             directory=settings.MARKET_DATA_CSV_DIR,
             tz=_time_zone_of,
             split_adjusted=settings.MARKET_DATA_CSV_SPLIT_ADJUSTED,
+            calendar=calendar_for_symbol,
         )
     if ":" in name:
         return _build_from_path(name)

@@ -91,6 +91,20 @@ def suffix_exchange(symbol: str) -> str | None:
     return _SUFFIX_EXCHANGES.get("." + symbol.rsplit(".", 1)[1])
 
 
+# The currency each exchange's prices are quoted in, as Yahoo quotes them: London equities in pence (GBp), its
+# indices in points read as pounds.
+_EXCHANGE_CURRENCIES = {"NSE": "INR", "BSE": "INR", "NYSE": "USD", "NASDAQ": "USD", "LSE": "GBp"}
+
+
+def currency_for_symbol(symbol: str, exchange: str | None = None) -> str:
+    """The quote currency of `symbol` on `exchange` (default: the one its suffix implies): RELIANCE.NS INR, AAPL
+    and ^GSPC USD, VOD.L GBp (pence), ^FTSE GBP. An exchange without an entry is the catalogue default's, NSE."""
+    exchange = (exchange or exchange_for_symbol(symbol)).strip().upper()
+    if exchange == "LSE" and symbol.startswith("^"):
+        return "GBP"
+    return _EXCHANGE_CURRENCIES.get(exchange, _EXCHANGE_CURRENCIES[DEFAULT_EXCHANGE])
+
+
 def supported_suffixes() -> str:
     """The suffixes an unlisted symbol may carry, for error messages."""
     return ", ".join(f"{suffix} ({exchange})" for suffix, exchange in _SUFFIX_EXCHANGES.items())

@@ -165,7 +165,11 @@ class QuoteSerializer(serializers.Serializer):
     cached = serializers.BooleanField()
     stale = serializers.BooleanField()
     stale_seconds = serializers.IntegerField(
-        allow_null=True, help_text="With stale: seconds since the stored bar the price comes from ended."
+        allow_null=True,
+        help_text=(
+            "With stale: how old the price is, in seconds: since the close of the stored bar it comes from (on its "
+            "exchange's calendar), or since that bar was fetched when it was stored before its close."
+        ),
     )
 
 

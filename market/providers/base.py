@@ -21,6 +21,7 @@ import numpy as np
 
 from market.adjust import Action, day_factors, split_ratio_between
 from market.providers.errors import ProviderError, ProviderUnavailable, SymbolNotFound
+from market.symbols import currency_for_symbol, exchange_for_symbol
 from market.timeframes import STORED_TIMEFRAMES, Timeframe
 
 if TYPE_CHECKING:
@@ -330,8 +331,12 @@ class Provider(ABC):
         return UTC
 
     def currency_for(self, symbol: str) -> str:
-        """Quote currency of `symbol`: rupees, as every NSE/BSE listing and Indian index is priced in INR."""
-        return "INR"
+        """Quote currency of `symbol`: its exchange's (INR on NSE and BSE, USD in New York, pence in London)."""
+        return currency_for_symbol(symbol, self.exchange_for(symbol))
+
+    def exchange_for(self, symbol: str) -> str:
+        """The exchange `symbol` trades on: what its suffix implies (providers given a calendar ask it instead)."""
+        return exchange_for_symbol(symbol)
 
     def _now(self) -> datetime:
         """Current time; providers with an injectable clock override this."""

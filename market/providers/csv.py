@@ -19,12 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from market.adjust import Action
+from market.calendar import ExchangeCalendar
 from market.providers.base import (
     CANDLE_COLUMNS,
     DIVIDENDS_COLUMN,
+    PRICE_COLUMNS,
     SPLITS_COLUMN,
     History,
     Provider,
@@ -34,6 +37,7 @@ from market.providers.base import (
     slice_actions,
     slice_candles,
     unadjust_splits,
+    validate_candles,
 )
 from market.providers.errors import SymbolNotFound, UnreadableData
 from market.symbols import InvalidSymbol
@@ -55,10 +59,14 @@ class CsvProvider(Provider):
         directory: str | Path,
         tz: str | Callable[[str], str] = "Asia/Kolkata",
         split_adjusted: bool = False,
+        calendar: ExchangeCalendar | Callable[[str], ExchangeCalendar] | None = None,
     ):
+        """`calendar`: the symbol's exchange calendar (one for every file, or a callable per symbol); given, an
+        intraday file with a bar outside its sessions is refused (market.sources passes each symbol's)."""
         self.directory = Path(directory).resolve()
         self.tz = tz
         self.split_adjusted = split_adjusted
+        self.calendar = calendar
 
     def fetch_candles(
         self,
@@ -92,7 +100,10 @@ class CsvProvider(Provider):
                 return History(candles=empty_candles())
             raise SymbolNotFound(symbol, f"No CSV market data for symbol {symbol!r}")
         tz = self.time_zone_for(symbol)
-        candles, actions = self._read(path, tz)
+        calendar = None
+        if timeframe.is_intraday and self.calendar is not None:
+            calendar = self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
+        candles, actions = self._read(path, tz, timeframe, calendar)
         if self.split_adjusted:
             candles, actions = unadjust_splits(candles, actions, tz=tz)
         window = slice_candles(candles, start, end)
@@ -112,7 +123,9 @@ class CsvProvider(Provider):
             raise InvalidSymbol(f"Invalid symbol {symbol[:32]!r} for a file name")
         return path
 
-    def _read(self, path: Path, tz: ZoneInfo) -> tuple[pd.DataFrame, list[Action]]:
+    def _read(
+        self, path: Path, tz: ZoneInfo, timeframe: Timeframe, calendar: ExchangeCalendar | None = None
+    ) -> tuple[pd.DataFrame, list[Action]]:
         """The file as a candle frame and its actions; anything unreadable is an UnreadableData naming the file
         and line."""
         try:
@@ -146,7 +159,9 @@ class CsvProvider(Provider):
                     )
                 frame[column] = numbers
         try:
+            rows = frame.index
             frame.index = self._timestamps(frame.pop(time_column), tz)
+            _check_rows(frame, rows, timeframe, tz, calendar)
             return normalize_candles(frame), actions_from_columns(frame, tz=tz)
         except _BadRow as error:
             raise UnreadableData(error.message, file=path.name, line=error.row + 2) from error
@@ -171,6 +186,61 @@ class CsvProvider(Provider):
                 except ValueError:
                     raise _BadRow(row, f"{value!r} is not a timestamp") from error
             raise
+
+
+def _check_rows(
+    frame: pd.DataFrame,
+    rows: pd.Index,
+    timeframe: Timeframe,
+    tz: ZoneInfo,
+    calendar: ExchangeCalendar | None = None,
+) -> None:
+    """Refuse, naming the first offending row, what the file cannot mean: two rows for one bar (which one is the
+    bar?), prices that no trade has (not positive, a low above the open or close, a high below them, a negative
+    volume), daily or weekly bars not opening at midnight in the exchange's zone, and (with the exchange's
+    `calendar`) intraday bars outside its sessions: a file written in another time zone, whose bars would be filed
+    under the wrong day or hour."""
+    stamps = frame.index
+    repeated = stamps.duplicated(keep=False)
+    if repeated.any():
+        first = int(np.flatnonzero(repeated)[0])
+        again = int(np.flatnonzero(stamps == stamps[first])[1])
+        raise _BadRow(
+            rows[again],
+            f"{stamps[again].isoformat()} is listed twice (also on line {rows[first] + 2}): which bar is it?",
+        )
+    columns = {str(column).strip().lower(): column for column in frame.columns}
+    present = [name for name in CANDLE_COLUMNS if name in columns]
+    if len(present) == len(CANDLE_COLUMNS):
+        candles = frame[[columns[name] for name in CANDLE_COLUMNS]].set_axis(list(CANDLE_COLUMNS), axis=1)
+        priced = candles[list(PRICE_COLUMNS)].notna().all(axis=1).to_numpy()
+        _, bad = validate_candles(candles[priced].fillna({"volume": 0}))
+        if len(bad):
+            row = rows[int(np.flatnonzero(priced)[candles[priced].index.get_loc(bad.index[0])])]
+            values = ", ".join(f"{name} {bad.iloc[0][name]:g}" for name in CANDLE_COLUMNS)
+            raise _BadRow(
+                row,
+                f"impossible bar ({values}): prices must be positive with low <= open, close <= high "
+                "and volume >= 0",
+            )
+    if calendar is not None and len(stamps):
+        outside = np.flatnonzero(~calendar.session_mask(stamps))
+        if outside.size:
+            local = stamps[int(outside[0])].tz_convert(calendar.tz)
+            raise _BadRow(
+                rows[int(outside[0])],
+                f"a {timeframe.value} bar at {local.isoformat()} is outside the {calendar.exchange} sessions "
+                f"({calendar.tz.key}): is the file in another time zone?",
+            )
+    if not timeframe.is_intraday:
+        local = stamps.tz_convert(tz)
+        off = np.flatnonzero(local != local.normalize())
+        if off.size:
+            raise _BadRow(
+                rows[int(off[0])],
+                f"a {timeframe.value} bar opens at the exchange's midnight ({tz.key}), not at "
+                f"{local[int(off[0])].isoformat()}: is the file in another time zone?",
+            )
 
 
 class _BadRow(ValueError):

@@ -200,6 +200,9 @@ class SyntheticProvider(Provider):
     def _calendar_for(self, symbol: str) -> ExchangeCalendar:
         return self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
 
+    def exchange_for(self, symbol: str) -> str:
+        return self._calendar_for(symbol).exchange
+
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
 

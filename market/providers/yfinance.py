@@ -15,7 +15,9 @@ Corporate actions: Yahoo's chart carries the window's splits and dividends (yfin
 `Stock Splits` columns with actions=True), and its prices, volumes and dividends are already adjusted for every
 split up to today ("Close" is split-adjusted; "Adj Close" also for dividends). Candles are stored as traded, so
 `fetch_history` multiplies the bars before each split back by its ratio (market.providers.base.unadjust_splits):
-for splits after the window too, which a window ending in the past asks Yahoo for in one more daily request.
+for splits after the window too, which a window ending in the past asks Yahoo for in one more daily request. Yahoo
+divides the bars before an ex-date before that session opens, so while the exchange is closed a window ending now
+takes the splits through the close of its next session as well (_splits_until).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from yfinance.exceptions import (
 from market.adjust import Action
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
 from market.providers.base import (
+    DIVIDENDS_COLUMN,
     QUOTE_LOOKBACK,
+    SPLITS_COLUMN,
     BatchHistory,
     History,
     LookbackExceeded,
@@ -71,8 +75,10 @@ logger = structlog.get_logger(__name__)
 HISTORY_FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
 # Yahoo measures its intraday lookback on its own clock: stay a little inside the limit.
 _LOOKBACK_MARGIN = timedelta(minutes=5)
-# A window ending less than this before now needs no request for the splits after it.
+# A window ending less than this before now needs no request for the splits after it (unless its exchange is closed).
 _LATER_SPLITS_MARGIN = timedelta(minutes=1)
+# The request for the splits after a window starts this much before its end, so that it has bars to carry them.
+_SPLITS_LOOKBEHIND = timedelta(days=7)
 
 
 class SlidingWindowLimiter:
@@ -244,24 +250,35 @@ class YFinanceProvider(Provider):
             return History(candles=empty_candles())
 
         try:
+            chunks = _chunks(start, end, spec.max_per_request)
+            reach = self._reach(timeframe, [self._splits_until(symbol, end)], end)
+            chunks[-1] = (chunks[-1][0], reach)
             frames = [
                 self._fetch_window(symbol, timeframe, chunk_start, chunk_end)
-                for chunk_start, chunk_end in _chunks(start, end, spec.max_per_request)
+                for chunk_start, chunk_end in chunks
             ]
             frames = [frame for frame in frames if not frame.empty]
             if not frames:
                 return History(candles=empty_candles())
-            return self._history_from(symbol, timeframe, pd.concat(frames), start=start, end=end)
+            return self._history_from(symbol, timeframe, pd.concat(frames), start=start, end=end, reach=reach)
         except (ProviderError, LookbackExceeded):
             raise
         except Exception as error:  # whatever else yfinance's answer does to us is still the provider failing
             raise ProviderError(f"yfinance failed for {symbol!r}: {type(error).__name__}: {error}") from error
 
     def _history_from(
-        self, symbol: str, timeframe: Timeframe, raw: pd.DataFrame, *, start: datetime, end: datetime
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        raw: pd.DataFrame,
+        *,
+        start: datetime,
+        end: datetime,
+        reach: datetime | None = None,
     ) -> History:
         """One symbol's Yahoo rows of [start, end) (with its Dividends and Stock Splits columns) as traded
-        candles in its sessions and the window's corporate actions."""
+        candles in its sessions and the window's corporate actions. `reach`: the end of the request when it went
+        past `end` (see _reach): its rows after `end` are only the splits Yahoo has applied already."""
         tz = self.time_zone_for(symbol)
         actions = [] if self.auto_adjust else actions_from_columns(raw, tz=tz)
         candles = normalize_candles(raw)
@@ -270,23 +287,73 @@ class YFinanceProvider(Provider):
         candles = slice_candles(candles, start, end)
         if self.auto_adjust:  # Yahoo's fully adjusted prices, stored as such: no actions to apply on top
             return History(candles=candles)
-        now = self._now()
-        later = self._splits_after(symbol, end, now, tz) if now - end > _LATER_SPLITS_MARGIN else []
+        until = self._splits_until(symbol, end)
+        if reach is not None and reach > end:
+            # The answer went past the window: what is after `end` is not the window's, but its splits up to
+            # `until` are in the window's prices.
+            after = [
+                action
+                for action in actions
+                if datetime.combine(action.ex_date, datetime.min.time(), tz) >= end
+            ]
+            actions = [action for action in actions if action not in after]
+            later = [
+                action
+                for action in after
+                if action.kind == "split"
+                and until is not None
+                and action.ex_date <= until.astimezone(tz).date()
+            ]
+        else:
+            later = self._splits_after(symbol, end, until, tz, known=actions) if until is not None else []
         candles, actions = unadjust_splits(candles, actions, tz=tz, later_splits=later)
         if timeframe is Timeframe.W1:
             actions = []  # dated by their week's bar, not their day: the daily sync reports them
         return History(candles=candles, actions=actions)
 
-    def _splits_after(self, symbol: str, end: datetime, now: datetime, tz) -> list[Action]:
-        """The splits from `end` to now, which Yahoo has already applied to the window's prices."""
+    def _splits_until(self, symbol: str, end: datetime) -> datetime | None:
+        """Until when Yahoo's prices of a window ending at `end` may already be adjusted for a later split: now;
+        and while the symbol's exchange is closed, the close of its next session, as Yahoo divides the bars before
+        an ex-date before that session opens (a window ending at 08:00 IST on the ex-date gets yesterday's bar
+        halved, with the split itself dated after the window). None when that is no later than `end`."""
+        now = self._now()
+        calendar = self._calendar_for(symbol)
+        next_close = calendar.next_close(now)
+        until = max(now, next_close.astimezone(UTC)) if calendar.next_open(now) < next_close else now
+        return until if until - end > _LATER_SPLITS_MARGIN else None
+
+    def _reach(self, timeframe: Timeframe, untils: list[datetime | None], end: datetime) -> datetime:
+        """Where the last request of a window ending at `end` stops: a daily window ending now goes on to the
+        latest `until` of its symbols (see _splits_until), so that one request also brings the splits Yahoo has
+        applied already (yfinance keeps a daily answer's splits after its last bar; an intraday one drops them,
+        and a weekly one refuses them, so those ask in a request of their own, _splits_after)."""
+        if timeframe is not Timeframe.D1 or self.auto_adjust or self._now() - end > _LATER_SPLITS_MARGIN:
+            return end
+        return max([end, *(until for until in untils if until is not None)])
+
+    def _splits_after(
+        self, symbol: str, end: datetime, until: datetime, tz, *, known: list[Action]
+    ) -> list[Action]:
+        """The splits from `end` to `until`, which Yahoo has already applied to the window's prices, without those
+        the window reported (`known`). Asked from a week before `end`: Yahoo sends a window's events only with
+        its bars, and before the ex-date's session there is none after `end`."""
         try:
-            frame = self._fetch_window(symbol, Timeframe.D1, end, now)
+            frame = self._fetch_window(symbol, Timeframe.D1, end - _SPLITS_LOOKBEHIND, until)
         except (SymbolNotFound, LookbackExceeded):
             return []
-        return [action for action in actions_from_columns(frame, tz=tz) if action.kind == "split"]
+        reported = {action.ex_date for action in known if action.kind == "split"}
+        first = end.astimezone(tz).date()
+        return [
+            action
+            for action in actions_from_columns(frame, tz=tz)
+            if action.kind == "split" and action.ex_date >= first and action.ex_date not in reported
+        ]
 
     def time_zone_for(self, symbol: str):
         return self._calendar_for(symbol).tz
+
+    def exchange_for(self, symbol: str) -> str:
+        return self._calendar_for(symbol).exchange
 
     def _window(
         self, timeframe: Timeframe, start: datetime | None, end: datetime | None
@@ -334,8 +401,13 @@ class YFinanceProvider(Provider):
             )
         parts: dict[str, list[pd.DataFrame]] = {symbol: [] for symbol in symbols}
         holes: set[str] = set()  # symbols without bars in a chunk where other tickers had some
+        chunks = _chunks(window_start, window_end, timeframe.spec.max_per_request)
+        reach = self._reach(
+            timeframe, [self._splits_until(symbol, window_end) for symbol in symbols], window_end
+        )
+        chunks[-1] = (chunks[-1][0], reach)
         try:
-            for chunk_start, chunk_end in _chunks(window_start, window_end, timeframe.spec.max_per_request):
+            for chunk_start, chunk_end in chunks:
                 frame = self._download(symbols, timeframe, chunk_start, chunk_end)
                 chunk = {symbol: _ticker_frame(frame, symbol) for symbol in symbols}
                 traded = any(part is not None and not part.empty for part in chunk.values())
@@ -353,7 +425,7 @@ class YFinanceProvider(Provider):
                 continue  # asked again alone below: its request may have failed where the others' did not
             try:
                 history = self._history_from(
-                    symbol, timeframe, pd.concat(frames), start=window_start, end=window_end
+                    symbol, timeframe, pd.concat(frames), start=window_start, end=window_end, reach=reach
                 )
             except ValueError as error:
                 logger.warning("yfinance_batch_unreadable", symbol=symbol, error=str(error))
@@ -410,22 +482,26 @@ class YFinanceProvider(Provider):
     def fetch_quotes(self, symbols: list[str]) -> dict[str, Quote]:
         """Quotes of many symbols from one multi-ticker `yf.download` of recent daily bars. yfinance sends one
         chart request per ticker, so the batch takes that many slots of the rate limit. yfinance logs and skips
-        the tickers that fail; they are left out of the answer (the caller reports them as missing). Yahoo's
-        prices are split-adjusted, so a split on the last day already shows in the previous close."""
+        the tickers that fail; they are left out of the answer (the caller reports them as missing). Each symbol's
+        bars are read as fetch_quote reads them (as traded, the splits Yahoo has applied already taken back, a
+        split on the last day applied to the previous close), so the two agree: on an ex-date before the open
+        Yahoo's closes are already divided by the split, and the batch answered half of the last traded price."""
         if not symbols:
             return {}
         for _ in symbols:
             self.limiter.acquire(self.max_requests_per_minute)
         now = self._now()
+        start = now - QUOTE_LOOKBACK
+        reach = self._reach(Timeframe.D1, [self._splits_until(symbol, now) for symbol in symbols], now)
         try:
             frame = yf.download(
                 tickers=list(symbols),
-                start=now - QUOTE_LOOKBACK,
-                end=now,
+                start=start,
+                end=reach,
                 interval="1d",
                 group_by="ticker",
                 auto_adjust=self.auto_adjust,
-                actions=False,
+                actions=True,
                 threads=False,
                 progress=False,
                 timeout=self.timeout,
@@ -436,16 +512,17 @@ class YFinanceProvider(Provider):
         except Exception as error:  # yfinance and its HTTP backends raise many types; each one is mapped
             raise _translate(",".join(symbols), error) from error
         quotes: dict[str, Quote] = {}
-        if frame is None or frame.empty:
-            return quotes
-        present = set(frame.columns.get_level_values(0))
         for symbol in symbols:
-            if symbol not in present:
+            raw = _ticker_frame(frame, symbol)
+            if raw is None or raw.empty:
                 continue
-            candles = normalize_candles(frame[symbol].dropna(how="all"))
-            candles = slice_candles(candles, now - QUOTE_LOOKBACK, now)
-            if not candles.empty:
-                quotes[symbol] = self.quote_from_candles(symbol, candles)
+            try:
+                history = self._history_from(symbol, Timeframe.D1, raw, start=start, end=now, reach=reach)
+            except ValueError as error:
+                logger.warning("yfinance_quote_unreadable", symbol=symbol, error=str(error))
+                continue
+            if not history.candles.empty:
+                quotes[symbol] = self.quote_from_candles(symbol, history.candles, actions=history.actions)
         return quotes
 
     def _fetch_window(
@@ -505,7 +582,12 @@ def _ticker_frame(frame: pd.DataFrame | None, symbol: str) -> pd.DataFrame | Non
         return None
     part = frame[key]
     prices = [column for column in ("Open", "High", "Low", "Close") if column in part.columns]
-    return part.dropna(how="all", subset=prices or None)
+    traded = part[prices].notna().any(axis=1) if prices else part.notna().any(axis=1)
+    # A split after the last bar (an ex-date not yet traded: see _reach) comes as a row without prices.
+    events = [column for column in (DIVIDENDS_COLUMN, SPLITS_COLUMN) if column in part.columns]
+    if events:
+        traded |= (part[events].fillna(0) != 0).any(axis=1)
+    return part[traded]
 
 
 def _no_prices(symbol: str, ticker: yf.Ticker, error: YFPricesMissingError) -> pd.DataFrame:

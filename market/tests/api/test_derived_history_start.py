@@ -179,3 +179,37 @@ def test_quarters_not_fetched_yet_within_the_lookback_still_count(auth_client, q
             ("2026-10-05T09:15", False),
             ("2026-10-05T13:15", False),  # and its 13:30 quarter was never sent
         ]
+
+
+def test_the_first_4h_bar_of_a_stock_listed_at_ten_is_final_once_its_parts_are(auth_client, monkeypatch):
+    """An NSE IPO's listing day trades from 10:00 (after its special pre-open): the 09:15 4H bar has every part it
+    can have once 10:00 to 13:00 are in, though 09:15 to 09:45 never had a trade."""
+    listed = date(2026, 11, 25)
+    stamps, at = [], datetime.combine(listed, time(10, 0), IST)
+    while at < datetime.combine(listed, time(15, 30), IST):
+        stamps.append(at)
+        at += timedelta(minutes=15)
+    provider_configured(monkeypatch, FrameProvider({("NEWIPO.NS", Timeframe.M15): _frame(stamps)}))
+    InstrumentFactory(symbol="NEWIPO.NS", listed_on=listed)
+    with time_machine.travel(datetime(2026, 11, 26, 6, 30, tzinfo=UTC), tick=False):
+        assert _finals(auth_client, "NEWIPO?timeframe=4H&start=2026-11-25&end=2026-11-25") == [
+            ("2026-11-25T09:15", True),
+            ("2026-11-25T13:15", True),
+        ]
+
+
+def test_the_listing_days_first_4h_bar_still_needs_its_parts_after_the_first(auth_client, monkeypatch):
+    # Listed at 10:00, but 10:30 is missing: the first bar is not complete.
+    listed = date(2026, 11, 25)
+    stamps, at = [], datetime.combine(listed, time(10, 0), IST)
+    while at < datetime.combine(listed, time(15, 30), IST):
+        if at != datetime.combine(listed, time(10, 30), IST):
+            stamps.append(at)
+        at += timedelta(minutes=15)
+    provider_configured(monkeypatch, FrameProvider({("NEWIPO.NS", Timeframe.M15): _frame(stamps)}))
+    InstrumentFactory(symbol="NEWIPO.NS", listed_on=listed)
+    with time_machine.travel(datetime(2026, 11, 26, 6, 30, tzinfo=UTC), tick=False):
+        assert _finals(auth_client, "NEWIPO?timeframe=4H&start=2026-11-25&end=2026-11-25")[0] == (
+            "2026-11-25T09:15",
+            False,
+        )

@@ -180,6 +180,40 @@ class TestQuote:
         assert response.json()["error"] == {"code": "provider_unavailable", "message": "Yahoo timed out"}
 
 
+class TestQuoteCurrency:
+    """A quote is in its exchange's currency, whichever provider sent it: the S&P 500 in dollars, not rupees."""
+
+    @pytest.mark.parametrize(
+        ("path", "symbol", "currency"), [("%5EGSPC", "^GSPC", "USD"), ("%5EFTSE", "^FTSE", "GBP")]
+    )
+    def test_a_symbol_outside_the_catalogue_is_in_its_exchanges_currency(
+        self, auth_client, use_provider, frozen, path, symbol, currency
+    ):
+        use_provider(
+            FrameProvider({(symbol, Timeframe.D1): make_candles(5, start=OPEN_NOW - timedelta(days=8))})
+        )
+        assert auth_client.get(f"/api/market/quote/{path}").json()["currency"] == currency
+
+    def test_the_catalogue_currency_wins(self, auth_client, use_provider, frozen):
+        InstrumentFactory(symbol="SHEL.L", exchange="LSE", currency="GBX")
+        sources.catalogue_invalidate()
+        use_provider(
+            FrameProvider({("SHEL.L", Timeframe.D1): make_candles(5, start=OPEN_NOW - timedelta(days=8))})
+        )
+        assert auth_client.get("/api/market/quote/SHEL.L").json()["currency"] == "GBX"
+
+    def test_a_stale_quote_is_in_its_exchanges_currency_too(self, auth_client, use_provider, frozen):
+        candles_upsert(
+            symbol="^GSPC",
+            timeframe=Timeframe.D1,
+            candles=make_candles(3, start=OPEN_NOW - timedelta(days=8)),
+            source="yfinance",
+        )
+        use_provider(FrameProvider({}, fail=ProviderUnavailable("Yahoo is down")))
+        body = auth_client.get("/api/market/quote/%5EGSPC").json()
+        assert body["stale"] is True and body["currency"] == "USD"
+
+
 class TestHistorical:
     def test_fetches_missing_range_once_then_serves_from_database(self, auth_client, frozen):
         first = auth_client.get("/api/market/historical/TCS?timeframe=1d&start=2026-01-01")

@@ -229,8 +229,39 @@ class TestQuoteWithoutLiveQuote:
         assert auth_client.get("/api/market/historical/TCS?start=2026-09-01").json()["count"] == 2
         body = auth_client.get("/api/market/quote/TCS").json()
         assert body["stale"] is True and body["price"] == 12 and body["previous_close"] == 11
-        # The 2 September bar ended at midnight IST (18:30 UTC on the 2nd).
-        assert body["stale_seconds"] == int((NOW - datetime(2026, 9, 2, 18, 30, tzinfo=UTC)).total_seconds())
+        # The 2 September bar ended with its session, at 15:30 IST (10:00 UTC): its price is as old as that.
+        assert body["stale_seconds"] == int((NOW - datetime(2026, 9, 2, 10, 0, tzinfo=UTC)).total_seconds())
+
+    def test_a_new_york_bar_is_as_old_as_new_yorks_close_after_the_dst_change(
+        self, auth_client, install, tmp_path
+    ):
+        # 9 March 2026 is New York's first day on EDT: its 16:00 close is 20:00 UTC (21:00 UTC the Friday before).
+        (tmp_path / "^GSPC_1D.csv").write_text(
+            "Date,Open,High,Low,Close,Volume\n2026-03-06,5000,5010,4990,5005,0\n2026-03-09,5005,5020,5000,5015,0\n"
+        )
+        install(CsvProvider(directory=tmp_path, tz=lambda symbol: "America/New_York"))
+        assert auth_client.get("/api/market/historical/%5EGSPC?start=2026-03-06").json()["count"] == 2
+        body = auth_client.get("/api/market/quote/%5EGSPC").json()
+        assert body["stale"] is True and body["price"] == 5015
+        assert body["stale_seconds"] == int((NOW - datetime(2026, 3, 9, 20, 0, tzinfo=UTC)).total_seconds())
+
+    def test_a_day_stored_while_forming_is_as_old_as_its_fetch(self, auth_client, install, tmp_path):
+        """A bar fetched at 10:00 IST and served from the store at 14:00 IST (the provider failing) holds 10:00's
+        price: four hours old, not fresh."""
+        install(CsvProvider(directory=tmp_path))  # no file: every fetch fails
+        today = datetime(2026, 11, 10, 18, 30, tzinfo=UTC)  # Wed 11 Nov 00:00 IST
+        with time_machine.travel(datetime(2026, 11, 11, 4, 30, tzinfo=UTC), tick=False):  # 10:00 IST
+            candles_upsert(
+                symbol="TCS.NS",
+                timeframe=Timeframe.D1,
+                candles=make_candles(2, start=today - timedelta(days=1)),
+                source="yfinance",
+            )
+        with time_machine.travel(datetime(2026, 11, 11, 8, 30, tzinfo=UTC), tick=False):  # 14:00 IST, open
+            body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["stale"] is True and body["market_status"] == "open"
+        assert body["stale_seconds"] == 4 * 3600
+        assert "final" not in body and "fetched" not in body
 
     def test_a_split_on_the_last_stored_day_is_no_change_in_the_stale_quote(
         self, auth_client, install, tmp_path
@@ -244,6 +275,33 @@ class TestQuoteWithoutLiveQuote:
         body = auth_client.get("/api/market/quote/TCS").json()
         assert body["stale"] is True and body["price"] == 12 and body["previous_close"] == 11
         assert body["change_percent"] == pytest.approx(9.09, abs=0.01)
+
+    def test_a_quote_the_provider_answers_from_days_old_bars_is_stale(self, auth_client, install, tmp_path):
+        """A CSV file last written on Friday 6 November, read on Wednesday 11 November (NOW, after the close): the
+        provider answers, but with a price three sessions old. Served as live it would pass for today's."""
+        (tmp_path / "TCS.NS_1D.csv").write_text(
+            "Date,Open,High,Low,Close,Volume\n2026-11-05,10,12,9,11,100\n2026-11-06,11,13,10,12,100\n"
+        )
+        install(CsvProvider(directory=tmp_path))
+        body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["price"] == 12 and body["cached"] is False
+        assert body["stale"] is True
+        assert body["stale_seconds"] == int((NOW - datetime(2026, 11, 6, 10, 0, tzinfo=UTC)).total_seconds())
+
+    def test_a_quote_of_the_latest_closed_session_is_live(self, auth_client, install, tmp_path):
+        (tmp_path / "TCS.NS_1D.csv").write_text(
+            "Date,Open,High,Low,Close,Volume\n2026-11-10,10,12,9,11,100\n2026-11-11,11,13,10,12,100\n"
+        )
+        install(CsvProvider(directory=tmp_path))
+        body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["price"] == 12 and body["stale"] is False and body["stale_seconds"] is None
+        # The next morning, before the open, it is still the latest session's price.
+        with time_machine.travel(datetime(2026, 11, 12, 3, 0, tzinfo=UTC), tick=False):
+            from django.core.cache import cache
+
+            cache.clear()
+            body = auth_client.get("/api/market/quote/TCS").json()
+        assert body["stale"] is False
 
     def test_unknown_csv_symbol_is_still_404(self, auth_client, install, tmp_path):
         install(CsvProvider(directory=tmp_path))

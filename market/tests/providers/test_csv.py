@@ -9,7 +9,7 @@ import time_machine
 from market.adjust import Action
 from market.providers.base import CANDLE_COLUMNS
 from market.providers.csv import CsvProvider
-from market.providers.errors import ProviderError, SymbolNotFound
+from market.providers.errors import ProviderError, SymbolNotFound, UnreadableData
 from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
 
@@ -99,14 +99,13 @@ def test_timestamps_without_offset_are_exchange_local(tmp_path):
     assert candles.index[0] == datetime(2026, 11, 1, 18, 30, tzinfo=UTC)
 
 
-def test_duplicates_keep_the_last_row_and_missing_prices_are_dropped(tmp_path):
+def test_missing_prices_are_dropped_and_a_missing_volume_is_zero(tmp_path):
     write(
         tmp_path,
         "TCS.NS_1D.csv",
         "Date,Open,High,Low,Close,Volume\n"
-        "2026-11-03 00:00:00+05:30,3070,3090,3050,3080,1000\n"
-        "2026-11-02 00:00:00+05:30,3000,3010,2990,3005,900\n"
         "2026-11-03 00:00:00+05:30,3071,3091,3051,3081,1100\n"
+        "2026-11-02 00:00:00+05:30,3000,3010,2990,3005,900\n"
         "2026-11-04 00:00:00+05:30,,3091,3051,3081,1100\n"
         "2026-11-05 00:00:00+05:30,3071,3091,3051,3081,\n",
     )
@@ -114,6 +113,62 @@ def test_duplicates_keep_the_last_row_and_missing_prices_are_dropped(tmp_path):
     assert list(candles.index.tz_convert(IST).day) == [2, 3, 5]
     assert candles["open"].tolist() == [3000, 3071, 3071]
     assert candles["volume"].tolist() == [900, 1100, 0]
+
+
+CSV_HEADER = "Date,Open,High,Low,Close,Volume\n"
+
+
+@pytest.mark.parametrize(
+    ("rows", "line", "message"),
+    [
+        # Two versions of one bar: keeping either would store a price nobody can vouch for.
+        (
+            "2026-11-03 00:00:00+05:30,3070,3090,3050,3080,1000\n"
+            "2026-11-02 00:00:00+05:30,3000,3010,2990,3005,900\n"
+            "2026-11-03 00:00:00+05:30,3071,3091,3051,3081,1100\n",
+            4,
+            "listed twice \\(also on line 2\\)",
+        ),
+        ("2026-11-02,3000,3010,2990,3005,900\n2026-11-03,-3000,3010,-3020,3005,900\n", 3, "open -3000"),
+        (
+            "2026-11-02,3000,3010,2990,3005,900\n2026-11-03,3000,2990,3010,3005,900\n",
+            3,
+            "high 2990, low 3010",
+        ),
+        ("2026-11-02,3000,3010,2990,3005,900\n2026-11-03,3000,3010,2990,3020,900\n", 3, "close 3020"),
+        ("2026-11-02,3000,3010,2990,3005,-5\n", 2, "volume -5"),
+        # NSE daily bars written in UTC: 2 Nov at 05:30 IST would be filed as a bar opening mid-morning.
+        ("2026-11-02 00:00:00+00:00,3000,3010,2990,3005,900\n", 2, "another time zone"),
+        ("2026-11-02,3000,3010,2990,3005,900\n2026-02-30,3000,3010,2990,3005,900\n", 3, "not a timestamp"),
+    ],
+)
+def test_impossible_rows_are_refused_naming_their_line(tmp_path, rows, line, message):
+    write(tmp_path, "TCS.NS_1D.csv", CSV_HEADER + rows)
+    with pytest.raises(UnreadableData, match=message) as caught:
+        CsvProvider(directory=tmp_path).fetch_candles("TCS.NS", Timeframe.D1)
+    assert (caught.value.file, caught.value.line) == ("TCS.NS_1D.csv", line)
+
+
+def test_daily_bars_of_a_new_york_file_open_at_new_yorks_midnight_across_dst(tmp_path):
+    # 6 Mar 2026 is EST (-05:00), 9 Mar EDT (-04:00): both midnights are the exchange's, so both are read.
+    write(
+        tmp_path,
+        "AAPL_1D.csv",
+        CSV_HEADER
+        + "2026-03-06 00:00:00-05:00,250,252,248,251,100\n2026-03-09 00:00:00-04:00,251,253,249,252,100\n",
+    )
+    provider = CsvProvider(directory=tmp_path, tz=lambda symbol: "America/New_York")
+    candles = provider.fetch_candles("AAPL", Timeframe.D1)
+    assert list(candles.index) == [datetime(2026, 3, 6, 5, tzinfo=UTC), datetime(2026, 3, 9, 4, tzinfo=UTC)]
+    # The same file stamped with London's midnight is another exchange's day boundary.
+    write(tmp_path, "AAPL_1D.csv", CSV_HEADER + "2026-03-06 00:00:00+00:00,250,252,248,251,100\n")
+    with pytest.raises(UnreadableData, match="America/New_York"):
+        provider.fetch_candles("AAPL", Timeframe.D1)
+
+
+def test_intraday_bars_keep_their_minutes(provider):
+    candles = provider.fetch_candles("RELIANCE.NS", Timeframe.M5)
+    assert candles.index[0] == ist(2026, 11, 9, 9, 15)
 
 
 @pytest.mark.parametrize(
@@ -185,3 +240,49 @@ def test_a_bad_dividend_names_its_line(tmp_path):
     write(tmp_path, "ACME.NS_1D.csv", text)
     with pytest.raises(ProviderError, match="line 8"):
         CsvProvider(directory=tmp_path).fetch_history("ACME.NS", Timeframe.D1)
+
+
+@time_machine.travel(datetime(2026, 3, 10, 22, 0, tzinfo=UTC), tick=False)
+def test_a_new_york_quote_is_in_dollars(tmp_path):
+    write(
+        tmp_path,
+        "AAPL_1D.csv",
+        CSV_HEADER + "2026-03-06,250,252,248,251,100\n2026-03-09,251,253,249,252,100\n",
+    )
+    quote = CsvProvider(directory=tmp_path, tz=lambda symbol: "America/New_York").fetch_quote("AAPL")
+    assert (quote.price, quote.currency) == (252, "USD")
+
+
+def test_intraday_bars_outside_the_exchanges_sessions_are_refused(tmp_path, nse_calendar):
+    """An NSE 5-minute file written in UTC without offsets: 03:45 is read as 03:45 IST, hours before the open."""
+    write(
+        tmp_path,
+        "TCS.NS_5m.csv",
+        "Datetime,Open,High,Low,Close,Volume\n"
+        "2026-11-09 09:15:00,3070,3090,3050,3080,1000\n"
+        "2026-11-09 03:50:00,3080,3095,3075,3090,900\n",
+    )
+    with pytest.raises(UnreadableData, match="outside the NSE sessions") as caught:
+        CsvProvider(directory=tmp_path, calendar=nse_calendar).fetch_candles("TCS.NS", Timeframe.M5)
+    assert caught.value.line == 3
+    # The session bars of a file in the exchange's own clock are read.
+    write(
+        tmp_path,
+        "TCS.NS_5m.csv",
+        "Datetime,Open,High,Low,Close,Volume\n2026-11-09 09:15:00,3070,3090,3050,3080,1000\n",
+    )
+    candles = CsvProvider(directory=tmp_path, calendar=nse_calendar).fetch_candles("TCS.NS", Timeframe.M5)
+    assert list(candles.index) == [ist(2026, 11, 9, 9, 15)]
+
+
+def test_the_configured_csv_provider_checks_each_symbols_sessions(settings, tmp_path, db):
+    from market.sources import _build
+
+    settings.MARKET_DATA_CSV_DIR = tmp_path
+    write(
+        tmp_path,
+        "AAPL_5m.csv",
+        "Datetime,Open,High,Low,Close,Volume\n2026-11-09 09:00:00,250,251,249,250,10\n",
+    )
+    with pytest.raises(UnreadableData, match="outside the NYSE sessions"):
+        _build("csv").fetch_candles("AAPL", Timeframe.M5)

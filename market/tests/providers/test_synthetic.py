@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from market.calendar import library_calendar
 from market.providers.base import CANDLE_COLUMNS, LookbackExceeded, validate_candles
 from market.providers.errors import SymbolNotFound
 from market.providers.synthetic import SyntheticProvider
@@ -262,3 +263,43 @@ def test_demo_catalogue_sits_at_plausible_relative_levels(make_provider):
     assert 300 < closes["SBIN.NS"].iloc[-1] < 2_000
     assert 1_000 < closes["TCS.NS"].iloc[-1] < 8_000
     assert closes["^NSEI"].iloc[-1] > 3 * closes["TCS.NS"].iloc[-1]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "exchange", "currency"),
+    [("^GSPC", "NYSE", "USD"), ("AAPL", "NASDAQ", "USD"), ("VOD.L", "LSE", "GBp"), ("^FTSE", "LSE", "GBP")],
+)
+def test_a_quote_is_in_its_exchanges_currency(make_provider, symbol, exchange, currency):
+    """Quoted as Yahoo quotes them: New York in dollars, London equities in pence and its indices in pounds."""
+    calendar = library_calendar(exchange)
+    provider = make_provider(
+        now=datetime(2026, 11, 11, 23, 0, tzinfo=UTC), symbols=[symbol], calendar=calendar
+    )
+    assert provider.fetch_quote(symbol).currency == currency
+
+
+def test_new_york_bars_open_at_0930_local_on_both_sides_of_the_dst_change(make_provider):
+    """6 March 2026 is EST, 9 March EDT: the session (and its bars) start at 09:30 New York both days, an hour
+    apart in UTC; the daily bars open at New York's midnight."""
+    provider = make_provider(
+        now=datetime(2026, 3, 12, 0, 0, tzinfo=UTC), symbols=["AAPL"], calendar=library_calendar("NYSE")
+    )
+    window = {"start": datetime(2026, 3, 6, 0, 0, tzinfo=UTC), "end": datetime(2026, 3, 10, 0, 0, tzinfo=UTC)}
+    hours = provider.fetch_candles("AAPL", Timeframe.H1, **window)
+    new_york = hours.index.tz_convert("America/New_York")
+    assert sorted(set(new_york.date)) == [date(2026, 3, 6), date(2026, 3, 9)]
+    for day in (6, 9):
+        bars = new_york[new_york.day == day]
+        assert [t.strftime("%H:%M") for t in bars] == [
+            "09:30",
+            "10:30",
+            "11:30",
+            "12:30",
+            "13:30",
+            "14:30",
+            "15:30",
+        ]
+    assert hours.index[0] == datetime(2026, 3, 6, 14, 30, tzinfo=UTC)
+    assert hours.index[-7] == datetime(2026, 3, 9, 13, 30, tzinfo=UTC)
+    days = provider.fetch_candles("AAPL", Timeframe.D1, **window)
+    assert list(days.index) == [datetime(2026, 3, 6, 5, tzinfo=UTC), datetime(2026, 3, 9, 4, tzinfo=UTC)]

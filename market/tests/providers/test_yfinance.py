@@ -1,5 +1,6 @@
 """YFinanceProvider driving the real yfinance against Yahoo played back from fixtures (no network)."""
 
+import copy
 import threading
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -82,7 +83,9 @@ def test_daily_nse_candles_are_stamped_at_ist_midnight_in_utc(make_provider):
     assert candles["open"].tolist() == quote["open"]
     assert candles["volume"].tolist() == quote["volume"]
 
-    # The window asked for, then the splits since its end (Yahoo's prices are adjusted for them too).
+    # The window asked for, then the splits since its end (Yahoo's prices are adjusted for them too): through the
+    # close of the next session, as NSE is closed at NOW (Yahoo adjusts before an ex-date's open); asked from a
+    # week before the window's end, so that the answer has bars to carry them.
     window, later = session.chart_windows()
     assert window["interval"] == "1d"
     assert window["period1"] == int(ist(2026, 10, 12).timestamp())
@@ -90,8 +93,8 @@ def test_daily_nse_candles_are_stamped_at_ist_midnight_in_utc(make_provider):
     assert window["includePrePost"] is False
     assert (later["interval"], later["period1"], later["period2"]) == (
         "1d",
-        window["period2"],
-        int(NOW.timestamp()),
+        int(ist(2026, 10, 17).timestamp()),
+        int(ist(2026, 11, 12, 15, 30).timestamp()),
     )
 
 
@@ -245,7 +248,8 @@ def test_a_window_before_a_split_is_unadjusted_with_the_splits_after_it(make_pro
     assert history.actions == []  # the split is after the window: the daily sync reports it
     assert history.candles["close"].tolist() == pytest.approx([2 * c for c in quote["close"][:5]])
     window, later = session.chart_windows()
-    assert later["period1"] == window["period2"] == int(ist(2024, 10, 26).timestamp())
+    assert window["period2"] == int(ist(2024, 10, 26).timestamp())
+    assert later["period1"] == int(ist(2024, 10, 19).timestamp())  # a week before, so that it carries bars
 
 
 def test_dividends_are_reported_as_traded(make_provider):
@@ -308,12 +312,16 @@ def test_one_minute_windows_are_split_into_week_long_requests_and_paced(make_pro
 
     candles = provider.fetch_candles("RELIANCE.NS", Timeframe.M1, start=ist(2026, 10, 20))
 
-    windows = session.chart_windows()
+    windows = [w for w in session.chart_windows() if w["interval"] == "1m"]
     spans = [timedelta(seconds=w["period2"] - w["period1"]) for w in windows]
     assert len(windows) == 4  # 20 Oct 00:00 IST to 11 Nov 17:30 IST
     assert all(span <= timedelta(days=7) for span in spans)
     assert all(a["period2"] == b["period1"] for a, b in pairwise(windows))
-    assert clock.sleeps == [60.0]  # the third request waited for the first minute to pass
+    assert clock.sleeps[0] == 60.0  # the third request waited for the first minute to pass
+    # NSE is closed: then a daily request for the splits Yahoo may have applied before the next session opens.
+    assert {(w["interval"], w["period2"]) for w in session.chart_windows()[4:]} == {
+        ("1d", int(ist(2026, 11, 12, 15, 30).timestamp()))
+    }
     assert len(candles) == 3 * 20
     assert set(candles.index.tz_convert(IST).date) == {
         date(2026, 10, 26),
@@ -576,4 +584,133 @@ def test_batch_window_empty_for_every_ticker_in_a_chunk_is_no_reason_to_ask_agai
     batch = provider.fetch_history_batch(["RELIANCE.NS", "TCS.NS"], Timeframe.M1, start=ist(2026, 10, 20))
 
     assert batch.errors == {} and {len(h.candles) for h in batch.histories.values()} == {60}
-    assert len(session.chart_windows()) == 2 * 4  # four week-long downloads of two tickers, nothing alone
+    # Four week-long downloads of two tickers, nothing alone; then each ticker's daily request for the splits
+    # Yahoo may have applied before the next session (NSE is closed at NOW).
+    windows = session.chart_windows()
+    assert [w["interval"] for w in windows[: 2 * 4]] == ["1m"] * 2 * 4
+    assert {w["interval"] for w in windows[2 * 4 :]} == {"1d"}
+
+
+# 08:00 IST on 28 Oct 2024, the bonus's ex-date, before the open: Yahoo has no bar of the day yet, but it lists the
+# split and has already divided every earlier bar by it.
+EX_DATE_MORNING = ist(2024, 10, 28, 8, 0)
+
+
+def yahoo_before_the_ex_date_opens(session: FakeYahooSession) -> FakeYahooSession:
+    """The split chart as Yahoo serves it before 28 Oct's session: bars to 25 Oct (split-adjusted), the split kept."""
+    result = session.charts[("RELIANCE.NS", "1d")]["chart"]["result"][0]
+    keep = [i for i, stamp in enumerate(result["timestamp"]) if stamp < EX_DATE_MORNING.timestamp()]
+    result["timestamp"] = [result["timestamp"][i] for i in keep]
+    for series in (result["indicators"]["quote"][0], result["indicators"]["adjclose"][0]):
+        for key in series:
+            series[key] = [series[key][i] for i in keep]
+    return session
+
+
+def test_bars_before_an_ex_date_fetched_before_its_open_come_back_as_traded(make_provider):
+    """Yahoo adjusts yesterday's bar for a split before the ex-date's session opens: those bars must still be
+    stored as traded (the split applied back), never as Yahoo's halved prices beside the traded ones stored before
+    them, and the split is reported on its ex-date."""
+    session = yahoo_before_the_ex_date_opens(FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART}))
+    provider = make_provider(session, clock=lambda: EX_DATE_MORNING)
+    history = provider.fetch_history("RELIANCE.NS", Timeframe.D1, start=ist(2024, 10, 21))
+
+    adjusted = quote_of(SPLIT_CHART)["close"][:5]
+    assert list(history.candles.index.tz_convert(IST).day) == [21, 22, 23, 24, 25]
+    assert history.candles["close"].tolist() == pytest.approx([2 * c for c in adjusted])
+    assert history.actions == [Action(ex_date=date(2024, 10, 28), kind="split", ratio=2.0)]
+    assert len(session.chart_windows()) == 1  # the daily request itself reaches the next session
+
+
+def test_a_batch_before_an_ex_date_opens_stores_the_bars_as_traded_as_a_single_fetch_does(make_provider):
+    session = yahoo_before_the_ex_date_opens(
+        FakeYahooSession(
+            {("RELIANCE.NS", "1d"): SPLIT_CHART, ("TCS.NS", "1d"): "tcs_ns_1d_2026-11_gaps.json"}
+        )
+    )
+    provider = make_provider(session, clock=lambda: EX_DATE_MORNING)
+
+    batch = provider.fetch_history_batch(["RELIANCE.NS"], Timeframe.D1, start=ist(2024, 10, 21))
+    alone = provider.fetch_history("RELIANCE.NS", Timeframe.D1, start=ist(2024, 10, 21))
+
+    history = batch.histories["RELIANCE.NS"]
+    assert history.candles["close"].tolist() == pytest.approx(
+        [2 * c for c in quote_of(SPLIT_CHART)["close"][:5]]
+    )
+    assert history.candles.equals(alone.candles)
+    assert history.actions == alone.actions == [Action(ex_date=date(2024, 10, 28), kind="split", ratio=2.0)]
+
+
+def test_while_the_exchange_is_open_a_split_of_tomorrow_is_not_applied(make_provider):
+    """During a session, tomorrow's split (were Yahoo to list it already) is not in today's prices."""
+    session = FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART})
+    provider = make_provider(session, clock=lambda: ist(2024, 10, 25, 11, 0))
+    history = provider.fetch_history("RELIANCE.NS", Timeframe.D1, start=ist(2024, 10, 21))
+
+    assert history.candles["close"].tolist() == pytest.approx(quote_of(SPLIT_CHART)["close"][:5])
+    assert history.actions == []
+
+
+def test_intraday_bars_before_an_ex_date_fetched_before_its_open_come_back_as_traded(make_provider):
+    """The same for 5-minute bars: yfinance drops an intraday answer's split dated after its last bar, so the
+    daily chart is asked for the splits Yahoo has already applied."""
+    session = yahoo_before_the_ex_date_opens(FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART}))
+    five = copy.deepcopy(load_chart(SPLIT_CHART))
+    result = five["chart"]["result"][0]
+    result["meta"]["dataGranularity"] = "5m"
+    opens, closes = ist(2024, 10, 25, 9, 15), ist(2024, 10, 25, 15, 30)
+    result["meta"]["tradingPeriods"] = [
+        [
+            {
+                "timezone": "IST",
+                "start": int(opens.timestamp()),
+                "end": int(closes.timestamp()),
+                "gmtoffset": 19800,
+            }
+        ]
+    ]
+    result["timestamp"] = [int(ist(2024, 10, 25, 9, 15 + 5 * i).timestamp()) for i in range(3)]
+    adjusted = [652.4, 653.1, 652.9]  # Yahoo's halved prices of 25 Oct's first bars
+    result["indicators"] = {
+        "quote": [
+            {
+                "open": adjusted,
+                "high": [p + 1 for p in adjusted],
+                "low": [p - 1 for p in adjusted],
+                "close": adjusted,
+                "volume": [20000, 12000, 9000],
+            }
+        ]
+    }
+    session.charts[("RELIANCE.NS", "5m")] = five
+    provider = make_provider(session, clock=lambda: EX_DATE_MORNING)
+
+    history = provider.fetch_history("RELIANCE.NS", Timeframe.M5, start=ist(2024, 10, 25))
+
+    assert history.candles["close"].tolist() == pytest.approx([2 * p for p in adjusted])
+    assert history.candles["volume"].tolist() == [10000, 6000, 4500]
+
+
+def test_quotes_of_many_symbols_before_an_ex_date_opens_agree_with_the_single_quote(make_provider):
+    """Before the ex-date's open Yahoo's closes are already halved; the batch quote (watchlists, /multiple, the
+    stream) must not show half of the last traded price while /quote shows the traded one."""
+    session = yahoo_before_the_ex_date_opens(FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART}))
+    provider = make_provider(session, clock=lambda: EX_DATE_MORNING)
+
+    batch = provider.fetch_quotes(["RELIANCE.NS"])["RELIANCE.NS"]
+    alone = provider.fetch_quote("RELIANCE.NS")
+
+    closes = quote_of(SPLIT_CHART)["close"]
+    assert batch.price == pytest.approx(2 * closes[4])  # 25 Oct's close as traded
+    assert batch.previous_close == pytest.approx(2 * closes[3])
+    assert batch == alone
+
+
+def test_quotes_of_many_symbols_on_a_split_day_compare_with_the_split_previous_close(make_provider):
+    session = FakeYahooSession({("RELIANCE.NS", "1d"): SPLIT_CHART})
+    provider = make_provider(session, clock=lambda: ist(2024, 10, 28, 16, 0))
+    quote = provider.fetch_quotes(["RELIANCE.NS"])["RELIANCE.NS"]
+    closes = quote_of(SPLIT_CHART)["close"]
+    assert quote.price == pytest.approx(closes[5])
+    assert quote.previous_close == pytest.approx(closes[4])  # the traded close, divided by the split
+    assert quote == provider.fetch_quote("RELIANCE.NS")
