@@ -189,7 +189,7 @@ def test_the_first_4h_bar_of_a_stock_listed_at_ten_is_final_once_its_parts_are(a
     while at < datetime.combine(listed, time(15, 30), IST):
         stamps.append(at)
         at += timedelta(minutes=15)
-    provider_configured(monkeypatch, FrameProvider({("NEWIPO.NS", Timeframe.M15): _frame(stamps)}))
+    provider_configured(monkeypatch, FrameProvider({("NEWIPO.NS", Timeframe.M15): make_candles_at(stamps)}))
     InstrumentFactory(symbol="NEWIPO.NS", listed_on=listed)
     with time_machine.travel(datetime(2026, 11, 26, 6, 30, tzinfo=UTC), tick=False):
         assert _finals(auth_client, "NEWIPO?timeframe=4H&start=2026-11-25&end=2026-11-25") == [
@@ -206,7 +206,7 @@ def test_the_listing_days_first_4h_bar_still_needs_its_parts_after_the_first(aut
         if at != datetime.combine(listed, time(10, 30), IST):
             stamps.append(at)
         at += timedelta(minutes=15)
-    provider_configured(monkeypatch, FrameProvider({("NEWIPO.NS", Timeframe.M15): _frame(stamps)}))
+    provider_configured(monkeypatch, FrameProvider({("NEWIPO.NS", Timeframe.M15): make_candles_at(stamps)}))
     InstrumentFactory(symbol="NEWIPO.NS", listed_on=listed)
     with time_machine.travel(datetime(2026, 11, 26, 6, 30, tzinfo=UTC), tick=False):
         assert _finals(auth_client, "NEWIPO?timeframe=4H&start=2026-11-25&end=2026-11-25")[0] == (
