@@ -239,14 +239,24 @@ class RenderedCandles:
 
 
 _RENDERED_MONTHS_SQL = """
+WITH span AS (  -- the months to read: back from the newest one holding bars before `end`
+    SELECT (max(month) - make_interval(months => %(months)s))::date AS first
+    FROM market_renderedmonth
+    WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND (%(last)s::date IS NULL OR month <= %(last)s::date)
+)
 SELECT month, stale, time_zone, tick, times, ends, finals, sources, body
+FROM market_renderedmonth, span
+WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND month >= span.first
+  AND (%(last)s::date IS NULL OR month <= %(last)s::date)
+UNION ALL  -- one row without a month: whether months before the span hold bars too (in `stale`'s column)
+SELECT NULL, min(month) < (SELECT first FROM span), NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM market_renderedmonth
-WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND (%(last)s::date IS NULL OR month <= %(last)s::date)
-ORDER BY month DESC
-LIMIT %(months)s
+WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
 """
-# Months asked for per `limit` bars: a month of daily bars holds 19 sessions or more on the exchanges here. A
-# series sparser than that (a listing's first month, gaps) is read the usual way.
+# Months read per `limit` bars: a month of daily bars holds 19 sessions or more on the exchanges here. A series
+# sparser than that (a listing's first month, gaps) is read the usual way. The months are a range from the newest,
+# not "the latest N" (ORDER BY ... LIMIT): sorting ~120 rows of 3 KB each in PostgreSQL cost more than the rest of
+# the read; Python sorts them by month.
 _BARS_PER_MONTH = 19
 
 
@@ -265,48 +275,73 @@ def _rendered_latest(*, symbol: str, end: datetime | None, limit: int) -> Render
     last = (
         (end - timedelta(microseconds=1)).astimezone(UTC).date().replace(day=1) if end is not None else None
     )
-    months = limit // _BARS_PER_MONTH + 2
     with _binary_cursor() as cursor:
         cursor.execute(
             _RENDERED_MONTHS_SQL,
-            {"symbol": symbol, "timeframe": Timeframe.D1.value, "last": last, "months": months},
+            {
+                "symbol": symbol,
+                "timeframe": Timeframe.D1.value,
+                "last": last,
+                "months": limit // _BARS_PER_MONTH + 1,
+            },
         )
-        rows = cursor.fetchall()
-    pieces = []  # newest first: (body, times, finals, sources) of the bars kept of each month
+        found = cursor.fetchall()
+    older = next(row[1] for row in found if row[0] is None)  # the UNION's row without a month
+    rows = sorted((row for row in found if row[0] is not None), key=lambda row: row[0], reverse=True)
+    pieces = []  # newest first: (body, times, finals, first and stop of the bars kept, sources) of each month
     count = 0
     for month, stale, row_zone, row_tick, times, ends, finals, sources, body in rows:
         if stale or row_zone != zone or row_tick != tick_as_text:
             times, ends, finals, sources, body = _month_rendered_now(symbol, month, end, tz, tick)
-        else:
-            times = np.frombuffer(times, dtype="<i8")
-            ends = np.frombuffer(ends, dtype="<i4")
-            finals = np.frombuffer(finals, dtype=np.bool_)
-            sources = sources.split("\n")
-        stop = len(times) if end_micros is None else int(np.searchsorted(times * _MICROS, end_micros))
+        bars = len(ends) // 4
+        stop = bars
+        if end_micros is not None and month == last:  # only the month holding `end` has bars from it on
+            stop = int(np.searchsorted(np.frombuffer(times, dtype="<i8") * _MICROS, end_micros))
         first = max(0, stop - (limit - count))
         if stop > first:
-            body = bytes(body)[0 if first == 0 else int(ends[first - 1]) + 1 : int(ends[stop - 1])]
-            pieces.append((body, times[first:stop], finals[first:stop], sources[first:stop]))
+            if (
+                first or stop < bars
+            ):  # cut: from the end of the object before `first` to the end of the last kept
+                body = body[_int_at(ends, first - 1, 4) + 1 if first else 0 : _int_at(ends, stop - 1, 4)]
+                sources = "\n".join(sources.split("\n")[first:stop])
+            pieces.append((body, times, finals, first, stop, sources))
             count += stop - first
         if count == limit:
             break
     else:
-        if len(rows) == months or not count:
+        if not count or older:  # none, or months before those read hold more
             return None
     pieces.reverse()
+    _, times, _, first, _, _ = pieces[0]
+    _, last_times, last_finals, _, stop, _ = pieces[-1]
     return RenderedCandles(
         count=count,
         body=b"[" + b",".join(piece[0] for piece in pieces) + b"]",
-        sources=",".join(sorted({source for piece in pieces for source in piece[3]})) or None,
-        first_time=int(pieces[0][1][0]),
-        last_time=int(pieces[-1][1][-1]),
-        last_final=bool(pieces[-1][2][-1]),
+        sources=",".join(sorted(_distinct_lines(piece[5] for piece in pieces))) or None,
+        first_time=_int_at(times, first, 8),
+        last_time=_int_at(last_times, stop - 1, 8),
+        last_final=bool(last_finals[stop - 1]),
     )
+
+
+def _int_at(packed: bytes, index: int, size: int) -> int:
+    """The `index`-th little-endian signed integer of `size` bytes in `packed`."""
+    return int.from_bytes(packed[index * size : (index + 1) * size], "little", signed=True)
+
+
+def _distinct_lines(texts) -> set[str]:
+    """The distinct lines of the texts; a text seen before is not split again (most months read alike)."""
+    lines, seen = set(), set()
+    for text in texts:
+        if text not in seen:
+            seen.add(text)
+            lines.update(text.split("\n"))
+    return lines
 
 
 def _month_rendered_now(symbol: str, month: date, end: datetime | None, tz: tzinfo, tick):
     """(times, ends, finals, sources, body) of the daily bars of the UTC month `month` opening before `end`,
-    read and rendered now."""
+    read and rendered now, packed as RenderedMonth stores them."""
     month_end = utc_month_start(month, after=1)
     bars = _history_columns(
         symbol=symbol,
@@ -317,7 +352,14 @@ def _month_rendered_now(symbol: str, month: date, end: datetime | None, tz: tzin
         from_start=True,
     )
     body, ends = candle_objects(bars, tz=tz, tick=tick, by_day=True)
-    return bars.time, ends, bars.final, bars.source, body
+    # Packed as a stored row is (RenderedMonth).
+    return (
+        bars.time.astype("<i8").tobytes(),
+        ends.astype("<i4").tobytes(),
+        bars.final.astype(np.bool_).tobytes(),
+        "\n".join(bars.source),
+        body,
+    )
 
 
 def _rendered_unadjusted(*, symbol: str, first_time: int, adjust: Adjustment) -> bool:
