@@ -89,6 +89,7 @@ def stored_month(day: date):
     ],
 )
 def test_the_rendered_months_answer_what_the_bars_do(provider, used, monkeypatch, query):
+    history(limit=5000)  # every bar stored (and its month rendered), those after an `end` below included
     expected = from_rows(monkeypatch, **query)
     assert history(**query) == expected
     assert used[-1] is True
