@@ -113,6 +113,19 @@ class MarketData(models.Model):
         return f"{self.symbol} {self.timeframe} {self.timestamp:%Y-%m-%d %H:%M}"
 
 
+# A candle's fields in the order market.columns.columns_from_rows takes them.
+BAR_FIELDS = (
+    "timestamp",
+    "open_price",
+    "high_price",
+    "low_price",
+    "close_price",
+    "volume",
+    "final",
+    "source",
+)
+
+
 class RenderedMonth(models.Model):
     """A UTC calendar month of one symbol's stored daily bars as a historical response renders them (the JSON
     objects of market.presentation.candle_objects, unadjusted, in the exchange's clock at the instrument's tick),

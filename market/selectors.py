@@ -39,7 +39,16 @@ from market.columns import (
     empty_columns,
 )
 from market.indicators import compute_indicators, warmup_bars
-from market.models import CandleSeries, CorporateAction, DataIssue, Instrument, MarketData, SyncBatch, SyncRun
+from market.models import (
+    BAR_FIELDS,
+    CandleSeries,
+    CorporateAction,
+    DataIssue,
+    Instrument,
+    MarketData,
+    SyncBatch,
+    SyncRun,
+)
 from market.presentation import DAY_TIMEFRAMES, candle_objects, candles_json, local_seconds
 from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
 from market.providers.errors import ProviderError
@@ -202,11 +211,7 @@ def _history_columns(
         stored = stored.filter(timestamp__gte=start)
     if end is not None:
         stored = stored.filter(timestamp__lt=end)
-    rows = list(
-        stored.order_by("timestamp" if from_start else "-timestamp").values_list(
-            "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "final", "source"
-        )[:limit]
-    )
+    rows = list(stored.order_by("timestamp" if from_start else "-timestamp").values_list(*BAR_FIELDS)[:limit])
     bars = columns_from_rows(rows)
     return bars if from_start else bars.reversed()
 

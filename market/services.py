@@ -33,6 +33,7 @@ from market.calendar import (
 from market.columns import columns_from_rows
 from market.listings import Listing
 from market.models import (
+    BAR_FIELDS,
     CandleSeries,
     CorporateAction,
     CoverageInterval,
@@ -251,16 +252,7 @@ def rendered_months_refresh(*, symbol: str, months: list[date] | None = None) ->
                 timestamp__lt=utc_month_start(chosen[-1][1], after=1),
             )
             .order_by("timestamp")
-            .values_list(
-                "timestamp",
-                "open_price",
-                "high_price",
-                "low_price",
-                "close_price",
-                "volume",
-                "final",
-                "source",
-            )
+            .values_list(*BAR_FIELDS)
         )
         body, ends = candle_objects(bars, tz=tz, tick=tick, by_day=True)
         bar_months = bars.time.astype("datetime64[s]").astype("datetime64[M]")
