@@ -8,6 +8,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client, override_settings
 
+from conftest import DEAD_CACHE
+
 pytestmark = pytest.mark.django_db
 
 
@@ -81,16 +83,8 @@ class TestHealth:
         assert body["checks"]["broker"]["status"] == "ok"
         assert body["version"] == django_settings.VERSION
 
-    def test_degraded_when_redis_is_unreachable(self, api_client, settings):
-        dead = "redis://127.0.0.1:1/0"
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "tradingdash.cache.ResilientRedisCache",
-                "LOCATION": dead,
-                "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-            }
-        }
-        settings.CELERY_BROKER_URL = dead
+    def test_degraded_when_redis_is_unreachable(self, api_client, settings, dead_cache):
+        settings.CELERY_BROKER_URL = DEAD_CACHE["LOCATION"]
         response = api_client.get("/health")
         assert response.status_code == 200
         body = response.json()

@@ -119,15 +119,7 @@ def test_eager_tasks_need_no_beat_or_worker(api_client):
     assert body["checks"]["beat"]["status"] == "eager" and body["checks"]["workers"]["status"] == "eager"
 
 
-def test_cache_down_leaves_beat_and_workers_unknown(api_client, with_broker, settings):
-    dead = "redis://127.0.0.1:1/0"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "tradingdash.cache.ResilientRedisCache",
-            "LOCATION": dead,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-        }
-    }
+def test_cache_down_leaves_beat_and_workers_unknown(api_client, with_broker, dead_cache):
     body = api_client.get("/health").json()
     assert body["status"] == "degraded" and body["checks"]["cache"]["status"] == "down"
     assert body["checks"]["beat"]["status"] == "unknown" and body["checks"]["workers"]["status"] == "unknown"

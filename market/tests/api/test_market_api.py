@@ -401,14 +401,7 @@ class TestMultiple:
 
 
 class TestRedisDown:
-    def test_endpoints_answer_from_database_when_cache_is_down(self, auth_client, settings, frozen):
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "tradingdash.cache.ResilientRedisCache",
-                "LOCATION": "redis://127.0.0.1:1/0",
-                "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
-            }
-        }
+    def test_endpoints_answer_from_database_when_cache_is_down(self, auth_client, dead_cache, frozen):
         assert auth_client.get("/api/market/quote/TCS").status_code == 200
         assert auth_client.get("/api/market/historical/TCS?start=2026-05-01").status_code == 200
         assert auth_client.get("/api/market/status").status_code == 200
