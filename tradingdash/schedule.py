@@ -45,10 +45,12 @@ BEAT_SCHEDULE = {
         "kwargs": {"timeframes": ["1D", "1W"]},
         "options": {"expire_seconds": 3 * 3600},
     },
-    # After the daily sync has landed.
+    # After the daily sync has landed, every day as the sync runs: a special session on a Saturday or Sunday (a
+    # budget day, Muhurat trading) has a bar too; on a day without one the run finds every bar signed already
+    # and stores nothing (once per bar).
     "signals-daily": {
         "task": "signals.generate_for_watchlist",
-        "schedule": crontab(minute=30, hour=16, day_of_week="mon-fri"),
+        "schedule": crontab(minute=30, hour=16),
         "kwargs": {"timeframe": "1D"},
         "options": {"expire_seconds": 3 * 3600},
     },

@@ -122,3 +122,10 @@ def test_a_second_beat_stands_by_while_the_first_sends():
     second.tick()
     assert sent_second == ["score-every-minute"]
     second.close()
+
+
+def test_daily_signals_follow_the_daily_sync_onto_weekend_sessions():
+    """A budget-day Saturday or a Muhurat Sunday is a session with a daily bar: the signals run was Monday to
+    Friday only, so such a bar never got its scheduled signal while the sync stored it."""
+    signals, sync = BEAT_SCHEDULE["signals-daily"]["schedule"], BEAT_SCHEDULE["market-sync-daily"]["schedule"]
+    assert signals.day_of_week == sync.day_of_week == set(range(7))
