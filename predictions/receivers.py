@@ -1,17 +1,37 @@
 """Reactions to other apps' events (tradingdash.events), subscribed in PredictionsConfig.ready. Each handler only
-enqueues a task after the announcing transaction commits; the work happens in the worker."""
+enqueues a task after the announcing transaction commits; the work happens in the worker (re-scoring: here, when
+the broker cannot take it)."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+import structlog
 from django.db import transaction
 from django.db.models import Max, Min
+from kombu.exceptions import OperationalError
 
 from market.sources import time_zone_for_symbol
 from predictions.models import Prediction, TaskRecord
 from predictions.services import task_announce
 from tradingdash.events import CandlesStored, CorporateActionsChanged
+
+logger = structlog.get_logger(__name__)
+
+
+def _rescore_after_commit(args: list[str]) -> None:
+    """Queue the re-scoring once the announcing transaction commits; with the broker unreachable, re-score at once
+    (a few rows, the database only) rather than lose it: nothing else would ever re-score those predictions."""
+    from predictions.tasks import rescore_predictions
+
+    def enqueue() -> None:
+        try:
+            rescore_predictions.delay(*args)
+        except OperationalError as exc:
+            logger.warning("rescore_inline", reason="broker unavailable", error=str(exc), args=args)
+            rescore_predictions(*args)
+
+    transaction.on_commit(enqueue)
 
 
 def rescore_on_candles_stored(event: CandlesStored) -> None:
@@ -27,10 +47,7 @@ def rescore_on_candles_stored(event: CandlesStored) -> None:
     ).exists()
     if not targeted:
         return
-    from predictions.tasks import rescore_predictions
-
-    args = [event.symbol, event.timeframe, event.first.isoformat(), event.last.isoformat()]
-    transaction.on_commit(lambda: rescore_predictions.delay(*args))
+    _rescore_after_commit([event.symbol, event.timeframe, event.first.isoformat(), event.last.isoformat()])
 
 
 def rescore_on_corporate_actions(event: CorporateActionsChanged) -> None:
@@ -46,11 +63,10 @@ def rescore_on_corporate_actions(event: CorporateActionsChanged) -> None:
         .values("timeframe")
         .annotate(first=Min("target_time"), last=Max("target_time"))
     )
-    from predictions.tasks import rescore_predictions
-
     for row in across:
-        args = [event.symbol, row["timeframe"], row["first"].isoformat(), row["last"].isoformat()]
-        transaction.on_commit(lambda args=args: rescore_predictions.delay(*args))
+        _rescore_after_commit(
+            [event.symbol, row["timeframe"], row["first"].isoformat(), row["last"].isoformat()]
+        )
 
 
 def announce_task_finished(
