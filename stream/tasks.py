@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict
 
 import structlog
 from celery import shared_task
+from django.core.cache import cache
 from django.utils import timezone
 
 from market.providers.errors import ProviderUnavailable, RateLimited
 from market.services import quotes_refresh
 from market.sources import get_calendar
 from stream.selectors import instruments_exchanges, symbols_to_refresh
+from tradingdash.cache import cache_is_down
 
 logger = structlog.get_logger(__name__)
 
@@ -20,7 +23,26 @@ logger = structlog.get_logger(__name__)
 def refresh_quotes(only_when_open: bool = True) -> dict:
     """Refresh the quotes of watched and live-subscribed symbols whose exchange is open now (any exchange's with
     `only_when_open=False`, for an operator), in batches; each refreshed quote is announced (QuoteRefreshed) and
-    so streamed. Not retried: the next period refreshes again, and an outage shows as a stale feed."""
+    so streamed. Not retried: the next period refreshes again, and an outage shows as a stale feed. One at a
+    time: a run that waits on the provider's request budget (up to YFINANCE_LIMITER_TASK_MAX_WAIT_SECONDS a batch)
+    outlasts its period, and the next ones, started beside it, spent the same budget on the same symbols and held
+    more worker slots; they now return at once while it runs (a lease of REFRESH_LEASE_SECONDS, so a worker lost
+    mid-run holds it no longer). Without Redis there is no lease, and no broker to start a second run either."""
+    token = uuid.uuid4().hex
+    if not cache.add(REFRESH_LEASE_KEY, token, REFRESH_LEASE_SECONDS) and not cache_is_down():
+        return {"refreshed": [], "missing": [], "requests": 0, "skipped": "a refresh is already running"}
+    try:
+        return _refresh(only_when_open)
+    finally:
+        if cache.get(REFRESH_LEASE_KEY) == token:
+            cache.delete(REFRESH_LEASE_KEY)
+
+
+REFRESH_LEASE_KEY = "stream:refresh-quotes:lease"
+REFRESH_LEASE_SECONDS = 600
+
+
+def _refresh(only_when_open: bool) -> dict:
     wanted = sorted(symbols_to_refresh())
     exchanges = instruments_exchanges(wanted)
     now = timezone.now()

@@ -93,3 +93,22 @@ def test_an_operator_may_refresh_outside_the_session(provider, announced, catalo
 
     assert provider.batches == [["RELIANCE.NS", "TCS.NS"]]
     assert result["refreshed"] == ["RELIANCE.NS", "TCS.NS"]
+
+
+def test_a_second_refresh_while_one_runs_returns_at_once(settings, provider, announced, catalogue):
+    """A run waiting on the provider's request budget outlasts its period: the next one must not fetch beside it."""
+    from django.core.cache import cache
+
+    from stream.tasks import REFRESH_LEASE_KEY
+
+    cache.set(REFRESH_LEASE_KEY, "another run", 60)
+    with time_machine.travel(SESSION, tick=False):
+        result = refresh_quotes.delay().get()
+    assert result["skipped"] == "a refresh is already running"
+    assert provider.batches == [] and announced == []
+    assert cache.get(REFRESH_LEASE_KEY) == "another run"  # not released by the run that did not hold it
+    cache.delete(REFRESH_LEASE_KEY)
+    with time_machine.travel(SESSION, tick=False):
+        result = refresh_quotes.delay().get()
+    assert result["refreshed"] == ["RELIANCE.NS", "TCS.NS"]
+    assert cache.get(REFRESH_LEASE_KEY) is None  # released when done
