@@ -212,9 +212,17 @@ def alerts_evaluate_signal(*, signal_id: int) -> list[int]:
     signal = TradingSignal.objects.filter(pk=signal_id).first()
     if signal is None:
         return []
+    from signals.selectors import signal_row
+
     alerts = Alert.objects.filter(symbol=signal.symbol, kind=AlertKind.SIGNAL, signal_type=signal.signal_type)
-    message = f"{signal.symbol}: new {signal.signal_type} signal ({signal.timeframe}, strength {signal.strength:.2f})"
+    row = signal_row(signal.pk)
+    source = row["source"] if row is not None else None  # the provider of the bar it was made on
+    message = (
+        f"{signal.symbol}: new {signal.signal_type} signal ({signal.timeframe}, strength {signal.strength:.2f})"
+        f"{_synthetic_note(source)}"
+    )
     details = {
+        "source": source,
         "signal_id": signal.pk,
         "signal_type": signal.signal_type,
         "timeframe": signal.timeframe,
@@ -297,12 +305,15 @@ def _threshold_message(alert: Alert, value: float, *, threshold: float, source: 
     what = "price" if alert.kind.startswith("price") else "change"
     unit = "%" if what == "change" else ""
     side = "above" if alert.kind.endswith("_above") else "below"
-    # The message is all an Apprise channel shows: demo prices must never read as the market's.
-    synthetic = " (synthetic data, not market prices)" if source == "synthetic" else ""
     adjusted = ""
     if not math.isclose(threshold, alert.threshold):
         adjusted = f" ({alert.threshold:g} as set, before a split or bonus issue)"
-    return f"{alert.symbol}: {what} {value:.2f}{unit} is {side} {threshold:g}{unit}{adjusted}{synthetic}"
+    return f"{alert.symbol}: {what} {value:.2f}{unit} is {side} {threshold:g}{unit}{adjusted}{_synthetic_note(source)}"
+
+
+def _synthetic_note(source: str | None) -> str:
+    """The message is all an Apprise channel shows: demo data must never read as the market's."""
+    return " (synthetic data, not market prices)" if source == "synthetic" else ""
 
 
 def _fire(

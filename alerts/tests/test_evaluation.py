@@ -90,6 +90,17 @@ def test_a_retried_signal_evaluation_fires_and_notifies_once(
     assert AlertDelivery.objects.get().state == "delivered"
 
 
+def test_a_signal_made_on_synthetic_candles_says_so_in_its_alert():
+    """The message is all a notification channel shows: a BUY on demo data must not read as one on the market."""
+    alert = AlertFactory(kind="signal", threshold=None, signal_type="BUY")
+    candles = make_candles(1, start=NOW)
+    candles_upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="synthetic")
+    evaluate_signal.delay(_signal("BUY").pk).get()
+    event = AlertEvent.objects.get(alert=alert)
+    assert event.message.endswith("(synthetic data, not market prices)")
+    assert event.details["source"] == "synthetic"
+
+
 def test_prediction_miss_fires_only_outside_the_interval():
     alert = AlertFactory(kind="prediction_miss", threshold=None)
     common = {"predicted_price": 100.0, "lower_bound": 95.0, "upper_bound": 105.0, "base_timestamp": NOW}
