@@ -10,6 +10,7 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from accounts.authentication import password_claim_matches
+from accounts.backends import password_matches
 from accounts.selectors import email_taken, username_taken_any_case
 from tradingdash.inputs import StrictInputSerializer
 
@@ -21,7 +22,9 @@ class RegisterInputSerializer(StrictInputSerializer):
 
     username = serializers.CharField(max_length=150)
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
+    password = serializers.CharField(
+        write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
 
     def validate_username(self, value: str) -> str:
         # As create_user stores it (NFKC): fullwidth "ａｌｉｃｅ" is "alice", so it is checked as "alice".
@@ -70,7 +73,9 @@ class RegisterOutputSerializer(serializers.ModelSerializer):
 
 class LoginInputSerializer(StrictInputSerializer):
     username = serializers.CharField(max_length=254, help_text="Username or email address.")
-    password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
+    password = serializers.CharField(
+        write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -112,12 +117,14 @@ class PasswordChangeInputSerializer(StrictInputSerializer):
     """The current password proves it is the owner; the new one passes the same validators as at registration."""
 
     current_password = serializers.CharField(
-        write_only=True, max_length=4096, style={"input_type": "password"}
+        write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
     )
-    new_password = serializers.CharField(write_only=True, max_length=4096, style={"input_type": "password"})
+    new_password = serializers.CharField(
+        write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
 
     def validate_current_password(self, value: str) -> str:
-        if not self.context["user"].check_password(value):
+        if not password_matches(self.context["user"], value):
             raise serializers.ValidationError("The current password is wrong.", code="wrong_password")
         return value
 

@@ -231,6 +231,57 @@ class TestLogin:
         assert login(api_client, inactive.username).status_code == 401
 
 
+class TestPasswordWhitespace:
+    """DRF's CharField trims by default, so the API took "  secret " as "secret" while the admin and
+    createsuperuser store it exactly: an account whose password staff set with outer spaces could never log in
+    through the API, and one registered through it had spaces it did not know about."""
+
+    SPACED = "  " + STRONG + " "
+
+    def test_a_password_set_with_outer_spaces_in_the_admin_logs_in_as_typed(self, api_client):
+        user = UserFactory(password=self.SPACED)
+        assert login(api_client, user.username, self.SPACED).status_code == 200
+        assert login(api_client, user.username, STRONG).status_code == 401
+
+    def test_registration_keeps_the_password_exactly(self, api_client):
+        assert register(api_client, password=self.SPACED).status_code == 201
+        assert User.objects.get(username="alice").check_password(self.SPACED)
+        assert login(api_client, "alice", self.SPACED).status_code == 200
+        assert login(api_client, "alice", STRONG).status_code == 401
+
+    def test_an_account_the_api_stored_trimmed_still_logs_in_with_the_spaces_its_owner_typed(
+        self, api_client
+    ):
+        user = UserFactory(
+            password=STRONG
+        )  # as registration stored "  <STRONG> " before passwords were exact
+        assert login(api_client, user.username, self.SPACED).status_code == 200
+        assert login(api_client, user.username, STRONG).status_code == 200
+        assert login(api_client, user.username, " x" + STRONG).status_code == 401
+
+    def test_an_unknown_account_hashes_as_often_as_a_wrong_password_with_spaces(
+        self, api_client, monkeypatch
+    ):
+        """The trimmed retry hashes twice for a known account: an unknown one must too, or response time tells
+        which accounts exist."""
+        from django.contrib.auth.hashers import BCryptSHA256PasswordHasher
+
+        hashed = []
+        original = BCryptSHA256PasswordHasher.encode  # one bcrypt run each (verify runs it too)
+        monkeypatch.setattr(
+            BCryptSHA256PasswordHasher,
+            "encode",
+            lambda self, *a, **kw: hashed.append(1) or original(self, *a, **kw),
+        )
+        user = UserFactory(password=STRONG + "!")
+        hashed.clear()
+        assert login(api_client, user.username, self.SPACED).status_code == 401
+        known = len(hashed)
+        hashed.clear()
+        assert login(api_client, "nobody-here", self.SPACED).status_code == 401
+        assert len(hashed) == known == 2
+
+
 class TestTokens:
     def test_me(self, api_client, user):
         access = login(api_client, user.username).json()["access"]

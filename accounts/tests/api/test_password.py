@@ -46,6 +46,19 @@ def test_wrong_current_password_is_400_and_changes_nothing(user):
     assert _login(client, user.username, PASSWORD).status_code == 200
 
 
+def test_a_new_password_with_outer_spaces_is_kept_exactly_and_the_current_one_is_checked_as_typed():
+    """The change endpoint trimmed both: a current password set with outer spaces in the admin was "wrong", and
+    a new one with spaces was stored without them."""
+    spaced = "  " + PASSWORD + " "
+    user = UserFactory(password=spaced)
+    client = APIClient()
+    tokens = _login(client, user.username, spaced).json()
+    assert _change(client, tokens["access"], spaced, " " + NEW + "  ").status_code == 204
+    user.refresh_from_db()
+    assert user.check_password(" " + NEW + "  ")
+    assert not user.check_password(NEW)
+
+
 @pytest.mark.parametrize("weak", ["short", "12345678901", "password123"])
 def test_new_password_goes_through_the_validators(user, weak):
     client = APIClient()
