@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from market.calendar import ExchangeCalendar
 from market.timeframes import Timeframe
 
@@ -33,6 +35,19 @@ def bar_close(calendar: ExchangeCalendar, timeframe: Timeframe, opened_at: datet
         month = calendar.trading_days(day, month_end)
         return calendar.session_close(month[-1] if month else month_end).astimezone(UTC)
     return min(opened_at + timeframe.spec.bar, calendar.session_close(day)).astimezone(UTC)
+
+
+def in_sessions(calendar: ExchangeCalendar, timeframe: Timeframe, index: pd.DatetimeIndex) -> np.ndarray:
+    """Which bars of an aware index open in a session of the exchange, as its calendar knows them: an intraday bar
+    inside its day's hours, a daily bar on a trading day (a special session's day included; a weekday of a year
+    whose holidays are not loaded is one, as the calendar takes it). Weekly and monthly bars are stamped by their
+    period, whose first day may be closed: always True."""
+    if timeframe.is_intraday:
+        return calendar.session_mask(index)
+    if timeframe is not Timeframe.D1 or not len(index):
+        return np.ones(len(index), dtype=bool)
+    days = index.tz_convert(calendar.tz).tz_localize(None).to_numpy().astype("datetime64[D]")
+    return np.asarray(calendar.trading_mask(days))
 
 
 def bars_ahead(calendar: ExchangeCalendar, timeframe: Timeframe, opened_at: datetime, n: int) -> datetime:

@@ -156,10 +156,10 @@ class ExchangeCalendar:
         if end < start:
             return np.array([], dtype="datetime64[D]")
         days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1)
-        return days[self._trading_mask(days)]
+        return days[self.trading_mask(days)]
 
-    def _trading_mask(self, days: np.ndarray) -> np.ndarray:
-        """Which of the datetime64[D] `days` are trading days."""
+    def trading_mask(self, days: np.ndarray) -> np.ndarray:
+        """Which of the datetime64[D] `days` are trading days (vectorised `is_trading_day`)."""
         trading = np.is_busday(days, holidays=self._holiday_array)
         if self._weekend_sessions.size:
             trading |= np.isin(days, self._weekend_sessions)
@@ -221,7 +221,7 @@ class ExchangeCalendar:
         minutes = local % 86400 // 60
         opens = _minutes_by_day(days, self.open, self.special_opens)
         closes = _minutes_by_day(days, self.close, self.special_closes)
-        return np.asarray(self._trading_mask(days) & (minutes >= opens) & (minutes < closes))
+        return np.asarray(self.trading_mask(days) & (minutes >= opens) & (minutes < closes))
 
     # Status
 

@@ -4,7 +4,7 @@ holidays."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -118,6 +118,8 @@ class UpsertResult:
     rejected: int
     first: datetime | None
     last: datetime | None
+    # Rows the provider sent on days (or at times) that are not sessions of the exchange: not stored (History).
+    off_session: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +134,7 @@ class SyncResult:
     last: datetime | None
     source: str
     message: str | None = None
+    off_session: int = 0  # rows the provider sent outside the exchange's sessions (a holiday): not stored
 
 
 def candles_upsert(
@@ -629,10 +632,14 @@ def _store_window(
     fetched_at: datetime,
 ) -> UpsertResult:
     """Upsert what the provider sent for [start, end) when asked at `fetched_at` (candles and corporate actions)
-    and record the window as fetched then."""
+    and record the window as fetched then. The rows it sent outside the exchange's sessions (History.off_session:
+    a holiday's row, the previous session repeated) are not bars: they are logged and counted, not stored."""
     result = candles_upsert(
         symbol=symbol, timeframe=timeframe, candles=history.candles, source=source, fetched_at=fetched_at
     )
+    if history.off_session:
+        result = replace(result, off_session=len(history.off_session))
+        _off_session_report(symbol=symbol, timeframe=timeframe, source=source, stamps=history.off_session)
     actions_stored = corporate_actions_upsert(symbol=symbol, actions=history.actions, source=source)
     _coverage_add(
         symbol=symbol,
@@ -648,6 +655,23 @@ def _store_window(
     elif result.inserted or result.updated:
         market_reads_invalidate(symbol=symbol)
     return result
+
+
+def _off_session_report(
+    *, symbol: str, timeframe: Timeframe, source: str, stamps: tuple[datetime, ...]
+) -> None:
+    """Tell staff a provider sent rows for times its exchange did not trade (logs and the synced-candles metric):
+    a day listed here that did trade is a special session missing from the calendar (`load_sessions`)."""
+    CANDLES_SYNCED.labels(source, timeframe.value, "off_session").inc(len(stamps))
+    tz = calendar_for_symbol(symbol).tz
+    logger.warning(
+        "candles_off_session",
+        symbol=symbol,
+        timeframe=timeframe.value,
+        source=source,
+        count=len(stamps),
+        days=sorted({stamp.astimezone(tz).date().isoformat() for stamp in stamps})[:20],
+    )
 
 
 def market_reads_invalidate(*, symbol: str) -> None:
@@ -755,6 +779,11 @@ def candles_sync(
         message = _nothing_stored_reason(
             symbol=symbol, timeframe=timeframe, start=start, end=now, source=provider.name
         )
+        if result.off_session:
+            message = (
+                f"the provider sent only {result.off_session} {timeframe.value} bar(s) outside the sessions of "
+                f"{symbol}'s exchange calendar (a holiday or weekend), not stored; {message}"
+            )
     logger.info(
         "candles_synced",
         symbol=symbol,
@@ -762,6 +791,7 @@ def candles_sync(
         inserted=result.inserted,
         updated=result.updated,
         unchanged=result.unchanged,
+        off_session=result.off_session,
         source=provider.name,
     )
     return SyncResult(
@@ -775,6 +805,7 @@ def candles_sync(
         last=result.last,
         source=provider.name,
         message=message,
+        off_session=result.off_session,
     )
 
 
@@ -1370,6 +1401,7 @@ class BatchRunResult:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0  # not kept on the batch row: bars fetched again as they were stored
+    off_session: int = 0  # not kept on the batch row either: rows sent outside the sessions, not stored
     not_found: int = 0
     retry: list[str] = field(default_factory=list)  # symbols that hit an outage, still pending
 
@@ -1556,7 +1588,7 @@ def sync_batch_run(
         histories, errors = fetched.histories, dict(fetched.errors)
     except (ProviderError, ValueError) as exc:
         histories, errors = {}, dict.fromkeys(batch.pending, exc)
-    inserted = updated = unchanged = 0
+    inserted = updated = unchanged = off_session = 0
     for symbol, history in histories.items():
         result = _store_window(
             symbol=symbol,
@@ -1570,6 +1602,7 @@ def sync_batch_run(
         inserted += result.inserted
         updated += result.updated
         unchanged += result.unchanged
+        off_session += result.off_session
     retry = sorted(symbol for symbol, error in errors.items() if isinstance(error, ProviderUnavailable))
     not_found = sum(isinstance(error, SymbolNotFound) for error in errors.values())
     if not retry:
@@ -1597,6 +1630,7 @@ def sync_batch_run(
         inserted=inserted,
         updated=updated,
         unchanged=unchanged,
+        off_session=off_session,
         not_found=not_found,
         retry=len(retry),
     )
@@ -1608,6 +1642,7 @@ def sync_batch_run(
         inserted=inserted,
         updated=updated,
         unchanged=unchanged,
+        off_session=off_session,
         not_found=not_found,
         retry=retry,
     )

@@ -16,7 +16,7 @@ from prometheus_client import Counter
 CANDLES_SYNCED = Counter(
     "tradingdash_candles_synced",
     "Candles sent to candle upserts, by data source, timeframe and outcome (inserted, updated, or unchanged: "
-    "already stored with the same values).",
+    "already stored with the same values; off_session: sent for a time the exchange did not trade, not stored).",
     ["source", "timeframe", "outcome"],
 )
 PREDICTIONS_MADE = Counter(

@@ -189,6 +189,10 @@ class SyncResultSerializer(serializers.Serializer):
     last = serializers.DateTimeField(allow_null=True)
     source = serializers.CharField()
     message = serializers.CharField(allow_null=True, help_text="Why nothing was stored, when nothing was.")
+    off_session = serializers.IntegerField(
+        help_text="Rows the provider sent for days or times that are not sessions of the exchange's calendar "
+        "(a holiday, a weekend): not stored as bars."
+    )
 
 
 class MarketStatusQuerySerializer(QuerySerializer):

@@ -4,7 +4,9 @@ Candle frame: a DataFrame indexed by a UTC-aware DatetimeIndex named "timestamp"
 OPEN time (daily and weekly bars open at exchange-local midnight, 18:30 UTC the day before for IST),
 sorted ascending with unique timestamps (microsecond resolution, like Python's datetime); columns
 exactly open, high, low, close (float64) and volume (int64). Prices are as traded (not adjusted for
-later splits or dividends).
+later splits or dividends). Only bars that open in a session of the symbol's exchange calendar, when the provider
+has one (`Provider.sessions_only`): a row Yahoo sends for a holiday or a weekend (often the previous session
+repeated, or no volume) is no traded bar, and is reported in `History.off_session` instead.
 
 History: what one fetch returns, the candle frame and the corporate actions (market.adjust.Action: splits,
 bonuses as splits, dividends) whose ex-date falls in the fetched window, with amounts as traded.
@@ -18,14 +20,20 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 import numpy as np
+import structlog
 
 from market.adjust import Action, day_factors, split_ratio_between
+from market.bars import in_sessions
 from market.providers.errors import ProviderError, ProviderUnavailable, SymbolNotFound
 from market.symbols import currency_for_symbol, exchange_for_symbol
 from market.timeframes import STORED_TIMEFRAMES, Timeframe
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from market.calendar import ExchangeCalendar
+
+logger = structlog.get_logger(__name__)
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 CANDLE_COLUMNS = (*PRICE_COLUMNS, "volume")
@@ -67,10 +75,13 @@ class Quote:
 
 @dataclass(frozen=True)
 class History:
-    """What a fetch returns: candles as traded, and the corporate actions with an ex-date in the window."""
+    """What a fetch returns: candles as traded, and the corporate actions with an ex-date in the window.
+    `off_session`: the open times (UTC) of rows the provider sent for the window that are not in a session of
+    the exchange's calendar (a holiday, a weekend): left out of `candles`, for the caller to count and report."""
 
     candles: pd.DataFrame
     actions: list[Action] = field(default_factory=list)
+    off_session: tuple[datetime, ...] = ()
 
 
 def empty_candles() -> pd.DataFrame:
@@ -299,7 +310,19 @@ class Provider(ABC):
 
     def quote_from_candles(self, symbol: str, candles: pd.DataFrame, *, actions: list[Action] = ()) -> Quote:
         """The quote of the last daily candle against the close before it (divided by the ratios of `actions`'
-        splits between the two days)."""
+        splits between the two days). Rows on days that are not sessions of the exchange are left out: a holiday's
+        row (the previous close again) would be quoted as that day's session, with no change."""
+        candles, off_session = self.sessions_only(symbol, Timeframe.D1, candles)
+        if len(off_session):
+            logger.warning(
+                "quote_off_session_rows",
+                symbol=symbol,
+                source=self.name,
+                days=[
+                    stamp.date().isoformat()
+                    for stamp in off_session.index.tz_convert(self.time_zone_for(symbol))
+                ],
+            )
         if candles.empty:
             raise SymbolNotFound(symbol, f"No recent daily candles for symbol {symbol!r}")
         last = candles.iloc[-1]
@@ -324,6 +347,24 @@ class Provider(ABC):
             currency=self.currency_for(symbol),
             source=self.name,
         )
+
+    def calendar_for(self, symbol: str) -> ExchangeCalendar | None:
+        """The calendar of `symbol`'s exchange that the provider's bars are checked against (providers given one
+        return it; this default: none, so nothing is checked)."""
+        return None
+
+    def sessions_only(
+        self, symbol: str, timeframe: Timeframe, candles: pd.DataFrame
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(bars opening in a session of the symbol's exchange calendar, the others): what every provider stores
+        and quotes, and what it reports in History.off_session. Special sessions the calendar holds are sessions;
+        a weekday of a year whose holidays are not loaded counts as one (market.calendar), so no real bar is left
+        out for want of a holiday list. Without a calendar every bar is kept."""
+        calendar = self.calendar_for(symbol)
+        if calendar is None or candles.empty:
+            return candles, candles.iloc[:0]
+        inside = in_sessions(calendar, timeframe, candles.index)
+        return candles[inside], candles[~inside]
 
     def time_zone_for(self, symbol: str) -> tzinfo:
         """Zone of `symbol`'s exchange, in which its bars and actions are dated (providers that report actions

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from market.adjust import Action
+from market.bars import in_sessions
 from market.calendar import ExchangeCalendar
 from market.providers.base import (
     CANDLE_COLUMNS,
@@ -62,7 +63,8 @@ class CsvProvider(Provider):
         calendar: ExchangeCalendar | Callable[[str], ExchangeCalendar] | None = None,
     ):
         """`calendar`: the symbol's exchange calendar (one for every file, or a callable per symbol); given, an
-        intraday file with a bar outside its sessions is refused (market.sources passes each symbol's)."""
+        intraday file with a bar outside its sessions is refused, and a daily row on a day without a session is
+        left out and reported in History.off_session (market.sources passes each symbol's)."""
         self.directory = Path(directory).resolve()
         self.tz = tz
         self.split_adjusted = split_adjusted
@@ -100,19 +102,26 @@ class CsvProvider(Provider):
                 return History(candles=empty_candles())
             raise SymbolNotFound(symbol, f"No CSV market data for symbol {symbol!r}")
         tz = self.time_zone_for(symbol)
-        calendar = None
-        if timeframe.is_intraday and self.calendar is not None:
-            calendar = self.calendar if isinstance(self.calendar, ExchangeCalendar) else self.calendar(symbol)
+        calendar = self.calendar_for(symbol) if timeframe.is_intraday else None
         candles, actions = self._read(path, tz, timeframe, calendar)
         if self.split_adjusted:
             candles, actions = unadjust_splits(candles, actions, tz=tz)
+        # Intraday files with a bar outside the sessions were refused above; a daily row on a holiday or a
+        # weekend (an export that repeats the previous session) is left out and reported, as Yahoo's are.
+        candles, off_session = self.sessions_only(symbol, timeframe, candles)
         window = slice_candles(candles, start, end)
+        off = tuple(slice_candles(off_session, start, end).index.to_pydatetime())
         if timeframe is Timeframe.W1:
-            return History(candles=window)
-        return History(candles=window, actions=slice_actions(actions, start, end, tz=tz))
+            return History(candles=window, off_session=off)
+        return History(candles=window, actions=slice_actions(actions, start, end, tz=tz), off_session=off)
 
     def time_zone_for(self, symbol: str) -> ZoneInfo:
         return ZoneInfo(self.tz if isinstance(self.tz, str) else self.tz(symbol))
+
+    def calendar_for(self, symbol: str) -> ExchangeCalendar | None:
+        if self.calendar is None or isinstance(self.calendar, ExchangeCalendar):
+            return self.calendar
+        return self.calendar(symbol)
 
     def _path(self, symbol: str, timeframe: Timeframe) -> Path:
         """The file for (symbol, timeframe), refusing any name that would leave the directory."""
@@ -224,7 +233,7 @@ def _check_rows(
                 "and volume >= 0",
             )
     if calendar is not None and len(stamps):
-        outside = np.flatnonzero(~calendar.session_mask(stamps))
+        outside = np.flatnonzero(~in_sessions(calendar, timeframe, stamps))
         if outside.size:
             local = stamps[int(outside[0])].tz_convert(calendar.tz)
             raise _BadRow(

@@ -203,6 +203,9 @@ class SyntheticProvider(Provider):
     def exchange_for(self, symbol: str) -> str:
         return self._calendar_for(symbol).exchange
 
+    def calendar_for(self, symbol: str) -> ExchangeCalendar:
+        return self._calendar_for(symbol)
+
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
 

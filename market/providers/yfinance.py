@@ -281,12 +281,13 @@ class YFinanceProvider(Provider):
         past `end` (see _reach): its rows after `end` are only the splits Yahoo has applied already."""
         tz = self.time_zone_for(symbol)
         actions = [] if self.auto_adjust else actions_from_columns(raw, tz=tz)
-        candles = normalize_candles(raw)
-        if timeframe.is_intraday:
-            candles = candles[self._calendar_for(symbol).session_mask(candles.index)]
+        # Yahoo sends rows outside the exchange's sessions: intraday bars around the session, and daily rows for
+        # a holiday or weekend (the previous session repeated, or no volume). Neither is a traded bar.
+        candles, off_session = self.sessions_only(symbol, timeframe, normalize_candles(raw))
         candles = slice_candles(candles, start, end)
+        off = tuple(slice_candles(off_session, start, end).index.to_pydatetime())
         if self.auto_adjust:  # Yahoo's fully adjusted prices, stored as such: no actions to apply on top
-            return History(candles=candles)
+            return History(candles=candles, off_session=off)
         until = self._splits_until(symbol, end)
         if reach is not None and reach > end:
             # The answer went past the window: what is after `end` is not the window's, but its splits up to
@@ -309,7 +310,7 @@ class YFinanceProvider(Provider):
         candles, actions = unadjust_splits(candles, actions, tz=tz, later_splits=later)
         if timeframe is Timeframe.W1:
             actions = []  # dated by their week's bar, not their day: the daily sync reports them
-        return History(candles=candles, actions=actions)
+        return History(candles=candles, actions=actions, off_session=off)
 
     def _splits_until(self, symbol: str, end: datetime) -> datetime | None:
         """Until when Yahoo's prices of a window ending at `end` may already be adjusted for a later split: now;
@@ -351,6 +352,9 @@ class YFinanceProvider(Provider):
 
     def time_zone_for(self, symbol: str):
         return self._calendar_for(symbol).tz
+
+    def calendar_for(self, symbol: str) -> ExchangeCalendar:
+        return self._calendar_for(symbol)
 
     def exchange_for(self, symbol: str) -> str:
         return self._calendar_for(symbol).exchange

@@ -46,6 +46,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{symbol} {tf.value}: {result.inserted} inserted, {result.updated} updated, "
                 f"{result.unchanged} unchanged from {result.source}"
+                + (
+                    f"; {result.off_session} rows outside the sessions not stored"
+                    if result.off_session
+                    else ""
+                )
             )
         if failures:
             raise CommandError(f"{failures} of {len(symbols)} symbols failed")

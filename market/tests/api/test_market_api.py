@@ -325,6 +325,7 @@ class TestSync:
         assert first.status_code == 200
         body = first.json()
         assert body["symbol"] == "INFY.NS" and body["inserted"] > 15 and body["source"] == "synthetic"
+        assert body["off_session"] == 0  # the synthetic provider's bars are all on the calendar's sessions
         second = staff_client.post("/api/market/sync/INFY", {"timeframe": "1D"}, format="json").json()
         # The overlap it fetched again came back as stored: unchanged, not updated.
         assert (second["inserted"], second["updated"]) == (0, 0) and second["unchanged"] > 0

@@ -286,3 +286,21 @@ def test_the_configured_csv_provider_checks_each_symbols_sessions(settings, tmp_
     )
     with pytest.raises(UnreadableData, match="outside the NYSE sessions"):
         _build("csv").fetch_candles("AAPL", Timeframe.M5)
+
+
+def test_a_daily_row_on_a_holiday_is_left_out_reported_and_never_quoted(tmp_path, nse_calendar):
+    """An export ending on Diwali-Balipratipada (Tue 10 Nov 2026) with Monday's prices repeated: no bar, no quote."""
+    write(
+        tmp_path,
+        "TCS.NS_1D.csv",
+        CSV_HEADER + "2026-11-06,3070,3090,3050,3080,1000\n2026-11-09,3080,3100,3070,3095,1200\n"
+        "2026-11-10,3095,3095,3095,3095,0\n",
+    )
+    provider = CsvProvider(directory=tmp_path, calendar=nse_calendar)
+    history = provider.fetch_history("TCS.NS", Timeframe.D1)
+    assert list(history.candles.index) == [ist(2026, 11, 6), ist(2026, 11, 9)]
+    assert list(history.off_session) == [ist(2026, 11, 10)]
+
+    with time_machine.travel(ist(2026, 11, 10, 12, 0), tick=False):
+        quote = provider.fetch_quote("TCS.NS")
+    assert (quote.timestamp, quote.price, quote.previous_close) == (ist(2026, 11, 9), 3095, 3080)

@@ -2,7 +2,7 @@
 
 import copy
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from market.adjust import Action
+from market.calendar import SessionOverride
 from market.providers.base import CANDLE_COLUMNS, LookbackExceeded
 from market.providers.errors import ProviderUnavailable, RateLimited, SymbolNotFound
 from market.tests.providers.fake_clock import FakeClock
@@ -714,3 +715,72 @@ def test_quotes_of_many_symbols_on_a_split_day_compare_with_the_split_previous_c
     assert quote.price == pytest.approx(closes[5])
     assert quote.previous_close == pytest.approx(closes[4])  # the traded close, divided by the split
     assert quote == provider.fetch_quote("RELIANCE.NS")
+
+
+# Yahoo's daily rows for days NSE did not trade: Sat 7 Nov (Friday repeated, no volume), Sun 8 Nov (the Muhurat
+# session), Tue 10 Nov (Diwali-Balipratipada, a published holiday: Monday repeated, no volume).
+OFF_SESSION = {("RELIANCE.NS", "1d"): "reliance_ns_1d_2026-11_off_session.json"}
+MUHURAT = {
+    date(2026, 11, 8): SessionOverride(open=time(18, 0), close=time(19, 0), description="Muhurat trading")
+}
+
+
+def test_daily_rows_on_days_without_a_session_are_left_out_and_reported(make_provider, nse_calendar):
+    provider = make_provider(
+        FakeYahooSession(OFF_SESSION),
+        calendar=nse_calendar.with_sessions(MUHURAT),
+        clock=lambda: ist(2026, 11, 13, 12, 0),
+    )
+    history = provider.fetch_history(
+        "RELIANCE.NS", Timeframe.D1, start=ist(2026, 11, 5), end=ist(2026, 11, 13)
+    )
+
+    assert list(history.candles.index.tz_convert(IST).date) == [
+        date(2026, 11, 5),
+        date(2026, 11, 6),
+        date(2026, 11, 8),  # Muhurat trading is a session of the calendar: its bar is kept
+        date(2026, 11, 9),
+        date(2026, 11, 11),
+        date(2026, 11, 12),
+    ]
+    assert [stamp.astimezone(IST).date() for stamp in history.off_session] == [
+        date(2026, 11, 7),
+        date(2026, 11, 10),
+    ]
+
+
+def test_a_special_session_the_calendar_lacks_is_reported_not_kept(make_provider):
+    """As for intraday bars: a day is a session when the calendar says so (staff load special sessions)."""
+    provider = make_provider(FakeYahooSession(OFF_SESSION), clock=lambda: ist(2026, 11, 13, 12, 0))
+    history = provider.fetch_history(
+        "RELIANCE.NS", Timeframe.D1, start=ist(2026, 11, 5), end=ist(2026, 11, 13)
+    )
+
+    assert date(2026, 11, 8) not in set(history.candles.index.tz_convert(IST).date)
+    assert [stamp.astimezone(IST).date() for stamp in history.off_session] == [
+        date(2026, 11, 7),
+        date(2026, 11, 8),
+        date(2026, 11, 10),
+    ]
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["fetch_quote", "fetch_quotes"])
+def test_a_quote_on_a_holiday_is_the_last_sessions_not_the_holidays_row(make_provider, nse_calendar, batch):
+    """On Diwali-Balipratipada Yahoo's last daily row is the holiday, Monday's prices again: quoted as it is, the
+    holiday would read as a session that closed unchanged."""
+    provider = make_provider(
+        FakeYahooSession(OFF_SESSION),
+        calendar=nse_calendar.with_sessions(MUHURAT),
+        clock=lambda: ist(2026, 11, 10, 12, 0),
+    )
+    quote = (
+        provider.fetch_quotes(["RELIANCE.NS"])["RELIANCE.NS"]
+        if batch
+        else provider.fetch_quote("RELIANCE.NS")
+    )
+
+    closes = quote_of("reliance_ns_1d_2026-11_off_session.json")["close"]
+    assert quote.timestamp == ist(2026, 11, 9)  # Monday's session
+    assert quote.price == closes[4]
+    assert quote.previous_close == closes[3]  # the Muhurat session's close
+    assert quote.change == pytest.approx(closes[4] - closes[3])
