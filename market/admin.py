@@ -19,7 +19,12 @@ from market.models import (
     SyncRun,
 )
 from market.selectors import sync_run_percent, sync_runs_with_progress
-from market.services import candles_delete, corporate_actions_changed, market_reads_invalidate
+from market.services import (
+    candles_delete,
+    corporate_actions_changed,
+    market_reads_invalidate,
+    sessions_coverage_reopen,
+)
 from market.sources import catalogue_invalidate, holidays_invalidate, sessions_invalidate
 from market.symbols import InvalidSymbol, parse_symbol
 from market.tasks import sync_symbol
@@ -198,6 +203,8 @@ class MarketSessionAdmin(admin.ModelAdmin):
         sessions_invalidate(obj.exchange)
         if change and "exchange" in form.changed_data:
             sessions_invalidate(form.initial["exchange"])
+        # The provider's rows of that day were left out as off-session until now: reads and syncs ask again.
+        sessions_coverage_reopen(exchange=obj.exchange, dates=[obj.date])
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)

@@ -1207,6 +1207,7 @@ def sessions_load_csv(*, path: Path | str, exchange: str = "NSE") -> LoadResult:
         raise ValueError(f"Unknown exchange {exchange!r}; use one of {', '.join(EXCHANGES)}")
     sessions = load_sessions_csv(path)
     created = updated = unchanged = 0
+    changed: list[date] = []
     with transaction.atomic():
         existing = {
             row.date: row
@@ -1226,14 +1227,52 @@ def sessions_load_csv(*, path: Path | str, exchange: str = "NSE") -> LoadResult:
             if row is None:
                 MarketSession.objects.create(exchange=exchange, date=session.date, **fields)
                 created += 1
+                changed.append(session.date)
             elif any(getattr(row, name) != value for name, value in fields.items()):
                 MarketSession.objects.filter(pk=row.pk).update(**fields)
                 updated += 1
+                changed.append(session.date)
             else:
                 unchanged += 1
     if created or updated:
         sessions_invalidate(exchange)
+        sessions_coverage_reopen(exchange=exchange, dates=changed)
     return LoadResult(created=created, updated=updated, unchanged=unchanged)
+
+
+def sessions_coverage_reopen(*, exchange: str, dates: list[date]) -> int:
+    """Cut the days of sessions staff just announced (or changed) out of the fetched coverage of every series
+    traded on `exchange` (BSE's calendar takes NSE's sessions too), so the next read or sync asks the provider
+    for those days again. Until a special session is in the calendar, the provider's rows of that day are left
+    out as off-session (market.bars.in_sessions) while the window they came in counts as fetched: without this,
+    a Muhurat session loaded the day after would never be stored. Returns how many series were cut."""
+    if not dates:
+        return 0
+    exchanges = {exchange} | ({"BSE"} if exchange == "NSE" else set())
+    # Two days either side: whatever stamp a provider gives a day's bars (its local midnight, the session's open,
+    # UTC midnight), they fall inside; asking again for a few stored days only finds them unchanged.
+    ranges = [
+        (
+            datetime.combine(day - timedelta(days=2), datetime.min.time(), UTC),
+            datetime.combine(day + timedelta(days=3), datetime.min.time(), UTC),
+        )
+        for day in sorted(set(dates))
+    ]
+    cut = 0
+    for symbol, timeframe in CandleSeries.objects.values_list("symbol", "timeframe").order_by(
+        "symbol", "timeframe"
+    ):
+        if exchange_of(symbol) not in exchanges:
+            continue
+        with transaction.atomic():
+            _coverage_remove(symbol=symbol, timeframe=timeframe, ranges=ranges)
+        market_reads_invalidate(symbol=symbol)  # a cached read answered from the coverage just cut
+        cut += 1
+    if cut:
+        logger.info(
+            "sessions_coverage_reopened", exchange=exchange, days=[d.isoformat() for d in dates], series=cut
+        )
+    return cut
 
 
 def instrument_upsert_listing(*, listing: Listing, exchange: str = "NSE", activate: bool = False) -> str:

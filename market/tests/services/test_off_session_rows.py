@@ -10,7 +10,7 @@ import time_machine
 
 from market.models import MarketData, MarketSession
 from market.providers.csv import CsvProvider
-from market.services import candles_sync
+from market.services import candles_ensure, candles_sync, sessions_load_csv
 from market.sources import calendar_for_symbol, sessions_invalidate
 from market.tests.providers.fake_yahoo import FakeYahooSession
 from market.timeframes import Timeframe
@@ -95,3 +95,54 @@ def test_a_sync_of_holiday_rows_only_says_why_nothing_was_stored(tmp_path):
     assert (result.inserted, result.off_session) == (0, 1)
     assert "sent only 1 1D bar(s) outside the sessions" in result.message
     assert not MarketData.objects.exists()
+
+
+def test_a_special_session_loaded_after_its_rows_were_left_out_is_fetched_again(tmp_path):
+    """Until staff load a special session, the provider's row of that day is left out as off-session while the
+    window it came in counts as fetched: without re-opening that day, reads would never ask for it again and the
+    Muhurat bar would stay missing for good."""
+    write_daily(tmp_path, "TCS.NS", ["2026-11-05", "2026-11-06", "2026-11-08", "2026-11-09"])
+    provider = CsvProvider(directory=tmp_path, calendar=calendar_for_symbol)
+    start = datetime(2026, 11, 4, tzinfo=UTC)
+    with time_machine.travel(datetime(2026, 11, 10, 12, 0, tzinfo=UTC), tick=False):
+        candles_ensure(symbol="TCS.NS", timeframe=Timeframe.D1, start=start, end=None, provider=provider)
+        assert stored_days("TCS.NS") == [date(2026, 11, 5), date(2026, 11, 6), date(2026, 11, 9)]
+
+        sessions = tmp_path / "sessions.csv"
+        sessions.write_text(
+            "date,kind,open_time,close_time,description,source\n"
+            "2026-11-08,special,18:00,19:00,Muhurat trading,NSE circular\n"
+        )
+        sessions_load_csv(path=sessions, exchange="NSE")
+        candles_ensure(symbol="TCS.NS", timeframe=Timeframe.D1, start=start, end=None, provider=provider)
+
+    assert stored_days("TCS.NS") == [
+        date(2026, 11, 5),
+        date(2026, 11, 6),
+        date(2026, 11, 8),
+        date(2026, 11, 9),
+    ]
+
+
+def test_a_special_session_added_in_the_admin_reopens_its_day(admin_client, tmp_path):
+    write_daily(tmp_path, "TCS.NS", ["2026-11-06", "2026-11-08", "2026-11-09"])
+    provider = CsvProvider(directory=tmp_path, calendar=calendar_for_symbol)
+    start = datetime(2026, 11, 5, tzinfo=UTC)
+    with time_machine.travel(datetime(2026, 11, 10, 12, 0, tzinfo=UTC), tick=False):
+        candles_ensure(symbol="TCS.NS", timeframe=Timeframe.D1, start=start, end=None, provider=provider)
+        response = admin_client.post(
+            "/admin/market/marketsession/add/",
+            {
+                "exchange": "NSE",
+                "date": "2026-11-08",
+                "kind": "special",
+                "open_time": "18:00",
+                "close_time": "19:00",
+                "description": "Muhurat trading",
+                "source": "",
+            },
+        )
+        assert response.status_code == 302
+        candles_ensure(symbol="TCS.NS", timeframe=Timeframe.D1, start=start, end=None, provider=provider)
+
+    assert date(2026, 11, 8) in stored_days("TCS.NS")
