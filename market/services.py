@@ -296,6 +296,17 @@ def utc_month_start(month: date, *, after: int = 0) -> datetime:
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
 
 
+# The rows there are (a month whose bars were all deleted with the triggers off has no bar left to name it, and
+# its row, still current, would be served), then the rows of months with bars and none; in the triggers' lock order.
+_RENDERED_MONTHS_STALE_SQL = """
+UPDATE market_renderedmonth SET stale = true
+WHERE id IN (
+    SELECT id FROM market_renderedmonth
+    WHERE timeframe = '1D' AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s::text)
+    ORDER BY symbol, timeframe, month
+    FOR UPDATE
+)
+"""
 _RENDERED_MONTHS_REBUILD_SQL = """
 INSERT INTO market_renderedmonth (symbol, timeframe, month, stale, time_zone, tick, times, ends, finals, sources, body)
 SELECT DISTINCT symbol, timeframe, date_trunc('month', "timestamp" AT TIME ZONE 'UTC')::date, true,
@@ -308,11 +319,13 @@ ON CONFLICT (symbol, timeframe, month) DO UPDATE SET stale = true
 
 
 def rendered_months_rebuild(*, symbol: str | None = None) -> int:
-    """Mark every month of daily bars stale (of `symbol`, or of all), creating the rows of months that have bars
-    and none (rows restored or written with the triggers off), then render them all again. Returns how many."""
+    """Mark every month of daily bars stale (of `symbol`, or of all), its rows and the rows of months that have
+    bars and none (rows restored, written or deleted with the triggers off), then render them all again (a row
+    whose month has no bar left is deleted). Returns how many were rendered."""
     if connection.vendor != "postgresql":
         return 0
     with connection.cursor() as cursor:
+        cursor.execute(_RENDERED_MONTHS_STALE_SQL, {"symbol": symbol})
         cursor.execute(_RENDERED_MONTHS_REBUILD_SQL, {"symbol": symbol})
     if symbol is not None:
         return rendered_months_refresh(symbol=symbol)

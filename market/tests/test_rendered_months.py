@@ -277,6 +277,27 @@ def test_rebuild_after_writes_with_the_triggers_off_renders_every_month(provider
     assert body == from_rows(monkeypatch, limit=50)
 
 
+def test_rebuild_after_deletes_with_the_triggers_off_serves_no_deleted_bar(provider, monkeypatch):
+    """A month whose bars were all deleted with the triggers off has no bar left to mark it: the rebuild must
+    render its row again too (and so drop it), not only the rows of months that still hold bars."""
+    history(limit=50)
+    with (
+        connection.cursor() as cursor
+    ):  # a restore that lost a month, with triggers off: its row still current
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute(
+            "DELETE FROM market_marketdata WHERE symbol = %s AND timeframe = '1D' AND timestamp >= %s"
+            " AND timestamp < %s",
+            [SYMBOL, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)],
+        )
+        cursor.execute("SET session_replication_role = origin")
+    call_command("render_months", "--rebuild")
+    assert not RenderedMonth.objects.filter(month=date(2026, 10, 1)).exists()
+    body = history(limit=50)
+    assert b'"date":"2026-10-15"' not in body
+    assert body == from_rows(monkeypatch, limit=50)
+
+
 def test_render_months_refuses_a_symbol_without_rebuild(db):
     with pytest.raises(CommandError, match="--symbol goes with --rebuild"):
         call_command("render_months", "--symbol", "TCS")
