@@ -197,6 +197,18 @@ def test_a_sparse_series_is_read_from_its_bars(monkeypatch, used):
         assert body == from_rows(monkeypatch, limit=25)
 
 
+@pytest.mark.parametrize("table", ["market_marketdata", "market_marketdata_coarse"])
+def test_truncated_bars_are_not_served_from_their_months(provider, used, monkeypatch, table):
+    """TRUNCATE fires no insert, update or delete trigger; the months of the bars it removes go with them."""
+    history(limit=50)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {table}")  # the candle table, or the partition that holds the daily bars
+    body = history(limit=50)
+    assert b'"count":0,' in body
+    assert body == from_rows(monkeypatch, limit=50)
+    assert not RenderedMonth.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_write_during_a_refresh_leaves_the_month_stale(provider, monkeypatch):
     """The refresh reads a month's bars holding its row's lock; a write of that month waits for it to commit and
