@@ -197,6 +197,27 @@ def test_a_sparse_series_is_read_from_its_bars(monkeypatch, used):
         assert body == from_rows(monkeypatch, limit=25)
 
 
+def test_bars_written_to_their_partition_directly_are_served_as_written(provider, used, monkeypatch):
+    """SQL naming the partition that holds the daily bars fires that partition's triggers, not the candle table's."""
+    history(limit=50)
+    day = DAYS[-3]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE market_marketdata_coarse SET volume = 5 WHERE symbol = %s AND timeframe = '1D'"
+            " AND timestamp = %s",
+            [SYMBOL, datetime.combine(day, time(), IST)],
+        )
+        cursor.execute(
+            "DELETE FROM market_marketdata_coarse WHERE symbol = %s AND timeframe = '1D' AND timestamp = %s",
+            [SYMBOL, datetime.combine(DAYS[-30], time(), IST)],
+        )
+    body = history(limit=50)
+    assert b'"volume":5,' in body
+    assert body == from_rows(monkeypatch, limit=50)
+    assert used[-1] is True
+    assert month_row(day).stale and month_row(DAYS[-30]).stale  # for the beat task to render
+
+
 @pytest.mark.parametrize("table", ["market_marketdata", "market_marketdata_coarse"])
 def test_truncated_bars_are_not_served_from_their_months(provider, used, monkeypatch, table):
     """TRUNCATE fires no insert, update or delete trigger; the months of the bars it removes go with them."""
