@@ -334,14 +334,20 @@ def rendered_months_rebuild(*, symbol: str | None = None) -> int:
 
 def rendered_months_refresh_all() -> int:
     """rendered_months_refresh for every symbol with a stale month (the months staff edited or deleted bars of,
-    those stored before the triggers, those of an instrument whose tick changed: market.tasks)."""
-    symbols = (
-        RenderedMonth.objects.filter(stale=True)
-        .values_list("symbol", flat=True)
-        .distinct()
-        .order_by("symbol")
+    those stored before the triggers) or one rendered in a zone or at a tick the catalogue no longer gives (an
+    instrument whose tick or exchange staff changed: nothing marks those stale, and until they are rendered again
+    every read of the symbol renders them from their bars)."""
+    kept = RenderedMonth.objects.filter(timeframe=Timeframe.D1.value).values_list(
+        "symbol", "stale", "time_zone", "tick"
     )
-    return sum(rendered_months_refresh(symbol=symbol) for symbol in list(symbols))
+    symbols = {
+        symbol
+        for symbol, stale, zone, tick in kept.distinct()
+        if stale
+        or zone != zone_name(time_zone_for_symbol(symbol))
+        or tick != tick_text(price_tick_for_symbol(symbol))
+    }
+    return sum(rendered_months_refresh(symbol=symbol) for symbol in sorted(symbols))
 
 
 def _final_mask(*, symbol: str, timeframe: Timeframe, index: pd.DatetimeIndex, now: datetime) -> np.ndarray:

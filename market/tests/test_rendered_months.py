@@ -292,6 +292,20 @@ def test_the_quarter_hourly_task_renders_what_staff_changed(provider):
     assert render_stale_months() == {"rendered": 0}
 
 
+def test_the_quarter_hourly_task_renders_the_months_of_a_new_tick(provider):
+    """Nothing marks a month stale when staff change the instrument's tick: the task finds the months rendered at
+    another tick itself, or every read of the symbol would render all of them from their bars, for good."""
+    from market.tasks import render_stale_months
+
+    history(limit=50)
+    months = RenderedMonth.objects.count()
+    Instrument.objects.update_or_create(symbol=SYMBOL, defaults={"tick_size": Decimal("0.5")})  # staff edit
+    catalogue_invalidate()
+    assert render_stale_months() == {"rendered": months}
+    assert set(RenderedMonth.objects.values_list("tick", flat=True)) == {"0.5"}
+    assert render_stale_months() == {"rendered": 0}
+
+
 def test_rebuild_after_writes_with_the_triggers_off_renders_every_month(provider, monkeypatch):
     history(limit=50)
     with connection.cursor() as cursor:  # a restore with triggers off: neither stale nor a row of its own
