@@ -321,15 +321,23 @@ ON CONFLICT (symbol, timeframe, month) DO UPDATE SET stale = true
 def rendered_months_rebuild(*, symbol: str | None = None) -> int:
     """Mark every month of daily bars stale (of `symbol`, or of all), its rows and the rows of months that have
     bars and none (rows restored, written or deleted with the triggers off), then render them all again (a row
-    whose month has no bar left is deleted). Returns how many were rendered."""
+    whose month has no bar left is deleted). Returns how many were rendered. Writes with the triggers off bumped
+    no version: the symbols' cached reads are dropped too, or those cached from the months as they were would
+    outlive the rebuild."""
     if connection.vendor != "postgresql":
         return 0
     with connection.cursor() as cursor:
         cursor.execute(_RENDERED_MONTHS_STALE_SQL, {"symbol": symbol})
         cursor.execute(_RENDERED_MONTHS_REBUILD_SQL, {"symbol": symbol})
     if symbol is not None:
-        return rendered_months_refresh(symbol=symbol)
-    return rendered_months_refresh_all()
+        rendered, symbols = rendered_months_refresh(symbol=symbol), [symbol]
+    else:
+        # Before the refresh deletes the rows of months left without bars.
+        symbols = list(RenderedMonth.objects.values_list("symbol", flat=True).distinct().order_by("symbol"))
+        rendered = rendered_months_refresh_all()
+    for each in symbols:
+        market_reads_invalidate(symbol=each)
+    return rendered
 
 
 def rendered_months_refresh_all() -> int:

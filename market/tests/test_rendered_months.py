@@ -324,6 +324,24 @@ def test_rebuild_after_writes_with_the_triggers_off_renders_every_month(provider
     assert body == from_rows(monkeypatch, limit=50)
 
 
+def test_rebuild_drops_the_bodies_cached_before_it(provider, monkeypatch):
+    """Bars written with the triggers off bump no version: the answers cached from the months as they were must not
+    outlive the rebuild that renders them again."""
+    history(limit=50)
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute(
+            "UPDATE market_marketdata SET volume = 9 WHERE symbol = %s AND timeframe = '1D' AND timestamp >= %s",
+            [SYMBOL, datetime(2026, 11, 1, tzinfo=UTC)],
+        )
+        cursor.execute("SET session_replication_role = origin")
+    assert b'"volume":9,' not in history(limit=50)  # cached, as any read of it before the rebuild
+    call_command("render_months", "--rebuild")
+    body = selectors.candles_history(symbol=SYMBOL, timeframe=Timeframe.D1, limit=50)  # the cache not cleared
+    assert b'"volume":9,' in body
+    assert body == from_rows(monkeypatch, limit=50)
+
+
 def test_rebuild_after_deletes_with_the_triggers_off_serves_no_deleted_bar(provider, monkeypatch):
     """A month whose bars were all deleted with the triggers off has no bar left to mark it: the rebuild must
     render its row again too (and so drop it), not only the rows of months that still hold bars."""
