@@ -132,12 +132,13 @@ class RenderedMonth(models.Model):
     so that a read of 2,500 candles joins ~120 of these instead of reading and rendering 2,500 rows (bench/README.md,
     "Ninth look").
 
-    On PostgreSQL, triggers on market_marketdata (migration 0014) mark a month `stale` in the same transaction as
-    any insert, update or delete of its daily bars, by whatever path (upserts, the admin, SQL), and create the row
-    of a month that had none: every month with daily bars has a row, and a row not stale is what its bars render
-    to now. Readers use a row only when it is not stale and was rendered with the symbol's current time zone and
-    tick, and read the other months' bars themselves; writers re-render (market.services.rendered_months_refresh)
-    holding the row's lock, which the triggers also take. Unused on other databases."""
+    On PostgreSQL, triggers on market_marketdata and its daily partition (migrations 0014-0016) mark a month
+    `stale` in the same transaction as any insert, update or delete of its daily bars, by whatever path (upserts,
+    the admin, SQL), create the row of a month that had none and drop them all on a TRUNCATE: every month with
+    daily bars has a row, and a row not stale is what its bars render to now. Readers use a row only when it is
+    not stale and was rendered with the symbol's current time zone and tick, and read the other months' bars
+    themselves; writers re-render (market.services.rendered_months_refresh) holding the row's lock, which the
+    triggers also take. Unused on other databases."""
 
     symbol = models.CharField(max_length=20)
     timeframe = models.CharField(max_length=3, choices=STORED_TIMEFRAME_CHOICES)

@@ -299,6 +299,17 @@ def utc_month_start(month: date, *, after: int = 0) -> datetime:
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
 
 
+# The rows there are (a month whose bars were all deleted with the triggers off has no bar left to name it, and
+# its row, still current, would be served), then the rows of months with bars and none; in the triggers' lock order.
+_RENDERED_MONTHS_STALE_SQL = """
+UPDATE market_renderedmonth SET stale = true
+WHERE id IN (
+    SELECT id FROM market_renderedmonth
+    WHERE timeframe = '1D' AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s::text)
+    ORDER BY symbol, timeframe, month
+    FOR UPDATE
+)
+"""
 _RENDERED_MONTHS_REBUILD_SQL = """
 INSERT INTO market_renderedmonth (symbol, timeframe, month, stale, time_zone, tick, times, ends, finals, sources, body)
 SELECT DISTINCT symbol, timeframe, date_trunc('month', "timestamp" AT TIME ZONE 'UTC')::date, true,
@@ -311,27 +322,43 @@ ON CONFLICT (symbol, timeframe, month) DO UPDATE SET stale = true
 
 
 def rendered_months_rebuild(*, symbol: str | None = None) -> int:
-    """Mark every month of daily bars stale (of `symbol`, or of all), creating the rows of months that have bars
-    and none (rows restored or written with the triggers off), then render them all again. Returns how many."""
+    """Mark every month of daily bars stale (of `symbol`, or of all), its rows and the rows of months that have
+    bars and none (rows restored, written or deleted with the triggers off), then render them all again (a row
+    whose month has no bar left is deleted). Returns how many were rendered. Writes with the triggers off bumped
+    no version: the symbols' cached reads are dropped too, or those cached from the months as they were would
+    outlive the rebuild."""
     if connection.vendor != "postgresql":
         return 0
     with connection.cursor() as cursor:
+        cursor.execute(_RENDERED_MONTHS_STALE_SQL, {"symbol": symbol})
         cursor.execute(_RENDERED_MONTHS_REBUILD_SQL, {"symbol": symbol})
     if symbol is not None:
-        return rendered_months_refresh(symbol=symbol)
-    return rendered_months_refresh_all()
+        rendered, symbols = rendered_months_refresh(symbol=symbol), [symbol]
+    else:
+        # Before the refresh deletes the rows of months left without bars.
+        symbols = list(RenderedMonth.objects.values_list("symbol", flat=True).distinct().order_by("symbol"))
+        rendered = rendered_months_refresh_all()
+    for each in symbols:
+        market_reads_invalidate(symbol=each)
+    return rendered
 
 
 def rendered_months_refresh_all() -> int:
     """rendered_months_refresh for every symbol with a stale month (the months staff edited or deleted bars of,
-    those stored before the triggers, those of an instrument whose tick changed: market.tasks)."""
-    symbols = (
-        RenderedMonth.objects.filter(stale=True)
-        .values_list("symbol", flat=True)
-        .distinct()
-        .order_by("symbol")
+    those stored before the triggers) or one rendered in a zone or at a tick the catalogue no longer gives (an
+    instrument whose tick or exchange staff changed: nothing marks those stale, and until they are rendered again
+    every read of the symbol renders them from their bars)."""
+    kept = RenderedMonth.objects.filter(timeframe=Timeframe.D1.value).values_list(
+        "symbol", "stale", "time_zone", "tick"
     )
-    return sum(rendered_months_refresh(symbol=symbol) for symbol in list(symbols))
+    symbols = {
+        symbol
+        for symbol, stale, zone, tick in kept.distinct()
+        if stale
+        or zone != zone_name(time_zone_for_symbol(symbol))
+        or tick != tick_text(price_tick_for_symbol(symbol))
+    }
+    return sum(rendered_months_refresh(symbol=symbol) for symbol in sorted(symbols))
 
 
 def _final_mask(*, symbol: str, timeframe: Timeframe, index: pd.DatetimeIndex, now: datetime) -> np.ndarray:

@@ -197,6 +197,39 @@ def test_a_sparse_series_is_read_from_its_bars(monkeypatch, used):
         assert body == from_rows(monkeypatch, limit=25)
 
 
+def test_bars_written_to_their_partition_directly_are_served_as_written(provider, used, monkeypatch):
+    """SQL naming the partition that holds the daily bars fires that partition's triggers, not the candle table's."""
+    history(limit=50)
+    day = DAYS[-3]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE market_marketdata_coarse SET volume = 5 WHERE symbol = %s AND timeframe = '1D'"
+            " AND timestamp = %s",
+            [SYMBOL, datetime.combine(day, time(), IST)],
+        )
+        cursor.execute(
+            "DELETE FROM market_marketdata_coarse WHERE symbol = %s AND timeframe = '1D' AND timestamp = %s",
+            [SYMBOL, datetime.combine(DAYS[-30], time(), IST)],
+        )
+    body = history(limit=50)
+    assert b'"volume":5,' in body
+    assert body == from_rows(monkeypatch, limit=50)
+    assert used[-1] is True
+    assert month_row(day).stale and month_row(DAYS[-30]).stale  # for the beat task to render
+
+
+@pytest.mark.parametrize("table", ["market_marketdata", "market_marketdata_coarse"])
+def test_truncated_bars_are_not_served_from_their_months(provider, used, monkeypatch, table):
+    """TRUNCATE fires no insert, update or delete trigger; the months of the bars it removes go with them."""
+    history(limit=50)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {table}")  # the candle table, or the partition that holds the daily bars
+    body = history(limit=50)
+    assert b'"count":0,' in body
+    assert body == from_rows(monkeypatch, limit=50)
+    assert not RenderedMonth.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_write_during_a_refresh_leaves_the_month_stale(provider, monkeypatch):
     """The refresh reads a month's bars holding its row's lock; a write of that month waits for it to commit and
@@ -259,6 +292,20 @@ def test_the_quarter_hourly_task_renders_what_staff_changed(provider):
     assert render_stale_months() == {"rendered": 0}
 
 
+def test_the_quarter_hourly_task_renders_the_months_of_a_new_tick(provider):
+    """Nothing marks a month stale when staff change the instrument's tick: the task finds the months rendered at
+    another tick itself, or every read of the symbol would render all of them from their bars, for good."""
+    from market.tasks import render_stale_months
+
+    history(limit=50)
+    months = RenderedMonth.objects.count()
+    Instrument.objects.update_or_create(symbol=SYMBOL, defaults={"tick_size": Decimal("0.5")})  # staff edit
+    catalogue_invalidate()
+    assert render_stale_months() == {"rendered": months}
+    assert set(RenderedMonth.objects.values_list("tick", flat=True)) == {"0.5"}
+    assert render_stale_months() == {"rendered": 0}
+
+
 def test_rebuild_after_writes_with_the_triggers_off_renders_every_month(provider, monkeypatch):
     history(limit=50)
     with connection.cursor() as cursor:  # a restore with triggers off: neither stale nor a row of its own
@@ -274,6 +321,45 @@ def test_rebuild_after_writes_with_the_triggers_off_renders_every_month(provider
     assert RenderedMonth.objects.filter(month=date(2026, 10, 1)).exists()
     body = history(limit=50)
     assert b'"volume":9,' in body
+    assert body == from_rows(monkeypatch, limit=50)
+
+
+def test_rebuild_drops_the_bodies_cached_before_it(provider, monkeypatch):
+    """Bars written with the triggers off bump no version: the answers cached from the months as they were must not
+    outlive the rebuild that renders them again."""
+    history(limit=50)
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute(
+            "UPDATE market_marketdata SET volume = 9 WHERE symbol = %s AND timeframe = '1D' AND timestamp >= %s",
+            [SYMBOL, datetime(2026, 11, 1, tzinfo=UTC)],
+        )
+        cursor.execute("SET session_replication_role = origin")
+    assert b'"volume":9,' not in history(limit=50)  # cached, as any read of it before the rebuild
+    call_command("render_months", "--rebuild")
+    body = selectors.candles_history(symbol=SYMBOL, timeframe=Timeframe.D1, limit=50)  # the cache not cleared
+    assert b'"volume":9,' in body
+    assert body == from_rows(monkeypatch, limit=50)
+
+
+def test_rebuild_after_deletes_with_the_triggers_off_serves_no_deleted_bar(provider, monkeypatch):
+    """A month whose bars were all deleted with the triggers off has no bar left to mark it: the rebuild must
+    render its row again too (and so drop it), not only the rows of months that still hold bars."""
+    history(limit=50)
+    with (
+        connection.cursor() as cursor
+    ):  # a restore that lost a month, with triggers off: its row still current
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute(
+            "DELETE FROM market_marketdata WHERE symbol = %s AND timeframe = '1D' AND timestamp >= %s"
+            " AND timestamp < %s",
+            [SYMBOL, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)],
+        )
+        cursor.execute("SET session_replication_role = origin")
+    call_command("render_months", "--rebuild")
+    assert not RenderedMonth.objects.filter(month=date(2026, 10, 1)).exists()
+    body = history(limit=50)
+    assert b'"date":"2026-10-15"' not in body
     assert body == from_rows(monkeypatch, limit=50)
 
 
