@@ -48,7 +48,8 @@ class AutoSchema(SpectacularAutoSchema):
             return
         if not any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators):
             return
-        if getattr(field, "trim_whitespace", False) and not getattr(field, "allow_blank", True):
+        stripped = getattr(field, "trim_whitespace", False) or getattr(field, "blank_when_stripped", False)
+        if stripped and not getattr(field, "allow_blank", True):
             schema["pattern"] = f"^{_NO_NUL}{_NOT_STRIPPED}{_NO_NUL}$"
         else:
             schema["pattern"] = f"^{_NO_NUL}$"

@@ -17,14 +17,34 @@ from tradingdash.inputs import StrictInputSerializer
 User = get_user_model()
 
 
+class PasswordField(serializers.CharField):
+    """A password exactly as sent, outer spaces included (DRF's CharField trims them; the admin and
+    createsuperuser keep them, and so must login). Text that is blank once stripped is still refused as blank,
+    as before and as the schema says (tradingdash.openapi)."""
+
+    blank_when_stripped = True
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            write_only=True,
+            max_length=4096,
+            trim_whitespace=False,
+            style={"input_type": "password"},
+            **kwargs,
+        )
+
+    def run_validation(self, data=serializers.empty):
+        if isinstance(data, str) and data and not data.strip():
+            self.fail("blank")
+        return super().run_validation(data)
+
+
 class RegisterInputSerializer(StrictInputSerializer):
     """Only these three fields are accepted; privilege fields (is_staff…) a client sends are a 400."""
 
     username = serializers.CharField(max_length=150)
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(
-        write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
-    )
+    password = PasswordField()
 
     def validate_username(self, value: str) -> str:
         # As create_user stores it (NFKC): fullwidth "ａｌｉｃｅ" is "alice", so it is checked as "alice".
@@ -73,9 +93,7 @@ class RegisterOutputSerializer(serializers.ModelSerializer):
 
 class LoginInputSerializer(StrictInputSerializer):
     username = serializers.CharField(max_length=254, help_text="Username or email address.")
-    password = serializers.CharField(
-        write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
-    )
+    password = PasswordField()
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -116,12 +134,8 @@ class MeSerializer(serializers.ModelSerializer):
 class PasswordChangeInputSerializer(StrictInputSerializer):
     """The current password proves it is the owner; the new one passes the same validators as at registration."""
 
-    current_password = serializers.CharField(
-        write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
-    )
-    new_password = serializers.CharField(
-        write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
-    )
+    current_password = PasswordField()
+    new_password = PasswordField()
 
     def validate_current_password(self, value: str) -> str:
         if not password_matches(self.context["user"], value):
