@@ -38,7 +38,7 @@ from predictions.ml.ensemble import Ensemble
 from predictions.ml.ensemble_evaluation import ensemble_train
 from predictions.ml.evaluation import MIN_FOLDS, walk_forward
 from predictions.ml.naive import NaiveForecaster
-from predictions.models import Algorithm, Prediction, TaskRecord, TrainedModel
+from predictions.models import TRAIN_TASK, Algorithm, Prediction, TaskRecord, TrainedModel
 from tradingdash import events
 from tradingdash.exceptions import ServiceUnavailable
 from tradingdash.metrics import PREDICTIONS_MADE
@@ -119,6 +119,10 @@ class TaskStarted:
 
 class NoActiveModel(Exception):
     """No trained, active model for this symbol, timeframe, horizon and algorithm yet."""
+
+
+class RequesterDeleted(Exception):
+    """The user a prediction was asked for was deleted meanwhile: their predictions go with them, so none is made."""
 
 
 class ModelUnavailable(Exception):
@@ -553,6 +557,9 @@ def prediction_generate(
         "source": _bar_source(symbol=symbol, timeframe=timeframe.value, timestamp=forecast.base_time),
     }
     with transaction.atomic():
+        # Locked, so the account cannot go between this check and the commit (its predictions go with it).
+        if user_id is not None and not _requester_locked(user_id):
+            raise RequesterDeleted(f"User {user_id} was deleted; no prediction is made for them.")
         if task_id is None:
             prediction, created = Prediction.objects.create(**values), True
         else:
@@ -574,6 +581,13 @@ def prediction_generate(
     PREDICTIONS_MADE.labels(used, timeframe.value).inc()
     logger.info("prediction_made", symbol=symbol, model=prediction.model_version, horizon=horizon)
     return prediction
+
+
+def _requester_locked(user_id: int) -> bool:
+    """Whether the user exists, holding their row against deletion until the transaction ends."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.select_for_update(no_key=True).filter(pk=user_id).exists()
 
 
 def _bar_source(*, symbol: str, timeframe: str, timestamp: datetime) -> str:
@@ -730,7 +744,6 @@ class TrainingQuotaExceeded(Exception):
         )
 
 
-TRAIN_TASK = "predictions.train_models"
 PREDICT_TASK = "predictions.generate_prediction"
 
 
