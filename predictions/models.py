@@ -53,8 +53,20 @@ class TrainedModel(models.Model):
         blank=True,
         default="",
         db_index=True,
-        help_text="The training task that stored it, recorded when that training finished: the task run again "
-        "(a retry of the prediction after it, a redelivery) returns these versions instead of training again.",
+        help_text="The training task that stored it: that task run again (a retry of the prediction after it, "
+        "a redelivery) returns the versions of a finished run, and resumes an unfinished one from them.",
+    )
+    training_complete = models.BooleanField(
+        default=True,
+        help_text="False until the training run that stored it has stored all its versions and promoted them: "
+        "none is promoted before, so a run lost while training leaves nothing active, and the run delivered "
+        "again resumes from it instead of training it again.",
+    )
+    checkpoint = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="While its run is unfinished: its walk-forward evaluation with the out-of-sample rows, which the "
+        "resumed run needs (the ensemble, promotion) without training it again. Cleared when the run finishes.",
     )
 
     class Meta:
