@@ -37,26 +37,27 @@ class TrainedModelAdmin(admin.ModelAdmin):
         "algorithm",
         "version",
         "is_active",
+        "training_complete",
         "mae",
         "mae_vs_naive",
         "directional_accuracy",
         "trained_at",
     )
-    list_filter = ("algorithm", "is_active", "timeframe", "horizon", "symbol")
+    list_filter = ("algorithm", "is_active", "training_complete", "timeframe", "horizon", "symbol")
     search_fields = ("symbol",)
     # Metrics and folds as tables, the artifact as a name (media files are not served over HTTP).
     readonly_fields = [
         *(
             f.name
             for f in TrainedModel._meta.fields
-            if f.name not in {"is_active", "metrics", "fold_metrics", "artifact"}
+            if f.name not in {"is_active", "metrics", "fold_metrics", "artifact", "checkpoint"}
         ),
         "artifact_file",
         "metrics_table",
         "folds_table",
         "folds_chart",
     ]
-    exclude = ("metrics", "fold_metrics", "artifact")
+    exclude = ("metrics", "fold_metrics", "artifact", "checkpoint")  # the checkpoint: rows for a resumed run
     actions = ["activate", "retrain"]
 
     @admin.display(description="MAE / naive")

@@ -17,6 +17,7 @@ class Algorithm(models.TextChoices):
 
 
 TRAINABLE = [Algorithm.LSTM, Algorithm.RANDOM_FOREST, Algorithm.SVR]
+TRAIN_TASK = "predictions.train_models"
 
 
 def artifact_path(instance: TrainedModel, filename: str) -> str:
@@ -52,8 +53,20 @@ class TrainedModel(models.Model):
         blank=True,
         default="",
         db_index=True,
-        help_text="The training task that stored it, recorded when that training finished: the task run again "
-        "(a retry of the prediction after it, a redelivery) returns these versions instead of training again.",
+        help_text="The training task that stored it: that task run again (a retry of the prediction after it, "
+        "a redelivery) returns the versions of a finished run, and resumes an unfinished one from them.",
+    )
+    training_complete = models.BooleanField(
+        default=True,
+        help_text="False until the training run that stored it has stored all its versions and promoted them: "
+        "none is promoted before, so a run lost while training leaves nothing active, and the run delivered "
+        "again resumes from it instead of training it again.",
+    )
+    checkpoint = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="While its run is unfinished: its walk-forward evaluation with the out-of-sample rows, which the "
+        "resumed run needs (the ensemble, promotion) without training it again. Cleared when the run finishes.",
     )
 
     class Meta:
@@ -162,6 +175,16 @@ class Prediction(models.Model):
         return self.lower_bound <= self.realized_price <= self.upper_bound
 
 
+def keep_trainings_as_the_systems(collector, field, sub_objs, using) -> None:
+    """on_delete of TaskRecord.user: a deleted user's tasks go with them, except their trainings. A training's
+    message is still queued (or running), its versions serve everyone, and other users' predictions may follow
+    it: its record stays, as the system's (no user), so it still starts their tasks when it finishes and a
+    user asking for the same training joins it instead of training it twice."""
+    trainings = sub_objs.filter(name=TRAIN_TASK)
+    models.SET_NULL(collector, field, trainings, using)
+    models.CASCADE(collector, field, sub_objs.exclude(name=TRAIN_TASK), using)
+
+
 class TaskRecord(models.Model):
     """Who is waiting for a background task, so only they (or staff) can read its status; `key` finds an
     in-flight duplicate (e.g. the same training twice).
@@ -173,7 +196,9 @@ class TaskRecord(models.Model):
     task_id = models.CharField(max_length=255, unique=True)
     name = models.CharField(max_length=100)
     key = models.CharField(max_length=200, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=keep_trainings_as_the_systems
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     follows = models.ForeignKey(
         "self",

@@ -183,11 +183,13 @@ def _visible_to(rows, user):
 
 
 def models_overview(*, symbol: str, timeframe: Timeframe) -> dict:
-    """Every stored version with its walk-forward metrics beside the naive baseline's on the same folds (an
-    unknown symbol is a 404, as for the list)."""
+    """Every stored version with its walk-forward metrics beside the naive baseline's on the same folds, and
+    whether the training that stored it finished (an unknown symbol is a 404, as for the list)."""
     symbol_require_known(symbol=symbol)
-    rows = TrainedModel.objects.filter(symbol=symbol, timeframe=timeframe.value).order_by(
-        "horizon", "algorithm", "-version"
+    rows = (
+        TrainedModel.objects.filter(symbol=symbol, timeframe=timeframe.value)
+        .defer("checkpoint")
+        .order_by("horizon", "algorithm", "-version")
     )
     results = []
     for model in rows:
@@ -199,6 +201,8 @@ def models_overview(*, symbol: str, timeframe: Timeframe) -> dict:
                 "version": model.version,
                 "horizon": model.horizon,
                 "is_active": model.is_active,
+                # False: stored by a training still running, or lost half-way (not promoted while it trains).
+                "training_complete": model.training_complete,
                 "trained_at": model.trained_at.isoformat(),
                 "data_start": model.data_start.isoformat(),
                 "data_end": model.data_end.isoformat(),

@@ -38,7 +38,7 @@ from predictions.ml.ensemble import Ensemble
 from predictions.ml.ensemble_evaluation import ensemble_train
 from predictions.ml.evaluation import MIN_FOLDS, walk_forward
 from predictions.ml.naive import NaiveForecaster
-from predictions.models import Algorithm, Prediction, TaskRecord, TrainedModel
+from predictions.models import TRAIN_TASK, Algorithm, Prediction, TaskRecord, TrainedModel
 from tradingdash import events
 from tradingdash.exceptions import ServiceUnavailable
 from tradingdash.metrics import PREDICTIONS_MADE
@@ -119,6 +119,10 @@ class TaskStarted:
 
 class NoActiveModel(Exception):
     """No trained, active model for this symbol, timeframe, horizon and algorithm yet."""
+
+
+class RequesterDeleted(Exception):
+    """The user a prediction was asked for was deleted meanwhile: their predictions go with them, so none is made."""
 
 
 class ModelUnavailable(Exception):
@@ -215,8 +219,9 @@ def model_data_changed(trained: TrainedModel) -> str | None:
 
 
 def _store_version(
-    *, symbol: str, timeframe: Timeframe, horizon: int, output, extra_metrics=None
+    *, symbol: str, timeframe: Timeframe, horizon: int, output, extra_metrics=None, task_id: str | None = None
 ) -> TrainedModel:
+    """Store a version of an unfinished run (inactive, with the checkpoint its run resumes from)."""
     data = registry.serialize(output.forecaster)
     algorithm = output.algorithm
     metrics = {**output.evaluation.metrics, **(extra_metrics or {})}
@@ -242,6 +247,9 @@ def _store_version(
                     fold_metrics=output.evaluation.fold_metrics,
                     residual_quantiles=output.evaluation.residual_quantiles,
                     artifact_sha256=registry.sha256(data),
+                    training_task_id=task_id or "",
+                    training_complete=False,
+                    checkpoint=_checkpoint(output.evaluation),
                 )
                 suffix = _ARTIFACT_SUFFIX.get(algorithm, "joblib")
                 trained.artifact.save(
@@ -252,6 +260,89 @@ def _store_version(
         except IntegrityError:
             continue
     raise RuntimeError("could not allocate a model version")
+
+
+def _checkpoint(evaluation) -> dict:
+    """An Evaluation as JSON, its out-of-sample rows included (exact floats: the resumed ensemble is the one an
+    uninterrupted run builds)."""
+    rows = evaluation.out_of_sample
+    return {
+        "evaluation": evaluation.to_dict(),
+        "out_of_sample": {
+            "index": [moment.isoformat() for moment in rows.index],
+            "unit": rows.index.unit,
+            "name": rows.index.name,
+            "columns": {name: rows[name].tolist() for name in rows.columns},
+        },
+    }
+
+
+def _output_resumed(trained: TrainedModel):
+    """The TrainOutput a run stored as `trained` before it was lost: its fitted forecaster and its evaluation."""
+    import pandas as pd
+
+    from predictions.ml.evaluation import Evaluation
+    from predictions.ml.registry import TrainOutput
+
+    saved = trained.checkpoint
+    rows = saved["out_of_sample"]
+    index = pd.DatetimeIndex(pd.to_datetime(rows["index"], utc=True), name=rows["name"]).as_unit(rows["unit"])
+    fields = dict(saved["evaluation"])
+    evaluation = Evaluation(
+        **{
+            **fields,
+            "data_start": datetime.fromisoformat(fields["data_start"]),
+            "data_end": datetime.fromisoformat(fields["data_end"]),
+        },
+        out_of_sample=pd.DataFrame(rows["columns"], index=index),
+    )
+    return TrainOutput(
+        algorithm=trained.algorithm,
+        horizon=trained.horizon,
+        forecaster=forecaster_load(trained),
+        evaluation=evaluation,
+        feature_columns=list(trained.features),
+        hyperparameters=trained.hyperparameters,
+        n_samples=trained.n_samples,
+        data_start=trained.data_start,
+        data_end=trained.data_end,
+    )
+
+
+def _run_candles(*, trained: TrainedModel):
+    """The candles the run that stored `trained` was training on, so that what it trains after resuming is
+    evaluated on the same rows (promotion and the ensemble compare them row by row); None when they are no
+    longer stored as they were (bars deleted or added inside the window)."""
+    from predictions.features import build_dataset
+
+    candles = candles_frame(
+        symbol=trained.symbol,
+        timeframe=Timeframe.parse(trained.timeframe),
+        end=trained.data_end + timedelta(microseconds=1),
+        limit=settings.PREDICTION_TRAINING_BARS,
+        final_only=True,
+        adjust="splits",
+    )
+    candles = candles[candles.index >= trained.data_start]
+    if (
+        candles.empty
+        or candles.index[0] != trained.data_start
+        or candles.index[-1] != trained.data_end
+        or len(build_dataset(candles, trained.horizon)[0]) != trained.n_samples
+    ):
+        return None
+    return candles
+
+
+def _run_discard(versions: Sequence[TrainedModel]) -> None:
+    """Delete the versions of an unfinished run that cannot be resumed, and their files: inactive, nobody is
+    served them. (One promoted when the run was lost during its promotions, or activated by staff, stays.)"""
+    discarded = TrainedModel.objects.filter(
+        pk__in=[m.pk for m in versions], training_complete=False, is_active=False
+    )
+    for model in discarded:
+        model.artifact.delete(save=False)
+    discarded.delete()
 
 
 def model_promote_if_better(*, trained: TrainedModel, candles=None, known: Known | None = None) -> bool:
@@ -340,56 +431,80 @@ def models_train(
     progress: Progress | None = None,
     task_id: str | None = None,
 ) -> list[TrainedModel]:
-    """Walk-forward evaluate and fit each algorithm, store every version, promote the ones no worse than
+    """Walk-forward evaluate and fit each algorithm, store every version, then promote the ones no worse than
     the active version on the same rows, and store an ensemble of this run's models that beat naive.
 
-    Run by the task `task_id`, it trains once however often that task runs: a retry (of the prediction after
-    the training) or a redelivery finds the versions the finished run stored and returns them, `promoted` read
-    back as whether each is active. A run lost half-way (its worker killed) has stored, and may have activated,
-    the versions it finished, without its task id: delivered again, it trains every algorithm again, and those
-    versions stay as older ones (the promotion compares the new ones with them on the same rows)."""
+    Versions are stored inactive and unfinished (`training_complete` false) as each is trained, and promoted
+    only once the run has stored them all: a run lost half-way (its worker killed) leaves versions that nobody
+    is served. Run by the task `task_id`, it trains once however often that task runs: a retry or a redelivery
+    returns the versions of the finished run (`promoted` read back as whether each is active), and resumes an
+    unfinished one on the same candles, training only the algorithms it had not stored yet."""
+    resumed: dict[str, TrainedModel] = {}
     if task_id is not None:
-        finished = list(TrainedModel.objects.filter(training_task_id=task_id).order_by("pk"))
-        if finished:
-            for model in finished:
+        ran = list(TrainedModel.objects.filter(training_task_id=task_id).order_by("pk"))
+        if ran and all(model.training_complete for model in ran):
+            for model in ran:
                 model.promoted = model.is_active
-            logger.info("training_already_done", task_id=task_id, models=[str(m) for m in finished])
-            return finished
+            logger.info("training_already_done", task_id=task_id, models=[str(m) for m in ran])
+            return ran
+        resumed = {model.algorithm: model for model in ran if not model.training_complete}
     algorithms = list(algorithms or DEFAULT_ALGORITHMS)
     params = {**settings.PREDICTION_MODEL_PARAMS, **(params or {})}
     progress = progress or (lambda fraction, stage: None)
-    needed = history_needed(horizon)
-    candles = training_candles(symbol=symbol, timeframe=timeframe, needed=needed)
-    if len(candles) < needed:
-        raise NotEnoughHistory(needed=needed, available=len(candles))
+    candles = _run_candles(trained=next(iter(resumed.values()))) if resumed else None
+    if resumed and candles is None:
+        logger.warning("training_not_resumed", task_id=task_id, reason="its candles changed")
+        _run_discard(list(resumed.values()))
+        resumed = {}
+    if candles is None:
+        needed = history_needed(horizon)
+        candles = training_candles(symbol=symbol, timeframe=timeframe, needed=needed)
+        if len(candles) < needed:
+            raise NotEnoughHistory(needed=needed, available=len(candles))
     # Where the candles came from: a version describes those candles only (selectors... model_data_changed).
     provenance = {"data_sources": _window_sources(symbol=symbol, timeframe=timeframe.value, candles=candles)}
     outputs, stored = [], []
     known: Known = {}  # this run's evaluations: promotion re-runs only configurations it has not evaluated
     steps = len(algorithms) + 1
+    trained_now = False
     for index, algorithm in enumerate(algorithms):
-        progress(index / steps, f"training {algorithm}")
-        output = registry.train(algorithm, candles, horizon=horizon, params=params.get(algorithm))
+        output, trained = _resume(resumed.get(algorithm))
+        if output is None:
+            trained_now = True
+            progress(index / steps, f"training {algorithm}")
+            output = registry.train(algorithm, candles, horizon=horizon, params=params.get(algorithm))
+            trained = _store_version(
+                symbol=symbol,
+                timeframe=timeframe,
+                horizon=horizon,
+                output=output,
+                extra_metrics=provenance,
+                task_id=task_id,
+            )
+            logger.info("model_trained", model=str(trained), mae_vs_naive=trained.metrics.get("mae_vs_naive"))
         outputs.append(output)
         known[config_key(output.algorithm, output.hyperparameters)] = output.evaluation
-        trained = _store_version(
-            symbol=symbol, timeframe=timeframe, horizon=horizon, output=output, extra_metrics=provenance
-        )
-        trained.promoted = model_promote_if_better(trained=trained, candles=candles, known=known)
         stored.append(trained)
-        logger.info("model_trained", model=str(trained), mae_vs_naive=trained.metrics.get("mae_vs_naive"))
     progress(len(algorithms) / steps, "building ensemble")
-    ensemble = ensemble_train(outputs)
+    # The stored ensemble is resumed only with the very members it was built from.
+    if trained_now and Algorithm.ENSEMBLE.value in resumed:
+        _run_discard([resumed[Algorithm.ENSEMBLE.value]])
+    ensemble, trained = (None, None) if trained_now else _resume(resumed.get(Algorithm.ENSEMBLE.value))
+    if ensemble is None:
+        ensemble = ensemble_train(outputs)
+        trained = _store_version(
+            symbol=symbol,
+            timeframe=timeframe,
+            horizon=horizon,
+            output=ensemble,
+            extra_metrics={"description": ensemble.forecaster.description, **provenance},
+            task_id=task_id,
+        )
     known[config_key(ensemble.algorithm, ensemble.hyperparameters)] = ensemble.evaluation
-    trained = _store_version(
-        symbol=symbol,
-        timeframe=timeframe,
-        horizon=horizon,
-        output=ensemble,
-        extra_metrics={"description": ensemble.forecaster.description, **provenance},
-    )
-    trained.promoted = model_promote_if_better(trained=trained, candles=candles, known=known)
     stored.append(trained)
+    progress(len(algorithms) / steps, "promoting the versions")
+    for model in stored:  # only now: every version of the run is stored
+        model.promoted = model_promote_if_better(trained=model, candles=candles, known=known)
     progress(len(algorithms) / steps, "scoring the default model's choice")
     selection = default_selection_store(
         symbol=symbol, timeframe=timeframe, horizon=horizon, candles=candles, known=known
@@ -397,10 +512,29 @@ def models_train(
     for model in stored:
         if selection is not None and model.pk in selection["candidates"]:
             model.metrics = {**model.metrics, "default_selection": selection}
-    if task_id is not None:  # last: only a finished run is found again
-        TrainedModel.objects.filter(pk__in=[model.pk for model in stored]).update(training_task_id=task_id)
+    # Last: only a finished run is found again as such.
+    TrainedModel.objects.filter(pk__in=[model.pk for model in stored]).update(
+        training_complete=True, checkpoint=None
+    )
+    for model in stored:
+        model.training_complete, model.checkpoint = True, None
     progress(1.0, "done")
     return stored
+
+
+def _resume(trained: TrainedModel | None):
+    """(TrainOutput, version) of an algorithm the run stored before it was lost; (None, None) to train it, also
+    when its artifact can no longer be loaded (that version is then deleted: it was never active)."""
+    if trained is None:
+        return None, None
+    try:
+        output = _output_resumed(trained)
+    except (OSError, registry.ArtifactIntegrityError, KeyError, TypeError) as exc:
+        logger.warning("model_not_resumed", model=str(trained), error=str(exc))
+        _run_discard([trained])
+        return None, None
+    logger.info("model_training_resumed", model=str(trained))
+    return output, trained
 
 
 def default_selection_store(
@@ -553,6 +687,9 @@ def prediction_generate(
         "source": _bar_source(symbol=symbol, timeframe=timeframe.value, timestamp=forecast.base_time),
     }
     with transaction.atomic():
+        # Locked, so the account cannot go between this check and the commit (its predictions go with it).
+        if user_id is not None and not _requester_locked(user_id):
+            raise RequesterDeleted(f"User {user_id} was deleted; no prediction is made for them.")
         if task_id is None:
             prediction, created = Prediction.objects.create(**values), True
         else:
@@ -574,6 +711,13 @@ def prediction_generate(
     PREDICTIONS_MADE.labels(used, timeframe.value).inc()
     logger.info("prediction_made", symbol=symbol, model=prediction.model_version, horizon=horizon)
     return prediction
+
+
+def _requester_locked(user_id: int) -> bool:
+    """Whether the user exists, holding their row against deletion until the transaction ends."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.select_for_update(no_key=True).filter(pk=user_id).exists()
 
 
 def _bar_source(*, symbol: str, timeframe: str, timestamp: datetime) -> str:
@@ -730,7 +874,6 @@ class TrainingQuotaExceeded(Exception):
         )
 
 
-TRAIN_TASK = "predictions.train_models"
 PREDICT_TASK = "predictions.generate_prediction"
 
 

@@ -14,6 +14,7 @@ from market.timeframes import Timeframe
 from predictions.selectors import models_retraining_plan, prediction_made
 from predictions.services import (
     Progress,
+    RequesterDeleted,
     TaskStarted,
     models_retrain_enqueue,
     models_train,
@@ -98,15 +99,22 @@ def _train_then_predict(
         ]
     }
     if then_predict:
-        prediction = prediction_generate(
-            symbol=symbol,
-            timeframe=tf,
-            horizon=horizon,
-            model=then_predict,
-            user_id=user_id,
-            task_id=task_id,
-        )
-        result.update(prediction_id=prediction.pk, prediction=prediction_made(prediction))
+        try:
+            prediction = prediction_generate(
+                symbol=symbol,
+                timeframe=tf,
+                horizon=horizon,
+                model=then_predict,
+                user_id=user_id,
+                task_id=task_id,
+            )
+        except RequesterDeleted as exc:
+            # The training is the system's now (models.keep_trainings_as_the_systems): it still starts the
+            # predictions of the users who joined it.
+            logger.info("prediction_requester_deleted", task_id=task_id, user_id=user_id)
+            result["prediction_skipped"] = str(exc)
+        else:
+            result.update(prediction_id=prediction.pk, prediction=prediction_made(prediction))
     result["followers_started"] = task_followers_release(task_id=task_id)
     return result
 

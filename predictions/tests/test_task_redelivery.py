@@ -192,3 +192,140 @@ def test_a_training_that_ends_is_not_counted_as_lost(monkeypatch):
                 args=("TCS.NS", "1D"), kwargs={"algorithms": ["svr"]}, task_id="train-ok"
             ).get()
     assert [(m["algorithm"], m["version"]) for m in result["models"]] == [("svr", 1), ("ensemble", 1)]
+
+
+def _dies_at(stage: str):
+    """A training's progress callback whose worker is killed when the run reaches `stage`."""
+
+    def progress(fraction: float, reached: str) -> None:
+        if reached == stage:
+            raise WorkerKilled
+
+    return progress
+
+
+def test_a_training_lost_half_way_serves_nothing_of_it_and_its_redelivery_trains_only_what_was_missing():
+    """The worker dies after storing random_forest, before svr: that version must not be served (active, or
+    inside the default's choice) as if the training had completed, and the message delivered again must not
+    train random_forest a second time (nor store it twice), even with a newer bar stored meanwhile."""
+    from predictions.services import models_train
+
+    with time_machine.travel(NOON, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        with pytest.raises(WorkerKilled):
+            models_train(
+                symbol="TCS.NS",
+                timeframe=Timeframe.D1,
+                algorithms=["random_forest", "svr"],
+                task_id="train-lost",
+                progress=_dies_at("training svr"),
+            )
+    half = TrainedModel.objects.get()
+    assert (half.algorithm, half.is_active, half.training_complete) == ("random_forest", False, False)
+
+    # Delivered again the next evening, after the next daily bar was stored.
+    with time_machine.travel(NOON + timedelta(days=1, hours=6), tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=5, provider=get_provider("synthetic"))
+        result = train_models.apply(
+            args=("TCS.NS", "1D"), kwargs={"algorithms": ["random_forest", "svr"]}, task_id="train-lost"
+        ).get()
+    models = list(TrainedModel.objects.order_by("pk"))
+    assert [(m.algorithm, m.version) for m in models] == [("random_forest", 1), ("svr", 1), ("ensemble", 1)]
+    assert [m["id"] for m in result["models"]] == [m.pk for m in models] and models[0].pk == half.pk
+    assert all(m.training_complete and m.checkpoint is None and m.is_active for m in models)
+    # One run, one window: the versions trained after the redelivery were evaluated on the same candles.
+    assert {(m.data_start, m.data_end, m.n_samples) for m in models} == {
+        (half.data_start, half.data_end, half.n_samples)
+    }
+
+
+def test_a_resumed_training_stores_the_ensemble_an_uninterrupted_one_does():
+    """The resumed run rebuilds the ensemble from the stored member's evaluation (its out-of-sample rows, kept
+    while the run is unfinished): the same figures as a run that was never lost."""
+    from predictions.services import models_train
+
+    with time_machine.travel(NOON, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        with pytest.raises(WorkerKilled):
+            models_train(
+                symbol="TCS.NS",
+                timeframe=Timeframe.D1,
+                algorithms=["svr", "random_forest"],
+                task_id="train-lost",
+                progress=_dies_at("building ensemble"),
+            )
+        resumed = models_train(
+            symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr", "random_forest"], task_id="train-lost"
+        )
+        whole = models_train(
+            symbol="TCS.NS",
+            timeframe=Timeframe.D1,
+            algorithms=["svr", "random_forest"],
+            task_id="train-whole",
+        )
+    assert [(m.algorithm, m.version) for m in resumed] == [("svr", 1), ("random_forest", 1), ("ensemble", 1)]
+    assert TrainedModel.objects.filter(training_task_id="train-lost").count() == 3
+    for mine, theirs in zip(resumed, whole, strict=True):
+        assert mine.algorithm == theirs.algorithm
+        assert mine.metrics["mae"] == pytest.approx(theirs.metrics["mae"], rel=1e-12)
+    assert resumed[-1].hyperparameters["members"] == whole[-1].hyperparameters["members"]
+
+
+def test_the_versions_served_stay_those_of_the_last_finished_training_while_one_is_lost_half_way():
+    from predictions.selectors import models_overview
+    from predictions.services import active_model, models_train
+
+    with time_machine.travel(NOON, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        finished = models_train(
+            symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"], task_id="train-1"
+        )
+        with pytest.raises(WorkerKilled):
+            models_train(
+                symbol="TCS.NS",
+                timeframe=Timeframe.D1,
+                algorithms=["svr"],
+                task_id="train-2",
+                progress=_dies_at("building ensemble"),
+            )
+    served = active_model(symbol="TCS.NS", timeframe=Timeframe.D1, horizon=1, algorithm="svr")
+    assert served.pk == finished[0].pk  # not the lost run's svr v2, though it is no worse on the same rows
+    lost = TrainedModel.objects.get(training_task_id="train-2")
+    assert (lost.version, lost.is_active, lost.training_complete) == (2, False, False)
+    # GET /api/predictions/models/{symbol} says which version comes from a training that did not finish.
+    listed = models_overview(symbol="TCS.NS", timeframe=Timeframe.D1)["results"]
+    assert [(row["version"], row["training_complete"]) for row in listed if row["algorithm"] == "svr"] == [
+        (2, False),
+        (1, True),
+    ]
+
+
+def test_a_training_lost_half_way_whose_candles_changed_since_is_trained_again_without_its_old_versions():
+    """Resuming needs the very rows the lost run trained on (the ensemble and promotion compare row by row):
+    when a bar of that window is no longer stored as it was, its unfinished versions are deleted (never served)
+    and the redelivery trains from the stored candles."""
+    from market.models import MarketData
+    from predictions.services import models_train
+
+    with time_machine.travel(NOON, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        with pytest.raises(WorkerKilled):
+            models_train(
+                symbol="TCS.NS",
+                timeframe=Timeframe.D1,
+                algorithms=["random_forest", "svr"],
+                task_id="train-lost",
+                progress=_dies_at("training svr"),
+            )
+        half = TrainedModel.objects.get()
+        MarketData.objects.filter(symbol="TCS.NS", timeframe="1D", timestamp=half.data_start).update(
+            final=False
+        )
+        models = models_train(
+            symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["random_forest", "svr"], task_id="train-lost"
+        )
+    assert not TrainedModel.objects.filter(pk=half.pk).exists()
+    assert not half.artifact.storage.exists(half.artifact.name)
+    assert [m.algorithm for m in TrainedModel.objects.order_by("pk")] == ["random_forest", "svr", "ensemble"]
+    assert len({(m.data_start, m.data_end, m.n_samples) for m in models}) == 1  # one window, read anew
+    assert all(m.training_complete for m in models)
