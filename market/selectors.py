@@ -13,7 +13,7 @@ import psycopg
 import structlog
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -265,15 +265,35 @@ WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
 _BARS_PER_MONTH = 19
 
 
+class _NeedsSnapshot(Exception):
+    """A month of the read must be rendered from its bars: a second statement."""
+
+
 def _rendered_latest(*, symbol: str, end: datetime | None, limit: int) -> RenderedCandles | None:
     """The latest `limit` daily candles opening before `end`, unadjusted, from the stored rendered months
     (market.models.RenderedMonth): the rows of months that are current as they are, the bars of the others (stale,
     or rendered in another zone or at another tick) read and rendered here. None when the months read do not hold
     `limit` bars but more months may (the caller reads the bars), or when there is no bar.
 
-    The months' rows and a stale month's bars are two statements: a write committed between them shows in the
-    stale month and not in the others. Each month is as committed at one moment; the response is cached under
-    the version taken before the read, which such a write bumps."""
+    The months' rows and a stale month's bars are two statements: a write committed between them (a repair of
+    bars in two months, a bar moved across a month's edge) would show in one month and not in the other, or the
+    same bar twice. Such a read is made again in one REPEATABLE READ snapshot, both statements seeing the same
+    commits; inside a caller's transaction its isolation can no longer change, and the read is made as it is."""
+    if connection.in_atomic_block:
+        return _rendered_latest_read(symbol=symbol, end=end, limit=limit, render_stale=True)
+    try:
+        return _rendered_latest_read(symbol=symbol, end=end, limit=limit, render_stale=False)
+    except _NeedsSnapshot:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return _rendered_latest_read(symbol=symbol, end=end, limit=limit, render_stale=True)
+
+
+def _rendered_latest_read(
+    *, symbol: str, end: datetime | None, limit: int, render_stale: bool
+) -> RenderedCandles | None:
+    """_rendered_latest's read; _NeedsSnapshot before reading a month's bars unless `render_stale`."""
     tz, tick = time_zone_for_symbol(symbol), price_tick_for_symbol(symbol)
     zone, tick_as_text = zone_name(tz), tick_text(tick)
     end_micros = _epoch_micros(end) if end is not None else None
@@ -297,6 +317,8 @@ def _rendered_latest(*, symbol: str, end: datetime | None, limit: int) -> Render
     count = 0
     for month, stale, row_zone, row_tick, times, ends, finals, sources, body in rows:
         if stale or row_zone != zone or row_tick != tick_as_text:
+            if not render_stale:
+                raise _NeedsSnapshot
             times, ends, finals, sources, body = _month_rendered_now(symbol, month, end, tz, tick)
         bars = len(ends) // 4
         stop = bars

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from market import selectors, services
 from market.calendar import ExchangeCalendar, bundled_nse_holidays
@@ -366,3 +366,43 @@ def test_rebuild_after_deletes_with_the_triggers_off_serves_no_deleted_bar(provi
 def test_render_months_refuses_a_symbol_without_rebuild(db):
     with pytest.raises(CommandError, match="--symbol goes with --rebuild"):
         call_command("render_months", "--symbol", "TCS")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_committed_between_the_months_and_a_stale_months_bars_is_not_half_served(
+    provider, monkeypatch
+):
+    """A stale month is read from its bars after the other months' rows: a repair of bars in two months committed
+    in between showed in the stale month and not in the other. The read is made in one snapshot instead."""
+    history(limit=80)
+    october, november = date(2026, 10, 14), date(2026, 11, 12)
+    stored_month(november).filter(timestamp=datetime.combine(november, time(), IST)).update(volume=7)  # stale
+    real = selectors._month_rendered_now
+    wrote = []
+
+    def repair_meanwhile(*args, **kwargs):
+        if not wrote:
+
+            def repair():
+                try:
+                    with transaction.atomic():  # one repair of a bar in each month
+                        for day in (october, november):
+                            stamp = datetime.combine(day, time(), IST)
+                            stored_month(day).filter(timestamp=stamp).update(volume=99)
+                    wrote.append(True)
+                finally:
+                    connection.close()
+
+            writer = threading.Thread(target=repair)
+            writer.start()
+            writer.join(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "_month_rendered_now", repair_meanwhile)
+    body = history(limit=80)
+    assert wrote
+    # Both bars as before the repair (the snapshot the months were read in), never one of each.
+    assert body.count(b'"volume":99,') == 0
+    assert b'"volume":7,' in body
+    monkeypatch.setattr(selectors, "_month_rendered_now", real)
+    assert history(limit=80).count(b'"volume":99,') == 2
