@@ -55,6 +55,14 @@ class TrainedModel(models.Model):
         help_text="The training task that stored it, recorded when that training finished: the task run again "
         "(a retry of the prediction after it, a redelivery) returns these versions instead of training again.",
     )
+    data_revised_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When stored candles inside its training window (data_start to data_end) were first found "
+        "rewritten, filled in or deleted after it read them (a provider's revision, a repair, a staff delete): "
+        "its walk-forward figures describe bars no longer stored. Empty while they are as it read them; "
+        "retraining makes a version that is not.",
+    )
 
     class Meta:
         ordering = ["-trained_at"]
