@@ -68,7 +68,13 @@ from market.sources import (
     time_zone_for_symbol,
 )
 from market.timeframes import Timeframe
-from tradingdash.events import CandlesStored, CorporateActionsChanged, QuoteRefreshed, announce
+from tradingdash.events import (
+    CandlesDeleted,
+    CandlesStored,
+    CorporateActionsChanged,
+    QuoteRefreshed,
+    announce,
+)
 from tradingdash.metrics import CANDLES_SYNCED
 
 if TYPE_CHECKING:
@@ -170,7 +176,9 @@ def candles_upsert(
     as_of = min(fetched_at, now) if fetched_at is not None else now
     valid = valid.assign(final=_final_mask(symbol=symbol, timeframe=timeframe, index=valid.index, now=as_of))
     write = _upsert_copy if connection.vendor == "postgresql" else _upsert_orm
-    inserted, updated = write(symbol=symbol, timeframe=timeframe, candles=valid, source=source, now=now)
+    inserted, updated, written = write(
+        symbol=symbol, timeframe=timeframe, candles=valid, source=source, now=now
+    )
     unchanged = len(valid) - inserted - updated
     CANDLES_SYNCED.labels(source, timeframe.value, "inserted").inc(inserted)
     CANDLES_SYNCED.labels(source, timeframe.value, "updated").inc(updated)
@@ -195,6 +203,7 @@ def candles_upsert(
         inserted=inserted,
         updated=updated,
         source=source,
+        written=tuple(sorted(written)),
     )
     transaction.on_commit(lambda: announce(stored))
     return result
@@ -397,7 +406,8 @@ TRUNCATE market_candle_stage
 # Inserted or updated: a row keeps its id on update, so the rows returned with one of the fresh ids proposed
 # here are the inserted ones. A stored row whose values are those proposed is not written (nor returned), nor
 # is a final row that partial values would overwrite: neither is counted. (RETURNING xmax = 0 would say it
-# directly, but PostgreSQL refuses system columns in RETURNING on the partitioned candle table.)
+# directly, but PostgreSQL refuses system columns in RETURNING on the partitioned candle table.) The open times
+# of the rows written come back too (CandlesStored.written).
 _MERGE_SQL = """
 WITH proposed AS MATERIALIZED (
     SELECT nextval(pg_get_serial_sequence('market_marketdata', 'id')) AS id, * FROM market_candle_stage
@@ -420,17 +430,19 @@ written AS (
            market_marketdata.final)
           IS DISTINCT FROM (EXCLUDED.open_price, EXCLUDED.high_price, EXCLUDED.low_price, EXCLUDED.close_price,
                             EXCLUDED.volume, EXCLUDED.source, EXCLUDED.final)
-    RETURNING id
+    RETURNING id, "timestamp"
 )
-SELECT count(proposed.id), count(*) - count(proposed.id) FROM written LEFT JOIN proposed USING (id)
+SELECT count(proposed.id), count(*) - count(proposed.id), array_agg(written."timestamp")
+FROM written LEFT JOIN proposed USING (id)
 """
 
 
 def _upsert_copy(
     *, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str, now: datetime
-) -> tuple[int, int]:
+) -> tuple[int, int, list[datetime]]:
     """PostgreSQL: binary COPY into a temporary table, then one INSERT ... ON CONFLICT. About ten times faster
-    than bulk_create for large batches (bench/README.md), and the counts are exact."""
+    than bulk_create for large batches (bench/README.md), and the counts are exact. Returns (inserted, updated,
+    the open times of the bars written)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_STAGE_SQL)
         with cursor.cursor.copy("COPY market_candle_stage FROM STDIN (FORMAT BINARY)") as copy:
@@ -440,16 +452,16 @@ def _upsert_copy(
         cursor.execute(
             _MERGE_SQL, {"symbol": symbol, "timeframe": timeframe.value, "source": source, "now": now}
         )
-        inserted, updated = cursor.fetchone()
-    return inserted, updated
+        inserted, updated, written = cursor.fetchone()
+    return inserted, updated, written or []
 
 
 def _upsert_orm(
     *, symbol: str, timeframe: Timeframe, candles: pd.DataFrame, source: str, now: datetime
-) -> tuple[int, int]:
+) -> tuple[int, int, list[datetime]]:
     """Any other database (SQLite in development): bulk_create with update_conflicts, without the rows stored
     with the same values nor the partial rows whose bar is stored final (bulk_create has no conditional
-    update)."""
+    update). Returns what _upsert_copy returns."""
     rows = [
         MarketData(
             symbol=symbol,
@@ -491,7 +503,7 @@ def _upsert_orm(
             unique_fields=["symbol", "timeframe", "timestamp"],
             update_fields=_UPDATE_FIELDS,
         )
-    return len(rows) - existing, existing
+    return len(rows) - existing, existing, [row.timestamp for row in rows]
 
 
 def _lookback_floor(timeframe: Timeframe, now: datetime) -> datetime | None:
@@ -587,7 +599,8 @@ def _coverage_add(
 def candles_delete(*, candles: QuerySet[MarketData]) -> int:
     """Delete stored candles (staff, in the admin) and forget that their bars were fetched: coverage that still
     claimed them would keep every read from asking the provider again (a silent hole), and cached reads of
-    their symbols still show them. Returns how many were deleted."""
+    their symbols still show them. After commit, announces CandlesDeleted per symbol and timeframe (what was
+    computed from those bars no longer describes the stored ones). Returns how many were deleted."""
     rows = list(candles.values_list("pk", "symbol", "timeframe", "timestamp"))
     if not rows:
         return 0
@@ -601,6 +614,9 @@ def candles_delete(*, candles: QuerySet[MarketData]) -> int:
             _coverage_remove(symbol=symbol, timeframe=timeframe, ranges=[(ts, ts + bar) for ts in stamps])
         for symbol in {symbol for symbol, _ in holes}:
             market_reads_invalidate(symbol=symbol)
+        for (symbol, timeframe), stamps in holes.items():
+            deleted = CandlesDeleted(symbol=symbol, timeframe=timeframe, deleted=tuple(sorted(stamps)))
+            transaction.on_commit(lambda deleted=deleted: announce(deleted))
     logger.info("candles_deleted", count=len(rows), symbols=sorted({symbol for _, symbol, *_ in rows}))
     return len(rows)
 

@@ -42,8 +42,18 @@ class TrainedModelAdmin(admin.ModelAdmin):
         "mae_vs_naive",
         "directional_accuracy",
         "trained_at",
+        "data_revised_at",
     )
-    list_filter = ("algorithm", "is_active", "training_complete", "timeframe", "horizon", "symbol")
+    # "Data revised: not empty" lists the versions trained on candles rewritten since: select, then Retrain.
+    list_filter = (
+        "algorithm",
+        "is_active",
+        "training_complete",
+        ("data_revised_at", admin.EmptyFieldListFilter),
+        "timeframe",
+        "horizon",
+        "symbol",
+    )
     search_fields = ("symbol",)
     # Metrics and folds as tables, the artifact as a name (media files are not served over HTTP).
     readonly_fields = [

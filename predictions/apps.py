@@ -6,10 +6,17 @@ class PredictionsConfig(AppConfig):
     verbose_name = "Predictions"
 
     def ready(self) -> None:
-        from predictions.receivers import rescore_on_candles_stored, rescore_on_corporate_actions
-        from tradingdash.events import CandlesStored, CorporateActionsChanged, subscribe
+        from predictions.receivers import (
+            flag_models_on_candles_deleted,
+            flag_models_on_candles_stored,
+            rescore_on_candles_stored,
+            rescore_on_corporate_actions,
+        )
+        from tradingdash.events import CandlesDeleted, CandlesStored, CorporateActionsChanged, subscribe
 
         subscribe(CandlesStored, rescore_on_candles_stored)
+        subscribe(CandlesStored, flag_models_on_candles_stored)
+        subscribe(CandlesDeleted, flag_models_on_candles_deleted)
         subscribe(CorporateActionsChanged, rescore_on_corporate_actions)
 
         from celery.signals import task_postrun, task_revoked

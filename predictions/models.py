@@ -68,6 +68,14 @@ class TrainedModel(models.Model):
         help_text="While its run is unfinished: its walk-forward evaluation with the out-of-sample rows, which the "
         "resumed run needs (the ensemble, promotion) without training it again. Cleared when the run finishes.",
     )
+    data_revised_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When stored candles inside its training window (data_start to data_end) were first found "
+        "rewritten, filled in or deleted after it read them (a provider's revision, a repair, a staff delete): "
+        "its walk-forward figures describe bars no longer stored. Empty while they are as it read them; "
+        "retraining makes a version that is not.",
+    )
 
     class Meta:
         ordering = ["-trained_at"]

@@ -13,8 +13,8 @@ from kombu.exceptions import OperationalError
 
 from market.sources import time_zone_for_symbol
 from predictions.models import Prediction, TaskRecord
-from predictions.services import task_announce
-from tradingdash.events import CandlesStored, CorporateActionsChanged
+from predictions.services import models_flag_revised, task_announce
+from tradingdash.events import CandlesDeleted, CandlesStored, CorporateActionsChanged
 
 logger = structlog.get_logger(__name__)
 
@@ -48,6 +48,19 @@ def rescore_on_candles_stored(event: CandlesStored) -> None:
     if not targeted:
         return
     _rescore_after_commit([event.symbol, event.timeframe, event.first.isoformat(), event.last.isoformat()])
+
+
+def flag_models_on_candles_stored(event: CandlesStored) -> None:
+    """Bars were inserted or rewritten: the model versions whose training window holds one of them were trained
+    on other candles than those now stored (bars appended after a window leave it alone). Done here, not queued:
+    it is a select of a key's versions and one update, no more than the re-scoring's check before it queues, and
+    a task lost with the broker would leave the versions claiming bars they never saw. Announced after commit."""
+    models_flag_revised(symbol=event.symbol, timeframe=event.timeframe, stamps=event.written)
+
+
+def flag_models_on_candles_deleted(event: CandlesDeleted) -> None:
+    """Bars were deleted: the versions trained on them no longer describe the stored candles (as above)."""
+    models_flag_revised(symbol=event.symbol, timeframe=event.timeframe, stamps=event.deleted)
 
 
 def rescore_on_corporate_actions(event: CorporateActionsChanged) -> None:

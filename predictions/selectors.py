@@ -75,13 +75,15 @@ def prediction_row(prediction: Prediction) -> dict:
 
 def prediction_made(prediction: Prediction) -> dict:
     """A prediction just made, with what the response must say about it: which model (`model`), whether it
-    beats naive, why it was the default and why confidence_score is null, when that is so."""
+    beats naive, why it was the default and why confidence_score is null, when that is so, and what to beware of
+    (a model trained on candles revised since)."""
     return {
         **prediction_row(prediction),
         "model": prediction.model_used,
         "beats_naive": getattr(prediction, "beats_naive", None),
         "default_reason": getattr(prediction, "default_reason", None),
         "confidence_reason": getattr(prediction, "confidence_reason", None),
+        "warnings": getattr(prediction, "warnings", []),
     }
 
 
@@ -184,7 +186,8 @@ def _visible_to(rows, user):
 
 def models_overview(*, symbol: str, timeframe: Timeframe) -> dict:
     """Every stored version with its walk-forward metrics beside the naive baseline's on the same folds, and
-    whether the training that stored it finished (an unknown symbol is a 404, as for the list)."""
+    whether the training that stored it finished, and when the candles of its training window were revised since
+    it was trained (an unknown symbol is a 404, as for the list)."""
     symbol_require_known(symbol=symbol)
     rows = (
         TrainedModel.objects.filter(symbol=symbol, timeframe=timeframe.value)
@@ -212,6 +215,7 @@ def models_overview(*, symbol: str, timeframe: Timeframe) -> dict:
                 "naive": {"mae": metrics.get("naive_mae"), "rmse": metrics.get("naive_rmse")},
                 "beats_naive": model.beats_naive,
                 "description": metrics.get("description"),
+                "data_revised_at": model.data_revised_at.isoformat() if model.data_revised_at else None,
             }
         )
     return {"symbol": symbol, "timeframe": timeframe.value, "results": results}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -215,6 +216,67 @@ def model_data_changed(trained: TrainedModel) -> str | None:
     return (
         f"trained and evaluated on {', '.join(recorded)} candles, and the stored candles of its training window "
         f"are now from {', '.join(now) or 'no provider (deleted)'}"
+    )
+
+
+def _window_fingerprint(*, symbol: str, timeframe: str, start: datetime, end: datetime) -> dict:
+    """A cheap fingerprint of the stored bars in [start, end]: how many there are and when the latest of them was
+    written. Any bar of the window rewritten or filled in (a write stamps `updated_at`) or deleted changes it."""
+    window = MarketData.objects.filter(
+        symbol=symbol, timeframe=timeframe, timestamp__gte=start, timestamp__lte=end
+    ).aggregate(bars=Count("id"), written=Max("updated_at"))
+    return {
+        "bars": window["bars"],
+        "written_at": window["written"].isoformat() if window["written"] else None,
+    }
+
+
+def models_flag_revised(*, symbol: str, timeframe: str, stamps: Sequence[datetime]) -> int:
+    """Mark the versions whose training window (data_start to data_end) holds one of `stamps`, bars written or
+    deleted after they were trained: their walk-forward figures no longer describe the stored candles. Bars
+    appended after a window leave it alone. The first revision's time is kept: running it again (the same
+    announcement delivered twice) changes nothing. Returns how many versions were marked."""
+    if not stamps:
+        return 0
+    stamps = sorted(stamps)
+    candidates = TrainedModel.objects.filter(
+        symbol=symbol,
+        timeframe=timeframe,
+        data_revised_at__isnull=True,
+        data_start__lte=stamps[-1],
+        data_end__gte=stamps[0],
+    ).values_list("pk", "data_start", "data_end")
+    revised = []
+    for pk, start, end in candidates:
+        first_inside = bisect_left(stamps, start)
+        if first_inside < len(stamps) and stamps[first_inside] <= end:
+            revised.append(pk)
+    if not revised:
+        return 0
+    marked = TrainedModel.objects.filter(pk__in=revised, data_revised_at__isnull=True).update(
+        data_revised_at=timezone.now()
+    )
+    logger.info(
+        "models_data_revised",
+        symbol=symbol,
+        timeframe=timeframe,
+        models=marked,
+        first=stamps[0].isoformat(),
+        last=stamps[-1].isoformat(),
+    )
+    return marked
+
+
+def _revised_warning(trained: TrainedModel) -> str:
+    """What a prediction by a version marked by models_flag_revised must say; days in the exchange's clock (a
+    daily bar opens at its local midnight, the day before in UTC east of Greenwich)."""
+    tz = calendar_for_symbol(trained.symbol).tz
+    first, last = trained.data_start.astimezone(tz).date(), trained.data_end.astimezone(tz).date()
+    return (
+        f"{trained.algorithm} v{trained.version} was trained and evaluated on candles of which some, between "
+        f"{first} and {last}, were rewritten, filled in or deleted after it read them (first seen "
+        f"{trained.data_revised_at:%Y-%m-%d %H:%M} UTC): its confidence and interval describe the bars as they "
+        "were. Retraining (nightly, or staff) makes a version on the stored ones."
     )
 
 
@@ -461,8 +523,19 @@ def models_train(
         candles = training_candles(symbol=symbol, timeframe=timeframe, needed=needed)
         if len(candles) < needed:
             raise NotEnoughHistory(needed=needed, available=len(candles))
-    # Where the candles came from: a version describes those candles only (selectors... model_data_changed).
-    provenance = {"data_sources": _window_sources(symbol=symbol, timeframe=timeframe.value, candles=candles)}
+    # Where the candles came from: a version describes those candles only (selectors... model_data_changed), as
+    # they were when read (a revision announced after its versions are stored marks them: models_flag_revised).
+    window = {
+        "symbol": symbol,
+        "timeframe": timeframe.value,
+        "start": candles.index[0].to_pydatetime(),
+        "end": candles.index[-1].to_pydatetime(),
+    }
+    read = _window_fingerprint(**window)
+    provenance = {
+        "data_sources": _window_sources(symbol=symbol, timeframe=timeframe.value, candles=candles),
+        "data_fingerprint": read,
+    }
     outputs, stored = [], []
     known: Known = {}  # this run's evaluations: promotion re-runs only configurations it has not evaluated
     steps = len(algorithms) + 1
@@ -512,6 +585,15 @@ def models_train(
     for model in stored:
         if selection is not None and model.pk in selection["candidates"]:
             model.metrics = {**model.metrics, "default_selection": selection}
+    if _window_fingerprint(**window) != read:
+        # Revised while this run trained, before its versions were stored for the announcement to find them.
+        revised_at = timezone.now()
+        TrainedModel.objects.filter(
+            pk__in=[model.pk for model in stored], data_revised_at__isnull=True
+        ).update(data_revised_at=revised_at)
+        for model in stored:
+            model.data_revised_at = model.data_revised_at or revised_at
+        logger.info("models_data_revised", symbol=symbol, timeframe=timeframe.value, models=len(stored))
     # Last: only a finished run is found again as such.
     TrainedModel.objects.filter(pk__in=[model.pk for model in stored]).update(
         training_complete=True, checkpoint=None
@@ -609,8 +691,9 @@ def prediction_generate(
     by selectors.model_default, naive when none beats naive. Made by the task `task_id`, it is stored (and
     announced) once however often that task is delivered: a redelivery returns the stored prediction.
 
-    The returned Prediction also carries `beats_naive`, `default_reason` (why the default is what it is) and
-    `confidence_reason` (why confidence_score is null), for the response.
+    The returned Prediction also carries `beats_naive`, `default_reason` (why the default is what it is),
+    `confidence_reason` (why confidence_score is null) and `warnings` (a model whose training window was revised
+    since it was trained: served, saying so), for the response.
     """
     from predictions.selectors import model_default
 
@@ -697,6 +780,9 @@ def prediction_generate(
         if created and trained is not None:
             prediction.trained_models.add(trained)
     prediction.beats_naive = trained.beats_naive if trained is not None else False
+    prediction.warnings = (
+        [_revised_warning(trained)] if trained is not None and trained.data_revised_at is not None else []
+    )
     prediction.default_reason = default_reason
     prediction.confidence_reason = confidence_reason
     if not created:  # the task delivered again: stored and announced the first time

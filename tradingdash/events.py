@@ -30,6 +30,20 @@ class CandlesStored:
     inserted: int = 0
     updated: int = 0
     source: str = ""
+    # Open times of the bars inserted or changed (not those sent again as stored): a listener that keeps what was
+    # computed from a span of bars (a model's training window) tells a bar rewritten or filled in inside that
+    # span from bars appended after it.
+    written: tuple[datetime, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandlesDeleted:
+    """Stored candles of one symbol and timeframe were deleted (staff, in the admin): `deleted` holds their open
+    times."""
+
+    symbol: str
+    timeframe: str
+    deleted: tuple[datetime, ...]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ from accounts.tests.factories import UserFactory
 from market.models import MarketData
 from market.tests.factories import FrameProvider, make_candles
 from market.timeframes import Timeframe
+from tradingdash.events import CandlesDeleted, subscribe, unsubscribe
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 6, 1, 6, 30, tzinfo=UTC)
@@ -63,6 +64,31 @@ def test_a_candle_staff_delete_is_no_longer_served(auth_client, admin_client, pr
         assert response.status_code == 302 and not MarketData.objects.filter(pk=bad.pk).exists()
         after = auth_client.get(URL).json()
     assert len(_times(after)) == len(_times(before)) - 1
+
+
+def test_a_candle_staff_delete_is_announced_after_commit(
+    auth_client, admin_client, provider, django_capture_on_commit_callbacks
+):
+    # What was computed from the deleted bars (a model trained on them) no longer describes the stored ones.
+    seen = []
+    subscribe(CandlesDeleted, seen.append)
+    try:
+        with time_machine.travel(NOW, tick=False):
+            auth_client.get(URL)
+            rows = list(
+                MarketData.objects.filter(symbol="TCS.NS", timeframe="1D").order_by("timestamp")[10:12]
+            )
+            with django_capture_on_commit_callbacks(execute=True):
+                admin_client.post(
+                    "/admin/market/marketdata/",
+                    {"action": "delete_selected", "_selected_action": [r.pk for r in rows], "post": "yes"},
+                )
+                assert seen == []  # not before the commit
+    finally:
+        unsubscribe(CandlesDeleted, seen.append)
+    assert seen == [
+        CandlesDeleted(symbol="TCS.NS", timeframe="1D", deleted=tuple(row.timestamp for row in rows))
+    ]
 
 
 def test_holidays_staff_delete_in_bulk_or_move_to_another_exchange_stop_closing_the_old_one(admin_client):

@@ -107,6 +107,11 @@ class PredictionMadeSerializer(PredictionSerializer):
     )
     default_reason = serializers.CharField(allow_null=True, help_text="Why the default model is this one.")
     confidence_reason = serializers.CharField(allow_null=True, help_text="Why confidence_score is null.")
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What to beware of in this prediction: the model was trained on candles that were rewritten, "
+        "filled in or deleted inside its training window since (its data_revised_at); empty when nothing.",
+    )
 
 
 class PredictionListSerializer(serializers.Serializer):
@@ -183,6 +188,13 @@ class ModelVersionSerializer(serializers.Serializer):
     naive = NaiveMetricsSerializer()
     beats_naive = serializers.BooleanField()
     description = serializers.CharField(allow_null=True)
+    data_revised_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When stored candles inside its training window (data_start to data_end) were first found "
+        "rewritten, filled in or deleted after it was trained (a provider's revision, a repair, a staff delete): "
+        "its metrics describe bars no longer stored. Null while they are as it read them. Bars appended after "
+        "data_end do not count.",
+    )
 
 
 class ModelsOverviewSerializer(serializers.Serializer):

@@ -115,3 +115,16 @@ def test_retraining_a_model_already_being_trained_does_not_train_it_again(admin_
         f"TCS.NS 1D h1: retraining svr: not started again, already queued or running as task {queued.task_id}"
     ]
     assert list(TrainedModel.objects.all()) == [old] and TaskRecord.objects.count() == 1
+
+
+def test_staff_find_the_versions_trained_on_candles_revised_since(admin_client_):
+    # The list says when a version's training window was revised and filters on it: those are the ones to
+    # select for the Retrain action.
+    revised = TrainedModelFactory(data_revised_at=datetime(2026, 6, 3, 11, 30, tzinfo=UTC))
+    current = TrainedModelFactory(algorithm="random_forest")
+    response = admin_client_.get("/admin/predictions/trainedmodel/?data_revised_at__isempty=0")
+    assert response.status_code == 200
+    assert [row.pk for row in response.context["cl"].result_list] == [revised.pk]
+    assert "Data revised at" in response.content.decode()
+    response = admin_client_.get("/admin/predictions/trainedmodel/?data_revised_at__isempty=1")
+    assert [row.pk for row in response.context["cl"].result_list] == [current.pk]

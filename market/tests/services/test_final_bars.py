@@ -94,6 +94,7 @@ def test_stored_candles_are_announced_after_commit(django_capture_on_commit_call
             inserted=7,
             updated=0,
             source="frame",
+            written=tuple(HOURLY.index.to_pydatetime()),
         )
     ]
 

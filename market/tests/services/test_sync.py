@@ -148,10 +148,17 @@ def test_both_write_paths_count_exactly_and_upsert(write):
     candles = make_candles(50)
     now = datetime(2026, 6, 1, tzinfo=UTC)
     upsert = getattr(services, write)
-    assert upsert(
+    stamps = list(candles.index.to_pydatetime())
+    inserted, updated, written = upsert(
         symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles.iloc[:30], source="a", now=now
-    ) == (30, 0)
-    assert upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="b", now=now) == (20, 30)
+    )
+    assert (inserted, updated, sorted(written)) == (30, 0, stamps[:30])
+    inserted, updated, written = upsert(
+        symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="b", now=now
+    )
+    assert (inserted, updated, sorted(written)) == (20, 30, stamps)
+    # Sent again as stored: nothing written, and no bar said to be.
+    assert upsert(symbol="TCS.NS", timeframe=Timeframe.D1, candles=candles, source="b", now=now) == (0, 0, [])
     assert MarketData.objects.count() == 50
     assert set(MarketData.objects.values_list("source", flat=True)) == {"b"}
 
@@ -230,5 +237,7 @@ def test_a_resync_of_unchanged_bars_neither_invalidates_reads_nor_announces(
             assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 3)
             assert market_version("TCS.NS") != version
             assert [(event.inserted, event.updated) for event in seen] == [(0, 1)]
+            # Only the bar rewritten is named, not the ones sent again as they were.
+            assert [event.written for event in seen] == [(candles.index[-1].to_pydatetime(),)]
     finally:
         unsubscribe(CandlesStored, seen.append)
