@@ -407,6 +407,25 @@ def _run_discard(versions: Sequence[TrainedModel]) -> None:
     discarded.delete()
 
 
+# How long an unfinished run's versions wait to be resumed: a training task is delivered again at most a few
+# times, each after the broker's visibility timeout (1 h) and the task time limit (30 min), and its followers'
+# tasks read EXPIRED after a day; past two days nothing will resume it.
+UNFINISHED_RUN_KEPT = timedelta(days=2)
+
+
+def models_prune_unfinished(*, now: datetime | None = None) -> int:
+    """Delete the versions (and their files) of training runs that stopped half-way and that nothing will resume:
+    unfinished, inactive, stored more than UNFINISHED_RUN_KEPT ago. A run by `manage.py train_models` (no task
+    to deliver it again) or one that failed on every delivery left them, each with its checkpoint (~100 KB),
+    listed in the admin as unfinished. Returns how many were deleted; safe to repeat."""
+    cutoff = (now or timezone.now()) - UNFINISHED_RUN_KEPT
+    stale = list(TrainedModel.objects.filter(training_complete=False, is_active=False, trained_at__lt=cutoff))
+    _run_discard(stale)
+    if stale:
+        logger.info("unfinished_models_pruned", models=[str(model) for model in stale])
+    return len(stale)
+
+
 def model_promote_if_better(*, trained: TrainedModel, candles=None, known: Known | None = None) -> bool:
     """Activate `trained` when its walk-forward MAE is no worse than the active version's on the same rows.
 

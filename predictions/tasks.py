@@ -16,6 +16,7 @@ from predictions.services import (
     Progress,
     RequesterDeleted,
     TaskStarted,
+    models_prune_unfinished,
     models_retrain_enqueue,
     models_train,
     prediction_generate,
@@ -153,6 +154,12 @@ def retrain_all(timeframe: str = "1D", horizon: int = 1) -> dict:
     task is delivered (services.models_retrain_enqueue)."""
     plan = models_retraining_plan(timeframe=Timeframe.parse(timeframe), horizon=horizon)
     return asdict(models_retrain_enqueue(plan=plan, expires=6 * 3600))
+
+
+@shared_task(name="predictions.prune_unfinished_models")
+def prune_unfinished_models() -> dict:
+    """Daily: the versions of trainings lost half-way that nothing will resume (services.models_prune_unfinished)."""
+    return {"deleted": models_prune_unfinished()}
 
 
 @shared_task(name="predictions.score_predictions")

@@ -81,6 +81,12 @@ BEAT_SCHEDULE = {
         "kwargs": {"timeframe": "1D", "horizon": 1},
         "options": {"expire_seconds": 4 * 3600},
     },
+    # Versions stored by trainings lost half-way that no redelivery will resume any more (two days old).
+    "predictions-prune-unfinished": {
+        "task": "predictions.prune_unfinished_models",
+        "schedule": crontab(minute=40, hour=2),
+        "options": {"expire_seconds": 6 * 3600},
+    },
     "predictions-score-hourly": {
         "task": "predictions.score_predictions",
         "schedule": crontab(minute=5),

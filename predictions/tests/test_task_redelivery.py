@@ -329,3 +329,37 @@ def test_a_training_lost_half_way_whose_candles_changed_since_is_trained_again_w
     assert [m.algorithm for m in TrainedModel.objects.order_by("pk")] == ["random_forest", "svr", "ensemble"]
     assert len({(m.data_start, m.data_end, m.n_samples) for m in models}) == 1  # one window, read anew
     assert all(m.training_complete for m in models)
+
+
+def test_the_versions_of_a_run_nothing_will_resume_are_deleted_after_two_days(settings, tmp_path):
+    """A training lost half-way by `manage.py train_models` (no task to deliver it again), or one that failed on
+    every delivery, left its unfinished versions and their files for good."""
+    from predictions.tasks import prune_unfinished_models
+    from predictions.tests.factories import TrainedModelFactory
+
+    settings.MEDIA_ROOT = tmp_path
+    (tmp_path / "models").mkdir()
+
+    def version(name: str, *, age: timedelta, **fields) -> TrainedModel:
+        (tmp_path / "models" / f"{name}.joblib").write_bytes(b"model")
+        with time_machine.travel(NOON - age, tick=False):
+            return TrainedModelFactory(artifact=f"models/{name}.joblib", **fields)
+
+    lost = version("lost", age=timedelta(days=2, minutes=1), training_complete=False, checkpoint={"rows": []})
+    resumable = version("resumable", age=timedelta(days=1), training_complete=False, checkpoint={"rows": []})
+    finished = version("finished", age=timedelta(days=30))
+    served = version("served", age=timedelta(days=30), training_complete=False, is_active=True)
+    with time_machine.travel(NOON, tick=False):
+        assert prune_unfinished_models.apply().get() == {"deleted": 1}
+        assert prune_unfinished_models.apply().get() == {"deleted": 0}
+
+    assert set(TrainedModel.objects.values_list("pk", flat=True)) == {resumable.pk, finished.pk, served.pk}
+    assert not (tmp_path / "models" / "lost.joblib").exists()
+    assert (tmp_path / "models" / "resumable.joblib").exists()
+    assert lost.pk not in TrainedModel.objects.values_list("pk", flat=True)
+
+
+def test_the_daily_schedule_prunes_unfinished_versions():
+    from tradingdash.schedule import BEAT_SCHEDULE
+
+    assert BEAT_SCHEDULE["predictions-prune-unfinished"]["task"] == "predictions.prune_unfinished_models"
