@@ -204,22 +204,28 @@ def _dies_at(stage: str):
     return progress
 
 
+def _train_lost(*, algorithms: list[str], at: str, task_id: str = "train-lost") -> None:
+    """models_train run by the task `task_id` whose worker is killed when it reaches the stage `at`."""
+    from predictions.services import models_train
+
+    with pytest.raises(WorkerKilled):
+        models_train(
+            symbol="TCS.NS",
+            timeframe=Timeframe.D1,
+            algorithms=algorithms,
+            task_id=task_id,
+            progress=_dies_at(at),
+        )
+
+
 def test_a_training_lost_half_way_serves_nothing_of_it_and_its_redelivery_trains_only_what_was_missing():
     """The worker dies after storing random_forest, before svr: that version must not be served (active, or
     inside the default's choice) as if the training had completed, and the message delivered again must not
     train random_forest a second time (nor store it twice), even with a newer bar stored meanwhile."""
-    from predictions.services import models_train
 
     with time_machine.travel(NOON, tick=False):
         candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
-        with pytest.raises(WorkerKilled):
-            models_train(
-                symbol="TCS.NS",
-                timeframe=Timeframe.D1,
-                algorithms=["random_forest", "svr"],
-                task_id="train-lost",
-                progress=_dies_at("training svr"),
-            )
+        _train_lost(algorithms=["random_forest", "svr"], at="training svr")
     half = TrainedModel.objects.get()
     assert (half.algorithm, half.is_active, half.training_complete) == ("random_forest", False, False)
 
@@ -246,14 +252,7 @@ def test_a_resumed_training_stores_the_ensemble_an_uninterrupted_one_does():
 
     with time_machine.travel(NOON, tick=False):
         candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
-        with pytest.raises(WorkerKilled):
-            models_train(
-                symbol="TCS.NS",
-                timeframe=Timeframe.D1,
-                algorithms=["svr", "random_forest"],
-                task_id="train-lost",
-                progress=_dies_at("building ensemble"),
-            )
+        _train_lost(algorithms=["svr", "random_forest"], at="building ensemble")
         resumed = models_train(
             symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr", "random_forest"], task_id="train-lost"
         )
@@ -280,14 +279,7 @@ def test_the_versions_served_stay_those_of_the_last_finished_training_while_one_
         finished = models_train(
             symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"], task_id="train-1"
         )
-        with pytest.raises(WorkerKilled):
-            models_train(
-                symbol="TCS.NS",
-                timeframe=Timeframe.D1,
-                algorithms=["svr"],
-                task_id="train-2",
-                progress=_dies_at("building ensemble"),
-            )
+        _train_lost(algorithms=["svr"], at="building ensemble", task_id="train-2")
     served = active_model(symbol="TCS.NS", timeframe=Timeframe.D1, horizon=1, algorithm="svr")
     assert served.pk == finished[0].pk  # not the lost run's svr v2, though it is no worse on the same rows
     lost = TrainedModel.objects.get(training_task_id="train-2")
@@ -309,14 +301,7 @@ def test_a_training_lost_half_way_whose_candles_changed_since_is_trained_again_w
 
     with time_machine.travel(NOON, tick=False):
         candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
-        with pytest.raises(WorkerKilled):
-            models_train(
-                symbol="TCS.NS",
-                timeframe=Timeframe.D1,
-                algorithms=["random_forest", "svr"],
-                task_id="train-lost",
-                progress=_dies_at("training svr"),
-            )
+        _train_lost(algorithms=["random_forest", "svr"], at="training svr")
         half = TrainedModel.objects.get()
         MarketData.objects.filter(symbol="TCS.NS", timeframe="1D", timestamp=half.data_start).update(
             final=False
