@@ -271,24 +271,31 @@ class CorporateActionAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.source = CorporateAction.STAFF
         super().save_model(request, obj, form, change)
-        ex_dates = [obj.ex_date]
+        ex_dates, kinds = [obj.ex_date], [obj.kind]
         if change and form.initial["symbol"] != obj.symbol:
-            corporate_actions_changed(symbol=form.initial["symbol"], ex_dates=[form.initial["ex_date"]])
+            corporate_actions_changed(
+                symbol=form.initial["symbol"],
+                ex_dates=[form.initial["ex_date"]],
+                kinds=[form.initial["kind"]],
+            )
         elif change:
             ex_dates.append(form.initial["ex_date"])
-        corporate_actions_changed(symbol=obj.symbol, ex_dates=ex_dates)
+            kinds.append(form.initial["kind"])
+        corporate_actions_changed(symbol=obj.symbol, ex_dates=ex_dates, kinds=kinds)
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
-        corporate_actions_changed(symbol=obj.symbol, ex_dates=[obj.ex_date])
+        corporate_actions_changed(symbol=obj.symbol, ex_dates=[obj.ex_date], kinds=[obj.kind])
 
     def delete_queryset(self, request, queryset):
         days: dict[str, list] = {}
-        for symbol, ex_date in queryset.values_list("symbol", "ex_date"):
+        kinds: dict[str, list] = {}
+        for symbol, ex_date, kind in queryset.values_list("symbol", "ex_date", "kind"):
             days.setdefault(symbol, []).append(ex_date)
+            kinds.setdefault(symbol, []).append(kind)
         super().delete_queryset(request, queryset)
         for symbol, ex_dates in days.items():
-            corporate_actions_changed(symbol=symbol, ex_dates=ex_dates)
+            corporate_actions_changed(symbol=symbol, ex_dates=ex_dates, kinds=kinds[symbol])
 
 
 class SyncBatchInline(admin.TabularInline):

@@ -694,7 +694,11 @@ def _store_window(
         synced_at=fetched_at,
     )
     if actions_stored:
-        corporate_actions_changed(symbol=symbol, ex_dates=[action.ex_date for action in history.actions])
+        corporate_actions_changed(
+            symbol=symbol,
+            ex_dates=[action.ex_date for action in history.actions],
+            kinds=[action.kind for action in history.actions],
+        )
     elif result.inserted or result.updated:
         market_reads_invalidate(symbol=symbol)
     return result
@@ -725,12 +729,16 @@ def market_reads_invalidate(*, symbol: str) -> None:
     transaction.on_commit(lambda: market_version_bump(symbol))
 
 
-def corporate_actions_changed(*, symbol: str, ex_dates: list[date]) -> None:
-    """Actions of `symbol` on `ex_dates` were stored, changed or deleted: its cached reads are out of date, and
-    after commit the listeners re-check what they computed across those days (predictions' scores)."""
+def corporate_actions_changed(*, symbol: str, ex_dates: list[date], kinds: list[str] | None = None) -> None:
+    """Actions of `symbol` on `ex_dates` (of `kinds`, when known) were stored, changed or deleted: its cached reads
+    are out of date, and after commit the listeners re-check what they computed across those days (predictions'
+    scores, models trained on split-adjusted candles)."""
     market_reads_invalidate(symbol=symbol)
     if ex_dates:
-        event = CorporateActionsChanged(symbol=symbol, first=min(ex_dates), last=max(ex_dates))
+        share_count = kinds is None or any(kind in SHARE_COUNT_KINDS for kind in kinds)
+        event = CorporateActionsChanged(
+            symbol=symbol, first=min(ex_dates), last=max(ex_dates), share_count=share_count
+        )
         transaction.on_commit(lambda: announce(event))
 
 

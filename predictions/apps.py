@@ -9,6 +9,7 @@ class PredictionsConfig(AppConfig):
         from predictions.receivers import (
             flag_models_on_candles_deleted,
             flag_models_on_candles_stored,
+            flag_models_on_corporate_actions,
             rescore_on_candles_stored,
             rescore_on_corporate_actions,
         )
@@ -18,6 +19,7 @@ class PredictionsConfig(AppConfig):
         subscribe(CandlesStored, flag_models_on_candles_stored)
         subscribe(CandlesDeleted, flag_models_on_candles_deleted)
         subscribe(CorporateActionsChanged, rescore_on_corporate_actions)
+        subscribe(CorporateActionsChanged, flag_models_on_corporate_actions)
 
         from celery.signals import task_postrun, task_revoked
 

@@ -72,7 +72,8 @@ class TrainedModel(models.Model):
         null=True,
         blank=True,
         help_text="When stored candles inside its training window (data_start to data_end) were first found "
-        "rewritten, filled in or deleted after it read them (a provider's revision, a repair, a staff delete): "
+        "rewritten, filled in, deleted or re-adjusted after it read them (a provider's revision, a repair, a staff "
+        "delete, a split or bonus entered since): "
         "its walk-forward figures describe bars no longer stored. Empty while they are as it read them; "
         "retraining makes a version that is not.",
     )

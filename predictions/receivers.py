@@ -13,7 +13,7 @@ from kombu.exceptions import OperationalError
 
 from market.sources import time_zone_for_symbol
 from predictions.models import Prediction, TaskRecord
-from predictions.services import models_flag_revised, task_announce
+from predictions.services import models_flag_readjusted, models_flag_revised, task_announce
 from tradingdash.events import CandlesDeleted, CandlesStored, CorporateActionsChanged
 
 logger = structlog.get_logger(__name__)
@@ -61,6 +61,14 @@ def flag_models_on_candles_stored(event: CandlesStored) -> None:
 def flag_models_on_candles_deleted(event: CandlesDeleted) -> None:
     """Bars were deleted: the versions trained on them no longer describe the stored candles (as above)."""
     models_flag_revised(symbol=event.symbol, timeframe=event.timeframe, stamps=event.deleted)
+
+
+def flag_models_on_corporate_actions(event: CorporateActionsChanged) -> None:
+    """A split or bonus was entered, changed or deleted: the versions trained on split-adjusted candles from before
+    its ex-date were trained on other prices than a read gives now (a dividend changes nothing they read)."""
+    if event.share_count:
+        tz = time_zone_for_symbol(event.symbol)
+        models_flag_readjusted(symbol=event.symbol, before=datetime.combine(event.last, time(), tz))
 
 
 def rescore_on_corporate_actions(event: CorporateActionsChanged) -> None:

@@ -267,6 +267,19 @@ def models_flag_revised(*, symbol: str, timeframe: str, stamps: Sequence[datetim
     return marked
 
 
+def models_flag_readjusted(*, symbol: str, before: datetime) -> int:
+    """A split or bonus going ex at `before` (or earlier) was entered, changed or deleted after these versions were
+    trained: every split-adjusted price before its ex-date is divided by another ratio now, so the versions of any
+    timeframe whose training window starts before it were trained and evaluated on other candles than a read gives
+    (training reads them split-adjusted: _closed). Marked as models_flag_revised marks them; returns how many."""
+    marked = TrainedModel.objects.filter(
+        symbol=symbol, data_revised_at__isnull=True, data_start__lt=before
+    ).update(data_revised_at=timezone.now())
+    if marked:
+        logger.info("models_data_readjusted", symbol=symbol, before=before.isoformat(), models=marked)
+    return marked
+
+
 def _revised_warning(trained: TrainedModel) -> str:
     """What a prediction by a version marked by models_flag_revised must say; days in the exchange's clock (a
     daily bar opens at its local midnight, the day before in UTC east of Greenwich)."""
@@ -274,7 +287,8 @@ def _revised_warning(trained: TrainedModel) -> str:
     first, last = trained.data_start.astimezone(tz).date(), trained.data_end.astimezone(tz).date()
     return (
         f"{trained.algorithm} v{trained.version} was trained and evaluated on candles of which some, between "
-        f"{first} and {last}, were rewritten, filled in or deleted after it read them (first seen "
+        f"{first} and {last}, were rewritten, filled in, deleted or adjusted for a split or bonus entered after it "
+        f"read them (first seen "
         f"{trained.data_revised_at:%Y-%m-%d %H:%M} UTC): its confidence and interval describe the bars as they "
         "were. Retraining (nightly, or staff) makes a version on the stored ones."
     )

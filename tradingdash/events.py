@@ -54,6 +54,9 @@ class CorporateActionsChanged:
     symbol: str
     first: date
     last: date
+    # Whether a split or bonus (an action that changes the share count, so every split-adjusted price before its
+    # ex-date) was among them; True when the announcer cannot tell.
+    share_count: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

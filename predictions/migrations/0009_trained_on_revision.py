@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='trainedmodel',
             name='data_revised_at',
-            field=models.DateTimeField(blank=True, help_text="When stored candles inside its training window (data_start to data_end) were first found rewritten, filled in or deleted after it read them (a provider's revision, a repair, a staff delete): its walk-forward figures describe bars no longer stored. Empty while they are as it read them; retraining makes a version that is not.", null=True),
+            field=models.DateTimeField(blank=True, help_text="When stored candles inside its training window (data_start to data_end) were first found rewritten, filled in, deleted or re-adjusted after it read them (a provider's revision, a repair, a staff delete, a split or bonus entered since): its walk-forward figures describe bars no longer stored. Empty while they are as it read them; retraining makes a version that is not.", null=True),
         ),
     ]

@@ -72,7 +72,9 @@ def test_a_provider_revision_inside_the_training_window_flags_the_model(
     assert response.status_code == 201, response.json()
     (warning,) = response.json()["warnings"]
     assert warning.startswith(f"svr v{trained.version} was trained and evaluated on candles of which some")
-    assert "rewritten, filled in or deleted after it read them" in warning
+    assert (
+        "rewritten, filled in, deleted or adjusted for a split or bonus entered after it read them" in warning
+    )
     assert "and 2026-06-03," in warning  # the last trading day it read, not that bar's open in UTC (the 2nd)
 
 
@@ -183,3 +185,34 @@ def test_the_schema_documents_the_revision_fields():
     assert version["format"] == "date-time" and version["nullable"] is True
     warnings = components["PredictionMade"]["properties"]["warnings"]
     assert warnings["type"] == "array" and warnings["items"]["type"] == "string"
+
+
+@pytest.mark.parametrize(
+    ("kind", "when", "flagged"),
+    [
+        ("split", "inside", True),  # every split-adjusted price before it is divided by 2 now
+        ("bonus", "after", True),  # the whole window is
+        ("dividend", "inside", False),  # training reads split-adjusted candles: a dividend changes none
+        ("split", "before", False),  # only bars before the window change
+    ],
+)
+def test_a_split_staff_enter_after_training_flags_the_models_whose_window_it_readjusts(
+    trained, admin_client, django_capture_on_commit_callbacks, kind, when, flagged
+):
+    """A split or bonus entered after training changes the split-adjusted candles the version was trained and
+    evaluated on, though no stored bar is written: it said nothing."""
+    ex_date = {
+        "inside": _bar_inside(trained).timestamp + timedelta(days=3),
+        "after": trained.data_end + timedelta(days=3),
+        "before": trained.data_start - timedelta(days=3),
+    }[when].date()
+    form = {"symbol": "TCS.NS", "ex_date": ex_date.isoformat(), "kind": kind, "ratio": "2", "amount": "5"}
+    if kind == "dividend":
+        form.pop("ratio")
+    else:
+        form.pop("amount")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/admin/market/corporateaction/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    flags = set(TrainedModel.objects.values_list("data_revised_at", flat=True))
+    assert flags == ({NOW} if flagged else {None})
