@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from market.adjust import split_ratio_between
@@ -64,13 +64,36 @@ METRIC_KEYS = (
 FOLD_KEYS = ("fold", "test_start", "test_end", "n", "mae", "naive_mae", "mae_vs_naive")
 
 
-def prediction_to_dict(row: dict) -> dict:
+def prediction_to_dict(row: dict, *, model_data_revised_at: datetime | None = None) -> dict:
     dates = {k: row[k].isoformat() if row[k] is not None else None for k in _DATES}
-    return {**row, **dates, "source": row["source"] or None}
+    revised = model_data_revised_at.astimezone(UTC).isoformat() if model_data_revised_at is not None else None
+    return {**row, **dates, "source": row["source"] or None, "model_data_revised_at": revised}
+
+
+def predictions_to_dicts(rows: list[dict]) -> list[dict]:
+    """Rows of PREDICTION_FIELDS in the API's shape, each with `model_data_revised_at`: when the candles of a
+    model it was made with (an ensemble's members too) were found revised before it was made (the model's
+    data_revised_at; its 201 body said so in `warnings`), else null. A revision found after it was made is not its
+    own: the prediction said what the model knew then. One query for all the rows."""
+    ids = [row["id"] for row in rows]
+    revised = {}
+    if ids:
+        through = Prediction.trained_models.through
+        revised = dict(
+            through.objects.filter(
+                prediction_id__in=ids,
+                trainedmodel__data_revised_at__isnull=False,
+                trainedmodel__data_revised_at__lte=F("prediction__created_at"),
+            )
+            .values("prediction_id")
+            .annotate(first=Min("trainedmodel__data_revised_at"))
+            .values_list("prediction_id", "first")
+        )
+    return [prediction_to_dict(row, model_data_revised_at=revised.get(row["id"])) for row in rows]
 
 
 def prediction_row(prediction: Prediction) -> dict:
-    return prediction_to_dict({field: getattr(prediction, field) for field in PREDICTION_FIELDS})
+    return predictions_to_dicts([{field: getattr(prediction, field) for field in PREDICTION_FIELDS}])[0]
 
 
 def prediction_made(prediction: Prediction) -> dict:
@@ -172,7 +195,7 @@ def predictions_list(*, symbol: str, timeframe: Timeframe, user, limit: int = 20
     if cached is not None:
         return cached
     rows = _visible_to(Prediction.objects.filter(symbol=symbol, timeframe=timeframe.value), user)
-    payload = {"results": [prediction_to_dict(row) for row in rows.values(*PREDICTION_FIELDS)[:limit]]}
+    payload = {"results": predictions_to_dicts(list(rows.values(*PREDICTION_FIELDS)[:limit]))}
     cache.set(key, payload, settings.PREDICTION_CACHE_TTL)
     return payload
 
@@ -312,7 +335,7 @@ def prediction_system_for_bar(*, trained: TrainedModel, base_timestamp) -> Predi
 def prediction_get(*, prediction_id: int, user) -> dict | None:
     """One prediction for its owner (staff read any; system predictions, made for signals, are public)."""
     row = _visible_to(Prediction.objects.filter(pk=prediction_id), user).values(*PREDICTION_FIELDS).first()
-    return prediction_to_dict(row) if row is not None else None
+    return predictions_to_dicts([row])[0] if row is not None else None
 
 
 _PENDING = {"PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY"}

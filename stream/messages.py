@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from market.models import MarketData
 from market.sources import get_calendar
 from predictions.models import Prediction
-from predictions.selectors import PREDICTION_FIELDS, prediction_to_dict
+from predictions.selectors import PREDICTION_FIELDS, predictions_to_dicts
 from signals.selectors import signal_row
 from stream.clock import exchange_of, exchange_time
 
@@ -149,7 +149,7 @@ def prediction_message(*, prediction_id: int, scored: bool) -> dict | None:
         "type": "prediction",
         "time": _now(exchange_of(row["symbol"])),
         "event": "scored" if scored else "new",
-        "prediction": prediction_to_dict(row),
+        "prediction": predictions_to_dicts([row])[0],
     }
 
 

@@ -98,6 +98,12 @@ class PredictionSerializer(serializers.Serializer):
         "not the market); null for predictions stored before this was recorded.",
     )
     created_at = serializers.DateTimeField()
+    model_data_revised_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the candles the model behind it was trained on (an ensemble's members too) were found "
+        "revised (rewritten, filled in, deleted, or re-adjusted for a split or bonus) before it was made: its "
+        "confidence and interval describe the bars as they were (the model's data_revised_at). Null otherwise.",
+    )
 
 
 class PredictionMadeSerializer(PredictionSerializer):

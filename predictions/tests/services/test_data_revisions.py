@@ -78,6 +78,27 @@ def test_a_provider_revision_inside_the_training_window_flags_the_model(
     assert "and 2026-06-03," in warning  # the last trading day it read, not that bar's open in UTC (the 2nd)
 
 
+def test_the_list_and_detail_say_a_predictions_model_was_revised_before_it_was_made(
+    trained, auth_client, django_capture_on_commit_callbacks
+):
+    """The 201 body's warning was the only place saying so: read back from the list or the detail, the same
+    prediction looked like one from a model whose figures still describe the stored bars."""
+    before = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
+    revised = NOW + timedelta(minutes=1)
+    with time_machine.travel(revised, tick=False), django_capture_on_commit_callbacks(execute=True):
+        _revise_volume(_bar_inside(trained))
+    with time_machine.travel(revised + timedelta(minutes=1), tick=False):
+        after = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json").json()
+    assert after["warnings"] and datetime.fromisoformat(after["model_data_revised_at"]) == revised
+
+    listed = {row["id"]: row for row in auth_client.get("/api/predictions/TCS").json()["results"]}
+    # A revision found after a prediction was made is not its own: it said what the model knew then.
+    assert listed[before["id"]]["model_data_revised_at"] is None
+    assert datetime.fromisoformat(listed[after["id"]]["model_data_revised_at"]) == revised
+    detail = auth_client.get(f"/api/predictions/id/{after['id']}").json()
+    assert datetime.fromisoformat(detail["model_data_revised_at"]) == revised
+
+
 def test_a_prediction_from_a_model_whose_window_is_as_it_read_it_has_no_warning(trained, auth_client):
     response = auth_client.post("/api/predictions/generate/TCS", {"model": "svr"}, format="json")
     assert response.status_code == 201, response.json()
