@@ -238,11 +238,12 @@ def alerts_evaluate_signal(*, signal_id: int) -> list[int]:
 
 def alerts_evaluate_prediction(*, prediction_id: int) -> list[int]:
     """Fire the `prediction_miss` alerts of a scored prediction's symbol when it was realized outside its 80%
-    interval (once per prediction and alert)."""
+    interval (once per prediction and alert). A replayed one (a backfill's, made afterwards as of a past bar)
+    was never a forecast anyone was given: its miss is track record, not news."""
     from predictions.models import Prediction
 
     prediction = Prediction.objects.filter(pk=prediction_id).first()
-    if prediction is None or prediction.within_interval is not False:
+    if prediction is None or prediction.replayed or prediction.within_interval is not False:
         return []
     alerts = Alert.objects.filter(symbol=prediction.symbol, kind=AlertKind.PREDICTION_MISS)
     if prediction.requested_by_id is not None:
