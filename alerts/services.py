@@ -252,8 +252,10 @@ def alerts_evaluate_prediction(*, prediction_id: int) -> list[int]:
     message = (
         f"{prediction.symbol}: {prediction.model_used} predicted {prediction.predicted_price:.2f} "
         f"({prediction.lower_bound:.2f}–{prediction.upper_bound:.2f}), realized {prediction.realized_price:.2f}"
+        f"{_synthetic_note(prediction.source)}"
     )
     details = {
+        "source": prediction.source or None,  # the provider of the bar it was made on
         "prediction_id": prediction.pk,
         "timeframe": prediction.timeframe,
         "model": prediction.model_used,
