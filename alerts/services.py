@@ -66,7 +66,8 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
     """Change what a user may change of an alert. The row is locked and re-read, and only the edited fields (and
     `armed`) are written, so an edit never rolls back a firing that happened since the caller loaded the alert.
     A new condition (symbol, kind or threshold different from the stored one) or a reactivation starts armed: a
-    crossing of the old condition says nothing of the new; sending the same condition back changes nothing.
+    crossing of the old condition says nothing of the new; a new condition is out of the old one's cooldown too.
+    Sending the same condition back changes nothing.
     Raises Alert.DoesNotExist when the alert was deleted since the caller loaded it."""
     unknown = set(fields) - set(ALERT_EDITABLE_FIELDS)
     if unknown:
@@ -99,6 +100,11 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
         if rearm:
             current.armed = True
             update.append("armed")
+        if new_condition:
+            # The cooldown is against paging again on the same threshold; the old condition's firing must not
+            # swallow the first crossing of the one the user has just asked to be told of.
+            current.last_fired_at = None
+            update.append("last_fired_at")
         if reset:
             current.threshold_set_at = timezone.now()
             update.append("threshold_set_at")
