@@ -3,7 +3,8 @@
 A user chooses the URL, so before anything is sent its host is resolved and every address must be public (not
 private, loopback, link-local, reserved or multicast); the webhook connection is then pinned to the checked address,
 so a DNS answer that changes between the check and the connect (rebinding) cannot redirect it. Apprise opens its own
-connections, so its host is checked just before each send. ALERT_WEBHOOK_ALLOW_PRIVATE=1 lifts the check (tests).
+connections, so its host is checked just before each send, and it follows no redirect. ALERT_WEBHOOK_ALLOW_PRIVATE=1
+lifts the check (tests).
 
 Apprise is imported where it is used: a web worker needs it only when a channel is saved or tested, and importing it
 at start-up was ~50 modules and 2 MiB of every worker's RSS (bench/README.md, "Web worker RSS").
@@ -137,12 +138,23 @@ def webhook_post(*, url: str, secret: str, event_id: str, body: bytes) -> int:
     raise DeliveryRefused(f"HTTP {status} from {host}")
 
 
-def apprise_check(url: str) -> None:
-    """Validate an Apprise URL when it is saved (DeliveryError): a URL Apprise knows, not aimed at a private host."""
+def _apprise_for(url: str):
+    """An Apprise notifier of the URL that follows no redirect (Apprise does by default): a public host answering
+    3xx would send the notification on to any address, past the check made on the URL's own host."""
     import apprise
 
-    if not apprise.Apprise().add(url):
+    notifier = apprise.Apprise(asset=apprise.AppriseAsset(http_redirects=False))
+    if not notifier.add(url):
         raise DeliveryRefused("Not a URL Apprise understands (see its list of supported services).")
+    if any(getattr(service, "redirects", False) for service in notifier):
+        raise DeliveryRefused("An Apprise URL must not ask to follow redirects (redirect=yes): take it off.")
+    return notifier
+
+
+def apprise_check(url: str) -> None:
+    """Validate an Apprise URL when it is saved (DeliveryError): a URL Apprise knows, following no redirect, not
+    aimed at a private host."""
+    _apprise_for(url)
     _apprise_host_check(url)
 
 
@@ -164,9 +176,8 @@ def apprise_send(*, url: str, title: str, body: str) -> None:
     """Send through Apprise (Telegram, e-mail, Slack, Discord, ntfy…); a failure is transient with its log line."""
     import apprise
 
-    apprise_check(url)
-    notifier = apprise.Apprise()
-    notifier.add(url)
+    notifier = _apprise_for(url)
+    _apprise_host_check(url)
     with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
         ok = notifier.notify(title=title, body=body)
     if not ok:

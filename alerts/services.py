@@ -66,7 +66,8 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
     """Change what a user may change of an alert. The row is locked and re-read, and only the edited fields (and
     `armed`) are written, so an edit never rolls back a firing that happened since the caller loaded the alert.
     A new condition (symbol, kind or threshold different from the stored one) or a reactivation starts armed: a
-    crossing of the old condition says nothing of the new; sending the same condition back changes nothing.
+    crossing of the old condition says nothing of the new; a new condition is out of the old one's cooldown too.
+    Sending the same condition back changes nothing.
     Raises Alert.DoesNotExist when the alert was deleted since the caller loaded it."""
     unknown = set(fields) - set(ALERT_EDITABLE_FIELDS)
     if unknown:
@@ -99,6 +100,11 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
         if rearm:
             current.armed = True
             update.append("armed")
+        if new_condition:
+            # The cooldown is against paging again on the same threshold; the old condition's firing must not
+            # swallow the first crossing of the one the user has just asked to be told of.
+            current.last_fired_at = None
+            update.append("last_fired_at")
         if reset:
             current.threshold_set_at = timezone.now()
             update.append("threshold_set_at")
@@ -238,11 +244,12 @@ def alerts_evaluate_signal(*, signal_id: int) -> list[int]:
 
 def alerts_evaluate_prediction(*, prediction_id: int) -> list[int]:
     """Fire the `prediction_miss` alerts of a scored prediction's symbol when it was realized outside its 80%
-    interval (once per prediction and alert)."""
+    interval (once per prediction and alert). A replayed one (a backfill's, made afterwards as of a past bar)
+    was never a forecast anyone was given: its miss is track record, not news."""
     from predictions.models import Prediction
 
     prediction = Prediction.objects.filter(pk=prediction_id).first()
-    if prediction is None or prediction.within_interval is not False:
+    if prediction is None or prediction.replayed or prediction.within_interval is not False:
         return []
     alerts = Alert.objects.filter(symbol=prediction.symbol, kind=AlertKind.PREDICTION_MISS)
     if prediction.requested_by_id is not None:
@@ -251,8 +258,10 @@ def alerts_evaluate_prediction(*, prediction_id: int) -> list[int]:
     message = (
         f"{prediction.symbol}: {prediction.model_used} predicted {prediction.predicted_price:.2f} "
         f"({prediction.lower_bound:.2f}–{prediction.upper_bound:.2f}), realized {prediction.realized_price:.2f}"
+        f"{_synthetic_note(prediction.source)}"
     )
     details = {
+        "source": prediction.source or None,  # the provider of the bar it was made on
         "prediction_id": prediction.pk,
         "timeframe": prediction.timeframe,
         "model": prediction.model_used,

@@ -13,6 +13,7 @@ class Receiver:
     def __init__(self, *, tls: ssl.SSLContext | None = None):
         self.statuses: list[int] = []
         self.requests: list[dict] = []
+        self.location: str | None = None  # sent with a 3xx status: where the receiver redirects
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -23,6 +24,8 @@ class Receiver:
                     {"path": self.path, "headers": dict(self.headers), "body": body, "status": status}
                 )
                 self.send_response(status)
+                if 300 <= status < 400 and receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(json.dumps({"ok": status < 300}).encode())

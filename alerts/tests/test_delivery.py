@@ -158,6 +158,31 @@ def test_a_failed_apprise_send_is_recorded(
     assert (delivery.state, delivery.attempts) == ("failed", 1) and delivery.last_error
 
 
+def test_an_apprise_send_does_not_follow_a_redirect(
+    receiver, allow_private, settings, django_capture_on_commit_callbacks
+):
+    """Apprise follows redirects by default: a public host answering 307 sent the notification on to whatever
+    address it named, a private one included, past the check made on the channel's own host."""
+    from alerts.tests.receiver import Receiver
+
+    settings.ALERT_DELIVERY_MAX_AGE = 0  # no retries left: the first failure is final
+    alert = AlertFactory(channels=["apprise"])
+    ChannelFactory(user=alert.user, kind="apprise", url=f"json://127.0.0.1:{receiver.port}/notify", secret="")
+    with Receiver() as internal:
+        receiver.statuses, receiver.location = [307], f"{internal.url}"
+        fire(alert, django_capture_on_commit_callbacks)
+        assert internal.requests == []
+    assert len(receiver.requests) == 1
+    assert AlertDelivery.objects.get().state == "failed"
+
+
+def test_an_apprise_url_asking_to_follow_redirects_is_refused():
+    from alerts.outbound import apprise_check
+
+    with pytest.raises(DeliveryRefused, match="redirect"):
+        apprise_check("json://hooks.example.com/notify?redirect=yes")
+
+
 def test_stream_channel_publishes_to_the_users_group(settings, django_capture_on_commit_callbacks):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     from channels.layers import channel_layers

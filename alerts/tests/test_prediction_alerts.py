@@ -39,3 +39,28 @@ def test_a_system_prediction_fires_every_users_alert():
     second = AlertFactory(kind="prediction_miss", threshold=None)
     assert len(evaluate_prediction.delay(_missed().pk).get()) == 2
     assert set(AlertEvent.objects.values_list("alert_id", flat=True)) == {first.pk, second.pk}
+
+
+def test_a_replayed_prediction_scored_later_fires_no_alert():
+    """A backfill's replay is made afterwards, as of a past bar: a forecast nobody made or acted on. Scored (its
+    target bar final later, or corrected), it was announced like any prediction and told users a model had
+    missed, in the words of a live forecast."""
+    alert = AlertFactory(kind="prediction_miss", threshold=None, cooldown_minutes=0)
+    replayed = PredictionFactory(
+        lower_bound=120.0, upper_bound=127.0, base_timestamp=NOW, realized_price=90.0, replayed=True
+    )
+    assert evaluate_prediction.delay(replayed.pk).get() == []
+    assert not AlertEvent.objects.filter(alert=alert).exists()
+
+
+def test_a_prediction_made_on_synthetic_candles_says_so_in_its_alert():
+    """The message is all an Apprise channel shows: a miss of a forecast on demo data must not read as one on
+    the market's prices."""
+    alert = AlertFactory(kind="prediction_miss", threshold=None)
+    missed = PredictionFactory(
+        lower_bound=120.0, upper_bound=127.0, base_timestamp=NOW, realized_price=90.0, source="synthetic"
+    )
+    evaluate_prediction.delay(missed.pk).get()
+    event = AlertEvent.objects.get(alert=alert)
+    assert event.message.endswith("(synthetic data, not market prices)")
+    assert event.details["source"] == "synthetic"

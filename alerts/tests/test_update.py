@@ -125,3 +125,15 @@ def test_a_new_condition_crossed_by_the_bar_that_fired_the_old_one_fires(django_
         105.0,
     ]
     assert Alert.objects.get(pk=alert.pk).fired_count == 2
+
+
+def test_a_new_threshold_crossed_within_the_old_firings_cooldown_fires():
+    """The cooldown stops a price oscillating around one threshold from paging again; a user who raises the
+    threshold after a firing asks to be told of the new one. Its crossing minutes later was swallowed: the alert
+    disarmed with no event, and nobody was told until the price went back below and crossed again."""
+    alert = AlertFactory(threshold=100.0, cooldown_minutes=60)
+    assert len(price(alert, 101.0, at=NOW)) == 1
+    alert_update(alert=Alert.objects.get(pk=alert.pk), threshold=110.0)
+    assert len(price(alert, 111.0, at=NOW + timedelta(minutes=10))) == 1
+    assert price(alert, 109.0, at=NOW + timedelta(minutes=20)) == []
+    assert price(alert, 111.0, at=NOW + timedelta(minutes=30)) == []  # the new condition's own cooldown
