@@ -711,3 +711,27 @@ def test_a_quote_carries_its_own_time_and_its_exchanges_status(
 
     with time_machine.travel(moment, tick=False):
         run(body)
+
+
+def test_a_quote_and_a_candle_of_generated_data_say_so(run, user, instruments):
+    """The quote endpoint and the candles say `source` (synthetic: generated demo data); the stream's quote and
+    candle dropped it, so a synthetic price went out to dashboards as if it were the exchange's."""
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote", "candle"]})
+        await client.receive_type("subscribed")
+        await sync_to_async(events.announce)(
+            events.QuoteRefreshed(symbol="TCS.NS", quote={**QUOTE, "source": "synthetic"})
+        )
+        quote = await client.receive_type("quote")
+        assert quote["source"] == "synthetic"
+        await sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, candles=make_candles(2), source="synthetic"
+        )
+        candle = await client.receive_type("candle")
+        assert candle["source"] == "synthetic"
+        await client.close()
+
+    run(body)
