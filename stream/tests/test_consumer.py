@@ -190,6 +190,30 @@ def test_subscribed_symbols_join_the_live_set(run, user, instruments):
     assert "TCS.NS" in live_symbols()
 
 
+def test_only_quote_subscriptions_join_the_live_set(run, user, instruments, settings):
+    """The live set is what the quote refresher fetches, within the provider's request budget: a stream that
+    asked for a symbol's candles or signals only made every refresh fetch a quote of it that nobody received."""
+    import redis
+
+    from stream.live import _touched, live_key
+
+    redis.Redis.from_url(settings.REDIS_URL).delete(live_key())
+    for symbol in ("M&M.NS", "^NSEI"):
+        _touched.delete(symbol)
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["M&M", "^NSEI"], "topics": ["candle", "signal"]})
+        await client.receive_type("subscribed")
+        await client.send({"type": "subscribe", "symbols": ["^NSEI"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        await client.close()
+
+    run(body)
+    assert "M&M.NS" not in live_symbols() and "^NSEI" in live_symbols()
+
+
 def test_a_process_touches_a_live_symbol_once_per_heartbeat_period_whatever_its_number_of_streams(
     run, user, instruments
 ):
