@@ -371,6 +371,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             raise
         for symbol, topic in joining:
             self.subscriptions.setdefault(symbol, set()).add(topic)
+            if (
+                topic == "quote"
+            ):  # the stale-feed clock starts now, not when the symbol's other topics were asked
+                self.last_quote[symbol] = timezone.now()
         for symbol in symbols:
             self.exchanges[symbol] = exchanges[symbol]
             self.last_quote.setdefault(symbol, timezone.now())

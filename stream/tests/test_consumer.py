@@ -465,6 +465,31 @@ def test_stale_feed_while_the_exchange_is_open(run, user, instruments, settings,
         run(body)
 
 
+def test_quotes_subscribed_again_are_not_stale_at_once(run, user, instruments, settings):
+    """The stale-feed clock of a symbol kept for its candles ran on from the first subscription while its quotes
+    were unsubscribed: subscribing to them again reported the feed stale at the next heartbeat, before the
+    refresher had had a period to fetch one."""
+    settings.STREAM_HEARTBEAT_SECONDS = 0.1
+    settings.QUOTE_REFRESH_SECONDS = 0.5  # stale after 1.5 s without a quote
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote", "candle"]})
+        await client.receive_type("subscribed")
+        await client.send({"type": "unsubscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("unsubscribed")
+        await asyncio.sleep(2)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        for _ in range(5):
+            assert (await client.receive())["type"] == "heartbeat"
+        await client.close()
+
+    with time_machine.travel(datetime(2026, 11, 25, 11, 0, tzinfo=IST), tick=True):  # a Wednesday session
+        run(body)
+
+
 def test_the_last_close_served_again_while_the_exchange_is_open_is_no_live_feed(
     run, user, instruments, settings
 ):
