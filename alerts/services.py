@@ -410,7 +410,7 @@ def _send(delivery: AlertDelivery) -> None:
         try:
             tick = price_tick_for_symbol(event.symbol)
             shown = event_value_shown(kind=event.kind, value=event.value, tick=tick)
-            publish_to_user(event.user_id, {"type": "alert", **payload, "value": shown})
+            publish_to_user(event.user_id, {"type": "alert", **payload, "value": shown}, must_send=True)
         except Exception as exc:  # the channel layer (Redis) is a boundary: any failure of it is transient
             raise DeliveryTransient(f"Stream publish failed: {type(exc).__name__}: {exc}"[:400]) from exc
         return

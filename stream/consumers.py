@@ -371,12 +371,21 @@ class StreamConsumer(AsyncWebsocketConsumer):
             raise
         for symbol, topic in joining:
             self.subscriptions.setdefault(symbol, set()).add(topic)
+            if (
+                topic == "quote"
+            ):  # the stale-feed clock starts now, not when the symbol's other topics were asked
+                self.last_quote[symbol] = timezone.now()
         for symbol in symbols:
             self.exchanges[symbol] = exchanges[symbol]
             self.last_quote.setdefault(symbol, timezone.now())
             self.last_update.setdefault(symbol, None)
-        await _touch(symbols)
+        await _touch([symbol for symbol in symbols if "quote" in self.subscriptions[symbol]])
         await self._send({"type": "subscribed", "symbols": symbols, "topics": topics})
+
+    def _quoted(self) -> list[str]:
+        """The symbols this stream receives quotes of: the live set's, which the quote refresher fetches within
+        the provider's request budget (a symbol subscribed for its candles or signals only needs no quote)."""
+        return [symbol for symbol, topics in self.subscriptions.items() if "quote" in topics]
 
     async def _unsubscribe(self, message: dict) -> None:
         symbols, topics = self._parse(message, max_symbols=None)
@@ -456,7 +465,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                     continue
                 await self._send({"type": "heartbeat"})
                 if self.subscriptions:
-                    await _touch(list(self.subscriptions))
+                    await _touch(self._quoted())
                     try:
                         await self._check_stale()
                     except UPSTREAM_ERRORS as exc:

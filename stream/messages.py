@@ -48,6 +48,7 @@ def quote_message(*, symbol: str, quote: dict[str, Any]) -> dict:
         "timestamp": exchange_time(quoted_at, exchange) if quoted_at is not None else None,
         "market_status": status.session,
         "live": status.is_open and not stale and today,
+        "source": quote.get("source"),  # as the quote endpoint: `synthetic` is generated demo data
     }
 
 
@@ -88,7 +89,7 @@ def candle_messages(*, symbol: str, timeframe: str, first: datetime, last: datet
         rows = series.filter(timestamp__range=(first, last))
     rows = list(
         rows.order_by("-timestamp").values(
-            "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "final"
+            "timestamp", "open_price", "high_price", "low_price", "close_price", "volume", "final", "source"
         )[: MAX_CANDLES_PER_EVENT if sent is not None else 1]
     )[::-1]
     if (
@@ -131,6 +132,7 @@ def _candle_message(*, symbol: str, timeframe: str, exchange: str, row: dict) ->
             "volume": row["volume"],
         },
         "final": row["final"],
+        "source": row["source"],  # as the candles endpoint: `synthetic` is generated demo data
     }
 
 

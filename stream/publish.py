@@ -22,10 +22,12 @@ logger = structlog.get_logger(__name__)
 MESSAGE_TYPE = "stream.message"
 
 
-def publish_to_user(user_id: int, message: dict) -> None:
+def publish_to_user(user_id: int, message: dict, *, must_send: bool = False) -> None:
     """Send `message` to every open stream of one user (alerts, task progress), whatever they subscribed to.
-    A message without a `time` gets the current exchange time."""
-    _group_send(user_group(user_id), message)
+    A message without a `time` gets the current exchange time. `must_send`: a failing channel layer raises
+    instead of losing the message, for a caller that retries (an alert's delivery), which must not record a
+    message that never left as delivered."""
+    _group_send(user_group(user_id), message, must_send=must_send)
 
 
 def publish_to_symbol(*, topic: str, symbol: str, message: dict[str, Any]) -> None:
@@ -63,8 +65,16 @@ def group_message(message: dict, *, topic: str | None = None, symbol: str | None
     return event
 
 
-def _group_send(group: str, message: dict, *, topic: str | None = None, symbol: str | None = None) -> None:
-    """A dead channel layer loses the live message (clients catch up through the API), never fails the caller."""
+def _group_send(
+    group: str,
+    message: dict,
+    *,
+    topic: str | None = None,
+    symbol: str | None = None,
+    must_send: bool = False,
+) -> None:
+    """A dead channel layer loses the live message (clients catch up through the API), never fails the caller,
+    unless it `must_send`."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -72,4 +82,6 @@ def _group_send(group: str, message: dict, *, topic: str | None = None, symbol: 
         event = group_message(_stamped(message), topic=topic, symbol=symbol)
         async_to_sync(layer.group_send)(group, event)
     except Exception as exc:  # Redis down or slow: the publisher (a task, a request) must carry on
+        if must_send:
+            raise
         logger.warning("stream_publish_failed", group=group, error=f"{type(exc).__name__}: {exc}")

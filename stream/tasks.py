@@ -19,7 +19,18 @@ from tradingdash.cache import cache_is_down
 logger = structlog.get_logger(__name__)
 
 
-@shared_task(name="stream.refresh_quotes", acks_late=True)
+REFRESH_LEASE_KEY = "stream:refresh-quotes:lease"
+REFRESH_LEASE_SECONDS = 600
+
+
+# A run ends before its lease lapses (the soft limit raises in it, and the lease is released), never to be
+# joined by the next ones while it still waits on the request budget.
+@shared_task(
+    name="stream.refresh_quotes",
+    acks_late=True,
+    soft_time_limit=REFRESH_LEASE_SECONDS - 60,
+    time_limit=REFRESH_LEASE_SECONDS,
+)
 def refresh_quotes(only_when_open: bool = True) -> dict:
     """Refresh the quotes of watched and live-subscribed symbols whose exchange is open now (any exchange's with
     `only_when_open=False`, for an operator), in batches; each refreshed quote is announced (QuoteRefreshed) and
@@ -27,7 +38,8 @@ def refresh_quotes(only_when_open: bool = True) -> dict:
     time: a run that waits on the provider's request budget (up to YFINANCE_LIMITER_TASK_MAX_WAIT_SECONDS a batch)
     outlasts its period, and the next ones, started beside it, spent the same budget on the same symbols and held
     more worker slots; they now return at once while it runs (a lease of REFRESH_LEASE_SECONDS, so a worker lost
-    mid-run holds it no longer). Without Redis there is no lease, and no broker to start a second run either."""
+    mid-run holds it no longer, and a run is stopped before it lapses). Without Redis there is no lease, and no
+    broker to start a second run either."""
     token = uuid.uuid4().hex
     if not cache.add(REFRESH_LEASE_KEY, token, REFRESH_LEASE_SECONDS) and not cache_is_down():
         return {"refreshed": [], "missing": [], "requests": 0, "skipped": "a refresh is already running"}
@@ -36,10 +48,6 @@ def refresh_quotes(only_when_open: bool = True) -> dict:
     finally:
         if cache.get(REFRESH_LEASE_KEY) == token:
             cache.delete(REFRESH_LEASE_KEY)
-
-
-REFRESH_LEASE_KEY = "stream:refresh-quotes:lease"
-REFRESH_LEASE_SECONDS = 600
 
 
 def _refresh(only_when_open: bool) -> dict:

@@ -203,6 +203,33 @@ def test_stream_channel_publishes_to_the_users_group(settings, django_capture_on
     assert AlertDelivery.objects.get().state == "delivered"
 
 
+def test_a_stream_delivery_the_channel_layer_failed_is_retried_not_recorded_delivered(settings):
+    """stream.publish swallowed the channel layer's error (right for quotes and candles, which the next refresh
+    replaces), so an alert published while Redis was down was recorded delivered: never sent, never retried."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "stream.layers.PubSubChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},  # nothing listens there
+        }
+    }
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    alert = AlertFactory(channels=["stream"])
+    alerts_evaluate_price(symbol=alert.symbol, price=101.0, change_pct=None)  # deliveries queued, not run
+    delivery = AlertDelivery.objects.get()
+    try:
+        attempt = delivery_attempt(delivery_id=delivery.pk)
+    finally:
+        channel_layers.backends.clear()
+    assert attempt.retry_in == 60
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (
+        "pending",
+        1,
+    ) and "Stream publish failed" in delivery.last_error
+
+
 def test_the_streamed_alert_reads_its_value_like_the_api(settings, django_capture_on_commit_callbacks):
     """The dashboard's live alert shows the same value as /api/alerts/events: a price at the tick."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

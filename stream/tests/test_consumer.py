@@ -190,6 +190,30 @@ def test_subscribed_symbols_join_the_live_set(run, user, instruments):
     assert "TCS.NS" in live_symbols()
 
 
+def test_only_quote_subscriptions_join_the_live_set(run, user, instruments, settings):
+    """The live set is what the quote refresher fetches, within the provider's request budget: a stream that
+    asked for a symbol's candles or signals only made every refresh fetch a quote of it that nobody received."""
+    import redis
+
+    from stream.live import _touched, live_key
+
+    redis.Redis.from_url(settings.REDIS_URL).delete(live_key())
+    for symbol in ("M&M.NS", "^NSEI"):
+        _touched.delete(symbol)
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["M&M", "^NSEI"], "topics": ["candle", "signal"]})
+        await client.receive_type("subscribed")
+        await client.send({"type": "subscribe", "symbols": ["^NSEI"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        await client.close()
+
+    run(body)
+    assert "M&M.NS" not in live_symbols() and "^NSEI" in live_symbols()
+
+
 def test_a_process_touches_a_live_symbol_once_per_heartbeat_period_whatever_its_number_of_streams(
     run, user, instruments
 ):
@@ -438,6 +462,31 @@ def test_stale_feed_while_the_exchange_is_open(run, user, instruments, settings,
         await client.close()
 
     with time_machine.travel(moment, tick=True):  # a Wednesday session; a Sunday
+        run(body)
+
+
+def test_quotes_subscribed_again_are_not_stale_at_once(run, user, instruments, settings):
+    """The stale-feed clock of a symbol kept for its candles ran on from the first subscription while its quotes
+    were unsubscribed: subscribing to them again reported the feed stale at the next heartbeat, before the
+    refresher had had a period to fetch one."""
+    settings.STREAM_HEARTBEAT_SECONDS = 0.1
+    settings.QUOTE_REFRESH_SECONDS = 0.5  # stale after 1.5 s without a quote
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote", "candle"]})
+        await client.receive_type("subscribed")
+        await client.send({"type": "unsubscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("unsubscribed")
+        await asyncio.sleep(2)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote"]})
+        await client.receive_type("subscribed")
+        for _ in range(5):
+            assert (await client.receive())["type"] == "heartbeat"
+        await client.close()
+
+    with time_machine.travel(datetime(2026, 11, 25, 11, 0, tzinfo=IST), tick=True):  # a Wednesday session
         run(body)
 
 
@@ -711,3 +760,27 @@ def test_a_quote_carries_its_own_time_and_its_exchanges_status(
 
     with time_machine.travel(moment, tick=False):
         run(body)
+
+
+def test_a_quote_and_a_candle_of_generated_data_say_so(run, user, instruments):
+    """The quote endpoint and the candles say `source` (synthetic: generated demo data); the stream's quote and
+    candle dropped it, so a synthetic price went out to dashboards as if it were the exchange's."""
+
+    async def body():
+        client = Client()
+        await client.login(user)
+        await client.send({"type": "subscribe", "symbols": ["TCS"], "topics": ["quote", "candle"]})
+        await client.receive_type("subscribed")
+        await sync_to_async(events.announce)(
+            events.QuoteRefreshed(symbol="TCS.NS", quote={**QUOTE, "source": "synthetic"})
+        )
+        quote = await client.receive_type("quote")
+        assert quote["source"] == "synthetic"
+        await sync_to_async(candles_upsert)(
+            symbol="TCS.NS", timeframe=Timeframe.D1, candles=make_candles(2), source="synthetic"
+        )
+        candle = await client.receive_type("candle")
+        assert candle["source"] == "synthetic"
+        await client.close()
+
+    run(body)

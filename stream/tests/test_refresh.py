@@ -112,3 +112,14 @@ def test_a_second_refresh_while_one_runs_returns_at_once(settings, provider, ann
         result = refresh_quotes.delay().get()
     assert result["refreshed"] == ["RELIANCE.NS", "TCS.NS"]
     assert cache.get(REFRESH_LEASE_KEY) is None  # released when done
+
+
+def test_a_run_ends_before_its_lease_lapses(settings):
+    """The lease lapsed after REFRESH_LEASE_SECONDS (10 min) while a run waiting on the request budget batch
+    after batch could go on to the worker's 30-minute limit: the next runs then fetched beside it, the very thing
+    the lease is for. A run is stopped (soft limit: the lease released) before its lease lapses."""
+    from stream.tasks import REFRESH_LEASE_SECONDS
+
+    hard = refresh_quotes.time_limit or settings.CELERY_TASK_TIME_LIMIT
+    soft = refresh_quotes.soft_time_limit or settings.CELERY_TASK_SOFT_TIME_LIMIT
+    assert soft < hard <= REFRESH_LEASE_SECONDS
