@@ -49,7 +49,8 @@ def test_an_alert_fires_once_and_reaches_the_stream_and_a_signed_webhook_retried
         )
         assert channel.status_code == 201, channel.text
         # Synthetic prices are 100 and up: the first quote is beyond 1.0. Alerts go to their owner whatever the
-        # stream subscribed to; the subscription only puts the (inactive) symbol in the refresher's live set.
+        # stream subscribed to; the quote subscription puts the (inactive) symbol in the refresher's live set
+        # (only quote subscriptions do: nobody else would receive a quote refreshed for candles or signals).
         created = owner.post(
             "/api/alerts",
             {
@@ -61,7 +62,7 @@ def test_an_alert_fires_once_and_reaches_the_stream_and_a_signed_webhook_retried
         )
         assert created.status_code == 201, created.text
         alert_id = created.json()["id"]
-        mine.send(json.dumps({"type": "subscribe", "symbols": [ALERT_SYMBOL], "topics": ["candle"]}))
+        mine.send(json.dumps({"type": "subscribe", "symbols": [ALERT_SYMBOL], "topics": ["quote"]}))
         assert next_of(mine, "subscribed")["symbols"] == [ALERT_SYMBOL]
 
         refresh_and_wait_evaluation(stack)
