@@ -87,7 +87,10 @@ def _from_domain(exc: Exception) -> exceptions.APIException | None:
     from market.providers.errors import ProviderError, ProviderUnavailable, RateLimited, SymbolNotFound
     from market.services import StaleMarketData
     from market.symbols import InvalidSymbol
+    from tradingdash.offload import ComputeUnavailable
 
+    if isinstance(exc, ComputeUnavailable):
+        return ServiceUnavailable(str(exc), code="compute_unavailable", retry_after=exc.retry_after)
     if isinstance(exc, InvalidSymbol):
         return exceptions.ValidationError({"symbol": [str(exc)]})
     if isinstance(exc, LookbackExceeded):

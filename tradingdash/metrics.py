@@ -29,3 +29,9 @@ TASK_FAILURES = Counter(
     "Celery tasks that failed for good (after any retries), by task name.",
     ["task"],
 )
+COMPUTE_OFFLOADED = Counter(
+    "tradingdash_compute_offloaded",
+    "Calls of offloaded functions in web workers (tradingdash/offload.py), by function and outcome (ok, error: an "
+    "answer the function declares, failed, timeout, in_place: no compute worker alive or the broker failed).",
+    ["function", "outcome"],
+)

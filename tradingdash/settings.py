@@ -333,7 +333,14 @@ CELERY_TASK_ROUTES = {
     "predictions.train_models": {"queue": "ml"},
     "predictions.retrain_all": {"queue": "ml"},
     "predictions.generate_prediction": {"queue": "ml"},
+    "tradingdash.compute": {"queue": env("COMPUTE_QUEUE", default="compute")},
 }
+# Work a web request needs that would load pandas, TA-Lib, scikit-learn or a provider's HTTP stack into the web
+# worker (provider fetches, indicators, signals, backtests, predictions) runs in a worker of COMPUTE_QUEUE; the
+# request waits up to COMPUTE_TIMEOUT seconds (tradingdash/offload.py). Off: it runs in the web worker.
+COMPUTE_OFFLOAD = env.bool("COMPUTE_OFFLOAD", default=True)
+COMPUTE_QUEUE = CELERY_TASK_ROUTES["tradingdash.compute"]["queue"]
+COMPUTE_TIMEOUT = env.int("COMPUTE_TIMEOUT", default=30)
 CELERY_TASK_STORE_EAGER_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),

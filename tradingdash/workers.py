@@ -42,12 +42,17 @@ class AsgiWorker(UvicornWorker):
 
     def load_wsgi(self):
         super().load_wsgi()
-        # Import every view and serializer, and the market data provider a quote miss asks, now, not on a
-        # request: a worker's first requests are not slowed by imports, and what they load is frozen with the rest.
+        # Import every view and serializer now, not on a request: a worker's first requests are not slowed by
+        # imports, and what they load is frozen with the rest. Provider fetches, indicators, signals and
+        # predictions run in compute workers (tradingdash/offload.py), so pandas and the provider are not loaded
+        # here; only where they would run in this process (COMPUTE_OFFLOAD off, or no Redis) are they, now.
         from django.urls import get_resolver
 
         from market.sources import provider_preload
+        from tradingdash import offload
 
+        offload.web_process_mark()
         get_resolver().url_patterns  # noqa: B018 - loads the URLconf
-        provider_preload()
+        if not offload.configured():
+            provider_preload()
         settle_gc(int(os.environ.get(GC_THRESHOLD_ENV) or DEFAULT_GC_THRESHOLD))
