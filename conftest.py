@@ -112,3 +112,40 @@ def stored_then_provider_down(monkeypatch):
     provider = down_provider()
     monkeypatch.setattr("market.services.get_provider", lambda name=None: provider)  # the configured one
     return provider
+
+
+@pytest.fixture
+def compute_worker(settings, monkeypatch):
+    """This test's process as a web worker with a compute worker alive (tradingdash/offload.py): every offloaded
+    call crosses as it would (kombu JSON both ways, the answer through a Redis list) and runs, as the compute
+    task would, in place in this thread and its database transaction. Yields the names of the functions that
+    were offloaded, in order."""
+    import time
+
+    from kombu.utils.json import dumps, loads
+
+    from tradingdash import heartbeats, offload
+    from tradingdash.celery import app
+
+    settings.COMPUTE_OFFLOAD = True
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    offload.client_reset()
+    cache.set(heartbeats.WORKER_KEY.format(queue=settings.COMPUTE_QUEUE), time.time(), 120)
+    offloaded: list[str] = []
+
+    def send_task(name, *, kwargs, queue, expires):
+        assert (name, queue, expires) == (offload.TASK_NAME, settings.COMPUTE_QUEUE, settings.COMPUTE_TIMEOUT)
+        message = loads(dumps(kwargs))
+        offloaded.append(message["name"])
+        offload.web_process_mark(False)  # the compute worker's side
+        try:
+            envelope = offload.run_offloaded(name=message["name"], kwargs=message["kwargs"])
+        finally:
+            offload.web_process_mark(True)
+        offload.answer(reply=message["reply"], envelope=envelope)
+
+    monkeypatch.setattr(app, "send_task", send_task)
+    offload.web_process_mark(True)
+    yield offloaded
+    offload.web_process_mark(False)
+    offload.client_reset()

@@ -202,7 +202,9 @@ def offloaded(
                 payload = dumps(kwargs)
             except TypeError:
                 return func(**kwargs)
-            return _run_remote(name=name, func=func, payload=payload, errors=errors, decode=decode, kwargs=kwargs)
+            return _run_remote(
+                name=name, func=func, payload=payload, errors=errors, decode=decode, kwargs=kwargs
+            )
 
         call.offloaded = True
         call.in_place = func
