@@ -127,6 +127,42 @@ class ExchangeCalendar:
             f"sessions={len(self.sessions)})"
         )
 
+    def facts(self) -> dict:
+        """What the calendar is built from, as plain values (JSON-able with kombu's encoder), for `from_facts`:
+        a library calendar read in a compute worker is rebuilt in a web worker without the library or pandas
+        (tradingdash/offload.py)."""
+        return {
+            "holidays": sorted(self.holidays.items()),
+            "tz": self.tz.key,
+            "pre_open": list(self.pre_open),
+            "open": self.open,
+            "close": self.close,
+            "exchange": self.exchange,
+            "special_opens": sorted(self.special_opens.items()),
+            "special_closes": sorted(self.special_closes.items()),
+            "sessions": [
+                [day, override.open, override.close, override.description]
+                for day, override in sorted(self.sessions.items())
+            ],
+        }
+
+    @classmethod
+    def from_facts(cls, facts: Mapping) -> ExchangeCalendar:
+        sessions = {
+            day: SessionOverride(open=o, close=c, description=text) for day, o, c, text in facts["sessions"]
+        }
+        return cls(
+            dict(facts["holidays"]),
+            tz=facts["tz"],
+            pre_open=tuple(facts["pre_open"]),
+            open=facts["open"],
+            close=facts["close"],
+            exchange=facts["exchange"],
+            special_opens={day: moment for day, moment in facts["special_opens"] if day not in sessions},
+            special_closes={day: moment for day, moment in facts["special_closes"] if day not in sessions},
+            sessions=sessions,
+        )
+
     def with_sessions(self, sessions: Mapping[date, SessionOverride]) -> ExchangeCalendar:
         """This calendar with more session overrides (they win over the ones it has)."""
         return ExchangeCalendar(

@@ -38,7 +38,7 @@ from market.columns import (
     columns_in_time_order,
     empty_columns,
 )
-from market.indicators import compute_indicators, warmup_bars
+from market.indicators import compute_indicators, parse_indicators, warmup_bars
 from market.models import (
     BAR_FIELDS,
     CandleSeries,
@@ -50,13 +50,13 @@ from market.models import (
     SyncRun,
 )
 from market.presentation import DAY_TIMEFRAMES, candle_objects, candles_json, local_seconds
-from market.providers.base import CANDLE_COLUMNS, Provider, empty_candles
+from market.providers.base import CANDLE_COLUMNS, LookbackExceeded, Provider, empty_candles
 from market.providers.errors import ProviderError
 from market.services import (
     EnsureResult,
     candles_ensure,
     candles_ensure_nothing,
-    quote_store,
+    quote_fetch,
     quotes_refresh,
     tick_text,
     utc_month_start,
@@ -69,10 +69,13 @@ from market.sources import (
     get_provider,
     listing_date_of,
     price_tick_for_symbol,
+    provider_timeframes,
     time_zone_for_symbol,
 )
 from market.timeframes import BUILT_FROM, Timeframe
+from tradingdash import offload
 from tradingdash.cache import LocalTTLCache, cache_is_down, cache_set_after_response
+from tradingdash.offload import ComputeUnavailable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -497,6 +500,14 @@ def _with_previous_close(symbol: str, action: Action, tz) -> Action:
     )
 
 
+def _timeframes_served(provider: Provider | None) -> frozenset[Timeframe]:
+    """The timeframes `provider` (the configured one when None) serves; in a web worker that hands fetches to
+    compute workers, without building (importing) the configured one (market.sources.provider_timeframes)."""
+    if provider is not None:
+        return provider.timeframes
+    return provider_timeframes() if offload.configured() else get_provider().timeframes
+
+
 def _built_from(
     *, symbol: str, timeframe: Timeframe, start: datetime | None, provider: Provider | None
 ) -> Timeframe | None:
@@ -507,7 +518,7 @@ def _built_from(
     if not parts:
         return None
     served = timeframe.is_stored and timeframe.is_intraday and not _beyond_lookback(timeframe, start)
-    if served and timeframe in (provider or get_provider()).timeframes:
+    if served and timeframe in _timeframes_served(provider):
         return None
     if len(parts) == 1:
         return parts[0]
@@ -930,10 +941,9 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
     cached = quote_cache_get(symbol)
     if cached is not None:
         return {**cached, "market_status": status.session, "cached": True}
-    provider = provider or get_provider()
     try:
-        fetched = provider.fetch_quote(symbol)
-    except ProviderError as exc:
+        quote = quote_fetch(symbol=symbol, provider=provider)
+    except (ProviderError, ComputeUnavailable) as exc:
         stored = _quote_from_store(symbol)
         if stored is None:
             raise
@@ -945,7 +955,6 @@ def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
             "stale": True,
             "stale_seconds": int((now - _quote_as_of(symbol, stored, now=now)).total_seconds()),
         }
-    quote = quote_store(quote=fetched, status=status)
     return {**quote, "market_status": status.session, "cached": False}
 
 
@@ -953,20 +962,18 @@ def quotes_multiple(*, symbols: list[str], provider: Provider | None = None) -> 
     """Quotes for many symbols; one failing symbol is reported in `errors` and never fails the others. Those
     not cached are asked of the provider together (quotes_refresh: a request per QUOTE_BATCH_SIZE symbols), not
     a request each: a cold watchlist of 50 took 50 Yahoo round trips."""
-    provider = provider or get_provider()
     missing = [symbol for symbol in symbols if quote_cache_get(symbol) is None]
     if len(missing) > 1:
         try:
             quotes_refresh(symbols=missing, provider=provider)
-        except (
-            ProviderError
-        ) as exc:  # each symbol gets its own answer below: stale from the store, or its error
+        except (ProviderError, ComputeUnavailable) as exc:
+            # Each symbol gets its own answer below: stale from the store, or its error.
             logger.warning("quotes_batch_failed", symbols=len(missing), error=str(exc))
     quotes, errors = [], {}
     for symbol in symbols:
         try:
             quotes.append(quote_get(symbol=symbol, provider=provider))
-        except ProviderError as exc:
+        except (ProviderError, ComputeUnavailable) as exc:
             errors[symbol] = str(exc)
     return {"quotes": quotes, "errors": errors}
 
@@ -1111,6 +1118,37 @@ def indicators_history(
     cached = cache.get(key)
     if cached is not None:
         return cached
+    return indicators_computed(
+        symbol=symbol,
+        timeframe=timeframe,
+        names=names,
+        start=start,
+        end=end,
+        limit=limit,
+        order=order,
+        adjust=adjust,
+        key=key,
+        provider=provider,
+    )
+
+
+@offload.offloaded(errors=(ProviderError, LookbackExceeded))
+def indicators_computed(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    names: str,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    order: str,
+    adjust: Adjustment,
+    key: str,
+    provider: Provider | None = None,
+) -> dict:
+    """indicators_history's series on a cache miss, cached under `key`: in a compute worker when a web worker
+    asks (TA-Lib, which loads pandas, stays out of it: tradingdash/offload.py)."""
+    indicators = parse_indicators(names)
     history = json.loads(
         candles_history(
             symbol=symbol,

@@ -64,10 +64,12 @@ from market.sources import (
     get_provider,
     holidays_invalidate,
     price_tick_for_symbol,
+    provider_name,
     sessions_invalidate,
     time_zone_for_symbol,
 )
 from market.timeframes import Timeframe
+from tradingdash import offload
 from tradingdash.events import (
     CandlesDeleted,
     CandlesStored,
@@ -802,6 +804,11 @@ def _history_start(symbol: str, timeframe: Timeframe, source: str) -> datetime |
     )
 
 
+def _sync_result(data: dict) -> SyncResult:
+    return SyncResult(**data)
+
+
+@offload.offloaded(errors=(ProviderError, LookbackExceeded), encode=asdict, decode=_sync_result)
 def candles_sync(
     *, symbol: str, timeframe: Timeframe, days: int | None = None, provider: Provider | None = None
 ) -> SyncResult:
@@ -896,6 +903,13 @@ def quote_store(*, quote: Quote, status: MarketStatus) -> dict:
     return payload
 
 
+@offload.offloaded(errors=(ProviderError,))
+def quote_fetch(*, symbol: str, provider: Provider | None = None) -> dict:
+    """Ask the (configured) provider for `symbol`'s quote now, then cache and announce it (quote_store)."""
+    fetched = (provider or get_provider()).fetch_quote(symbol)
+    return quote_store(quote=fetched, status=calendar_for_symbol(symbol).status(timezone.now()))
+
+
 def _quote_missed_sessions(*, quote: Quote, now: datetime) -> int | None:
     """How old the provider's quote is (seconds since its day's close) when a later session of its exchange has
     closed without it (a CSV file last written days ago, a suspended listing): its price is not the latest the
@@ -925,6 +939,11 @@ class QuotesRefreshResult:
     requests: int
 
 
+def _refresh_result(data: dict) -> QuotesRefreshResult:
+    return QuotesRefreshResult(**data)
+
+
+@offload.offloaded(errors=(ProviderError,), encode=asdict, decode=_refresh_result)
 def quotes_refresh(*, symbols: list[str], provider: Provider | None = None) -> QuotesRefreshResult:
     """Fetch quotes for many symbols in batches (one provider call per batch of QUOTE_BATCH_SIZE), cache and
     announce each. Symbols the provider has no quote for are reported in `missing`, never fail the others."""
@@ -1035,6 +1054,15 @@ def _windows_to_fetch(
     return windows
 
 
+def _source_of(provider: Provider | None) -> str:
+    """The name `provider` (the configured one when None) records as the source of what it fetches. A web worker
+    that may hand fetches to compute workers reads it from the setting, not from a built provider, which would
+    import it and pandas (tradingdash/offload.py)."""
+    if provider is not None:
+        return provider.name
+    return provider_name() if offload.configured() else get_provider().name
+
+
 def candles_ensure(
     *,
     symbol: str,
@@ -1054,8 +1082,8 @@ def candles_ensure(
     the provider's error propagates (404 for an unknown symbol, 503 for any other failure)."""
     now = timezone.now()
     check_lookback(timeframe=timeframe, start=start, now=now)
-    provider = provider or get_provider()
-    intervals, history_start = _coverage_of(symbol=symbol, timeframe=timeframe, source=provider.name)
+    source = _source_of(provider)
+    intervals, history_start = _coverage_of(symbol=symbol, timeframe=timeframe, source=source)
     calendar = calendar_for_symbol(symbol)
     want_to = min(end, now) if end is not None else now
     if start is not None:
@@ -1084,6 +1112,18 @@ def candles_ensure(
     known = {"history_start": history_start, "fetched_from": intervals[0].covered_from if intervals else None}
     if not windows:
         return EnsureResult(fetched=False, stale=False, **known)
+    if provider is None and offload.configured():
+        # A fetch: in a compute worker, which reads the coverage again there (a fetch in between leaves it
+        # nothing to do), not in this web worker (tradingdash/offload.py).
+        return candles_ensure_fetched(
+            symbol=symbol,
+            timeframe=timeframe,
+            start=start,
+            end=end,
+            freshness_seconds=freshness.total_seconds(),
+            limit=limit,
+        )
+    provider = provider or get_provider()
     try:
         for window_start, window_end in windows:
             if floor is not None:
@@ -1106,6 +1146,32 @@ def candles_ensure(
     # A fetch may just have found where the provider's history starts.
     known["history_start"] = _history_start(symbol, timeframe, provider.name)
     return EnsureResult(fetched=True, stale=False, **known)
+
+
+def _ensure_result(data: dict) -> EnsureResult:
+    return EnsureResult(**data)
+
+
+@offload.offloaded(errors=(ProviderError, LookbackExceeded), encode=asdict, decode=_ensure_result)
+def candles_ensure_fetched(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    start: datetime | None,
+    end: datetime | None,
+    freshness_seconds: float,
+    limit: int | None,
+) -> EnsureResult:
+    """candles_ensure with the configured provider, for a web worker whose read needs a fetch."""
+    return candles_ensure(
+        symbol=symbol,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        provider=get_provider(),
+        freshness=timedelta(seconds=freshness_seconds),
+        limit=limit,
+    )
 
 
 class StaleMarketData(Exception):
@@ -1189,8 +1255,8 @@ def candles_ensure_nothing(
     """candles_ensure's answer for a range wholly beyond the provider's reach, which it does not fetch: nothing
     fetched, and what the coverage says of where the series begins (so a derived bar reads the same from any
     window)."""
-    provider = provider or get_provider()
-    intervals, history_start = _coverage_of(symbol=symbol, timeframe=timeframe, source=provider.name)
+    source = _source_of(provider)
+    intervals, history_start = _coverage_of(symbol=symbol, timeframe=timeframe, source=source)
     return EnsureResult(
         fetched=False,
         stale=False,

@@ -23,7 +23,7 @@ from market.calendar import (
 )
 from market.models import Instrument, MarketHoliday, MarketSession
 from market.presentation import default_tick
-from market.providers import build_provider, provider_import
+from market.providers import PROVIDER_NAMES, build_provider, provider_import
 from market.providers.base import Provider
 from market.symbols import (
     InvalidSymbol,
@@ -32,6 +32,8 @@ from market.symbols import (
     suffix_exchange,
     supported_suffixes,
 )
+from market.timeframes import STORED_TIMEFRAMES, Timeframe
+from tradingdash import offload
 from tradingdash.cache import LocalTTLCache
 
 logger = structlog.get_logger(__name__)
@@ -111,7 +113,7 @@ def calendar_for(exchange: str = "NSE") -> ExchangeCalendar:
         return ExchangeCalendar(
             holidays, tz=settings.EXCHANGE_TIME_ZONE, exchange=exchange, sessions=sessions
         )
-    calendar = library_calendar(exchange)
+    calendar = _library(exchange)
     sessions = sessions_for(exchange)
     if not sessions:
         return calendar
@@ -124,7 +126,26 @@ def _library_calendar_with(
 ) -> ExchangeCalendar:
     """A library calendar with staff's overrides, rebuilt only when they change (it holds 35 years of
     holidays) or the year does (library_calendar's schedule reaches the end of the next year)."""
-    return library_calendar(exchange).with_sessions(dict(sessions))
+    return _library(exchange).with_sessions(dict(sessions))
+
+
+def _library(exchange: str) -> ExchangeCalendar:
+    """library_calendar(exchange). In a web worker its schedule is read in a compute worker and rebuilt here
+    from plain values, once per process and year: exchange_calendars and pandas (~40 MiB) stay out of it."""
+    if not offload.configured():
+        return library_calendar(exchange)
+    return _library_rebuilt(exchange, date.today().year)
+
+
+@functools.lru_cache(maxsize=8)
+def _library_rebuilt(exchange: str, year: int) -> ExchangeCalendar:
+    return ExchangeCalendar.from_facts(library_calendar_facts(exchange=exchange))
+
+
+@offload.offloaded(errors=(UnknownExchange,))
+def library_calendar_facts(*, exchange: str) -> dict:
+    """The library calendar of `exchange` as plain values (ExchangeCalendar.facts)."""
+    return library_calendar(exchange).facts()
 
 
 def _catalogue() -> tuple[dict[str, str], dict[str, Decimal | None], dict[str, date], dict[str, str]]:
@@ -205,7 +226,7 @@ def time_zone_for_symbol(symbol: str):
     if exchange == "NSE" or exchange in TABLE_EXCHANGES:
         return ZoneInfo(settings.EXCHANGE_TIME_ZONE)
     try:
-        return library_calendar(exchange).tz
+        return _library(exchange).tz
     except UnknownExchange:
         return UTC
 
@@ -311,6 +332,21 @@ def provider_preload() -> None:
         import pandas  # noqa: F401 - what every provider's fetch returns (the synthetic one imports it lazily)
     except Exception as exc:
         logger.warning("provider_preload_failed", provider=name, error=repr(exc), exc_info=True)
+
+
+def provider_name(name: str | None = None) -> str:
+    """The `name` a provider records as the source of what it fetches, for the configured one by default; without
+    importing it for the built-in ones (whose name is the setting's), so a web worker reading coverage does not
+    load the provider and pandas."""
+    name = name or settings.MARKET_DATA_PROVIDER
+    return name if name in PROVIDER_NAMES else get_provider(name).name
+
+
+def provider_timeframes(name: str | None = None) -> frozenset[Timeframe]:
+    """The timeframes the (configured) provider serves; likewise without importing a built-in one: every stored
+    timeframe (Provider.timeframes, which none of them narrows)."""
+    name = name or settings.MARKET_DATA_PROVIDER
+    return frozenset(STORED_TIMEFRAMES) if name in PROVIDER_NAMES else get_provider(name).timeframes
 
 
 def get_provider(name: str | None = None) -> Provider:

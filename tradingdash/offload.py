@@ -123,14 +123,16 @@ def _resolve(name: str) -> Callable:
 
 
 def _enum_arguments(func: Callable) -> dict[str, type[Enum]]:
-    """The keyword arguments of `func` annotated with an Enum (Timeframe), which JSON carries as plain values."""
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # an annotation only a type checker can resolve: none are converted
-        return {}
+    """The keyword arguments of `func` annotated with an Enum (Timeframe), which JSON carries as plain values.
+    Each annotation is read on its own: one only a type checker resolves (a TYPE_CHECKING import) is skipped."""
     found = {}
-    for name, hint in hints.items():
-        for candidate in (hint, *typing.get_args(hint)):
+    for name, annotation in inspect.get_annotations(func).items():
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, func.__globals__)  # noqa: S307 - the module's own annotation
+            except Exception:  # noqa: S112 - a TYPE_CHECKING import: not an argument to convert
+                continue
+        for candidate in (annotation, *typing.get_args(annotation)):
             if isinstance(candidate, type) and issubclass(candidate, Enum):
                 found[name] = candidate
                 break
