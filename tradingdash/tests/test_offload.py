@@ -1,0 +1,150 @@
+"""tradingdash/offload.py: what crosses to a compute worker and back, and when a call stays in place."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from structlog.testing import capture_logs
+
+from market.providers.errors import ProviderUnavailable
+from market.timeframes import Timeframe
+from tradingdash import heartbeats, offload
+from tradingdash.celery import app
+
+pytestmark = pytest.mark.django_db
+
+
+class Refused(Exception):
+    pass
+
+
+@offload.offloaded(errors=(ProviderUnavailable, Refused))
+def echo(
+    *, timeframe: Timeframe, when: datetime, price: Decimal, body: bytes, day: date | None = None
+) -> dict:
+    """What arrives, with the types it arrives with."""
+    return {
+        "timeframe": timeframe,
+        "is_timeframe": isinstance(timeframe, Timeframe),
+        "spec_bar": timeframe.spec.bar.total_seconds(),
+        "when": when,
+        "price": price,
+        "body": body,
+        "day": day,
+        "in_web": offload.configured(),
+    }
+
+
+@offload.offloaded(errors=(ProviderUnavailable,))
+def fails(*, kind: str) -> None:
+    if kind == "provider":
+        raise ProviderUnavailable("Yahoo Finance did not answer", retry_after=42)
+    raise KeyError(kind)
+
+
+def not_marked(*, value: int) -> int:
+    return value
+
+
+ARGS = {
+    "timeframe": Timeframe.H1,
+    "when": datetime(2026, 6, 1, 6, 30, tzinfo=UTC),
+    "price": Decimal("2450.05"),
+    "body": b'{"a":1}',
+    "day": date(2026, 6, 1),
+}
+
+
+def test_arguments_and_answers_keep_their_types_across(compute_worker):
+    answer = echo(**ARGS)
+    assert compute_worker == ["tradingdash.tests.test_offload:echo"]
+    assert answer["in_web"] is False  # it ran on the compute worker's side
+    assert answer["is_timeframe"] is True and answer["spec_bar"] == 3600
+    assert answer["timeframe"] == "1H"  # an answer's Enum comes back as its value, like any JSON
+    assert (answer["when"], answer["price"], answer["body"], answer["day"]) == (
+        ARGS["when"],
+        ARGS["price"],
+        ARGS["body"],
+        ARGS["day"],
+    )
+
+
+def test_a_declared_error_is_raised_again_with_its_class_and_attributes(compute_worker):
+    with pytest.raises(ProviderUnavailable, match="Yahoo Finance did not answer") as raised:
+        fails(kind="provider")
+    assert raised.value.retry_after == 42
+    assert compute_worker == ["tradingdash.tests.test_offload:fails"]
+
+
+def test_an_undeclared_error_is_a_failure_not_an_answer(compute_worker):
+    with pytest.raises(offload.ComputeFailed, match="KeyError"):
+        fails(kind="bug")
+
+
+def test_outside_a_web_worker_everything_runs_in_place(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.COMPUTE_OFFLOAD = True
+    assert not offload.configured()
+    assert echo(**ARGS)["is_timeframe"] is True
+
+
+def test_offload_switched_off_runs_in_place(compute_worker, settings):
+    settings.COMPUTE_OFFLOAD = False
+    assert echo(**ARGS)["in_web"] is False
+    assert compute_worker == []
+
+
+def test_an_argument_json_cannot_carry_runs_in_place(compute_worker):
+    @offload.offloaded()
+    def takes(*, thing) -> str:
+        return type(thing).__name__
+
+    assert takes(thing=object()) == "object"
+    assert compute_worker == []
+
+
+def test_without_a_live_compute_worker_the_call_runs_in_place(compute_worker, settings):
+    cache.delete(heartbeats.WORKER_KEY.format(queue=settings.COMPUTE_QUEUE))
+    with capture_logs() as logs:
+        answer = echo(**ARGS)
+    assert compute_worker == []
+    assert answer["in_web"] is True  # served here, by the web worker
+    assert any(log["event"] == "compute_in_place" for log in logs)
+
+
+def test_a_broker_that_refuses_the_task_leaves_the_call_in_place(compute_worker, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(app, "send_task", refuse)
+    assert echo(**ARGS)["in_web"] is True
+
+
+def test_no_answer_in_time_is_compute_unavailable(compute_worker, monkeypatch, settings):
+    settings.COMPUTE_TIMEOUT = 1
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, **kwargs: sent.append(kwargs))
+    with pytest.raises(offload.ComputeUnavailable, match="No compute worker answered within 1 s"):
+        echo(**ARGS)
+    assert sent[0]["expires"] == 1  # nobody runs it after the request gave up
+
+
+def test_a_compute_task_runs_only_offloaded_functions():
+    with pytest.raises(offload.ComputeFailed, match="not an offloaded function"):
+        offload.run_offloaded(name="tradingdash.tests.test_offload:not_marked", kwargs={"value": 1})
+
+
+def test_only_keyword_only_functions_can_be_offloaded():
+    with pytest.raises(TypeError, match="keyword arguments only"):
+
+        @offload.offloaded()
+        def positional(value):
+            return value
+
+
+def test_the_compute_task_is_routed_to_the_compute_queue(settings):
+    assert settings.CELERY_TASK_ROUTES[offload.TASK_NAME] == {"queue": settings.COMPUTE_QUEUE}
+    assert settings.COMPUTE_QUEUE in heartbeats.queues_routed()  # /health wants a worker on it
+    app.loader.import_default_modules()  # what a worker imports at start (autodiscovery)
+    assert offload.TASK_NAME in app.tasks
