@@ -49,7 +49,7 @@ format: venv
 	$(BIN)/ruff format .
 
 worker: venv
-	$(BIN)/celery -A tradingdash worker -Q default,ml -l info
+	$(BIN)/celery -A tradingdash worker -Q default,ml,compute -l info
 
 beat: venv
 	$(BIN)/celery -A tradingdash beat -l info

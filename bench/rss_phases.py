@@ -3,21 +3,41 @@
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/td_perf_bench \\
     BENCH_REDIS_URL=redis://127.0.0.1:6379/6 .venv/bin/python -m bench.rss_phases [PATH ...]
 
-Starts our server alone as bench/side_by_side.sh does (gunicorn, one tradingdash.workers.AsgiWorker), then
-prints the worker's RSS, anonymous and file-backed memory (/proc/<pid>/smaps_rollup) once it answers, and after
-3 x 5 s of wrk at 16 connections on each endpoint (cached quote, historical hit, historical miss); each extra
-PATH is then requested once and measured too (an indicators or signals endpoint, say).
+Starts our server alone as bench/side_by_side.sh does (gunicorn, one tradingdash.workers.AsgiWorker) and, as
+production runs it beside the web workers, one Celery worker of the compute queue (tradingdash/offload.py), then
+prints the web worker's RSS, anonymous and file-backed memory (/proc/<pid>/smaps_rollup) once it answers, and
+after 3 x 5 s of wrk at 16 connections on each endpoint (cached quote, historical hit, historical miss). Then each
+request of COMPUTING (a quote of a symbol never fetched, indicators, a library exchange's status, a backtest, a
+signal, a prediction: the work that loads pandas, TA-Lib or scikit-learn) and each extra PATH is made once and
+measured too, and finally which of those libraries the web worker has mapped. `--no-compute-worker`: the same
+without the compute worker (the requests are then served in place, as COMPUTE_OFFLOAD=0 would).
 """
 
+import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 from bench import side_by_side as sbs
 from bench.harness import setup
 
 PHASES = ("quote", "historical, cache hit", "historical, cache miss")
+# (method, path, body): what a web request computes, each made once after the phases.
+COMPUTING = (
+    ("GET", "/api/market/quote/INFY.NS", None),
+    ("GET", "/api/market/indicators/TCS.NS?timeframe=1D&limit=500&names=sma:20,rsi:14,macd,bbands", None),
+    ("GET", "/api/market/status?exchange=NYSE", None),
+    ("GET", "/api/signals/TCS.NS/backtest", None),
+    ("POST", "/api/signals/generate/TCS.NS", {"timeframe": "1D"}),
+    ("POST", "/api/predictions/generate/TCS.NS", {"model": "naive", "timeframe": "1D", "horizon": 1}),
+)
+# Native libraries, seen in /proc/<pid>/maps (exchange_calendars and yfinance are pure Python but load pandas).
+LIBRARIES = ("pandas", "talib", "sklearn", "curl_cffi", "tensorflow")
 
 
 def memory(pid: str) -> str:
@@ -32,7 +52,61 @@ def worker_pid(server: sbs.Server) -> str:
     return Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()[0]
 
 
+def request(url: str, token: str, method: str, body: dict | None) -> int:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - our server
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:  # noqa: S310
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def compute_worker(logs: Path) -> subprocess.Popen:
+    """One Celery worker of the compute queue, started and beating (its heartbeat in the cache)."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from tradingdash.heartbeats import WORKER_KEY
+
+    celery = str(Path(sys.executable).with_name("celery"))
+    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
+    command = [
+        celery,
+        "-A",
+        "tradingdash",
+        "worker",
+        "-Q",
+        settings.COMPUTE_QUEUE,
+        "-c",
+        "1",
+        "-l",
+        "warning",
+    ]
+    command += ["--without-gossip", "--without-mingle", "-n", f"rss-{os.getpid()}@%h"]
+    process = subprocess.Popen(
+        command, env=env, stdout=(logs / "compute.log").open("w"), stderr=subprocess.STDOUT
+    )
+    key = WORKER_KEY.format(queue=settings.COMPUTE_QUEUE)
+    cache.delete(key)
+    deadline = time.monotonic() + 60
+    while cache.get(key) is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(
+                f"the compute worker did not start: {(logs / 'compute.log').read_text()[-2000:]}"
+            )
+        time.sleep(0.5)
+    return process
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", help="more GET paths, each requested once and measured")
+    parser.add_argument(
+        "--no-compute-worker", action="store_true", help="serve the computing requests in place"
+    )
+    args = parser.parse_args()
     setup()
     sbs.store_daily_candles(sbs.SYMBOL, bars=sbs.BARS)
     from django.contrib.auth import get_user_model
@@ -45,6 +119,7 @@ def main() -> None:
     token = str(AccessToken.for_user(user))
     cache.clear()
     with tempfile.TemporaryDirectory(prefix="tradingdash-rss-") as tmp:
+        worker = None if args.no_compute_worker else compute_worker(Path(tmp))
         server = sbs.servers(Path(tmp), Path(tmp), os.environ["DATABASE_URL"])[0]
         server.start(sbs.free_port())
         try:
@@ -58,15 +133,19 @@ def main() -> None:
                     url = server.base + sbs.ENDPOINTS[phase]
                     sbs.wrk(url, token, seconds=5, connections=16, vary=vary if miss else None)
                 print(f"after {phase}: {memory(worker_pid(server))}", flush=True)
-            for path in sys.argv[1:]:
+            for method, path, body in COMPUTING:
+                status = request(server.base + path, token, method, body)
+                print(f"after {method} {path} ({status}): {memory(worker_pid(server))}", flush=True)
+            for path in args.paths:
                 status, _ = sbs.get(server.base + path, token)
                 print(f"after {path} ({status}): {memory(worker_pid(server))}", flush=True)
             maps = Path(f"/proc/{worker_pid(server)}/maps").read_text()
-            print(
-                f"mapped: pandas {'pandas' in maps}, TA-Lib {'talib' in maps}, TensorFlow {'tensorflow' in maps}"
-            )
+            print("mapped in the web worker: " + ", ".join(f"{name} {name in maps}" for name in LIBRARIES))
         finally:
             server.stop()
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=30)
             cache.clear()
 
 

@@ -217,7 +217,7 @@ class Stack:
                 "tradingdash",
                 "worker",
                 "-Q",
-                "default,ml",
+                "default,ml,compute",
                 "-c",
                 "2",
                 "--without-gossip",

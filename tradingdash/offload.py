@@ -15,7 +15,7 @@ request blocks on (BLPOP), not the result backend, which would be polled every h
 function declares (`errors=`) is raised again in the web worker with its class, arguments and attributes, so the
 view maps it as it did in process (404, 422, 503 with the provider's reason); any other is a failure.
 
-When no worker of the compute queue has beat within a minute (tradingdash.heartbeats), or the broker cannot take
+When no worker of the compute queue has beat within ALIVE_WITHIN seconds (tradingdash.heartbeats), or the broker cannot take
 the task, the function runs in place: serving the request matters more than the memory, and /health reports the
 missing worker. A worker that takes the task but does not answer within COMPUTE_TIMEOUT seconds is a 503
 (`compute_unavailable`), never a hung request; the task expires with the wait, so it is not run later for no one.
@@ -42,6 +42,9 @@ logger = structlog.get_logger(__name__)
 
 TASK_NAME = "tradingdash.compute"
 REPLY_SECONDS = 60  # an answer nobody waits for any more is gone after this
+# A compute worker's heartbeat (written every heartbeats.WRITE_EVERY seconds) older than this: none is alive, the
+# call runs in place rather than wait COMPUTE_TIMEOUT for nobody. Tighter than /health's minute.
+ALIVE_WITHIN = 25.0
 
 _web_process = False
 _client_lock = threading.Lock()
@@ -77,10 +80,10 @@ def configured() -> bool:
 
 
 def _workers_alive() -> bool:
-    from tradingdash.heartbeats import STALE_AFTER, worker_ages
+    from tradingdash.heartbeats import worker_ages
 
     age = worker_ages().get(settings.COMPUTE_QUEUE)
-    return age is not None and age < STALE_AFTER
+    return age is not None and age < ALIVE_WITHIN
 
 
 def _redis():
