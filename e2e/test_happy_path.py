@@ -4,6 +4,7 @@ firing on its own."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +85,25 @@ def test_register_sync_train_predict_and_signal_over_http(stack: Stack):
         )
         assert owner is None
     assert signal.json()["id"] in {s["id"] for s in api.get("/api/signals/TCS").json()["results"]}
+
+    # All of that was computed by the worker (the compute queue), none of it in a web worker (issue 12's memory):
+    # indicators and a backtest too, and a quote of a symbol never fetched.
+    assert api.get("/api/market/indicators/TCS", timeframe="1D", names="sma:20,rsi:14").status_code == 200
+    assert api.get("/api/signals/TCS/backtest").status_code == 200
+    assert api.get("/api/market/quote/INFY").status_code == 200
+    for pid in _web_workers(stack):
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        loaded = [
+            library for library in ("pandas", "talib", "sklearn", "tensorflow") if f"/{library}/" in maps
+        ]
+        assert loaded == [], f"web worker {pid} loaded {loaded}"
+
+
+def _web_workers(stack: Stack) -> list[int]:
+    """gunicorn's worker processes (the children of the web service's leader)."""
+    children = Path(f"/proc/{stack.web.pid}/task/{stack.web.pid}/children").read_text().split()
+    assert children, "gunicorn has no worker"
+    return [int(pid) for pid in children]
 
 
 def test_beat_installs_the_schedule_and_fires_on_its_own(stack: Stack):

@@ -76,12 +76,12 @@ def test_no_beat_and_no_worker_is_degraded(api_client, with_broker):
     assert body["status"] == "degraded"
     assert body["checks"]["beat"] == {"status": "down", "age": None, "ms": body["checks"]["beat"]["ms"]}
     assert body["checks"]["workers"]["status"] == "down"
-    assert body["checks"]["workers"]["queues"] == {"default": None, "ml": None}
+    assert body["checks"]["workers"]["queues"] == {"compute": None, "default": None, "ml": None}
 
 
 def test_beat_ticking_and_workers_on_every_queue_are_ok(api_client, with_broker):
     heartbeats.beat_alive()
-    _worker_consuming("default", "ml")
+    _worker_consuming("default", "ml", "compute")
     body = api_client.get("/health").json()
     assert body["status"] == "ok", body
     assert body["checks"]["beat"]["status"] == "ok"
@@ -102,7 +102,7 @@ def test_a_queue_without_a_worker_is_degraded(api_client, with_broker):
 def test_heartbeats_older_than_a_minute_are_down(api_client, with_broker):
     with time_machine.travel(timezone.now(), tick=False) as clock:
         heartbeats.beat_alive()
-        _worker_consuming("default", "ml")
+        _worker_consuming("default", "ml", "compute")
         assert api_client.get("/health").json()["status"] == "ok"
         clock.shift(timedelta(seconds=heartbeats.STALE_AFTER + 1))
         body = api_client.get("/health").json()

@@ -7,7 +7,7 @@ from accounts.tests.factories import UserFactory
 from conftest import _client_for
 from market.models import Instrument
 from market.presentation import price
-from market.tests.factories import FrameProvider, InstrumentFactory, make_candles
+from market.tests.factories import FrameProvider, InstrumentFactory, make_candles, provider_configured
 from market.timeframes import Timeframe
 from watchlists.models import Watchlist
 
@@ -131,7 +131,7 @@ def test_quotes_of_a_list_with_per_symbol_errors(auth_client, catalogue, monkeyp
     now = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)
     candles = make_candles(10, start=now - timedelta(days=10))
     provider = FrameProvider({("TCS.NS", Timeframe.D1): candles})
-    monkeypatch.setattr("market.selectors.get_provider", lambda name=None: provider)
+    provider_configured(monkeypatch, provider)
     created = _create(auth_client, symbols=["TCS", "INFY"]).json()
     with time_machine.travel(now, tick=False):
         response = auth_client.get(f"/api/watchlists/{created['id']}/quotes")
