@@ -22,6 +22,8 @@ from kombu.exceptions import OperationalError
 
 from market.bars import bar_close, bars_ahead, closed_only
 from market.models import MarketData
+from market.providers.base import LookbackExceeded
+from market.providers.errors import ProviderError
 from market.selectors import candles_frame, split_ratio_between_bars
 from market.services import DEFAULT_DAYS, candles_ensure, candles_ensure_current
 
@@ -29,6 +31,7 @@ from market.services import DEFAULT_DAYS, candles_ensure, candles_ensure_current
 # failure from its module and class name), and the task status shows its message only when it is rebuilt as one.
 from market.services import StaleMarketData as StaleMarketData
 from market.sources import calendar_for_symbol
+from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
 from predictions.features import warmup_bars
 from predictions.loading import forecaster_load
@@ -37,12 +40,13 @@ from predictions.ml.comparison import Known, config_key, evaluate_config
 from predictions.ml.default_selection import default_selection_metrics
 from predictions.ml.ensemble import Ensemble
 from predictions.ml.ensemble_evaluation import ensemble_train
-from predictions.ml.evaluation import MIN_FOLDS, walk_forward
+from predictions.ml.evaluation import MIN_FOLDS, InsufficientHistory, walk_forward
 from predictions.ml.naive import NaiveForecaster
 from predictions.models import TRAIN_TASK, Algorithm, Prediction, TaskRecord, TrainedModel
 from tradingdash import events
 from tradingdash.exceptions import ServiceUnavailable
 from tradingdash.metrics import PREDICTIONS_MADE
+from tradingdash.offload import offloaded
 
 logger = structlog.get_logger(__name__)
 
@@ -129,6 +133,14 @@ class RequesterDeleted(Exception):
 class ModelUnavailable(Exception):
     """A stored model version whose artifact cannot be loaded here: its file is missing (deleted, or MEDIA_ROOT
     not shared with the worker that trained it) or does not match its recorded SHA-256."""
+
+
+# What the provider and the stored candles answer with, which the API's exception handler maps (404 for
+# SymbolNotFound, 503 for the other ProviderErrors and StaleMarketData, 400): raised again as they are in the web
+# worker when the work ran in a compute worker.
+MARKET_ERRORS = (ProviderError, StaleMarketData, InvalidSymbol, LookbackExceeded)
+# And what a prediction answers with (predictions.api.views maps the first ones to 422 and 503).
+PREDICT_ERRORS = (InsufficientHistory, ModelUnavailable, NoActiveModel, RequesterDeleted, *MARKET_ERRORS)
 
 
 def history_needed(horizon: int) -> int:
@@ -1191,7 +1203,7 @@ def training_enqueue(
             f"{symbol} is not in the instrument catalogue: only staff can train models for it."
         )
     needed = history_needed(horizon)
-    available = len(training_candles(symbol=symbol, timeframe=timeframe, needed=needed))
+    available = training_history_available(symbol=symbol, timeframe=timeframe, needed=needed)
     if available < needed:
         raise NotEnoughHistory(needed=needed, available=available)
     training_quota_check(user=user)
@@ -1217,11 +1229,35 @@ def training_enqueue(
     return Queued(task=record)
 
 
+@offloaded(errors=MARKET_ERRORS)
+def training_history_available(*, symbol: str, timeframe: Timeframe, needed: int) -> int:
+    """How many closed final candles a training would read (training_candles: fetched first when fewer than
+    `needed` are stored). A count, plain data: through a web worker, pandas and the provider run in a compute
+    worker."""
+    return len(training_candles(symbol=symbol, timeframe=timeframe, needed=needed))
+
+
+@offloaded(errors=PREDICT_ERRORS)
+def prediction_made_now(
+    *, symbol: str, timeframe: Timeframe, horizon: int, model: str, user_id: int | None
+) -> dict:
+    """prediction_generate's prediction in the API's shape (selectors.prediction_made, the 201 body): plain data,
+    so that through a web worker the model (scikit-learn, the naive walk-forward), its features (pandas, TA-Lib)
+    and the provider run in a compute worker."""
+    from predictions.selectors import prediction_made
+
+    prediction = prediction_generate(
+        symbol=symbol, timeframe=timeframe, horizon=horizon, model=model, user_id=user_id
+    )
+    return prediction_made(prediction)
+
+
 def prediction_request(
     *, user, symbol: str, timeframe: Timeframe, horizon: int, model: str | None = None
-) -> Prediction | Queued:
-    """A prediction now when a usable model is loaded here; otherwise the task that will make it (training
-    first when there is no active model; an ML worker for TensorFlow models). Never trains in the request."""
+) -> dict | Queued:
+    """A prediction now (prediction_made_now's 201 body) when a usable model is loaded in a worker that is no ML
+    worker; otherwise the task that will make it (training first when there is no active model; an ML worker for
+    TensorFlow models). Never trains in the request."""
     from predictions.selectors import model_default
     from predictions.tasks import generate_prediction
 
@@ -1266,7 +1302,7 @@ def prediction_request(
             user_id=user.pk,
         )
         return Queued(task=record, joined=not created)
-    return prediction_generate(
+    return prediction_made_now(
         symbol=symbol, timeframe=timeframe, horizon=horizon, model=model, user_id=user.pk
     )
 

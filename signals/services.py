@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import structlog
@@ -16,10 +15,12 @@ from django.utils import timezone
 from market.adjust import SERIES_NAMES, Adjustment
 from market.bars import bar_close, closed_only
 from market.caching import market_version
-from market.providers.errors import ProviderUnavailable
+from market.providers.base import LookbackExceeded
+from market.providers.errors import ProviderError, ProviderUnavailable
 from market.selectors import candles_frame
 from market.services import DEFAULT_DAYS, StaleMarketData, candles_ensure, candles_ensure_current
 from market.sources import calendar_for_symbol
+from market.symbols import InvalidSymbol
 from market.timeframes import Timeframe
 from predictions.ml.evaluation import InsufficientHistory
 from predictions.models import Prediction
@@ -30,6 +31,7 @@ from signals.config import SignalConfig
 from signals.models import TradingSignal
 from signals.rules import evaluate, required_bars
 from tradingdash import events
+from tradingdash.offload import offloaded
 
 logger = structlog.get_logger(__name__)
 
@@ -37,12 +39,14 @@ logger = structlog.get_logger(__name__)
 _EXTRA_BARS = 250
 
 
-@dataclass(frozen=True)
 class NotEnoughCandles(Exception):
-    """Too few closed candles for the indicators."""
+    """Too few closed candles for the indicators. A plain exception, not a frozen dataclass: raised in a compute
+    worker, it is rebuilt in the web worker by setting its `args` and attributes (tradingdash.offload)."""
 
-    needed: int
-    available: int
+    def __init__(self, needed: int, available: int) -> None:
+        super().__init__(needed, available)
+        self.needed = needed
+        self.available = available
 
     def __str__(self) -> str:
         return f"Signals need at least {self.needed} closed candles; {self.available} are available."
@@ -50,6 +54,19 @@ class NotEnoughCandles(Exception):
 
 class EmptyRange(Exception):
     """No stored candle lies between the requested start and end."""
+
+
+# What generation and backtests raise as answers, which the views and the API's exception handler map (422, 404,
+# 503, 400): raised again as they are in the web worker when they ran in a compute worker. ProviderError covers
+# SymbolNotFound, ProviderUnavailable and RateLimited.
+ANSWER_ERRORS = (
+    NotEnoughCandles,
+    EmptyRange,
+    ProviderError,
+    StaleMarketData,
+    InvalidSymbol,
+    LookbackExceeded,
+)
 
 
 def signal_config() -> SignalConfig:
@@ -208,6 +225,14 @@ def signal_generate(*, symbol: str, timeframe: Timeframe, once_per_bar: bool = F
     return signal
 
 
+@offloaded(errors=ANSWER_ERRORS)
+def signal_generate_id(*, symbol: str, timeframe: Timeframe) -> int:
+    """signal_generate for an API request: the stored signal's id, plain data, so that through a web worker the
+    signal is made in a compute worker (pandas, TA-Lib, the provider and the prediction factor's models stay
+    out of web workers)."""
+    return signal_generate(symbol=symbol, timeframe=timeframe).pk
+
+
 # How long a symbol the scheduled run skipped waits for its candles: past a long weekend, while the provider is out.
 CATCH_UP_SECONDS = 4 * 24 * 3600
 # Why a scheduled run may skip a symbol and catch up once candles arrive: the data was late, not wrong.
@@ -267,6 +292,7 @@ def _same_signal(signal: TradingSignal, values: dict) -> bool:
     return all(same(getattr(signal, name), value) for name, value in values.items())
 
 
+@offloaded(errors=ANSWER_ERRORS)
 def signal_backtest(
     *,
     symbol: str,
@@ -277,7 +303,8 @@ def signal_backtest(
 ) -> dict:
     """Replay the rules bar by bar over the stored history (no look-ahead; next-open entries), fetching first
     what the range asked for was never fetched. History may be stale: it is replayed, and `stale` says that the
-    provider failed to bring the range up to date (as market reads do)."""
+    provider failed to bring the range up to date (as market reads do). Plain JSON data: through a web worker it
+    runs in a compute worker."""
     config = signal_config()
     needed = required_bars(config) + 2
     stale = _backtest_range_ensure(symbol=symbol, timeframe=timeframe, start=start, end=end, warmup=needed)

@@ -30,7 +30,6 @@ from predictions.models import TaskRecord
 from predictions.selectors import (
     models_overview,
     prediction_get,
-    prediction_made,
     predictions_accuracy,
     predictions_list,
     task_status,
@@ -134,7 +133,7 @@ class PredictionGenerateApi(APIView):
             raise ServiceUnavailable(str(exc), code="model_unavailable") from exc
         if isinstance(answer, Queued):
             return _accepted(request, answer)
-        return Response(prediction_made(answer), status=status.HTTP_201_CREATED)
+        return Response(answer, status=status.HTTP_201_CREATED)
 
 
 class TrainApi(APIView):

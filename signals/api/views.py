@@ -17,7 +17,7 @@ from signals.api.serializers import (
     SignalSerializer,
 )
 from signals.selectors import signal_row, signals_list
-from signals.services import EmptyRange, NotEnoughCandles, signal_backtest, signal_generate
+from signals.services import EmptyRange, NotEnoughCandles, signal_backtest, signal_generate_id
 from tradingdash.exceptions import Unprocessable
 
 DATA_ERRORS = (404, 422, 503)
@@ -57,10 +57,10 @@ class SignalGenerateApi(APIView):
         data = SignalGenerateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            signal = signal_generate(symbol=symbol, **data.validated_data)
+            signal_id = signal_generate_id(symbol=symbol, **data.validated_data)
         except NotEnoughCandles as exc:
             raise _unprocessable(exc) from exc
-        return Response(signal_row(signal.pk), status=status.HTTP_201_CREATED)
+        return Response(signal_row(signal_id), status=status.HTTP_201_CREATED)
 
 
 class BacktestApi(APIView):
