@@ -1202,8 +1202,7 @@ def training_enqueue(
         raise TrainingNotAllowed(
             f"{symbol} is not in the instrument catalogue: only staff can train models for it."
         )
-    needed = history_needed(horizon)
-    available = training_history_available(symbol=symbol, timeframe=timeframe, needed=needed)
+    needed, available = training_history_available(symbol=symbol, timeframe=timeframe, horizon=horizon)
     if available < needed:
         raise NotEnoughHistory(needed=needed, available=available)
     training_quota_check(user=user)
@@ -1230,11 +1229,12 @@ def training_enqueue(
 
 
 @offloaded(errors=MARKET_ERRORS)
-def training_history_available(*, symbol: str, timeframe: Timeframe, needed: int) -> int:
-    """How many closed final candles a training would read (training_candles: fetched first when fewer than
-    `needed` are stored). A count, plain data: through a web worker, pandas and the provider run in a compute
-    worker."""
-    return len(training_candles(symbol=symbol, timeframe=timeframe, needed=needed))
+def training_history_available(*, symbol: str, timeframe: Timeframe, horizon: int) -> tuple[int, int]:
+    """How many closed final candles a training at `horizon` needs (history_needed: TA-Lib's warm-up of the
+    features), and how many it would read (training_candles: fetched first when fewer are stored). Plain data:
+    through a web worker, TA-Lib, pandas and the provider run in a compute worker (a tuple comes back a list)."""
+    needed = history_needed(horizon)
+    return needed, len(training_candles(symbol=symbol, timeframe=timeframe, needed=needed))
 
 
 @offloaded(errors=PREDICT_ERRORS)

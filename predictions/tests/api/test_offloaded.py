@@ -66,7 +66,8 @@ def post(client, body, symbol="TCS"):
 def test_a_prediction_is_made_in_a_compute_worker_with_the_same_201(
     auth_client, history, compute_worker, model
 ):
-    models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
+    with in_process():  # the test's own setup, not a request
+        models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
     body = {"model": model} if model else {}
     offloaded = answer(post(auth_client, body), without=OWN)
     assert compute_worker == [PREDICT]
@@ -79,11 +80,9 @@ def test_a_prediction_is_made_in_a_compute_worker_with_the_same_201(
 
 
 def test_a_missing_artifact_crosses_as_the_same_503(auth_client, history, compute_worker):
-    [trained] = [
-        m
-        for m in models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
-        if m.algorithm == "svr"
-    ]
+    with in_process():  # the test's own setup, not a request
+        trained = models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"])
+    [trained] = [m for m in trained if m.algorithm == "svr"]
     trained.artifact.storage.delete(trained.artifact.name)
     forecaster_cache_clear()
     offloaded = answer(post(auth_client, {"model": "svr"}))
