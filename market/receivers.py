@@ -15,7 +15,14 @@ def count_task_failure(sender=None, **kwargs) -> None:
 
 
 def task_patience_start(sender=None, **kwargs) -> None:
-    """Tasks may wait longer than web requests for the provider's request budget."""
+    """Tasks may wait longer than web requests for the provider's request budget; not the compute task, which
+    serves a web request waiting for its answer (tradingdash.offload): it keeps a request's patience, so a
+    rate-limited quote is a prompt 503 with Retry-After, not a wait past the request's COMPUTE_TIMEOUT."""
+    from tradingdash.offload import TASK_NAME
+
+    if getattr(sender, "name", None) == TASK_NAME:
+        set_patience(None)
+        return
     set_patience(settings.YFINANCE_LIMITER_TASK_MAX_WAIT_SECONDS)
 
 

@@ -148,3 +148,32 @@ def test_the_compute_task_is_routed_to_the_compute_queue(settings):
     assert settings.COMPUTE_QUEUE in heartbeats.queues_routed()  # /health wants a worker on it
     app.loader.import_default_modules()  # what a worker imports at start (autodiscovery)
     assert offload.TASK_NAME in app.tasks
+
+
+@offload.offloaded()
+def patience_seen() -> float | None:
+    from market.providers.patience import current_patience
+
+    return current_patience()
+
+
+def test_the_compute_task_keeps_a_web_requests_patience_for_the_provider(settings):
+    """Tasks wait up to YFINANCE_LIMITER_TASK_MAX_WAIT_SECONDS for a rate-limit slot; the compute task serves a
+    request that waits COMPUTE_TIMEOUT at most, so it keeps the request's short wait (a prompt 503)."""
+    from kombu.utils.json import loads
+
+    from market.receivers import task_patience_end, task_patience_start
+    from market.tasks import sync_symbol
+    from tradingdash.tasks import compute
+
+    reply = f"{settings.CACHE_KEY_PREFIX}:compute:test-patience"
+    compute.apply(
+        kwargs={"name": "tradingdash.tests.test_offload:patience_seen", "kwargs": {}, "reply": reply}
+    )
+    _, raw = offload._redis().blpop([reply], timeout=5)
+    assert loads(raw) == {"value": None}  # the provider's own (web) default
+    task_patience_start(sender=sync_symbol)
+    try:
+        assert patience_seen() == settings.YFINANCE_LIMITER_TASK_MAX_WAIT_SECONDS
+    finally:
+        task_patience_end(sender=sync_symbol)
