@@ -136,6 +136,7 @@ def compute_worker(settings, monkeypatch):
     def send_task(name, *, kwargs, queue, expires):
         assert (name, queue, expires) == (offload.TASK_NAME, settings.COMPUTE_QUEUE, settings.COMPUTE_TIMEOUT)
         message = loads(dumps(kwargs))
+        assert set(message) == {"name", "kwargs", "reply", "request_id"}
         offloaded.append(message["name"])
         offload.web_process_mark(False)  # the compute worker's side
         try:

@@ -233,9 +233,10 @@ def _run_remote(*, name, func, payload, errors, decode, kwargs):
     try:
         from tradingdash.celery import app
 
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
         app.send_task(
             TASK_NAME,
-            kwargs={"name": name, "kwargs": loads(payload), "reply": reply},
+            kwargs={"name": name, "kwargs": loads(payload), "reply": reply, "request_id": request_id},
             queue=settings.COMPUTE_QUEUE,
             expires=timeout,
         )

@@ -177,3 +177,22 @@ def test_the_compute_task_keeps_a_web_requests_patience_for_the_provider(setting
         assert patience_seen() == settings.YFINANCE_LIMITER_TASK_MAX_WAIT_SECONDS
     finally:
         task_patience_end(sender=sync_symbol)
+
+
+@offload.offloaded()
+def log_context() -> dict:
+    import structlog
+
+    return structlog.contextvars.get_contextvars()
+
+
+def test_the_compute_tasks_log_lines_carry_the_web_requests_id(settings):
+    from kombu.utils.json import loads
+
+    from tradingdash.tasks import compute
+
+    reply = f"{settings.CACHE_KEY_PREFIX}:compute:test-request-id"
+    name = "tradingdash.tests.test_offload:log_context"
+    compute.apply(kwargs={"name": name, "kwargs": {}, "reply": reply, "request_id": "f00d"})
+    _, raw = offload._redis().blpop([reply], timeout=5)
+    assert loads(raw)["value"] == {"request_id": "f00d", "offloaded": name}
