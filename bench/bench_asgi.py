@@ -18,7 +18,8 @@ process's CPU time (every thread) per request.
 
 The historical miss asks each time for the same latest 2,500 daily candles with a distinct `end` far in the
 future: it misses the response cache only, as a real miss does (the per-process and Redis caches of the symbol's
-version, the catalogue and the user stay warm).
+version, the catalogue and the user stay warm, and so do the rendered months the process holds: a worker's first
+miss of a symbol is sent every month's contents, bench/README.md, "Eleventh look").
 """
 
 from __future__ import annotations

@@ -251,13 +251,20 @@ WITH span AS (  -- the months to read: back from the newest one holding bars bef
     SELECT (max(month) - make_interval(months => %(months)s))::date AS first
     FROM market_renderedmonth
     WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND (%(last)s::date IS NULL OR month <= %(last)s::date)
+),
+held AS (  -- the row versions this process holds the contents of (_months_held): not sent again
+    SELECT * FROM unnest(%(held_months)s::text::date[], %(held_xmins)s::text::bigint[]) AS held (month, xmin)
 )
-SELECT month, stale, time_zone, tick, times, ends, finals, sources, body
-FROM market_renderedmonth, span
-WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND month >= span.first
-  AND (%(last)s::date IS NULL OR month <= %(last)s::date)
+SELECT month.month, month.stale, month.time_zone, month.tick, month.xmin::text::bigint,
+       CASE WHEN held.month IS NULL THEN month.times END, CASE WHEN held.month IS NULL THEN month.ends END,
+       CASE WHEN held.month IS NULL THEN month.finals END, CASE WHEN held.month IS NULL THEN month.sources END,
+       CASE WHEN held.month IS NULL THEN month.body END
+FROM market_renderedmonth AS month CROSS JOIN span
+LEFT JOIN held ON held.month = month.month AND held.xmin = month.xmin::text::bigint
+WHERE month.symbol = %(symbol)s AND month.timeframe = %(timeframe)s AND month.month >= span.first
+  AND (%(last)s::date IS NULL OR month.month <= %(last)s::date)
 UNION ALL  -- one row without a month: whether months before the span hold bars too (in `stale`'s column)
-SELECT NULL, min(month) < (SELECT first FROM span), NULL, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT NULL, min(month) < (SELECT first FROM span), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM market_renderedmonth
 WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
 """
@@ -266,6 +273,17 @@ WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
 # not "the latest N" (ORDER BY ... LIMIT): sorting ~120 rows of 3 KB each in PostgreSQL cost more than the rest of
 # the read; Python sorts them by month.
 _BARS_PER_MONTH = 19
+
+
+# The contents (times, ends, finals, sources, body) of the current rendered months this process read last, per
+# symbol: ({month: (xmin, contents)}, the months and xmins as array literals). A read names the row versions it holds and PostgreSQL sends the contents of
+# the others only: ~400 KB of a 10-year read that it would otherwise decompress and send each time (bench/README.md,
+# "Eleventh look"). A row's xmin changes with every write of it (an update, the triggers marking it stale, a delete
+# and insert), so a row whose xmin is the one held is the row held. Each read keeps only the months it read (each
+# version checked by it), and the entry of a symbol not read for the TTL goes: well short of the 2^32 transactions
+# after which an xmin could recur. Only reads outside a caller's transaction use it: that transaction's own writes
+# of a row all carry its one xid.
+_months_held = LocalTTLCache(ttl_setting="MARKET_DATA_CACHE_TTL", maxsize=32)
 
 
 class _NeedsSnapshot(Exception):
@@ -283,7 +301,7 @@ def _rendered_latest(*, symbol: str, end: datetime | None, limit: int) -> Render
     same bar twice. Such a read is made again in one REPEATABLE READ snapshot, both statements seeing the same
     commits; inside a caller's transaction its isolation can no longer change, and the read is made as it is."""
     if connection.in_atomic_block:
-        return _rendered_latest_read(symbol=symbol, end=end, limit=limit, render_stale=True)
+        return _rendered_latest_read(symbol=symbol, end=end, limit=limit, render_stale=True, held=False)
     try:
         return _rendered_latest_read(symbol=symbol, end=end, limit=limit, render_stale=False)
     except _NeedsSnapshot:
@@ -294,15 +312,17 @@ def _rendered_latest(*, symbol: str, end: datetime | None, limit: int) -> Render
 
 
 def _rendered_latest_read(
-    *, symbol: str, end: datetime | None, limit: int, render_stale: bool
+    *, symbol: str, end: datetime | None, limit: int, render_stale: bool, held: bool = True
 ) -> RenderedCandles | None:
-    """_rendered_latest's read; _NeedsSnapshot before reading a month's bars unless `render_stale`."""
+    """_rendered_latest's read; _NeedsSnapshot before reading a month's bars unless `render_stale`. With `held`,
+    the months' contents this process holds (_months_held) are not sent again."""
     tz, tick = time_zone_for_symbol(symbol), price_tick_for_symbol(symbol)
     zone, tick_as_text = zone_name(tz), tick_text(tick)
     end_micros = _epoch_micros(end) if end is not None else None
     last = (
         (end - timedelta(microseconds=1)).astimezone(UTC).date().replace(day=1) if end is not None else None
     )
+    holding, held_months, held_xmins = (_months_held.get(symbol) if held else None) or ({}, "{}", "{}")
     with _binary_cursor() as cursor:
         cursor.execute(
             _RENDERED_MONTHS_SQL,
@@ -311,11 +331,33 @@ def _rendered_latest_read(
                 "timeframe": Timeframe.D1.value,
                 "last": last,
                 "months": limit // _BARS_PER_MONTH + 1,
+                "held_months": held_months,  # as literals: psycopg's dumping of two lists cost 0.2 ms
+                "held_xmins": held_xmins,
             },
         )
         found = cursor.fetchall()
     older = next(row[1] for row in found if row[0] is None)  # the UNION's row without a month
-    rows = sorted((row for row in found if row[0] is not None), key=lambda row: row[0], reverse=True)
+    rows, kept, sent = (
+        [],
+        {},
+        False,
+    )  # kept: the current months just read, each version as checked by this read
+    for month, stale, row_zone, row_tick, xmin, *contents in found:
+        if month is None:
+            continue
+        if contents[4] is None:  # not sent: the version held
+            contents = holding[month][1]
+        else:
+            sent = True
+        if not stale and row_zone == zone and row_tick == tick_as_text:
+            kept[month] = (xmin, contents)
+        rows.append((month, stale, row_zone, row_tick, *contents))
+    if held:
+        if sent or kept.keys() != holding.keys():
+            held_months = "{" + ",".join(month.isoformat() for month in kept) + "}"
+            held_xmins = "{" + ",".join(str(xmin) for xmin, _ in kept.values()) + "}"
+        _months_held.set(symbol, (kept, held_months, held_xmins))
+    rows.sort(key=lambda row: row[0], reverse=True)
     pieces = []  # newest first: (body, times, finals, first and stop of the bars kept, sources) of each month
     count = 0
     for month, stale, row_zone, row_tick, times, ends, finals, sources, body in rows:

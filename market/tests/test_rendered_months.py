@@ -406,3 +406,88 @@ def test_a_write_committed_between_the_months_and_a_stale_months_bars_is_not_hal
     assert b'"volume":7,' in body
     monkeypatch.setattr(selectors, "_month_rendered_now", real)
     assert history(limit=80).count(b'"volume":99,') == 2
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """How many months' contents each read of the rendered months was sent (selectors._months_held)."""
+    counts = []
+    real = selectors._binary_cursor
+
+    class Counting:
+        def __init__(self, cursor):
+            self.cursor = cursor
+
+        def __enter__(self):
+            self.inner = self.cursor.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self.cursor.__exit__(*exc)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def execute(self, sql, params=None):
+            self.months = sql is selectors._RENDERED_MONTHS_SQL
+            return self.inner.execute(sql, params)
+
+        def fetchall(self):
+            rows = self.inner.fetchall()
+            if self.months:
+                counts.append(sum(row[0] is not None and row[-1] is not None for row in rows))
+            return rows
+
+    monkeypatch.setattr(selectors, "_binary_cursor", lambda **kwargs: Counting(real(**kwargs)))
+    # Each read renders, without cache.clear() (which empties the per-process layers, the months held too).
+    monkeypatch.setattr(selectors, "history_body_get", lambda key: None)
+    return counts
+
+
+def read(**query) -> bytes:
+    return selectors.candles_history(symbol=SYMBOL, timeframe=Timeframe.D1, **query)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_months_held_are_not_sent_again_and_answer_the_same(provider, monkeypatch, sent):
+    expected = from_rows(monkeypatch, limit=250)
+    assert read(limit=250) == expected
+    assert read(limit=250) == expected
+    assert read(limit=250) == expected
+    assert sent[0] > 0 and sent[1:] == [0, 0]  # the later reads were sent no month's contents
+    selectors._months_held.clear()
+    assert read(limit=250) == expected
+    assert sent[-1] == sent[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_month_rendered_again_after_it_was_held_is_served_as_rendered_now(provider, monkeypatch, sent):
+    """A held month's row rewritten (here a bar changed outside an upsert, then the month rendered again: not
+    stale, same zone and tick) is a new row version: its new contents are sent and served."""
+    read(limit=80)
+    day = date(2026, 11, 12)
+    stored_month(day).filter(timestamp=datetime.combine(day, time(), IST)).update(volume=4242)
+    rendered_months_refresh(symbol=SYMBOL)
+    assert not month_row(day).stale
+    body = read(limit=80)
+    assert sent[-1] == 1  # that month's contents only
+    assert b'"volume":4242,' in body
+    assert body == from_rows(monkeypatch, limit=80)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reads_inside_a_callers_transaction_neither_use_nor_keep_held_months(provider, monkeypatch, sent):
+    """A transaction's writes of a row carry its one xid: a month written twice in it is the same xmin with other
+    contents, so what a read inside it saw is neither used nor kept."""
+    read(limit=80)  # stores and renders, and holds the months
+    month = month_row(date(2026, 11, 12))
+    lines = month.sources.count("\n") + 1
+    with transaction.atomic():
+        assert b'"source":"frame"' in read(limit=80)
+        assert sent[-1] == sent[0]  # everything sent: nothing held is used in a transaction
+        for source in ("first", "second"):  # no savepoint between them: one xid
+            RenderedMonth.objects.filter(pk=month.pk).update(sources="\n".join([source] * lines))
+            sources = ",".join(sorted(["frame", source]))
+            assert f'"source":"{sources}"'.encode() in read(limit=80)
+        assert selectors._months_held.get(SYMBOL)[0][month.month][1][3] == month.sources  # the read before it
+    assert b'"source":"frame,second"' in read(limit=80)
