@@ -126,27 +126,34 @@ def compute_worker(settings, monkeypatch):
 
     from tradingdash import heartbeats, offload
     from tradingdash.celery import app
+    from tradingdash.tasks import compute
 
     settings.COMPUTE_OFFLOAD = True
     settings.CELERY_TASK_ALWAYS_EAGER = False
     offload.client_reset()
     cache.set(heartbeats.WORKER_KEY.format(queue=settings.COMPUTE_QUEUE), time.time(), 120)
     offloaded: list[str] = []
+    broken: list[
+        BaseException
+    ] = []  # raised on the worker's side: the web side would take it for the broker's
 
     def send_task(name, *, kwargs, queue, expires):
         assert (name, queue, expires) == (offload.TASK_NAME, settings.COMPUTE_QUEUE, settings.COMPUTE_TIMEOUT)
         message = loads(dumps(kwargs))
         assert set(message) == {"name", "kwargs", "reply", "request_id"}
         offloaded.append(message["name"])
-        offload.web_process_mark(False)  # the compute worker's side
+        offload.web_process_mark(False)  # the compute worker's side: the task's own code
         try:
-            envelope = offload.run_offloaded(name=message["name"], kwargs=message["kwargs"])
+            compute.run(**message)
+        except BaseException as exc:
+            broken.append(exc)
+            raise
         finally:
             offload.web_process_mark(True)
-        offload.answer(reply=message["reply"], envelope=envelope)
 
     monkeypatch.setattr(app, "send_task", send_task)
     offload.web_process_mark(True)
     yield offloaded
     offload.web_process_mark(False)
     offload.client_reset()
+    assert not broken, f"the compute task raised instead of answering: {broken!r}"

@@ -975,16 +975,22 @@ def _serialize_quote(payload: dict) -> dict:
     return {**shown, "timestamp": ts.isoformat() if isinstance(ts, datetime) else ts}
 
 
-def quote_get(*, symbol: str, provider: Provider | None = None) -> dict:
+def quote_get(
+    *, symbol: str, provider: Provider | None = None, unavailable: ComputeUnavailable | None = None
+) -> dict:
     """Latest quote: from the cache, else the provider (cached briefly while its exchange is open, longer while
-    it is closed but never past its next open: market.services.quote_seconds), else, when the provider fails or has no live quote (e.g. CSV files without recent bars), from the last stored
-    daily candles, marked stale with `stale_seconds` (how old its price is: _quote_as_of)."""
+    it is closed but never past its next open: market.services.quote_seconds), else, when the provider fails or
+    has no live quote (e.g. CSV files without recent bars), from the last stored daily candles, marked stale with
+    `stale_seconds` (how old its price is: _quote_as_of). With `unavailable` (no compute worker answered this
+    request already), the provider is not asked: the stored quote, else that error."""
     now = timezone.now()
     status = calendar_for_symbol(symbol).status(now)
     cached = quote_cache_get(symbol)
     if cached is not None:
         return {**cached, "market_status": status.session, "cached": True}
     try:
+        if unavailable is not None:
+            raise unavailable
         quote = quote_fetch(symbol=symbol, provider=provider)
     except (ProviderError, ComputeUnavailable) as exc:
         stored = _quote_from_store(symbol)
@@ -1006,16 +1012,20 @@ def quotes_multiple(*, symbols: list[str], provider: Provider | None = None) -> 
     not cached are asked of the provider together (quotes_refresh: a request per QUOTE_BATCH_SIZE symbols), not
     a request each: a cold watchlist of 50 took 50 Yahoo round trips."""
     missing = [symbol for symbol in symbols if quote_cache_get(symbol) is None]
+    unavailable = None  # no compute worker answered: the others are not asked again, each a wait of its own
     if len(missing) > 1:
         try:
             quotes_refresh(symbols=missing, provider=provider)
-        except (ProviderError, ComputeUnavailable) as exc:
+        except ComputeUnavailable as exc:
+            unavailable = exc
+            logger.warning("quotes_batch_failed", symbols=len(missing), error=str(exc))
+        except ProviderError as exc:
             # Each symbol gets its own answer below: stale from the store, or its error.
             logger.warning("quotes_batch_failed", symbols=len(missing), error=str(exc))
     quotes, errors = [], {}
     for symbol in symbols:
         try:
-            quotes.append(quote_get(symbol=symbol, provider=provider))
+            quotes.append(quote_get(symbol=symbol, provider=provider, unavailable=unavailable))
         except (ProviderError, ComputeUnavailable) as exc:
             errors[symbol] = str(exc)
     return {"quotes": quotes, "errors": errors}

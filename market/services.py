@@ -1114,15 +1114,22 @@ def candles_ensure(
         return EnsureResult(fetched=False, stale=False, **known)
     if provider is None and offload.configured():
         # A fetch: in a compute worker, which reads the coverage again there (a fetch in between leaves it
-        # nothing to do), not in this web worker (tradingdash/offload.py).
-        return candles_ensure_fetched(
-            symbol=symbol,
-            timeframe=timeframe,
-            start=start,
-            end=end,
-            freshness_seconds=freshness.total_seconds(),
-            limit=limit,
-        )
+        # nothing to do), not in this web worker (tradingdash/offload.py). None answering in time is served as
+        # a provider failing would be: what is stored, marked stale, else the error.
+        try:
+            return candles_ensure_fetched(
+                symbol=symbol,
+                timeframe=timeframe,
+                start=start,
+                end=end,
+                freshness_seconds=freshness.total_seconds(),
+                limit=limit,
+            )
+        except offload.ComputeUnavailable as exc:
+            if not MarketData.objects.filter(symbol=symbol, timeframe=timeframe.value).exists():
+                raise
+            logger.warning("serving_stale_candles", symbol=symbol, timeframe=timeframe.value, error=str(exc))
+            return EnsureResult(fetched=False, stale=True, stale_reason=str(exc), **known)
     provider = provider or get_provider()
     try:
         for window_start, window_end in windows:

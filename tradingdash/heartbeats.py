@@ -51,8 +51,11 @@ def worker_alive() -> None:
 
 
 def queues_routed() -> list[str]:
-    """Every queue the app sends tasks to: each needs a worker."""
+    """Every queue the app sends tasks to: each needs a worker (the compute queue only while web workers hand
+    work to it, COMPUTE_OFFLOAD)."""
     routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values() if "queue" in route}
+    if not settings.COMPUTE_OFFLOAD:
+        routed.discard(settings.COMPUTE_QUEUE)
     return sorted({settings.CELERY_TASK_DEFAULT_QUEUE, *routed})
 
 

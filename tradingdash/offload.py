@@ -25,14 +25,18 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import inspect
 import threading
 import time
 import typing
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from enum import Enum
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from django.conf import settings
@@ -110,19 +114,32 @@ def client_reset() -> None:
         _client = None
 
 
+_registry: dict[
+    str, Callable
+] = {}  # "module:qualname" -> the decorated function, filled as modules are imported
+
+
 def _qualified(func: Callable) -> str:
     return f"{func.__module__}:{func.__qualname__}"
 
 
+def _project_module(module: str) -> bool:
+    """`module` is one of the project's own (under BASE_DIR), the only ones a message may have imported."""
+    spec = importlib.util.find_spec(module.partition(".")[0])
+    origin = spec and (spec.origin or next(iter(spec.submodule_search_locations or []), None))
+    return bool(origin) and Path(origin).resolve().is_relative_to(Path(settings.BASE_DIR).resolve())
+
+
 def _resolve(name: str) -> Callable:
-    """The offloaded function called `name` ("module:qualname"); nothing else may be run by a compute task."""
-    module, _, qualname = name.partition(":")
-    target: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    if not getattr(target, "offloaded", False):
-        raise ComputeFailed(f"{name} is not an offloaded function")
-    return target
+    """The offloaded function called `name` ("module:qualname"): nothing else may be run by a compute task. Its
+    module is imported first when this worker has not yet, if it is one of the project's."""
+    module = name.partition(":")[0]
+    if name not in _registry and _project_module(module):
+        importlib.import_module(module)
+    try:
+        return _registry[name]
+    except KeyError:
+        raise ComputeFailed(f"{name} is not an offloaded function") from None
 
 
 def _enum_arguments(func: Callable) -> dict[str, type[Enum]]:
@@ -163,17 +180,24 @@ def _error_wire(exc: Exception) -> dict:
 
 def _error_from_wire(wire: dict, declared: tuple[type[Exception], ...]) -> Exception:
     module, _, qualname = wire["type"].partition(":")
+    cls: Any = None
     try:
-        cls: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
+        if _project_module(module):
+            cls = importlib.import_module(module)
+            for part in qualname.split("."):
+                cls = getattr(cls, part)
     except (ImportError, AttributeError):
         cls = None
     if not (isinstance(cls, type) and issubclass(cls, declared)):
         return ComputeFailed(f"{wire['type']}: {wire['args']}")
-    exc = cls.__new__(cls)
-    exc.args = tuple(wire["args"])
-    exc.__dict__.update(wire["attrs"])
+    try:
+        exc = cls.__new__(cls)
+        exc.args = tuple(wire["args"])
+        exc.__dict__.update(wire["attrs"])
+    except (
+        Exception
+    ) as rebuilding:  # a class that refuses it (a frozen dataclass): a bug to fix, said as such
+        return ComputeFailed(f"{wire['type']} {wire['args']} could not be rebuilt: {rebuilding!r}")
     return exc
 
 
@@ -198,13 +222,17 @@ def offloaded(
         )
         if not keyword_only:
             raise TypeError(f"{name}: an offloaded function takes keyword arguments only")
+        if "<locals>" in func.__qualname__:
+            raise TypeError(
+                f"{name}: an offloaded function is defined at a module's top level (a worker finds it)"
+            )
 
         @functools.wraps(func)
         def call(**kwargs):
             if not configured():
                 return func(**kwargs)
             try:
-                payload = dumps(kwargs)
+                payload = dumps(_zoned_out(kwargs))
             except TypeError:
                 return func(**kwargs)
             return _run_remote(
@@ -215,6 +243,7 @@ def offloaded(
         call.in_place = func
         call.errors = errors
         call.encode = encode
+        _registry[name] = call
         return call
 
     return decorate
@@ -240,11 +269,15 @@ def _run_remote(*, name, func, payload, errors, decode, kwargs):
             queue=settings.COMPUTE_QUEUE,
             expires=timeout,
         )
-        popped = _redis().blpop([reply], timeout=timeout)
-    except Exception as exc:  # the broker or Redis failed us: serve the request in place
+    except Exception as exc:  # the broker refused the task: nothing runs it, serve the request in place
         logger.warning("compute_in_place", function=name, reason=repr(exc))
         COMPUTE_OFFLOADED.labels(function=name, outcome="in_place").inc()
         return func(**kwargs)
+    try:
+        popped = _redis().blpop([reply], timeout=timeout)
+    except Exception as exc:  # sent, so it may run: never a second time here
+        logger.error("compute_answer_lost", function=name, error=repr(exc))
+        popped = None
     if popped is None:
         logger.error("compute_timeout", function=name, seconds=timeout)
         COMPUTE_OFFLOADED.labels(function=name, outcome="timeout").inc()
@@ -264,27 +297,56 @@ def _run_remote(*, name, func, payload, errors, decode, kwargs):
     return decode(value) if decode is not None else value
 
 
-def run_offloaded(*, name: str, kwargs: dict) -> dict:
+def run_offloaded(*, name: str, kwargs: dict) -> str:
     """The compute task's work: run the function called `name` in place and wrap its answer (or the exception it
-    declares) for the web worker waiting on it."""
-    call = _resolve(name)
-    for key, enum in _enum_arguments(call.in_place).items():
-        if isinstance(kwargs.get(key), str):
-            kwargs[key] = enum(kwargs[key])
+    declares) for the web worker waiting on it, encoded. Whatever fails on this side (a name this worker does not
+    know, an argument it cannot convert, an answer JSON cannot carry) is answered too, as a failure: the request
+    is told at once rather than after COMPUTE_TIMEOUT."""
     try:
-        value = call.in_place(**kwargs)
-    except call.errors as exc:
-        return {"error": _error_wire(exc)}
+        call = _resolve(name)
+        kwargs = _zoned_in(kwargs)
+        for key, enum in _enum_arguments(call.in_place).items():
+            if isinstance(kwargs.get(key), str):
+                kwargs[key] = enum(kwargs[key])
+        try:
+            envelope = {"value": call.in_place(**kwargs)}
+            if call.encode is not None:
+                envelope["value"] = call.encode(envelope["value"])
+        except call.errors as exc:
+            envelope = {"error": _error_wire(exc)}
+        return dumps(envelope)
     except Exception as exc:
         logger.exception("compute_failed", function=name)
-        return {"failed": repr(exc)}
-    return {"value": call.encode(value) if call.encode is not None else value}
+        return dumps({"failed": repr(exc)})
 
 
-def answer(*, reply: str, envelope: dict) -> None:
-    """Hand the envelope to the web worker blocked on `reply` (kept REPLY_SECONDS for one that is late)."""
+def answer(*, reply: str, encoded: str) -> None:
+    """Hand the encoded envelope to the web worker blocked on `reply` (kept REPLY_SECONDS for one that is late)."""
     client = _redis()
     with client.pipeline() as pipe:
-        pipe.rpush(reply, dumps(envelope))
+        pipe.rpush(reply, encoded)
         pipe.expire(reply, REPLY_SECONDS)
         pipe.execute()
+
+
+_ZONED = "__zoned__"
+
+
+def _zoned_out(kwargs: dict) -> dict:
+    """Datetimes in a named zone (an API date read in the exchange's zone) keep it across: JSON's offset alone
+    would lose the zone's rules, and arithmetic across a DST change would differ from the call in place."""
+    return {
+        key: {_ZONED: value.isoformat(), "zone": value.tzinfo.key}
+        if isinstance(value, datetime) and isinstance(value.tzinfo, ZoneInfo)
+        else value
+        for key, value in kwargs.items()
+    }
+
+
+def _zoned_in(kwargs: dict) -> dict:
+    return {
+        key: datetime.fromisoformat(value[_ZONED]).astimezone(ZoneInfo(value["zone"]))
+        if isinstance(value, dict) and set(value) == {_ZONED, "zone"}
+        else value
+        for key, value in kwargs.items()
+    }

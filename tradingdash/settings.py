@@ -333,7 +333,7 @@ CELERY_TASK_ROUTES = {
     "predictions.train_models": {"queue": "ml"},
     "predictions.retrain_all": {"queue": "ml"},
     "predictions.generate_prediction": {"queue": "ml"},
-    "tradingdash.compute": {"queue": env("COMPUTE_QUEUE", default="compute")},
+    "tradingdash.compute": {"queue": "compute"},
 }
 # Work a web request needs that would load pandas, TA-Lib, scikit-learn or a provider's HTTP stack into the web
 # worker (provider fetches, indicators, signals, backtests, predictions) runs in a worker of COMPUTE_QUEUE; the

@@ -1,7 +1,9 @@
 """tradingdash/offload.py: what crosses to a compute worker and back, and when a call stays in place."""
 
-from datetime import UTC, date, datetime
+import time
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
@@ -95,13 +97,88 @@ def test_offload_switched_off_runs_in_place(compute_worker, settings):
     assert compute_worker == []
 
 
-def test_an_argument_json_cannot_carry_runs_in_place(compute_worker):
-    @offload.offloaded()
-    def takes(*, thing) -> str:
-        return type(thing).__name__
+@offload.offloaded()
+def takes(*, thing) -> str:
+    return type(thing).__name__
 
+
+def test_an_argument_json_cannot_carry_runs_in_place(compute_worker):
     assert takes(thing=object()) == "object"
     assert compute_worker == []
+
+
+def test_a_function_inside_another_cannot_be_offloaded():
+    with pytest.raises(TypeError, match="top level"):
+
+        @offload.offloaded()
+        def inner(*, value: int) -> int:
+            return value
+
+
+RUNS: list[str] = []
+
+
+@offload.offloaded()
+def side_effect(*, tag: str) -> str:
+    RUNS.append(tag)
+    return tag
+
+
+def test_a_lost_answer_is_unavailable_never_a_second_run_in_place(compute_worker, monkeypatch):
+    """Sent, the work may have run (a prediction stored, a sync made): the web worker must not run it again."""
+
+    real = offload._redis()
+
+    class Frozen:
+        pipeline = real.pipeline  # the compute side answers
+
+        def blpop(self, *args, **kwargs):  # the web side's read of it fails
+            raise ConnectionError("Timeout reading from socket")
+
+    RUNS.clear()
+    monkeypatch.setattr(offload, "_redis", Frozen)
+    with pytest.raises(offload.ComputeUnavailable):
+        side_effect(tag="once")
+    assert RUNS == ["once"]  # by the compute side only
+
+
+@offload.offloaded()
+def numpy_answer() -> int:
+    import numpy as np
+
+    return np.int64(3)
+
+
+def test_an_answer_json_cannot_carry_is_a_prompt_failure_not_a_timeout(compute_worker, settings):
+    settings.COMPUTE_TIMEOUT = 5
+    started = time.monotonic()
+    with pytest.raises(offload.ComputeFailed, match="int64"):
+        numpy_answer()
+    assert time.monotonic() - started < 2
+
+
+def test_a_name_the_worker_does_not_know_is_answered_as_a_failure(settings):
+    from kombu.utils.json import loads
+
+    assert "not an offloaded function" in loads(offload.run_offloaded(name="os:getcwd", kwargs={}))["failed"]
+    answer = loads(offload.run_offloaded(name="tradingdash.tests.test_offload:renamed", kwargs={}))
+    assert "not an offloaded function" in answer["failed"]
+    bad_enum = {**ARGS, "timeframe": "7X"}
+    answer = loads(offload.run_offloaded(name="tradingdash.tests.test_offload:echo", kwargs=bad_enum))
+    assert "7X" in answer["failed"]
+
+
+@offload.offloaded()
+def zoned(*, when: datetime) -> dict:
+    return {"zone": when.tzinfo.key, "a_day_before": (when - timedelta(days=1)).isoformat()}
+
+
+def test_a_datetime_keeps_its_zone_across(compute_worker):
+    """A day before 8 March 2026 09:30 in New York (EDT since 02:00) is 09:30 EST, not 08:30 as a fixed -04:00
+    gives."""
+    when = datetime(2026, 3, 8, 9, 30, tzinfo=ZoneInfo("America/New_York"))
+    assert zoned(when=when) == zoned.in_place(when=when)
+    assert zoned(when=when) == {"zone": "America/New_York", "a_day_before": "2026-03-07T09:30:00-05:00"}
 
 
 def test_without_a_live_compute_worker_the_call_runs_in_place(compute_worker, settings):
@@ -131,8 +208,12 @@ def test_no_answer_in_time_is_compute_unavailable(compute_worker, monkeypatch, s
 
 
 def test_a_compute_task_runs_only_offloaded_functions():
-    with pytest.raises(offload.ComputeFailed, match="not an offloaded function"):
+    from kombu.utils.json import loads
+
+    answer = loads(
         offload.run_offloaded(name="tradingdash.tests.test_offload:not_marked", kwargs={"value": 1})
+    )
+    assert "not an offloaded function" in answer["failed"]
 
 
 def test_only_keyword_only_functions_can_be_offloaded():
@@ -146,6 +227,8 @@ def test_only_keyword_only_functions_can_be_offloaded():
 def test_the_compute_task_is_routed_to_the_compute_queue(settings):
     assert settings.CELERY_TASK_ROUTES[offload.TASK_NAME] == {"queue": settings.COMPUTE_QUEUE}
     assert settings.COMPUTE_QUEUE in heartbeats.queues_routed()  # /health wants a worker on it
+    settings.COMPUTE_OFFLOAD = False
+    assert settings.COMPUTE_QUEUE not in heartbeats.queues_routed()  # nothing goes there
     app.loader.import_default_modules()  # what a worker imports at start (autodiscovery)
     assert offload.TASK_NAME in app.tasks
 

@@ -2,6 +2,7 @@
 run in a compute worker (tradingdash/offload.py) and answer exactly as in place; reads of what is stored and
 cached stay in the web worker."""
 
+import time
 from datetime import UTC, date, datetime
 
 import pytest
@@ -148,3 +149,39 @@ def test_what_a_web_worker_knows_of_a_provider_without_importing_it_is_what_it_i
     provider = _build(name)
     assert provider_name(name) == provider.name
     assert provider_timeframes(name) == provider.timeframes
+
+
+def test_a_watchlist_whose_compute_worker_does_not_answer_waits_once(
+    auth_client, compute_worker, frozen, monkeypatch, settings
+):
+    """Not a COMPUTE_TIMEOUT per symbol: once the batch went unanswered, each symbol is served from the store."""
+    auth_client.get("/api/market/historical/TCS?timeframe=1D&limit=5")  # TCS has stored candles, INFY none
+    fresh()
+    settings.COMPUTE_TIMEOUT = 1
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, **kwargs: sent.append(kwargs))  # taken, never answered
+    started = time.monotonic()
+    body = auth_client.get("/api/market/multiple?symbols=TCS,INFY,RELIANCE,HDFCBANK").json()
+    assert time.monotonic() - started < 3
+    assert len(sent) == 1
+    assert [(quote["symbol"], quote["stale"]) for quote in body["quotes"]] == [("TCS.NS", True)]
+    assert set(body["errors"]) == {"INFY.NS", "RELIANCE.NS", "HDFCBANK.NS"}
+
+
+def test_stored_candles_are_served_stale_when_no_compute_worker_answers(
+    auth_client, compute_worker, frozen, monkeypatch, settings
+):
+    """As when the provider fails: a 200 marked stale from what is stored, not a 503."""
+    auth_client.get("/api/market/historical/TCS?timeframe=1D&limit=5")
+    fresh()
+    settings.COMPUTE_TIMEOUT = 1
+    monkeypatch.setattr(app, "send_task", lambda name, **kwargs: None)
+    with time_machine.travel(
+        datetime(2026, 6, 10, 6, 30, tzinfo=UTC), tick=False
+    ):  # a week later: a fetch due
+        response = auth_client.get("/api/market/historical/TCS?timeframe=1D&limit=5")
+        assert response.status_code == 200
+        assert response.json()["stale"] is True
+        nothing_stored = auth_client.get("/api/market/historical/WIPRO?timeframe=1D&limit=5")
+    assert nothing_stored.status_code == 503
+    assert nothing_stored.json()["error"]["code"] == "compute_unavailable"
