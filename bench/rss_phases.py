@@ -16,10 +16,7 @@ without the compute worker (the requests are then served in place, as COMPUTE_OF
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -63,43 +60,6 @@ def request(url: str, token: str, method: str, body: dict | None) -> int:
         return exc.code
 
 
-def compute_worker(logs: Path) -> subprocess.Popen:
-    """One Celery worker of the compute queue, started and beating (its heartbeat in the cache)."""
-    from django.conf import settings
-    from django.core.cache import cache
-
-    from tradingdash.heartbeats import WORKER_KEY
-
-    celery = str(Path(sys.executable).with_name("celery"))
-    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
-    command = [
-        celery,
-        "-A",
-        "tradingdash",
-        "worker",
-        "-Q",
-        settings.COMPUTE_QUEUE,
-        "-c",
-        "1",
-        "-l",
-        "warning",
-    ]
-    command += ["--without-gossip", "--without-mingle", "-n", f"rss-{os.getpid()}@%h"]
-    process = subprocess.Popen(
-        command, env=env, stdout=(logs / "compute.log").open("w"), stderr=subprocess.STDOUT
-    )
-    key = WORKER_KEY.format(queue=settings.COMPUTE_QUEUE)
-    cache.delete(key)
-    deadline = time.monotonic() + 60
-    while cache.get(key) is None:
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(
-                f"the compute worker did not start: {(logs / 'compute.log').read_text()[-2000:]}"
-            )
-        time.sleep(0.5)
-    return process
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", help="more GET paths, each requested once and measured")
@@ -119,7 +79,7 @@ def main() -> None:
     token = str(AccessToken.for_user(user))
     cache.clear()
     with tempfile.TemporaryDirectory(prefix="tradingdash-rss-") as tmp:
-        worker = None if args.no_compute_worker else compute_worker(Path(tmp))
+        worker = None if args.no_compute_worker else sbs.compute_worker(Path(tmp))
         server = sbs.servers(Path(tmp), Path(tmp), os.environ["DATABASE_URL"])[0]
         server.start(sbs.free_port())
         try:

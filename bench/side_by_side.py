@@ -288,6 +288,43 @@ def ratios(results: Results, names: list[str]) -> tuple[str, bool]:
     return "\n".join(lines), passed
 
 
+def compute_worker(logs: Path) -> subprocess.Popen:
+    """One Celery worker of the compute queue, started and beating (its heartbeat in the cache)."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from tradingdash.heartbeats import WORKER_KEY
+
+    celery = str(Path(sys.executable).with_name("celery"))
+    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
+    command = [
+        celery,
+        "-A",
+        "tradingdash",
+        "worker",
+        "-Q",
+        settings.COMPUTE_QUEUE,
+        "-c",
+        "1",
+        "-l",
+        "warning",
+    ]
+    command += ["--without-gossip", "--without-mingle", "-n", f"rss-{os.getpid()}@%h"]
+    process = subprocess.Popen(
+        command, env=env, stdout=(logs / "compute.log").open("w"), stderr=subprocess.STDOUT
+    )
+    key = WORKER_KEY.format(queue=settings.COMPUTE_QUEUE)
+    cache.delete(key)
+    deadline = time.monotonic() + 60
+    while cache.get(key) is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(
+                f"the compute worker did not start: {(logs / 'compute.log').read_text()[-2000:]}"
+            )
+        time.sleep(0.5)
+    return process
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
@@ -296,6 +333,11 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=sorted(ENDPOINTS), help="measure only these endpoints")
     parser.add_argument(
         "--wsgi", action="store_true", help="also ours under WSGI (gthread), as before issue 11"
+    )
+    parser.add_argument(
+        "--no-compute-worker",
+        action="store_true",
+        help="without the Celery worker of the compute queue production runs beside (tradingdash/offload.py)",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -321,6 +363,8 @@ def main() -> None:
     logs = REPO / "var" / "side_by_side"
     logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tradingdash-sbs-") as tmp:
+        # As production runs it: what our web worker hands over (a first quote's fetch) runs there.
+        worker = None if args.no_compute_worker else compute_worker(logs)
         listed = servers(Path(tmp), logs, os.environ["DATABASE_URL"], wsgi=args.wsgi)
         try:
             for server in listed:
@@ -375,6 +419,9 @@ def main() -> None:
         finally:
             for server in listed:
                 server.stop()
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=30)
             cache.clear()
         if any("Traceback" in s.log.read_text(errors="replace") for s in listed):
             for s in listed:
