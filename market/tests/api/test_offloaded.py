@@ -15,9 +15,10 @@ from market.calendar import LIBRARY_EXCHANGES, library_calendar
 from market.models import MarketData
 from market.providers import PROVIDER_NAMES
 from market.sources import _build, provider_name, provider_timeframes
-from tradingdash import heartbeats, offload
+from tradingdash import heartbeats
 from tradingdash.cache import local_caches_clear
 from tradingdash.celery import app
+from tradingdash.tests.offloading import in_process
 
 pytestmark = pytest.mark.django_db
 OPEN_NOW = datetime(2026, 6, 1, 6, 30, tzinfo=UTC)  # Monday, 12:00 IST
@@ -30,12 +31,9 @@ def frozen():
 
 
 def in_place(client, method: str, path: str, **kwargs):
-    """The same request served with nothing offloaded, from empty caches and store."""
-    offload.web_process_mark(False)
-    try:
+    """The same request served with nothing offloaded."""
+    with in_process():
         return getattr(client, method)(path, **kwargs)
-    finally:
-        offload.web_process_mark(True)
 
 
 def fresh():

@@ -3,7 +3,6 @@ pandas and TA-Lib, the provider) and the history count a training request checks
 (tradingdash.offload, issue 12's memory budget): the same answers, errors included, as in process. TensorFlow
 models still go to the ML queue as a task."""
 
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +16,7 @@ from predictions.loading import forecaster_cache_clear
 from predictions.models import Prediction, TaskRecord
 from predictions.services import models_train
 from predictions.tests.factories import TrainedModelFactory
-from tradingdash import offload
+from tradingdash.tests.offloading import in_process
 
 pytestmark = pytest.mark.django_db
 
@@ -25,16 +24,6 @@ PREDICT = "predictions.services:prediction_made_now"
 HISTORY = "predictions.services:training_history_available"
 # What differs between two predictions made from the same bar by the same model.
 OWN = ("id", "created_at")
-
-
-@contextmanager
-def in_process():
-    """This process as a worker that is no web worker for a while: offloaded functions run in place."""
-    offload.web_process_mark(False)
-    try:
-        yield
-    finally:
-        offload.web_process_mark(True)
 
 
 def answer(response, *, without=()) -> tuple[int, dict]:

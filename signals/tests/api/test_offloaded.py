@@ -1,49 +1,23 @@
 """Through a web worker, signal generation and backtests (pandas, TA-Lib, the market data provider) run in a compute
 worker (tradingdash.offload, issue 12's memory budget): the same answers, errors included, as in process."""
 
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
 
-from market.services import candles_sync
-from market.sources import get_provider
 from market.tests.stale import LATER
-from market.timeframes import Timeframe
 from signals.models import TradingSignal
-from tradingdash import offload
+from tradingdash.tests.offloading import in_process
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 6, 3, 6, 30, tzinfo=UTC)  # as test_signals_api: today's daily bar is still forming
 GENERATE = "signals.services:signal_generate_id"
 BACKTEST = "signals.services:signal_backtest"
 
 
-@contextmanager
-def in_process():
-    """This process as a worker that is no web worker for a while: offloaded functions run in place."""
-    offload.web_process_mark(False)
-    try:
-        yield
-    finally:
-        offload.web_process_mark(True)
-
-
 def answer(response) -> tuple[int, dict]:
     return response.status_code, response.json()
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield NOW
-
-
-@pytest.fixture
-def history(frozen):
-    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
 
 
 def test_generation_runs_in_a_compute_worker_with_the_same_201(auth_client, history, compute_worker):

@@ -7,23 +7,12 @@ from market.services import candles_sync
 from market.sources import get_provider
 from market.timeframes import Timeframe
 from signals.models import TradingSignal
+from signals.tests.api.conftest import NOW
 
 pytestmark = pytest.mark.django_db
+
+
 # Wednesday 2026-06-03, 12:00 IST: the session is open, so today's daily bar is still forming.
-NOW = datetime(2026, 6, 3, 6, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield NOW
-
-
-@pytest.fixture
-def history(frozen):
-    candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
-
-
 def test_generate_returns_201_with_levels_and_reasons(auth_client, history):
     response = auth_client.post("/api/signals/generate/TCS", {"timeframe": "1D"}, format="json")
     assert response.status_code == 201, response.json()
