@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from django.db.models import Max, Prefetch, QuerySet
 from django.utils import timezone
 
-from alerts.models import Alert, AlertDelivery, AlertEvent, NotificationChannel
+from alerts.models import THRESHOLD_KINDS, Alert, AlertDelivery, AlertEvent, NotificationChannel
 from market.adjust import split_ratio_between
 from market.calendar import UnknownExchange
 from market.models import MarketData
@@ -147,3 +147,13 @@ def events_list(*, user, limit: int) -> list[dict]:
         }
         for event in events
     ]
+
+
+def alerted_symbols() -> set[str]:
+    """Symbols of active price and change alerts: the live quote refresher keeps them fresh while their exchange
+    is open, so such an alert is checked on live quotes, not only on the bars the syncs store."""
+    return set(
+        Alert.objects.filter(active=True, kind__in=THRESHOLD_KINDS)
+        .values_list("symbol", flat=True)
+        .distinct()
+    )

@@ -31,5 +31,14 @@ def _active_instruments() -> set[str]:
 
 
 def symbols_to_refresh() -> set[str]:
-    """The union of watched symbols and symbols with live subscribers."""
-    return watched_symbols() | live_symbols()
+    """The union of watched symbols, symbols with live subscribers and those of active price alerts."""
+    return watched_symbols() | live_symbols() | alerted_symbols()
+
+
+def alerted_symbols() -> set[str]:
+    """Symbols of active price and change alerts (none until the alerts app is installed)."""
+    if apps.is_installed("alerts"):
+        from alerts.selectors import alerted_symbols as of_alerts
+
+        return of_alerts()
+    return set()

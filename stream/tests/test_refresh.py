@@ -123,3 +123,18 @@ def test_a_run_ends_before_its_lease_lapses(settings):
     hard = refresh_quotes.time_limit or settings.CELERY_TASK_TIME_LIMIT
     soft = refresh_quotes.soft_time_limit or settings.CELERY_TASK_SOFT_TIME_LIMIT
     assert soft < hard <= REFRESH_LEASE_SECONDS
+
+
+def test_an_active_price_alerts_symbol_is_refreshed_though_nobody_watches_it(
+    settings, provider, announced, catalogue
+):
+    """SBIN is neither active, watched nor subscribed: its price alert alone puts it in the refresher's set, so the
+    alert is checked on live quotes, not only on the bars a sync stores. A signal alert, or one turned off, does not."""
+    from alerts.tests.factories import AlertFactory
+
+    AlertFactory(symbol="SBIN.NS", kind="price_below", threshold=1.0)
+    AlertFactory(symbol="INFY.NS", kind="signal", threshold=None, signal_type="BUY")
+    AlertFactory(symbol="INFY.NS", kind="price_above", threshold=1.0, active=False)
+    with time_machine.travel(SESSION, tick=False):
+        result = refresh_quotes.delay().get()
+    assert result["refreshed"] == ["RELIANCE.NS", "SBIN.NS", "TCS.NS"]
