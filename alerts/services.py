@@ -439,7 +439,7 @@ def delivery_attempt(*, delivery_id: int, attempt: int | None = None) -> Attempt
     with transaction.atomic():
         delivery = (
             AlertDelivery.objects.select_for_update(of=("self",))
-            .select_related("event__user", "channel")
+            .select_related("event__user", "event__alert", "channel")
             .filter(pk=delivery_id)
             .first()
         )
@@ -448,6 +448,16 @@ def delivery_attempt(*, delivery_id: int, attempt: int | None = None) -> Attempt
         if attempt is not None and attempt != delivery.attempts:
             logger.info("alert_delivery_duplicate", delivery_id=delivery.pk, attempt=attempt)
             return Attempt(state="duplicate", attempts=delivery.attempts)
+        alert = delivery.event.alert
+        if delivery.attempts and (alert is None or not alert.active):
+            # A retry for an alert its user has since turned off (or deleted): they asked for no more of it.
+            delivery.state, delivery.last_error = (
+                AlertDelivery.State.FAILED,
+                "Not retried: the alert was turned off.",
+            )
+            delivery.save(update_fields=["state", "last_error", "updated_at"])
+            logger.info("alert_delivery_dropped", delivery_id=delivery.pk, reason="alert turned off")
+            return Attempt(state=delivery.state, attempts=delivery.attempts)
         delivery.attempts += 1
         try:
             _send(delivery)

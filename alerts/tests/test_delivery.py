@@ -319,3 +319,31 @@ def test_a_lost_delivery_past_its_max_age_fails_saying_why(allow_private, django
         assert requeue_overdue_deliveries() == 0
     delivery = AlertDelivery.objects.get()
     assert delivery.state == "failed" and "task was lost" in delivery.last_error
+
+
+@pytest.mark.parametrize("how", ["turned off", "deleted"])
+def test_a_retry_for_an_alert_turned_off_since_is_not_sent(allow_private, settings, how):
+    """The first try is made (the alert was on when it fired); a retry after the user turned it off is dropped."""
+    import socket
+
+    settings.ALERT_WEBHOOK_TIMEOUT = 0.2
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never answers: every try fails and asks for a retry
+    try:
+        alert = AlertFactory(channels=["webhook"])
+        ChannelFactory(user=alert.user, url=f"http://127.0.0.1:{silent.getsockname()[1]}/hook")
+        alerts_evaluate_price(symbol="TCS.NS", price=101.0, change_pct=None)
+        delivery = AlertDelivery.objects.get()
+        assert delivery_attempt(delivery_id=delivery.pk).retry_in == 60
+        if how == "deleted":
+            alert.delete()
+        else:
+            alert.active = False
+            alert.save(update_fields=["active"])
+        retried = delivery_attempt(delivery_id=delivery.pk, attempt=1)
+    finally:
+        silent.close()
+    delivery.refresh_from_db()
+    assert (retried.state, delivery.state, delivery.attempts) == ("failed", "failed", 1)
+    assert delivery.last_error == "Not retried: the alert was turned off."
