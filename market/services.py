@@ -937,6 +937,8 @@ class QuotesRefreshResult:
     refreshed: list[str]
     missing: list[str]
     requests: int
+    # Why the batches stopped early (the provider failed a later batch): the earlier ones' quotes were stored.
+    error: str | None = None
 
 
 def _refresh_result(data: dict) -> QuotesRefreshResult:
@@ -946,22 +948,34 @@ def _refresh_result(data: dict) -> QuotesRefreshResult:
 @offload.offloaded(errors=(ProviderError,), encode=asdict, decode=_refresh_result)
 def quotes_refresh(*, symbols: list[str], provider: Provider | None = None) -> QuotesRefreshResult:
     """Fetch quotes for many symbols in batches (one provider call per batch of QUOTE_BATCH_SIZE), cache and
-    announce each. Symbols the provider has no quote for are reported in `missing`, never fail the others."""
+    announce each. Symbols the provider has no quote for are reported in `missing`, never fail the others. A
+    provider failure on the first batch is raised; on a later one the batches stop there (an outage or a rate
+    limit is not asked again at once), and what the earlier ones stored is reported, with the `error`."""
     provider = provider or get_provider()
     now = timezone.now()
     wanted = sorted(set(symbols))
     size = max(1, settings.QUOTE_BATCH_SIZE)
     refreshed: list[str] = []
     requests = 0
+    error = None
     for index in range(0, len(wanted), size):
-        quotes = provider.fetch_quotes(wanted[index : index + size])
+        try:
+            quotes = provider.fetch_quotes(wanted[index : index + size])
+        except ProviderError as exc:
+            if not requests:
+                raise
+            error = str(exc)
+            logger.warning(
+                "quotes_refresh_stopped", batch=requests + 1, refreshed=len(refreshed), error=error
+            )
+            break
         requests += 1
         for symbol, quote in quotes.items():
             quote_store(quote=quote, status=calendar_for_symbol(symbol).status(now))
             refreshed.append(symbol)
     missing = sorted(set(wanted) - set(refreshed))
     logger.info("quotes_refreshed", refreshed=len(refreshed), missing=len(missing), requests=requests)
-    return QuotesRefreshResult(refreshed=sorted(refreshed), missing=missing, requests=requests)
+    return QuotesRefreshResult(refreshed=sorted(refreshed), missing=missing, requests=requests, error=error)
 
 
 @dataclass(frozen=True, kw_only=True)

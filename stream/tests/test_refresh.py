@@ -28,7 +28,9 @@ SUNDAY = datetime(2026, 11, 29, 11, 0, tzinfo=IST)
 def provider(settings):
     settings.MARKET_DATA_PROVIDER = "stream.tests.recording_provider:build"
     recording_provider.batches.clear()
-    return recording_provider
+    recording_provider.failing.clear()
+    yield recording_provider
+    recording_provider.failing.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -138,3 +140,32 @@ def test_an_active_price_alerts_symbol_is_refreshed_though_nobody_watches_it(
     with time_machine.travel(SESSION, tick=False):
         result = refresh_quotes.delay().get()
     assert result["refreshed"] == ["RELIANCE.NS", "SBIN.NS", "TCS.NS"]
+
+
+def test_a_later_batch_failing_keeps_what_the_earlier_ones_refreshed(
+    settings, provider, announced, catalogue
+):
+    """Batch 1 stored and streamed RELIANCE and SBIN's quotes: the result says so, and why it stopped after it."""
+    from alerts.tests.factories import AlertFactory
+
+    AlertFactory(symbol="SBIN.NS", kind="price_below", threshold=1.0)  # a third symbol: two batches of two
+    settings.QUOTE_BATCH_SIZE = 2
+    provider.failing.add(2)
+    with time_machine.travel(SESSION, tick=False):
+        result = refresh_quotes.delay().get()
+    assert provider.batches == [["RELIANCE.NS", "SBIN.NS"], ["TCS.NS"]]
+    assert (result["refreshed"], result["missing"], result["requests"]) == (
+        ["RELIANCE.NS", "SBIN.NS"],
+        ["TCS.NS"],
+        1,
+    )
+    assert result["error"] == "Yahoo Finance did not answer"
+    assert sorted(event.symbol for event in announced) == ["RELIANCE.NS", "SBIN.NS"]
+
+
+def test_a_first_batch_failing_reports_every_symbol_missing(settings, provider, catalogue):
+    provider.failing.add(1)
+    with time_machine.travel(SESSION, tick=False):
+        result = refresh_quotes.delay().get()
+    assert result["missing"] == ["RELIANCE.NS", "TCS.NS"] and result["refreshed"] == []
+    assert "did not answer" in result["error"]
