@@ -42,6 +42,20 @@ class DeliveryTransient(DeliveryError):
     retryable = True
 
 
+def webhook_destination(url: str) -> str:
+    """A webhook URL as the destination it names: scheme and host compared without case (RFC 3986), an explicit
+    default port left out, the rest (path, query: the receiver's to interpret) as given."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = parts.scheme.lower()
+    port = parts.port if parts.port not in (None, {"http": 80, "https": 443}.get(scheme)) else None
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (f"{userinfo}@" if userinfo else "") + host + (f":{port}" if port else "")
+    return parts._replace(scheme=scheme, netloc=netloc).geturl()
+
+
 def signature(*, secret: str, body: bytes) -> str:
     """The X-Tradingdash-Signature value: HMAC-SHA256 of the raw body, keyed with the channel's secret."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -24,7 +24,14 @@ from alerts.models import (
     Channel,
     NotificationChannel,
 )
-from alerts.outbound import DeliveryError, DeliveryRefused, DeliveryTransient, apprise_send, webhook_post
+from alerts.outbound import (
+    DeliveryError,
+    DeliveryRefused,
+    DeliveryTransient,
+    apprise_send,
+    webhook_destination,
+    webhook_post,
+)
 from alerts.rules import event_value_shown, in_cooldown, threshold_transition
 from alerts.selectors import alert_with_condition, threshold_split_ratio
 from market.sources import price_tick_for_symbol
@@ -120,9 +127,14 @@ def channel_create(*, user, kind: str, url: str, secret: str = "") -> Notificati
         limit = settings.ALERT_MAX_CHANNELS
         if NotificationChannel.objects.filter(user=user).count() >= limit:
             raise AlertError("non_field_errors", f"At most {limit} notification channels per user.")
-        same = NotificationChannel.objects.filter(user=user, kind=kind, url=url).values_list("pk", flat=True)
-        if same:
-            raise AlertError("url", f"Channel {same[0]} already sends to this URL.")
+        if kind == NotificationChannel.Kind.WEBHOOK:
+            url = webhook_destination(url)  # HTTPS://Example.COM/hook and https://example.com/hook are one
+        same = NotificationChannel.objects.filter(user=user, kind=kind).values_list("pk", "url")
+        for pk, stored in same:
+            if stored == url or (
+                kind == NotificationChannel.Kind.WEBHOOK and webhook_destination(stored) == url
+            ):
+                raise AlertError("url", f"Channel {pk} already sends to this URL.")
         return NotificationChannel.objects.create(user=user, kind=kind, url=url, secret=secret)
 
 

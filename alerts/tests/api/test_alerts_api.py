@@ -384,7 +384,14 @@ def test_the_same_channel_url_twice_is_400_and_channels_are_limited(auth_client,
     assert again.json()["error"]["details"]["url"] == [
         f"Channel {first.json()['id']} already sends to this URL."
     ]
-    assert add("https://hooks.example.com/services/two").status_code == 201
+    for same_host_other_case in (
+        "HTTPS://Hooks.Example.COM/services/one",
+        "https://hooks.example.com:443/services/one",
+    ):
+        assert add(same_host_other_case).status_code == 400  # the same destination: it would notify twice
+    assert (
+        add("https://hooks.example.com/services/ONE").status_code == 201
+    )  # a path is the receiver's to read
     full = add("https://hooks.example.com/services/three")
     assert full.status_code == 400 and "At most 2 notification channels" in str(full.json())
     assert NotificationChannel.objects.filter(user=user).count() == 2
