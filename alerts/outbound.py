@@ -184,6 +184,12 @@ def _apprise_host_check(url: str) -> None:
             resolve_checked(host, 443)
         except DeliveryTransient:
             return
+        except DeliveryRefused:
+            # Not named: an Apprise URL's "host" is often a token (a bot's, a webhook's), and this message is
+            # stored in last_error and shown.
+            raise DeliveryRefused(
+                "The Apprise URL's host resolves to a private or reserved address; refused."
+            ) from None
 
 
 def apprise_send(*, url: str, title: str, body: str) -> None:

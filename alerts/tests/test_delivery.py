@@ -183,6 +183,18 @@ def test_an_apprise_url_asking_to_follow_redirects_is_refused():
         apprise_check("json://hooks.example.com/notify?redirect=yes")
 
 
+def test_an_apprise_host_that_resolves_privately_is_refused_without_naming_it():
+    """An Apprise URL's "host" is often a secret token; the refusal is stored in last_error and shown."""
+    from alerts.outbound import apprise_check
+
+    with pytest.raises(DeliveryRefused, match="private or reserved") as refused:
+        apprise_check("json://127.0.0.1/secret-token-path")
+    assert "127.0.0.1" not in str(refused.value)
+    with pytest.raises(DeliveryRefused) as refused:
+        apprise_check("json://localhost/notify")
+    assert "localhost" not in str(refused.value)
+
+
 def test_stream_channel_publishes_to_the_users_group(settings, django_capture_on_commit_callbacks):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     from channels.layers import channel_layers
