@@ -13,3 +13,8 @@ class MarketConfig(AppConfig):
         task_failure.connect(count_task_failure, dispatch_uid="tradingdash.count_task_failure")
         task_prerun.connect(task_patience_start, dispatch_uid="market.task_patience_start")
         task_postrun.connect(task_patience_end, dispatch_uid="market.task_patience_end")
+
+        from market.receivers import offloaded_answered
+        from tradingdash import offload
+
+        offload.on_answered(offloaded_answered)

@@ -40,6 +40,14 @@ def market_version(symbol: str) -> str:
     return version
 
 
+def market_version_forget(symbol: str) -> None:
+    """Drop this process's copies of the symbol's version and quote: another process (a compute worker answering
+    this one) may just have replaced them, and the next read must see that, not these copies for
+    MARKET_LOCAL_CACHE_SECONDS, as it would after a write in this process."""
+    _local.delete(_VERSION_KEY.format(symbol=symbol))
+    _local.delete(quote_key(symbol))
+
+
 def market_version_bump(symbol: str) -> None:
     key, version = _VERSION_KEY.format(symbol=symbol), uuid.uuid4().hex[:12]
     cache.set(key, version, _VERSION_TTL)

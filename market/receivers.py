@@ -28,3 +28,14 @@ def task_patience_start(sender=None, **kwargs) -> None:
 
 def task_patience_end(sender=None, **kwargs) -> None:
     set_patience(None)
+
+
+def offloaded_answered(kwargs: dict) -> None:
+    """A compute worker answered this web worker's call about `symbol` (tradingdash.offload): a fetch or sync
+    there bumped the symbol's version in Redis, which a write here would also have put in this process's copy."""
+    from market.caching import market_version_forget
+
+    symbols = [kwargs.get("symbol"), *(kwargs.get("symbols") or [])]
+    for symbol in symbols:
+        if isinstance(symbol, str):
+            market_version_forget(symbol)

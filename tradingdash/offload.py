@@ -114,9 +114,17 @@ def client_reset() -> None:
         _client = None
 
 
-_registry: dict[
-    str, Callable
-] = {}  # "module:qualname" -> the decorated function, filled as modules are imported
+# "module:qualname" -> the decorated function, filled as modules are imported.
+_registry: dict[str, Callable] = {}
+# Called in the web worker with each offloaded call's keyword arguments once a compute worker answered (whatever
+# the answer): what that work may have changed in shared state, this process may hold copies of (market drops its
+# per-process copy of the symbol's version, as a write in this process would have replaced it).
+_answered_hooks: list[Callable[[dict], None]] = []
+
+
+def on_answered(hook: Callable[[dict], None]) -> None:
+    if hook not in _answered_hooks:
+        _answered_hooks.append(hook)
 
 
 def _qualified(func: Callable) -> str:
@@ -286,6 +294,8 @@ def _run_remote(*, name, func, payload, errors, decode, kwargs):
         )
     answer = loads(popped[1])
     logger.debug("compute_answered", function=name, ms=round((time.monotonic() - started) * 1000, 1))
+    for hook in _answered_hooks:
+        hook(kwargs)
     if "error" in answer:
         COMPUTE_OFFLOADED.labels(function=name, outcome="error").inc()
         raise _error_from_wire(answer["error"], errors)

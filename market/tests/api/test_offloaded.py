@@ -183,3 +183,15 @@ def test_stored_candles_are_served_stale_when_no_compute_worker_answers(
         nothing_stored = auth_client.get("/api/market/historical/WIPRO?timeframe=1D&limit=5")
     assert nothing_stored.status_code == 503
     assert nothing_stored.json()["error"]["code"] == "compute_unavailable"
+
+
+def test_an_answer_drops_this_processs_copy_of_the_symbols_version(auth_client, compute_worker, frozen):
+    """A fetch in a compute worker bumps the version in Redis; the web worker's copy (kept for
+    MARKET_LOCAL_CACHE_SECONDS) must not key the body it then caches, as a write here would have replaced it."""
+    from market.caching import _VERSION_KEY, market_version
+
+    market_version("TCS.NS")  # copied into this process
+    cache.set(_VERSION_KEY.format(symbol="TCS.NS"), "bumped-there", 60)  # what the compute worker's store did
+    assert auth_client.get("/api/market/quote/TCS").status_code == 200
+    assert compute_worker == ["market.services:quote_fetch"]
+    assert market_version("TCS.NS") == "bumped-there"
