@@ -151,20 +151,27 @@ def _resolve(name: str) -> Callable:
 
 
 def _enum_arguments(func: Callable) -> dict[str, type[Enum]]:
-    """The keyword arguments of `func` annotated with an Enum (Timeframe), which JSON carries as plain values.
-    Each annotation is read on its own: one only a type checker resolves (a TYPE_CHECKING import) is skipped."""
+    """The keyword arguments of `func` annotated with an Enum (Timeframe, or `Timeframe | None`), which JSON
+    carries as plain values. A string annotation (`from __future__ import annotations`) is read by looking its
+    names up in the function's module, not evaluated; a name only a type checker sees is skipped."""
     found = {}
     for name, annotation in inspect.get_annotations(func).items():
+        candidates = typing.get_args(annotation) or (annotation,)
         if isinstance(annotation, str):
-            try:
-                annotation = eval(annotation, func.__globals__)  # noqa: S307 - the module's own annotation
-            except Exception:  # noqa: S112 - a TYPE_CHECKING import: not an argument to convert
-                continue
-        for candidate in (annotation, *typing.get_args(annotation)):
+            candidates = tuple(_named(part.strip(), func.__globals__) for part in annotation.split("|"))
+        for candidate in candidates:
             if isinstance(candidate, type) and issubclass(candidate, Enum):
                 found[name] = candidate
                 break
     return found
+
+
+def _named(dotted: str, namespace: dict) -> Any:
+    head, *rest = dotted.split(".")
+    target = namespace.get(head)
+    for part in rest:
+        target = getattr(target, part, None)
+    return target
 
 
 def _error_wire(exc: Exception) -> dict:
