@@ -125,6 +125,30 @@ def test_deleted_bars_are_gone_and_so_is_an_emptied_month(provider, used, monkey
     assert history(limit=500, end=datetime(2026, 11, 1, tzinfo=UTC)) == body
 
 
+@pytest.mark.parametrize("deleted", ["one month", "every month of the symbol"])
+def test_a_hand_deleted_month_row_comes_back_stale_while_its_bars_remain(
+    provider, used, monkeypatch, deleted
+):
+    """A row deleted by hand (SQL, a shell) while its month still has bars: a read that joined the other months
+    would answer short, or with a month missing in the middle. It comes back stale in the same statement, and is
+    read from its bars until the beat renders it again."""
+    history(limit=200)
+    gone, months = month_row(DAYS[-60]), RenderedMonth.objects.filter(symbol=SYMBOL).count()
+    with connection.cursor() as cursor:
+        if deleted == "one month":
+            cursor.execute("DELETE FROM market_renderedmonth WHERE id = %s", [gone.pk])
+        else:
+            cursor.execute("DELETE FROM market_renderedmonth WHERE symbol = %s", [SYMBOL])
+    assert month_row(gone.month).stale
+    assert RenderedMonth.objects.filter(symbol=SYMBOL).count() == months
+    body = history(limit=200)
+    assert body == from_rows(monkeypatch, limit=200)
+    assert body.count(b'"date":') == 200
+    rendered_months_refresh(symbol=SYMBOL)
+    assert not month_row(gone.month).stale
+    assert history(limit=200) == body
+
+
 def test_an_identical_resync_leaves_the_months_rendered(provider, used):
     history(limit=500)
     rendered = dict(RenderedMonth.objects.values_list("month", "rendered_at"))
