@@ -21,6 +21,7 @@ from market.models import (
 from market.selectors import sync_run_percent, sync_runs_with_progress
 from market.services import (
     candles_delete,
+    candles_outside_sessions_delete,
     corporate_actions_changed,
     market_reads_invalidate,
     sessions_coverage_reopen,
@@ -224,12 +225,31 @@ class DataIssueAdmin(admin.ModelAdmin):
     search_fields = ("symbol",)
     date_hierarchy = "start"
     readonly_fields = ("symbol", "timeframe", "kind", "start", "end", "details", "detected_at", "checked_at")
-    actions = ["mark_resolved"]
+    actions = ["mark_resolved", "delete_bars_outside_sessions"]
 
     @admin.action(description="Mark resolved (checked by hand)", permissions=["change"])
     def mark_resolved(self, request, queryset):
         updated = queryset.filter(resolved=False).update(resolved=True, resolved_at=timezone.now())
         self.message_user(request, f"{updated} issue(s) marked resolved", messages.SUCCESS)
+
+    @admin.action(
+        description="Delete the bars outside the session (checked against the calendar again)",
+        permissions=["delete_candles"],
+    )
+    def delete_bars_outside_sessions(self, request, queryset):
+        result = candles_outside_sessions_delete(issues=queryset)
+        text = f"{result.deleted} bar(s) outside a session deleted, their issue(s) resolved"
+        if result.in_session:
+            text += (
+                f"; {result.in_session} bar(s) the calendar now puts inside a session kept"
+                " (the next quality check resolves their issues)"
+            )
+        if result.skipped:
+            text += f"; {result.skipped} issue(s) skipped (not an open outside-session issue of daily or intraday bars)"
+        self.message_user(request, text, messages.SUCCESS if result.deleted else messages.WARNING)
+
+    def has_delete_candles_permission(self, request) -> bool:
+        return request.user.has_perm("market.delete_marketdata")
 
 
 class CorporateActionForm(forms.ModelForm):

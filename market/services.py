@@ -1552,6 +1552,58 @@ def quality_repair(
     return QualityResult(**{**result.__dict__, "refetched": refetched, "unavailable": unavailable})
 
 
+@dataclass(frozen=True, kw_only=True)
+class OutsideSessionsResult:
+    deleted: int  # bars deleted, their issues resolved
+    in_session: int  # issues whose bar the calendar now puts inside a session: left for the next check
+    skipped: int  # not an open outside_session issue of a daily or intraday series of a known exchange
+
+
+def candles_outside_sessions_delete(*, issues: QuerySet[DataIssue]) -> OutsideSessionsResult:
+    """Delete the bars the quality check found outside their exchange's sessions (stored before reads and syncs
+    dropped such bars, or on a day made a holiday since), each checked again against the calendar as it is now: a
+    bar that a special session entered since puts inside a session stays. Deleted through candles_delete (their
+    coverage cut, cached reads dropped, CandlesDeleted announced); their issues are marked resolved."""
+    now = timezone.now()
+    chosen = [
+        issue
+        for issue in issues.filter(kind=DataIssue.Kind.OUTSIDE_SESSION, resolved=False)
+        if Timeframe(issue.timeframe).is_intraday or issue.timeframe == Timeframe.D1.value
+    ]
+    skipped = issues.count() - len(chosen)
+    outside: list[DataIssue] = []
+    in_session = 0
+    calendars: dict[str, ExchangeCalendar | None] = {}
+    for issue in chosen:
+        if issue.symbol not in calendars:
+            try:
+                calendars[issue.symbol] = calendar_for_symbol(issue.symbol)
+            except UnknownExchange:
+                calendars[issue.symbol] = None
+        calendar = calendars[issue.symbol]
+        if calendar is None:
+            skipped += 1
+            continue
+        if Timeframe(issue.timeframe).is_intraday:
+            inside = bool(calendar.session_mask_seconds(np.array([int(issue.start.timestamp())]))[0])
+        else:
+            inside = calendar.is_trading_day(issue.start.astimezone(calendar.tz).date())
+        if inside:
+            in_session += 1
+        else:
+            outside.append(issue)
+    bars = Q(pk__in=[])
+    for issue in outside:
+        bars |= Q(symbol=issue.symbol, timeframe=issue.timeframe, timestamp=issue.start)
+    with transaction.atomic():
+        deleted = candles_delete(candles=MarketData.objects.filter(bars)) if outside else 0
+        DataIssue.objects.filter(pk__in=[issue.pk for issue in outside]).update(
+            resolved=True, resolved_at=now
+        )
+    logger.info("candles_outside_sessions_deleted", deleted=deleted, in_session=in_session, skipped=skipped)
+    return OutsideSessionsResult(deleted=deleted, in_session=in_session, skipped=skipped)
+
+
 def _all_candles(*, symbol: str, timeframe: Timeframe) -> pd.DataFrame:
     """Every stored candle in time order, as a candle frame (quality checks need all of them)."""
     import pandas as pd

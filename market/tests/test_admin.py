@@ -182,3 +182,76 @@ def test_a_provider_action_staff_correct_in_admin_is_theirs_and_no_sync_reverts_
     assert corporate_actions_upsert(symbol="TCS.NS", actions=[wrong], source="yfinance") == 0
     row.refresh_from_db()
     assert (row.ratio, row.source) == (2.0, CorporateAction.STAFF)
+
+
+def _daily_bar(day: str, close: float = 100.0) -> MarketData:
+    """A daily bar stored as rows were before syncs dropped rows outside the sessions (IST midnight open)."""
+    opens = datetime.fromisoformat(f"{day}T00:00:00+05:30").astimezone(UTC)
+    return MarketData.objects.create(
+        symbol="TCS.NS", timeframe="1D", timestamp=opens, open_price=close, high_price=close,
+        low_price=close, close_price=close, volume=0, source="yfinance",
+    )  # fmt: skip
+
+
+def test_staff_delete_the_bars_outside_the_sessions_found_by_the_quality_check(admin_client):
+    """Bars stored before the session check (a holiday's row, a weekend's) stayed and were served until staff
+    found them in the candle admin: the data-issue action deletes them, each checked against the calendar as it is
+    then, so a day a special session was entered for since keeps its bar."""
+    from market.models import DataIssue, MarketSession
+    from market.services import quality_check
+    from market.sources import sessions_invalidate
+
+    for day in ("2026-01-22", "2026-01-23", "2026-01-27", "2026-01-28"):
+        _daily_bar(day)
+    holiday, sunday = _daily_bar("2026-01-26"), _daily_bar("2026-02-01")
+    with time_machine.travel(datetime(2026, 1, 29, 12, tzinfo=UTC), tick=False):
+        quality_check(symbol="TCS.NS", timeframe=Timeframe.D1)
+        issues = DataIssue.objects.filter(kind="outside_session").order_by("start")
+        assert [issue.start for issue in issues] == [holiday.timestamp, sunday.timestamp]
+        MarketSession.objects.create(  # staff enter a special session on that Sunday afterwards
+            exchange="NSE", date="2026-02-01", open_time="09:15", close_time="15:30", description="Special"
+        )
+        sessions_invalidate("NSE")
+        response = admin_client.post(
+            "/admin/market/dataissue/",
+            {"action": "delete_bars_outside_sessions", "_selected_action": [i.pk for i in issues]},
+            follow=True,
+        )
+    assert response.status_code == 200
+    text = [str(message) for message in response.context["messages"]]
+    assert text == [
+        "1 bar(s) outside a session deleted, their issue(s) resolved; 1 bar(s) the calendar now puts inside a "
+        "session kept (the next quality check resolves their issues)"
+    ]
+    assert not MarketData.objects.filter(pk=holiday.pk).exists()
+    assert MarketData.objects.filter(pk=sunday.pk).exists()
+    assert DataIssue.objects.get(start=holiday.timestamp).resolved
+    assert not DataIssue.objects.get(start=sunday.timestamp).resolved
+    assert MarketData.objects.filter(symbol="TCS.NS").count() == 5
+
+
+def test_staff_who_may_not_delete_candles_are_not_offered_the_bars_delete(db):
+    from django.contrib.auth.models import Permission
+
+    from market.models import DataIssue
+
+    bar = _daily_bar("2026-01-26")
+    issue = DataIssue.objects.create(
+        symbol="TCS.NS", timeframe="1D", kind="outside_session", start=bar.timestamp, end=bar.timestamp,
+        detected_at=bar.timestamp, checked_at=bar.timestamp,
+    )  # fmt: skip
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_dataissue", "change_dataissue"])
+    )
+    client = Client()
+    client.force_login(staff)
+    page = client.get("/admin/market/dataissue/")
+    assert page.status_code == 200 and b"delete_bars_outside_sessions" not in page.content
+    client.post(
+        "/admin/market/dataissue/",
+        {"action": "delete_bars_outside_sessions", "_selected_action": [issue.pk]},
+    )
+    assert MarketData.objects.filter(pk=bar.pk).exists()
+    issue.refresh_from_db()
+    assert not issue.resolved

@@ -195,3 +195,31 @@ def test_quality_report_times_read_in_the_clock_of_the_symbols_exchange(staff_cl
         "2026-06-01T09:30:00-04:00",
         "2026-06-01T09:30:00-04:00",
     )
+
+
+def test_intraday_bars_outside_the_session_hours_are_deleted_and_those_inside_kept():
+    from market.services import candles_outside_sessions_delete
+
+    def bar(local: str) -> MarketData:
+        at = datetime.fromisoformat(local).astimezone(UTC)
+        row = MarketData.objects.create(
+            symbol="TCS.NS", timeframe="5m", timestamp=at, open_price=10, high_price=10, low_price=10,
+            close_price=10, volume=5, source="csv",
+        )  # fmt: skip
+        DataIssue.objects.create(
+            symbol="TCS.NS", timeframe="5m", kind="outside_session", start=at, end=at, detected_at=at,
+            checked_at=at,
+        )  # fmt: skip
+        return row
+
+    evening, morning = bar("2026-11-26T20:00:00+05:30"), bar("2026-11-26T10:00:00+05:30")
+    weekly = DataIssue.objects.create(
+        symbol="TCS.NS", timeframe="1W", kind="outside_session", start=NOW, end=NOW, detected_at=NOW,
+        checked_at=NOW,
+    )  # fmt: skip
+    result = candles_outside_sessions_delete(issues=DataIssue.objects.all())
+    assert (result.deleted, result.in_session, result.skipped) == (1, 1, 1)
+    assert not MarketData.objects.filter(pk=evening.pk).exists()
+    assert MarketData.objects.filter(pk=morning.pk).exists()
+    assert set(DataIssue.objects.filter(resolved=True).values_list("start", flat=True)) == {evening.timestamp}
+    assert not DataIssue.objects.get(pk=weekly.pk).resolved
