@@ -56,6 +56,29 @@ def webhook_destination(url: str) -> str:
     return parts._replace(scheme=scheme, netloc=netloc).geturl()
 
 
+def apprise_destination(url: str) -> str:
+    """An Apprise URL as the destination it names: the URL Apprise writes back for it (its options' defaults
+    spelt out, a default port left out), with the options in one order, no trailing slash, and a host that is a
+    domain name or an address in lower case (DNS names have no case). Most services put a token where a host would
+    be (Telegram's bot, Discord's webhook id): one without a dot keeps its case. The URL as given when Apprise does
+    not know it."""
+    import apprise
+
+    plugin = apprise.Apprise.instantiate(url.strip())
+    if not plugin:
+        return url
+    parts = urlsplit(plugin.url(privacy=False))
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    host, colon, port = hostport.rpartition(":") if not hostport.endswith("]") else (hostport, "", "")
+    if not colon:
+        host, port = hostport, ""
+    if "." in host or host.startswith("[") or host.lower() == "localhost":
+        host = host.lower()
+    netloc = (f"{userinfo}@" if userinfo else "") + host + (f":{port}" if port else "")
+    query = "&".join(sorted(parts.query.split("&"))) if parts.query else ""
+    return parts._replace(netloc=netloc, path=parts.path.rstrip("/"), query=query).geturl()
+
+
 def signature(*, secret: str, body: bytes) -> str:
     """The X-Tradingdash-Signature value: HMAC-SHA256 of the raw body, keyed with the channel's secret."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

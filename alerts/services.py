@@ -28,6 +28,7 @@ from alerts.outbound import (
     DeliveryError,
     DeliveryRefused,
     DeliveryTransient,
+    apprise_destination,
     apprise_send,
     webhook_destination,
     webhook_post,
@@ -129,11 +130,12 @@ def channel_create(*, user, kind: str, url: str, secret: str = "") -> Notificati
             raise AlertError("non_field_errors", f"At most {limit} notification channels per user.")
         if kind == NotificationChannel.Kind.WEBHOOK:
             url = webhook_destination(url)  # HTTPS://Example.COM/hook and https://example.com/hook are one
+        # Apprise's own spelling of each: ntfy://NTFY.sh/topic/ and ntfy://ntfy.sh/topic are one too.
+        destination = webhook_destination if kind == NotificationChannel.Kind.WEBHOOK else apprise_destination
+        wanted = destination(url)
         same = NotificationChannel.objects.filter(user=user, kind=kind).values_list("pk", "url")
         for pk, stored in same:
-            if stored == url or (
-                kind == NotificationChannel.Kind.WEBHOOK and webhook_destination(stored) == url
-            ):
+            if stored == url or destination(stored) == wanted:
                 raise AlertError("url", f"Channel {pk} already sends to this URL.")
         return NotificationChannel.objects.create(user=user, kind=kind, url=url, secret=secret)
 

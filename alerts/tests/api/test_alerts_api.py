@@ -397,6 +397,30 @@ def test_the_same_channel_url_twice_is_400_and_channels_are_limited(auth_client,
     assert NotificationChannel.objects.filter(user=user).count() == 2
 
 
+@pytest.mark.usefixtures("public_dns")
+def test_an_apprise_url_naming_a_channel_already_there_is_400(auth_client, user):
+    """Apprise URLs were compared as strings: the same mail server or ntfy host in other case, a default port or
+    a trailing slash added, or an option given at its default made a second channel, and every firing notified
+    twice. A "host" that is a token (Telegram's bot, Discord's webhook id) keeps its case."""
+
+    def add(url):
+        return auth_client.post("/api/notifications/channels", {"kind": "apprise", "url": url}, format="json")
+
+    first = [add(url) for url in ("json://hooks.example.com/notify", "tgram://123456789:AbCdEf/987654")]
+    assert [response.status_code for response in first] == [201, 201]
+    for same in (
+        "json://Hooks.Example.COM/notify",
+        "json://hooks.example.com:80/notify/",
+        "json://hooks.example.com/notify?method=POST",  # its default
+        "tgram://123456789:AbCdEf/987654/",
+    ):
+        response = add(same)
+        assert response.status_code == 400, same
+        assert "already sends to this URL" in str(response.json()["error"]["details"]["url"])
+    for other in ("json://hooks.example.com/Notify", "tgram://123456789:abcdef/987654"):
+        assert add(other).status_code == 201, other  # a path, a token: another destination
+
+
 def test_a_firing_for_a_channel_deleted_since_says_so_instead_of_vanishing(auth_client, user, tcs):
     """The alert still lists webhook after its only webhook channel was deleted: the firing had no delivery at
     all, so the events list showed nothing sent and nothing failed."""
