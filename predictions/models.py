@@ -90,6 +90,13 @@ class TrainedModel(models.Model):
                 condition=Q(is_active=True),
                 name="predictions_one_active_model",
             ),
+            # Two workers holding one training task at once (a redelivery while it still runs) store one
+            # version per algorithm: the second insert fails and that worker takes the first's.
+            models.UniqueConstraint(
+                fields=["training_task_id", "symbol", "timeframe", "horizon", "algorithm"],
+                condition=~Q(training_task_id=""),
+                name="predictions_one_version_per_training",
+            ),
         ]
         indexes = [models.Index(fields=["symbol", "timeframe", "horizon", "is_active"])]
 

@@ -309,16 +309,19 @@ def _revised_warning(trained: TrainedModel) -> str:
 def _store_version(
     *, symbol: str, timeframe: Timeframe, horizon: int, output, extra_metrics=None, task_id: str | None = None
 ) -> TrainedModel:
-    """Store a version of an unfinished run (inactive, with the checkpoint its run resumes from)."""
+    """Store a version of an unfinished run (inactive, with the checkpoint its run resumes from).
+
+    Raises VersionStoredElsewhere when the run's task already has a version of this algorithm: another worker
+    holding the same task (a redelivery while this one still runs) stored it first."""
     data = registry.serialize(output.forecaster)
     algorithm = output.algorithm
     metrics = {**output.evaluation.metrics, **(extra_metrics or {})}
+    key = {"symbol": symbol, "timeframe": timeframe.value, "horizon": horizon, "algorithm": algorithm}
     for _ in range(3):  # a concurrent training may take the same version number: take the next one
+        trained = None
         try:
             with transaction.atomic():
-                latest = TrainedModel.objects.filter(
-                    symbol=symbol, timeframe=timeframe.value, horizon=horizon, algorithm=algorithm
-                ).aggregate(v=Max("version"))["v"]
+                latest = TrainedModel.objects.filter(**key).aggregate(v=Max("version"))["v"]
                 version = (latest or 0) + 1
                 trained = TrainedModel(
                     symbol=symbol,
@@ -346,8 +349,22 @@ def _store_version(
                 trained.save()
                 return trained
         except IntegrityError:
-            continue
+            # The file written for the refused row goes with it: no file without its version.
+            if trained is not None and trained.artifact:
+                trained.artifact.delete(save=False)
+            held = TrainedModel.objects.filter(**key, training_task_id=task_id).first() if task_id else None
+            if held is not None:
+                raise VersionStoredElsewhere(held) from None
     raise RuntimeError("could not allocate a model version")
+
+
+class VersionStoredElsewhere(Exception):
+    """Another worker holding the same training task stored this algorithm's version first (the database keeps
+    one per task and algorithm: predictions_one_version_per_training)."""
+
+    def __init__(self, trained: TrainedModel):
+        super().__init__(str(trained))
+        self.trained = trained
 
 
 def _checkpoint(evaluation) -> dict:
@@ -459,6 +476,8 @@ def model_promote_if_better(*, trained: TrainedModel, candles=None, known: Known
     are scored on identical folds; `known` holds evaluations of this run to reuse (an identical configuration is
     not re-run). Without `candles`, both are re-run on today's stored candles.
     """
+    if _already_active(trained):
+        return True
     key = {"symbol": trained.symbol, "timeframe": trained.timeframe, "horizon": trained.horizon}
     active = (
         TrainedModel.objects.filter(**key, algorithm=trained.algorithm, is_active=True)
@@ -499,6 +518,8 @@ def model_promote_if_better(*, trained: TrainedModel, candles=None, known: Known
             .exclude(pk=trained.pk)
             .first()
         )
+        if _already_active(trained):
+            return True
         if getattr(current, "pk", None) != getattr(active, "pk", None):
             return False  # another version was activated meanwhile; ours was not compared with it
         if not registry.should_promote(new_metrics, active_metrics):
@@ -511,6 +532,15 @@ def model_promote_if_better(*, trained: TrainedModel, candles=None, known: Known
             return False
         model_activate(trained=trained)
     return True
+
+
+def _already_active(trained: TrainedModel) -> bool:
+    """Promoted already, by the other worker holding its training task (both promote the run's versions): promoting
+    it again changes nothing and must not compare it with itself."""
+    if TrainedModel.objects.filter(pk=trained.pk, is_active=True).exists():
+        trained.is_active = True
+        return True
+    return False
 
 
 def model_activate(*, trained: TrainedModel) -> None:
@@ -545,7 +575,34 @@ def models_train(
     only once the run has stored them all: a run lost half-way (its worker killed) leaves versions that nobody
     is served. Run by the task `task_id`, it trains once however often that task runs: a retry or a redelivery
     returns the versions of the finished run (`promoted` read back as whether each is active), and resumes an
-    unfinished one on the same candles, training only the algorithms it had not stored yet."""
+    unfinished one on the same candles, training only the algorithms it had not stored yet.
+
+    Two workers may hold the task at once (redelivered while it still runs: tradingdash.W006). The database keeps
+    one version per task and algorithm; the worker whose insert is refused starts over as a redelivery would,
+    taking the versions stored meanwhile (or the finished run), so nothing is stored twice and no lock is held
+    while training."""
+    kwargs = {"symbol": symbol, "timeframe": timeframe, "horizon": horizon, "algorithms": algorithms}
+    kwargs |= {"params": params, "progress": progress, "task_id": task_id}
+    # Each start over follows a version the other worker stored: at most one per algorithm and the ensemble.
+    for _ in range(len(algorithms or DEFAULT_ALGORITHMS) + 1):
+        try:
+            return _models_train_run(**kwargs)
+        except VersionStoredElsewhere as lost:
+            logger.info("training_version_stored_elsewhere", task_id=task_id, model=str(lost.trained))
+    return _models_train_run(**kwargs)
+
+
+def _models_train_run(
+    *,
+    symbol: str,
+    timeframe: Timeframe,
+    horizon: int,
+    algorithms: Sequence[str] | None,
+    params: dict | None,
+    progress: Progress | None,
+    task_id: str | None,
+) -> list[TrainedModel]:
+    """One pass of models_train: what the task's stored versions leave to do, done."""
     resumed: dict[str, TrainedModel] = {}
     if task_id is not None:
         ran = list(TrainedModel.objects.filter(training_task_id=task_id).order_by("pk"))

@@ -1,0 +1,148 @@
+"""A training task handed to a second worker while the first still runs it (the broker's visibility timeout below
+the task's time limit: tradingdash.W006) is held by two workers at once. The run still stores one version per
+algorithm: the worker that loses the race to store one takes the other's, as a resumed run would, deletes the
+file it wrote for it, and carries on; both promoting the run's versions leaves one active version per key."""
+
+import contextlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.db import IntegrityError, transaction
+
+from market.services import candles_sync
+from market.sources import get_provider
+from market.timeframes import Timeframe
+from predictions.models import TrainedModel
+from predictions.services import models_train
+from predictions.tests.factories import TrainedModelFactory
+
+pytestmark = pytest.mark.django_db
+NOON = datetime(2026, 6, 4, 6, 30, tzinfo=UTC)
+ALGORITHMS = ["random_forest", "svr"]
+TASK = "train-held-twice"
+
+
+class WorkerStopped(BaseException):
+    """The other worker, frozen where a test needs it (it still holds the task: nothing of it is cleaned up)."""
+
+
+def _train(**kwargs) -> list[TrainedModel]:
+    return models_train(
+        symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=ALGORITHMS, task_id=TASK, **kwargs
+    )
+
+
+def _other_worker_at(stage: str, *, stops_at: str | None = None):
+    """A progress callback: when this worker reaches `stage`, the second holder of the task runs it, to the end or
+    until it reaches `stops_at` (still running there when this worker carries on)."""
+    ran = []
+
+    def stop(fraction: float, reached: str) -> None:
+        if reached == stops_at:
+            raise WorkerStopped
+
+    def progress(fraction: float, reached: str) -> None:
+        if reached == stage and not ran:
+            ran.append(reached)
+            with contextlib.suppress(WorkerStopped):
+                _train(progress=stop)
+
+    return progress
+
+
+def _stored_files(settings) -> set[str]:
+    root = Path(settings.MEDIA_ROOT)
+    return {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.fixture
+def candles():
+    with time_machine.travel(NOON, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.D1, days=900, provider=get_provider("synthetic"))
+        yield
+
+
+def test_a_worker_that_loses_the_race_to_store_a_version_takes_the_finished_run_of_the_other(
+    candles, settings
+):
+    """The other worker stores svr (and finishes the run) while this one trains svr: this one stores nothing."""
+    models = _train(progress=_other_worker_at("training svr"))
+
+    stored = list(TrainedModel.objects.order_by("pk"))
+    assert [(m.algorithm, m.version) for m in stored] == [("random_forest", 1), ("svr", 1), ("ensemble", 1)]
+    assert [m.pk for m in models] == [m.pk for m in stored]
+    assert all(m.training_complete and m.checkpoint is None and m.is_active for m in stored)
+    assert _stored_files(settings) == {m.artifact.name for m in stored}  # none left for the refused svr
+
+
+def test_a_worker_that_loses_the_race_while_the_other_still_runs_finishes_the_run_with_its_version(
+    candles, settings
+):
+    """The other worker stored svr and is still building its ensemble: this one resumes from its svr, as a
+    redelivery would, and finishes the run, one version per algorithm."""
+    models = _train(progress=_other_worker_at("training svr", stops_at="building ensemble"))
+
+    stored = list(TrainedModel.objects.order_by("pk"))
+    assert [(m.algorithm, m.version) for m in stored] == [("random_forest", 1), ("svr", 1), ("ensemble", 1)]
+    assert [m.pk for m in models] == [m.pk for m in stored]
+    assert all(m.training_complete and m.checkpoint is None and m.is_active for m in stored)
+    assert all(m.promoted for m in models)
+    assert {(m.data_start, m.data_end, m.n_samples) for m in stored} == {
+        (stored[0].data_start, stored[0].data_end, stored[0].n_samples)
+    }
+    assert _stored_files(settings) == {m.artifact.name for m in stored}
+
+
+def test_a_worker_that_loses_the_race_for_the_ensemble_takes_the_others(candles, settings):
+    """Both stored their members in turn; the other stores the ensemble first."""
+    models = _train(progress=_other_worker_at("building ensemble", stops_at="promoting the versions"))
+
+    stored = list(TrainedModel.objects.order_by("pk"))
+    assert [(m.algorithm, m.version) for m in stored] == [("random_forest", 1), ("svr", 1), ("ensemble", 1)]
+    assert [m.pk for m in models] == [m.pk for m in stored]
+    assert all(m.training_complete and m.is_active for m in stored)
+    assert _stored_files(settings) == {m.artifact.name for m in stored}
+
+
+def test_both_workers_promoting_the_run_leave_its_versions_active_once(candles):
+    """The other worker promotes and finishes the run while this one is about to promote the same versions."""
+    models = _train(progress=_other_worker_at("promoting the versions"))
+
+    stored = list(TrainedModel.objects.order_by("pk"))
+    assert [(m.algorithm, m.version) for m in stored] == [("random_forest", 1), ("svr", 1), ("ensemble", 1)]
+    assert [m.pk for m in models] == [m.pk for m in stored]
+    assert all(m.is_active and m.training_complete for m in stored)
+    assert all(m.promoted for m in models)
+
+
+def test_promoting_a_version_again_keeps_it_the_one_active(candles):
+    from predictions.services import model_promote_if_better
+
+    first = models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"], task_id="train-1")[0]
+    second = models_train(symbol="TCS.NS", timeframe=Timeframe.D1, algorithms=["svr"], task_id="train-2")[0]
+    active = TrainedModel.objects.get(algorithm="svr", is_active=True)
+    other = second if active.pk == first.pk else first
+    stale = TrainedModel.objects.get(pk=active.pk)
+    stale.is_active = False  # as the holder that loaded it before the other promoted it
+
+    assert model_promote_if_better(trained=stale) is True
+    assert model_promote_if_better(trained=TrainedModel.objects.get(pk=active.pk)) is True
+    assert list(
+        TrainedModel.objects.filter(algorithm="svr", is_active=True).values_list("pk", flat=True)
+    ) == [active.pk]
+    assert not TrainedModel.objects.get(pk=other.pk).is_active
+
+
+def test_the_database_refuses_a_second_version_of_an_algorithm_for_one_training_task():
+    TrainedModelFactory(training_task_id=TASK, training_complete=False)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TrainedModelFactory(training_task_id=TASK, training_complete=False)
+    # Another algorithm, horizon or task, and versions of no task (manage.py train_models), are not limited.
+    TrainedModelFactory(training_task_id=TASK, algorithm="random_forest")
+    TrainedModelFactory(training_task_id=TASK, horizon=5)
+    TrainedModelFactory(training_task_id="another-task")
+    TrainedModelFactory(training_task_id="")
+    TrainedModelFactory(training_task_id="")
+    assert TrainedModel.objects.filter(algorithm="svr", horizon=1).count() == 4
