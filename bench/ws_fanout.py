@@ -262,7 +262,12 @@ def main() -> None:
     port = free_port()
     env = {k: v for k, v in bench_env().items() if not k.startswith("GUNICORN_")}
     env.update(
-        {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(args.workers), "LOG_LEVEL": "WARNING"}
+        {
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_WORKERS": str(args.workers),
+            "LOG_LEVEL": "WARNING",
+            "STREAM_MAX_PER_USER": str(args.clients),  # every client is the one bench user
+        }
     )
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     command = [gunicorn, "tradingdash.asgi:application", "--config", "tradingdash/gunicorn.conf.py"]

@@ -41,11 +41,14 @@ from stream.limits import MAX_MESSAGE_BYTES, TokenBucket
 from stream.live import live_symbols_due, live_symbols_touch
 from stream.publish import MESSAGE_TYPE
 from stream.selectors import instruments_exchanges
+from stream.slots import slot_claim, slot_release
 from tradingdash.exceptions import error_body
 
 logger = structlog.get_logger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+# More of the user's streams are open than STREAM_MAX_PER_USER (stream.slots): not "refresh the token".
+CLOSE_TOO_MANY_STREAMS = 4429
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
@@ -184,10 +187,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
             )
         finally:
             if getattr(self, "channel_name", None) is not None:
+                # A consumer that crashed as well: its heartbeat task, left running, would renew the slot for good.
+                await self._release_slot()
                 await _forget_channel(self.channel_layer, self.channel_name)
 
     async def connect(self) -> None:
         self.user_id: int | None = None
+        self.slot_user: int | None = None  # whose slot (stream.slots) this socket holds
         self.expires_at: datetime | None = None  # the access token's expiry
         self.token: AccessToken | None = None
         self.user_checked_at: datetime | None = None  # when the user was last found active
@@ -214,6 +220,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if task is not None:
                 task.cancel()
         await self._leave_groups()
+        await self._release_slot()
 
     async def _leave_groups(self) -> None:
         """Out of the user's and the symbols' groups: nothing reaches this socket any more."""
@@ -245,6 +252,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         self.ended = True
         await self._leave_groups()
+        await self._release_slot()
         with contextlib.suppress(RuntimeError, OSError):  # the client is gone already
             await self.close(code=code, reason=reason)
 
@@ -322,6 +330,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if grant is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        limit = settings.STREAM_MAX_PER_USER
+        if not await slot_claim(user_id=grant.user_id, channel=self.channel_name, limit=limit):
+            logger.info("stream_too_many_per_user", user_id=grant.user_id, limit=limit)
+            await self._close(CLOSE_TOO_MANY_STREAMS, reason=f"Too many streams: at most {limit} per user.")
+            return
+        self.slot_user = grant.user_id
         user_id = self.user_id = grant.user_id
         self.expires_at, self.user_checked_at = grant.expires_at, timezone.now()
         self.token = grant.token
@@ -330,6 +344,18 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(user_group(user_id), self.channel_name)
         await self._send({"type": "authenticated", "user_id": user_id})
         self.heartbeat_task = asyncio.ensure_future(self._heartbeats())
+
+    async def _renew_slot(self) -> None:
+        """Another lease on the user's slot. Should it have lapsed meanwhile (Redis was down, or the stream was let
+        through while it was), it is taken again if one is free; if none is, the open stream goes on uncounted."""
+        if self.slot_user is not None:
+            await slot_claim(user_id=self.slot_user, channel=self.channel_name)
+
+    async def _release_slot(self) -> None:
+        # A renewal in flight when the socket closes may land after this: that slot lapses after its lease.
+        user_id, self.slot_user = getattr(self, "slot_user", None), None
+        if user_id is not None:
+            await slot_release(user_id=user_id, channel=self.channel_name)
 
     # --- Subscriptions
 
@@ -456,6 +482,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 if not authorised:
                     await self._close(CLOSE_UNAUTHENTICATED)
                     return
+                await self._renew_slot()
                 if (
                     self.sending_since is not None
                 ):  # a group message still on its way: the client is not reading

@@ -140,12 +140,10 @@ class ResilientRedisCache(RedisCache):
         clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
         server = str(self._server).split(",")[0]  # the primary, as DefaultClient reads
         if server not in clients:
-            import redis.asyncio
-
             options = self._params.get("OPTIONS", {})
-            client = redis.asyncio.Redis.from_url(
+            client = redis_async_client(
                 server,
-                socket_connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT"),
+                connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT"),
                 socket_timeout=options.get("SOCKET_TIMEOUT"),
             )
             clients[server] = (client, self.client)
@@ -154,6 +152,23 @@ class ResilientRedisCache(RedisCache):
 
 # Event loop -> {server: (redis.asyncio client, django-redis client)}: uvicorn runs one loop per worker.
 _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Event loop -> {(url, timeouts): redis.asyncio client}.
+_async_redis: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def redis_async_client(url: str, *, connect_timeout: float | None, socket_timeout: float | None):
+    """The running event loop's redis.asyncio client for `url`, for code on the loop that must not block it (the
+    cache's async reads, the live stream). One per loop: a client's connections belong to the loop that made
+    them, and one per call would be a new connection per call."""
+    clients = _async_redis.setdefault(asyncio.get_running_loop(), {})
+    key = (url, connect_timeout, socket_timeout)
+    if key not in clients:
+        import redis.asyncio
+
+        clients[key] = redis.asyncio.Redis.from_url(
+            url, socket_connect_timeout=connect_timeout, socket_timeout=socket_timeout
+        )
+    return clients[key]
 
 
 class LocalTTLCache:

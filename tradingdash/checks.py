@@ -81,6 +81,7 @@ def check_market_data_provider(app_configs, **kwargs) -> list[checks.CheckMessag
 # quietly does: nothing fails at start-up, the feature just stops working for everyone.
 _AT_LEAST_ONE = {
     "STREAM_MAX_SYMBOLS": "every subscribe is refused as too many symbols",
+    "STREAM_MAX_PER_USER": "every stream is refused as one too many (4429)",
     "STREAM_MESSAGE_BURST": "the first client message closes the socket as a flood",
     "WATCHLIST_MAX_SYMBOLS": "no watchlist can hold a symbol",
     "WATCHLIST_MAX_LISTS": "no user can create a watchlist",

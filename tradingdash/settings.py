@@ -396,6 +396,8 @@ QUOTE_BATCH_SIZE = env.int("QUOTE_BATCH_SIZE", default=50)
 STREAM_HEARTBEAT_SECONDS = env.float("STREAM_HEARTBEAT_SECONDS", default=15)
 STREAM_AUTH_TIMEOUT_SECONDS = env.float("STREAM_AUTH_TIMEOUT_SECONDS", default=10)
 STREAM_MAX_SYMBOLS = env.int("STREAM_MAX_SYMBOLS", default=100)
+# Open authenticated streams per user, across every web process (stream.slots); one more is refused (4429).
+STREAM_MAX_PER_USER = env.int("STREAM_MAX_PER_USER", default=5)
 # Client messages per connection: a burst of this many, then this many a second (each subscribe costs a query and
 # up to 4 x STREAM_MAX_SYMBOLS Redis subscriptions); beyond, each is refused, and as many refusals in a row close.
 STREAM_MESSAGE_BURST = env.int("STREAM_MESSAGE_BURST", default=20)

@@ -34,6 +34,7 @@ def test_the_check_is_registered(settings):
 
 LIMITS = {
     "STREAM_MAX_SYMBOLS": "at least 1",
+    "STREAM_MAX_PER_USER": "at least 1",
     "STREAM_MESSAGE_BURST": "at least 1",
     "WATCHLIST_MAX_SYMBOLS": "at least 1",
     "WATCHLIST_MAX_LISTS": "at least 1",
