@@ -441,13 +441,15 @@ def _run_candles(*, trained: TrainedModel):
 
 def _run_discard(versions: Sequence[TrainedModel]) -> None:
     """Delete the versions of an unfinished run that cannot be resumed, and their files: inactive, nobody is
-    served them. (One promoted when the run was lost during its promotions, or activated by staff, stays.)"""
-    discarded = TrainedModel.objects.filter(
-        pk__in=[m.pk for m in versions], training_complete=False, is_active=False
-    )
+    served them. One promoted when the run was lost during its promotions, or activated by staff, stays, and no
+    longer belongs to the run: the versions the run stores instead would be refused as second versions of its
+    task (predictions_one_version_per_training)."""
+    unfinished = TrainedModel.objects.filter(pk__in=[m.pk for m in versions], training_complete=False)
+    discarded = unfinished.filter(is_active=False)
     for model in discarded:
         model.artifact.delete(save=False)
     discarded.delete()
+    unfinished.filter(is_active=True).update(training_task_id="")
 
 
 # How long an unfinished run's versions wait to be resumed: a training task is delivered again at most a few

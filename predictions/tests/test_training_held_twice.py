@@ -146,3 +146,31 @@ def test_the_database_refuses_a_second_version_of_an_algorithm_for_one_training_
     TrainedModelFactory(training_task_id="")
     TrainedModelFactory(training_task_id="")
     assert TrainedModel.objects.filter(algorithm="svr", horizon=1).count() == 4
+
+
+def test_a_run_lost_during_its_promotions_whose_candles_changed_trains_again_and_finishes(candles):
+    """A version promoted before its worker was lost stays (it is served) when the redelivered run cannot be
+    resumed; it no longer belongs to the run, whose new versions the database would otherwise refuse as a second
+    version of the task: the run trained its first algorithm again and again, then failed."""
+    from market.models import MarketData
+
+    with time_machine.travel(NOON, tick=False):
+        _train()
+        TrainedModel.objects.update(training_complete=False, is_active=False)  # lost during its promotions:
+        TrainedModel.objects.filter(algorithm="random_forest").update(is_active=True)  # one promoted
+        kept = TrainedModel.objects.get(algorithm="random_forest")
+        inside = MarketData.objects.filter(
+            symbol="TCS.NS", timeframe="1D", timestamp__gt=kept.data_start, timestamp__lt=kept.data_end
+        )
+        inside.order_by("timestamp")[100].delete()  # staff deleted a bar of its window before the redelivery
+        stages = []
+        models = _train(progress=lambda fraction, stage: stages.append(stage))
+    assert stages.count("training random_forest") == 1
+    assert sorted((model.algorithm, model.version) for model in models) == [
+        ("ensemble", 1),  # the unfinished, inactive versions were deleted: their numbers are free again
+        ("random_forest", 2),
+        ("svr", 1),
+    ]
+    assert all(model.training_complete for model in models)
+    kept.refresh_from_db()
+    assert kept.training_task_id == "" and TrainedModel.objects.filter(training_task_id=TASK).count() == 3
