@@ -249,7 +249,8 @@ class DataIssueAdmin(admin.ModelAdmin):
         self.message_user(request, text, messages.SUCCESS if result.deleted else messages.WARNING)
 
     def has_delete_candles_permission(self, request) -> bool:
-        return request.user.has_perm("market.delete_marketdata")
+        """It deletes candles and resolves issues: both permissions."""
+        return request.user.has_perm("market.delete_marketdata") and self.has_change_permission(request)
 
 
 class CorporateActionForm(forms.ModelForm):

@@ -598,11 +598,13 @@ def _coverage_add(
                 series.save(update_fields=["history_starts_at", "history_source"])
 
 
-def candles_delete(*, candles: QuerySet[MarketData]) -> int:
+def candles_delete(*, candles: QuerySet[MarketData], refetch: bool = True) -> int:
     """Delete stored candles (staff, in the admin) and forget that their bars were fetched: coverage that still
     claimed them would keep every read from asking the provider again (a silent hole), and cached reads of
-    their symbols still show them. After commit, announces CandlesDeleted per symbol and timeframe (what was
-    computed from those bars no longer describes the stored ones). Returns how many were deleted."""
+    their symbols still show them. Without `refetch` (bars that lie outside the sessions: the provider leaves
+    those out) their coverage stays: each bar's range cut out would be one more provider request of the next read.
+    After commit, announces CandlesDeleted per symbol and timeframe (what was computed from those bars no longer
+    describes the stored ones). Returns how many were deleted."""
     rows = list(candles.values_list("pk", "symbol", "timeframe", "timestamp"))
     if not rows:
         return 0
@@ -611,7 +613,7 @@ def candles_delete(*, candles: QuerySet[MarketData]) -> int:
         holes: dict[tuple[str, str], list[datetime]] = {}
         for _, symbol, timeframe, timestamp in rows:
             holes.setdefault((symbol, timeframe), []).append(timestamp)
-        for (symbol, timeframe), stamps in holes.items():
+        for (symbol, timeframe), stamps in holes.items() if refetch else ():
             bar = Timeframe(timeframe).spec.bar
             _coverage_remove(symbol=symbol, timeframe=timeframe, ranges=[(ts, ts + bar) for ts in stamps])
         for symbol in {symbol for symbol, _ in holes}:
@@ -1562,8 +1564,9 @@ class OutsideSessionsResult:
 def candles_outside_sessions_delete(*, issues: QuerySet[DataIssue]) -> OutsideSessionsResult:
     """Delete the bars the quality check found outside their exchange's sessions (stored before reads and syncs
     dropped such bars, or on a day made a holiday since), each checked again against the calendar as it is now: a
-    bar that a special session entered since puts inside a session stays. Deleted through candles_delete (their
-    coverage cut, cached reads dropped, CandlesDeleted announced); their issues are marked resolved."""
+    bar that a special session entered since puts inside a session stays. Deleted through candles_delete (cached
+    reads dropped, CandlesDeleted announced; their coverage kept, as nothing is to be fetched again); their issues
+    are marked resolved."""
     now = timezone.now()
     chosen = [
         issue
@@ -1596,7 +1599,8 @@ def candles_outside_sessions_delete(*, issues: QuerySet[DataIssue]) -> OutsideSe
     for issue in outside:
         bars |= Q(symbol=issue.symbol, timeframe=issue.timeframe, timestamp=issue.start)
     with transaction.atomic():
-        deleted = candles_delete(candles=MarketData.objects.filter(bars)) if outside else 0
+        # Their coverage stays: the provider has no bar outside the sessions to send again.
+        deleted = candles_delete(candles=MarketData.objects.filter(bars), refetch=False) if outside else 0
         DataIssue.objects.filter(pk__in=[issue.pk for issue in outside]).update(
             resolved=True, resolved_at=now
         )

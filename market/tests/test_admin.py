@@ -230,7 +230,7 @@ def test_staff_delete_the_bars_outside_the_sessions_found_by_the_quality_check(a
     assert MarketData.objects.filter(symbol="TCS.NS").count() == 5
 
 
-def test_staff_who_may_not_delete_candles_are_not_offered_the_bars_delete(db):
+def test_staff_who_may_not_delete_candles_or_change_issues_are_not_offered_the_bars_delete(db):
     from django.contrib.auth.models import Permission
 
     from market.models import DataIssue
@@ -240,18 +240,17 @@ def test_staff_who_may_not_delete_candles_are_not_offered_the_bars_delete(db):
         symbol="TCS.NS", timeframe="1D", kind="outside_session", start=bar.timestamp, end=bar.timestamp,
         detected_at=bar.timestamp, checked_at=bar.timestamp,
     )  # fmt: skip
-    staff = UserFactory(is_staff=True)
-    staff.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_dataissue", "change_dataissue"])
-    )
-    client = Client()
-    client.force_login(staff)
-    page = client.get("/admin/market/dataissue/")
-    assert page.status_code == 200 and b"delete_bars_outside_sessions" not in page.content
-    client.post(
-        "/admin/market/dataissue/",
-        {"action": "delete_bars_outside_sessions", "_selected_action": [issue.pk]},
-    )
-    assert MarketData.objects.filter(pk=bar.pk).exists()
-    issue.refresh_from_db()
-    assert not issue.resolved
+    for codenames in (["view_dataissue", "change_dataissue"], ["view_dataissue", "delete_marketdata"]):
+        staff = UserFactory(is_staff=True)
+        staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+        client = Client()
+        client.force_login(staff)
+        page = client.get("/admin/market/dataissue/")
+        assert page.status_code == 200 and b"delete_bars_outside_sessions" not in page.content, codenames
+        client.post(
+            "/admin/market/dataissue/",
+            {"action": "delete_bars_outside_sessions", "_selected_action": [issue.pk]},
+        )
+        assert MarketData.objects.filter(pk=bar.pk).exists()
+        issue.refresh_from_db()
+        assert not issue.resolved

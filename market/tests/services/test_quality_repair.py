@@ -223,3 +223,31 @@ def test_intraday_bars_outside_the_session_hours_are_deleted_and_those_inside_ke
     assert MarketData.objects.filter(pk=morning.pk).exists()
     assert set(DataIssue.objects.filter(resolved=True).values_list("start", flat=True)) == {evening.timestamp}
     assert not DataIssue.objects.get(pk=weekly.pk).resolved
+
+
+def test_bars_deleted_outside_the_sessions_are_not_asked_for_again():
+    """Each deleted bar's range cut out of the coverage was one more provider request of the next read (five
+    evening bars: five requests), for bars the provider leaves out anyway."""
+    from market.services import candles_ensure, candles_outside_sessions_delete
+
+    provider = get_provider("synthetic")
+    with time_machine.travel(NOW, tick=False):
+        candles_sync(symbol="TCS.NS", timeframe=Timeframe.M5, days=10, provider=provider)
+        for day in (18, 19, 20, 24, 25):  # 20:00 IST, stored before syncs dropped bars outside the sessions
+            MarketData.objects.create(
+                symbol="TCS.NS", timeframe="5m", timestamp=datetime(2026, 11, day, 14, 30, tzinfo=UTC),
+                open_price=1, high_price=1, low_price=1, close_price=1, volume=1, source=provider.name,
+            )  # fmt: skip
+        quality_check(symbol="TCS.NS", timeframe=Timeframe.M5, now=NOW)
+        issues = DataIssue.objects.filter(kind="outside_session")
+        assert candles_outside_sessions_delete(issues=issues).deleted == 5
+        counting = FrameProvider({("TCS.NS", Timeframe.M5): empty_candles()})
+        counting.name = provider.name  # the coverage is the synthetic provider's
+        candles_ensure(
+            symbol="TCS.NS",
+            timeframe=Timeframe.M5,
+            start=NOW - timedelta(days=10),
+            end=NOW,
+            provider=counting,
+        )
+    assert counting.calls == []
