@@ -23,14 +23,17 @@ logger = structlog.get_logger(__name__)
 # A slot lapses this many heartbeats after its socket last renewed it.
 LEASE_HEARTBEATS = 3
 
-# Atomic, so two sockets racing for a user's last slot cannot both get it. KEYS[1]: the user's slots; ARGV: now,
-# the lease's expiry, the limit, the socket's channel, the key's own lifetime (ms). A socket already holding a slot
-# (a renewal) keeps it whatever the count.
+# Atomic, so two sockets racing for a user's last slot cannot both get it. KEYS[1]: the user's slots; ARGV: the
+# lease (seconds), the limit, the socket's channel, the key's own lifetime (ms). A socket already holding a slot
+# (a renewal) keeps it whatever the count. The time is Redis's own: web processes on machines whose clocks differ
+# would otherwise purge each other's live slots, or keep a dead one's for longer.
 _CLAIM = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[4]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
-    redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
     return 1
 end
 return 0
@@ -95,7 +98,7 @@ async def slot_claim(*, user_id: int, channel: str, limit: int | None = None) ->
     client = _client()
     try:
         granted = await client.register_script(_CLAIM)(
-            keys=[slots_key(user_id)], args=[now, now + lease, limit, channel, int(lease * 1000) + 1000]
+            keys=[slots_key(user_id)], args=[lease, limit, channel, int(lease * 1000) + 1000]
         )
     except (RedisError, OSError) as exc:
         _outage.mark(True, exc)

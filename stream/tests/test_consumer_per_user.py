@@ -183,6 +183,24 @@ def test_sockets_of_several_processes_racing_for_the_last_slot_get_it_once():
     assert granted.count(True) == 1
 
 
+def test_a_process_whose_clock_runs_ahead_neither_purges_live_slots_nor_outlasts_its_lease(monkeypatch):
+    """Leases were stamped, and lapsed slots purged, by each web process's own clock: a machine an hour ahead
+    purged every other machine's live slots (its sockets went past the limit), and its own outlived their lease."""
+    import time
+
+    from stream import slots
+
+    real = time.time
+
+    async def claims() -> list[bool]:
+        granted = [await slots.slot_claim(user_id=987655, channel="specific.here", limit=1)]
+        monkeypatch.setattr(slots.time, "time", lambda: real() + 3600)  # the other machine's clock
+        granted.append(await slots.slot_claim(user_id=987655, channel="specific.ahead", limit=1))
+        return granted
+
+    assert asyncio.run(claims()) == [True, False]
+
+
 def test_redis_down_at_the_claim_lets_the_stream_open_and_is_logged_once(run, user, settings):
     """Fails open: the limit guards against abuse; the token and the user's row, checked as before, decide who
     may stream."""
