@@ -345,11 +345,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "authenticated", "user_id": user_id})
         self.heartbeat_task = asyncio.ensure_future(self._heartbeats())
 
-    async def _renew_slot(self) -> None:
+    async def _renew_slot(self) -> bool:
         """Another lease on the user's slot. Should it have lapsed meanwhile (Redis was down, or the stream was let
-        through while it was), it is taken again if one is free; if none is, the open stream goes on uncounted."""
-        if self.slot_user is not None:
-            await slot_claim(user_id=self.slot_user, channel=self.channel_name)
+        through while it was), it is taken again if one is free; if none is, the stream is closed as a new one
+        would be refused (4429): a token that opened many streams during an outage keeps none uncounted. False
+        when closed."""
+        if self.slot_user is None or await slot_claim(user_id=self.slot_user, channel=self.channel_name):
+            return True
+        limit = settings.STREAM_MAX_PER_USER
+        logger.info("stream_too_many_per_user", user_id=self.slot_user, limit=limit, renewal=True)
+        await self._close(CLOSE_TOO_MANY_STREAMS, reason=f"Too many streams: at most {limit} per user.")
+        return False
 
     async def _release_slot(self) -> None:
         # A renewal in flight when the socket closes may land after this: that slot lapses after its lease.
@@ -482,7 +488,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 if not authorised:
                     await self._close(CLOSE_UNAUTHENTICATED)
                     return
-                await self._renew_slot()
+                if not await self._renew_slot():
+                    return
                 if (
                     self.sending_since is not None
                 ):  # a group message still on its way: the client is not reading

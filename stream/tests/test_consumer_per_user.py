@@ -183,6 +183,33 @@ def test_sockets_of_several_processes_racing_for_the_last_slot_get_it_once():
     assert granted.count(True) == 1
 
 
+def test_a_stream_let_through_while_redis_was_down_is_closed_once_it_finds_no_free_slot(run, user, settings):
+    """A leaked token that opened many streams during an outage kept them all, uncounted, after it: a heartbeat that
+    finds the stream holding no slot, and none free, closes it as a new stream would be refused."""
+    settings.STREAM_MAX_PER_USER = 1
+    settings.STREAM_HEARTBEAT_SECONDS = 0.2
+    working = settings.REDIS_URL
+
+    async def body():
+        during, after = Client(), Client()
+        settings.REDIS_URL = "redis://127.0.0.1:1/12"  # down
+        assert (await during.login(user))["user_id"] == user.pk  # let through, uncounted
+        settings.REDIS_URL = working  # back
+        assert (await after.login(user))["user_id"] == user.pk  # takes the one slot
+        for _ in range(20):  # heartbeats, until the close
+            output = await during.communicator.receive_output(timeout=2)
+            if output["type"] == "websocket.close":
+                break
+        assert (output["code"], output.get("reason")) == (
+            CLOSE_TOO_MANY_STREAMS,
+            "Too many streams: at most 1 per user.",
+        )
+        assert await still_open(after)
+        await after.close()
+
+    run(body)
+
+
 def test_a_process_whose_clock_runs_ahead_neither_purges_live_slots_nor_outlasts_its_lease(monkeypatch):
     """Leases were stamped, and lapsed slots purged, by each web process's own clock: a machine an hour ahead
     purged every other machine's live slots (its sockets went past the limit), and its own outlived their lease."""
