@@ -64,7 +64,8 @@ class Alert(models.Model):
     """A user's condition on one symbol and the channels to tell them on. Price and change alerts fire once per
     crossing: `armed` drops when one fires and comes back when the value goes back across the threshold.
     `armed`, `last_*` and `fired_count` belong to the evaluator: user and admin edits never write them (except
-    re-arming on a new condition, which also clears `last_fired_at`: the old firing's cooldown is not the new
+    re-arming on a new condition or a reactivation, which also clears `last_observed_at`: the bars stored before
+    are not caught up on; and a new condition clears `last_fired_at`: the old firing's cooldown is not the new
     one's), so an edit made from a stale copy cannot roll back a firing."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alerts")

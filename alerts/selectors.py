@@ -1,76 +1,105 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Max, Prefetch, QuerySet
+import structlog
+from django.conf import settings
+from django.db.models import DateTimeField, Max, Min, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from alerts.models import THRESHOLD_KINDS, Alert, AlertDelivery, AlertEvent, NotificationChannel
+from alerts.prices import DailyCloses, PriceObservation, StoredBar, bar_price
 from market.adjust import split_ratio_between
 from market.calendar import UnknownExchange
 from market.models import MarketData
-from market.selectors import corporate_actions, split_ratio_between_bars
+from market.selectors import corporate_actions
 from market.sources import calendar_for_symbol, time_zone_for_symbol
 from market.timeframes import Timeframe
 
-
-@dataclass(frozen=True, kw_only=True)
-class LatestPrice:
-    price: float
-    change_pct: float | None
-    observed_at: datetime  # when the close was the price: the bar's end, or when a forming bar was fetched
-    source: str = ""  # the provider that wrote the bar (synthetic, csv, yfinance…)
-    final: bool = True  # False: a forming bar, its close the price when fetched
+logger = structlog.get_logger(__name__)
 
 
-def latest_price(*, symbol: str, timeframe: str) -> LatestPrice | None:
-    """The last stored close of the timeframe and its change against the previous session's daily close (the
-    newest daily bar that opened at least a day before the last bar's trading day: today's forming daily bar is
-    not "previous"), divided by the ratio of any split or bonus going ex in between, so a split is no crash that
-    fires alerts. The trading day of a weekly or monthly bar is that of its newest daily bar, not its open.
-    A final bar's close was the price at its end; a forming (not final) bar's when it was stored, however late
-    its evaluation runs (a late task must not pass an older price off as newer than a quote fetched since)."""
-    spec_bar = Timeframe(timeframe).spec.bar
-    last = (
-        MarketData.objects.filter(symbol=symbol, timeframe=timeframe)
-        .order_by("-timestamp")
-        .values_list("timestamp", "close_price", "final", "updated_at", "source")
-        .first()
-    )
-    if last is None:
-        return None
-    timestamp, price, final, stored_at, source = last
-    trading_day = timestamp
-    if spec_bar > Timeframe.D1.spec.bar:
-        trading_day = (
-            MarketData.objects.filter(
-                symbol=symbol,
-                timeframe=Timeframe.D1.value,
-                timestamp__gte=timestamp,
-                timestamp__lt=timestamp + spec_bar,
-            )
-            .order_by("-timestamp")
-            .values_list("timestamp", flat=True)
-            .first()
-        ) or timestamp
-    previous_bar = (
-        MarketData.objects.filter(
-            symbol=symbol, timeframe=Timeframe.D1.value, timestamp__lte=trading_day - timedelta(days=1)
+def latest_price(*, symbol: str, timeframe: str) -> PriceObservation | None:
+    """The last stored bar of the timeframe as price alerts read it (alerts.prices.bar_price)."""
+    rows = _bar_rows(symbol=symbol, timeframe=timeframe, since=None, limit=1)
+    return _bar_prices(symbol=symbol, timeframe=timeframe, rows=rows)[-1] if rows else None
+
+
+def bars_to_evaluate(*, symbol: str, timeframe: str) -> list[PriceObservation]:
+    """The stored bars of the timeframe that the symbol's active price and change alerts have not evaluated yet,
+    oldest first, as they read them (alerts.prices.bar_price): those observed since the earliest point one of
+    them is waiting from (its newest value seen, or when its condition was set if later), and always the newest
+    bar (an alert that has seen nothing starts there). At most ALERT_EVALUATE_MAX_BARS, the newest, the cut
+    logged: a years-long backfill must not make one evaluation run for minutes. A few queries, however many."""
+    since = (
+        Alert.objects.filter(
+            symbol=symbol,
+            kind__in=list(THRESHOLD_KINDS),
+            active=True,
+            user__is_active=True,
+            last_observed_at__isnull=False,
         )
-        .order_by("-timestamp")
+        .aggregate(since=Min(Greatest("last_observed_at", "threshold_set_at")))
+        .get("since")
+    )
+    if since is None:
+        return [latest] if (latest := latest_price(symbol=symbol, timeframe=timeframe)) else []
+    limit = settings.ALERT_EVALUATE_MAX_BARS
+    rows = _bar_rows(symbol=symbol, timeframe=timeframe, since=since, limit=limit + 1)
+    if not rows:
+        return []
+    bars = _bar_prices(symbol=symbol, timeframe=timeframe, rows=rows)
+    bars = [*[bar for bar in bars[:-1] if bar.observed_at >= since], *bars[-1:]]
+    if len(bars) > limit:
+        logger.warning(
+            "alert_bars_capped",
+            symbol=symbol,
+            timeframe=timeframe,
+            since=since.isoformat(),
+            kept=limit,
+            first_kept=bars[-limit].observed_at.isoformat(),
+        )
+        bars = bars[-limit:]
+    return bars
+
+
+def _bar_rows(*, symbol: str, timeframe: str, since: datetime | None, limit: int) -> list[StoredBar]:
+    """The newest `limit` bars, oldest first; with `since`, only those that may be observed since then (a bar is
+    observed at its end at the latest)."""
+    rows = MarketData.objects.filter(symbol=symbol, timeframe=timeframe)
+    if since is not None:
+        rows = rows.filter(timestamp__gte=since - Timeframe(timeframe).spec.bar)
+    fields = ("timestamp", "close_price", "final", "updated_at", "source")
+    newest = rows.order_by("-timestamp").values_list(*fields)[:limit]
+    return [
+        StoredBar(timestamp=timestamp, close=close, final=final, stored_at=stored_at, source=source)
+        for timestamp, close, final, stored_at, source in reversed(newest)
+    ]
+
+
+def _bar_prices(*, symbol: str, timeframe: str, rows: list[StoredBar]) -> list[PriceObservation]:
+    """Each bar's price and change, from one read of the daily closes they need (from the newest that opened at
+    least a day before the first bar: its previous close)."""
+    length = Timeframe(timeframe).spec.bar
+    first, last = rows[0].timestamp, rows[-1].timestamp
+    days = MarketData.objects.filter(symbol=symbol, timeframe=Timeframe.D1.value)
+    previous = (
+        days.filter(timestamp__lte=first - timedelta(days=1)).order_by("-timestamp").values("timestamp")
+    )
+    daily = DailyCloses(
+        days.filter(
+            timestamp__gte=Coalesce(
+                Subquery(previous[:1]), Value(first - timedelta(days=1), output_field=DateTimeField())
+            ),
+            timestamp__lt=last + length,
+        )
+        .order_by("timestamp")
         .values_list("timestamp", "close_price")
-        .first()
     )
-    change_pct = None
-    if previous_bar is not None and previous_bar[1]:
-        previous_at, previous = previous_bar
-        previous /= split_ratio_between_bars(symbol=symbol, earlier=previous_at, later=timestamp)
-        change_pct = (price / previous - 1) * 100
-    observed_at = min(timestamp + spec_bar, timezone.now() if final else stored_at)
-    return LatestPrice(
-        price=price, change_pct=change_pct, observed_at=observed_at, source=source, final=final
-    )
+    actions = corporate_actions(symbol=symbol, adjust="splits")
+    tz, now = time_zone_for_symbol(symbol), timezone.now()
+    return [bar_price(row, length=length, daily=daily, actions=actions, tz=tz, now=now) for row in rows]
 
 
 def threshold_split_ratio(*, symbol: str, set_at: datetime, observed_at: datetime) -> float:

@@ -33,6 +33,7 @@ from alerts.outbound import (
     webhook_destination,
     webhook_post,
 )
+from alerts.prices import PriceObservation
 from alerts.rules import event_value_shown, in_cooldown, threshold_transition
 from alerts.selectors import alert_with_condition, threshold_split_ratio
 from market.sources import price_tick_for_symbol
@@ -73,8 +74,9 @@ def alert_create(*, user, **fields) -> Alert:
 def alert_update(*, alert: Alert, **fields) -> Alert:
     """Change what a user may change of an alert. The row is locked and re-read, and only the edited fields (and
     `armed`) are written, so an edit never rolls back a firing that happened since the caller loaded the alert.
-    A new condition (symbol, kind or threshold different from the stored one) or a reactivation starts armed: a
-    crossing of the old condition says nothing of the new; a new condition is out of the old one's cooldown too.
+    A new condition (symbol, kind or threshold different from the stored one) or a reactivation starts armed,
+    from the newest value (no catching up on bars stored before): a crossing of the old condition says nothing of
+    the new; a new condition is out of the old one's cooldown too.
     Sending the same condition back changes nothing.
     Raises Alert.DoesNotExist when the alert was deleted since the caller loaded it."""
     unknown = set(fields) - set(ALERT_EDITABLE_FIELDS)
@@ -106,8 +108,10 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
                 raise AlertError("non_field_errors", f"Alert {same} already has this condition.")
         update = [*fields, "updated_at"]
         if rearm:
-            current.armed = True
-            update.append("armed")
+            # It starts over from the newest value: the bars stored while it was off, or while it watched
+            # another condition, are caught up on by nobody (alerts_evaluate_bars).
+            current.armed, current.last_observed_at = True, None
+            update += ["armed", "last_observed_at"]
         if new_condition:
             # The cooldown is against paging again on the same threshold; the old condition's firing must not
             # swallow the first crossing of the one the user has just asked to be told of.
@@ -160,69 +164,121 @@ def alerts_evaluate_price(
     notifies twice (the firing disarmed the alert in the same transaction), and the cooldown runs on those times; the event itself fires (and its deliveries have ALERT_DELIVERY_MAX_AGE from)
     when it is evaluated: a quote of Friday's close evaluated on Monday fires on Monday, its time in the details.
     The details also say where the value came from (`source`; synthetic data says so in the message too) and,
-    for a bar, whether it was final or still forming (`final`)."""
-    now = observed = observed_at or timezone.now()
-    values = {
-        AlertKind.PRICE_ABOVE: price,
-        AlertKind.PRICE_BELOW: price,
-        AlertKind.CHANGE_PCT_ABOVE: change_pct,
-        AlertKind.CHANGE_PCT_BELOW: change_pct,
-    }
-    kinds = [kind for kind in THRESHOLD_KINDS if values[kind] is not None]
+    for a bar, whether it was final or still forming (`final`). Without `observed_at` the value is as of now and
+    orders nothing."""
+    observation = PriceObservation(
+        price=price,
+        change_pct=change_pct,
+        observed_at=observed_at or timezone.now(),
+        source=source,
+        final=final,
+    )
+    return _evaluate(symbol=symbol, observations=[observation], timed=observed_at is not None)
+
+
+def alerts_evaluate_bars(*, symbol: str, bars: list[PriceObservation]) -> list[int]:
+    """alerts_evaluate_price over bars stored together (a backfill, a sync after an outage), oldest first, so
+    each alert's state machine runs over them as it would have live: a crossing on a bar between the last one an
+    alert saw and the newest fires (once, as of that bar), and back and across again fires again out of the
+    cooldown. The bars before the newest go only to an alert that has seen a value before them, and only those
+    observed after it and after the alert's condition was set (nobody is paged for a price from before they
+    asked); one that has seen nothing starts from the newest, as a quote would. A retry re-reads each alert's
+    newest value seen, so it finds those bars evaluated and fires nothing again."""
+    if not bars:
+        return []
+    return _evaluate(symbol=symbol, observations=bars, timed=True)
+
+
+def _value(kind: str, observation: PriceObservation) -> float | None:
+    return observation.price if kind in PRICE_KINDS else observation.change_pct
+
+
+def _evaluate(*, symbol: str, observations: list[PriceObservation], timed: bool) -> list[int]:
+    newest = observations[-1]
+    kinds = [kind for kind in THRESHOLD_KINDS if any(_value(kind, seen) is not None for seen in observations)]
     fired = []
     for alert_id in _firing(Alert.objects.filter(symbol=symbol, kind__in=kinds)).values_list("id", flat=True):
         with transaction.atomic():
             alert = _locked(alert_id)
             if alert is None or alert.threshold is None:
                 continue
-            if observed_at is not None and alert.last_observed_at and observed_at < alert.last_observed_at:
-                logger.info("alert_value_superseded", alert_id=alert.pk, observed_at=observed_at.isoformat())
-                continue
-            value = values[alert.kind]
-            threshold = alert.threshold
-            if alert.kind in PRICE_KINDS:
-                # The threshold is a price in the shares of the day it was set: a split since is no crossing.
-                threshold /= threshold_split_ratio(
-                    symbol=symbol, set_at=alert.threshold_set_at, observed_at=observed
-                )
-            step = threshold_transition(
-                kind=alert.kind,
-                threshold=threshold,
-                armed=alert.armed,
-                value=value,
-                last_fired_at=alert.last_fired_at,
-                cooldown_minutes=alert.cooldown_minutes,
-                now=now,
-            )
-            alert.armed, alert.last_value = step.armed, value
-            update = ["armed", "last_value", "updated_at"]
-            if observed_at is not None:
-                alert.last_observed_at = observed_at
-                update.append("last_observed_at")
-            if step.fire:
-                event = _fire(
-                    alert,
-                    # The firing's ordinal: a retry finds the alert disarmed by the committed firing, and a new
-                    # condition (an edit re-arms) crossed by the same bar is a new firing, not the old one's key.
-                    key=f"alert:{alert.pk}:crossing:{alert.fired_count + 1}:{observed.isoformat()}",
-                    value=value,
-                    threshold=threshold,
-                    message=_threshold_message(alert, value, threshold=threshold, source=source),
-                    details={
-                        "price": price,
-                        "change_pct": change_pct,
-                        "observed_at": observed.isoformat(),
-                        "source": source,
-                        "final": final,
-                        "threshold_as_set": alert.threshold,
-                    },
-                    now=now,
-                )
+            seen = alert.last_observed_at
+            earlier = [
+                observation
+                for observation in observations[:-1]
+                if seen is not None
+                and observation.observed_at > seen
+                and observation.observed_at >= alert.threshold_set_at
+            ]
+            update = set()
+            for observation in [*earlier, newest]:
+                value = _value(alert.kind, observation)
+                if value is None:
+                    continue
+                if timed and alert.last_observed_at and observation.observed_at < alert.last_observed_at:
+                    logger.info(
+                        "alert_value_superseded",
+                        alert_id=alert.pk,
+                        observed_at=observation.observed_at.isoformat(),
+                    )
+                    continue
+                event = _step(alert, observation, value=value, timed=timed, update=update)
                 if event is not None:
                     fired.append(event.pk)
-                    update += ["last_fired_at", "fired_count"]
-            alert.save(update_fields=update)
+            if update:
+                alert.save(update_fields=[*update, "updated_at"])
     return fired
+
+
+def _step(
+    alert: Alert, observation: PriceObservation, *, value: float, timed: bool, update: set[str]
+) -> AlertEvent | None:
+    """One value through the alert's state machine (the alert locked by the caller); the event if it fired.
+    `update` collects the fields changed."""
+    observed = now = observation.observed_at
+    threshold = alert.threshold
+    if alert.kind in PRICE_KINDS:
+        # The threshold is a price in the shares of the day it was set: a split since is no crossing.
+        threshold /= threshold_split_ratio(
+            symbol=alert.symbol, set_at=alert.threshold_set_at, observed_at=observed
+        )
+    step = threshold_transition(
+        kind=alert.kind,
+        threshold=threshold,
+        armed=alert.armed,
+        value=value,
+        last_fired_at=alert.last_fired_at,
+        cooldown_minutes=alert.cooldown_minutes,
+        now=now,
+    )
+    alert.armed, alert.last_value = step.armed, value
+    update.update(("armed", "last_value"))
+    if timed:
+        alert.last_observed_at = observed
+        update.add("last_observed_at")
+    if not step.fire:
+        return None
+    event = _fire(
+        alert,
+        # The firing's ordinal: a retry finds the alert disarmed by the committed firing, and a new
+        # condition (an edit re-arms) crossed by the same bar is a new firing, not the old one's key.
+        key=f"alert:{alert.pk}:crossing:{alert.fired_count + 1}:{observed.isoformat()}",
+        value=value,
+        threshold=threshold,
+        message=_threshold_message(alert, value, threshold=threshold, source=observation.source),
+        details={
+            "price": observation.price,
+            "change_pct": observation.change_pct,
+            "observed_at": observed.isoformat(),
+            "source": observation.source,
+            "final": observation.final,
+            "threshold_as_set": alert.threshold,
+        },
+        now=now,
+    )
+    if event is not None:
+        update.update(("last_fired_at", "fired_count"))
+    return event
 
 
 def alerts_evaluate_signal(*, signal_id: int) -> list[int]:

@@ -13,8 +13,9 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from alerts.rules import candles_feed_price_alerts
-from alerts.selectors import latest_price
+from alerts.selectors import bars_to_evaluate
 from alerts.services import (
+    alerts_evaluate_bars,
     alerts_evaluate_prediction,
     alerts_evaluate_price,
     alerts_evaluate_signal,
@@ -49,17 +50,7 @@ def evaluate_quote(
 def evaluate_candles(symbol: str, timeframe: str) -> list[int]:
     if not candles_feed_price_alerts(timeframe):
         return []
-    latest = latest_price(symbol=symbol, timeframe=timeframe)
-    if latest is None:
-        return []
-    return alerts_evaluate_price(
-        symbol=symbol,
-        price=latest.price,
-        change_pct=latest.change_pct,
-        observed_at=latest.observed_at,
-        source=latest.source,
-        final=latest.final,
-    )
+    return alerts_evaluate_bars(symbol=symbol, bars=bars_to_evaluate(symbol=symbol, timeframe=timeframe))
 
 
 @shared_task(name="alerts.evaluate_signal", acks_late=True, **_RETRY_DB)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -107,6 +107,16 @@ def split_ratio_between(actions: list[Action], *, after: date, through: date) ->
         if action.kind in SHARE_COUNT_KINDS and action.ratio and after < action.ex_date <= through:
             ratio *= action.ratio
     return ratio
+
+
+def split_ratio_between_times(
+    actions: list[Action], *, earlier: datetime, later: datetime, tz: tzinfo
+) -> float:
+    """split_ratio_between for two instants, each dated in the exchange's zone `tz`: what a price of the bar
+    opening at `earlier` is divided by to compare it with one of the bar opening at `later`."""
+    return split_ratio_between(
+        actions, after=earlier.astimezone(tz).date(), through=later.astimezone(tz).date()
+    )
 
 
 def action_days(actions: list[Action], *, mode: Adjustment = "all") -> set[date]:

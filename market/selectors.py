@@ -28,7 +28,7 @@ from market.adjust import (
     Adjustment,
     adjust_candles,
     day_factors,
-    split_ratio_between,
+    split_ratio_between_times,
 )
 from market.bars import bar_close
 from market.caching import history_body_get, history_key, market_version, quote_cache_get
@@ -957,11 +957,10 @@ def split_ratio_between_bars(*, symbol: str, earlier: datetime, later: datetime)
     the day of the one opening at `later`: what a price of the earlier bar is divided by to compare it with one
     of the later (a split between yesterday's close and today's price is no change of price)."""
     tz = time_zone_for_symbol(symbol)
-    after, through = earlier.astimezone(tz).date(), later.astimezone(tz).date()
-    if after >= through:
+    if earlier.astimezone(tz).date() >= later.astimezone(tz).date():
         return 1.0
-    return split_ratio_between(
-        corporate_actions(symbol=symbol, adjust="splits"), after=after, through=through
+    return split_ratio_between_times(
+        corporate_actions(symbol=symbol, adjust="splits"), earlier=earlier, later=later, tz=tz
     )
 
 

@@ -87,6 +87,7 @@ _AT_LEAST_ONE = {
     "WATCHLIST_MAX_LISTS": "no user can create a watchlist",
     "ALERT_MAX_PER_USER": "no user can create an alert",
     "ALERT_MAX_CHANNELS": "no user can add a notification channel",
+    "ALERT_EVALUATE_MAX_BARS": "stored bars never reach price and change alerts",
 }
 _ABOVE_ZERO = {
     "STREAM_HEARTBEAT_SECONDS": "each stream sends heartbeats without pause",

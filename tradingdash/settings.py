@@ -425,6 +425,9 @@ WATCHLIST_MAX_SYMBOLS = env.int("WATCHLIST_MAX_SYMBOLS", default=50)
 WATCHLIST_MAX_LISTS = env.int("WATCHLIST_MAX_LISTS", default=20)
 ALERT_MAX_PER_USER = env.int("ALERT_MAX_PER_USER", default=100)
 ALERT_MAX_CHANNELS = env.int("ALERT_MAX_CHANNELS", default=10)
+# Bars one evaluation of price/change alerts reads after a sync stored several (the newest kept, the cut logged):
+# a years-long backfill must not make one task run for minutes.
+ALERT_EVALUATE_MAX_BARS = env.int("ALERT_EVALUATE_MAX_BARS", default=500)
 # Webhook/Apprise targets on private, loopback or link-local addresses are refused unless this is set (tests only).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
 ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=5.0)

@@ -40,6 +40,7 @@ LIMITS = {
     "WATCHLIST_MAX_LISTS": "at least 1",
     "ALERT_MAX_PER_USER": "at least 1",
     "ALERT_MAX_CHANNELS": "at least 1",
+    "ALERT_EVALUATE_MAX_BARS": "at least 1",
     "STREAM_HEARTBEAT_SECONDS": "above 0",
     "STREAM_AUTH_TIMEOUT_SECONDS": "above 0",
     "STREAM_MESSAGE_RATE": "above 0",
