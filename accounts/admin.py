@@ -5,6 +5,7 @@ from django.contrib.auth.forms import AdminUserCreationForm
 
 from accounts.models import User
 from accounts.selectors import email_taken
+from tradingdash.events import UserReactivated, announce
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -35,6 +36,13 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     list_display = ("username", "email", "is_active", "is_staff", "date_joined", "last_login")
+
+    def save_model(self, request, obj, form, change):
+        reactivated = change and obj.is_active and "is_active" in form.changed_data
+        super().save_model(request, obj, form, change)
+        if reactivated:  # what watched for the user (alerts) starts watching again now, not from before
+            announce(UserReactivated(user_id=obj.pk))
+
     list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
     search_fields = ("username", "email", "first_name", "last_name")
     ordering = ("-date_joined",)

@@ -43,6 +43,7 @@ class AlertAdmin(admin.ModelAdmin):
         "last_fired_at",
         "last_observed_at",
         "threshold_set_at",
+        "watching_since",
         "fired_count",
         "created_at",
         "updated_at",

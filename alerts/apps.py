@@ -13,3 +13,4 @@ class AlertsConfig(AppConfig):
         events.subscribe(events.CandlesStored, receivers.on_candles)
         events.subscribe(events.SignalCreated, receivers.on_signal)
         events.subscribe(events.PredictionStored, receivers.on_prediction)
+        events.subscribe(events.UserReactivated, receivers.on_user_reactivated)

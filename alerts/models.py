@@ -64,7 +64,7 @@ class Alert(models.Model):
     """A user's condition on one symbol and the channels to tell them on. Price and change alerts fire once per
     crossing: `armed` drops when one fires and comes back when the value goes back across the threshold.
     `armed`, `last_*` and `fired_count` belong to the evaluator: user and admin edits never write them (except
-    re-arming on a new condition or a reactivation, which also clears `last_observed_at`: the bars stored before
+    re-arming on a new condition or a reactivation, which also moves `watching_since`: the bars observed before
     are not caught up on; and a new condition clears `last_fired_at`: the old firing's cooldown is not the new
     one's), so an edit made from a stale copy cannot roll back a firing."""
 
@@ -84,6 +84,11 @@ class Alert(models.Model):
         null=True,
         blank=True,
         help_text="Time of the newest quote or bar evaluated: an older one arriving later is skipped.",
+    )
+    watching_since = models.DateTimeField(
+        default=timezone.now,
+        help_text="Since when it has watched its condition: created, its condition changed, reactivated, or its "
+        "user reactivated. Bars observed before are not caught up on (nobody was watching them).",
     )
     threshold_set_at = models.DateTimeField(
         default=timezone.now,

@@ -11,7 +11,7 @@ from django.utils import timezone
 from alerts.models import THRESHOLD_KINDS, Alert, AlertKind
 from alerts.rules import candles_feed_price_alerts
 from market.timeframes import Timeframe
-from tradingdash.events import CandlesStored, PredictionStored, QuoteRefreshed, SignalCreated
+from tradingdash.events import CandlesStored, PredictionStored, QuoteRefreshed, SignalCreated, UserReactivated
 
 
 def on_quote(event: QuoteRefreshed) -> None:
@@ -57,6 +57,15 @@ def on_prediction(event: PredictionStored) -> None:
 
     if event.scored and _watched(event.symbol, [AlertKind.PREDICTION_MISS]):
         transaction.on_commit(lambda: evaluate_prediction.delay(event.prediction_id), robust=True)
+
+
+def on_user_reactivated(event: UserReactivated) -> None:
+    """Their alerts watch again from now: nothing was watching the bars stored while the user was inactive, and
+    a sync storing them later must not page for every crossing among them. One indexed update, in the
+    reactivation's own transaction."""
+    from alerts.services import alerts_watch_from_now
+
+    alerts_watch_from_now(user_id=event.user_id)
 
 
 def _watched(symbol: str, kinds) -> bool:

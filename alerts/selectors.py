@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 
 import structlog
 from django.conf import settings
@@ -10,8 +11,8 @@ from django.utils import timezone
 
 from alerts.models import THRESHOLD_KINDS, Alert, AlertDelivery, AlertEvent, NotificationChannel
 from alerts.prices import DailyCloses, PriceObservation, StoredBar, bar_price
-from market.adjust import split_ratio_between
-from market.calendar import UnknownExchange
+from market.adjust import Action, split_ratio_between
+from market.calendar import ExchangeCalendar, UnknownExchange
 from market.models import MarketData
 from market.selectors import corporate_actions
 from market.sources import calendar_for_symbol, time_zone_for_symbol
@@ -40,15 +41,15 @@ def bars_to_evaluate(*, symbol: str, timeframe: str) -> list[PriceObservation]:
             user__is_active=True,
             last_observed_at__isnull=False,
         )
-        .aggregate(since=Min(Greatest("last_observed_at", "threshold_set_at")))
+        .aggregate(since=Min(Greatest("last_observed_at", "threshold_set_at", "watching_since")))
         .get("since")
     )
     if since is None:
         return [latest] if (latest := latest_price(symbol=symbol, timeframe=timeframe)) else []
     limit = settings.ALERT_EVALUATE_MAX_BARS
     rows = _bar_rows(symbol=symbol, timeframe=timeframe, since=since, limit=limit + 1)
-    if not rows:
-        return []
+    if not rows:  # every alert waits from after the newest bar: that one still goes to those that saw nothing
+        return [latest] if (latest := latest_price(symbol=symbol, timeframe=timeframe)) else []
     bars = _bar_prices(symbol=symbol, timeframe=timeframe, rows=rows)
     bars = [*[bar for bar in bars[:-1] if bar.observed_at >= since], *bars[-1:]]
     if len(bars) > limit:
@@ -102,30 +103,45 @@ def _bar_prices(*, symbol: str, timeframe: str, rows: list[StoredBar]) -> list[P
     return [bar_price(row, length=length, daily=daily, actions=actions, tz=tz, now=now) for row in rows]
 
 
-def threshold_split_ratio(*, symbol: str, set_at: datetime, observed_at: datetime) -> float:
+@dataclass(frozen=True, kw_only=True)
+class ThresholdSplits:
+    """A symbol's splits and bonus issues and the clock they are dated in, read once for many thresholds."""
+
+    actions: list[Action]
+    tz: tzinfo | None = None
+    calendar: ExchangeCalendar | None = None  # None: a catalogue row naming no known exchange
+
+
+def threshold_splits(*, symbol: str) -> ThresholdSplits:
+    actions = corporate_actions(symbol=symbol, adjust="splits")
+    if not actions:
+        return ThresholdSplits(actions=[])
+    try:
+        calendar = calendar_for_symbol(symbol)
+    except UnknownExchange:  # dated in its zone, opening at midnight
+        return ThresholdSplits(actions=actions, tz=time_zone_for_symbol(symbol))
+    return ThresholdSplits(actions=actions, tz=calendar.tz, calendar=calendar)
+
+
+def threshold_split_ratio(
+    *, symbol: str, set_at: datetime, observed_at: datetime, splits: ThresholdSplits | None = None
+) -> float:
     """What a price threshold set at `set_at` is divided by to compare it with a price observed at `observed_at`:
     the ratio of the splits and bonus issues going ex after the prices it was set against, through the trading
     day of the observed price (1.0 when none did; below 1 for a reverse split). Set before a day's session
     opened, it was set against the day before's prices. A bar or quote is observed as of its end or of when it
     was fetched within its day (latest_price, alerts.receivers.quote_observed_at), so the instant before
-    `observed_at` lies in its trading day."""
-    actions = corporate_actions(symbol=symbol, adjust="splits")
-    if not actions:
+    `observed_at` lies in its trading day. `splits`: the symbol's, read once by a caller with many to compare."""
+    splits = splits or threshold_splits(symbol=symbol)
+    if not splits.actions:
         return 1.0
-    try:
-        calendar = calendar_for_symbol(symbol)
-    except (
-        UnknownExchange
-    ):  # a catalogue row naming no known exchange: dated in its zone, opening at midnight
-        tz, opens = time_zone_for_symbol(symbol), None
-    else:
-        tz, opens = calendar.tz, calendar.special_opens
+    calendar, tz = splits.calendar, splits.tz
     set_local = set_at.astimezone(tz)
     set_on = set_local.date()
-    if opens is not None and set_local.time() < opens.get(set_on, calendar.open):
+    if calendar is not None and set_local.time() < calendar.special_opens.get(set_on, calendar.open):
         set_on -= timedelta(days=1)
     observed_on = (observed_at - timedelta(microseconds=1)).astimezone(tz).date()
-    return split_ratio_between(actions, after=set_on, through=observed_on)
+    return split_ratio_between(splits.actions, after=set_on, through=observed_on)
 
 
 def alerts_of(*, user) -> QuerySet[Alert]:

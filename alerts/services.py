@@ -35,7 +35,7 @@ from alerts.outbound import (
 )
 from alerts.prices import PriceObservation
 from alerts.rules import event_value_shown, in_cooldown, threshold_transition
-from alerts.selectors import alert_with_condition, threshold_split_ratio
+from alerts.selectors import ThresholdSplits, alert_with_condition, threshold_split_ratio, threshold_splits
 from market.sources import price_tick_for_symbol
 
 logger = structlog.get_logger(__name__)
@@ -108,10 +108,11 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
                 raise AlertError("non_field_errors", f"Alert {same} already has this condition.")
         update = [*fields, "updated_at"]
         if rearm:
-            # It starts over from the newest value: the bars stored while it was off, or while it watched
-            # another condition, are caught up on by nobody (alerts_evaluate_bars).
-            current.armed, current.last_observed_at = True, None
-            update += ["armed", "last_observed_at"]
+            # It starts over: the bars observed while it was off, or while it watched another condition, are caught
+            # up on by nobody (alerts_evaluate_bars). `last_observed_at` stays: a quote older than the newest value
+            # seen, delivered late, is still superseded.
+            current.armed, current.watching_since = True, timezone.now()
+            update += ["armed", "watching_since"]
         if new_condition:
             # The cooldown is against paging again on the same threshold; the old condition's firing must not
             # swallow the first crossing of the one the user has just asked to be told of.
@@ -122,6 +123,12 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
             update.append("threshold_set_at")
         current.save(update_fields=update)
     return current
+
+
+def alerts_watch_from_now(*, user_id: int) -> int:
+    """The user's alerts watch their conditions from now (the user was reactivated): bars observed while nobody
+    watched are not caught up on. Returns how many alerts."""
+    return Alert.objects.filter(user_id=user_id).update(watching_since=timezone.now())
 
 
 def channel_create(*, user, kind: str, url: str, secret: str = "") -> NotificationChannel:
@@ -195,6 +202,7 @@ def _value(kind: str, observation: PriceObservation) -> float | None:
 
 def _evaluate(*, symbol: str, observations: list[PriceObservation], timed: bool) -> list[int]:
     newest = observations[-1]
+    splits = None  # the symbol's splits, read once for every alert and bar (not per bar while Redis is down)
     kinds = [kind for kind in THRESHOLD_KINDS if any(_value(kind, seen) is not None for seen in observations)]
     fired = []
     for alert_id in _firing(Alert.objects.filter(symbol=symbol, kind__in=kinds)).values_list("id", flat=True):
@@ -203,12 +211,13 @@ def _evaluate(*, symbol: str, observations: list[PriceObservation], timed: bool)
             if alert is None or alert.threshold is None:
                 continue
             seen = alert.last_observed_at
+            watched_from = max(alert.threshold_set_at, alert.watching_since)
             earlier = [
                 observation
                 for observation in observations[:-1]
                 if seen is not None
                 and observation.observed_at > seen
-                and observation.observed_at >= alert.threshold_set_at
+                and observation.observed_at >= watched_from
             ]
             update = set()
             for observation in [*earlier, newest]:
@@ -222,7 +231,9 @@ def _evaluate(*, symbol: str, observations: list[PriceObservation], timed: bool)
                         observed_at=observation.observed_at.isoformat(),
                     )
                     continue
-                event = _step(alert, observation, value=value, timed=timed, update=update)
+                if splits is None and alert.kind in PRICE_KINDS:
+                    splits = threshold_splits(symbol=symbol)
+                event = _step(alert, observation, value=value, timed=timed, update=update, splits=splits)
                 if event is not None:
                     fired.append(event.pk)
             if update:
@@ -231,7 +242,13 @@ def _evaluate(*, symbol: str, observations: list[PriceObservation], timed: bool)
 
 
 def _step(
-    alert: Alert, observation: PriceObservation, *, value: float, timed: bool, update: set[str]
+    alert: Alert,
+    observation: PriceObservation,
+    *,
+    value: float,
+    timed: bool,
+    update: set[str],
+    splits: ThresholdSplits | None,
 ) -> AlertEvent | None:
     """One value through the alert's state machine (the alert locked by the caller); the event if it fired.
     `update` collects the fields changed."""
@@ -240,7 +257,7 @@ def _step(
     if alert.kind in PRICE_KINDS:
         # The threshold is a price in the shares of the day it was set: a split since is no crossing.
         threshold /= threshold_split_ratio(
-            symbol=alert.symbol, set_at=alert.threshold_set_at, observed_at=observed
+            symbol=alert.symbol, set_at=alert.threshold_set_at, observed_at=observed, splits=splits
         )
     step = threshold_transition(
         kind=alert.kind,

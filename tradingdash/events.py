@@ -100,6 +100,13 @@ class TaskUpdated:
     stage: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class UserReactivated:
+    """A deactivated user was made active again (staff, in the admin)."""
+
+    user_id: int
+
+
 E = TypeVar("E")
 _handlers: dict[type, list[Callable[[Any], None]]] = defaultdict(list)
 

@@ -1,4 +1,5 @@
 import factory
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from alerts.models import Alert, NotificationChannel
@@ -14,6 +15,8 @@ class AlertFactory(factory.django.DjangoModelFactory):
     threshold = 100.0
     channels = factory.LazyFunction(lambda: ["stream"])
     cooldown_minutes = 30
+    threshold_set_at = factory.LazyFunction(timezone.now)
+    watching_since = factory.SelfAttribute("threshold_set_at")  # as alert_create: both when it is made
 
 
 class ChannelFactory(factory.django.DjangoModelFactory):

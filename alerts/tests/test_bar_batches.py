@@ -148,3 +148,94 @@ def test_the_bars_are_read_in_a_fixed_number_of_queries(django_assert_max_num_qu
         bars = bars_to_evaluate(symbol="TCS.NS", timeframe="5m")
     assert len(bars) == 40 and alerts
     assert [bar.price for bar in bars] == sorted(bar.price for bar in bars)
+
+
+# --- Found by review (30 Nov 2026): who was watching, superseded quotes, a new alert, queries with Redis down
+
+DAY = timedelta(days=1)
+MONDAY = datetime(2026, 6, 7, 18, 30, tzinfo=UTC)  # Monday 8 June, 00:00 IST
+
+
+def test_a_reactivated_user_is_not_paged_for_the_crossings_while_they_were_inactive(rf):
+    """The user was inactive for two weeks, their alert seen one bar before; bars of those weeks stored later fired
+    five crossings at once when the user was back (evaluation skips an inactive user's alerts, so nothing moved)."""
+    from types import SimpleNamespace
+
+    from django.contrib.admin.sites import site
+
+    from accounts.admin import UserAdmin
+
+    alert = AlertFactory(threshold=100.0, threshold_set_at=SET_BEFORE, cooldown_minutes=60)
+    _bars([95.0], start=MONDAY, timeframe="1D", step=DAY)
+    evaluate_candles("TCS.NS", "1D")
+    user = alert.user
+    user.is_active = False
+    user.save()
+    _bars(
+        [105.0, 95.0, 106.0, 94.0, 107.0, 93.0, 108.0, 92.0, 109.0, 91.0],
+        start=MONDAY + DAY,
+        timeframe="1D",
+        step=DAY,
+    )
+    assert evaluate_candles("TCS.NS", "1D") == []  # inactive: nothing
+    user.is_active = True  # staff, in the admin
+    UserAdmin(type(user), site).save_model(
+        rf.post("/"), user, SimpleNamespace(changed_data=["is_active"]), True
+    )
+    _bars([90.0], start=MONDAY + 11 * DAY, timeframe="1D", step=DAY)
+    assert evaluate_candles("TCS.NS", "1D") == []
+    assert not AlertEvent.objects.exists()
+
+
+def test_a_quote_older_than_the_newest_seen_is_superseded_after_an_edit_too():
+    """An edit that re-arms cleared the newest time seen: a quote delivered late, older than the one already
+    evaluated, then fired the new condition although the price had moved back since."""
+    from alerts.services import alerts_evaluate_price
+
+    ten = datetime(2026, 6, 3, 4, 30, tzinfo=UTC)
+    alert = AlertFactory(threshold=110.0, threshold_set_at=SET_BEFORE, cooldown_minutes=0)
+    alerts_evaluate_price(
+        symbol="TCS.NS", price=95.0, change_pct=None, observed_at=ten + timedelta(minutes=1)
+    )
+    alert_update(alert=alert, threshold=100.0)
+    assert alerts_evaluate_price(symbol="TCS.NS", price=105.0, change_pct=None, observed_at=ten) == []
+    assert Alert.objects.get(pk=alert.pk).last_observed_at == ten + timedelta(minutes=1)
+
+
+def test_a_reactivated_alert_does_not_catch_up_on_bars_observed_while_it_was_off():
+    alert = AlertFactory(threshold=100.0, threshold_set_at=SET_BEFORE, cooldown_minutes=0)
+    _bars([95.0])
+    evaluate_candles("TCS.NS", "5m")
+    alert_update(alert=alert, active=False)
+    alert_update(alert=Alert.objects.get(pk=alert.pk), active=True)
+    evaluate_candles("TCS.NS", "5m")  # a re-sync of the same bar
+    _bars([105.0, 98.0], start=ELEVEN + FIVE)  # bars of the time it was off, stored late
+    assert evaluate_candles("TCS.NS", "5m") == []
+
+
+def test_a_new_alert_is_evaluated_on_the_newest_bar_when_another_has_seen_past_it():
+    """Another alert had seen a live quote after the newest (lagging) hourly bar: no bar was read at all, and the
+    new alert was evaluated on nothing."""
+    ahead = AlertFactory(threshold=200.0, threshold_set_at=SET_BEFORE)
+    new = AlertFactory(threshold=100.0, threshold_set_at=SET_BEFORE)
+    Alert.objects.filter(pk=ahead.pk).update(last_observed_at=ELEVEN + timedelta(hours=3))
+    _bars([105.0], timeframe="1H", step=timedelta(hours=1))
+    assert len(evaluate_candles("TCS.NS", "1H")) == 1
+    assert _fired(new) == [(105.0, (ELEVEN + timedelta(hours=1)).isoformat())]
+
+
+def test_the_evaluation_reads_the_splits_once_however_many_bars_and_alerts_while_redis_is_down(
+    dead_cache, django_assert_max_num_queries
+):
+    """threshold_split_ratio read the symbol's splits for every bar of every price alert: uncached while Redis
+    is down, 278 queries for 50 bars and 5 alerts."""
+    from datetime import date
+
+    from market.models import CorporateAction
+
+    CorporateAction.objects.create(symbol="TCS.NS", ex_date=date(2020, 1, 1), kind="split", ratio=2)
+    for n in range(5):
+        AlertFactory(threshold=1000.0 + n, threshold_set_at=SET_BEFORE, last_observed_at=ELEVEN)
+    _bars([95.0 + n * 0.01 for n in range(50)])
+    with django_assert_max_num_queries(60):
+        evaluate_candles("TCS.NS", "5m")
