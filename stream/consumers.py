@@ -41,7 +41,7 @@ from stream.limits import MAX_MESSAGE_BYTES, TokenBucket
 from stream.live import live_symbols_due, live_symbols_touch
 from stream.publish import MESSAGE_TYPE
 from stream.selectors import instruments_exchanges
-from stream.slots import slot_claim, slot_release
+from stream.slots import GRANTED, REFUSED, slot_release, slot_take
 from tradingdash.exceptions import error_body
 
 logger = structlog.get_logger(__name__)
@@ -194,6 +194,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user_id: int | None = None
         self.slot_user: int | None = None  # whose slot (stream.slots) this socket holds
+        self.slot_counted = False  # whether Redis ever counted it (not let through during an outage)
         self.expires_at: datetime | None = None  # the access token's expiry
         self.token: AccessToken | None = None
         self.user_checked_at: datetime | None = None  # when the user was last found active
@@ -331,11 +332,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         limit = settings.STREAM_MAX_PER_USER
-        if not await slot_claim(user_id=grant.user_id, channel=self.channel_name, limit=limit):
+        claimed = await slot_take(user_id=grant.user_id, channel=self.channel_name, limit=limit)
+        if claimed == REFUSED:
             logger.info("stream_too_many_per_user", user_id=grant.user_id, limit=limit)
             await self._close(CLOSE_TOO_MANY_STREAMS, reason=f"Too many streams: at most {limit} per user.")
             return
         self.slot_user = grant.user_id
+        self.slot_counted = claimed == GRANTED  # False: let through while Redis failed
         user_id = self.user_id = grant.user_id
         self.expires_at, self.user_checked_at = grant.expires_at, timezone.now()
         self.token = grant.token
@@ -346,11 +349,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.heartbeat_task = asyncio.ensure_future(self._heartbeats())
 
     async def _renew_slot(self) -> bool:
-        """Another lease on the user's slot. Should it have lapsed meanwhile (Redis was down, or the stream was let
-        through while it was), it is taken again if one is free; if none is, the stream is closed as a new one
-        would be refused (4429): a token that opened many streams during an outage keeps none uncounted. False
-        when closed."""
-        if self.slot_user is None or await slot_claim(user_id=self.slot_user, channel=self.channel_name):
+        """Another lease on the user's slot. Should it have lapsed meanwhile (Redis was down or flushed), it is taken
+        again if one is free. A stream let through uncounted while Redis failed that finds none free is closed as
+        a new one would be refused (4429): a token that opened many streams during an outage keeps none of them
+        uncounted. One that was counted goes on (its lease lapsed, it did not exceed the limit). False when
+        closed."""
+        if self.slot_user is None:
+            return True
+        claimed = await slot_take(user_id=self.slot_user, channel=self.channel_name)
+        if claimed == GRANTED:
+            self.slot_counted = True
+        if claimed != REFUSED or self.slot_counted:
             return True
         limit = settings.STREAM_MAX_PER_USER
         logger.info("stream_too_many_per_user", user_id=self.slot_user, limit=limit, renewal=True)

@@ -1,6 +1,7 @@
 """How many streams one user holds open, across every web process: a Redis sorted set per user of the sockets'
 channel names, each scored by the expiry of its lease, which the socket's heartbeat renews. A socket releases its
-slot when it closes; a process that dies without doing so leaves slots that lapse after the lease (3 heartbeats).
+slot when it closes; a process that dies without doing so leaves slots that lapse after the lease (3 heartbeats and
+the send timeout).
 Without Redis (development, one process) the slots live in this process.
 
 Redis failing fails open: the stream is let through and the outage logged once (and its end once). The limit
@@ -70,7 +71,13 @@ def slots_key(user_id: int) -> str:
 
 
 def lease_seconds() -> float:
-    return LEASE_HEARTBEATS * settings.STREAM_HEARTBEAT_SECONDS
+    """3 heartbeats, and the send timeout: a heartbeat that waits on a slow reader's send (up to
+    STREAM_SEND_TIMEOUT_SECONDS) must not let the slot of a stream still open lapse."""
+    return LEASE_HEARTBEATS * settings.STREAM_HEARTBEAT_SECONDS + settings.STREAM_SEND_TIMEOUT_SECONDS
+
+
+# What a claim found (slot_take).
+GRANTED, REFUSED, UNAVAILABLE = "granted", "refused", "unavailable"
 
 
 def _client():
@@ -84,6 +91,12 @@ def _client():
 async def slot_claim(*, user_id: int, channel: str, limit: int | None = None) -> bool:
     """Take one of the user's `limit` (STREAM_MAX_PER_USER) slots for the socket `channel`, or renew the lease of
     the one it holds. False when all are held by other sockets whose leases run; True when Redis fails."""
+    return await slot_take(user_id=user_id, channel=channel, limit=limit) != REFUSED
+
+
+async def slot_take(*, user_id: int, channel: str, limit: int | None = None) -> str:
+    """slot_claim, saying whether the slot was GRANTED (or renewed), REFUSED, or not counted at all because Redis
+    failed (UNAVAILABLE: let through)."""
     limit = settings.STREAM_MAX_PER_USER if limit is None else limit
     now = time.time()
     lease = lease_seconds()
@@ -91,10 +104,10 @@ async def slot_claim(*, user_id: int, channel: str, limit: int | None = None) ->
         with _local_lock:
             slots = {c: expiry for c, expiry in _local.get(user_id, {}).items() if expiry > now}
             if channel not in slots and len(slots) >= limit:
-                return False
+                return REFUSED
             slots[channel] = now + lease
             _local[user_id] = slots
-            return True
+            return GRANTED
     client = _client()
     try:
         granted = await client.register_script(_CLAIM)(
@@ -102,9 +115,9 @@ async def slot_claim(*, user_id: int, channel: str, limit: int | None = None) ->
         )
     except (RedisError, OSError) as exc:
         _outage.mark(True, exc)
-        return True
+        return UNAVAILABLE
     _outage.mark(False)
-    return bool(granted)
+    return GRANTED if granted else REFUSED
 
 
 async def slot_release(*, user_id: int, channel: str) -> None:

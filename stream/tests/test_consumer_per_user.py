@@ -106,7 +106,8 @@ def test_a_slot_held_by_a_stream_that_vanished_lapses_after_the_lease_while_open
     from stream.slots import slot_claim
 
     settings.STREAM_MAX_PER_USER = 2
-    settings.STREAM_HEARTBEAT_SECONDS = 0.2  # a lease of 0.6 s
+    settings.STREAM_HEARTBEAT_SECONDS = 0.2
+    settings.STREAM_SEND_TIMEOUT_SECONDS = 0.2  # a lease of 0.8 s
 
     async def body():
         alive, before, after, beyond = Client(), Client(), Client(), Client()
@@ -206,6 +207,27 @@ def test_a_stream_let_through_while_redis_was_down_is_closed_once_it_finds_no_fr
         )
         assert await still_open(after)
         await after.close()
+
+    run(body)
+
+
+def test_a_counted_stream_whose_slot_lapsed_is_not_closed_for_it(run, user, settings):
+    """A heartbeat slowed by a slow reader (or Redis flushed) let a live stream's lease lapse; a new stream of the
+    user took the slot, and the old one, admitted within the limit, was closed 4429."""
+    from stream.slots import slots_key
+
+    settings.STREAM_MAX_PER_USER = 1
+    settings.STREAM_HEARTBEAT_SECONDS = 0.2
+
+    async def body():
+        first, second = Client(), Client()
+        assert (await first.login(user))["user_id"] == user.pk
+        redis.Redis.from_url(django_settings.REDIS_URL).delete(slots_key(user.pk))  # its slot gone (a flush)
+        assert (await second.login(user))["user_id"] == user.pk
+        await asyncio.sleep(0.7)  # its heartbeats find no slot free
+        assert await still_open(first)
+        await first.close()
+        await second.close()
 
     run(body)
 
