@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from alerts.masking import mask_secret, mask_url
@@ -87,6 +88,7 @@ class Alert(models.Model):
     )
     watching_since = models.DateTimeField(
         default=timezone.now,
+        db_default=Now(),  # rows inserted by code that predates the column (a rolling deploy)
         help_text="Since when it has watched its condition: created, its condition changed, reactivated, or its "
         "user reactivated. Bars observed before are not caught up on (nobody was watching them).",
     )

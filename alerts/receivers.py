@@ -65,7 +65,8 @@ def on_user_reactivated(event: UserReactivated) -> None:
     reactivation's own transaction."""
     from alerts.services import alerts_watch_from_now
 
-    alerts_watch_from_now(user_id=event.user_id)
+    with transaction.atomic():  # a savepoint: should it fail, the admin's own transaction goes on
+        alerts_watch_from_now(user_id=event.user_id)
 
 
 def _watched(symbol: str, kinds) -> bool:

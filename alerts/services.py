@@ -89,6 +89,7 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
             name in fields and fields[name] != getattr(current, name) for name in ALERT_CONDITION_FIELDS
         )
         rearm = new_condition or (fields.get("active") is True and not current.active)
+        other_symbol = "symbol" in fields and fields["symbol"] != current.symbol
         # A threshold (or the symbol it is a price of) entered now is in today's share count.
         reset = any(
             name in fields and fields[name] != getattr(current, name) for name in ("symbol", "threshold")
@@ -113,6 +114,11 @@ def alert_update(*, alert: Alert, **fields) -> Alert:
             # seen, delivered late, is still superseded.
             current.armed, current.watching_since = True, timezone.now()
             update += ["armed", "watching_since"]
+        if other_symbol:
+            # The newest value seen was the old symbol's: it orders nothing of the new one's (another exchange's
+            # clock), whose newest quote or bar it would skip as superseded.
+            current.last_observed_at = None
+            update.append("last_observed_at")
         if new_condition:
             # The cooldown is against paging again on the same threshold; the old condition's firing must not
             # swallow the first crossing of the one the user has just asked to be told of.

@@ -239,3 +239,18 @@ def test_the_evaluation_reads_the_splits_once_however_many_bars_and_alerts_while
     _bars([95.0 + n * 0.01 for n in range(50)])
     with django_assert_max_num_queries(60):
         evaluate_candles("TCS.NS", "5m")
+
+
+def test_an_alert_moved_to_another_symbol_is_evaluated_on_that_symbols_newest_value():
+    """The newest time seen was the old symbol's (another exchange, later in the day): the new symbol's newest
+    quote, older than it, was skipped as superseded, and the alert said nothing until the next session."""
+    from alerts.services import alerts_evaluate_price
+
+    evening = datetime(2026, 6, 3, 19, tzinfo=UTC)
+    alert = AlertFactory(symbol="AAPL", threshold=100.0, threshold_set_at=SET_BEFORE, cooldown_minutes=0)
+    alerts_evaluate_price(symbol="AAPL", price=95.0, change_pct=None, observed_at=evening)
+    alert_update(alert=alert, symbol="TCS.NS")
+    fired = alerts_evaluate_price(
+        symbol="TCS.NS", price=105.0, change_pct=None, observed_at=evening - timedelta(hours=1)
+    )
+    assert len(fired) == 1 and _fired(alert) == [(105.0, (evening - timedelta(hours=1)).isoformat())]
