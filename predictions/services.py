@@ -358,6 +358,12 @@ def _store_version(
     raise RuntimeError("could not allocate a model version")
 
 
+class TrainingHeldElsewhere(Exception):
+    """Another worker holds the same training task and the candles of its run changed since it read them: its
+    unfinished versions are its own to finish or give up, not this worker's to discard. The task is retried: by
+    then the other has finished the run (returned as done) or was lost (resumed or trained again)."""
+
+
 class VersionStoredElsewhere(Exception):
     """Another worker holding the same training task stored this algorithm's version first (the database keeps
     one per task and algorithm: predictions_one_version_per_training)."""
@@ -591,6 +597,7 @@ def models_train(
             return _models_train_run(**kwargs)
         except VersionStoredElsewhere as lost:
             logger.info("training_version_stored_elsewhere", task_id=task_id, model=str(lost.trained))
+            kwargs["held_elsewhere"] = True
     return _models_train_run(**kwargs)
 
 
@@ -603,8 +610,10 @@ def _models_train_run(
     params: dict | None,
     progress: Progress | None,
     task_id: str | None,
+    held_elsewhere: bool = False,
 ) -> list[TrainedModel]:
-    """One pass of models_train: what the task's stored versions leave to do, done."""
+    """One pass of models_train: what the task's stored versions leave to do, done. `held_elsewhere`: another
+    worker is known to hold the task (it stored a version this one was about to)."""
     resumed: dict[str, TrainedModel] = {}
     if task_id is not None:
         ran = list(TrainedModel.objects.filter(training_task_id=task_id).order_by("pk"))
@@ -619,6 +628,8 @@ def _models_train_run(
     progress = progress or (lambda fraction, stage: None)
     candles = _run_candles(trained=next(iter(resumed.values()))) if resumed else None
     if resumed and candles is None:
+        if held_elsewhere:
+            raise TrainingHeldElsewhere(task_id)
         logger.warning("training_not_resumed", task_id=task_id, reason="its candles changed")
         _run_discard(list(resumed.values()))
         resumed = {}

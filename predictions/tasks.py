@@ -16,6 +16,7 @@ from predictions.services import (
     Progress,
     RequesterDeleted,
     TaskStarted,
+    TrainingHeldElsewhere,
     models_prune_unfinished,
     models_retrain_enqueue,
     models_train,
@@ -32,7 +33,9 @@ logger = structlog.get_logger(__name__)
 @shared_task(
     name="predictions.train_models",
     bind=True,
-    autoretry_for=(ProviderUnavailable, RateLimited, StaleMarketData),
+    # TrainingHeldElsewhere: another worker holds the same run (redelivered while it runs); retried, the task
+    # finds that run finished, or lost and resumable.
+    autoretry_for=(ProviderUnavailable, RateLimited, StaleMarketData, TrainingHeldElsewhere),
     retry_backoff=60,
     max_retries=3,
     acks_late=True,

@@ -174,3 +174,32 @@ def test_a_run_lost_during_its_promotions_whose_candles_changed_trains_again_and
     assert all(model.training_complete for model in models)
     kept.refresh_from_db()
     assert kept.training_task_id == "" and TrainedModel.objects.filter(training_task_id=TASK).count() == 3
+
+
+def test_a_worker_that_finds_the_runs_candles_changed_leaves_the_other_workers_versions_and_retries(candles):
+    """The other worker holds the run (it stored svr first) and is still running; the run's candles changed since
+    it read them. Starting over, this worker discarded the other's unfinished versions under it and trained
+    everything again; it now leaves them and is retried (the task retries TrainingHeldElsewhere)."""
+    from market.models import MarketData
+    from predictions.services import TrainingHeldElsewhere
+    from predictions.tasks import train_models
+
+    other = _other_worker_at("training svr", stops_at="building ensemble")
+
+    def progress(fraction: float, reached: str) -> None:
+        other(fraction, reached)
+        if (
+            reached == "training svr"
+        ):  # the other has stored svr and stopped; staff delete a bar of the window
+            first = TrainedModel.objects.order_by("pk").first()
+            MarketData.objects.filter(
+                symbol="TCS.NS", timeframe="1D", timestamp__gt=first.data_start, timestamp__lt=first.data_end
+            ).order_by("timestamp")[50].delete()
+
+    with time_machine.travel(NOON, tick=False), pytest.raises(TrainingHeldElsewhere):
+        _train(progress=progress)
+    assert sorted(TrainedModel.objects.values_list("algorithm", "training_complete")) == [
+        ("random_forest", False),
+        ("svr", False),
+    ]  # the run as the other worker left it
+    assert TrainingHeldElsewhere in train_models.autoretry_for
